@@ -1,0 +1,25 @@
+import { runDemo } from './demo';
+
+describe('examples/express-429-fallback', () => {
+  it('on the fakes, serves rate-limited requests from Azure and logs each one', async () => {
+    const lines: string[] = [];
+    const result = await runDemo({}, (line) => lines.push(line));
+
+    expect(result.mode).toBe('fakes');
+    expect(result.served.map((s) => [s.request, s.target, s.fallback])).toEqual([
+      ['demo-1', 'targets[1]', true],
+      ['demo-2', 'targets[0]', false],
+      ['demo-3', 'targets[1]', true],
+      ['demo-stream', 'targets[0]', false],
+    ]);
+    expect(result.served[0]!.text).toBe('Hello from Azure OpenAI');
+    expect(result.served[3]!.text).toBe('Hello from OpenAI');
+    expect(result.logs.map((e) => [e.traceId, e.status, e.fallback, e.attempts.map((a) => a.status)])).toEqual([
+      ['demo-1', 200, true, [429, 200]],
+      ['demo-2', 200, false, [200]],
+      ['demo-3', 200, true, [429, 200]],
+      ['demo-stream', 200, false, [200]],
+    ]);
+    expect(lines.join('\n')).toContain('served by Azure OpenAI');
+  });
+});

@@ -1,0 +1,83 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import type { LogEvent } from '@switchyard/express';
+import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import { buildApp } from './app';
+import { fallbackOptions } from './options';
+
+export interface DemoResult {
+  mode: 'fakes' | 'real providers';
+  /** One line per request: who served it. */
+  served: Array<{ request: string; target: string | null; fallback: boolean; text: string }>;
+  logs: LogEvent[];
+}
+
+/** True when every credential the real run needs is in the environment. */
+export function hasRealKeys(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY && (env.AZURE_OPENAI_ENDPOINT || env.AZURE_OPENAI_RESOURCE));
+}
+
+/**
+ * Starts the app, sends chat completions with the official `openai` SDK (the last one streamed) and reports who
+ * served each. Without real keys, fake providers stand in and the OpenAI fake rate-limits every other request.
+ */
+export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line: string) => void = console.log): Promise<DemoResult> {
+  const real = hasRealKeys(env);
+  const fakes: FakeProvider[] = [];
+  let hosts = {};
+  if (!real) {
+    const openai = await startFakeOpenAI({ defaultReply: (_req, i) => (i % 2 === 0 ? replies.rateLimited(1) : replies.ok('Hello from OpenAI')) });
+    const azure = await startFakeAzureOpenAI({ defaultReply: replies.ok('Hello from Azure OpenAI') });
+    fakes.push(openai, azure);
+    hosts = { openai: openai.baseURL, azure: azure.baseURL };
+  }
+  const logs: LogEvent[] = [];
+  const app = buildApp(fallbackOptions(env, hosts, (event) => logs.push(event)));
+  const server = createServer(app);
+  await new Promise<void>((r) => server.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  print(`Switchyard demo (${real ? 'real providers' : 'fake providers: OpenAI answers 429 to every other request'}) at ${url}/v1`);
+
+  // Business code: the official SDK, pointed at the host app. Nothing else changes.
+  const client = new OpenAI({ apiKey: 'unused-by-the-gateway', baseURL: `${url}/v1`, maxRetries: 0 });
+  const model = env.DEMO_MODEL ?? 'gpt-4o-mini';
+  const result: DemoResult = { mode: real ? 'real providers' : 'fakes', served: [], logs };
+  try {
+    for (let i = 1; i <= 3; i++) {
+      const { data, response } = await client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: `Say hello (${i})` }], max_tokens: 20 }, { headers: { 'x-switchyard-trace-id': `demo-${i}` } })
+        .withResponse();
+      record(result, `demo-${i}`, response.headers, data.choices[0]?.message.content ?? '', print);
+    }
+    const { data: stream, response } = await client.chat.completions
+      .create(
+        { model, messages: [{ role: 'user', content: 'Count to five' }], max_tokens: 30, stream: true, stream_options: { include_usage: true } },
+        { headers: { 'x-switchyard-trace-id': 'demo-stream' } },
+      )
+      .withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    record(result, 'demo-stream', response.headers, text, print);
+    await until(() => logs.length >= 4);
+    print('\nLog events (one per request, every attempt in it):');
+    for (const event of logs) print(JSON.stringify(event));
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await Promise.all(fakes.map((f) => f.close()));
+  }
+  return result;
+}
+
+function record(result: DemoResult, request: string, headers: Headers, text: string, print: (line: string) => void): void {
+  const target = headers.get('x-switchyard-target');
+  const fallback = headers.get('x-switchyard-fallback') === 'true';
+  const who = target === 'targets[1]' ? 'Azure OpenAI' : 'OpenAI';
+  result.served.push({ request, target, fallback, text });
+  print(`${request.padEnd(12)} served by ${who.padEnd(12)} (${target}${fallback ? ', fell back after 429' : ''}): ${JSON.stringify(text)}`);
+}
+
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+}

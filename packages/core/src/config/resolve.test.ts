@@ -1,0 +1,106 @@
+import { Gateway, SwitchyardOptionsError, type SwitchyardOptions } from '../index';
+
+function issuesOf(options: unknown): string[] {
+  try {
+    new Gateway(options as SwitchyardOptions);
+  } catch (err) {
+    expect(err).toBeInstanceOf(SwitchyardOptionsError);
+    expect((err as SwitchyardOptionsError).code).toBe('invalid_options');
+    return (err as SwitchyardOptionsError).issues.map((i) => `${i.path}: ${i.message}`);
+  }
+  throw new Error('expected the options to be rejected');
+}
+
+const virtualKeys = {
+  'openai-prod': { provider: 'openai' as const, api_key: 'sk-1' },
+  'azure-prod': { provider: 'azure-openai' as const, api_key: 'az-1', resource_name: 'res', deployments: { 'gpt-4o': 'dep' } },
+};
+
+describe('options validation (at construction, every issue with its path)', () => {
+  it('names an unknown virtual key with its path and the known ones', () => {
+    expect(issuesOf({ virtualKeys, config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'x' }] } })).toEqual([
+      'config.targets[1].virtual_key: unknown virtual key "x" (known: openai-prod, azure-prod)',
+    ]);
+  });
+
+  it('rejects unknown keys everywhere, reporting each one', () => {
+    const issues = issuesOf({
+      virtualKeys: { 'openai-prod': { provider: 'openai', api_key: 'k', apiKey: 'k' } },
+      config: { strategy: { mode: 'fallback', on_status: [429] }, targets: [{ virtual_key: 'openai-prod' }] },
+      basepath: '/v1',
+    });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        'virtualKeys["openai-prod"].apiKey: unknown option',
+        'config.strategy.on_status: unknown option',
+        'basepath: unknown option',
+      ]),
+    );
+  });
+
+  it('reports bad values and missing fields with paths', () => {
+    const issues = issuesOf({
+      virtualKeys: { az: { provider: 'azure-openai', resource_name: 'r' } },
+      config: { strategy: { mode: 'roundrobin' }, targets: [] },
+      deadlineMs: -1,
+    });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^virtualKeys\.az\.api_key: /),
+        expect.stringMatching(/^config\.strategy\.mode: /),
+        expect.stringMatching(/^config\.targets: must list at least one target/),
+        expect.stringMatching(/^deadlineMs: /),
+      ]),
+    );
+  });
+
+  it('checks provider-specific fields', () => {
+    expect(
+      issuesOf({
+        virtualKeys: {
+          a: { provider: 'azure-openai', api_key: 'k' },
+          o: { provider: 'openai', api_key: 'k', deployment_id: 'd' },
+        },
+        config: { targets: [{ virtual_key: 'a' }], strategy: { mode: 'single' } },
+      }),
+    ).toEqual([
+      'virtualKeys.a: Azure OpenAI needs `resource_name`, `endpoint` or `custom_host`',
+      'virtualKeys.a: Azure OpenAI needs `deployment_id` or a `deployments` model map (or `api_version: "v1"`)',
+      'virtualKeys.o.deployment_id: not an option of provider "openai"',
+    ]);
+  });
+
+  it('requires a routing config, and a provider or targets on each target', () => {
+    expect(issuesOf({ virtualKeys })).toEqual(['config: a routing config is required (`config`, or named `configs`)']);
+    expect(issuesOf({ config: { strategy: { mode: 'fallback' }, targets: [{ api_key: 'k' }] } })).toEqual([
+      'config.targets[0]: a target needs `virtual_key`, inline `provider` + `api_key`, or `strategy` + `targets`',
+    ]);
+    expect(issuesOf({ virtualKeys, configs: { x: { targets: [{ virtual_key: 'openai-prod', api_key: 'k' }] } } })).toEqual([
+      'configs.x.strategy: is required with `targets`',
+      'configs.x.targets[0].api_key: set it on the virtual key, not beside `virtual_key`',
+    ]);
+  });
+
+  it('never puts a credential in an error message', () => {
+    const issues = issuesOf({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-secret-123', custom_host: 'not a url' } }, config: { virtual_key: 'o' } });
+    expect(issues.join('\n')).not.toContain('sk-secret-123');
+    expect(issues).toEqual([expect.stringMatching(/^virtualKeys\.o\.custom_host: /)]);
+  });
+
+  it('accepts the seed config, a single-provider config and inline targets', () => {
+    expect(() => new Gateway({ virtualKeys, config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } })).not.toThrow();
+    expect(() => new Gateway({ virtualKeys, config: { virtual_key: 'openai-prod' } })).not.toThrow();
+    expect(
+      () =>
+        new Gateway({
+          config: {
+            strategy: { mode: 'fallback' },
+            targets: [
+              { provider: 'openai', api_key: 'k' },
+              { provider: 'azure-openai', api_key: 'k', endpoint: 'https://res.openai.azure.com', api_version: 'v1' },
+            ],
+          },
+        }),
+    ).not.toThrow();
+  });
+});

@@ -1,0 +1,143 @@
+/**
+ * The options schema. The outer options object is camelCase TypeScript; routing configs and virtual keys are
+ * portable JSON in Portkey's snake_case, so a Portkey config can be pasted as is. Everything is strict: an unknown
+ * key is an error, not a silent no-op.
+ */
+import { z } from 'zod';
+import type { LogEvent, LogSink } from '../log/log-event';
+
+const statusCode = z.number().int().min(100).max(599);
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const positiveMs = z.number().int().positive();
+
+/** Per-target retries, with Portkey's meaning: `attempts` is the number of retries after the first try. */
+export const retrySchema = z.strictObject({
+  attempts: z.number().int().min(0).max(10),
+  /** Statuses that are retried. Default: 429, 500, 502, 503, 504. */
+  on_status_codes: z.array(statusCode).optional(),
+  /** Wait as long as `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` ask (up to the cap). Default: true. */
+  use_retry_after_header: z.boolean().optional(),
+});
+
+/** Body parameters merged over the client's request body (parent first, then child: the child wins). */
+export const overrideParamsSchema = z.record(z.string(), z.unknown());
+
+export const providerSchema = z.enum(['openai', 'azure-openai']);
+
+/** Fields that describe where and how to reach a provider. Used by virtual keys and by inline targets. */
+const providerFields = {
+  provider: providerSchema.optional(),
+  api_key: z.string().min(1, 'must not be empty').optional(),
+  /** OpenAI: `OpenAI-Organization` header. */
+  organization: z.string().min(1).optional(),
+  /** OpenAI: `OpenAI-Project` header. */
+  project: z.string().min(1).optional(),
+  /** Azure: `https://{resource_name}.openai.azure.com`. */
+  resource_name: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9-]*$/, 'must be an Azure resource name (letters, digits, dashes)')
+    .optional(),
+  /** Azure: the resource endpoint, e.g. `https://my-resource.openai.azure.com` (instead of `resource_name`). */
+  endpoint: httpUrl.optional(),
+  /** Azure: one fixed deployment for every model. */
+  deployment_id: z.string().min(1).optional(),
+  /** Azure: requested model -> deployment name. A model with no entry is an error for this target. */
+  deployments: z.record(z.string(), z.string().min(1)).optional(),
+  /** Azure: `api-version` query parameter, or `v1` for Azure's v1 API (`/openai/v1/chat/completions`). */
+  api_version: z.string().min(1).optional(),
+  /** Replaces the provider's base URL (`https://api.openai.com/v1`, `https://{resource}.openai.azure.com/openai`). */
+  custom_host: httpUrl.optional(),
+};
+
+export const virtualKeySchema = z.strictObject({
+  ...providerFields,
+  provider: providerSchema,
+  api_key: z.string({ error: 'is required (read it from an environment variable)' }).min(1, 'must not be empty'),
+});
+
+/** Strategy of a routing config. `single` uses its first target only; `loadbalance` picks one by `weight`. */
+export const strategySchema = z.strictObject({
+  mode: z.enum(['fallback', 'single', 'loadbalance']),
+  /** Statuses that move a request to the next target. Default: every status >= 400. */
+  on_status_codes: z.array(statusCode).optional(),
+});
+
+/**
+ * A target, and also a routing config: a provider (by `virtual_key` or inline fields) or a nested
+ * `{ strategy, targets }`. Which fields may be combined is checked when targets are resolved.
+ */
+export interface TargetConfig {
+  strategy?: z.infer<typeof strategySchema>;
+  targets?: TargetConfig[];
+  virtual_key?: string;
+  provider?: z.infer<typeof providerSchema>;
+  api_key?: string;
+  organization?: string;
+  project?: string;
+  resource_name?: string;
+  endpoint?: string;
+  deployment_id?: string;
+  deployments?: Record<string, string>;
+  api_version?: string;
+  custom_host?: string;
+  override_params?: Record<string, unknown>;
+  retry?: z.infer<typeof retrySchema>;
+  /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first byte, arrived. */
+  request_timeout?: number;
+  weight?: number;
+}
+
+export const targetSchema: z.ZodType<TargetConfig> = z.strictObject({
+  strategy: strategySchema.optional(),
+  get targets() {
+    return z.array(targetSchema).min(1, 'must list at least one target').optional();
+  },
+  virtual_key: z.string().min(1).optional(),
+  ...providerFields,
+  override_params: overrideParamsSchema.optional(),
+  retry: retrySchema.optional(),
+  request_timeout: positiveMs.optional(),
+  weight: z.number().min(0).optional(),
+});
+
+/** A routing config has the shape of a target: usually `{ strategy, targets }`. */
+export const routingConfigSchema = targetSchema;
+
+const fn = <T>(what: string) =>
+  z.custom<T>((v) => typeof v === 'function', { error: `must be a function (${what})` });
+
+const logSinkSchema = z.custom<LogSink>(
+  (v) => typeof v === 'object' && v !== null && typeof (v as { write?: unknown }).write === 'function',
+  { error: 'must be a log sink: an object with write(event)' },
+);
+
+export const optionsSchema = z.strictObject({
+  /** Named server-side credentials; the provider is inferred from them. */
+  virtualKeys: z.record(z.string().min(1), virtualKeySchema).optional(),
+  /** The default routing config. Without it, every request must name a config in `x-switchyard-config`. */
+  config: routingConfigSchema.optional(),
+  /** Named routing configs, chosen per request with the `x-switchyard-config` header. */
+  configs: z.record(z.string().min(1), routingConfigSchema).optional(),
+  /** Route prefix: the gateway serves `POST {basePath}/chat/completions`. Default `/v1`. */
+  basePath: z
+    .string()
+    .regex(/^(\/[^/?#\s]+)*\/?$/, 'must be a path such as /v1 (or "" or "/")')
+    .optional(),
+  /** The simplest log sink: called once per request, after the response ended. Errors it throws are ignored. */
+  onLog: fn<(event: LogEvent) => void>('event => void').optional(),
+  /** More log sinks (stores, files, loggers); each gets every event. */
+  logSinks: z.array(logSinkSchema).optional(),
+  /** Largest accepted request body in bytes. Default 10 MiB. */
+  maxBodyBytes: z.number().int().positive().optional(),
+  /** Deadline for the whole request (every retry and fallback) until the response starts, in ms. Default 600000. */
+  deadlineMs: positiveMs.optional(),
+  /** Upper bound of one wait between retries, in ms. A `retry-after` longer than this skips to the next target. Default 8000. */
+  maxRetryDelayMs: z.number().int().min(0).optional(),
+});
+
+/** Options as a user writes them. */
+export type SwitchyardOptions = z.input<typeof optionsSchema>;
+export type VirtualKeyConfig = z.infer<typeof virtualKeySchema>;
+export type RoutingConfig = TargetConfig;
+export type RetryConfig = z.infer<typeof retrySchema>;
+export type ProviderName = z.infer<typeof providerSchema>;

@@ -1,0 +1,418 @@
+/**
+ * The fallback engine. Framework-free: it takes `{ body, headers, signal }` and returns a status, headers and
+ * either a complete body or a stream whose first bytes already arrived (so a fallback was still possible up to
+ * that point). The consumer reports when delivery ended; the engine then emits the request's one log event.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
+import { resolveOptions } from '../config/resolve';
+import type { SwitchyardOptions } from '../config/schema';
+import { SwitchyardError, type OpenAIErrorBody } from '../errors';
+import { createUpstreamClient, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
+import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
+import { emitLog } from '../log/emit';
+import { extractUsage, StreamTail } from '../log/usage';
+import type { UpstreamPlan } from '../providers/provider';
+import { header, parseBody, traceIdOf, type HeaderBag, type ParsedBody } from './request';
+import { retryDelayMs } from './retry-delay';
+import { triggersFallback } from './fallback-rule';
+
+export interface GatewayRequest {
+  /** Raw body (Buffer or string), or the object a body parser of the host already produced. */
+  body: unknown;
+  /** Request headers with lower-case names. */
+  headers: HeaderBag;
+  /** Aborted when the client goes away: the upstream request is aborted too. */
+  signal?: AbortSignal;
+}
+
+/** How delivery of the response body ended, reported by whoever writes it to the client. */
+export interface DeliveryEnd {
+  /** The upstream stream failed after the response had started. */
+  streamError?: unknown;
+  /** The client went away before the response was complete. */
+  clientClosed?: boolean;
+}
+
+export interface GatewayResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** The complete body (JSON), or null for a stream. */
+  body: Buffer | null;
+  /** Server-sent events from the serving upstream, or null. Its first bytes have arrived. */
+  stream: Readable | null;
+  /** Feed every streamed chunk here: the final usage chunk is read from the tail. */
+  observe(chunk: Buffer): void;
+  /** Call once when delivery ended: emits the log event. */
+  end(how?: DeliveryEnd): void;
+}
+
+const SWITCHYARD_HEADERS = ['x-switchyard-trace-id', 'x-switchyard-attempts', 'x-switchyard-fallback', 'x-switchyard-target'];
+/** Upstream response headers a client may use; everything else (cookies, server details) stays behind. */
+const FORWARDED_HEADERS = new Set([
+  'content-type', 'x-request-id', 'apim-request-id', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
+  'x-ms-retry-after-ms',
+]);
+
+/** What is known of the log event before the response ends. */
+type LogDraft = Pick<LogEvent, 'traceId' | 'requestId' | 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'>;
+
+type Outcome =
+  | { ok: true; leaf: LeafNode; plan: UpstreamPlan; res: UpstreamResponse; body: Buffer | null }
+  | { ok: false; error: SwitchyardError };
+
+/** Per-request state shared by the strategy walk. */
+class RequestRun {
+  readonly attempts: AttemptLog[] = [];
+  readonly controller = new AbortController();
+  private readonly encoded = new Map<string, string | Buffer>();
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  readonly deadlineAt: number;
+
+  constructor(
+    readonly parsed: ParsedBody,
+    readonly stream: boolean,
+    deadlineMs: number,
+    clientSignal: AbortSignal | undefined,
+  ) {
+    this.deadlineAt = performance.now() + deadlineMs;
+    this.deadlineTimer = setTimeout(
+      () => this.controller.abort(new SwitchyardError('deadline_exceeded', `No upstream answered within the ${deadlineMs} ms deadline.`)),
+      deadlineMs,
+    );
+    this.deadlineTimer.unref();
+    if (clientSignal) {
+      if (clientSignal.aborted) this.abortForClient();
+      else clientSignal.addEventListener('abort', () => this.abortForClient(), { once: true });
+    }
+  }
+
+  private abortForClient(): void {
+    this.controller.abort(new SwitchyardError('client_closed', 'The client closed the request.'));
+  }
+
+  /** The deadline covers finding a response; once it starts, only the client or the upstream ends it. */
+  settle(): void {
+    clearTimeout(this.deadlineTimer);
+  }
+
+  get aborted(): SwitchyardError | null {
+    return this.controller.signal.aborted ? (this.controller.signal.reason as SwitchyardError) : null;
+  }
+
+  /** The upstream body: the client's bytes unless an override or the Azure v1 model changes it (encoded once). */
+  bodyFor(leaf: LeafNode, plan: UpstreamPlan): string | Buffer {
+    const { raw, body } = this.parsed;
+    if (!leaf.overrideParams && plan.bodyModel === undefined) return raw ?? this.encode('', body);
+    const key = `${leaf.path}\u0000${plan.bodyModel ?? ''}`;
+    const cached = this.encoded.get(key);
+    if (cached !== undefined) return cached;
+    const merged = { ...body, ...leaf.overrideParams };
+    if (plan.bodyModel !== undefined) merged.model = plan.bodyModel;
+    return this.encode(key, merged);
+  }
+
+  private encode(key: string, value: unknown): string {
+    const cached = this.encoded.get(key);
+    if (typeof cached === 'string') return cached;
+    const json = JSON.stringify(value);
+    this.encoded.set(key, json);
+    return json;
+  }
+}
+
+export class Gateway {
+  readonly options: ResolvedOptions;
+  private readonly client: UpstreamClient;
+
+  constructor(options: SwitchyardOptions, deps: { client?: UpstreamClient } = {}) {
+    this.options = resolveOptions(options);
+    this.client = deps.client ?? createUpstreamClient();
+  }
+
+  /** Runs one chat completion request through its routing config. Never throws: errors become responses. */
+  async handle(req: GatewayRequest): Promise<GatewayResponse> {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    const log: LogDraft = {
+      traceId: '',
+      requestId: randomUUID(),
+      configId: null,
+      startedAt,
+      stream: false,
+      model: null,
+      attempts: [],
+    };
+    let run: RequestRun | undefined;
+    try {
+      log.traceId = traceIdOf(req.headers);
+      const configId = header(req.headers, 'x-switchyard-config');
+      const root = this.pickConfig(configId);
+      log.configId = configId ?? null;
+      const parsed = parseBody(req.body, this.options.maxBodyBytes);
+      log.model = parsed.body.model;
+      log.stream = parsed.body.stream === true;
+      run = new RequestRun(parsed, log.stream, this.options.deadlineMs, req.signal);
+      log.attempts = run.attempts;
+      const outcome = await this.runNode(root, run);
+      run.settle();
+      if (!outcome.ok) return this.errorResponse(outcome.error, log, t0);
+      return this.upstreamResponse(outcome, run, log, t0);
+    } catch (err) {
+      run?.settle();
+      return this.errorResponse(SwitchyardError.from(err), log, t0);
+    }
+  }
+
+  /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
+  reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
+    let traceId: string;
+    try {
+      traceId = traceIdOf(headers);
+    } catch {
+      traceId = '';
+    }
+    const configId = header(headers, 'x-switchyard-config') ?? null;
+    const log = { traceId, requestId: randomUUID(), configId, startedAt: Date.now(), stream: false, model: null, attempts: [] };
+    return this.errorResponse(error, log, performance.now());
+  }
+
+  private pickConfig(id: string | undefined): RouteNode {
+    if (id !== undefined) {
+      const config = this.options.configs.get(id);
+      if (!config) {
+        throw new SwitchyardError('unknown_config', `Unknown routing config "${id}" in x-switchyard-config.`, { param: 'x-switchyard-config' });
+      }
+      return config;
+    }
+    if (!this.options.defaultConfig) {
+      throw new SwitchyardError('unknown_config', 'No default routing config: name one in the x-switchyard-config header.', {
+        param: 'x-switchyard-config',
+      });
+    }
+    return this.options.defaultConfig;
+  }
+
+  private runNode(node: RouteNode, run: RequestRun): Promise<Outcome> {
+    return node.kind === 'target' ? this.runTarget(node, run) : this.runStrategy(node, run);
+  }
+
+  private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
+    if (node.mode === 'single') return this.runNode(node.children[0]!, run);
+    if (node.mode === 'loadbalance') return this.runNode(pickWeighted(node.children), run);
+    let outcome: Outcome | undefined;
+    for (let i = 0; i < node.children.length; i++) {
+      outcome = await this.runNode(node.children[i]!, run);
+      if (!triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes) || i === node.children.length - 1) return outcome;
+      if (run.aborted) return outcome;
+      if (outcome.ok) discard(outcome.res);
+    }
+    return outcome!;
+  }
+
+  /** One target, with its retries. */
+  private async runTarget(leaf: LeafNode, run: RequestRun): Promise<Outcome> {
+    for (let retry = 0; ; retry++) {
+      const outcome = await this.attempt(leaf, run);
+      const policy = leaf.retry;
+      if (!policy || retry >= policy.attempts || run.aborted) return outcome;
+      const retryable = outcome.ok ? policy.onStatusCodes.has(outcome.res.status) : outcome.error.code !== 'model_not_deployed';
+      if (!retryable) return outcome;
+      const delay = retryDelayMs(retry, {
+        capMs: this.options.maxRetryDelayMs,
+        header: policy.useRetryAfterHeader && outcome.ok ? (name) => header(outcome.res.headers, name) : undefined,
+      });
+      if (delay === null || performance.now() + delay >= run.deadlineAt) return outcome;
+      if (outcome.ok) discard(outcome.res);
+      await sleep(delay, run.controller.signal);
+      if (run.aborted) return { ok: false, error: run.aborted };
+    }
+  }
+
+  private async attempt(leaf: LeafNode, run: RequestRun): Promise<Outcome> {
+    const model = typeof leaf.overrideParams?.model === 'string' ? leaf.overrideParams.model : run.parsed.body.model;
+    const plan = leaf.endpoint.plan(model);
+    const t = performance.now();
+    const entry: AttemptLog = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model, status: null, durationMs: 0 };
+    run.attempts.push(entry);
+    if (plan instanceof SwitchyardError) {
+      entry.error = { code: plan.code, message: plan.message };
+      return { ok: false, error: plan };
+    }
+    entry.model = plan.model;
+
+    // A per-attempt timeout needs its own signal; without one the request's signal (client + deadline) is enough.
+    let signal = run.controller.signal;
+    let timer: NodeJS.Timeout | undefined;
+    if (leaf.requestTimeoutMs !== null) {
+      const attemptController = new AbortController();
+      const onAbort = () => attemptController.abort(run.controller.signal.reason);
+      run.controller.signal.addEventListener('abort', onAbort, { once: true });
+      const ms = leaf.requestTimeoutMs;
+      timer = setTimeout(() => attemptController.abort(new SwitchyardError('upstream_timeout', `The upstream did not answer within ${ms} ms.`)), ms);
+      attemptController.signal.addEventListener('abort', () => run.controller.signal.removeEventListener('abort', onAbort), { once: true });
+      signal = attemptController.signal;
+    }
+    try {
+      const res = await this.client.request({ origin: plan.origin, path: plan.path, headers: plan.headers, body: run.bodyFor(leaf, plan), signal });
+      entry.status = res.status;
+      let body: Buffer | null = null;
+      if (run.stream && res.status < 300 && isEventStream(res.headers)) await firstBytes(res.body);
+      else body = await readAll(res.body);
+      entry.durationMs = performance.now() - t;
+      return { ok: true, leaf, plan, res, body };
+    } catch (err) {
+      const error = transportError(signal.aborted ? signal.reason : err);
+      entry.durationMs = performance.now() - t;
+      entry.error = { code: error.code, message: error.message };
+      return { ok: false, error };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private upstreamResponse(outcome: Extract<Outcome, { ok: true }>, run: RequestRun, log: LogDraft, t0: number): GatewayResponse {
+    const { leaf, plan, res, body } = outcome;
+    const headers: Record<string, string> = {};
+    for (const name in res.headers) {
+      const value = res.headers[name];
+      if (value !== undefined && (FORWARDED_HEADERS.has(name) || name.startsWith('x-ratelimit-'))) {
+        headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+    }
+    const first = run.attempts[0]!;
+    const fallback = first.target !== leaf.path;
+    this.switchyardHeaders(headers, log.traceId, run.attempts.length, fallback, leaf.path);
+    const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
+    const tail = body ? null : new StreamTail();
+    let ended = false;
+    return {
+      status: res.status,
+      headers,
+      body,
+      stream: body ? null : res.body,
+      observe: (chunk) => tail?.push(chunk),
+      end: (how = {}) => {
+        if (ended) return;
+        ended = true;
+        let status = res.status;
+        if (how.clientClosed) status = 499;
+        if (how.streamError !== undefined) {
+          const error = transportError(how.streamError);
+          const last = run.attempts[run.attempts.length - 1]!;
+          last.error = { code: 'stream_interrupted', message: error.message };
+        }
+        const usage: TokenUsage | null = body ? extractUsage(body) : tail!.usage();
+        emitLog(this.options.sinks, logEvent(log, t0, status, fallback, servedBy, usage));
+      },
+    };
+  }
+
+  private errorResponse(error: SwitchyardError, log: LogDraft, t0: number): GatewayResponse {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    this.switchyardHeaders(headers, log.traceId, log.attempts.length, false, null);
+    let ended = false;
+    return {
+      status: error.status,
+      headers,
+      body: Buffer.from(JSON.stringify(error.toBody() satisfies OpenAIErrorBody)),
+      stream: null,
+      observe: () => {},
+      end: (how = {}) => {
+        if (ended) return;
+        ended = true;
+        const status = how.clientClosed ? 499 : error.status;
+        emitLog(this.options.sinks, logEvent(log, t0, status, false, null, null));
+      },
+    };
+  }
+
+  private switchyardHeaders(headers: Record<string, string>, traceId: string, attempts: number, fallback: boolean, target: string | null): void {
+    if (traceId) headers[SWITCHYARD_HEADERS[0]!] = traceId;
+    headers[SWITCHYARD_HEADERS[1]!] = String(attempts);
+    headers[SWITCHYARD_HEADERS[2]!] = String(fallback);
+    if (target !== null) headers[SWITCHYARD_HEADERS[3]!] = target;
+  }
+
+}
+
+/** Builds the event in the contract's field order (readable as a JSON line). */
+function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, servedBy: ServedBy | null, usage: TokenUsage | null): LogEvent {
+  const round = (ms: number) => Math.round(ms * 100) / 100;
+  for (const attempt of log.attempts) attempt.durationMs = round(attempt.durationMs);
+  return {
+    traceId: log.traceId, requestId: log.requestId, configId: log.configId, startedAt: log.startedAt,
+    durationMs: round(performance.now() - t0), status, stream: log.stream, fallback, model: log.model,
+    servedBy, attempts: log.attempts, usage, costUsd: null,
+  };
+}
+
+function isEventStream(headers: UpstreamResponse['headers']): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.startsWith('text/event-stream');
+}
+
+/** Resolves once the stream has bytes to read (left buffered for the consumer); rejects if it ends or fails first. */
+function firstBytes(stream: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      stream.off('readable', onReadable).off('error', onError).off('end', onEnd);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReadable = () => (stream.readableLength > 0 ? done() : undefined);
+    const onError = (err: Error) => done(err);
+    const onEnd = () => done(new Error('The upstream stream ended before sending any data.'));
+    stream.on('readable', onReadable).on('error', onError).on('end', onEnd);
+  });
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+/** Drops a response we will not forward, keeping its connection reusable. */
+function discard(res: UpstreamResponse): void {
+  if (!res.body.readableEnded && !res.body.destroyed) res.body.dump().catch(() => {});
+}
+
+function transportError(err: unknown): SwitchyardError {
+  if (err instanceof SwitchyardError) return err;
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new SwitchyardError('upstream_timeout', 'The upstream did not answer in time.', { cause: err });
+  }
+  // Messages of network errors name hosts and ports: keep them in `cause`, not in what clients see.
+  return new SwitchyardError('upstream_unreachable', `The upstream could not be reached (${code ?? 'connection failed'}).`, { cause: err });
+}
+
+function pickWeighted(children: RouteNode[]): RouteNode {
+  const total = children.reduce((sum, c) => sum + c.weight, 0);
+  let r = Math.random() * total;
+  for (const child of children) {
+    r -= child.weight;
+    if (r < 0) return child;
+  }
+  return children[children.length - 1]!;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

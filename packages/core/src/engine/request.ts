@@ -1,0 +1,84 @@
+/** Request intake: trace id, routing config choice and body validation, before any upstream call. */
+import { randomUUID } from 'node:crypto';
+import { SwitchyardError } from '../errors';
+
+export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>;
+
+/** A chat completion request body, validated just enough to route it. */
+export interface ChatRequestBody {
+  model: string;
+  messages: unknown[];
+  stream?: boolean;
+  [key: string]: unknown;
+}
+
+export interface ParsedBody {
+  body: ChatRequestBody;
+  /** The bytes as received, forwarded untouched when nothing changes the body (no re-encoding). */
+  raw: string | Buffer | null;
+}
+
+export function header(headers: HeaderBag, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+const MAX_TRACE_ID = 256;
+const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
+
+/** `x-switchyard-trace-id`, else W3C `traceparent`'s trace id, else a new W3C-shaped id. */
+export function traceIdOf(headers: HeaderBag): string {
+  const given = header(headers, 'x-switchyard-trace-id');
+  if (given !== undefined && given !== '') {
+    if (given.length > MAX_TRACE_ID) {
+      throw new SwitchyardError('invalid_request', `x-switchyard-trace-id is longer than ${MAX_TRACE_ID} characters.`, {
+        param: 'x-switchyard-trace-id',
+      });
+    }
+    return given;
+  }
+  const parent = header(headers, 'traceparent');
+  const match = parent ? TRACEPARENT.exec(parent) : null;
+  if (match && match[1] !== '00000000000000000000000000000000') return match[1]!;
+  return randomUUID().replaceAll('-', '');
+}
+
+/**
+ * Parses and checks the body. `input` is the raw body (Buffer or string) or an object a body parser of the
+ * host already produced. Only what routing needs is checked; the provider validates the rest.
+ */
+export function parseBody(input: unknown, maxBytes: number): ParsedBody {
+  if (input === undefined || input === null || input === '' || (Buffer.isBuffer(input) && input.length === 0)) {
+    throw new SwitchyardError('invalid_request', 'The request has no body: send a JSON chat completion request.');
+  }
+  let body: unknown = input;
+  let raw: string | Buffer | null = null;
+  if (typeof input === 'string' || Buffer.isBuffer(input)) {
+    const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
+    if (size > maxBytes) throw tooLarge(maxBytes);
+    raw = input;
+    try {
+      body = JSON.parse(typeof input === 'string' ? input : input.toString('utf8'));
+    } catch {
+      throw new SwitchyardError('invalid_json', 'We could not parse the JSON body of your request. Send a JSON object.');
+    }
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new SwitchyardError('invalid_request', 'The request body must be a JSON object.');
+  }
+  const b = body as Record<string, unknown>;
+  if (typeof b.model !== 'string' || b.model === '') {
+    throw new SwitchyardError('invalid_request', 'you must provide a model parameter', { param: 'model' });
+  }
+  if (!Array.isArray(b.messages) || b.messages.length === 0) {
+    throw new SwitchyardError('invalid_request', "'messages' must be a non-empty array", { param: 'messages' });
+  }
+  if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') {
+    throw new SwitchyardError('invalid_request', "'stream' must be a boolean", { param: 'stream' });
+  }
+  return { body: b as ChatRequestBody, raw };
+}
+
+export function tooLarge(maxBytes: number): SwitchyardError {
+  return new SwitchyardError('body_too_large', `The request body is larger than ${maxBytes} bytes.`);
+}

@@ -1,0 +1,27 @@
+import { retryAfterMs, retryDelayMs } from './retry-delay';
+
+const headers = (h: Record<string, string>) => (name: string) => h[name];
+
+describe('retry wait rule', () => {
+  it('prefers retry-after-ms, then x-ms-retry-after-ms, then retry-after (seconds or HTTP date)', () => {
+    expect(retryAfterMs(headers({ 'retry-after-ms': '250', 'retry-after': '9' }))).toBe(250);
+    expect(retryAfterMs(headers({ 'x-ms-retry-after-ms': '40' }))).toBe(40);
+    expect(retryAfterMs(headers({ 'retry-after': '2' }))).toBe(2000);
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(retryAfterMs(headers({ 'retry-after': 'Thu, 01 Jan 2026 00:00:03 GMT' }), now)).toBe(3000);
+    expect(retryAfterMs(headers({ 'retry-after': 'soon' }))).toBeUndefined();
+    expect(retryAfterMs(headers({}))).toBeUndefined();
+  });
+
+  it('backs off exponentially with jitter, capped', () => {
+    const max = { capMs: 8000, random: () => 0 };
+    const min = { capMs: 8000, random: () => 1 };
+    expect([0, 1, 2, 3, 4, 5].map((n) => retryDelayMs(n, max))).toEqual([500, 1000, 2000, 4000, 8000, 8000]);
+    expect([0, 1, 2].map((n) => retryDelayMs(n, min))).toEqual([375, 750, 1500]);
+  });
+
+  it('follows the upstream hint within the cap, and gives up (null) beyond it', () => {
+    expect(retryDelayMs(3, { capMs: 8000, header: headers({ 'retry-after': '1' }) })).toBe(1000);
+    expect(retryDelayMs(0, { capMs: 8000, header: headers({ 'retry-after': '30' }) })).toBeNull();
+  });
+});

@@ -1,0 +1,42 @@
+/**
+ * The wait rule between retries of one target, in one place (as openai-node does it):
+ * the upstream's own hint first (`retry-after-ms`, Azure's `x-ms-retry-after-ms`, then `retry-after` in
+ * seconds or as an HTTP date), else exponential backoff 0.5 s x 2^n with jitter. Everything is capped.
+ */
+
+export type HeaderLookup = (name: string) => string | undefined;
+
+const BASE_DELAY_MS = 500;
+
+/** Milliseconds the upstream asked us to wait, or undefined when it did not say (or said nonsense). */
+export function retryAfterMs(header: HeaderLookup, now = Date.now()): number | undefined {
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const value = header(name);
+    if (value !== undefined) {
+      const ms = Number(value);
+      if (Number.isFinite(ms) && ms >= 0) return ms;
+    }
+  }
+  const value = header('retry-after');
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Delay before retry number `retry` (0 = the first retry), or `null` when the upstream asks for a wait
+ * longer than `capMs`: waiting that long is pointless inside one request, so the caller moves on instead.
+ */
+export function retryDelayMs(
+  retry: number,
+  options: { capMs: number; header?: HeaderLookup; random?: () => number },
+): number | null {
+  const hinted = options.header ? retryAfterMs(options.header) : undefined;
+  if (hinted !== undefined) return hinted <= options.capMs ? hinted : null;
+  const backoff = Math.min(BASE_DELAY_MS * 2 ** retry, options.capMs);
+  // Full jitter on the upper quarter, as openai-node does: spreads retries of many clients apart.
+  const jitter = 1 - (options.random ?? Math.random)() * 0.25;
+  return Math.round(backoff * jitter);
+}

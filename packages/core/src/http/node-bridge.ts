@@ -1,0 +1,110 @@
+/**
+ * The Node plumbing shared by the Express and Koa adapters (written once, as tRPC's node-http layer): read the
+ * body with a size limit, turn the client's disconnect into an abort signal, and write the gateway's response,
+ * piping a stream chunk by chunk with backpressure.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SwitchyardError } from '../errors';
+import type { Gateway, GatewayResponse } from '../engine/gateway';
+import { tooLarge } from '../engine/request';
+
+export interface NodeRequestOptions {
+  /** A body the host's body parser already produced (`req.body`); when undefined the raw body is read. */
+  parsedBody?: unknown;
+}
+
+/** Serves one chat completion request. Resolves when the response is handed over; never rejects. */
+export async function handleNodeRequest(
+  gateway: Gateway,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: NodeRequestOptions = {},
+): Promise<void> {
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort();
+  };
+  res.once('close', onClose);
+
+  let result: GatewayResponse;
+  try {
+    const max = gateway.options.maxBodyBytes;
+    // The declared length is checked even when a host parser already read the body.
+    if (Number(req.headers['content-length']) > max) throw tooLarge(max);
+    const body = options.parsedBody !== undefined ? options.parsedBody : await readBody(req, max);
+    result = await gateway.handle({ body, headers: req.headers, signal: controller.signal });
+  } catch (err) {
+    const error = SwitchyardError.from(err);
+    // The rest of an oversized body is not read: close the connection after answering instead.
+    if (error.code === 'body_too_large') res.shouldKeepAlive = false;
+    result = gateway.reject(error, req.headers);
+  }
+  res.off('close', onClose);
+  writeResponse(result, res);
+}
+
+function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  // A body something else consumed already (and did not leave in req.body) cannot be read again.
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.off('data', onData);
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.once('error', reject);
+  });
+}
+
+/** An SSE event the official SDKs raise as an APIError: a broken stream never looks like a clean end. */
+function sseErrorEvent(err: unknown): string {
+  const cause = (err as { code?: string } | null)?.code;
+  const error = new SwitchyardError('stream_interrupted', `The upstream stream failed after the response had started${cause ? ` (${cause})` : ''}.`);
+  return `data: ${JSON.stringify(error.toBody())}\n\n`;
+}
+
+function writeResponse(result: GatewayResponse, res: ServerResponse): void {
+  if (res.destroyed || res.writableEnded) {
+    result.stream?.destroy();
+    result.end({ clientClosed: true });
+    return;
+  }
+  const { stream, body } = result;
+  if (!stream) {
+    res.once('close', () => result.end({ clientClosed: !res.writableFinished }));
+    res.writeHead(result.status, { ...result.headers, 'content-length': String(body!.length) });
+    res.end(body);
+    return;
+  }
+
+  let streamError: unknown;
+  res.writeHead(result.status, { ...result.headers, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+  const onData = (chunk: Buffer) => {
+    result.observe(chunk);
+    if (!res.write(chunk)) stream.pause();
+  };
+  const onDrain = () => stream.resume();
+  stream.on('data', onData);
+  res.on('drain', onDrain);
+  stream.once('end', () => res.end());
+  stream.once('error', (err) => {
+    if (res.writableEnded || res.destroyed) return;
+    streamError = err;
+    res.end(sseErrorEvent(err));
+  });
+  res.once('close', () => {
+    res.off('drain', onDrain);
+    stream.off('data', onData);
+    const clientClosed = !res.writableFinished;
+    if (clientClosed && !stream.destroyed) stream.destroy();
+    result.end({ clientClosed, streamError });
+  });
+}

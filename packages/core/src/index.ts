@@ -1,0 +1,17 @@
+export { Gateway } from './engine/gateway';
+export type { GatewayRequest, GatewayResponse, DeliveryEnd } from './engine/gateway';
+export type { HeaderBag, ChatRequestBody } from './engine/request';
+export { handleNodeRequest } from './http/node-bridge';
+export type { NodeRequestOptions } from './http/node-bridge';
+export { createUpstreamClient } from './http/upstream-client';
+export type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './http/upstream-client';
+export { SwitchyardError, SwitchyardOptionsError } from './errors';
+export type { SwitchyardErrorCode, OpenAIErrorBody, OptionsIssue } from './errors';
+export { optionsSchema, routingConfigSchema, virtualKeySchema } from './config/schema';
+export type { SwitchyardOptions, RoutingConfig, TargetConfig, VirtualKeyConfig, RetryConfig, ProviderName } from './config/schema';
+export { DEFAULT_RETRY_STATUS_CODES } from './config/resolve';
+export { AZURE_DEFAULT_API_VERSION } from './providers/azure-openai';
+export { retryAfterMs, retryDelayMs } from './engine/retry-delay';
+export { triggersFallback } from './engine/fallback-rule';
+export { extractUsage } from './log/usage';
+export type { LogEvent, LogSink, AttemptLog, ServedBy, TokenUsage } from './log/log-event';

@@ -1,0 +1,55 @@
+/** The log event (DESIGN.md "Log event"): one per request, emitted after the response ended. */
+import type { ProviderName } from '../config/schema';
+
+export interface TokenUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface AttemptLog {
+  /** Path of the target in the routing config, e.g. `targets[1]` or `targets[0].targets[1]`. */
+  target: string;
+  provider: ProviderName;
+  virtualKey?: string;
+  /** Model (Azure: deployment) the attempt asked for. */
+  model: string;
+  /** Upstream HTTP status, or null when no response came (connection failure, timeout, abort). */
+  status: number | null;
+  durationMs: number;
+  /** Why the attempt failed without a response, or why a stream broke after it started. */
+  error?: { code: string; message: string };
+}
+
+export interface ServedBy {
+  target: string;
+  provider: ProviderName;
+  virtualKey?: string;
+  model: string;
+}
+
+export interface LogEvent {
+  traceId: string;
+  requestId: string;
+  /** Id of the named routing config used, or null for the default config. */
+  configId: string | null;
+  /** Epoch milliseconds when the request arrived. */
+  startedAt: number;
+  durationMs: number;
+  /** Status sent to the client (499 when the client went away first). */
+  status: number;
+  stream: boolean;
+  /** True when a target other than the first one served the request. */
+  fallback: boolean;
+  /** Model the client asked for. */
+  model: string | null;
+  servedBy: ServedBy | null;
+  attempts: AttemptLog[];
+  usage: TokenUsage | null;
+  costUsd: number | null;
+}
+
+/** Where log events go. `write` must not block; errors it throws are swallowed so a request never fails. */
+export interface LogSink {
+  write(event: LogEvent): void;
+}

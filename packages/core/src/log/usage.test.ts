@@ -1,0 +1,21 @@
+import { extractUsage, StreamTail } from './usage';
+
+describe('usage extraction', () => {
+  it('reads usage from a JSON body', () => {
+    const body = Buffer.from(JSON.stringify({ choices: [{ message: { content: 'usage "usage" {' } }], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7, prompt_tokens_details: { cached_tokens: 0 } } }));
+    expect(extractUsage(body)).toEqual({ prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
+  });
+
+  it('reads the final usage chunk of a stream, skipping `"usage": null` chunks', () => {
+    const tail = new StreamTail();
+    tail.push(Buffer.from('data: {"choices":[{"delta":{"content":"x"}}],"usage":null}\n\n'));
+    tail.push(Buffer.from('data: {"choices":[],"usage":{"prompt_tokens":1,'));
+    tail.push(Buffer.from('"completion_tokens":2,"total_tokens":3}}\n\ndata: [DONE]\n\n'));
+    expect(tail.usage()).toEqual({ prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
+  });
+
+  it('is null when there is no usage', () => {
+    expect(extractUsage(Buffer.from('{"usage":null}'))).toBeNull();
+    expect(new StreamTail().usage()).toBeNull();
+  });
+});

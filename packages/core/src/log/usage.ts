@@ -1,0 +1,67 @@
+import type { TokenUsage } from './log-event';
+
+const USAGE_KEY = '"usage"';
+
+/**
+ * Finds the last `"usage": {...}` object in a JSON body or an SSE tail without parsing the whole document:
+ * OpenAI puts usage last (the final chunk of a stream), so a reverse search is enough and costs little.
+ */
+export function extractUsage(data: Buffer | string): TokenUsage | null {
+  // Decode from the last occurrence only: a long body's content never needs to become a string.
+  const last = typeof data === 'string' ? -1 : data.lastIndexOf(USAGE_KEY);
+  const text = typeof data === 'string' ? data : last < 0 ? '' : data.toString('latin1', last);
+  const found = usageIn(text);
+  return found || typeof data === 'string' || last <= 0 ? found : usageIn(data.toString('latin1'));
+}
+
+function usageIn(text: string): TokenUsage | null {
+  let at = text.lastIndexOf(USAGE_KEY);
+  while (at >= 0) {
+    const usage = usageAt(text, at + USAGE_KEY.length);
+    if (usage) return usage;
+    at = at === 0 ? -1 : text.lastIndexOf(USAGE_KEY, at - 1);
+  }
+  return null;
+}
+
+function usageAt(text: string, from: number): TokenUsage | null {
+  let i = from;
+  while (text[i] === ' ' || text[i] === ':') i++;
+  if (text[i] !== '{') return null; // `"usage": null` in intermediate chunks
+  let depth = 0;
+  for (let j = i; j < text.length; j++) {
+    const c = text[j];
+    if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) {
+      try {
+        const u = JSON.parse(text.slice(i, j + 1)) as Partial<TokenUsage>;
+        if (typeof u.prompt_tokens !== 'number' || typeof u.completion_tokens !== 'number') return null;
+        const total = typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens + u.completion_tokens;
+        return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: total };
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
+}
+
+const TAIL_BYTES = 4096;
+
+/** Keeps the last few KiB of a stream (references, no copies) to read the final usage chunk at the end. */
+export class StreamTail {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= TAIL_BYTES) {
+      this.bytes -= this.chunks.shift()!.length;
+    }
+  }
+
+  usage(): TokenUsage | null {
+    return this.chunks.length === 0 ? null : extractUsage(Buffer.concat(this.chunks, this.bytes));
+  }
+}

@@ -1,0 +1,26 @@
+import type { ProviderEndpoint, UpstreamPlan } from './provider';
+import { splitBaseUrl } from './provider';
+
+export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
+
+export interface OpenAIEndpointOptions {
+  api_key: string;
+  organization?: string;
+  project?: string;
+  custom_host?: string;
+}
+
+export function openAIEndpoint(options: OpenAIEndpointOptions): ProviderEndpoint {
+  const { origin, prefix } = splitBaseUrl(options.custom_host ?? OPENAI_BASE_URL);
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${options.api_key}`,
+    'content-type': 'application/json',
+  };
+  if (options.organization) headers['openai-organization'] = options.organization;
+  if (options.project) headers['openai-project'] = options.project;
+  const path = `${prefix}/chat/completions`;
+  return {
+    provider: 'openai',
+    plan: (model): UpstreamPlan => ({ origin, path, headers, model }),
+  };
+}

@@ -1,0 +1,28 @@
+/** A provider adapter turns a requested model into the upstream URL, headers and body model of one attempt. */
+import type { ProviderName } from '../config/schema';
+import { SwitchyardError } from '../errors';
+
+export interface UpstreamPlan {
+  /** `scheme://host:port`: the connection pool key. */
+  origin: string;
+  /** Path and query. */
+  path: string;
+  /** Complete upstream headers: credentials come from here only, never from the client. */
+  headers: Record<string, string>;
+  /** The model this attempt asks for (Azure: the deployment). */
+  model: string;
+  /** Set when the body's `model` must be replaced (Azure v1 API: the deployment name goes in the body). */
+  bodyModel?: string;
+}
+
+export interface ProviderEndpoint {
+  readonly provider: ProviderName;
+  /** Plans one attempt for the requested model; a SwitchyardError when this target cannot serve it. */
+  plan(model: string): UpstreamPlan | SwitchyardError;
+}
+
+/** Splits a base URL into the pool origin and a path prefix without a trailing slash. */
+export function splitBaseUrl(base: string): { origin: string; prefix: string } {
+  const url = new URL(base);
+  return { origin: url.origin, prefix: url.pathname.replace(/\/+$/, '') };
+}

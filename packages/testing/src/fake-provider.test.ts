@@ -1,0 +1,257 @@
+/// <reference types="jest" />
+import OpenAI, { APIConnectionError, AuthenticationError, AzureOpenAI, RateLimitError } from 'openai';
+import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from './index';
+
+const KEY = 'sk-test-key';
+const messages = [{ role: 'user' as const, content: 'hi' }];
+
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function post(url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+describe('fake OpenAI', () => {
+  let fake: FakeProvider;
+  let client: OpenAI;
+
+  beforeEach(async () => {
+    fake = await startFakeOpenAI({ apiKey: KEY });
+    client = new OpenAI({ apiKey: KEY, baseURL: fake.baseURL, maxRetries: 0 });
+  });
+  afterEach(() => fake.close());
+
+  it('serves a realistic chat.completion and records the request', async () => {
+    expect(fake.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(fake.baseURL).toBe(`${fake.url}/v1`);
+
+    const { data, response } = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages, temperature: 0 })
+      .withResponse();
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(response.headers.get('content-length')).not.toBeNull();
+    expect(response.headers.get('x-request-id')).toBe('req_fake_1');
+    expect(data).toMatchObject({
+      id: 'chatcmpl-fake-1',
+      object: 'chat.completion',
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from openai', refusal: null }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+    });
+
+    expect(fake.requests).toHaveLength(1);
+    const rec = fake.requests[0]!;
+    expect(rec).toMatchObject({ method: 'POST', path: '/v1/chat/completions', aborted: false });
+    expect(rec.headers['authorization']).toBe(`Bearer ${KEY}`);
+    expect(rec.body).toEqual({ model: 'gpt-4o-mini', messages, temperature: 0 });
+    expect(JSON.parse(rec.rawBody)).toEqual(rec.body);
+    expect(rec.deployment).toBeUndefined();
+  });
+
+  it('streams SSE chunks that the SDK can consume, with a usage chunk when asked', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+
+    expect(chunks).toHaveLength(4); // 3 content chunks + usage
+    expect(chunks.slice(0, 3).map((c) => c.choices[0]?.delta.content).join('')).toBe('Hello from openai');
+    expect(chunks[0]?.choices[0]?.delta.role).toBe('assistant');
+    expect(chunks.map((c) => c.choices[0]?.finish_reason ?? null)).toEqual([null, null, 'stop', null]);
+    expect(chunks[3]).toMatchObject({ choices: [], usage: { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 } });
+    expect(new Set(chunks.map((c) => c.id))).toEqual(new Set(['chatcmpl-fake-1']));
+  });
+
+  it('plays explicit stream pieces and sends SSE headers and [DONE]', async () => {
+    fake.enqueue(replies.stream({ chunks: ['a', 'b'] }));
+    const res = await post(`${fake.baseURL}/chat/completions`, { model: 'm', messages }, { authorization: `Bearer ${KEY}` });
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    const events = (await res.text()).split('\n\n').filter(Boolean);
+    expect(events).toHaveLength(3);
+    expect(events[2]).toBe('data: [DONE]');
+    expect(JSON.parse(events[1]!.slice(6))).toMatchObject({ object: 'chat.completion.chunk', choices: [{ delta: { content: 'b' } }] });
+  });
+
+  it('returns scripted 429s in FIFO order, then falls back to the default', async () => {
+    fake.enqueue({ ...replies.rateLimited(7), headers: { ...replies.rateLimited(7).headers, 'X-Custom': 'yes' } });
+    const err = await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(RateLimitError);
+    const rl = err as RateLimitError;
+    expect(rl.status).toBe(429);
+    expect(rl.headers?.get('retry-after')).toBe('7');
+    expect(rl.headers?.get('x-ratelimit-remaining-requests')).toBe('0');
+    expect(rl.headers?.get('x-custom')).toBe('yes');
+    expect(rl.code).toBe('rate_limit_exceeded');
+    expect(rl.type).toBe('requests');
+
+    const ok = await client.chat.completions.create({ model: 'gpt-4o', messages });
+    expect(ok.choices[0]?.message.content).toBe('Hello from openai');
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('rejects a wrong key with 401 after recording it, without consuming the script', async () => {
+    fake.enqueue(replies.ok('scripted'));
+    const bad = new OpenAI({ apiKey: 'sk-wrong', baseURL: fake.baseURL, maxRetries: 0 });
+    const err = await bad.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthenticationError);
+    expect((err as AuthenticationError).code).toBe('invalid_api_key');
+    expect(fake.requests).toHaveLength(1);
+
+    const ok = await client.chat.completions.create({ model: 'gpt-4o', messages });
+    expect(ok.choices[0]?.message.content).toBe('scripted');
+  });
+
+  it('resets the connection: the SDK throws APIConnectionError', async () => {
+    fake.enqueue({ reset: true });
+    const err = await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIConnectionError);
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.requests[0]?.aborted).toBe(false);
+  });
+
+  it('cuts a stream mid-way after cutAfter chunks', async () => {
+    fake.enqueue(replies.stream({ chunks: 5, cutAfter: 2 }));
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const got: string[] = [];
+    const err = await (async () => {
+      for await (const chunk of stream) got.push(chunk.choices[0]?.delta.content ?? '');
+    })().catch((e: unknown) => e);
+
+    // undici reports a truncated chunked body as "terminated" (fetch errors come from another realm, so no instanceof).
+    expect(err).toMatchObject({ name: 'TypeError', message: 'terminated', cause: { code: 'UND_ERR_SOCKET' } });
+    expect(got).toHaveLength(2);
+    expect(got.join('')).toBe('Hello from openai'.slice(0, Math.floor((2 * 17) / 5)));
+  });
+
+  it('delays, scripts by function, and reset() restores defaults', async () => {
+    fake.setDefault((req, index) => replies.ok(`#${index} ${(req.body as { model: string }).model}`));
+    fake.enqueue({ delayMs: 120 });
+    const t0 = Date.now();
+    await client.chat.completions.create({ model: 'a', messages });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(110);
+
+    const scripted = await client.chat.completions.create({ model: 'b', messages });
+    expect(scripted.choices[0]?.message.content).toBe('#1 b');
+
+    fake.reset();
+    expect(fake.requests).toHaveLength(0);
+    const plain = await client.chat.completions.create({ model: 'c', messages });
+    expect(plain.choices[0]?.message.content).toBe('Hello from openai');
+    expect(plain.id).toBe('chatcmpl-fake-1');
+  });
+
+  it('serves error envelopes for serverError and unknown routes', async () => {
+    fake.enqueue(replies.serverError(503));
+    const res = await post(`${fake.baseURL}/chat/completions`, { model: 'm' }, { authorization: `Bearer ${KEY}` });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({
+      error: { message: 'The server is overloaded or not ready yet.', type: 'server_error', param: null, code: null },
+    });
+
+    const missing = await post(`${fake.url}/v1/embeddings`, {});
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { message: string } }).error.message).toBe('Invalid URL (POST /v1/embeddings)');
+    expect(fake.requests.map((r) => r.path)).toEqual(['/v1/chat/completions', '/v1/embeddings']);
+  });
+
+  it('records a client abort on a hanging reply', async () => {
+    fake.enqueue({ hang: true });
+    const ac = new AbortController();
+    const pending = post(`${fake.baseURL}/chat/completions`, { model: 'm' }, { authorization: `Bearer ${KEY}` }, ac.signal);
+    await until(() => fake.requests.length === 1);
+    ac.abort();
+    await expect(pending).rejects.toThrow();
+    await until(() => fake.requests[0]?.aborted === true);
+  });
+
+  it('pads chunks for large streams and respects backpressure', async () => {
+    fake.enqueue(replies.stream({ chunks: 2000, chunkBytes: 4096 }));
+    const res = await post(`${fake.baseURL}/chat/completions`, { model: 'm' }, { authorization: `Bearer ${KEY}` });
+    const text = await res.text();
+    const events = text.split('\n\n').filter(Boolean);
+    expect(events).toHaveLength(2001);
+    expect(text.length).toBeGreaterThan(2000 * 4096);
+    const first = JSON.parse(events[0]!.slice(6)) as { choices: Array<{ delta: { content: string } }> };
+    expect(Buffer.byteLength(first.choices[0]!.delta.content)).toBe(4096);
+  });
+});
+
+describe('hang + close()', () => {
+  it('close() resolves promptly and fails the hanging request', async () => {
+    const fake = await startFakeOpenAI();
+    fake.enqueue({ hang: true });
+    const pending = post(`${fake.baseURL}/chat/completions`, { model: 'm' }).catch((e: unknown) => e);
+    await until(() => fake.requests.length === 1);
+
+    const t0 = Date.now();
+    await fake.close();
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(await pending).toMatchObject({ message: 'fetch failed', cause: { code: 'UND_ERR_SOCKET' } });
+    expect(fake.requests[0]?.aborted).toBe(false);
+    await fake.close(); // idempotent
+  });
+});
+
+describe('fake Azure OpenAI', () => {
+  let fake: FakeProvider;
+  beforeEach(async () => {
+    fake = await startFakeAzureOpenAI({ apiKey: KEY, name: 'azure-east' });
+  });
+  afterEach(() => fake.close());
+
+  it('serves the deployments form and records the deployment', async () => {
+    expect(fake.baseURL).toBe(`${fake.url}/openai`);
+    const azure = new AzureOpenAI({ apiKey: KEY, endpoint: fake.url, apiVersion: '2024-10-21', deployment: 'gpt4o-prod', maxRetries: 0 });
+    const out = await azure.chat.completions.create({ model: '', messages });
+
+    expect(out.choices[0]?.message.content).toBe('Hello from azure-east');
+    expect(out.model).toBe('gpt4o-prod');
+    const rec = fake.requests[0]!;
+    expect(rec.path).toBe('/openai/deployments/gpt4o-prod/chat/completions');
+    expect(rec.deployment).toBe('gpt4o-prod');
+    expect(rec.query).toEqual({ 'api-version': '2024-10-21' });
+    expect(rec.headers['api-key']).toBe(KEY);
+  });
+
+  it('requires api-version on the deployments form, and the api-key header', async () => {
+    const url = `${fake.baseURL}/deployments/d1/chat/completions`;
+    const noVersion = await post(url, { messages }, { 'api-key': KEY });
+    expect(noVersion.status).toBe(400);
+    expect(((await noVersion.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+
+    const bearer = await post(`${url}?api-version=2024-10-21`, { messages }, { authorization: `Bearer ${KEY}` });
+    expect(bearer.status).toBe(401);
+
+    const ok = await post(`${url}?api-version=2024-10-21`, { messages }, { 'api-key': KEY });
+    expect(ok.status).toBe(200);
+    expect(fake.requests.map((r) => r.deployment)).toEqual(['d1', 'd1', 'd1']);
+  });
+
+  it('serves the v1 form without api-version', async () => {
+    const v1 = new OpenAI({ apiKey: 'unused', baseURL: `${fake.baseURL}/v1`, defaultHeaders: { 'api-key': KEY }, maxRetries: 0 });
+    const out = await v1.chat.completions.create({ model: 'gpt-4o', messages });
+    expect(out.model).toBe('gpt-4o');
+    expect(fake.requests[0]?.path).toBe('/openai/v1/chat/completions');
+    expect(fake.requests[0]?.deployment).toBeUndefined();
+    expect(fake.requests[0]?.query).toEqual({});
+  });
+});

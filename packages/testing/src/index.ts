@@ -1,0 +1,11 @@
+export { startFakeProvider, startFakeOpenAI, startFakeAzureOpenAI } from './fake-provider';
+export { replies } from './replies';
+export type {
+  FakeFlavor,
+  FakeProvider,
+  FakeProviderOptions,
+  FakeReply,
+  FakeReplyFn,
+  FakeStreamOptions,
+  RecordedRequest,
+} from './types';

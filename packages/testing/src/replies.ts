@@ -1,0 +1,88 @@
+import type { FakeReply, FakeStreamOptions } from './types';
+
+/** Small builders for common scripted replies. */
+export const replies = {
+  /** 429 with OpenAI rate-limit headers; `retry-after` only when a value is given. */
+  rateLimited(retryAfterSeconds?: number): FakeReply {
+    const headers: Record<string, string> = {
+      'x-ratelimit-limit-requests': '60',
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-reset-requests': `${retryAfterSeconds ?? 1}s`,
+    };
+    if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+    return { status: 429, headers };
+  },
+  serverError(status = 500): FakeReply {
+    return { status };
+  },
+  ok(content?: string): FakeReply {
+    return content === undefined ? { status: 200 } : { status: 200, content };
+  },
+  stream(opts: FakeStreamOptions = {}): FakeReply {
+    return { stream: opts };
+  },
+};
+
+const ERRORS: Record<number, [type: string, code: string | null, message: string]> = {
+  400: ['invalid_request_error', null, 'Bad request.'],
+  401: ['invalid_request_error', 'invalid_api_key', 'Incorrect API key provided.'],
+  403: ['invalid_request_error', 'unsupported_country_region_territory', 'Country, region, or territory not supported.'],
+  404: ['invalid_request_error', 'model_not_found', 'The model does not exist or you do not have access to it.'],
+  408: ['invalid_request_error', null, 'Request timed out.'],
+  409: ['invalid_request_error', null, 'Conflict.'],
+  413: ['invalid_request_error', null, 'Request too large.'],
+  422: ['invalid_request_error', null, 'Unprocessable entity.'],
+  429: ['requests', 'rate_limit_exceeded', 'Rate limit reached for requests. Please try again later.'],
+  500: ['server_error', null, 'The server had an error while processing your request. Sorry about that!'],
+  502: ['server_error', null, 'Bad gateway.'],
+  503: ['server_error', null, 'The server is overloaded or not ready yet.'],
+  504: ['server_error', null, 'Gateway timeout.'],
+};
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: null; code: string | null };
+}
+
+/** OpenAI error envelope for a status; `message` overrides the stock message. */
+export function errorBody(status: number, message?: string): OpenAIErrorBody {
+  const [type, code, stock] =
+    ERRORS[status] ?? (status >= 500 ? ERRORS[500]! : ['invalid_request_error', null, `Error ${status}.`]);
+  return { error: { message: message ?? stock, type, param: null, code } };
+}
+
+export function completionBody(id: string, model: string, content: string, created: number) {
+  return {
+    id,
+    object: 'chat.completion',
+    created,
+    model,
+    choices: [
+      { index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' },
+    ],
+    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+  };
+}
+
+const FILLER = 'lorem ipsum dolor sit amet consectetur adipiscing elit ';
+
+/** Content pieces of a stream: explicit pieces, or `content` cut into N near-equal slices. */
+export function streamPieces(opts: FakeStreamOptions, content: string): string[] {
+  let pieces: string[];
+  if (Array.isArray(opts.chunks)) pieces = opts.chunks.slice();
+  else {
+    const n = Math.max(1, Math.floor(opts.chunks ?? 3));
+    pieces = [];
+    for (let i = 0; i < n; i++) {
+      pieces.push(content.slice(Math.floor((i * content.length) / n), Math.floor(((i + 1) * content.length) / n)));
+    }
+  }
+  const target = opts.chunkBytes;
+  if (target !== undefined && target > 0) {
+    pieces = pieces.map((p) => {
+      const missing = target - Buffer.byteLength(p);
+      if (missing <= 0) return p;
+      return p + FILLER.repeat(Math.ceil(missing / FILLER.length)).slice(0, missing);
+    });
+  }
+  return pieces;
+}

@@ -1,0 +1,82 @@
+export type FakeFlavor = 'openai' | 'azure-openai';
+
+export interface FakeProviderOptions {
+  flavor: FakeFlavor;
+  /** Shown in the default reply content (`Hello from <name>`). Defaults to the flavor. */
+  name?: string;
+  /** When set, requests without this key get 401 (OpenAI: `Authorization: Bearer`; Azure: `api-key`). */
+  apiKey?: string;
+  /** Loopback interface to bind. The port is always random. */
+  host?: '127.0.0.1' | '::1';
+  /** Reply used when the script queue is empty. Defaults to a successful completion. */
+  defaultReply?: FakeReply | FakeReplyFn;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Lowercased header names. */
+  headers: Record<string, string>;
+  /** Parsed JSON body, or undefined when the body is empty or not JSON. */
+  body: unknown;
+  rawBody: string;
+  /** Azure `/openai/deployments/{deployment}/...` form only. */
+  deployment?: string;
+  receivedAt: number;
+  /** True if the client closed the connection before the reply finished. */
+  aborted: boolean;
+}
+
+export interface FakeStreamOptions {
+  /** Number of content chunks (default 3), or the exact content pieces. */
+  chunks?: number | string[];
+  /** Delay between content chunks. 0 (default) writes them back to back. */
+  intervalMs?: number;
+  /** Destroy the socket after this many content chunks (mid-stream failure). */
+  cutAfter?: number;
+  /** Send a final usage chunk. Default: when the request had `stream_options.include_usage`. */
+  usage?: boolean;
+  /** Pad each content piece to about this many bytes (large-stream benchmarks). */
+  chunkBytes?: number;
+}
+
+export interface FakeReply {
+  /** Default 200. */
+  status?: number;
+  headers?: Record<string, string>;
+  /**
+   * JSON body (a string is sent verbatim, so malformed JSON can be scripted). When absent:
+   * 2xx → a chat.completion (or an SSE stream), >= 400 → an OpenAI error envelope for the status.
+   */
+  body?: unknown;
+  /** Assistant content of the generated completion / stream. Default `Hello from <name>`. */
+  content?: string;
+  /** Wait this long before sending headers. */
+  delayMs?: number;
+  /** Never answer (until the client aborts or the server closes). */
+  hang?: boolean;
+  /** Reset the connection (TCP RST) without any response. */
+  reset?: boolean;
+  /** Reply as SSE even if the request did not ask for `stream: true`. */
+  stream?: FakeStreamOptions;
+}
+
+/** `index` is the request's position in `provider.requests` (0-based). */
+export type FakeReplyFn = (req: RecordedRequest, index: number) => FakeReply;
+
+export interface FakeProvider {
+  readonly flavor: FakeFlavor;
+  /** `http://127.0.0.1:PORT` (IPv6 in brackets). */
+  readonly url: string;
+  /** OpenAI: `${url}/v1`; Azure: `${url}/openai`. What a gateway's `custom_host` should be. */
+  readonly baseURL: string;
+  readonly requests: RecordedRequest[];
+  /** FIFO, one reply per request that passes routing and auth. */
+  enqueue(...replies: Array<FakeReply | FakeReplyFn>): this;
+  setDefault(reply: FakeReply | FakeReplyFn): this;
+  /** Clear the queue and the recorded requests, restore the default reply. */
+  reset(): void;
+  /** Close the server and every socket, including hanging ones. */
+  close(): Promise<void>;
+}

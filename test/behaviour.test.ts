@@ -1,0 +1,500 @@
+/**
+ * DESIGN.md "Behaviour", rule by rule, through real HTTP: the official `openai` SDK as the client, each adapter as
+ * the host app, the fakes of @switchyard/testing as OpenAI and Azure OpenAI.
+ */
+import { createServer } from 'node:net';
+import { APIError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
+import request from 'supertest';
+import type { LogEvent, SwitchyardOptions } from '@switchyard/core';
+import { replies } from '@switchyard/testing';
+import { adapters, type RunningApp } from './support/adapters';
+import {
+  AZURE_KEY, CLIENT_KEY, OPENAI_KEY, messages, nextLog, sdk, seedOptions, startUpstreams, until, type Upstreams,
+} from './support/fixture';
+
+/** A loopback port with nothing listening: connection refused. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe.each(adapters)('behaviour: $name', (adapter) => {
+  let up: Upstreams;
+  let apps: RunningApp[] = [];
+  let logs: LogEvent[];
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+  });
+  afterAll(() => up.close());
+  beforeEach(() => {
+    up.reset();
+    logs = [];
+  });
+  afterEach(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    apps = [];
+  });
+
+  const start = async (extra: Partial<SwitchyardOptions> = {}) => {
+    const app = await adapter.start(seedOptions(up, logs, extra));
+    apps.push(app);
+    return app.url;
+  };
+
+  describe('fallback', () => {
+    it('serves a request OpenAI refuses with 429 from Azure, for the same model, with no client change', async () => {
+      const url = await start({ config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue(replies.rateLimited());
+      const { data, response } = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+
+      expect(data.choices[0]!.message.content).toBe('Hello from azure');
+      expect(response.headers.get('x-switchyard-fallback')).toBe('true');
+      expect(response.headers.get('x-switchyard-target')).toBe('targets[1]');
+      expect(response.headers.get('x-switchyard-attempts')).toBe('2');
+      expect(up.openai.requests).toHaveLength(1);
+      expect(up.azure.requests).toHaveLength(1);
+      expect(up.azure.requests[0]!.deployment).toBe('gpt4o-prod');
+      expect(up.azure.requests[0]!.query['api-version']).toBe('2024-10-21');
+
+      const event = await nextLog(logs);
+      expect(event).toMatchObject({
+        status: 200, fallback: true, stream: false, model: 'gpt-4o', configId: null,
+        servedBy: { target: 'targets[1]', provider: 'azure-openai', virtualKey: 'azure-prod', model: 'gpt4o-prod' },
+        attempts: [
+          { target: 'targets[0]', provider: 'openai', virtualKey: 'openai-prod', model: 'gpt-4o', status: 429 },
+          { target: 'targets[1]', provider: 'azure-openai', virtualKey: 'azure-prod', model: 'gpt4o-prod', status: 200 },
+        ],
+        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+      });
+      expect(event.traceId).toBe(response.headers.get('x-switchyard-trace-id'));
+      expect(event.durationMs).toBeGreaterThan(0);
+    });
+
+    it('returns a status that is not in on_status_codes as it is, without trying Azure', async () => {
+      const url = await start({ config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue({ status: 503, headers: { 'x-request-id': 'req_upstream_503' } });
+      const err = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+
+      expect(err).toBeInstanceOf(InternalServerError);
+      expect((err as APIError).status).toBe(503);
+      expect((err as APIError).error).toMatchObject({ message: 'The server is overloaded or not ready yet.' });
+      expect((err as APIError).requestID).toBe('req_upstream_503');
+      expect(up.azure.requests).toHaveLength(0);
+      expect((await nextLog(logs)).fallback).toBe(false);
+    });
+
+    it('without on_status_codes, falls back on any status >= 400 but not on a 2xx', async () => {
+      const url = await start();
+      up.openai.enqueue({ status: 400, body: { error: { message: 'bad', type: 'invalid_request_error', param: null, code: null } } });
+      const first = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(first.choices[0]!.message.content).toBe('Hello from azure');
+
+      const second = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(second.choices[0]!.message.content).toBe('Hello from openai');
+      expect(up.azure.requests).toHaveLength(1);
+    });
+
+    it('falls back when the connection is reset, and when it is refused', async () => {
+      const port = await closedPort();
+      const url = await start({
+        virtualKeys: {
+          dead: { provider: 'openai', api_key: OPENAI_KEY, custom_host: `http://127.0.0.1:${port}/v1` },
+          'openai-prod': { provider: 'openai', api_key: OPENAI_KEY, custom_host: up.openai.baseURL },
+          'azure-prod': { provider: 'azure-openai', api_key: AZURE_KEY, custom_host: up.azure.baseURL, deployment_id: 'gpt4o-prod' },
+        },
+        config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'dead' }, { virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
+      });
+      up.openai.enqueue({ reset: true });
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+
+      expect(res.data.choices[0]!.message.content).toBe('Hello from azure');
+      expect(res.response.headers.get('x-switchyard-target')).toBe('targets[2]');
+      const event = await nextLog(logs);
+      expect(event.attempts.map((a) => [a.status, a.error?.code])).toEqual([
+        [null, 'upstream_unreachable'],
+        [null, 'upstream_unreachable'],
+        [200, undefined],
+      ]);
+    });
+
+    it('falls back when an attempt exceeds request_timeout, and answers 504 when the last one does', async () => {
+      const url = await start({
+        config: { strategy: { mode: 'fallback' }, request_timeout: 150, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
+      });
+      up.openai.enqueue({ hang: true });
+      const ok = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(ok.choices[0]!.message.content).toBe('Hello from azure');
+      await until(() => up.openai.requests[0]!.aborted);
+
+      up.openai.enqueue({ hang: true });
+      up.azure.enqueue({ delayMs: 1000 });
+      const err = (await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+      expect(err.status).toBe(504);
+      expect(err.error).toMatchObject({ type: 'timeout_error', code: 'upstream_timeout' });
+      expect((await nextLog(logs, 2)).attempts.map((a) => a.error?.code)).toEqual(['upstream_timeout', 'upstream_timeout']);
+    });
+
+    it('when every target answers with an error, returns the last upstream response', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.rateLimited());
+      up.azure.enqueue({ status: 503, headers: { 'retry-after': '3' } });
+      const res = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages });
+
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('3');
+      expect(res.headers['x-switchyard-target']).toBe('targets[1]');
+      expect(res.body.error.message).toBe('The server is overloaded or not ready yet.');
+    });
+
+    it('when the last attempt got no response, answers 502 in the OpenAI envelope', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.rateLimited());
+      up.azure.enqueue({ reset: true });
+      const err = (await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+
+      expect(err.status).toBe(502);
+      expect(err.error).toEqual({ message: expect.stringContaining('could not be reached'), type: 'api_error', param: null, code: 'upstream_unreachable' });
+      expect(JSON.stringify(err.error)).not.toMatch(/127\.0\.0\.1/);
+    });
+
+    it('stops at the overall deadline, retries and fallbacks included (504)', async () => {
+      const url = await start({ deadlineMs: 300 });
+      up.openai.enqueue({ hang: true });
+      const err = (await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+      expect(err.status).toBe(504);
+      expect(err.error).toMatchObject({ code: 'deadline_exceeded' });
+      expect(up.azure.requests).toHaveLength(0);
+    });
+
+    it('walks nested targets: a nested fallback that fails moves the parent on', async () => {
+      const url = await start({
+        config: {
+          strategy: { mode: 'fallback', on_status_codes: [429, 503] },
+          targets: [
+            { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }] },
+            { virtual_key: 'azure-prod' },
+          ],
+        },
+      });
+      up.openai.enqueue(replies.rateLimited(), replies.serverError(503));
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(res.data.choices[0]!.message.content).toBe('Hello from azure');
+      expect(res.response.headers.get('x-switchyard-target')).toBe('targets[1]');
+      expect((up.openai.requests[1]!.body as { model: string }).model).toBe('gpt-4o-mini');
+      const event = await nextLog(logs);
+      expect(event.attempts.map((a) => a.target)).toEqual(['targets[0].targets[0]', 'targets[0].targets[1]', 'targets[1]']);
+    });
+
+    it('single mode uses only its first target', async () => {
+      const url = await start({ config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue(replies.rateLimited());
+      const err = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RateLimitError);
+      expect(up.azure.requests).toHaveLength(0);
+    });
+  });
+
+  describe('retries', () => {
+    it('retries a target before falling back, honouring retry-after-ms', async () => {
+      const url = await start({
+        config: {
+          strategy: { mode: 'fallback' },
+          targets: [{ virtual_key: 'openai-prod', retry: { attempts: 2 } }, { virtual_key: 'azure-prod' }],
+        },
+      });
+      const limited = { status: 429, headers: { 'retry-after-ms': '20' } };
+      up.openai.enqueue(limited, limited, limited);
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+
+      expect(res.data.choices[0]!.message.content).toBe('Hello from azure');
+      expect(up.openai.requests).toHaveLength(3);
+      expect(res.response.headers.get('x-switchyard-attempts')).toBe('4');
+      const gaps = up.openai.requests.slice(1).map((r, i) => r.receivedAt - up.openai.requests[i]!.receivedAt);
+      for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(15);
+    });
+
+    it('a retry that succeeds serves the request from the same target (no fallback)', async () => {
+      const url = await start({ config: { strategy: { mode: 'fallback' }, retry: { attempts: 1 }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue({ status: 503, headers: { 'retry-after-ms': '1' } });
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(res.data.choices[0]!.message.content).toBe('Hello from openai');
+      expect(res.response.headers.get('x-switchyard-fallback')).toBe('false');
+      expect((await nextLog(logs)).attempts.map((a) => a.status)).toEqual([503, 200]);
+    });
+
+    it('does not retry a status outside retry.on_status_codes', async () => {
+      const url = await start({ config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod', retry: { attempts: 3, on_status_codes: [503] } }, { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue(replies.rateLimited());
+      await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(up.openai.requests).toHaveLength(1);
+      expect(up.azure.requests).toHaveLength(1);
+    });
+
+    it('moves on at once when retry-after asks for longer than the cap', async () => {
+      const url = await start({
+        maxRetryDelayMs: 1000,
+        config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod', retry: { attempts: 3 } }, { virtual_key: 'azure-prod' }] },
+      });
+      up.openai.enqueue(replies.rateLimited(30));
+      const startedAt = Date.now();
+      await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(up.openai.requests).toHaveLength(1);
+      expect(Date.now() - startedAt).toBeLessThan(1000);
+    });
+  });
+
+  describe('streaming', () => {
+    const streamTwoTargets = { strategy: { mode: 'fallback' as const, on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] };
+
+    it('streams chunk by chunk, and logs usage from the final usage chunk', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: ['Hel', 'lo ', 'world'], intervalMs: 5 }));
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+      let text = '';
+      let usage: unknown = null;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        if (chunk.usage) usage = chunk.usage;
+      }
+      expect(text).toBe('Hello world');
+      expect(usage).toMatchObject({ completion_tokens: 3 });
+      const event = await nextLog(logs);
+      expect(event).toMatchObject({ stream: true, status: 200, fallback: false, usage: { completion_tokens: 3 } });
+    });
+
+    it('falls back before the first byte: a 429 on a stream request is served by Azure', async () => {
+      const url = await start({ config: streamTwoTargets });
+      up.openai.enqueue(replies.rateLimited());
+      const { data: stream, response } = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }).withResponse();
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).toBe('Hello from azure');
+      expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      expect(response.headers.get('x-switchyard-fallback')).toBe('true');
+    });
+
+    it('falls back when the upstream stream breaks before its first byte', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ cutAfter: 0 }));
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).toBe('Hello from azure');
+    });
+
+    it('after the first byte, an upstream failure ends the stream with an SSE error event', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: 5, cutAfter: 2, intervalMs: 5 }));
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      const received: string[] = [];
+      const err = await (async () => {
+        for await (const chunk of stream) received.push(chunk.choices[0]?.delta.content ?? '');
+      })().catch((e: unknown) => e);
+
+      expect(received).toHaveLength(2);
+      expect(err).toBeInstanceOf(APIError);
+      expect((err as APIError).error).toMatchObject({ code: 'stream_interrupted', type: 'api_error' });
+      expect(up.azure.requests).toHaveLength(0);
+      const event = await nextLog(logs);
+      expect(event.attempts[0]!.error?.code).toBe('stream_interrupted');
+    });
+
+    it('passes a large stream through without buffering it whole', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: 400, chunkBytes: 8 * 1024 }));
+      const res = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages, stream: true }),
+      });
+      let bytes = 0;
+      for await (const chunk of res.body!) bytes += (chunk as Uint8Array).length;
+      expect(bytes).toBeGreaterThan(400 * 8 * 1024);
+    });
+  });
+
+  describe('client disconnect', () => {
+    it('aborts the upstream request when the client goes away, and logs 499', async () => {
+      const url = await start();
+      up.openai.enqueue({ hang: true });
+      const controller = new AbortController();
+      const pending = sdk(url).chat.completions.create({ model: 'gpt-4o', messages }, { signal: controller.signal }).catch((e: unknown) => e);
+      await until(() => up.openai.requests.length === 1);
+      controller.abort();
+      expect(await pending).toBeInstanceOf(Error);
+
+      await until(() => up.openai.requests[0]!.aborted);
+      expect((await nextLog(logs)).status).toBe(499);
+      expect(up.azure.requests).toHaveLength(0);
+    });
+
+    it('aborts the upstream stream when the client leaves mid-stream', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: 50, intervalMs: 20 }));
+      const controller = new AbortController();
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { signal: controller.signal });
+      let n = 0;
+      await (async () => {
+        for await (const _ of stream) if (++n === 2) controller.abort();
+      })().catch(() => undefined);
+      await until(() => up.openai.requests[0]!.aborted);
+      expect((await nextLog(logs)).status).toBe(499);
+    });
+  });
+
+  describe('bad input gets an OpenAI-style 4xx and causes no upstream call', () => {
+    type Case = [string, (r: request.Test) => request.Test, number, string];
+    const invalidJson: Case = ['invalid JSON', (r) => r.set('content-type', 'application/json').send('{"model": "gpt-4o", messages: ['), 400, 'invalid_json'];
+    const cases: Case[] = [
+      // With express.json() in front, invalid JSON is the host parser's to answer (it calls next(err)).
+      ...(adapter.hostParsesJson ? [] : [invalidJson]),
+      ['no messages', (r) => r.send({ model: 'gpt-4o' }), 400, 'invalid_request'],
+      ['no model', (r) => r.send({ messages }), 400, 'invalid_request'],
+      ['empty body', (r) => r.set('content-type', 'application/json'), 400, 'invalid_request'],
+      ['unknown config id', (r) => r.set('x-switchyard-config', 'nope').send({ model: 'gpt-4o', messages }), 400, 'unknown_config'],
+    ];
+    it.each(cases)('%s', async (_name, build, status, code) => {
+      const url = await start();
+      const res = await build(request(url).post('/v1/chat/completions'));
+      expect(res.status).toBe(status);
+      expect(Object.keys(res.body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+      expect(res.body.error).toMatchObject({ message: expect.any(String), type: 'invalid_request_error', code });
+      expect(up.openai.requests).toHaveLength(0);
+      expect(up.azure.requests).toHaveLength(0);
+      expect((await nextLog(logs)).status).toBe(status);
+    });
+
+    it('an oversized body gets 413', async () => {
+      const url = await start({ maxBodyBytes: 1024 });
+      const res = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
+      expect(res.status).toBe(413);
+      expect(res.body.error).toMatchObject({ code: 'body_too_large', type: 'invalid_request_error' });
+      expect(up.openai.requests).toHaveLength(0);
+    });
+  });
+
+  describe('headers, configs and secrets', () => {
+    it('echoes x-switchyard-trace-id, takes the trace id from traceparent, or generates one', async () => {
+      const url = await start();
+      const given = await sdk(url, { 'x-switchyard-trace-id': 'my-trace-id' }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(given.response.headers.get('x-switchyard-trace-id')).toBe('my-trace-id');
+      expect((await nextLog(logs, 1)).traceId).toBe('my-trace-id');
+
+      const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const w3c = await sdk(url, { traceparent }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(w3c.response.headers.get('x-switchyard-trace-id')).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+
+      const generated = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(generated.response.headers.get('x-switchyard-trace-id')).toMatch(/^[\da-f]{32}$/);
+    });
+
+    it('x-switchyard-config picks a named routing config', async () => {
+      const url = await start({ configs: { 'azure-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod' }] } } });
+      const res = await sdk(url, { 'x-switchyard-config': 'azure-only' }).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from azure');
+      expect(up.openai.requests).toHaveLength(0);
+      expect((await nextLog(logs)).configId).toBe('azure-only');
+    });
+
+    it('sends each provider only its own key, never the client\'s, and leaks no key anywhere', async () => {
+      const url = await start({ config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue(replies.rateLimited());
+      const res = await request(url)
+        .post('/v1/chat/completions')
+        .set('authorization', `Bearer ${CLIENT_KEY}`)
+        .set('api-key', 'client-azure-key')
+        .set('host', 'evil.example')
+        .send({ model: 'gpt-4o', messages });
+      expect(res.status).toBe(200);
+
+      const [toOpenAI] = up.openai.requests;
+      const [toAzure] = up.azure.requests;
+      expect(toOpenAI!.headers.authorization).toBe(`Bearer ${OPENAI_KEY}`);
+      expect(toOpenAI!.headers['api-key']).toBeUndefined();
+      expect(toAzure!.headers['api-key']).toBe(AZURE_KEY);
+      expect(toAzure!.headers.authorization).toBeUndefined();
+      const everything = JSON.stringify([res.headers, res.body, await nextLog(logs)]);
+      for (const secret of [OPENAI_KEY, AZURE_KEY, CLIENT_KEY]) expect(everything).not.toContain(secret);
+    });
+
+    it('merges override_params parent then child (child wins) and forwards the body untouched otherwise', async () => {
+      const url = await start({
+        config: {
+          strategy: { mode: 'fallback' },
+          override_params: { temperature: 0.1, max_tokens: 50 },
+          targets: [{ virtual_key: 'openai-prod', override_params: { temperature: 0.9 } }, { virtual_key: 'azure-prod' }],
+        },
+      });
+      up.openai.enqueue(replies.rateLimited());
+      await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, temperature: 0.5 });
+      expect(up.openai.requests[0]!.body).toMatchObject({ temperature: 0.9, max_tokens: 50 });
+      expect(up.azure.requests[0]!.body).toMatchObject({ temperature: 0.1, max_tokens: 50 });
+
+      const plain = await start();
+      const raw = '{"model":"gpt-4o",  "messages":[{"role":"user","content":"hi"}]}';
+      await request(plain).post('/v1/chat/completions').set('content-type', 'application/json').send(raw);
+      if (adapter.name === 'express') expect(up.openai.requests[1]!.rawBody).toBe(raw);
+    });
+
+    it('maps the model to its Azure deployment; a model with no deployment is a clear error', async () => {
+      const url = await start({ config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod' }] } });
+      await sdk(url).chat.completions.create({ model: 'gpt-4o-mini', messages });
+      expect(up.azure.requests[0]!.deployment).toBe('gpt4o-mini-prod');
+
+      const err = (await sdk(url).chat.completions.create({ model: 'o3', messages }).catch((e: unknown) => e)) as APIError;
+      expect(err).toBeInstanceOf(BadRequestError);
+      expect(err.error).toMatchObject({ code: 'model_not_deployed', param: 'model', message: expect.stringContaining('"o3"') });
+      expect(up.azure.requests).toHaveLength(1);
+    });
+
+    it("speaks Azure's v1 API form, with the deployment as the body's model", async () => {
+      const url = await start({
+        virtualKeys: {
+          'azure-v1': { provider: 'azure-openai', api_key: AZURE_KEY, custom_host: up.azure.baseURL, api_version: 'v1', deployments: { 'gpt-4o': 'gpt4o-prod' } },
+        },
+        config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-v1' }] },
+      });
+      await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(up.azure.requests[0]!.path).toBe('/openai/v1/chat/completions');
+      expect((up.azure.requests[0]!.body as { model: string }).model).toBe('gpt4o-prod');
+    });
+
+    it('accepts inline provider targets without virtual keys', async () => {
+      const url = await start({
+        virtualKeys: {},
+        config: {
+          strategy: { mode: 'fallback', on_status_codes: [429] },
+          targets: [
+            { provider: 'openai', api_key: OPENAI_KEY, custom_host: up.openai.baseURL },
+            { provider: 'azure-openai', api_key: AZURE_KEY, custom_host: up.azure.baseURL, deployment_id: 'gpt4o-prod' },
+          ],
+        },
+      });
+      up.openai.enqueue(replies.rateLimited());
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from azure');
+      const event = await nextLog(logs);
+      expect(event.servedBy).toEqual({ target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod' });
+    });
+
+    it('leaves every other route to the host app', async () => {
+      const url = await start();
+      expect((await request(url).get('/health')).body).toEqual({ ok: true });
+      expect((await request(url).get('/v1/chat/completions')).status).toBe(404);
+      expect((await request(url).post('/v1/embeddings').send({})).status).toBe(404);
+      expect(up.openai.requests).toHaveLength(0);
+    });
+
+    it('a log sink that throws never breaks a request', async () => {
+      const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      const url = await start({ onLog: () => { throw new Error('sink down'); }, logSinks: [{ write: (e) => logs.push(e) }] });
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from openai');
+      expect(await nextLog(logs)).toMatchObject({ status: 200 });
+      expect(warn).toHaveBeenCalledTimes(1);
+      warn.mockRestore();
+    });
+  });
+});

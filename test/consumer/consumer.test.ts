@@ -1,0 +1,73 @@
+/**
+ * The built packages, installed the way a user installs them, into a plain-JS app with no TypeScript tooling:
+ * `require` (CommonJS, as NestJS apps are) and `import` (ESM) both run a fallback end to end.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(__dirname, '../..');
+const PNPM = ['-y', 'pnpm@12.4.2'];
+
+const script = (load: string) => `${load}
+(async () => {
+  const openai = await startFakeOpenAI({ defaultReply: replies.rateLimited() });
+  const azure = await startFakeAzureOpenAI({ apiKey: 'az-key' });
+  const app = express();
+  app.use(fallbackMiddleware({
+    virtualKeys: {
+      oai: { provider: 'openai', api_key: 'sk-x', custom_host: openai.baseURL },
+      az: { provider: 'azure-openai', api_key: 'az-key', custom_host: azure.baseURL, deployment_id: 'dep' },
+    },
+    config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'oai' }, { virtual_key: 'az' }] },
+  }));
+  const server = app.listen(0, '127.0.0.1', async () => {
+    const res = await fetch('http://127.0.0.1:' + server.address().port + '/v1/chat/completions', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const body = await res.json();
+    console.log(JSON.stringify({ status: res.status, target: res.headers.get('x-switchyard-target'), content: body.choices[0].message.content, code: typeof SwitchyardError }));
+    server.close(); await openai.close(); await azure.close();
+  });
+})();
+`;
+
+describe('built packages in a plain-JS consumer app', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    execFileSync('npx', [...PNPM, 'run', 'build'], { cwd: root, stdio: 'pipe' });
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-consumer-'));
+    for (const pkg of ['core', 'express', 'testing']) {
+      execFileSync('npx', [...PNPM, 'pack', '--pack-destination', dir], { cwd: join(root, 'packages', pkg), stdio: 'pipe' });
+    }
+    const tarballs = readdirSync(dir).filter((f) => f.endsWith('.tgz'));
+    const deps: Record<string, string> = { express: '^5.1.0' };
+    for (const t of tarballs) deps[`@switchyard/${/^switchyard-([a-z]+)-/.exec(t)![1]}`] = `file:./${t}`;
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: deps }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'pipe' });
+    writeFileSync(
+      join(dir, 'app.cjs'),
+      script(`const express = require('express');
+const { fallbackMiddleware } = require('@switchyard/express');
+const { SwitchyardError } = require('@switchyard/core');
+const { startFakeOpenAI, startFakeAzureOpenAI, replies } = require('@switchyard/testing');`),
+    );
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      script(`import express from 'express';
+import { fallbackMiddleware } from '@switchyard/express';
+import { SwitchyardError } from '@switchyard/core';
+import { startFakeOpenAI, startFakeAzureOpenAI, replies } from '@switchyard/testing';`),
+    );
+  }, 180_000);
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each(['app.cjs', 'app.mjs'])('%s falls back from OpenAI 429 to Azure', (file) => {
+    const out = execFileSync('node', [file], { cwd: dir, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ status: 200, target: 'targets[1]', content: 'Hello from azure-openai', code: 'function' });
+  });
+});
