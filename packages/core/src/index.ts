@@ -15,3 +15,5 @@ export { retryAfterMs, retryDelayMs } from './engine/retry-delay';
 export { triggersFallback } from './engine/fallback-rule';
 export { extractUsage } from './log/usage';
 export type { LogEvent, LogSink, AttemptLog, ServedBy, TokenUsage } from './log/log-event';
+export { createFallbackClient, FallbackRequestError } from './client/fallback-client';
+export type { FallbackClient, FallbackChatCompletions, FallbackRequestOptions } from './client/fallback-client';

@@ -42,6 +42,8 @@ export interface GatewayResponse {
   body: Buffer | null;
   /** Server-sent events from the serving upstream, or null. Its first bytes have arrived. */
   stream: Readable | null;
+  /** Every upstream attempt so far, in order (the same list the log event carries). */
+  attempts: readonly AttemptLog[];
   /** Feed every streamed chunk here: the final usage chunk is read from the tail. */
   observe(chunk: Buffer): void;
   /** Call once when delivery ended: emits the log event. */
@@ -292,6 +294,7 @@ export class Gateway {
       headers,
       body,
       stream: body ? null : res.body,
+      attempts: run.attempts,
       observe: (chunk) => tail?.push(chunk),
       end: (how = {}) => {
         if (ended) return;
@@ -318,6 +321,7 @@ export class Gateway {
       headers,
       body: Buffer.from(JSON.stringify(error.toBody() satisfies OpenAIErrorBody)),
       stream: null,
+      attempts: log.attempts,
       observe: () => {},
       end: (how = {}) => {
         if (ended) return;

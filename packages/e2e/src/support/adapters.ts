@@ -1,9 +1,17 @@
 /** The adapters under test, each started as a real HTTP server on loopback (port 0). */
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import 'reflect-metadata';
 import express from 'express';
+import Koa from 'koa';
+import { bodyParser } from '@koa/bodyparser';
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { SwitchyardOptions } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
+import { fallbackMiddleware as koaFallbackMiddleware } from '@switchyard/koa';
+import { SwitchyardModule } from '@switchyard/nestjs';
 
 export interface RunningApp {
   /** `http://127.0.0.1:PORT` */
@@ -62,4 +70,48 @@ export const expressJsonAdapter: AdapterUnderTest = {
   },
 };
 
-export const adapters: AdapterUnderTest[] = [expressAdapter, expressJsonAdapter];
+function koaApp(options: SwitchyardOptions, withBodyParser: boolean): Koa {
+  const app = new Koa();
+  if (withBodyParser) app.use(bodyParser({ jsonLimit: '20mb' }));
+  app.use(koaFallbackMiddleware(options));
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/health') ctx.body = { ok: true };
+    else await next();
+  });
+  return app;
+}
+
+export const koaAdapter: AdapterUnderTest = {
+  name: 'koa',
+  start: (options) => listen(createServer(koaApp(options, false).callback())),
+};
+
+export const koaBodyParserAdapter: AdapterUnderTest = {
+  name: 'koa + @koa/bodyparser',
+  hostParsesJson: true,
+  start: (options) => listen(createServer(koaApp(options, true).callback())),
+};
+
+@Controller()
+class HealthController {
+  @Get('health')
+  health(): { ok: boolean } {
+    return { ok: true };
+  }
+}
+
+/** NestJS (Express platform, its default JSON body parser on) with Switchyard's OpenAI-compatible route. */
+export const nestAdapter: AdapterUnderTest = {
+  name: 'nestjs route',
+  hostParsesJson: true,
+  async start(options) {
+    @Module({ imports: [SwitchyardModule.forRoot({ ...options, route: { path: 'v1/chat/completions' } })], controllers: [HealthController] })
+    class AppModule {}
+    const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger: false });
+    app.useBodyParser('json', { limit: '20mb' });
+    await app.listen(0, '127.0.0.1');
+    return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
+  },
+};
+
+export const adapters: AdapterUnderTest[] = [expressAdapter, expressJsonAdapter, koaAdapter, koaBodyParserAdapter, nestAdapter];

@@ -1,0 +1,86 @@
+import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import { createFallbackClient, FallbackRequestError, type LogEvent, type SwitchyardOptions } from '../index';
+
+describe('createFallbackClient (in-process, SDK-shaped)', () => {
+  let openai: FakeProvider;
+  let azure: FakeProvider;
+  let logs: LogEvent[];
+  let options: SwitchyardOptions;
+
+  beforeAll(async () => {
+    [openai, azure] = await Promise.all([startFakeOpenAI({ name: 'openai' }), startFakeAzureOpenAI({ name: 'azure' })]);
+  });
+  afterAll(() => Promise.all([openai.close(), azure.close()]));
+  beforeEach(() => {
+    openai.reset();
+    azure.reset();
+    logs = [];
+    options = {
+      virtualKeys: {
+        o: { provider: 'openai', api_key: 'sk-o', custom_host: openai.baseURL },
+        a: { provider: 'azure-openai', api_key: 'az', custom_host: azure.baseURL, deployment_id: 'dep' },
+      },
+      config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a' }] },
+      configs: { 'azure-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'a' }] } },
+      onLog: (e) => logs.push(e),
+    };
+  });
+
+  const messages = [{ role: 'user' as const, content: 'hi' }];
+
+  it('returns a ChatCompletion, falling back on 429, and logs the request with its trace id', async () => {
+    openai.enqueue(replies.rateLimited());
+    const client = createFallbackClient(options);
+    const completion = await client.chat.completions.create({ model: 'gpt-4o', messages }, { traceId: 'in-process-1' });
+    expect(completion.choices[0]!.message.content).toBe('Hello from azure');
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatchObject({ traceId: 'in-process-1', fallback: true, status: 200, attempts: [{ status: 429 }, { status: 200 }] });
+  });
+
+  it('streams ChatCompletionChunks, with usage in the log', async () => {
+    const client = createFallbackClient(options);
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Hello from openai');
+    expect(logs[0]).toMatchObject({ stream: true, status: 200, usage: { completion_tokens: 3 } });
+  });
+
+  it('throws FallbackRequestError with status, upstream body and attempts when every target fails', async () => {
+    openai.enqueue(replies.rateLimited());
+    azure.enqueue(replies.rateLimited());
+    const client = createFallbackClient(options);
+    const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    expect(err.status).toBe(429);
+    expect(err.body).toMatchObject({ error: { code: 'rate_limit_exceeded' } });
+    expect(err.attempts.map((a) => [a.provider, a.status])).toEqual([['openai', 429], ['azure-openai', 429]]);
+  });
+
+  it('throws on a stream that breaks mid-way, and picks named configs', async () => {
+    openai.enqueue(replies.stream({ chunks: 5, cutAfter: 2 }));
+    const client = createFallbackClient(options);
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? '');
+    })().catch((e: unknown) => e);
+    expect(seen).toHaveLength(2);
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    expect((err as FallbackRequestError).code).toBe('stream_interrupted');
+
+    const viaConfig = await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'azure-only' });
+    expect(viaConfig.choices[0]!.message.content).toBe('Hello from azure');
+  });
+
+  it('a consumer that stops early closes the upstream stream', async () => {
+    openai.enqueue(replies.stream({ chunks: 40, intervalMs: 10 }));
+    const client = createFallbackClient(options);
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    for await (const _ of stream) break;
+    const end = Date.now() + 2000;
+    while (!openai.requests[0]!.aborted && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    expect(openai.requests[0]!.aborted).toBe(true);
+    expect(logs[0]!.status).toBe(499);
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * The in-process client: the fallback engine without an HTTP hop, shaped like the official SDK's
+ * `openai.chat.completions.create`, so code written against the SDK switches with one line. Same engine, same
+ * fallback rules and log events as the HTTP routes; what the Nest service wraps.
+ */
+import { createParser } from 'eventsource-parser';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionCreateParamsStreaming,
+} from 'openai/resources/chat/completions';
+import type { SwitchyardOptions } from '../config/schema';
+import { Gateway, type GatewayResponse } from '../engine/gateway';
+import { SwitchyardError, type OpenAIErrorBody } from '../errors';
+import type { AttemptLog } from '../log/log-event';
+
+export interface FallbackRequestOptions {
+  /** Trace id of this request (as the `x-switchyard-trace-id` header). */
+  traceId?: string;
+  /** Id of a named routing config (as the `x-switchyard-config` header). */
+  configId?: string;
+  /** Aborts the request, including a running stream. */
+  signal?: AbortSignal;
+}
+
+/** What every target's failure looks like to in-process callers: the status, OpenAI-style body and the attempts. */
+export class FallbackRequestError extends Error {
+  override readonly name = 'FallbackRequestError';
+  constructor(
+    /** Status the HTTP route would have answered with. */
+    readonly status: number,
+    /** The upstream's (or the gateway's) error body, OpenAI-style when the upstream sent one. */
+    readonly body: OpenAIErrorBody | unknown,
+    readonly attempts: readonly AttemptLog[],
+    /** The upstream's response headers that are forwarded (e.g. `retry-after`, `x-request-id`). */
+    readonly headers: Readonly<Record<string, string>>,
+  ) {
+    super(errorMessage(status, body));
+  }
+
+  /** Stable code when the error is Switchyard's own or the upstream's envelope has one. */
+  get code(): string | null {
+    return (this.body as Partial<OpenAIErrorBody> | null)?.error?.code ?? null;
+  }
+}
+
+export interface FallbackChatCompletions {
+  create(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletion>;
+  create(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
+}
+
+export interface FallbackClient {
+  chat: { completions: FallbackChatCompletions };
+  /** The engine behind the client (shared with an HTTP route, if you mount one). */
+  readonly gateway: Gateway;
+}
+
+/** Creates the in-process client from options, or from an existing gateway to share its configs and log sinks. */
+export function createFallbackClient(options: SwitchyardOptions | Gateway): FallbackClient {
+  const gateway = options instanceof Gateway ? options : new Gateway(options);
+  const create = async (
+    params: ChatCompletionCreateParamsNonStreaming | ChatCompletionCreateParamsStreaming,
+    opts: FallbackRequestOptions = {},
+  ): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
+    const headers: Record<string, string> = {};
+    if (opts.traceId !== undefined) headers['x-switchyard-trace-id'] = opts.traceId;
+    if (opts.configId !== undefined) headers['x-switchyard-config'] = opts.configId;
+    const res = await gateway.handle({ body: params, headers, signal: opts.signal });
+    if (res.stream) return chunks(res, opts.signal);
+    res.end();
+    const body = parseJson(res.body!);
+    if (res.status >= 400) throw new FallbackRequestError(res.status, body, res.attempts, res.headers);
+    return body as ChatCompletion;
+  };
+  return { gateway, chat: { completions: { create } as FallbackChatCompletions } };
+}
+
+/** Parses the SSE stream into chunks; an upstream failure or an error event is thrown, never a silent end. */
+async function* chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
+  const stream = res.stream!;
+  const ready: ChatCompletionChunk[] = [];
+  let failure: FallbackRequestError | undefined;
+  const parser = createParser({
+    onEvent: (event) => {
+      if (event.data === '[DONE]' || failure) return;
+      const data = parseJson(event.data) as ChatCompletionChunk & Partial<OpenAIErrorBody>;
+      if (data && typeof data === 'object' && 'error' in data && data.error) {
+        failure = new FallbackRequestError(500, { error: data.error }, res.attempts, res.headers);
+      } else ready.push(data);
+    },
+  });
+  const decoder = new TextDecoder();
+  let completed = false;
+  let streamError: unknown;
+  try {
+    for await (const chunk of stream) {
+      res.observe(chunk as Buffer);
+      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      while (ready.length > 0) yield ready.shift()!;
+      if (failure) throw failure;
+    }
+    completed = true;
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    streamError = err;
+    if (err instanceof FallbackRequestError) throw err;
+    const error = new SwitchyardError('stream_interrupted', 'The upstream stream failed after the response had started.', { cause: err });
+    throw new FallbackRequestError(error.status, error.toBody(), res.attempts, res.headers);
+  } finally {
+    // A consumer that stops early (break, abort) is a client leaving: the upstream stream is closed too.
+    if (!completed && !stream.destroyed) stream.destroy();
+    res.end(streamError !== undefined ? { streamError } : { clientClosed: !completed });
+  }
+}
+
+function parseJson(data: Buffer | string): unknown {
+  try {
+    return JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+  } catch {
+    return typeof data === 'string' ? data : data.toString('utf8');
+  }
+}
+
+function errorMessage(status: number, body: unknown): string {
+  const message = (body as Partial<OpenAIErrorBody> | null)?.error?.message;
+  return `${status} ${message ?? 'upstream error'}`;
+}

@@ -1,0 +1,22 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { SwitchyardOptions } from '@switchyard/core';
+
+/** Switchyard's options plus what only the Nest module needs. */
+export type SwitchyardModuleOptions = SwitchyardOptions & {
+  /** Mounts an OpenAI-compatible route, e.g. `{ path: 'v1/chat/completions' }` (POST). Off when absent. */
+  route?: { path: string };
+};
+
+// Nest's own builder generates forRoot / forRootAsync (useFactory | useClass | useExisting, inject, imports).
+export const {
+  ConfigurableModuleClass: SwitchyardConfigurableModule,
+  MODULE_OPTIONS_TOKEN: SWITCHYARD_OPTIONS,
+  OPTIONS_TYPE: SWITCHYARD_OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE: SWITCHYARD_ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<SwitchyardModuleOptions>({ moduleName: 'Switchyard' })
+  .setClassMethodName('forRoot')
+  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .build();
+
+/** Injection token of the module's fallback engine (shared by the service and the route). */
+export const SWITCHYARD_GATEWAY = Symbol('SWITCHYARD_GATEWAY');

@@ -1,0 +1,105 @@
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { FallbackRequestError, type LogEvent } from '@switchyard/core';
+import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import { SWITCHYARD_GATEWAY, SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from './index';
+
+const hosts = { openai: '', azure: '' };
+
+/** Stands for the host's ConfigService: where keys and hosts come from at runtime. */
+@Injectable()
+class AppConfig {
+  readonly logs: LogEvent[] = [];
+  switchyard(): SwitchyardModuleOptions {
+    return {
+      virtualKeys: {
+        'openai-prod': { provider: 'openai', api_key: 'sk-o', custom_host: hosts.openai },
+        'azure-prod': { provider: 'azure-openai', api_key: 'az', custom_host: hosts.azure, deployments: { 'gpt-4o': 'gpt4o-prod' } },
+      },
+      config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
+      onLog: (e) => this.logs.push(e),
+    };
+  }
+}
+
+@Module({ providers: [AppConfig], exports: [AppConfig] })
+class AppConfigModule {}
+
+describe('SwitchyardModule', () => {
+  let openai: FakeProvider;
+  let azure: FakeProvider;
+  const config = new AppConfig();
+
+  beforeAll(async () => {
+    [openai, azure] = await Promise.all([startFakeOpenAI({ name: 'openai' }), startFakeAzureOpenAI({ name: 'azure' })]);
+    hosts.openai = openai.baseURL;
+    hosts.azure = azure.baseURL;
+  });
+  afterAll(() => Promise.all([openai.close(), azure.close()]));
+  beforeEach(() => {
+    openai.reset();
+    azure.reset();
+  });
+
+  it('forRoot provides SwitchyardService, which falls back on 429', async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [SwitchyardModule.forRoot(config.switchyard())] }).compile();
+    const service = moduleRef.get(SwitchyardService);
+    openai.enqueue(replies.rateLimited());
+    const completion = await service.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }, { traceId: 'nest-1' });
+    expect(completion.choices[0]!.message.content).toBe('Hello from azure');
+    expect(azure.requests[0]!.deployment).toBe('gpt4o-prod');
+    await moduleRef.close();
+  });
+
+  it('forRootAsync builds options from an injected config service, and the service streams', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        SwitchyardModule.forRootAsync({ imports: [AppConfigModule], inject: [AppConfig], useFactory: (c: AppConfig) => c.switchyard() }),
+      ],
+    }).compile();
+    const service = moduleRef.get(SwitchyardService);
+    const stream = await service.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Hello from openai');
+    expect(moduleRef.get(SWITCHYARD_GATEWAY)).toBe(moduleRef.get(SwitchyardService).client.gateway);
+    await moduleRef.close();
+  });
+
+  it('isGlobal makes the service injectable in modules that do not import it', async () => {
+    @Injectable()
+    class Summaries {
+      constructor(readonly switchyard: SwitchyardService) {}
+    }
+    @Module({ providers: [{ provide: Summaries, useFactory: (s: SwitchyardService) => new Summaries(s), inject: [SwitchyardService] }] })
+    class FeatureModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [SwitchyardModule.forRoot({ ...config.switchyard(), isGlobal: true }), FeatureModule] }).compile();
+    expect(moduleRef.get(Summaries).switchyard).toBeInstanceOf(SwitchyardService);
+    await moduleRef.close();
+  });
+
+  it('throws FallbackRequestError carrying status, body and attempts when every target fails', async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [SwitchyardModule.forRoot(config.switchyard())] }).compile();
+    openai.enqueue(replies.rateLimited());
+    azure.enqueue(replies.serverError(503));
+    const err = (await moduleRef
+      .get(SwitchyardService)
+      .createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e)) as FallbackRequestError;
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    expect(err.status).toBe(503);
+    expect(err.attempts.map((a) => a.status)).toEqual([429, 503]);
+    await moduleRef.close();
+  });
+
+  it('invalid options fail module init with the field path', async () => {
+    const bad = { ...config.switchyard(), config: { strategy: { mode: 'fallback' as const }, targets: [{ virtual_key: 'nope' }] } };
+    await expect(Test.createTestingModule({ imports: [SwitchyardModule.forRoot(bad)] }).compile()).rejects.toThrow(
+      'config.targets[0].virtual_key: unknown virtual key "nope"',
+    );
+    await expect(
+      Test.createTestingModule({ imports: [SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: '' } })] }).compile(),
+    ).rejects.toThrow('route.path');
+  });
+});

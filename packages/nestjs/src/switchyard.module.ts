@@ -1,0 +1,45 @@
+import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Gateway, handleNodeRequest, SwitchyardOptionsError } from '@switchyard/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, type SwitchyardModuleOptions,
+} from './switchyard.module-definition';
+import { SwitchyardService } from './switchyard.service';
+
+/** Builds the engine once; invalid options fail module init with each field's path. */
+function createGateway(options: SwitchyardModuleOptions): Gateway {
+  const { route, ...rest } = options;
+  if (route !== undefined && (typeof route !== 'object' || route === null || typeof route.path !== 'string' || route.path === '')) {
+    throw new SwitchyardOptionsError([{ path: 'route.path', message: 'must be a non-empty path, e.g. "v1/chat/completions"' }]);
+  }
+  return new Gateway(rest);
+}
+
+/**
+ * `SwitchyardModule.forRoot(options)` / `forRootAsync({ imports, inject, useFactory })`, `isGlobal` optional.
+ * Provides `SwitchyardService`; with `route`, also serves an OpenAI-compatible POST route (Express platform).
+ */
+@Module({
+  providers: [{ provide: SWITCHYARD_GATEWAY, useFactory: createGateway, inject: [SWITCHYARD_OPTIONS] }, SwitchyardService],
+  exports: [SwitchyardService, SWITCHYARD_GATEWAY],
+})
+export class SwitchyardModule extends SwitchyardConfigurableModule implements NestModule {
+  constructor(
+    @Inject(SWITCHYARD_OPTIONS) private readonly options: SwitchyardModuleOptions,
+    @Inject(SWITCHYARD_GATEWAY) private readonly gateway: Gateway,
+  ) {
+    super();
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    const path = this.options.route?.path;
+    if (!path) return;
+    const gateway = this.gateway;
+    // A route middleware, not a controller: its path comes from options, which forRootAsync only knows at runtime.
+    consumer
+      .apply((req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
+        void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
+      })
+      .forRoutes({ path, method: RequestMethod.POST });
+  }
+}

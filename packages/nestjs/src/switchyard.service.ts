@@ -1,0 +1,34 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createFallbackClient, type FallbackClient, type FallbackRequestOptions, type Gateway } from '@switchyard/core';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionCreateParamsStreaming,
+} from 'openai/resources/chat/completions';
+import { SWITCHYARD_GATEWAY } from './switchyard.module-definition';
+
+/**
+ * Chat completions with fallback, injectable anywhere. Same engine, fallback rules and log events as the HTTP
+ * route; when every target fails it throws `FallbackRequestError` (status, OpenAI-style body, attempts).
+ */
+@Injectable()
+export class SwitchyardService {
+  /** The SDK-shaped client: `service.client.chat.completions.create(...)`. */
+  readonly client: FallbackClient;
+
+  constructor(@Inject(SWITCHYARD_GATEWAY) gateway: Gateway) {
+    this.client = createFallbackClient(gateway);
+  }
+
+  createChatCompletion(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletion>;
+  createChatCompletion(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
+  createChatCompletion(
+    params: ChatCompletionCreateParamsNonStreaming | ChatCompletionCreateParamsStreaming,
+    options?: FallbackRequestOptions,
+  ): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    return params.stream
+      ? this.client.chat.completions.create(params as ChatCompletionCreateParamsStreaming, options)
+      : this.client.chat.completions.create(params as ChatCompletionCreateParamsNonStreaming, options);
+  }
+}
