@@ -1,0 +1,48 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import type { LogEvent } from '@switchyard/koa';
+import { replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { buildApp, fallbackOptions, type Hosts } from './app';
+
+/** Runs the Koa app; without real keys on fakes where OpenAI rate-limits every other request. Returns who served what. */
+export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ targets: string[]; logs: LogEvent[] }> {
+  const real = Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY);
+  const fakes = real
+    ? []
+    : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
+  const hosts: Hosts = fakes.length ? { openai: fakes[0]!.baseURL, azure: fakes[1]!.baseURL } : {};
+  const logs: LogEvent[] = [];
+  const server = createServer(buildApp(fallbackOptions(env, hosts, (e) => logs.push(e))).callback());
+  await new Promise<void>((r) => server.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
+  const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0 });
+  const targets: string[] = [];
+  try {
+    for (const stream of [false, true]) {
+      const params = { model: env.DEMO_MODEL ?? 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Say hello' }] };
+      let response: Response;
+      if (stream) {
+        const res = await client.chat.completions.create({ ...params, stream: true }).withResponse();
+        for await (const _chunk of res.data); // read the stream to its end
+        response = res.response;
+      } else {
+        response = (await client.chat.completions.create(params).withResponse()).response;
+      }
+      const target = response.headers.get('x-switchyard-target') ?? '?';
+      targets.push(target);
+      print(`${stream ? 'stream' : 'json  '} request served by ${target === 'targets[1]' ? 'Azure OpenAI (fell back after 429)' : 'OpenAI'}`);
+    }
+  } finally {
+    server.close();
+    await Promise.all(fakes.map((f) => f.close()));
+  }
+  for (const event of logs) print(JSON.stringify(event));
+  return { targets, logs };
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,51 @@
+import { Body, Controller, Module, Post } from '@nestjs/common';
+import { SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from '@switchyard/nestjs';
+
+export interface Hosts {
+  openai?: string;
+  azure?: string;
+}
+
+/** The seed's config from the environment: only rate-limited requests (429) move from OpenAI to Azure OpenAI. */
+export function switchyardOptions(env: NodeJS.ProcessEnv, hosts: Hosts): SwitchyardModuleOptions {
+  const model = env.DEMO_MODEL ?? 'gpt-4o-mini';
+  return {
+    virtualKeys: {
+      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY ?? 'sk-fake', ...(hosts.openai && { custom_host: hosts.openai }) },
+      'azure-prod': {
+        provider: 'azure-openai',
+        api_key: env.AZURE_OPENAI_API_KEY ?? 'fake-azure-key',
+        ...(hosts.azure ? { custom_host: hosts.azure } : env.AZURE_OPENAI_ENDPOINT ? { endpoint: env.AZURE_OPENAI_ENDPOINT } : { resource_name: env.AZURE_OPENAI_RESOURCE ?? 'my-resource' }),
+        deployments: { [model]: env.AZURE_OPENAI_DEPLOYMENT ?? `${model}-prod` },
+      },
+    },
+    config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
+    // The OpenAI-compatible route, for clients that use the SDK against this app.
+    route: { path: 'v1/chat/completions' },
+    onLog: (event) => console.log(JSON.stringify(event)),
+  };
+}
+
+/** Business code: it asks for a summary and never hears about providers or fallbacks. */
+@Controller('summaries')
+export class SummariesController {
+  constructor(private readonly switchyard: SwitchyardService) {}
+
+  @Post()
+  async create(@Body() body: { text?: string }): Promise<{ summary: string }> {
+    const completion = await this.switchyard.createChatCompletion({
+      model: process.env.DEMO_MODEL ?? 'gpt-4o-mini',
+      messages: [
+        { role: 'system', content: 'Summarise the text in one sentence.' },
+        { role: 'user', content: body.text ?? '' },
+      ],
+    });
+    return { summary: completion.choices[0]?.message.content ?? '' };
+  }
+}
+
+export function appModule(options: SwitchyardModuleOptions): new () => unknown {
+  @Module({ imports: [SwitchyardModule.forRoot(options)], controllers: [SummariesController] })
+  class AppModule {}
+  return AppModule;
+}

@@ -1,0 +1,39 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import OpenAI from 'openai';
+import { replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { appModule, switchyardOptions, type Hosts } from './app.module';
+
+/** Starts the Nest app (on fakes without real keys: OpenAI rate-limits every other request) and calls it twice. */
+export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ summary: string; routeTarget: string | null }> {
+  const real = Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY);
+  const fakes = real
+    ? []
+    : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
+  const hosts: Hosts = fakes.length ? { openai: fakes[0]!.baseURL, azure: fakes[1]!.baseURL } : {};
+  const app = await NestFactory.create(appModule(switchyardOptions(env, hosts)), { logger: ['error', 'warn'] });
+  await app.listen(Number(env.PORT ?? 0), '127.0.0.1');
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  try {
+    // 1. The business endpoint, which injects SwitchyardService.
+    const res = await fetch(`${url}/summaries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Switchyard moves failing requests to the next provider.' }) });
+    const { summary } = (await res.json()) as { summary: string };
+    print(`POST /summaries -> ${res.status} ${JSON.stringify(summary)}`);
+    // 2. The OpenAI-compatible route, with the official SDK.
+    const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
+    const { data, response } = await client.chat.completions.create({ model: env.DEMO_MODEL ?? 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
+    const routeTarget = response.headers.get('x-switchyard-target');
+    print(`POST /v1/chat/completions -> served by ${routeTarget}: ${JSON.stringify(data.choices[0]?.message.content)}`);
+    return { summary, routeTarget };
+  } finally {
+    await app.close();
+    await Promise.all(fakes.map((f) => f.close()));
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
