@@ -40,11 +40,13 @@ describe('built packages in a plain-JS consumer app', () => {
   beforeAll(() => {
     execFileSync('npx', [...PNPM, 'run', 'build'], { cwd: root, stdio: 'pipe' });
     dir = mkdtempSync(join(tmpdir(), 'switchyard-consumer-'));
-    for (const pkg of ['core', 'express', 'testing']) {
+    for (const pkg of ['core', 'express', 'koa', 'nestjs', 'testing']) {
       execFileSync('npx', [...PNPM, 'pack', '--pack-destination', dir], { cwd: join(root, 'packages', pkg), stdio: 'pipe' });
     }
     const tarballs = readdirSync(dir).filter((f) => f.endsWith('.tgz'));
-    const deps: Record<string, string> = { express: '^5.1.0' };
+    const deps: Record<string, string> = {
+      express: '^5.1.0', koa: '^3.0.0', '@nestjs/common': '^11.0.0', '@nestjs/core': '^11.0.0', 'reflect-metadata': '^0.2.0', rxjs: '^7.8.0',
+    };
     for (const t of tarballs) deps[`@switchyard/${/^switchyard-([a-z]+)-/.exec(t)![1]}`] = `file:./${t}`;
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: deps }));
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'pipe' });
@@ -65,6 +67,14 @@ import { startFakeOpenAI, startFakeAzureOpenAI, replies } from '@switchyard/test
   }, 180_000);
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads the Koa and NestJS adapters from CommonJS and ESM', () => {
+    writeFileSync(join(dir, 'adapters.cjs'), "require('reflect-metadata'); const k = require('@switchyard/koa'); const n = require('@switchyard/nestjs'); console.log(typeof k.fallbackMiddleware, typeof n.SwitchyardModule.forRoot, typeof n.SwitchyardService)");
+    writeFileSync(join(dir, 'adapters.mjs'), "import 'reflect-metadata'; import { fallbackMiddleware } from '@switchyard/koa'; import { SwitchyardModule, SwitchyardService } from '@switchyard/nestjs'; console.log(typeof fallbackMiddleware, typeof SwitchyardModule.forRoot, typeof SwitchyardService)");
+    for (const file of ['adapters.cjs', 'adapters.mjs']) {
+      expect(execFileSync('node', [file], { cwd: dir, encoding: 'utf8' }).trim()).toBe('function function function');
+    }
+  });
 
   it.each(['app.cjs', 'app.mjs'])('%s falls back from OpenAI 429 to Azure', (file) => {
     const out = execFileSync('node', [file], { cwd: dir, encoding: 'utf8' });
