@@ -15,5 +15,16 @@ export { retryAfterMs, retryDelayMs } from './engine/retry-delay';
 export { triggersFallback } from './engine/fallback-rule';
 export { extractUsage } from './log/usage';
 export type { LogEvent, LogSink, AttemptLog, ServedBy, TokenUsage } from './log/log-event';
+export { DEFAULT_PRICES, PriceTable } from './log/pricing';
+export type { ModelPrice } from './log/pricing';
+export { MemoryLogStore } from './logs/memory-store';
+export type { MemoryLogStoreOptions } from './logs/memory-store';
+export type { LogStore, LogQuery, LogPage, StatusClass } from './logs/log-store';
+export {
+  LogQueryError, normalizeLogQuery, parseLogQuery, matchesLogQuery, newestFirst, encodeCursor, providerOf, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+} from './logs/log-query';
+export type { NormalizedLogQuery, LogCursor } from './logs/log-query';
+export { createLogsHandler } from './logs/logs-handler';
+export type { LogsHandler, LogsHandlerOptions } from './logs/logs-handler';
 export { createFallbackClient, FallbackRequestError } from './client/fallback-client';
 export type { FallbackClient, FallbackChatCompletions, FallbackRequestOptions } from './client/fallback-client';

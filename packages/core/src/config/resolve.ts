@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import { SwitchyardOptionsError, type OptionsIssue } from '../errors';
 import type { LogSink } from '../log/log-event';
+import { PriceTable } from '../log/pricing';
 import { azureOpenAIEndpoint } from '../providers/azure-openai';
 import { openAIEndpoint } from '../providers/openai';
 import type { ProviderEndpoint } from '../providers/provider';
@@ -61,6 +62,7 @@ export interface ResolvedOptions {
   maxBodyBytes: number;
   deadlineMs: number;
   maxRetryDelayMs: number;
+  prices: PriceTable;
 }
 
 const PROVIDER_FIELDS = [
@@ -123,6 +125,7 @@ export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
     deadlineMs: options.deadlineMs ?? 600_000,
     maxRetryDelayMs: options.maxRetryDelayMs ?? 8_000,
+    prices: new PriceTable(options.prices),
   };
 }
 

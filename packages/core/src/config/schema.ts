@@ -133,6 +133,11 @@ export const optionsSchema = z.strictObject({
   deadlineMs: positiveMs.optional(),
   /** Upper bound of one wait between retries, in ms. A `retry-after` longer than this skips to the next target. Default 8000. */
   maxRetryDelayMs: z.number().int().min(0).optional(),
+  /**
+   * Prices in USD per 1M tokens, by model (`'gpt-4o'`) or by provider and model (`'azure-openai/gpt-4o'`), used for
+   * `costUsd` before the built-in table (OpenAI's list prices). A model with no price logs `costUsd: null`.
+   */
+  prices: z.record(z.string().min(1), z.strictObject({ prompt: z.number().min(0), completion: z.number().min(0) })).optional(),
 });
 
 /** Options as a user writes them. */

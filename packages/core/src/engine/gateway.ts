@@ -13,6 +13,7 @@ import { createUpstreamClient, type UpstreamClient, type UpstreamResponse } from
 import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
 import { emitLog } from '../log/emit';
 import { extractUsage, StreamTail } from '../log/usage';
+import { startRequestTrace, type RequestTrace } from '../log/tracing';
 import type { UpstreamPlan } from '../providers/provider';
 import { header, parseBody, traceIdOf, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
@@ -58,7 +59,7 @@ const FORWARDED_HEADERS = new Set([
 ]);
 
 /** What is known of the log event before the response ends. */
-type LogDraft = Pick<LogEvent, 'traceId' | 'requestId' | 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'>;
+type LogDraft = Pick<LogEvent, 'traceId' | 'requestId' | 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & { otel?: RequestTrace | null };
 
 type Outcome =
   | { ok: true; leaf: LeafNode; plan: UpstreamPlan; res: UpstreamResponse; body: Buffer | null }
@@ -67,6 +68,8 @@ type Outcome =
 /** Per-request state shared by the strategy walk. */
 class RequestRun {
   readonly attempts: AttemptLog[] = [];
+  /** OpenTelemetry spans of the request; null unless the host registered an SDK. */
+  otel: RequestTrace | null = null;
   readonly controller = new AbortController();
   private readonly encoded = new Map<string, string | Buffer>();
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -145,6 +148,7 @@ export class Gateway {
       stream: false,
       model: null,
       attempts: [],
+      otel: startRequestTrace(req.headers),
     };
     let run: RequestRun | undefined;
     try {
@@ -157,6 +161,7 @@ export class Gateway {
       log.stream = parsed.body.stream === true;
       run = new RequestRun(parsed, log.stream, this.options.deadlineMs, req.signal);
       log.attempts = run.attempts;
+      run.otel = log.otel ?? null;
       const outcome = await this.runNode(root, run);
       run.settle();
       if (!outcome.ok) return this.errorResponse(outcome.error, log, t0);
@@ -238,6 +243,7 @@ export class Gateway {
     const t = performance.now();
     const entry: AttemptLog = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model, status: null, durationMs: 0 };
     run.attempts.push(entry);
+    run.otel?.attemptStarted();
     if (plan instanceof SwitchyardError) {
       entry.error = { code: plan.code, message: plan.message };
       return { ok: false, error: plan };
@@ -307,7 +313,12 @@ export class Gateway {
           last.error = { code: 'stream_interrupted', message: error.message };
         }
         const usage: TokenUsage | null = body ? extractUsage(body) : tail!.usage();
-        emitLog(this.options.sinks, logEvent(log, t0, status, fallback, servedBy, usage));
+        // Priced by the model asked of the serving target: for Azure, servedBy.model is a deployment name.
+        const priceModel = typeof leaf.overrideParams?.model === 'string' ? leaf.overrideParams.model : run.parsed.body.model;
+        const costUsd = usage ? this.options.prices.costOf(leaf.provider, priceModel, usage) : null;
+        const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
+        log.otel?.end(event);
+        emitLog(this.options.sinks, event);
       },
     };
   }
@@ -327,7 +338,9 @@ export class Gateway {
         if (ended) return;
         ended = true;
         const status = how.clientClosed ? 499 : error.status;
-        emitLog(this.options.sinks, logEvent(log, t0, status, false, null, null));
+        const event = logEvent(log, t0, status, false, null, null, null);
+        log.otel?.end(event);
+        emitLog(this.options.sinks, event);
       },
     };
   }
@@ -342,13 +355,13 @@ export class Gateway {
 }
 
 /** Builds the event in the contract's field order (readable as a JSON line). */
-function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, servedBy: ServedBy | null, usage: TokenUsage | null): LogEvent {
+function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, servedBy: ServedBy | null, usage: TokenUsage | null, costUsd: number | null): LogEvent {
   const round = (ms: number) => Math.round(ms * 100) / 100;
   for (const attempt of log.attempts) attempt.durationMs = round(attempt.durationMs);
   return {
     traceId: log.traceId, requestId: log.requestId, configId: log.configId, startedAt: log.startedAt,
     durationMs: round(performance.now() - t0), status, stream: log.stream, fallback, model: log.model,
-    servedBy, attempts: log.attempts, usage, costUsd: null,
+    servedBy, attempts: log.attempts, usage, costUsd,
   };
 }
 

@@ -1,0 +1,99 @@
+import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import express from 'express';
+import { DEFAULT_PRICES, PriceTable, SwitchyardOptionsError, type LogEvent, type SwitchyardOptions } from '@switchyard/core';
+import { fallbackMiddleware } from '@switchyard/express';
+import { replies } from '@switchyard/testing';
+import { listen, type RunningApp } from '../../../e2e/src/support/adapters';
+import { messages, nextLog, sdk, seedOptions, startUpstreams, type Upstreams } from '../../../e2e/src/support/fixture';
+
+describe('price table', () => {
+  const usage = { prompt_tokens: 1_000_000, completion_tokens: 2_000_000, total_tokens: 3_000_000 };
+
+  it('prices per 1M prompt and completion tokens, with dated snapshots under their base model', () => {
+    const table = new PriceTable();
+    expect(table.costOf('openai', 'gpt-4o', usage)).toBe(2.5 + 2 * 10);
+    expect(table.costOf('openai', 'gpt-4o-mini-2024-07-18', usage)).toBe(1.35);
+    // A snapshot with a price of its own keeps it.
+    expect(table.costOf('openai', 'gpt-4o-2024-05-13', usage)).toBe(5 + 2 * 15);
+    expect(table.costOf('azure-openai', 'gpt-4.1', usage)).toBe(2 + 2 * 8);
+  });
+
+  it('is null, never 0, for a model without a price', () => {
+    expect(new PriceTable().costOf('openai', 'ft:gpt-4o:acme::abc', usage)).toBeNull();
+    expect(new PriceTable().costOf('openai', 'gpt-4o-audio-preview', usage)).toBeNull();
+  });
+
+  it('uses the host prices first, provider-scoped before model-wide', () => {
+    const table = new PriceTable({ 'gpt-4o': { prompt: 1, completion: 1 }, 'azure-openai/gpt-4o': { prompt: 3, completion: 3 }, mine: { prompt: 0, completion: 0 } });
+    expect(table.costOf('openai', 'gpt-4o', usage)).toBe(3);
+    expect(table.costOf('azure-openai', 'gpt-4o', usage)).toBe(9);
+    expect(table.costOf('openai', 'mine', usage)).toBe(0);
+    expect(table.priceOf('openai', 'toString')).toBeNull();
+  });
+
+  it('lists every default price as a positive number pair', () => {
+    for (const [model, price] of Object.entries(DEFAULT_PRICES)) {
+      expect([model, price.prompt > 0 && price.completion >= price.prompt]).toEqual([model, true]);
+    }
+  });
+});
+
+describe('costUsd on log events (official SDK -> Express -> fakes)', () => {
+  let up: Upstreams;
+  let app: RunningApp | undefined;
+  let logs: LogEvent[];
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+  });
+  afterAll(() => up.close());
+  beforeEach(() => {
+    up.reset();
+    logs = [];
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  async function start(extra: Partial<SwitchyardOptions> = {}): Promise<string> {
+    const host = express();
+    host.use(fallbackMiddleware(seedOptions(up, logs, extra)));
+    app = await listen(createServer(host) as Server);
+    return app.url;
+  }
+
+  it('prices an OpenAI request from its usage (10 prompt + 5 completion tokens of gpt-4o)', async () => {
+    const url = await start();
+    await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+    const event = await nextLog(logs);
+    expect(event.usage).toEqual({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 });
+    expect(event.costUsd).toBeCloseTo((10 * 2.5 + 5 * 10) / 1e6, 12);
+  });
+
+  it('prices an Azure fallback by the requested model, not the deployment name, and honours prices overrides', async () => {
+    const url = await start({ prices: { 'azure-openai/gpt-4o': { prompt: 5, completion: 20 } } });
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+    const event = await nextLog(logs);
+    expect(event.servedBy).toMatchObject({ provider: 'azure-openai', model: 'gpt4o-prod' });
+    expect(event.costUsd).toBeCloseTo((10 * 5 + 5 * 20) / 1e6, 12);
+  });
+
+  it('logs null for a model without a price and for a request without usage', async () => {
+    const url = await start();
+    await sdk(url).chat.completions.create({ model: 'my-own-model', messages });
+    expect((await nextLog(logs)).costUsd).toBeNull();
+    up.openai.enqueue({ status: 400 });
+    up.azure.enqueue({ status: 400 });
+    await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
+    const failed = await nextLog(logs, 2);
+    expect([failed.status, failed.usage, failed.costUsd]).toEqual([400, null, null]);
+  });
+
+  it('rejects malformed prices at construction, naming the path', () => {
+    expect(() => fallbackMiddleware(seedOptions(up, logs, { prices: { 'gpt-4o': { prompt: -1, completion: 1 } } }))).toThrow(SwitchyardOptionsError);
+    expect(() => fallbackMiddleware(seedOptions(up, logs, { prices: { 'gpt-4o': { prompt: -1, completion: 1 } } }))).toThrow(/prices\["gpt-4o"\]\.prompt/);
+  });
+});

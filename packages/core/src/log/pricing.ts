@@ -1,0 +1,75 @@
+/**
+ * Cost of a request: USD per 1M prompt and completion tokens, by model. `costUsd` is null when the model has no
+ * price, never 0: an unknown price must not look free.
+ */
+import type { ProviderName } from '../config/schema';
+import type { TokenUsage } from './log-event';
+
+/** USD per 1M tokens. */
+export interface ModelPrice {
+  prompt: number;
+  completion: number;
+}
+
+/**
+ * List prices of OpenAI's API (https://openai.com/api/pricing, standard tier) as of 2025-08. Azure OpenAI's Global
+ * Standard deployments list the same prices for these models
+ * (https://azure.microsoft.com/pricing/details/cognitive-services/openai-service); regional and data-zone
+ * deployments cost more: override them with `prices` (e.g. `'azure-openai/gpt-4o'`). Cached-input discounts and
+ * batch prices are not applied. Check the pages above before relying on these figures.
+ */
+export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = {
+  'gpt-5': { prompt: 1.25, completion: 10 },
+  'gpt-5-mini': { prompt: 0.25, completion: 2 },
+  'gpt-5-nano': { prompt: 0.05, completion: 0.4 },
+  'gpt-4.1': { prompt: 2, completion: 8 },
+  'gpt-4.1-mini': { prompt: 0.4, completion: 1.6 },
+  'gpt-4.1-nano': { prompt: 0.1, completion: 0.4 },
+  'gpt-4o': { prompt: 2.5, completion: 10 },
+  'gpt-4o-2024-05-13': { prompt: 5, completion: 15 },
+  'gpt-4o-mini': { prompt: 0.15, completion: 0.6 },
+  'o1': { prompt: 15, completion: 60 },
+  'o1-mini': { prompt: 1.1, completion: 4.4 },
+  'o3': { prompt: 2, completion: 8 },
+  'o3-mini': { prompt: 1.1, completion: 4.4 },
+  'o4-mini': { prompt: 1.1, completion: 4.4 },
+  'gpt-4-turbo': { prompt: 10, completion: 30 },
+  'gpt-4': { prompt: 30, completion: 60 },
+  'gpt-3.5-turbo': { prompt: 0.5, completion: 1.5 },
+};
+
+const DATED_SNAPSHOT = /-\d{4}-\d{2}-\d{2}$/;
+
+/** Looks prices up: the host's table first, then the defaults; `provider/model` before `model`. */
+export class PriceTable {
+  private readonly overrides: ReadonlyMap<string, ModelPrice>;
+
+  constructor(overrides: Readonly<Record<string, ModelPrice>> = {}) {
+    this.overrides = new Map(Object.entries(overrides));
+  }
+
+  /** The price of a model, trying a dated snapshot (`gpt-4o-2024-08-06`) under its base name; null when unknown. */
+  priceOf(provider: ProviderName, model: string): ModelPrice | null {
+    const found = this.lookup(provider, model);
+    if (found || !DATED_SNAPSHOT.test(model)) return found;
+    return this.lookup(provider, model.replace(DATED_SNAPSHOT, ''));
+  }
+
+  /** Cost in USD of a request's usage, or null when the model has no price. */
+  costOf(provider: ProviderName, model: string, usage: TokenUsage): number | null {
+    const price = this.priceOf(provider, model);
+    if (!price) return null;
+    const usd = (usage.prompt_tokens * price.prompt + usage.completion_tokens * price.completion) / 1_000_000;
+    // Rounded to 1e-10 USD: enough for one token of the cheapest model, without float noise in the logs.
+    return Math.round(usd * 1e10) / 1e10;
+  }
+
+  private lookup(provider: ProviderName, model: string): ModelPrice | null {
+    const scoped = `${provider}/${model}`;
+    return this.overrides.get(scoped) ?? this.overrides.get(model) ?? own(DEFAULT_PRICES, scoped) ?? own(DEFAULT_PRICES, model);
+  }
+}
+
+function own(table: Readonly<Record<string, ModelPrice>>, key: string): ModelPrice | null {
+  return Object.hasOwn(table, key) ? table[key]! : null;
+}

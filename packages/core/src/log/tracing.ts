@@ -1,0 +1,149 @@
+/**
+ * OpenTelemetry (issue 4): one span per request and one per upstream attempt, with the GenAI semantic conventions
+ * (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/). Spans go through `@opentelemetry/api`, so
+ * nothing happens unless the host registers an SDK; without one, a request costs one provider check.
+ * Attempt spans are written when the request ends, from the attempt log and the start times noted here: the engine's
+ * hot path only pushes a number per attempt, and only while tracing is on.
+ */
+import {
+  context,
+  propagation,
+  ProxyTracerProvider,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import type { ProviderName } from '../config/schema';
+import type { HeaderBag } from '../engine/request';
+import type { LogEvent } from './log-event';
+
+const TRACER_NAME = '@switchyard/core';
+/** The API's no-op provider: what a proxy delegates to until an SDK is registered. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+const TRACEPARENT = /^00-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/;
+
+/** GenAI semconv's `gen_ai.provider.name` values. */
+const PROVIDER_NAMES: Record<ProviderName, string> = { openai: 'openai', 'azure-openai': 'azure.ai.openai' };
+
+function registeredProvider(): TracerProvider | null {
+  const provider = trace.getTracerProvider();
+  const real = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
+  return real === NOOP_PROVIDER ? null : real;
+}
+
+/** The parent: the host's active span if its instrumentation has one, else the caller's W3C `traceparent`. */
+function parentContext(headers: HeaderBag): Context {
+  const active = context.active();
+  if (trace.getSpanContext(active)) return active;
+  const extracted = propagation.extract(active, headers);
+  if (trace.getSpanContext(extracted)) return extracted;
+  // No propagator registered (a bare BasicTracerProvider): read traceparent ourselves so the span still joins the trace.
+  const raw = headers.traceparent;
+  const match = typeof raw === 'string' ? TRACEPARENT.exec(raw) : null;
+  if (!match || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) return active;
+  return trace.setSpanContext(active, { traceId: match[1]!, spanId: match[2]!, traceFlags: Number.parseInt(match[3]!, 16) & 1, isRemote: true });
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+/** The spans of one request. */
+export class RequestTrace {
+  private readonly attemptStarts: number[] = [];
+
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly span: Span,
+    private readonly context: Context,
+  ) {}
+
+  /** Called as each attempt starts (in the order of `attempts`). */
+  attemptStarted(): void {
+    this.attemptStarts.push(now());
+  }
+
+  /** Writes the attempt spans and ends the request span. Never throws. */
+  end(event: LogEvent): void {
+    try {
+      const served = event.servedBy;
+      event.attempts.forEach((attempt, i) => {
+        const start = this.attemptStarts[i] ?? now() - attempt.durationMs;
+        const attrs: Attributes = {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.provider.name': PROVIDER_NAMES[attempt.provider],
+          'gen_ai.system': PROVIDER_NAMES[attempt.provider],
+          'gen_ai.request.model': attempt.model,
+          'switchyard.target': attempt.target,
+        };
+        if (attempt.virtualKey !== undefined) attrs['switchyard.virtual_key'] = attempt.virtualKey;
+        if (attempt.status !== null) attrs['http.response.status_code'] = attempt.status;
+        const servedThis = served !== null && i === event.attempts.length - 1;
+        if (servedThis) {
+          attrs['gen_ai.response.model'] = served.model;
+          if (event.usage) {
+            attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
+            attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
+          }
+        }
+        const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: SpanKind.CLIENT, startTime: start, attributes: attrs }, this.context);
+        const errorType = attempt.error?.code ?? (attempt.status !== null && attempt.status >= 400 ? String(attempt.status) : undefined);
+        if (errorType !== undefined) {
+          span.setAttribute('error.type', errorType);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
+        }
+        span.end(start + attempt.durationMs);
+      });
+
+      const attrs: Attributes = {
+        'gen_ai.operation.name': 'chat',
+        'http.response.status_code': event.status,
+        'switchyard.trace_id': event.traceId,
+        'switchyard.request_id': event.requestId,
+        'switchyard.fallback': event.fallback,
+        'switchyard.attempts': event.attempts.length,
+        'switchyard.stream': event.stream,
+      };
+      if (event.model !== null) attrs['gen_ai.request.model'] = event.model;
+      if (event.configId !== null) attrs['switchyard.config_id'] = event.configId;
+      if (served) {
+        attrs['gen_ai.provider.name'] = PROVIDER_NAMES[served.provider];
+        attrs['gen_ai.system'] = PROVIDER_NAMES[served.provider];
+        attrs['gen_ai.response.model'] = served.model;
+        attrs['switchyard.target'] = served.target;
+      }
+      if (event.usage) {
+        attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
+        attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
+      }
+      if (event.costUsd !== null) attrs['switchyard.cost_usd'] = event.costUsd;
+      this.span.setAttributes(attrs);
+      this.span.updateName(event.model ? `switchyard chat ${event.model}` : 'switchyard chat');
+      if (event.status >= 400) {
+        const last = event.attempts[event.attempts.length - 1];
+        this.span.setAttribute('error.type', event.status === 499 ? 'client_closed' : (last?.error?.code ?? String(event.status)));
+        this.span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      this.span.end();
+    } catch {
+      // Tracing must never break a request's logging.
+    }
+  }
+}
+
+/** Starts a request's span, or returns null (the no-op fast path) when the host registered no OpenTelemetry SDK. */
+export function startRequestTrace(headers: HeaderBag): RequestTrace | null {
+  const provider = registeredProvider();
+  if (!provider) return null;
+  try {
+    const tracer = provider.getTracer(TRACER_NAME);
+    const parent = parentContext(headers);
+    const span = tracer.startSpan('switchyard chat', { kind: SpanKind.INTERNAL }, parent);
+    return new RequestTrace(tracer, span, trace.setSpan(parent, span));
+  } catch {
+    return null;
+  }
+}

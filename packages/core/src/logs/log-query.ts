@@ -1,0 +1,192 @@
+/**
+ * The query API shared by every store: validation (typed errors naming the bad field), the HTTP query-string form,
+ * the newest-first order, cursors, and the matching rule stores without an index of their own use.
+ */
+import type { ProviderName } from '../config/schema';
+import type { OpenAIErrorBody } from '../errors';
+import type { LogEvent } from '../log/log-event';
+import type { LogQuery, StatusClass } from './log-store';
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+
+/** An invalid query; `param` names the field. Reaches HTTP clients as a 400 in OpenAI's envelope. */
+export class LogQueryError extends Error {
+  override readonly name = 'LogQueryError';
+  readonly code = 'invalid_query';
+  readonly status = 400;
+
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  toBody(): OpenAIErrorBody {
+    return { error: { message: this.message, type: 'invalid_request_error', param: this.param, code: this.code } };
+  }
+}
+
+/** Position after which the next page starts. */
+export interface LogCursor {
+  startedAt: number;
+  requestId: string;
+}
+
+/** A query after validation: defaults applied, the cursor decoded, a status class split into a range. */
+export interface NormalizedLogQuery extends Omit<LogQuery, 'status' | 'cursor' | 'limit'> {
+  /** Inclusive status range: an exact status is [s, s]. */
+  status?: { min: number; max: number };
+  limit: number;
+  cursor?: LogCursor;
+}
+
+const STATUS_CLASS = /^([1-5])xx$/i;
+const PROVIDERS: readonly ProviderName[] = ['openai', 'azure-openai'];
+
+function finite(param: string, value: unknown, min = -Infinity): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new LogQueryError(param, `${param} must be a number${min > -Infinity ? ` >= ${min}` : ''}.`);
+  }
+  return value;
+}
+
+/** Checks a query and applies defaults. Throws LogQueryError naming the first bad field. */
+export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
+  const out: NormalizedLogQuery = { limit: DEFAULT_PAGE_SIZE };
+  if (query.traceId !== undefined) {
+    if (typeof query.traceId !== 'string' || query.traceId === '') throw new LogQueryError('traceId', 'traceId must be a non-empty string.');
+    out.traceId = query.traceId;
+  }
+  if (query.status !== undefined) out.status = statusRange(query.status);
+  if (query.configId !== undefined) {
+    if (query.configId !== null && typeof query.configId !== 'string') throw new LogQueryError('configId', 'configId must be a string or null.');
+    out.configId = query.configId;
+  }
+  if (query.fallback !== undefined) {
+    if (typeof query.fallback !== 'boolean') throw new LogQueryError('fallback', 'fallback must be true or false.');
+    out.fallback = query.fallback;
+  }
+  if (query.provider !== undefined) {
+    if (!PROVIDERS.includes(query.provider)) throw new LogQueryError('provider', `provider must be one of ${PROVIDERS.join(', ')}.`);
+    out.provider = query.provider;
+  }
+  if (query.model !== undefined) {
+    if (typeof query.model !== 'string' || query.model === '') throw new LogQueryError('model', 'model must be a non-empty string.');
+    out.model = query.model;
+  }
+  for (const key of ['from', 'to', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'] as const) {
+    if (query[key] !== undefined) out[key] = finite(key, query[key], key === 'from' || key === 'to' ? -Infinity : 0);
+  }
+  if (out.from !== undefined && out.to !== undefined && out.from > out.to) throw new LogQueryError('from', 'from must not be after to.');
+  if (query.limit !== undefined) {
+    const limit = finite('limit', query.limit, 1);
+    if (!Number.isInteger(limit) || limit > MAX_PAGE_SIZE) throw new LogQueryError('limit', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}.`);
+    out.limit = limit;
+  }
+  if (query.cursor !== undefined) out.cursor = decodeCursor(query.cursor);
+  return out;
+}
+
+function statusRange(status: number | StatusClass): { min: number; max: number } {
+  if (typeof status === 'number') {
+    if (!Number.isInteger(status) || status < 100 || status > 599) throw new LogQueryError('status', 'status must be an HTTP status (100-599) or a class such as 5xx.');
+    return { min: status, max: status };
+  }
+  const match = typeof status === 'string' ? STATUS_CLASS.exec(status) : null;
+  if (!match) throw new LogQueryError('status', 'status must be an HTTP status (100-599) or a class such as 5xx.');
+  const base = Number(match[1]) * 100;
+  return { min: base, max: base + 99 };
+}
+
+/**
+ * The query-string form used by the HTTP endpoint: `traceId`, `status` (`429` or `5xx`), `configId` (empty: the
+ * default config), `fallback` (`true`/`false`), `provider`, `model`, `from`/`to` (epoch ms or an ISO date),
+ * `minCostUsd`, `maxCostUsd`, `minTokens`, `maxTokens`, `limit`, `cursor`. Unknown parameters are errors, so a typo
+ * never silently widens a search.
+ */
+export function parseLogQuery(params: URLSearchParams): LogQuery {
+  const query: LogQuery = {};
+  for (const [key, value] of params) {
+    switch (key) {
+      case 'traceId':
+      case 'model':
+      case 'cursor':
+        query[key] = value;
+        break;
+      case 'provider':
+        query.provider = value as ProviderName;
+        break;
+      case 'configId':
+        query.configId = value === '' ? null : value;
+        break;
+      case 'status':
+        query.status = /^\d+$/.test(value) ? Number(value) : (value as StatusClass);
+        break;
+      case 'fallback':
+        if (value !== 'true' && value !== 'false') throw new LogQueryError('fallback', 'fallback must be true or false.');
+        query.fallback = value === 'true';
+        break;
+      case 'from':
+      case 'to':
+        query[key] = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+        break;
+      case 'minCostUsd':
+      case 'maxCostUsd':
+      case 'minTokens':
+      case 'maxTokens':
+      case 'limit':
+        query[key] = value.trim() === '' ? NaN : Number(value);
+        break;
+      default:
+        throw new LogQueryError(key, `Unknown query parameter "${key}".`);
+    }
+  }
+  return query;
+}
+
+export function encodeCursor(event: Pick<LogEvent, 'startedAt' | 'requestId'>): string {
+  return Buffer.from(`${event.startedAt}|${event.requestId}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): LogCursor {
+  const text = typeof cursor === 'string' ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const bar = text.indexOf('|');
+  const startedAt = Number(text.slice(0, bar));
+  if (bar <= 0 || !Number.isFinite(startedAt) || bar === text.length - 1) throw new LogQueryError('cursor', 'cursor is not a cursor this API returned.');
+  return { startedAt, requestId: text.slice(bar + 1) };
+}
+
+/** Newest first: by `startedAt`, then `requestId` (so pages never skip or repeat events that started together). */
+export function newestFirst(a: LogEvent, b: LogEvent): number {
+  if (a.startedAt !== b.startedAt) return b.startedAt - a.startedAt;
+  return a.requestId < b.requestId ? 1 : a.requestId > b.requestId ? -1 : 0;
+}
+
+/** The provider a request is filed under: who served it, else who was tried last. */
+export function providerOf(event: LogEvent): ProviderName | null {
+  return event.servedBy?.provider ?? event.attempts[event.attempts.length - 1]?.provider ?? null;
+}
+
+/** Whether an event matches a normalized query (cursor included). */
+export function matchesLogQuery(event: LogEvent, q: NormalizedLogQuery): boolean {
+  if (q.traceId !== undefined && event.traceId !== q.traceId) return false;
+  if (q.status && (event.status < q.status.min || event.status > q.status.max)) return false;
+  if (q.configId !== undefined && event.configId !== q.configId) return false;
+  if (q.fallback !== undefined && event.fallback !== q.fallback) return false;
+  if (q.provider !== undefined && providerOf(event) !== q.provider) return false;
+  if (q.model !== undefined && event.model !== q.model && event.servedBy?.model !== q.model) return false;
+  if (q.from !== undefined && event.startedAt < q.from) return false;
+  if (q.to !== undefined && event.startedAt > q.to) return false;
+  if (q.minCostUsd !== undefined && (event.costUsd === null || event.costUsd < q.minCostUsd)) return false;
+  if (q.maxCostUsd !== undefined && (event.costUsd === null || event.costUsd > q.maxCostUsd)) return false;
+  const tokens = event.usage?.total_tokens;
+  if (q.minTokens !== undefined && (tokens === undefined || tokens < q.minTokens)) return false;
+  if (q.maxTokens !== undefined && (tokens === undefined || tokens > q.maxTokens)) return false;
+  if (q.cursor) {
+    const { startedAt, requestId } = q.cursor;
+    if (event.startedAt > startedAt || (event.startedAt === startedAt && event.requestId >= requestId)) return false;
+  }
+  return true;
+}

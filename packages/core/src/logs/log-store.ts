@@ -1,0 +1,53 @@
+/**
+ * Log stores (issue 4): a store is a log sink that can also be searched. The interface is async so a store backed
+ * by a database or a remote service fits it; the in-memory ring is the default.
+ */
+import type { ProviderName } from '../config/schema';
+import type { LogEvent, LogSink } from '../log/log-event';
+
+export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
+
+/** A search over stored log events. Every field is optional; fields combine with AND. */
+export interface LogQuery {
+  traceId?: string;
+  /** An exact status (`429`) or a class (`'5xx'`). */
+  status?: number | StatusClass;
+  /** A named routing config's id; `null` selects requests that used the default config. */
+  configId?: string | null;
+  /** True: only requests served by a target other than the first; false: only the others. */
+  fallback?: boolean;
+  /** The provider that served the request (for a request none served: the provider of its last attempt). */
+  provider?: ProviderName;
+  /** The model the client asked for, or the model (Azure: deployment) that served it. */
+  model?: string;
+  /** Requests that started at or after this time (epoch ms). */
+  from?: number;
+  /** Requests that started at or before this time (epoch ms). */
+  to?: number;
+  /** Cost bounds in USD, inclusive. Requests of unknown cost never match a cost bound. */
+  minCostUsd?: number;
+  maxCostUsd?: number;
+  /** Total token bounds, inclusive. Requests without usage never match a token bound. */
+  minTokens?: number;
+  maxTokens?: number;
+  /** Page size. Default 50, at most 500. */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** One page of results, newest first (by `startedAt`, then `requestId`). */
+export interface LogPage {
+  data: LogEvent[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+/** A searchable log sink. `write` must return at once and never throw on the request's path. */
+export interface LogStore extends LogSink {
+  write(event: LogEvent): void;
+  /** Throws LogQueryError when the query is invalid. */
+  query(query?: LogQuery): Promise<LogPage>;
+  /** One request's full record, with every attempt; null when it is unknown (or no longer kept). */
+  get(requestId: string): Promise<LogEvent | null>;
+}

@@ -1,0 +1,173 @@
+/**
+ * The logs endpoint: a Node `(req, res, next?)` handler that serves, relative to where it is mounted, the viewer page
+ * (`GET /`), the query API (`GET /api/requests?...`) and one request's record (`GET /api/requests/:requestId`).
+ * Framework adapters wrap it (Express `logsMiddleware`, Koa `logsMiddleware`). The host decides who may see the
+ * logs: an `auth` hook, a bearer `token`, or an explicit `allowUnauthenticated: true`.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SwitchyardOptionsError, type OpenAIErrorBody, type OptionsIssue } from '../errors';
+import { LogQueryError, parseLogQuery } from './log-query';
+import type { LogStore } from './log-store';
+import { viewerPage } from './viewer-page';
+
+export interface LogsHandlerOptions {
+  /** Where the logs are read from: the store also given to the gateway in `logSinks`. */
+  store: LogStore;
+  /**
+   * Decides whether a request may see the logs, e.g. from the host's session cookie. Protects the viewer page and
+   * the API. A hook that throws denies (500).
+   */
+  auth?: (req: IncomingMessage) => boolean | Promise<boolean>;
+  /**
+   * A shared secret accepted as `Authorization: Bearer <token>` on the API. With a token only, the viewer page
+   * (which holds no data) is served to anyone and asks for the token (or reads it from the URL's `#token=` fragment,
+   * which browsers never send to servers).
+   */
+  token?: string;
+  /** Serve without any check. Only for a host that protects the mount path itself. Default false. */
+  allowUnauthenticated?: boolean;
+  /** Serve the viewer page at `GET /`. Default false: off unless the host enables it. */
+  viewer?: boolean;
+  /**
+   * Path prefix to serve under, for hosts that do not strip a mount path (Koa, plain `node:http`), e.g.
+   * `/switchyard/logs`. Requests outside it go to `next()`. Default: none (Express's `app.use(path, ...)` strips it).
+   */
+  path?: string;
+}
+
+/** A Node request handler; requests it does not serve go to `next` (or get a 404 without one). */
+export type LogsHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+const REQUEST_PATH = /^\/api\/requests\/([^/]+)\/?$/;
+
+export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
+  const { store, auth, token, allowUnauthenticated = false, viewer = false } = options;
+  const issues: OptionsIssue[] = [];
+  if (!store || typeof store.query !== 'function' || typeof store.get !== 'function') {
+    issues.push({ path: 'store', message: 'must be a log store (query, get, write)' });
+  }
+  if (token !== undefined && (typeof token !== 'string' || token.length < 16)) {
+    issues.push({ path: 'token', message: 'must be a string of at least 16 characters' });
+  }
+  if (auth !== undefined && typeof auth !== 'function') issues.push({ path: 'auth', message: 'must be a function (req) => boolean' });
+  if (auth === undefined && token === undefined && allowUnauthenticated !== true) {
+    issues.push({ path: 'auth', message: 'the logs are private: give `auth` or `token` (or `allowUnauthenticated: true` if the host protects this path)' });
+  }
+  const prefix = (options.path ?? '').replace(/\/+$/, '');
+  if (prefix !== '' && !prefix.startsWith('/')) issues.push({ path: 'path', message: 'must start with /' });
+  if (issues.length > 0) throw new SwitchyardOptionsError(issues);
+  const tokenDigest = token === undefined ? null : digest(token);
+
+  /** 'ok', or the status to refuse with. */
+  const check = async (req: IncomingMessage, page: boolean): Promise<200 | 401 | 403> => {
+    if (allowUnauthenticated) return 200;
+    if (tokenDigest && bearerMatches(req, tokenDigest)) return 200;
+    if (auth) return (await auth(req)) === true ? 200 : 403;
+    // Token only: the page is a data-free shell that asks for the token; the API needs it.
+    return page ? 200 : 401;
+  };
+
+  const serve = async (req: IncomingMessage, res: ServerResponse, path: string, search: string, next?: (err?: unknown) => void) => {
+    const page = path === '' || path === '/';
+    const one = REQUEST_PATH.exec(path);
+    const list = path === '/api/requests' || path === '/api/requests/';
+    if (!page && !one && !list) return notFound(res, next);
+    if (page && !viewer) return notFound(res, next);
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendError(res, 405, 'method_not_allowed', `${req.method ?? ''} is not allowed here: use GET.`);
+    }
+    const verdict = await check(req, page);
+    if (verdict === 401) {
+      res.setHeader('www-authenticate', 'Bearer realm="switchyard-logs"');
+      return sendError(res, 401, 'unauthorized', 'Send the logs token as Authorization: Bearer <token>.');
+    }
+    if (verdict === 403) return sendError(res, 403, 'forbidden', 'You may not see these logs.');
+    if (page) return sendPage(req, res);
+    if (one) {
+      let requestId: string;
+      try {
+        requestId = decodeURIComponent(one[1]!);
+      } catch {
+        return sendError(res, 400, 'invalid_query', 'The request id is not valid.', 'requestId');
+      }
+      const event = await store.get(requestId);
+      if (!event) return sendError(res, 404, 'not_found', `No request ${JSON.stringify(requestId)} in the log store.`, 'requestId');
+      return sendJson(req, res, 200, event);
+    }
+    const result = await store.query(parseLogQuery(new URLSearchParams(search)));
+    return sendJson(req, res, 200, result);
+  };
+
+  return (req, res, next) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let path = q < 0 ? url : url.slice(0, q);
+    const search = q < 0 ? '' : url.slice(q + 1);
+    if (prefix) {
+      if (path !== prefix && !path.startsWith(`${prefix}/`)) {
+        if (next) next();
+        else notFound(res);
+        return;
+      }
+      path = path.slice(prefix.length);
+    }
+    serve(req, res, path, search, next).catch((err: unknown) => {
+      if (err instanceof LogQueryError) return sendJson(req, res, 400, err.toBody());
+      // Store or hook failures: details stay on the server.
+      process.emitWarning(`Switchyard logs endpoint failed: ${String(err)}`, 'SwitchyardLogsWarning');
+      if (!res.headersSent) sendError(res, 500, 'internal_error', 'The logs could not be read.');
+    });
+  };
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+function bearerMatches(req: IncomingMessage, expected: Buffer): boolean {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string' || !/^bearer /i.test(header)) return false;
+  // Compare digests in constant time: the token's length and content do not leak through timing.
+  return timingSafeEqual(digest(header.slice(7).trim()), expected);
+}
+
+const COMMON_HEADERS = {
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+function sendJson(req: IncomingMessage, res: ServerResponse, status: number, value: unknown): void {
+  const body = Buffer.from(JSON.stringify(value));
+  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.length) });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string, param: string | null = null): void {
+  const type = status >= 500 ? 'api_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : 'invalid_request_error';
+  const body: OpenAIErrorBody = { error: { message, type, param, code } };
+  const bytes = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(bytes.length) });
+  res.end(bytes);
+}
+
+function notFound(res: ServerResponse, next?: (err?: unknown) => void): void {
+  if (next) next();
+  else sendError(res, 404, 'not_found', 'Not found.');
+}
+
+function sendPage(req: IncomingMessage, res: ServerResponse): void {
+  // A fresh nonce per response: only the page's own inline script and style run, whatever a log event contains.
+  const nonce = randomBytes(16).toString('base64');
+  const body = Buffer.from(viewerPage(nonce));
+  res.writeHead(200, {
+    ...COMMON_HEADERS,
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': String(body.length),
+    'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    'x-frame-options': 'DENY',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}

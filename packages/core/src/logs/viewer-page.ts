@@ -1,0 +1,312 @@
+/**
+ * The viewer: one self-contained page (inline CSS and JS, no build step, no CDN) over the query API. Every value
+ * from a log event is put in the page with `textContent`, never as HTML: trace ids and models are client input.
+ * The API is addressed relative to the page, so the page works wherever the handler is mounted.
+ */
+
+const STYLE = `
+:root{--bg:#f7f8fa;--panel:#fff;--fg:#17191c;--muted:#667085;--line:#e4e7ec;--hover:#f1f4f9;--accent:#4f46e5;
+--ok:#0f7b3f;--ok-bg:#e5f6ec;--warn:#9a5b00;--warn-bg:#fff3da;--err:#b42318;--err-bg:#fde8e7;--gray-bg:#eef0f3;
+--fb:#c2410c;--fb-bg:#ffedd5;color-scheme:light}
+@media (prefers-color-scheme:dark){:root:not([data-theme=light]){--bg:#0e1013;--panel:#16191e;--fg:#e6e8eb;--muted:#8b93a1;
+--line:#262b33;--hover:#1c2027;--accent:#8b87ff;--ok:#4ade80;--ok-bg:#12301f;--warn:#fbbf24;--warn-bg:#33280d;--err:#f87171;
+--err-bg:#3a1616;--gray-bg:#23272f;--fb:#fb923c;--fb-bg:#3a2212;color-scheme:dark}}
+:root[data-theme=dark]{--bg:#0e1013;--panel:#16191e;--fg:#e6e8eb;--muted:#8b93a1;--line:#262b33;--hover:#1c2027;
+--accent:#8b87ff;--ok:#4ade80;--ok-bg:#12301f;--warn:#fbbf24;--warn-bg:#33280d;--err:#f87171;--err-bg:#3a1616;
+--gray-bg:#23272f;--fb:#fb923c;--fb-bg:#3a2212;color-scheme:dark}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+header{display:flex;align-items:center;gap:12px;padding:10px 16px;background:var(--panel);border-bottom:1px solid var(--line);position:sticky;top:0;z-index:2}
+header h1{font-size:15px;margin:0;font-weight:650;letter-spacing:-.01em}
+header h1 span{color:var(--muted);font-weight:450}
+.logo{width:22px;height:22px;border-radius:6px;background:linear-gradient(135deg,var(--accent),var(--fb));display:inline-block}
+.spacer{flex:1}
+#summary{color:var(--muted)}
+button,input,select{font:inherit;color:inherit}
+button{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:4px 10px;cursor:pointer}
+button:hover{background:var(--hover)}
+button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
+form#filters{display:flex;flex-wrap:wrap;gap:8px 10px;align-items:flex-end;padding:10px 16px;border-bottom:1px solid var(--line);background:var(--panel)}
+form#filters label{display:flex;flex-direction:column;gap:2px;font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
+form#filters input,form#filters select{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:4px 7px;min-width:0;text-transform:none;letter-spacing:0;font-size:13px}
+form#filters input:focus,form#filters select:focus{outline:2px solid var(--accent);outline-offset:-1px}
+.w-trace{width:250px}.w-s{width:78px}.w-m{width:130px}.w-t{width:170px}
+.range{display:flex;gap:4px}
+#error{display:none;margin:10px 16px 0;padding:8px 12px;border-radius:6px;background:var(--err-bg);color:var(--err)}
+#error.show{display:block}
+#login{display:none;margin:16px;padding:14px;border:1px solid var(--line);border-radius:8px;background:var(--panel);max-width:460px}
+#login.show{display:block}
+#login input{width:100%;margin:8px 0;padding:6px 8px;border:1px solid var(--line);border-radius:6px;background:var(--bg)}
+main{padding:10px 16px 40px}
+table{width:100%;border-collapse:collapse;background:var(--panel);border:1px solid var(--line);border-radius:8px;overflow:hidden}
+th{text-align:left;font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600;padding:7px 10px;border-bottom:1px solid var(--line);background:var(--panel);white-space:nowrap}
+td{padding:6px 10px;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:middle}
+tbody tr.row{cursor:pointer}
+tbody tr.row:hover{background:var(--hover)}
+tbody tr.row.selected{background:var(--hover);box-shadow:inset 3px 0 0 var(--accent)}
+tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
+.num{text-align:right;font-variant-numeric:tabular-nums}
+.trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
+.chip{display:inline-block;padding:1px 7px;border-radius:999px;font-size:12px;font-weight:600;font-variant-numeric:tabular-nums}
+.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--muted)}
+.badge-fallback{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;background:var(--fb-bg);color:var(--fb);font-size:11px;font-weight:650;letter-spacing:.02em}
+.sub{color:var(--muted)}
+.empty{padding:30px;text-align:center;color:var(--muted)}
+#more{display:block;margin:12px auto}
+#detail{position:fixed;top:0;right:0;bottom:0;width:min(620px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease;z-index:3;overflow:auto;padding:16px 18px}
+#detail.open{transform:none}
+#detail h2{margin:0 0 2px;font-size:15px}
+#detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
+dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
+dt{color:var(--muted)}dd{margin:0;word-break:break-all}
+#attempts td{white-space:normal}
+pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;font-size:12px;max-height:360px}
+.err-text{color:var(--err)}
+`;
+
+const SCRIPT = `
+'use strict';
+var base = location.pathname.endsWith('/') ? location.pathname : location.pathname + '/';
+var api = base + 'api/requests';
+var cursor = null, rows = [], selected = null, timer = null;
+var $ = function (id) { return document.getElementById(id); };
+
+// A token in the URL fragment (never sent to servers) is kept for this tab only, then removed from the address bar.
+var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+if (m) { sessionStorage.setItem('switchyard-logs-token', decodeURIComponent(m[1])); history.replaceState(null, '', location.pathname + location.search); }
+
+function el(tag, cls, children, title) {
+  var node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (title) node.title = title;
+  (children || []).forEach(function (c) {
+    if (c === null || c === undefined) return;
+    node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+  });
+  return node;
+}
+function headers() {
+  var t = sessionStorage.getItem('switchyard-logs-token');
+  return t ? { authorization: 'Bearer ' + t } : {};
+}
+function pad(n, w) { return String(n).padStart(w || 2, '0'); }
+function fmtTime(ms) {
+  var d = new Date(ms), now = new Date();
+  var t = pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
+  return d.toDateString() === now.toDateString() ? t : d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + t;
+}
+function fmtMs(ms) { return ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : Math.round(ms) + ' ms'; }
+function fmtCost(c) {
+  if (c === null || c === undefined) return '—';
+  if (c === 0) return '$0';
+  return c < 0.01 ? '$' + c.toPrecision(3) : '$' + c.toFixed(4);
+}
+function statusChip(s) {
+  var cls = s >= 500 ? 's5' : s === 499 ? 's0' : s >= 400 ? 's4' : s >= 200 && s < 300 ? 's2' : 's0';
+  return el('span', 'chip ' + cls, [s === null ? '—' : s]);
+}
+function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
+
+function filterParams() {
+  var f = $('filters'), p = new URLSearchParams();
+  ['traceId', 'status', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'].forEach(function (k) {
+    var v = f.elements[k].value.trim();
+    if (v !== '') p.set(k, v);
+  });
+  ['fallback', 'provider'].forEach(function (k) { if (f.elements[k].value) p.set(k, f.elements[k].value); });
+  ['from', 'to'].forEach(function (k) { var v = f.elements[k].value; if (v) p.set(k, String(new Date(v).getTime())); });
+  return p;
+}
+function fillFilters() {
+  var f = $('filters'), p = new URLSearchParams(location.search);
+  p.forEach(function (v, k) {
+    var input = f.elements[k];
+    if (!input) return;
+    if (k === 'from' || k === 'to') {
+      var d = new Date(Number(v));
+      if (!isNaN(d)) input.value = d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes());
+    } else input.value = v;
+  });
+}
+
+function showError(msg) { var e = $('error'); e.textContent = msg || ''; e.className = msg ? 'show' : ''; }
+
+function request(url) {
+  return fetch(url, { headers: headers(), credentials: 'same-origin' }).then(function (res) {
+    return res.json().catch(function () { return {}; }).then(function (body) {
+      if (res.status === 401) { $('login').className = 'show'; throw new Error('A token is needed to read the logs.'); }
+      if (!res.ok) {
+        var e = body && body.error;
+        throw new Error(e ? e.message + (e.param ? ' (' + e.param + ')' : '') : 'HTTP ' + res.status);
+      }
+      $('login').className = '';
+      return body;
+    });
+  });
+}
+
+function load(append) {
+  var p = filterParams();
+  if (!append) history.replaceState(null, '', location.pathname + (p.toString() ? '?' + p : ''));
+  if (append && cursor) p.set('cursor', cursor);
+  return request(api + '?' + p).then(function (page) {
+    showError('');
+    rows = append ? rows.concat(page.data) : page.data;
+    cursor = page.nextCursor;
+    render();
+  }).catch(function (err) { showError(err.message); });
+}
+
+function render() {
+  var body = $('rows');
+  body.textContent = '';
+  if (rows.length === 0) {
+    var td = el('td', 'empty', ['No requests match these filters.']);
+    td.colSpan = 8;
+    body.appendChild(el('tr', null, [td]));
+  }
+  var fallbacks = 0, cost = 0;
+  rows.forEach(function (e) {
+    if (e.fallback) fallbacks++;
+    if (e.costUsd) cost += e.costUsd;
+    var served = e.servedBy
+      ? [el('span', null, [providerName(e.servedBy.provider)]), el('span', 'sub', [' · ', e.servedBy.model])]
+      : [el('span', 'sub', ['not served'])];
+    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], 'Served by ' + (e.servedBy ? e.servedBy.target : '?') + ' after ' + (e.attempts.length - 1) + ' failed attempt(s)'));
+    var u = e.usage;
+    var tr = el('tr', 'row' + (e.fallback ? ' fb' : '') + (selected === e.requestId ? ' selected' : ''), [
+      el('td', 'mono', [fmtTime(e.startedAt)], new Date(e.startedAt).toISOString()),
+      el('td', null, [el('span', 'mono trace', [e.traceId], e.traceId)]),
+      el('td', null, [e.model || '—', e.stream ? el('span', 'sub', [' · stream']) : null]),
+      el('td', null, served),
+      el('td', null, [statusChip(e.status), e.attempts.length > 1 ? el('span', 'sub', [' ' + e.attempts.length + ' tries']) : null]),
+      el('td', 'num', [u ? u.total_tokens : '—'], u ? u.prompt_tokens + ' prompt + ' + u.completion_tokens + ' completion' : ''),
+      el('td', 'num', [fmtCost(e.costUsd)]),
+      el('td', 'num', [fmtMs(e.durationMs)]),
+    ]);
+    tr.dataset.requestId = e.requestId;
+    tr.tabIndex = 0;
+    tr.addEventListener('click', function () { open(e.requestId); });
+    tr.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') open(e.requestId); });
+    body.appendChild(tr);
+  });
+  $('summary').textContent = rows.length + (cursor ? '+' : '') + ' requests · ' + fallbacks + ' fell back · ' + fmtCost(cost) + ' · updated ' + fmtTime(Date.now()).slice(0, 8);
+  $('more').style.display = cursor ? 'block' : 'none';
+}
+
+function open(id) {
+  selected = id;
+  render();
+  request(api + '/' + encodeURIComponent(id)).then(showDetail).catch(function (err) { showError(err.message); });
+}
+
+function showDetail(e) {
+  var d = $('detail-body');
+  d.textContent = '';
+  var u = e.usage;
+  var facts = [
+    ['Request id', el('span', 'mono', [e.requestId])],
+    ['Trace id', el('span', 'mono', [e.traceId])],
+    ['Started', new Date(e.startedAt).toISOString()],
+    ['Duration', fmtMs(e.durationMs)],
+    ['Status', statusChip(e.status)],
+    ['Config', e.configId === null ? 'default' : e.configId],
+    ['Model', (e.model || '—') + (e.stream ? ' (stream)' : '')],
+    ['Served by', e.servedBy ? providerName(e.servedBy.provider) + ' · ' + e.servedBy.model + ' · ' + e.servedBy.target + (e.servedBy.virtualKey ? ' · ' + e.servedBy.virtualKey : '') : 'not served'],
+    ['Fallback', e.fallback ? el('span', 'badge-fallback', ['↪ fell back']) : 'no'],
+    ['Tokens', u ? u.total_tokens + ' (' + u.prompt_tokens + ' prompt + ' + u.completion_tokens + ' completion)' : '—'],
+    ['Cost', fmtCost(e.costUsd)],
+  ];
+  var dl = el('dl');
+  facts.forEach(function (f) { dl.appendChild(el('dt', null, [f[0]])); dl.appendChild(el('dd', null, [f[1]])); });
+  d.appendChild(el('h2', null, [(e.model || 'request') + ' · ' + e.status]));
+  d.appendChild(el('div', 'sub mono', [e.requestId]));
+  d.appendChild(dl);
+  d.appendChild(el('h3', null, ['Attempts (' + e.attempts.length + ')']));
+  var tbody = el('tbody');
+  e.attempts.forEach(function (a, i) {
+    tbody.appendChild(el('tr', null, [
+      el('td', 'num', [i + 1]),
+      el('td', 'mono', [a.target]),
+      el('td', null, [providerName(a.provider), a.virtualKey ? el('div', 'sub', [a.virtualKey]) : null]),
+      el('td', null, [a.model]),
+      el('td', null, [statusChip(a.status)]),
+      el('td', 'num', [fmtMs(a.durationMs)]),
+      el('td', 'err-text', [a.error ? a.error.code + ': ' + a.error.message : '']),
+    ]));
+  });
+  var thead = el('thead', null, [el('tr', null, ['#', 'Target', 'Provider', 'Model', 'Status', 'Time', 'Error'].map(function (h) { return el('th', null, [h]); }))]);
+  var t = el('table', null, [thead, tbody]);
+  t.id = 'attempts';
+  d.appendChild(t);
+  d.appendChild(el('h3', null, ['Event']));
+  d.appendChild(el('pre', 'mono', [JSON.stringify(e, null, 2)]));
+  $('detail').className = 'open';
+}
+
+function close() { $('detail').className = ''; selected = null; render(); }
+
+$('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load(false); });
+$('clear').addEventListener('click', function () { $('filters').reset(); load(false); });
+$('refresh').addEventListener('click', function () { load(false); });
+$('more').addEventListener('click', function () { load(true); });
+$('close').addEventListener('click', close);
+document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape') close(); });
+$('live').addEventListener('change', function (ev) {
+  clearInterval(timer);
+  if (ev.target.checked) timer = setInterval(function () { load(false); }, 5000);
+});
+$('theme').addEventListener('click', function () {
+  var root = document.documentElement, dark = root.dataset.theme ? root.dataset.theme === 'dark' : matchMedia('(prefers-color-scheme: dark)').matches;
+  root.dataset.theme = dark ? 'light' : 'dark';
+});
+$('login-form').addEventListener('submit', function (ev) {
+  ev.preventDefault();
+  sessionStorage.setItem('switchyard-logs-token', $('token').value.trim());
+  load(false);
+});
+fillFilters();
+load(false);
+`;
+
+const BODY = `
+<header>
+  <span class="logo"></span><h1>Switchyard <span>request logs</span></h1>
+  <span class="spacer"></span><span id="summary"></span>
+  <label class="sub"><input type="checkbox" id="live"> live</label>
+  <button type="button" id="refresh">Refresh</button><button type="button" id="theme" title="Light / dark">◐</button>
+</header>
+<form id="filters" autocomplete="off">
+  <label>Trace id<input name="traceId" class="w-trace mono" placeholder="exact trace id"></label>
+  <label>Status<input name="status" class="w-s" placeholder="429, 5xx"></label>
+  <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
+  <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
+  <label>Model<input name="model" class="w-m" placeholder="gpt-4o"></label>
+  <label>Config<input name="configId" class="w-s" placeholder="id"></label>
+  <label>From<input name="from" type="datetime-local" class="w-t"></label>
+  <label>To<input name="to" type="datetime-local" class="w-t"></label>
+  <label>Cost USD<span class="range"><input name="minCostUsd" class="w-s" placeholder="min"><input name="maxCostUsd" class="w-s" placeholder="max"></span></label>
+  <label>Tokens<span class="range"><input name="minTokens" class="w-s" placeholder="min"><input name="maxTokens" class="w-s" placeholder="max"></span></label>
+  <button type="submit" class="primary">Apply</button><button type="button" id="clear">Clear</button>
+</form>
+<div id="error" role="alert"></div>
+<form id="login"><strong>Logs token</strong><div class="sub">Kept in this tab only.</div><input id="token" type="password" autocomplete="off"><button class="primary">Open logs</button></form>
+<main>
+  <table id="requests">
+    <thead><tr><th>Time</th><th>Trace id</th><th>Model</th><th>Served by</th><th>Status</th><th class="num">Tokens</th><th class="num">Cost</th><th class="num">Latency</th></tr></thead>
+    <tbody id="rows"></tbody>
+  </table>
+  <button type="button" id="more">Load more</button>
+</main>
+<aside id="detail" aria-label="Request"><button type="button" id="close">Close ✕</button><div id="detail-body"></div></aside>
+`;
+
+/** The page, with the response's CSP nonce on its only script and style. */
+export function viewerPage(nonce: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>Switchyard · request logs</title>
+<style nonce="${nonce}">${STYLE}</style></head>
+<body>${BODY}<script nonce="${nonce}">${SCRIPT}</script></body></html>`;
+}

@@ -1,0 +1,162 @@
+/** One contract for every store: the in-memory ring (core) and SQLite answer the same queries the same way. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LogQueryError, MemoryLogStore, SqliteLogStore, type LogEvent, type LogQuery, type LogStore } from '@switchyard/logs';
+
+let seq = 0;
+/** A log event as the gateway writes it; `over` changes any field. */
+function event(over: Partial<LogEvent> = {}): LogEvent {
+  seq++;
+  return {
+    traceId: `trace-${seq}`,
+    requestId: `req-${String(seq).padStart(5, '0')}`,
+    configId: null,
+    startedAt: 1_700_000_000_000 + seq * 1000,
+    durationMs: 120,
+    status: 200,
+    stream: false,
+    fallback: false,
+    model: 'gpt-4o',
+    servedBy: { target: 'targets[0]', provider: 'openai', virtualKey: 'openai-prod', model: 'gpt-4o' },
+    attempts: [{ target: 'targets[0]', provider: 'openai', virtualKey: 'openai-prod', model: 'gpt-4o', status: 200, durationMs: 110 }],
+    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+    costUsd: 0.000075,
+    ...over,
+  };
+}
+
+const fellBack = (over: Partial<LogEvent> = {}) =>
+  event({
+    fallback: true,
+    servedBy: { target: 'targets[1]', provider: 'azure-openai', virtualKey: 'azure-prod', model: 'gpt4o-prod' },
+    attempts: [
+      { target: 'targets[0]', provider: 'openai', model: 'gpt-4o', status: 429, durationMs: 5 },
+      { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod', status: 200, durationMs: 100 },
+    ],
+    ...over,
+  });
+
+const failed = (over: Partial<LogEvent> = {}) =>
+  event({
+    status: 502,
+    servedBy: null,
+    usage: null,
+    costUsd: null,
+    attempts: [{ target: 'targets[0]', provider: 'openai', model: 'gpt-4o', status: null, durationMs: 3, error: { code: 'upstream_unreachable', message: 'x' } }],
+    ...over,
+  });
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'switchyard-store-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const stores: Array<[string, () => LogStore & { close?(): void }]> = [
+  ['memory', () => new MemoryLogStore()],
+  ['sqlite', () => new SqliteLogStore({ path: join(dir, `contract-${seq}.db`) })],
+];
+
+describe.each(stores)('log store contract: %s', (_name, make) => {
+  let store: ReturnType<typeof make>;
+  let all: LogEvent[];
+
+  beforeEach(() => {
+    store = make();
+    all = [
+      event({ traceId: 'alpha', configId: 'prod' }),
+      fellBack({ traceId: 'beta', usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 }, costUsd: 0.0075 }),
+      event({ status: 429, usage: null, costUsd: null, model: 'gpt-4o-mini' }),
+      failed({ traceId: 'alpha' }),
+      event({ model: 'mystery-model', costUsd: null }),
+      event({ status: 503, servedBy: { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod' }, fallback: true, usage: null, costUsd: null }),
+    ];
+    // Written out of start order (streams end late): the store orders by startedAt anyway.
+    for (const e of [...all].reverse()) store.write(e);
+  });
+  afterEach(() => store.close?.());
+
+  const ids = async (q: LogQuery) => (await store.query(q)).data.map((e) => e.requestId);
+  const idsOf = (events: LogEvent[]) => events.map((e) => e.requestId);
+
+  it('lists newest first, and returns one request with every attempt', async () => {
+    expect(await ids({})).toEqual(idsOf([...all].reverse()));
+    expect(await store.get(all[1]!.requestId)).toEqual(all[1]);
+    expect(await store.get('nope')).toBeNull();
+  });
+
+  it('filters by trace id, exact status and status class, config, fallback, provider and model', async () => {
+    expect(await ids({ traceId: 'alpha' })).toEqual(idsOf([all[3]!, all[0]!]));
+    expect(await ids({ status: 429 })).toEqual(idsOf([all[2]!]));
+    expect(await ids({ status: '5xx' })).toEqual(idsOf([all[5]!, all[3]!]));
+    expect(await ids({ status: '2xx' })).toEqual(idsOf([all[4]!, all[1]!, all[0]!]));
+    expect(await ids({ configId: 'prod' })).toEqual(idsOf([all[0]!]));
+    expect(await ids({ configId: null })).toHaveLength(5);
+    expect(await ids({ fallback: true })).toEqual(idsOf([all[5]!, all[1]!]));
+    expect(await ids({ fallback: false })).toHaveLength(4);
+    expect(await ids({ provider: 'azure-openai' })).toEqual(idsOf([all[5]!, all[1]!]));
+    expect(await ids({ provider: 'openai', status: '5xx' })).toEqual(idsOf([all[3]!]));
+    expect(await ids({ model: 'gpt-4o-mini' })).toEqual(idsOf([all[2]!]));
+    expect(await ids({ model: 'gpt4o-prod' })).toEqual(idsOf([all[5]!, all[1]!]));
+  });
+
+  it('filters by time range, cost and tokens (unknown cost or usage never matches a bound)', async () => {
+    expect(await ids({ from: all[2]!.startedAt, to: all[4]!.startedAt })).toEqual(idsOf([all[4]!, all[3]!, all[2]!]));
+    expect(await ids({ minCostUsd: 0.001 })).toEqual(idsOf([all[1]!]));
+    expect(await ids({ maxCostUsd: 0.001 })).toEqual(idsOf([all[0]!]));
+    expect(await ids({ minTokens: 100 })).toEqual(idsOf([all[1]!]));
+    expect(await ids({ maxTokens: 15, minTokens: 15 })).toEqual(idsOf([all[4]!, all[0]!]));
+  });
+
+  it('pages with a cursor without skipping or repeating, including events that started in the same millisecond', async () => {
+    const same = all[5]!.startedAt + 1;
+    const twins = [event({ startedAt: same, requestId: 'req-twin-a' }), event({ startedAt: same, requestId: 'req-twin-b' })];
+    for (const e of twins) store.write(e);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.query({ limit: 3, ...(cursor && { cursor }) });
+      seen.push(...page.data.map((e) => e.requestId));
+      cursor = page.nextCursor ?? undefined;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(['req-twin-b', 'req-twin-a', ...idsOf([...all].reverse())]);
+  });
+
+  it('rejects invalid queries with a typed error naming the field', async () => {
+    const bad: Array<[LogQuery, string]> = [
+      [{ status: '6xx' as never }, 'status'],
+      [{ status: 42 }, 'status'],
+      [{ limit: 0 }, 'limit'],
+      [{ limit: 501 }, 'limit'],
+      [{ from: 10, to: 5 }, 'from'],
+      [{ minCostUsd: Number.NaN }, 'minCostUsd'],
+      [{ provider: 'anthropic' as never }, 'provider'],
+      [{ cursor: 'not-a-cursor' }, 'cursor'],
+    ];
+    for (const [query, param] of bad) {
+      const err = await store.query(query).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LogQueryError);
+      expect((err as LogQueryError).param).toBe(param);
+    }
+  });
+});
+
+describe('memory store', () => {
+  it('is a bounded ring: the oldest events are evicted and counted', async () => {
+    const store = new MemoryLogStore({ capacity: 3 });
+    const events = [event(), event(), event(), event(), event()];
+    for (const e of events) store.write(e);
+    expect(store.size).toBe(3);
+    expect(store.evicted).toBe(2);
+    expect((await store.query()).data.map((e) => e.requestId)).toEqual(idsOfReverse(events.slice(2)));
+    expect(await store.get(events[0]!.requestId)).toBeNull();
+  });
+});
+
+function idsOfReverse(events: LogEvent[]): string[] {
+  return events.map((e) => e.requestId).reverse();
+}

@@ -1,0 +1,73 @@
+/**
+ * Prometheus metrics as a log sink, through prom-client (an optional peer dependency, loaded only here). Labels
+ * stay bounded: provider, status, attempt outcome and model (only requests with usage carry a model label, and
+ * only valid models get usage back).
+ */
+import type * as PromClient from 'prom-client';
+import { providerOf, type LogEvent, type LogSink } from '@switchyard/core';
+
+export interface MetricsSinkOptions {
+  /** Registry to register the metrics in. Default: prom-client's global `register`. */
+  registry?: PromClient.Registry;
+  /** Prefix of every metric name. Default `switchyard_`. */
+  prefix?: string;
+  /** Buckets of the latency histograms, in seconds. */
+  buckets?: number[];
+}
+
+export interface MetricsSink extends LogSink {
+  /** The registry the metrics are in: expose it with `registry.metrics()` on the host's `/metrics`. */
+  readonly registry: PromClient.Registry;
+}
+
+const DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+function loadPromClient(): typeof PromClient {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('prom-client') as typeof PromClient;
+  } catch (cause) {
+    throw new Error('createMetricsSink needs prom-client: npm install prom-client', { cause });
+  }
+}
+
+export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink {
+  const prom = loadPromClient();
+  const registry = options.registry ?? prom.register;
+  const prefix = options.prefix ?? 'switchyard_';
+  const buckets = options.buckets ?? DEFAULT_BUCKETS;
+
+  // Reuse metrics already registered under the same name (a second sink, a hot reload) instead of throwing.
+  function metric<T>(name: string, make: (config: { name: string; registers: PromClient.Registry[] }) => T): T {
+    const existing = registry.getSingleMetric(prefix + name);
+    return existing ? (existing as T) : make({ name: prefix + name, registers: [registry] });
+  }
+
+  const requests = metric('requests_total', (c) => new prom.Counter({ ...c, help: 'Chat completion requests, by provider, status and fallback.', labelNames: ['provider', 'status', 'fallback'] as const }));
+  const fallbacks = metric('fallbacks_total', (c) => new prom.Counter({ ...c, help: 'Requests served by a target other than the first, by serving provider.', labelNames: ['provider'] as const }));
+  const requestSeconds = metric('request_duration_seconds', (c) => new prom.Histogram({ ...c, help: 'Request latency until the response ended, by provider.', labelNames: ['provider', 'fallback'] as const, buckets }));
+  const attemptSeconds = metric('attempt_duration_seconds', (c) => new prom.Histogram({ ...c, help: 'Upstream attempt latency, by provider and outcome (status or error code).', labelNames: ['provider', 'outcome'] as const, buckets }));
+  const tokens = metric('tokens_total', (c) => new prom.Counter({ ...c, help: 'Tokens used, by provider, model and kind (prompt or completion).', labelNames: ['provider', 'model', 'kind'] as const }));
+  const cost = metric('cost_usd_total', (c) => new prom.Counter({ ...c, help: 'Cost in USD of requests with a known price, by provider and model.', labelNames: ['provider', 'model'] as const }));
+
+  return {
+    registry,
+    write(event: LogEvent) {
+      const provider = providerOf(event) ?? 'none';
+      const fallback = String(event.fallback);
+      requests.inc({ provider, status: String(event.status), fallback });
+      requestSeconds.observe({ provider, fallback }, event.durationMs / 1000);
+      if (event.fallback) fallbacks.inc({ provider });
+      for (const attempt of event.attempts) {
+        const outcome = attempt.error?.code ?? (attempt.status === null ? 'no_response' : String(attempt.status));
+        attemptSeconds.observe({ provider: attempt.provider, outcome }, attempt.durationMs / 1000);
+      }
+      if (event.usage) {
+        const model = event.model ?? 'unknown';
+        tokens.inc({ provider, model, kind: 'prompt' }, event.usage.prompt_tokens);
+        tokens.inc({ provider, model, kind: 'completion' }, event.usage.completion_tokens);
+        if (event.costUsd !== null) cost.inc({ provider, model }, event.costUsd);
+      }
+    },
+  };
+}

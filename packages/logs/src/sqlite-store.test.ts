@@ -1,0 +1,84 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteLogStore, type LogEvent } from '@switchyard/logs';
+
+let seq = 0;
+function event(over: Partial<LogEvent> = {}): LogEvent {
+  seq++;
+  return {
+    traceId: `trace-${seq}`, requestId: `req-${seq}`, configId: null, startedAt: Date.now(), durationMs: 10, status: 200, stream: false,
+    fallback: false, model: 'gpt-4o', servedBy: { target: 'targets[0]', provider: 'openai', model: 'gpt-4o' },
+    attempts: [{ target: 'targets[0]', provider: 'openai', model: 'gpt-4o', status: 200, durationMs: 9 }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }, costUsd: 0.0000125, ...over,
+  };
+}
+
+const nextTick = () => new Promise((r) => setImmediate(r));
+
+describe('SQLite log store', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-sqlite-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps events across a restart', async () => {
+    const path = join(dir, 'logs.db');
+    const first = new SqliteLogStore({ path });
+    const kept = event({ traceId: 'survives-restart', fallback: true });
+    first.write(kept);
+    first.close();
+
+    const second = new SqliteLogStore({ path });
+    expect(await second.get(kept.requestId)).toEqual(kept);
+    expect((await second.query({ traceId: 'survives-restart' })).data).toEqual([kept]);
+    second.close();
+  });
+
+  it('writes off the request path: write only queues, one flush per tick writes the batch in one transaction', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'batch.db') });
+    for (let i = 0; i < 100; i++) store.write(event());
+    expect(store.written).toBe(0);
+    await nextTick();
+    expect(store.written).toBe(100);
+    expect(store.count()).toBe(100);
+    store.close();
+  });
+
+  it('drops and counts events when its queue is full, and after close, without throwing', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'drop.db'), maxQueue: 5 });
+    for (let i = 0; i < 8; i++) store.write(event());
+    expect(store.dropped).toBe(3);
+    await nextTick();
+    expect(store.count()).toBe(5);
+    store.close();
+    expect(() => store.write(event())).not.toThrow();
+    expect(store.dropped).toBe(4);
+  });
+
+  it('applies retention by age and by rows', async () => {
+    const now = Date.now();
+    const store = new SqliteLogStore({ path: join(dir, 'retention.db'), retention: { maxAgeMs: 60_000, maxRows: 3 } });
+    const old = event({ startedAt: now - 120_000 });
+    const recent = [event(), event(), event(), event()];
+    for (const e of [old, ...recent]) store.write(e);
+    expect(store.prune(now)).toBe(2); // the old one by age, then the oldest written beyond 3 rows
+    expect(await store.get(old.requestId)).toBeNull();
+    expect(await store.get(recent[0]!.requestId)).toBeNull();
+    expect((await store.query()).data.map((e) => e.requestId).sort()).toEqual(recent.slice(1).map((e) => e.requestId).sort());
+    store.close();
+  });
+
+  it('counts failed writes instead of throwing when the database cannot be written', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'fail.db') });
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    // A row that breaks a constraint makes the whole batch fail, as a full disk would.
+    store.write({ ...event(), traceId: null as unknown as string });
+    await nextTick();
+    expect(store.failed).toBe(1);
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+    store.close();
+  });
+});

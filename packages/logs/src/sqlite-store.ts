@@ -1,0 +1,219 @@
+/**
+ * The durable store: SQLite through better-sqlite3. `write` only queues the event; a flush scheduled with
+ * `setImmediate` writes the whole queue in one transaction, after the request's response went out. A queue that
+ * is full drops events and counts them: the store falls behind, the process and the request do not.
+ */
+import Database from 'better-sqlite3';
+import {
+  encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
+} from '@switchyard/core';
+
+export interface SqliteRetention {
+  /** Delete requests that started longer ago than this (ms). Default 30 days. `Infinity` keeps them. */
+  maxAgeMs?: number;
+  /** Keep at most this many requests (the oldest written go first). Default 1,000,000. `Infinity` keeps all. */
+  maxRows?: number;
+}
+
+export interface SqliteLogStoreOptions {
+  /** Database file (created if missing), or `':memory:'`. */
+  path: string;
+  retention?: SqliteRetention;
+  /** Events waiting to be written before new ones are dropped (and counted in `dropped`). Default 10000. */
+  maxQueue?: number;
+  /** How often retention runs, in ms (also once at open). Default 60000. */
+  pruneIntervalMs?: number;
+}
+
+const TABLE = 'switchyard_requests';
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ${TABLE} (
+  request_id TEXT NOT NULL UNIQUE,
+  trace_id TEXT NOT NULL,
+  config_id TEXT,
+  started_at INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  fallback INTEGER NOT NULL,
+  provider TEXT,
+  model TEXT,
+  served_model TEXT,
+  total_tokens INTEGER,
+  cost_usd REAL,
+  event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${TABLE}_started ON ${TABLE} (started_at, request_id);
+CREATE INDEX IF NOT EXISTS ${TABLE}_trace ON ${TABLE} (trace_id, started_at);
+CREATE INDEX IF NOT EXISTS ${TABLE}_status ON ${TABLE} (status, started_at);
+CREATE INDEX IF NOT EXISTS ${TABLE}_config ON ${TABLE} (config_id, started_at);
+CREATE INDEX IF NOT EXISTS ${TABLE}_model ON ${TABLE} (model, started_at);
+CREATE INDEX IF NOT EXISTS ${TABLE}_fallback ON ${TABLE} (started_at) WHERE fallback = 1;
+`;
+
+const DAY_MS = 86_400_000;
+const MAX_CACHED_STATEMENTS = 256;
+
+export class SqliteLogStore implements LogStore {
+  /** Events dropped because the queue was full or the store closed. */
+  dropped = 0;
+  /** Events lost because a write to the database failed (disk full, locked...). */
+  failed = 0;
+  /** Events written to the database. */
+  written = 0;
+
+  private readonly db: Database.Database;
+  private readonly insertBatch: (events: LogEvent[]) => void;
+  private readonly getStatement: Database.Statement<[string], { event: string }>;
+  private readonly statements = new Map<string, Database.Statement<unknown[], { event: string }>>();
+  private readonly maxQueue: number;
+  private readonly maxAgeMs: number;
+  private readonly maxRows: number;
+  private queue: LogEvent[] = [];
+  private scheduled = false;
+  private closed = false;
+  private warned = false;
+  private readonly pruneTimer: NodeJS.Timeout;
+
+  constructor(options: SqliteLogStoreOptions) {
+    this.maxQueue = options.maxQueue ?? 10_000;
+    this.maxAgeMs = options.retention?.maxAgeMs ?? 30 * DAY_MS;
+    this.maxRows = options.retention?.maxRows ?? 1_000_000;
+    for (const [name, value] of [['maxQueue', this.maxQueue], ['retention.maxAgeMs', this.maxAgeMs], ['retention.maxRows', this.maxRows]] as const) {
+      if (!(value > 0)) throw new RangeError(`SqliteLogStore ${name} must be a positive number.`);
+    }
+    this.db = new Database(options.path);
+    // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(SCHEMA);
+    const insert = this.db.prepare(
+      `INSERT INTO ${TABLE} (request_id, trace_id, config_id, started_at, status, fallback, provider, model, served_model, total_tokens, cost_usd, event)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
+    );
+    this.insertBatch = this.db.transaction((events: LogEvent[]) => {
+      for (const e of events) {
+        insert.run(
+          e.requestId, e.traceId, e.configId, e.startedAt, e.status, e.fallback ? 1 : 0, providerOf(e), e.model, e.servedBy?.model ?? null,
+          e.usage?.total_tokens ?? null, e.costUsd, JSON.stringify(e),
+        );
+      }
+    });
+    this.getStatement = this.db.prepare(`SELECT event FROM ${TABLE} WHERE request_id = ?`);
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), options.pruneIntervalMs ?? 60_000);
+    this.pruneTimer.unref();
+  }
+
+  /** Queues the event; never blocks and never throws. */
+  write(event: LogEvent): void {
+    if (this.closed || this.queue.length >= this.maxQueue) {
+      this.dropped++;
+      return;
+    }
+    this.queue.push(event);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes the queued events now, in one transaction. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.queue.length === 0 || !this.db.open) return;
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      this.insertBatch(batch);
+      this.written += batch.length;
+    } catch (err) {
+      this.failed += batch.length;
+      if (!this.warned) {
+        this.warned = true;
+        process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${String(err)}`, 'SwitchyardLogStoreWarning');
+      }
+    }
+  }
+
+  /** Applies retention; returns the number of requests deleted. */
+  prune(now = Date.now()): number {
+    if (!this.db.open) return 0;
+    this.flush();
+    let deleted = 0;
+    if (Number.isFinite(this.maxAgeMs)) {
+      deleted += this.db.prepare(`DELETE FROM ${TABLE} WHERE started_at < ?`).run(now - this.maxAgeMs).changes;
+    }
+    if (Number.isFinite(this.maxRows)) {
+      deleted += this.db
+        .prepare(`DELETE FROM ${TABLE} WHERE rowid <= (SELECT rowid FROM ${TABLE} ORDER BY rowid DESC LIMIT 1 OFFSET ?)`)
+        .run(this.maxRows).changes;
+    }
+    return deleted;
+  }
+
+  async query(query?: LogQuery): Promise<LogPage> {
+    const q = normalizeLogQuery(query);
+    this.flush(); // read your own writes: the viewer right after a request sees it
+    const { where, params } = whereClause(q);
+    const sql = `SELECT event FROM ${TABLE}${where} ORDER BY started_at DESC, request_id DESC LIMIT ?`;
+    const rows = this.statement(sql).all(...params, q.limit + 1);
+    const data = rows.slice(0, q.limit).map((r) => JSON.parse(r.event) as LogEvent);
+    return { data, nextCursor: rows.length > q.limit ? encodeCursor(data[data.length - 1]!) : null };
+  }
+
+  async get(requestId: string): Promise<LogEvent | null> {
+    this.flush();
+    const row = this.getStatement.get(requestId);
+    return row ? (JSON.parse(row.event) as LogEvent) : null;
+  }
+
+  /** Number of requests stored. */
+  count(): number {
+    this.flush();
+    return (this.db.prepare(`SELECT count(*) AS n FROM ${TABLE}`).get() as { n: number }).n;
+  }
+
+  /** Writes what is queued and closes the database. Events written after this are dropped. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    clearInterval(this.pruneTimer);
+    this.db.close();
+  }
+
+  private statement(sql: string): Database.Statement<unknown[], { event: string }> {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
+      statement = this.db.prepare<unknown[], { event: string }>(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/** The query as SQL: each filter is a condition on an indexed column, every value a bound parameter. */
+function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] } {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  const add = (sql: string, ...values: unknown[]) => {
+    conditions.push(sql);
+    params.push(...values);
+  };
+  if (q.traceId !== undefined) add('trace_id = ?', q.traceId);
+  if (q.status) add(q.status.min === q.status.max ? 'status = ?' : 'status BETWEEN ? AND ?', ...(q.status.min === q.status.max ? [q.status.min] : [q.status.min, q.status.max]));
+  if (q.configId === null) add('config_id IS NULL');
+  else if (q.configId !== undefined) add('config_id = ?', q.configId);
+  // A literal, not a parameter: SQLite only uses the partial index on fallback = 1 for a literal.
+  if (q.fallback !== undefined) add(q.fallback ? 'fallback = 1' : 'fallback = 0');
+  if (q.provider !== undefined) add('provider = ?', q.provider);
+  if (q.model !== undefined) add('(model = ? OR served_model = ?)', q.model, q.model);
+  if (q.from !== undefined) add('started_at >= ?', q.from);
+  if (q.to !== undefined) add('started_at <= ?', q.to);
+  if (q.minCostUsd !== undefined) add('cost_usd >= ?', q.minCostUsd);
+  if (q.maxCostUsd !== undefined) add('cost_usd <= ?', q.maxCostUsd);
+  if (q.minTokens !== undefined) add('total_tokens >= ?', q.minTokens);
+  if (q.maxTokens !== undefined) add('total_tokens <= ?', q.maxTokens);
+  if (q.cursor) add('(started_at < ? OR (started_at = ? AND request_id < ?))', q.cursor.startedAt, q.cursor.startedAt, q.cursor.requestId);
+  return { where: conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '', params };
+}
