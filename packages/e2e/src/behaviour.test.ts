@@ -390,6 +390,21 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(generated.response.headers.get('x-switchyard-trace-id')).toMatch(/^[\da-f]{32}$/);
     });
 
+    it('refuses a trace id longer than 256 characters before any upstream call', async () => {
+      const url = await start();
+      const res = await request(url).post('/v1/chat/completions').set('x-switchyard-trace-id', 'x'.repeat(257)).send({ model: 'gpt-4o', messages });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toMatchObject({ code: 'invalid_request', param: 'x-switchyard-trace-id' });
+      expect(up.openai.requests).toHaveLength(0);
+    });
+
+    it('loadbalance sends each request to one target picked by weight', async () => {
+      const url = await start({ config: { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: 0 }, { virtual_key: 'azure-prod', weight: 1 }] } });
+      for (let i = 0; i < 3; i++) await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(up.openai.requests).toHaveLength(0);
+      expect(up.azure.requests).toHaveLength(3);
+    });
+
     it('x-switchyard-config picks a named routing config', async () => {
       const url = await start({ configs: { 'azure-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod' }] } } });
       const res = await sdk(url, { 'x-switchyard-config': 'azure-only' }).chat.completions.create({ model: 'gpt-4o', messages });
