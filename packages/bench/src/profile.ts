@@ -1,0 +1,61 @@
+/**
+ * Summarises a V8 CPU profile (`node --cpu-prof`, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" on a run):
+ * self time by package (switchyard core, express, koa, undici, node internals, GC...) and the top functions.
+ *
+ *   node packages/bench/dist/profile.js FILE.cpuprofile [top=25]
+ */
+import { readFileSync } from 'node:fs';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function area(url: string, fn: string): string {
+  if (fn === '(garbage collector)') return 'GC';
+  if (fn === '(idle)' || fn === '(program)') return fn;
+  if (!url) return 'native/V8';
+  const pkg = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (/packages\/core\//.test(url)) return 'switchyard core';
+  if (/packages\/(express|koa|nestjs)\//.test(url)) return `switchyard ${/packages\/(express|koa|nestjs)\//.exec(url)![1]}`;
+  if (/packages\/bench\//.test(url)) return 'bench server';
+  if (pkg) return pkg[1]!;
+  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
+  return url;
+}
+
+function main(): void {
+  const [file, topArg] = process.argv.slice(2);
+  if (!file) throw new Error('usage: profile.js FILE.cpuprofile [top]');
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  const idle = [...self.entries()].filter(([id]) => byId.get(id)!.callFrame.functionName === '(idle)').reduce((a, [, t]) => a + t, 0);
+  const busy = total - idle;
+
+  const areas = new Map<string, number>();
+  const fns = new Map<string, number>();
+  for (const [id, t] of self) {
+    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    if (functionName === '(idle)') continue;
+    const a = area(url, functionName);
+    areas.set(a, (areas.get(a) ?? 0) + t);
+    const key = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^.*packages\//, '')}:${lineNumber + 1}`;
+    fns.set(key, (fns.get(key) ?? 0) + t);
+  }
+  const pct = (t: number) => `${((t / busy) * 100).toFixed(1).padStart(5)}%`;
+  console.log(`busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled\n\nself time by area:`);
+  for (const [a, t] of [...areas].sort((x, y) => y[1] - x[1])) console.log(`  ${pct(t)}  ${a}`);
+  console.log('\ntop functions (self):');
+  for (const [k, t] of [...fns].sort((x, y) => y[1] - x[1]).slice(0, Number(topArg ?? 25))) console.log(`  ${pct(t)}  ${k}`);
+}
+
+main();
