@@ -54,8 +54,9 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 .sub{color:var(--muted)}
 .empty{padding:30px;text-align:center;color:var(--muted)}
 #more{display:block;margin:12px auto}
-#detail{position:fixed;top:0;right:0;bottom:0;width:min(620px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease;z-index:3;overflow:auto;padding:16px 18px}
+#detail{position:fixed;top:0;right:0;bottom:0;width:min(560px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease;z-index:3;overflow:auto;padding:16px 18px}
 #detail.open{transform:none}
+@media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
 #detail h2{margin:0 0 2px;font-size:15px}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
@@ -243,9 +244,10 @@ function showDetail(e) {
   d.appendChild(el('h3', null, ['Event']));
   d.appendChild(el('pre', 'mono', [JSON.stringify(e, null, 2)]));
   $('detail').className = 'open';
+  document.body.classList.add('drawer');
 }
 
-function close() { $('detail').className = ''; selected = null; render(); }
+function close() { $('detail').className = ''; document.body.classList.remove('drawer'); selected = null; render(); }
 
 $('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load(false); });
 $('clear').addEventListener('click', function () { $('filters').reset(); load(false); });
@@ -261,7 +263,7 @@ $('theme').addEventListener('click', function () {
   var root = document.documentElement, dark = root.dataset.theme ? root.dataset.theme === 'dark' : matchMedia('(prefers-color-scheme: dark)').matches;
   root.dataset.theme = dark ? 'light' : 'dark';
 });
-$('login-form').addEventListener('submit', function (ev) {
+$('login').addEventListener('submit', function (ev) {
   ev.preventDefault();
   sessionStorage.setItem('switchyard-logs-token', $('token').value.trim());
   load(false);
@@ -306,7 +308,7 @@ const BODY = `
 export function viewerPage(nonce: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Switchyard · request logs</title>
+<meta name="referrer" content="no-referrer"><link rel="icon" href="data:,"><title>Switchyard · request logs</title>
 <style nonce="${nonce}">${STYLE}</style></head>
 <body>${BODY}<script nonce="${nonce}">${SCRIPT}</script></body></html>`;
 }

@@ -1,0 +1,48 @@
+import { createServer } from 'node:http';
+import Koa from 'koa';
+import { MemoryLogStore, type LogEvent } from '@switchyard/core';
+import { fallbackMiddleware, logsMiddleware } from '@switchyard/koa';
+import { replies } from '@switchyard/testing';
+import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
+
+const TOKEN = 'koa-logs-token-0123456789';
+
+describe('logs endpoint (Koa)', () => {
+  let up: Upstreams;
+  let app: RunningApp;
+  const logs: LogEvent[] = [];
+  const store = new MemoryLogStore();
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+    const koa = new Koa();
+    koa.use(fallbackMiddleware(seedOptions(up, logs, { logSinks: [store] })));
+    koa.use(logsMiddleware({ path: '/switchyard/logs/', store, token: TOKEN, viewer: true }));
+    koa.use((ctx) => {
+      ctx.body = { host: ctx.path };
+    });
+    app = await listen(createServer(koa.callback()));
+  });
+  afterAll(async () => {
+    await app.close();
+    await up.close();
+  });
+
+  it('serves the API and the viewer under its path, and leaves every other path to the app', async () => {
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(app.url, { 'x-switchyard-trace-id': 'koa-fell-back' }).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 1);
+
+    const res = await fetch(`${app.url}/switchyard/logs/api/requests?traceId=koa-fell-back`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const page = (await res.json()) as { data: LogEvent[] };
+    expect(page.data).toHaveLength(1);
+    expect(page.data[0]).toMatchObject({ fallback: true, servedBy: { provider: 'azure-openai' } });
+
+    expect((await fetch(`${app.url}/switchyard/logs/api/requests`)).status).toBe(401);
+    const viewer = await fetch(`${app.url}/switchyard/logs`);
+    expect([viewer.status, viewer.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    expect(await (await fetch(`${app.url}/switchyard/logsx`)).json()).toEqual({ host: '/switchyard/logsx' });
+    expect(await (await fetch(`${app.url}/health`)).json()).toEqual({ host: '/health' });
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * The logs endpoint through real HTTP: an Express host with fallbackMiddleware writing to a store and
+ * logsMiddleware reading it; the official SDK makes the requests, the fakes answer (OpenAI 429 -> Azure).
+ */
+import { createServer } from 'node:http';
+import express from 'express';
+import { MemoryLogStore, SwitchyardOptionsError, type LogEvent, type LogStore } from '@switchyard/core';
+import { fallbackMiddleware, logsMiddleware, type LogsHandlerOptions } from '@switchyard/express';
+import { replies } from '@switchyard/testing';
+import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
+
+const TOKEN = 'logs-token-0123456789abcdef';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe('logs endpoint (Express)', () => {
+  let up: Upstreams;
+  let apps: RunningApp[] = [];
+  let store: LogStore;
+  let logs: LogEvent[];
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+  });
+  afterAll(() => up.close());
+  beforeEach(() => {
+    up.reset();
+    logs = [];
+    store = new MemoryLogStore();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    apps = [];
+  });
+
+  async function start(options: Partial<LogsHandlerOptions> = { token: TOKEN }): Promise<string> {
+    const host = express();
+    host.use(fallbackMiddleware(seedOptions(up, logs, { logSinks: [store] })));
+    host.use('/switchyard/logs', logsMiddleware({ store, ...options }));
+    host.get('/switchyard/logs/host-route', (_req, res) => {
+      res.json({ host: true });
+    });
+    const app = await listen(createServer(host));
+    apps.push(app);
+    return app.url;
+  }
+
+  /** Two requests: one served by OpenAI, one that fell back to Azure after a 429. */
+  async function traffic(url: string): Promise<void> {
+    await sdk(url, { 'x-switchyard-trace-id': 'direct-1' }).chat.completions.create({ model: 'gpt-4o', messages });
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(url, { 'x-switchyard-trace-id': 'fell-back-1' }).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 2);
+  }
+
+  it('lists requests newest first, filters them, and returns one with every attempt', async () => {
+    const url = await start();
+    await traffic(url);
+    const list = await fetch(`${url}/switchyard/logs/api/requests`, { headers: auth });
+    expect(list.status).toBe(200);
+    expect(list.headers.get('cache-control')).toBe('no-store');
+    const page = (await list.json()) as { data: LogEvent[]; nextCursor: string | null };
+    expect(page.data.map((e) => e.traceId)).toEqual(['fell-back-1', 'direct-1']);
+    expect(page.nextCursor).toBeNull();
+
+    const fellBack = (await (await fetch(`${url}/switchyard/logs/api/requests?fallback=true&status=2xx&provider=azure-openai`, { headers: auth })).json()) as { data: LogEvent[] };
+    expect(fellBack.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
+
+    const one = await fetch(`${url}/switchyard/logs/api/requests/${fellBack.data[0]!.requestId}`, { headers: auth });
+    expect(await one.json()).toMatchObject({
+      traceId: 'fell-back-1',
+      fallback: true,
+      attempts: [{ provider: 'openai', status: 429 }, { provider: 'azure-openai', status: 200 }],
+    });
+    const body = JSON.stringify(page);
+    for (const secret of ['sk-openai-secret-0001', 'azure-secret-0002', 'sk-client-never-forwarded']) expect(body).not.toContain(secret);
+  });
+
+  it('pages with nextCursor over HTTP', async () => {
+    const url = await start();
+    await traffic(url);
+    const first = (await (await fetch(`${url}/switchyard/logs/api/requests?limit=1`, { headers: auth })).json()) as { data: LogEvent[]; nextCursor: string };
+    expect(first.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
+    const second = (await (await fetch(`${url}/switchyard/logs/api/requests?limit=1&cursor=${first.nextCursor}`, { headers: auth })).json()) as { data: LogEvent[]; nextCursor: string | null };
+    expect([second.data.map((e) => e.traceId), second.nextCursor]).toEqual([['direct-1'], null]);
+  });
+
+  it('answers bad parameters and unknown ids in OpenAI\'s error envelope', async () => {
+    const url = await start();
+    const bad = await fetch(`${url}/switchyard/logs/api/requests?status=9xx`, { headers: auth });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: { message: expect.stringContaining('status'), type: 'invalid_request_error', param: 'status', code: 'invalid_query' } });
+    const unknown = await fetch(`${url}/switchyard/logs/api/requests?traceid=x`, { headers: auth });
+    expect(await unknown.json()).toMatchObject({ error: { param: 'traceid', code: 'invalid_query' } });
+    const limit = await fetch(`${url}/switchyard/logs/api/requests?limit=abc`, { headers: auth });
+    expect([limit.status, ((await limit.json()) as { error: { param: string } }).error.param]).toEqual([400, 'limit']);
+    const missing = await fetch(`${url}/switchyard/logs/api/requests/nope`, { headers: auth });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'not_found', param: 'requestId' } });
+    const post = await fetch(`${url}/switchyard/logs/api/requests`, { method: 'POST', headers: auth });
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+  });
+
+  it('needs the token for the API: 401 without it or with a wrong one', async () => {
+    const url = await start();
+    await traffic(url);
+    const none = await fetch(`${url}/switchyard/logs/api/requests`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(await none.json()).toMatchObject({ error: { code: 'unauthorized', type: 'authentication_error' } });
+    const wrong = await fetch(`${url}/switchyard/logs/api/requests`, { headers: { authorization: 'Bearer wrong-token-0123456789' } });
+    expect(wrong.status).toBe(401);
+    const one = await fetch(`${url}/switchyard/logs/api/requests/${logs[0]!.requestId}`);
+    expect(one.status).toBe(401);
+  });
+
+  it('lets an auth hook decide (403 when it refuses), and keeps host routes under the mount path working', async () => {
+    const url = await start({ auth: (req) => req.headers['x-admin'] === 'yes' });
+    await traffic(url);
+    expect((await fetch(`${url}/switchyard/logs/api/requests`)).status).toBe(403);
+    expect((await fetch(`${url}/switchyard/logs/api/requests`, { headers: { 'x-admin': 'yes' } })).status).toBe(200);
+    expect(await (await fetch(`${url}/switchyard/logs/host-route`)).json()).toEqual({ host: true });
+  });
+
+  it('serves the viewer only when enabled, with a strict CSP; with a token only, the page is a data-free shell', async () => {
+    const off = await start();
+    expect((await fetch(`${off}/switchyard/logs/`)).status).toBe(404);
+    const on = await start({ token: TOKEN, viewer: true });
+    const page = await fetch(`${on}/switchyard/logs/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const csp = page.headers.get('content-security-policy')!;
+    const nonce = /'nonce-([^']+)'/.exec(csp)![1]!;
+    const html = await page.text();
+    expect(html).toContain(`<script nonce="${nonce}">`);
+    expect(csp).toContain("default-src 'none'");
+    expect(html).not.toContain(TOKEN);
+    const guarded = await start({ auth: () => false, viewer: true });
+    expect((await fetch(`${guarded}/switchyard/logs/`)).status).toBe(403);
+  });
+
+  it('refuses to start without auth, token or allowUnauthenticated, and with a short token', () => {
+    expect(() => logsMiddleware({ store })).toThrow(SwitchyardOptionsError);
+    expect(() => logsMiddleware({ store })).toThrow(/auth: the logs are private/);
+    expect(() => logsMiddleware({ store, token: 'short' })).toThrow(/token: must be a string of at least 16 characters/);
+    expect(() => logsMiddleware({ store, allowUnauthenticated: true })).not.toThrow();
+  });
+});

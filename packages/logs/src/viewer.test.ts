@@ -1,0 +1,168 @@
+/**
+ * The viewer in a real browser (Debian's chromium, driven by playwright-core): requests made with the official SDK,
+ * some of which the fakes make fall back, are found by trace id, marked as fallbacks, and opened to their attempts.
+ * Fails (does not skip) when chromium is missing: .ci/run installs it.
+ * `SWITCHYARD_SCREENSHOT=1` writes the README's screenshot to packages/logs/docs/viewer.png.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import express from 'express';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { LogEvent } from '@switchyard/core';
+import { fallbackMiddleware, logsMiddleware } from '@switchyard/express';
+import { SqliteLogStore } from '@switchyard/logs';
+import { replies } from '@switchyard/testing';
+import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
+
+jest.setTimeout(60_000);
+
+/** Waits until the table shows exactly `n` requests (a string: the test's types have no DOM). */
+const rowCount = (page: Page, n: number) => page.waitForFunction(`document.querySelectorAll('tr.row').length === ${n}`);
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TOKEN = 'viewer-token-0123456789abcdef';
+const XSS_TRACE = '<img src=x onerror="window.__xss=1">';
+
+describe('viewer page in headless Chromium', () => {
+  let up: Upstreams;
+  let call: (trace: string, model?: string, headers?: Record<string, string>) => Promise<unknown>;
+  let app: RunningApp;
+  let store: SqliteLogStore;
+  let dir: string;
+  let browser: Browser;
+  let page: Page;
+  const logs: LogEvent[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`Chromium is missing at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH.`);
+    }
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-viewer-'));
+    store = new SqliteLogStore({ path: join(dir, 'logs.db') });
+    up = await startUpstreams();
+    const host = express();
+    host.use(
+      fallbackMiddleware(
+        seedOptions(up, logs, {
+          logSinks: [store],
+          configs: { 'fallback-429': { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } },
+        }),
+      ),
+    );
+    host.use('/switchyard/logs', logsMiddleware({ store, token: TOKEN, viewer: true }));
+    app = await listen(createServer(host));
+
+    // Traffic: OpenAI serves some, 429s send others to Azure, one fails everywhere, one streams.
+    call = (trace: string, model = 'gpt-4o', headers: Record<string, string> = {}) =>
+      sdk(app.url, { 'x-switchyard-trace-id': trace, ...headers }).chat.completions.create({ model, messages }).catch(() => undefined);
+    await call('signup-7f3a');
+    await call('search-19c2', 'gpt-4o-mini');
+    up.openai.enqueue(replies.rateLimited());
+    await call('checkout-42');
+    up.openai.enqueue(replies.rateLimited());
+    await call('invoice-0815', 'gpt-4o-mini', { 'x-switchyard-config': 'fallback-429' });
+    up.openai.enqueue({ status: 503 });
+    up.azure.enqueue({ status: 503 });
+    await call('report-503');
+    const stream = await sdk(app.url, { 'x-switchyard-trace-id': 'chat-stream-5' }).chat.completions.create({
+      model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true },
+    });
+    for await (const chunk of stream) void chunk;
+    await until(() => logs.length === 6);
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = await browser.newPage({ viewport: { width: 1600, height: 760 } });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text());
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await up?.close();
+    store?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists the requests, finds one by trace id with its fallback marker, and opens its attempts', async () => {
+    await page.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
+    await page.locator('tr.row').first().waitFor();
+    expect(await page.locator('tr.row').count()).toBe(6);
+    // The token left the address bar once read.
+    expect(page.url()).not.toContain(TOKEN);
+    expect(await page.locator('tr.row.fb .badge-fallback').count()).toBe(3); // checkout, invoice, and report-503 (503 from both)
+
+    await page.fill('input[name=traceId]', 'checkout-42');
+    await page.press('input[name=traceId]', 'Enter');
+    await rowCount(page, 1);
+    const row = page.locator('tr.row');
+    expect(await row.textContent()).toContain('checkout-42');
+    expect(await row.locator('.badge-fallback').textContent()).toContain('fallback');
+    expect(page.url()).toContain('traceId=checkout-42');
+
+    await row.click();
+    await page.locator('#detail.open #attempts tbody tr').nth(1).waitFor();
+    const attempts = await page.locator('#attempts tbody tr').allTextContents();
+    expect(attempts).toHaveLength(2);
+    expect(attempts[0]).toMatch(/targets\[0\].*OpenAI.*gpt-4o.*429/);
+    expect(attempts[1]).toMatch(/targets\[1\].*Azure OpenAI.*gpt4o-prod.*200/);
+    expect(await page.locator('#detail').textContent()).toContain('$0.0000750');
+  });
+
+  it('renders for the README screenshot', async () => {
+    await page.click('#clear');
+    await rowCount(page, 6);
+    await page.locator('tr.row', { hasText: 'checkout-42' }).click();
+    await page.locator('#detail.open #attempts tbody tr').nth(1).waitFor();
+    await page.waitForTimeout(250); // the drawer's slide-in
+    const target = process.env.SWITCHYARD_SCREENSHOT === '1' ? resolve(__dirname, '../docs/viewer.png') : join(dir, 'viewer.png');
+    mkdirSync(resolve(target, '..'), { recursive: true });
+    await page.screenshot({ path: target });
+    expect(existsSync(target)).toBe(true);
+  });
+
+  it('filters by status class and fallback, and shows trace ids as text (no script runs)', async () => {
+    await page.keyboard.press('Escape');
+    await page.click('#clear');
+    await page.selectOption('select[name=fallback]', 'true');
+    await page.fill('input[name=status]', '5xx');
+    await page.click('button.primary');
+    await rowCount(page, 1);
+    expect(await page.locator('tr.row').textContent()).toContain('report-503');
+    await page.selectOption('select[name=fallback]', 'false');
+    await page.fill('input[name=status]', '');
+    await page.fill('input[name=model]', 'gpt-4o-mini');
+    await page.click('button.primary');
+    await rowCount(page, 1);
+    expect(await page.locator('tr.row').textContent()).toContain('search-19c2');
+
+    await call(XSS_TRACE);
+    await until(() => logs.length === 7);
+    await page.click('#clear');
+    await rowCount(page, 7);
+    expect(await page.getByText(XSS_TRACE, { exact: true }).count()).toBe(1);
+    expect(await page.evaluate('typeof window.__xss')).toBe('undefined');
+    expect(await page.locator('#rows img').count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('asks for the token when the page has none', async () => {
+    const fresh = await browser.newPage();
+    await fresh.goto(`${app.url}/switchyard/logs/`);
+    await fresh.locator('#login.show').waitFor();
+    await fresh.fill('#token', TOKEN);
+    await fresh.click('#login button');
+    await fresh.locator('tr.row').nth(6).waitFor();
+    await fresh.close();
+  });
+
+});
