@@ -43,7 +43,8 @@ async function main(): Promise<void> {
   fake.disconnect();
   let ir = 0;
   for (const f of readdirSync(dir)) {
-    const m = /^(?:summary|totals):\s+(\d+)/m.exec(readFileSync(join(dir, f), 'utf8'));
+    const text = readFileSync(join(dir, f), 'utf8');
+    const m = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text);
     if (m) ir += Number(m[1]);
   }
   console.log(`${system} ${scenario}: ${(ir / res.count / 1000).toFixed(1)} k instructions/request (${res.count} requests, ${res.errors} errors)`);

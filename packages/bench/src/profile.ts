@@ -26,6 +26,7 @@ function area(url: string, fn: string): string {
   if (/packages\/(express|koa|nestjs)\//.test(url)) return `switchyard ${/packages\/(express|koa|nestjs)\//.exec(url)![1]}`;
   if (/packages\/bench\//.test(url)) return 'bench server';
   if (pkg) return pkg[1]!;
+  if (url.startsWith('node:internal/')) return `node:internal/${url.slice(14).split('/').slice(0, 2).join('/')}`;
   if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
   return url;
 }

@@ -8,8 +8,14 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 export function fallbackMiddleware(options: SwitchyardOptions): RequestHandler {
   const gateway = new Gateway(options);
   const route = `${gateway.options.basePath}/chat/completions`;
+  const routeSlash = `${route}/`;
   return (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'POST' || (req.path !== route && req.path !== `${route}/`)) return next();
+    if (req.method !== 'POST') return next();
+    // `req.url` equal to the route (no query) saves Express's `req.path` getter, which parses the URL (issue 5).
+    if (req.url !== route) {
+      const path = req.path;
+      if (path !== route && path !== routeSlash) return next();
+    }
     void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
   };
 }

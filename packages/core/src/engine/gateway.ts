@@ -26,6 +26,16 @@ export interface GatewayRequest {
   headers: HeaderBag;
   /** Aborted when the client goes away: the upstream request is aborted too. */
   signal?: AbortSignal;
+  /**
+   * Internal, for the Node bridge: the controller the request runs on, which its owner aborts with `clientClosed()`
+   * when the client goes away. Saves a second AbortSignal and a listener per request (~5 µs, issue 5).
+   */
+  controller?: AbortController;
+}
+
+/** The abort reason of a request whose client went away. */
+export function clientClosed(): SwitchyardError {
+  return new SwitchyardError('client_closed', 'The client closed the request.');
 }
 
 /** How delivery of the response body ended, reported by whoever writes it to the client. */
@@ -70,7 +80,7 @@ class RequestRun {
   readonly attempts: AttemptLog[] = [];
   /** OpenTelemetry spans of the request; null unless the host registered an SDK. */
   otel: RequestTrace | null = null;
-  readonly controller = new AbortController();
+  readonly controller: AbortController;
   private readonly encoded = new Map<string, string | Buffer>();
   private deadlineTimer: NodeJS.Timeout | undefined;
   readonly deadlineAt: number;
@@ -80,7 +90,9 @@ class RequestRun {
     readonly stream: boolean,
     deadlineMs: number,
     clientSignal: AbortSignal | undefined,
+    controller: AbortController | undefined,
   ) {
+    this.controller = controller ?? new AbortController();
     this.deadlineAt = performance.now() + deadlineMs;
     this.deadlineTimer = setTimeout(
       () => this.controller.abort(new SwitchyardError('deadline_exceeded', `No upstream answered within the ${deadlineMs} ms deadline.`)),
@@ -94,7 +106,7 @@ class RequestRun {
   }
 
   private abortForClient(): void {
-    this.controller.abort(new SwitchyardError('client_closed', 'The client closed the request.'));
+    this.controller.abort(clientClosed());
   }
 
   /** The deadline covers finding a response; once it starts, only the client or the upstream ends it. */
@@ -159,7 +171,7 @@ export class Gateway {
       const parsed = parseBody(req.body, this.options.maxBodyBytes);
       log.model = parsed.body.model;
       log.stream = parsed.body.stream === true;
-      run = new RequestRun(parsed, log.stream, this.options.deadlineMs, req.signal);
+      run = new RequestRun(parsed, log.stream, this.options.deadlineMs, req.signal, req.controller);
       log.attempts = run.attempts;
       run.otel = log.otel ?? null;
       const outcome = await this.runNode(root, run);
@@ -385,14 +397,24 @@ function firstBytes(stream: Readable): Promise<void> {
   });
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+/**
+ * Collects a JSON body from 'data' events: `for await` costs an async iterator and a promise per chunk, measurably
+ * more per request (issue 5). Fails like `for await` would: on 'error', or on a close before 'end'.
+ */
+function readAll(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    stream.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    stream.once('error', reject);
+    stream.once('close', () => {
+      if (!stream.readableEnded) reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    });
+  });
 }
 
 /** Drops a response we will not forward, keeping its connection reusable. */

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchyardError } from '../errors';
-import type { Gateway, GatewayResponse } from '../engine/gateway';
+import { clientClosed, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { tooLarge } from '../engine/request';
 
 export interface NodeRequestOptions {
@@ -22,7 +22,7 @@ export async function handleNodeRequest(
 ): Promise<void> {
   const controller = new AbortController();
   const onClose = () => {
-    if (!res.writableFinished) controller.abort();
+    if (!res.writableFinished) controller.abort(clientClosed());
   };
   res.once('close', onClose);
 
@@ -32,7 +32,8 @@ export async function handleNodeRequest(
     // The declared length is checked even when a host parser already read the body.
     if (Number(req.headers['content-length']) > max) throw tooLarge(max);
     const body = options.parsedBody !== undefined ? options.parsedBody : await readBody(req, max);
-    result = await gateway.handle({ body, headers: req.headers, signal: controller.signal });
+    // The engine runs on this controller itself: no second AbortSignal to create and listen to.
+    result = await gateway.handle({ body, headers: req.headers, controller });
   } catch (err) {
     const error = SwitchyardError.from(err);
     // The rest of an oversized body is not read: close the connection after answering instead.
