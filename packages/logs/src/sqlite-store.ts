@@ -42,11 +42,10 @@ CREATE TABLE IF NOT EXISTS ${TABLE} (
   event TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ${TABLE}_started ON ${TABLE} (started_at, request_id);
-CREATE INDEX IF NOT EXISTS ${TABLE}_trace ON ${TABLE} (trace_id, started_at);
-CREATE INDEX IF NOT EXISTS ${TABLE}_status ON ${TABLE} (status, started_at);
-CREATE INDEX IF NOT EXISTS ${TABLE}_config ON ${TABLE} (config_id, started_at);
-CREATE INDEX IF NOT EXISTS ${TABLE}_model ON ${TABLE} (model, started_at);
-CREATE INDEX IF NOT EXISTS ${TABLE}_fallback ON ${TABLE} (started_at) WHERE fallback = 1;
+CREATE INDEX IF NOT EXISTS ${TABLE}_trace ON ${TABLE} (trace_id, started_at, request_id);
+CREATE INDEX IF NOT EXISTS ${TABLE}_status ON ${TABLE} (status, started_at, request_id);
+CREATE INDEX IF NOT EXISTS ${TABLE}_config ON ${TABLE} (config_id, started_at, request_id);
+CREATE INDEX IF NOT EXISTS ${TABLE}_fallback ON ${TABLE} (started_at, request_id) WHERE fallback = 1;
 `;
 
 const DAY_MS = 86_400_000;
@@ -192,7 +191,12 @@ export class SqliteLogStore implements LogStore {
   }
 }
 
-/** The query as SQL: each filter is a condition on an indexed column, every value a bound parameter. */
+/**
+ * The query as SQL, every value a bound parameter. Indexes end in (started_at, request_id), the page order, so an
+ * equality filter reads its newest rows and stops at the page size. A range or an OR cannot keep that order: it is
+ * written with a unary `+`, which keeps SQLite off its index and on the newest-first scan (else a common class such as
+ * 2xx would read and sort most of the table for 50 rows).
+ */
 function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] } {
   const conditions: string[] = [];
   const params: unknown[] = [];
@@ -201,13 +205,16 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
     params.push(...values);
   };
   if (q.traceId !== undefined) add('trace_id = ?', q.traceId);
-  if (q.status) add(q.status.min === q.status.max ? 'status = ?' : 'status BETWEEN ? AND ?', ...(q.status.min === q.status.max ? [q.status.min] : [q.status.min, q.status.max]));
+  if (q.status) {
+    if (q.status.min === q.status.max) add('status = ?', q.status.min);
+    else add('+status BETWEEN ? AND ?', q.status.min, q.status.max);
+  }
   if (q.configId === null) add('config_id IS NULL');
   else if (q.configId !== undefined) add('config_id = ?', q.configId);
   // A literal, not a parameter: SQLite only uses the partial index on fallback = 1 for a literal.
   if (q.fallback !== undefined) add(q.fallback ? 'fallback = 1' : 'fallback = 0');
   if (q.provider !== undefined) add('provider = ?', q.provider);
-  if (q.model !== undefined) add('(model = ? OR served_model = ?)', q.model, q.model);
+  if (q.model !== undefined) add('(+model = ? OR +served_model = ?)', q.model, q.model);
   if (q.from !== undefined) add('started_at >= ?', q.from);
   if (q.to !== undefined) add('started_at <= ?', q.to);
   if (q.minCostUsd !== undefined) add('cost_usd >= ?', q.minCostUsd);

@@ -19,8 +19,20 @@ import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } fro
 
 jest.setTimeout(60_000);
 
-/** Waits until the table shows exactly `n` requests (a string: the test's types have no DOM). */
-const rowCount = (page: Page, n: number) => page.waitForFunction(`document.querySelectorAll('tr.row').length === ${n}`);
+/**
+ * Waits until the table shows exactly `n` requests. Polls from Node through locators: the page's CSP forbids eval, so
+ * a string predicate (`waitForFunction`) may be refused by the very page it checks.
+ */
+async function rowCount(page: Page, n: number, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  let seen = -1;
+  while (Date.now() < end) {
+    seen = await page.locator('tr.row').count();
+    if (seen === n) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`expected ${n} rows in the viewer, saw ${seen}`);
+}
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'viewer-token-0123456789abcdef';
@@ -150,7 +162,7 @@ describe('viewer page in headless Chromium', () => {
     await page.click('#clear');
     await rowCount(page, 7);
     expect(await page.getByText(XSS_TRACE, { exact: true }).count()).toBe(1);
-    expect(await page.evaluate('typeof window.__xss')).toBe('undefined');
+    expect(await page.evaluate(() => typeof (globalThis as { __xss?: unknown }).__xss)).toBe('undefined');
     expect(await page.locator('#rows img').count()).toBe(0);
     expect(pageErrors).toEqual([]);
   });

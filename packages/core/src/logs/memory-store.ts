@@ -33,7 +33,8 @@ export class MemoryLogStore implements LogStore {
   write(event: LogEvent): void {
     const old = this.ring[this.next];
     if (old) {
-      this.byId.delete(old.requestId);
+      // Only if the id still points at the evicted event (an id written twice keeps its newer event).
+      if (this.byId.get(old.requestId) === old) this.byId.delete(old.requestId);
       this.evicted++;
     }
     this.ring[this.next] = event;

@@ -1,0 +1,59 @@
+import { createServer } from 'node:http';
+import express from 'express';
+import { Registry } from 'prom-client';
+import type { LogEvent } from '@switchyard/core';
+import { fallbackMiddleware } from '@switchyard/express';
+import { createMetricsSink } from '@switchyard/logs';
+import { replies } from '@switchyard/testing';
+import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
+
+describe('Prometheus metrics sink', () => {
+  let up: Upstreams;
+  let app: RunningApp;
+  const logs: LogEvent[] = [];
+  const registry = new Registry();
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+    const metrics = createMetricsSink({ registry });
+    const host = express();
+    host.use(fallbackMiddleware(seedOptions(up, logs, { logSinks: [metrics] })));
+    // The host exposes its registry itself.
+    host.get('/metrics', async (_req, res) => {
+      res.type(registry.contentType).send(await registry.metrics());
+    });
+    app = await listen(createServer(host));
+  });
+  afterAll(async () => {
+    await app.close();
+    await up.close();
+  });
+
+  it('counts requests by provider and status, fallbacks, attempt latency, tokens and cost, on the host\'s /metrics', async () => {
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 2);
+
+    const text = await (await fetch(`${app.url}/metrics`)).text();
+    expect(text).toContain('switchyard_requests_total{provider="openai",status="200",fallback="false"} 1');
+    expect(text).toContain('switchyard_requests_total{provider="azure-openai",status="200",fallback="true"} 1');
+    expect(text).toContain('switchyard_fallbacks_total{provider="azure-openai"} 1');
+    expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="429"} 1');
+    expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="200"} 1');
+    expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="azure-openai",outcome="200"} 1');
+    expect(text).toContain('switchyard_tokens_total{provider="openai",model="gpt-4o",kind="prompt"} 10');
+    expect(text).toContain('switchyard_tokens_total{provider="azure-openai",model="gpt-4o",kind="completion"} 5');
+    expect(text).toMatch(/switchyard_cost_usd_total\{provider="openai",model="gpt-4o"\} 0\.000075\b/);
+    expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true"\} 1/);
+  });
+
+  it('takes a prefix, and a second sink on the same registry reuses the metrics instead of throwing', () => {
+    const other = new Registry();
+    const a = createMetricsSink({ registry: other, prefix: 'app_llm_' });
+    expect(() => createMetricsSink({ registry: other, prefix: 'app_llm_' })).not.toThrow();
+    expect(a.registry).toBe(other);
+    expect(other.getSingleMetric('app_llm_requests_total')).toBeDefined();
+  });
+});

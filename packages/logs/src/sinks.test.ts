@@ -1,0 +1,84 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { createLoggerSink, JsonLinesSink, type LogEvent } from '@switchyard/logs';
+
+let seq = 0;
+function event(over: Partial<LogEvent> = {}): LogEvent {
+  seq++;
+  return {
+    traceId: `trace-${seq}`, requestId: `req-${seq}`, configId: null, startedAt: 1_700_000_000_000, durationMs: 10, status: 200, stream: false,
+    fallback: false, model: 'gpt-4o', servedBy: { target: 'targets[0]', provider: 'openai', model: 'gpt-4o' },
+    attempts: [{ target: 'targets[0]', provider: 'openai', model: 'gpt-4o', status: 200, durationMs: 9 }],
+    usage: null, costUsd: null, ...over,
+  };
+}
+
+describe('JSON-lines sink', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-jsonl-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('appends one JSON line per event, batched after the request, across reopenings', async () => {
+    const path = join(dir, 'requests.jsonl');
+    const first = new JsonLinesSink({ path });
+    const events = [event(), event({ fallback: true }), event()];
+    first.write(events[0]!);
+    first.write(events[1]!);
+    await first.close();
+    const second = new JsonLinesSink({ path });
+    second.write(events[2]!);
+    await second.close();
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    expect(lines.map((l) => JSON.parse(l) as LogEvent)).toEqual(events);
+  });
+
+  it('drops and counts events when the file falls behind or fails, never throwing', async () => {
+    const sink = new JsonLinesSink({ path: join(dir, 'slow.jsonl'), maxPendingBytes: 1 });
+    sink.write(event());
+    sink.flush(); // the first batch goes to the stream: it cannot reach the disk within this tick
+    sink.write(event());
+    sink.write(event());
+    sink.flush();
+    expect(sink.dropped).toBe(2);
+    await sink.close();
+
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const broken = new JsonLinesSink({ path: join(dir, 'missing-dir', 'x.jsonl') });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(() => broken.write(event())).not.toThrow();
+    expect(broken.dropped).toBe(1);
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+  });
+});
+
+describe('logger sink', () => {
+  it('logs each event as the record\'s fields through pino', () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = pino({ base: null }, destination);
+    const sink = createLoggerSink(logger, { level: (e) => (e.status >= 500 ? 'error' : 'info') });
+    sink.write(event({ traceId: 'pino-1' }));
+    sink.write(event({ traceId: 'pino-2', status: 502 }));
+    const records = lines.map((l) => JSON.parse(l) as { level: number; msg: string; traceId: string; attempts: unknown[] });
+    expect(records.map((r) => [r.level, r.msg, r.traceId])).toEqual([[30, 'switchyard request', 'pino-1'], [50, 'switchyard request', 'pino-2']]);
+    expect(records[0]!.attempts).toHaveLength(1);
+  });
+
+  it('falls back to info for a logger without the chosen level', () => {
+    const calls: Array<[object, string | undefined]> = [];
+    const sink = createLoggerSink({ info: (obj, msg) => calls.push([obj, msg]) }, { level: 'warn', message: 'llm' });
+    sink.write(event({ traceId: 'plain' }));
+    expect(calls).toEqual([[expect.objectContaining({ traceId: 'plain' }), 'llm']]);
+  });
+});

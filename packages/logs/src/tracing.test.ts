@@ -1,0 +1,117 @@
+/**
+ * OpenTelemetry spans from the engine (core/src/log/tracing.ts), through real HTTP: an SDK tracer provider is
+ * registered globally for this file (jest runs each file in its own worker), the official SDK sends a request with a
+ * W3C traceparent, the fakes make it fall back, and the exported spans are checked against the GenAI conventions.
+ */
+import { createServer } from 'node:http';
+import { resolve } from 'node:path';
+import express from 'express';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { LogEvent } from '@switchyard/core';
+import { fallbackMiddleware } from '@switchyard/express';
+import { replies } from '@switchyard/testing';
+import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
+
+/** The copy of @opentelemetry/api that core uses: a provider must be registered through a compatible API version. */
+interface OtelApi {
+  trace: { setGlobalTracerProvider(provider: unknown): boolean; disable(): void };
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const api = require(require.resolve('@opentelemetry/api', { paths: [resolve(__dirname, '../../core')] })) as OtelApi;
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_SPAN = '00f067aa0ba902b7';
+const ms = (t: [number, number]) => t[0] * 1000 + t[1] / 1e6;
+
+describe('OpenTelemetry spans', () => {
+  let up: Upstreams;
+  let app: RunningApp;
+  const logs: LogEvent[] = [];
+  const exporter = new InMemorySpanExporter();
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+    const host = express();
+    host.use(fallbackMiddleware(seedOptions(up, logs, { config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } })));
+    app = await listen(createServer(host));
+  });
+  afterAll(async () => {
+    api.trace.disable();
+    await app.close();
+    await up.close();
+  });
+  beforeEach(() => {
+    exporter.reset();
+    logs.length = 0;
+  });
+
+  it('records nothing while no SDK is registered', async () => {
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 1);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+  });
+
+  it('writes a request span and one span per attempt, under the caller\'s traceparent, with GenAI attributes', async () => {
+    expect(api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))).toBe(true);
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(app.url, { traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-01` }).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 1);
+    const event = logs[0]!;
+    expect(event.traceId).toBe(TRACE_ID);
+
+    const spans = exporter.getFinishedSpans();
+    const request = spans.find((s) => s.name === 'switchyard chat gpt-4o') as ReadableSpan;
+    const attempts = spans.filter((s) => s !== request).sort((a, b) => ms(a.startTime) - ms(b.startTime));
+    expect(spans).toHaveLength(3);
+    expect(request.spanContext().traceId).toBe(TRACE_ID);
+    expect(request.parentSpanContext?.spanId).toBe(PARENT_SPAN);
+    expect(request.kind).toBe(0); // INTERNAL
+    expect(request.attributes).toMatchObject({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.request.model': 'gpt-4o',
+      'gen_ai.provider.name': 'azure.ai.openai',
+      'gen_ai.response.model': 'gpt4o-prod',
+      'gen_ai.usage.input_tokens': 10,
+      'gen_ai.usage.output_tokens': 5,
+      'http.response.status_code': 200,
+      'switchyard.request_id': event.requestId,
+      'switchyard.fallback': true,
+      'switchyard.attempts': 2,
+    });
+
+    expect(attempts.map((s) => s.name)).toEqual(['chat gpt-4o', 'chat gpt4o-prod']);
+    for (const span of attempts) {
+      expect(span.kind).toBe(2); // CLIENT
+      expect(span.spanContext().traceId).toBe(TRACE_ID);
+      expect(span.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+      expect(ms(span.startTime)).toBeGreaterThanOrEqual(ms(request.startTime) - 1);
+      expect(ms(span.endTime)).toBeLessThanOrEqual(ms(request.endTime) + 1);
+    }
+    expect(attempts[0]!.attributes).toMatchObject({
+      'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.system': 'openai', 'gen_ai.request.model': 'gpt-4o',
+      'http.response.status_code': 429, 'error.type': '429',
+    });
+    expect(attempts[0]!.status.code).toBe(2); // ERROR
+    expect(attempts[1]!.attributes).toMatchObject({
+      'gen_ai.provider.name': 'azure.ai.openai', 'http.response.status_code': 200, 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5,
+    });
+    expect(attempts[1]!.attributes['error.type']).toBeUndefined();
+    expect(ms(attempts[1]!.startTime)).toBeGreaterThanOrEqual(ms(attempts[0]!.endTime) - 1);
+  });
+
+  it('marks a request that failed everywhere as an error, and stops once the SDK is unregistered', async () => {
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue(replies.rateLimited());
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
+    await until(() => logs.length === 1);
+    const request = exporter.getFinishedSpans().find((s) => s.name.startsWith('switchyard'))!;
+    expect([request.attributes['error.type'], request.status.code, request.attributes['http.response.status_code']]).toEqual(['429', 2, 429]);
+
+    api.trace.disable();
+    exporter.reset();
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 2);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+  });
+});
