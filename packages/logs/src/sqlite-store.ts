@@ -142,9 +142,9 @@ export class SqliteLogStore implements LogStore {
       deleted += this.db.prepare(`DELETE FROM ${TABLE} WHERE started_at < ?`).run(now - this.maxAgeMs).changes;
     }
     if (Number.isFinite(this.maxRows)) {
-      deleted += this.db
-        .prepare(`DELETE FROM ${TABLE} WHERE rowid <= (SELECT rowid FROM ${TABLE} ORDER BY rowid DESC LIMIT 1 OFFSET ?)`)
-        .run(this.maxRows).changes;
+      // Rowids grow by one per insert and only the oldest rows are deleted, so this keeps the newest maxRows rows
+      // without the O(maxRows) scan an OFFSET would cost every prune.
+      deleted += this.db.prepare(`DELETE FROM ${TABLE} WHERE rowid <= (SELECT max(rowid) FROM ${TABLE}) - ?`).run(this.maxRows).changes;
     }
     return deleted;
   }

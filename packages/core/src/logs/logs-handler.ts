@@ -59,7 +59,7 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   if (issues.length > 0) throw new SwitchyardOptionsError(issues);
   const tokenDigest = token === undefined ? null : digest(token);
 
-  /** 'ok', or the status to refuse with. */
+  /** 200 when the request may see the logs, else the status to refuse with. */
   const check = async (req: IncomingMessage, page: boolean): Promise<200 | 401 | 403> => {
     if (allowUnauthenticated) return 200;
     if (tokenDigest && bearerMatches(req, tokenDigest)) return 200;
