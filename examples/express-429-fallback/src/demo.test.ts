@@ -21,5 +21,7 @@ describe('examples/express-429-fallback', () => {
       ['demo-stream', 200, false, [200]],
     ]);
     expect(lines.join('\n')).toContain('served by Azure OpenAI');
+    expect(result.found.map((e) => [e.traceId, e.fallback, e.servedBy?.provider])).toEqual([['demo-1', true, 'azure-openai']]);
+    expect(lines.join('\n')).toMatch(/Request logs viewer: http:\/\/127\.0\.0\.1:\d+\/switchyard\/logs\/#token=/);
   });
 });

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
+import { MemoryLogStore } from '@switchyard/core';
 import type { LogEvent } from '@switchyard/express';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { buildApp } from './app';
@@ -11,6 +13,8 @@ export interface DemoResult {
   /** One line per request: who served it. */
   served: Array<{ request: string; target: string | null; fallback: boolean; text: string }>;
   logs: LogEvent[];
+  /** What the logs API answers for trace id `demo-1` (the viewer's query). */
+  found: LogEvent[];
 }
 
 /** True when every credential the real run needs is in the environment. */
@@ -33,7 +37,9 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
     hosts = { openai: openai.baseURL, azure: azure.baseURL };
   }
   const logs: LogEvent[] = [];
-  const app = buildApp(fallbackOptions(env, hosts, (event) => logs.push(event)));
+  const store = new MemoryLogStore();
+  const token = randomBytes(16).toString('hex');
+  const app = buildApp(fallbackOptions(env, hosts, (event) => logs.push(event)), { store, token });
   const server = createServer(app);
   await new Promise<void>((r) => server.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -42,7 +48,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
   // Business code: the official SDK, pointed at the host app. Nothing else changes.
   const client = new OpenAI({ apiKey: 'unused-by-the-gateway', baseURL: `${url}/v1`, maxRetries: 0 });
   const model = env.DEMO_MODEL ?? 'gpt-4o-mini';
-  const result: DemoResult = { mode: real ? 'real providers' : 'fakes', served: [], logs };
+  const result: DemoResult = { mode: real ? 'real providers' : 'fakes', served: [], logs, found: [] };
   try {
     for (let i = 1; i <= 3; i++) {
       const { data, response } = await client.chat.completions
@@ -62,6 +68,15 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
     await until(() => logs.length >= 4);
     print('\nLog events (one per request, every attempt in it):');
     for (const event of logs) print(JSON.stringify(event));
+
+    // The viewer's own query: find a request by trace id, fallbacks marked.
+    const found = await fetch(`${url}/switchyard/logs/api/requests?traceId=demo-1`, { headers: { authorization: `Bearer ${token}` } });
+    result.found = ((await found.json()) as { data: LogEvent[] }).data;
+    print(`\nRequest logs viewer: ${url}/switchyard/logs/#token=${token} (trace id demo-1: fallback=${result.found[0]?.fallback})`);
+    if (env.DEMO_SERVE) {
+      print('DEMO_SERVE is set: the app stays up for the viewer (Ctrl+C to stop).');
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    }
   } finally {
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));

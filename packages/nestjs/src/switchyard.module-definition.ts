@@ -1,10 +1,15 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type { SwitchyardOptions } from '@switchyard/core';
+import type { LogsHandlerOptions, SwitchyardOptions } from '@switchyard/core';
 
 /** Switchyard's options plus what only the Nest module needs. */
 export type SwitchyardModuleOptions = SwitchyardOptions & {
   /** Mounts an OpenAI-compatible route, e.g. `{ path: 'v1/chat/completions' }` (POST). Off when absent. */
   route?: { path: string };
+  /**
+   * Mounts the request-logs endpoint (query API, and the viewer page with `viewer: true`) under `path`, e.g.
+   * `{ path: 'switchyard/logs', store, token }`. Off when absent; the store should also be in `logSinks`.
+   */
+  logs?: Omit<LogsHandlerOptions, 'path'> & { path: string };
 };
 
 // Nest's own builder generates forRoot / forRootAsync (useFactory | useClass | useExisting, inject, imports).

@@ -1,5 +1,8 @@
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import OpenAI from 'openai';
+import { MemoryLogStore } from '@switchyard/core';
 import { Test } from '@nestjs/testing';
 import { FallbackRequestError, type LogEvent } from '@switchyard/core';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
@@ -91,6 +94,40 @@ describe('SwitchyardModule', () => {
     expect(err.status).toBe(503);
     expect(err.attempts.map((a) => a.status)).toEqual([429, 503]);
     await moduleRef.close();
+  });
+
+  it('mounts the OpenAI-compatible route and the logs endpoint, sharing one store', async () => {
+    const store = new MemoryLogStore();
+    const token = 'a-long-enough-viewer-token';
+    @Module({
+      imports: [
+        SwitchyardModule.forRoot({
+          ...config.switchyard(),
+          logSinks: [store],
+          route: { path: 'v1/chat/completions' },
+          logs: { path: 'switchyard/logs', store, token, viewer: true },
+        }),
+      ],
+    })
+    class AppModule {}
+    const app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    try {
+      openai.enqueue(replies.rateLimited());
+      const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0, defaultHeaders: { 'x-switchyard-trace-id': 'nest-route-1' } });
+      await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+
+      const denied = await fetch(`${url}/switchyard/logs/api/requests`);
+      expect(denied.status).toBe(401);
+      const found = await fetch(`${url}/switchyard/logs/api/requests?traceId=nest-route-1`, { headers: { authorization: `Bearer ${token}` } });
+      const page = (await found.json()) as { data: Array<{ traceId: string; fallback: boolean }> };
+      expect(page.data.map((e) => [e.traceId, e.fallback])).toEqual([['nest-route-1', true]]);
+      const viewer = await fetch(`${url}/switchyard/logs/`);
+      expect(viewer.headers.get('content-type')).toMatch(/^text\/html/);
+    } finally {
+      await app.close();
+    }
   });
 
   it('invalid options fail module init with the field path', async () => {

@@ -1,5 +1,5 @@
 import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { Gateway, handleNodeRequest, SwitchyardOptionsError } from '@switchyard/core';
+import { createLogsHandler, Gateway, handleNodeRequest, SwitchyardOptionsError } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, type SwitchyardModuleOptions,
@@ -8,7 +8,7 @@ import { SwitchyardService } from './switchyard.service';
 
 /** Builds the engine once; invalid options fail module init with each field's path. */
 function createGateway(options: SwitchyardModuleOptions): Gateway {
-  const { route, ...rest } = options;
+  const { route, logs: _logs, ...rest } = options;
   if (route !== undefined && (typeof route !== 'object' || route === null || typeof route.path !== 'string' || route.path === '')) {
     throw new SwitchyardOptionsError([{ path: 'route.path', message: 'must be a non-empty path, e.g. "v1/chat/completions"' }]);
   }
@@ -31,15 +31,25 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
     super();
   }
 
+  // Route middlewares, not controllers: their paths come from options, which forRootAsync only knows at runtime.
   configure(consumer: MiddlewareConsumer): void {
     const path = this.options.route?.path;
-    if (!path) return;
     const gateway = this.gateway;
-    // A route middleware, not a controller: its path comes from options, which forRootAsync only knows at runtime.
-    consumer
-      .apply((req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
-        void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
-      })
-      .forRoutes({ path, method: RequestMethod.POST });
+    if (path) {
+      consumer
+        .apply((req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
+          void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
+        })
+        .forRoutes({ path, method: RequestMethod.POST });
+    }
+    const logs = this.options.logs;
+    if (logs) {
+      const prefix = logs.path.replace(/^\/+|\/+$/g, '');
+      // GET routes keep the full URL (a prefix `use` would strip it), so the handler matches its own prefix.
+      const handler = createLogsHandler({ ...logs, path: `/${prefix}` });
+      consumer
+        .apply((req: IncomingMessage, res: ServerResponse, next: () => void) => handler(req, res, next))
+        .forRoutes({ path: prefix, method: RequestMethod.GET }, { path: `${prefix}/{*rest}`, method: RequestMethod.GET });
+    }
   }
 }
