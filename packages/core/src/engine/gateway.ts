@@ -324,6 +324,8 @@ export class Gateway {
           const last = run.attempts[run.attempts.length - 1]!;
           last.error = { code: 'stream_interrupted', message: error.message };
         }
+        // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
+        if (this.options.sinks.length === 0 && !log.otel) return;
         const usage: TokenUsage | null = body ? extractUsage(body) : tail!.usage();
         // Priced by the model asked of the serving target: for Azure, servedBy.model is a deployment name.
         const priceModel = typeof leaf.overrideParams?.model === 'string' ? leaf.overrideParams.model : run.parsed.body.model;
