@@ -61,7 +61,6 @@ export interface GatewayResponse {
   end(how?: DeliveryEnd): void;
 }
 
-const SWITCHYARD_HEADERS = ['x-switchyard-trace-id', 'x-switchyard-attempts', 'x-switchyard-fallback', 'x-switchyard-target'];
 /** Upstream response headers a client may use; everything else (cookies, server details) stays behind. */
 const FORWARDED_HEADERS = new Set([
   'content-type', 'x-request-id', 'apim-request-id', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
@@ -360,10 +359,10 @@ export class Gateway {
   }
 
   private switchyardHeaders(headers: Record<string, string>, traceId: string, attempts: number, fallback: boolean, target: string | null): void {
-    if (traceId) headers[SWITCHYARD_HEADERS[0]!] = traceId;
-    headers[SWITCHYARD_HEADERS[1]!] = String(attempts);
-    headers[SWITCHYARD_HEADERS[2]!] = String(fallback);
-    if (target !== null) headers[SWITCHYARD_HEADERS[3]!] = target;
+    if (traceId) headers['x-switchyard-trace-id'] = traceId;
+    headers['x-switchyard-attempts'] = String(attempts);
+    headers['x-switchyard-fallback'] = String(fallback);
+    if (target !== null) headers['x-switchyard-target'] = target;
   }
 
 }
