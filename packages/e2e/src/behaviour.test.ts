@@ -5,12 +5,10 @@
 import { createServer } from 'node:net';
 import { APIError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
 import request from 'supertest';
-import type { LogEvent, SwitchyardOptions } from '@switchyard/core';
+import type { SwitchyardOptions } from '@switchyard/core';
 import { replies } from '@switchyard/testing';
-import { adapters, type RunningApp } from './support/adapters';
-import {
-  AZURE_KEY, CLIENT_KEY, OPENAI_KEY, messages, nextLog, sdk, seedOptions, startUpstreams, until, type Upstreams,
-} from './support/fixture';
+import { adapters } from './support/adapters';
+import { AZURE_KEY, CLIENT_KEY, OPENAI_KEY, messages, nextLog, sdk, seedOptions, until, useUpstreams } from './support/fixture';
 
 /** A loopback port with nothing listening: connection refused. */
 async function closedPort(): Promise<number> {
@@ -22,28 +20,8 @@ async function closedPort(): Promise<number> {
 }
 
 describe.each(adapters)('behaviour: $name', (adapter) => {
-  let up: Upstreams;
-  let apps: RunningApp[] = [];
-  let logs: LogEvent[];
-
-  beforeAll(async () => {
-    up = await startUpstreams();
-  });
-  afterAll(() => up.close());
-  beforeEach(() => {
-    up.reset();
-    logs = [];
-  });
-  afterEach(async () => {
-    await Promise.all(apps.map((a) => a.close()));
-    apps = [];
-  });
-
-  const start = async (extra: Partial<SwitchyardOptions> = {}) => {
-    const app = await adapter.start(seedOptions(up, logs, extra));
-    apps.push(app);
-    return app.url;
-  };
+  const { up, logs, track } = useUpstreams();
+  const start = async (extra: Partial<SwitchyardOptions> = {}) => track(await adapter.start(seedOptions(up, logs, extra)));
 
   describe('fallback', () => {
     it('serves a request OpenAI refuses with 429 from Azure, for the same model, with no client change', async () => {

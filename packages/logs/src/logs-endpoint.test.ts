@@ -7,30 +7,18 @@ import express from 'express';
 import { MemoryLogStore, SwitchyardOptionsError, type LogEvent, type LogStore } from '@switchyard/core';
 import { fallbackMiddleware, logsMiddleware, type LogsHandlerOptions } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
-import { listen, type RunningApp } from '../../e2e/src/support/adapters';
-import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
+import { listen } from '../../e2e/src/support/adapters';
+import { messages, sdk, seedOptions, until, useUpstreams } from '../../e2e/src/support/fixture';
 
 const TOKEN = 'logs-token-0123456789abcdef';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 describe('logs endpoint (Express)', () => {
-  let up: Upstreams;
-  let apps: RunningApp[] = [];
+  const { up, logs, track } = useUpstreams();
   let store: LogStore;
-  let logs: LogEvent[];
 
-  beforeAll(async () => {
-    up = await startUpstreams();
-  });
-  afterAll(() => up.close());
   beforeEach(() => {
-    up.reset();
-    logs = [];
     store = new MemoryLogStore();
-  });
-  afterEach(async () => {
-    await Promise.all(apps.map((a) => a.close()));
-    apps = [];
   });
 
   async function start(options: Partial<LogsHandlerOptions> = { token: TOKEN }): Promise<string> {
@@ -40,9 +28,7 @@ describe('logs endpoint (Express)', () => {
     host.get('/switchyard/logs/host-route', (_req, res) => {
       res.json({ host: true });
     });
-    const app = await listen(createServer(host));
-    apps.push(app);
-    return app.url;
+    return track(await listen(createServer(host)));
   }
 
   /** Two requests: one served by OpenAI, one that fell back to Azure after a 429. */

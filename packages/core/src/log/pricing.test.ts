@@ -1,11 +1,10 @@
-import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import express from 'express';
-import { DEFAULT_PRICES, PriceTable, SwitchyardOptionsError, type LogEvent, type SwitchyardOptions } from '@switchyard/core';
+import { DEFAULT_PRICES, PriceTable, SwitchyardOptionsError, type SwitchyardOptions } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
-import { listen, type RunningApp } from '../../../e2e/src/support/adapters';
-import { messages, nextLog, sdk, seedOptions, startUpstreams, type Upstreams } from '../../../e2e/src/support/fixture';
+import { listen } from '../../../e2e/src/support/adapters';
+import { messages, nextLog, sdk, seedOptions, useUpstreams } from '../../../e2e/src/support/fixture';
 
 describe('price table', () => {
   const usage = { prompt_tokens: 1_000_000, completion_tokens: 2_000_000, total_tokens: 3_000_000 };
@@ -40,28 +39,12 @@ describe('price table', () => {
 });
 
 describe('costUsd on log events (official SDK -> Express -> fakes)', () => {
-  let up: Upstreams;
-  let app: RunningApp | undefined;
-  let logs: LogEvent[];
-
-  beforeAll(async () => {
-    up = await startUpstreams();
-  });
-  afterAll(() => up.close());
-  beforeEach(() => {
-    up.reset();
-    logs = [];
-  });
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-  });
+  const { up, logs, track } = useUpstreams();
 
   async function start(extra: Partial<SwitchyardOptions> = {}): Promise<string> {
     const host = express();
     host.use(fallbackMiddleware(seedOptions(up, logs, extra)));
-    app = await listen(createServer(host) as Server);
-    return app.url;
+    return track(await listen(createServer(host)));
   }
 
   it('prices an OpenAI request from its usage (10 prompt + 5 completion tokens of gpt-4o)', async () => {

@@ -2,6 +2,7 @@
 import OpenAI from 'openai';
 import type { LogEvent, SwitchyardOptions } from '@switchyard/core';
 import { startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import type { RunningApp } from './adapters';
 
 export const OPENAI_KEY = 'sk-openai-secret-0001';
 export const AZURE_KEY = 'azure-secret-0002';
@@ -75,4 +76,42 @@ export async function until(cond: () => boolean, ms = 3000): Promise<void> {
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+export interface UpstreamsFixture {
+  /** Filled in `beforeAll`; the same object for the whole file, so it can be destructured at describe time. */
+  up: Upstreams;
+  /** Log events of the current test (emptied before each test). */
+  logs: LogEvent[];
+  /** Closes the app after the current test; returns its URL. */
+  track(app: RunningApp): string;
+}
+
+/**
+ * The usual lifecycle of a file that drives a host app against the fakes: upstreams for the file, reset with fresh
+ * logs before each test, every started app closed after it.
+ */
+export function useUpstreams(): UpstreamsFixture {
+  const up = {} as Upstreams;
+  const logs: LogEvent[] = [];
+  const apps: RunningApp[] = [];
+  beforeAll(async () => {
+    Object.assign(up, await startUpstreams());
+  });
+  afterAll(() => up.close());
+  beforeEach(() => {
+    up.reset();
+    logs.length = 0;
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  return {
+    up,
+    logs,
+    track: (app) => {
+      apps.push(app);
+      return app.url;
+    },
+  };
 }
