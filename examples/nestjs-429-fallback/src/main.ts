@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import OpenAI from 'openai';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
 import { appModule, switchyardOptions, type Hosts } from './app.module';
@@ -11,7 +12,9 @@ export async function main(env = process.env, print: (line: string) => void = co
     ? []
     : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
   const hosts: Hosts = fakes.length ? { openai: fakes[0]!.baseURL, azure: fakes[1]!.baseURL } : {};
-  const app = await NestFactory.create(appModule(switchyardOptions(env, hosts)), { logger: ['error', 'warn'] });
+  const app = await NestFactory.create<NestExpressApplication>(appModule(switchyardOptions(env, hosts)), { logger: ['error', 'warn'] });
+  // Nest's JSON parser runs before the route and stops at 100 kB by default: long chat histories are larger.
+  app.useBodyParser('json', { limit: '10mb' });
   await app.listen(Number(env.PORT ?? 0), '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   try {

@@ -322,6 +322,14 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     });
   });
 
+  it('reads a JSON body sent as text/plain, which the host parser in front leaves unread', async () => {
+    const url = await start();
+    const res = await request(url).post('/v1/chat/completions').set('content-type', 'text/plain').send(JSON.stringify({ model: 'gpt-4o', messages }));
+    expect(res.status).toBe(200);
+    expect(res.body.object).toBe('chat.completion');
+    expect(up.openai.requests).toHaveLength(1);
+  });
+
   describe('bad input gets an OpenAI-style 4xx and causes no upstream call', () => {
     type Case = [string, (r: request.Test) => request.Test, number, string];
     const invalidJson: Case = ['invalid JSON', (r) => r.set('content-type', 'application/json').send('{"model": "gpt-4o", messages: ['), 400, 'invalid_json'];

@@ -9,7 +9,7 @@ import { clientClosed, type Gateway, type GatewayResponse } from '../engine/gate
 import { tooLarge } from '../engine/request';
 
 export interface NodeRequestOptions {
-  /** A body the host's body parser already produced (`req.body`); when undefined the raw body is read. */
+  /** A body the host's body parser already produced (`req.body`); used only if the parser read the request stream. */
   parsedBody?: unknown;
 }
 
@@ -31,7 +31,9 @@ export async function handleNodeRequest(
     const max = gateway.options.maxBodyBytes;
     // The declared length is checked even when a host parser already read the body.
     if (Number(req.headers['content-length']) > max) throw tooLarge(max);
-    const body = options.parsedBody !== undefined ? options.parsedBody : await readBody(req, max);
+    // A parser that left the stream unread did not parse it: Express 4's json() and @koa/bodyparser set `{}` for a
+    // content type they skip (e.g. text/plain), so the raw body is read instead.
+    const body = options.parsedBody !== undefined && req.readableEnded ? options.parsedBody : await readBody(req, max);
     // The engine runs on this controller itself: no second AbortSignal to create and listen to.
     result = await gateway.handle({ body, headers: req.headers, controller });
   } catch (err) {

@@ -114,4 +114,38 @@ export const nestAdapter: AdapterUnderTest = {
   },
 };
 
-export const adapters: AdapterUnderTest[] = [expressAdapter, expressJsonAdapter, koaAdapter, koaBodyParserAdapter, nestAdapter];
+// The previous majors, which the adapters' peer ranges accept and many apps still run (installed as aliases).
+const express4 = require('express4') as typeof express;
+const Koa2 = require('koa2') as typeof Koa;
+
+/** Express 4 with its `express.json()` (body-parser 1, which sets `req.body = {}` when it skips a request). */
+export const express4Adapter: AdapterUnderTest = {
+  name: 'express 4 + express.json()',
+  hostParsesJson: true,
+  start(options) {
+    const app = express4();
+    app.use(express4.json({ limit: '20mb' }));
+    app.use(fallbackMiddleware(options));
+    app.get('/health', (_req, res) => {
+      res.json({ ok: true });
+    });
+    return listen(createServer(app));
+  },
+};
+
+export const koa2Adapter: AdapterUnderTest = {
+  name: 'koa 2',
+  start(options) {
+    const app = new Koa2();
+    app.use(koaFallbackMiddleware(options));
+    app.use(async (ctx, next) => {
+      if (ctx.method === 'GET' && ctx.path === '/health') ctx.body = { ok: true };
+      else await next();
+    });
+    return listen(createServer(app.callback()));
+  },
+};
+
+export const adapters: AdapterUnderTest[] = [
+  expressAdapter, expressJsonAdapter, express4Adapter, koaAdapter, koaBodyParserAdapter, koa2Adapter, nestAdapter,
+];
