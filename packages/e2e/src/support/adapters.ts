@@ -43,35 +43,42 @@ export function listen(server: Server): Promise<RunningApp> {
   });
 }
 
+// The previous majors, which the adapters' peer ranges accept and many apps still run (installed as aliases).
+const express4 = require('express4') as typeof express;
+const Koa2 = require('koa2') as typeof Koa;
+
+/** An Express app (5, or 4 when given) with Switchyard mounted, optionally behind `express.json()`. */
+function expressApp(options: SwitchyardOptions, withJson: boolean, lib: typeof express = express): Server {
+  const app = lib();
+  if (withJson) app.use(lib.json({ limit: '20mb' }));
+  app.use(fallbackMiddleware(options));
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true });
+  });
+  return createServer(app);
+}
+
 export const expressAdapter: AdapterUnderTest = {
   name: 'express',
-  start(options) {
-    const app = express();
-    app.use(fallbackMiddleware(options));
-    app.get('/health', (_req, res) => {
-      res.json({ ok: true });
-    });
-    return listen(createServer(app));
-  },
+  start: (options) => listen(expressApp(options, false)),
 };
 
 /** Express with `express.json()` in front: the middleware must use the parsed body. */
 export const expressJsonAdapter: AdapterUnderTest = {
   name: 'express + express.json()',
   hostParsesJson: true,
-  start(options) {
-    const app = express();
-    app.use(express.json({ limit: '20mb' }));
-    app.use(fallbackMiddleware(options));
-    app.get('/health', (_req, res) => {
-      res.json({ ok: true });
-    });
-    return listen(createServer(app));
-  },
+  start: (options) => listen(expressApp(options, true)),
 };
 
-function koaApp(options: SwitchyardOptions, withBodyParser: boolean): Koa {
-  const app = new Koa();
+/** Express 4 with its `express.json()` (body-parser 1, which sets `req.body = {}` when it skips a request). */
+export const express4Adapter: AdapterUnderTest = {
+  name: 'express 4 + express.json()',
+  hostParsesJson: true,
+  start: (options) => listen(expressApp(options, true, express4)),
+};
+
+function koaApp(options: SwitchyardOptions, withBodyParser: boolean, Lib: typeof Koa = Koa): Koa {
+  const app = new Lib();
   if (withBodyParser) app.use(bodyParser({ jsonLimit: '20mb' }));
   app.use(koaFallbackMiddleware(options));
   app.use(async (ctx, next) => {
@@ -84,6 +91,11 @@ function koaApp(options: SwitchyardOptions, withBodyParser: boolean): Koa {
 export const koaAdapter: AdapterUnderTest = {
   name: 'koa',
   start: (options) => listen(createServer(koaApp(options, false).callback())),
+};
+
+export const koa2Adapter: AdapterUnderTest = {
+  name: 'koa 2',
+  start: (options) => listen(createServer(koaApp(options, false, Koa2).callback())),
 };
 
 export const koaBodyParserAdapter: AdapterUnderTest = {
@@ -111,38 +123,6 @@ export const nestAdapter: AdapterUnderTest = {
     app.useBodyParser('json', { limit: '20mb' });
     await app.listen(0, '127.0.0.1');
     return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
-  },
-};
-
-// The previous majors, which the adapters' peer ranges accept and many apps still run (installed as aliases).
-const express4 = require('express4') as typeof express;
-const Koa2 = require('koa2') as typeof Koa;
-
-/** Express 4 with its `express.json()` (body-parser 1, which sets `req.body = {}` when it skips a request). */
-export const express4Adapter: AdapterUnderTest = {
-  name: 'express 4 + express.json()',
-  hostParsesJson: true,
-  start(options) {
-    const app = express4();
-    app.use(express4.json({ limit: '20mb' }));
-    app.use(fallbackMiddleware(options));
-    app.get('/health', (_req, res) => {
-      res.json({ ok: true });
-    });
-    return listen(createServer(app));
-  },
-};
-
-export const koa2Adapter: AdapterUnderTest = {
-  name: 'koa 2',
-  start(options) {
-    const app = new Koa2();
-    app.use(koaFallbackMiddleware(options));
-    app.use(async (ctx, next) => {
-      if (ctx.method === 'GET' && ctx.path === '/health') ctx.body = { ok: true };
-      else await next();
-    });
-    return listen(createServer(app.callback()));
   },
 };
 
