@@ -65,9 +65,8 @@ const SCENARIOS: Record<ScenarioName, string> = {
   json1: 'JSON 200, 1 connection (latency)',
   fallback32: 'Fallback 429 -> Azure, 32 connections',
   stream8: 'Streaming, 20 chunks 5 ms apart, 8 connections',
-  // The series runs before the 50 MB stream: pages that stream freed and V8 re-grows were counted as growth.
-  series: `${SERIES_COUNT.toLocaleString('en')} requests in a row`,
   big: 'One 50 MB streamed response',
+  series: `${SERIES_COUNT.toLocaleString('en')} requests in a row`,
 };
 
 interface Running {
@@ -196,6 +195,7 @@ async function main(): Promise<void> {
   await setMode({ openaiStatus: 200, stream: normalStream });
 
   const nodeArgs = ['--expose-gc', ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
+  const serverEnv = { BENCH_OPENAI: openaiUrl, BENCH_AZURE: azureUrl };
   const running: Running[] = [];
   for (const info of wanted) {
     const why = unavailable[info.name];
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
       continue;
     }
     try {
-      const { child, msg } = await startChild('server.js', [info.name], SERVER_CPU, { BENCH_OPENAI: openaiUrl, BENCH_AZURE: azureUrl }, nodeArgs);
+      const { child, msg } = await startChild('server.js', [info.name], SERVER_CPU, serverEnv, nodeArgs);
       running.push({ info, url: `http://127.0.0.1:${(msg as ChildReply & { port: number }).port}`, pid: child.pid!, child });
     } catch (err) {
       skipped.push(`${info.name}: skipped, it did not start (${(err as Error).message})`);
@@ -266,7 +266,12 @@ async function main(): Promise<void> {
     }
 
     if (sc === 'series') {
-      for (const r of active) {
+      for (const used of active) {
+        // A fresh process: after the earlier scenarios a server's RSS moved by ±20 MB over the series with their
+        // history (pages V8 and malloc keep or give back), with or without Switchyard; a fresh one shows the series' own.
+        const r: Running = used.child
+          ? await startChild('server.js', [used.info.name], SERVER_CPU, serverEnv, nodeArgs).then(({ child, msg }) => ({ ...used, child, pid: child.pid!, url: `http://127.0.0.1:${(msg as { port: number }).port}` }))
+          : used;
         let mark = { rss: NaN, heapUsed: NaN };
         const cpu0 = cpuMicros(r.pid);
         const t0 = performance.now();
@@ -280,6 +285,7 @@ async function main(): Promise<void> {
           rssMB: rssBytes(r.pid) / MB, errors: res.errors, rssAtMark: mark.rss / MB, rssAtEnd: end.rss / MB, heapAtMark: mark.heapUsed / MB, heapAtEnd: end.heapUsed / MB,
         });
         log(`  ${r.info.name}: RSS ${(mark.rss / MB).toFixed(1)} -> ${(end.rss / MB).toFixed(1)} MB, heap ${(mark.heapUsed / MB).toFixed(1)} -> ${(end.heapUsed / MB).toFixed(1)} MB`);
+        if (r !== used) r.child?.disconnect();
       }
       continue;
     }
@@ -481,7 +487,7 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
   }
 
   if (results.series) {
-    lines.push(`## ${SCENARIOS.series}`, '', `One connection, back to back. Memory after a forced GC at request ${SERIES_MARK.toLocaleString('en')} and at the end.`, '');
+    lines.push(`## ${SCENARIOS.series}`, '', `One connection, back to back, on a fresh process of each system. Memory after a forced GC at request ${SERIES_MARK.toLocaleString('en')} and at the end.`, '');
     lines.push(`| system | req/s | p50 ms | CPU µs/req | RSS at ${SERIES_MARK / 1000}k MB | RSS at end MB | heap at ${SERIES_MARK / 1000}k MB | heap at end MB |`, '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of systems) {
       const r = get('series', s.name)?.[0];
