@@ -1,5 +1,5 @@
 import { createLogsHandler, type LogsHandlerOptions } from '@switchyard/core';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { RequestHandler } from 'express';
 
 /**
  * The request-logs endpoint for Express: mount it where it should live, e.g.
@@ -8,6 +8,5 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
  * Options without `auth`, `token` or `allowUnauthenticated` throw here, at startup.
  */
 export function logsMiddleware(options: LogsHandlerOptions): RequestHandler {
-  const handler = createLogsHandler(options);
-  return (req: Request, res: Response, next: NextFunction) => handler(req, res, next);
+  return createLogsHandler(options);
 }

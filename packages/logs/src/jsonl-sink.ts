@@ -1,5 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { LogEvent, LogSink } from '@switchyard/core';
+import { BatchQueue } from './batch-queue';
 
 export interface JsonLinesSinkOptions {
   /** File to append to (created if missing). */
@@ -17,8 +18,7 @@ export class JsonLinesSink implements LogSink {
   dropped = 0;
   private readonly stream: WriteStream;
   private readonly maxPendingBytes: number;
-  private queue: LogEvent[] = [];
-  private scheduled = false;
+  private readonly queue = new BatchQueue<LogEvent>((batch) => this.writeBatch(batch));
   private broken = false;
   private closed = false;
 
@@ -37,18 +37,14 @@ export class JsonLinesSink implements LogSink {
       return;
     }
     this.queue.push(event);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
   }
 
   /** Hands the queued events to the file stream now. */
   flush(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
+    this.queue.flush();
+  }
+
+  private writeBatch(batch: LogEvent[]): void {
     if (this.broken || this.stream.writableLength > this.maxPendingBytes) {
       this.dropped += batch.length;
       return;

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import {
   encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
 } from '@switchyard/core';
+import { BatchQueue } from './batch-queue';
 
 export interface SqliteRetention {
   /** Delete requests that started longer ago than this (ms). Default 30 days. `Infinity` keeps them. */
@@ -66,9 +67,7 @@ export class SqliteLogStore implements LogStore {
   private readonly maxQueue: number;
   private readonly maxAgeMs: number;
   private readonly maxRows: number;
-  private queue: LogEvent[] = [];
-  private scheduled = false;
-  private closed = false;
+  private readonly queue = new BatchQueue<LogEvent>((batch) => this.insert(batch));
   private warned = false;
   private readonly pruneTimer: NodeJS.Timeout;
 
@@ -104,23 +103,19 @@ export class SqliteLogStore implements LogStore {
 
   /** Queues the event; never blocks and never throws. */
   write(event: LogEvent): void {
-    if (this.closed || this.queue.length >= this.maxQueue) {
+    if (!this.db.open || this.queue.size >= this.maxQueue) {
       this.dropped++;
       return;
     }
     this.queue.push(event);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
   }
 
   /** Writes the queued events now, in one transaction. */
   flush(): void {
-    this.scheduled = false;
-    if (this.queue.length === 0 || !this.db.open) return;
-    const batch = this.queue;
-    this.queue = [];
+    if (this.db.open) this.queue.flush();
+  }
+
+  private insert(batch: LogEvent[]): void {
     try {
       this.insertBatch(batch);
       this.written += batch.length;
@@ -173,9 +168,8 @@ export class SqliteLogStore implements LogStore {
 
   /** Writes what is queued and closes the database. Events written after this are dropped. */
   close(): void {
-    if (this.closed) return;
+    if (!this.db.open) return;
     this.flush();
-    this.closed = true;
     clearInterval(this.pruneTimer);
     this.db.close();
   }

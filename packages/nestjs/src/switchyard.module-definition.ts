@@ -16,8 +16,6 @@ export type SwitchyardModuleOptions = SwitchyardOptions & {
 export const {
   ConfigurableModuleClass: SwitchyardConfigurableModule,
   MODULE_OPTIONS_TOKEN: SWITCHYARD_OPTIONS,
-  OPTIONS_TYPE: SWITCHYARD_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: SWITCHYARD_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<SwitchyardModuleOptions>({ moduleName: 'Switchyard' })
   .setClassMethodName('forRoot')
   .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))

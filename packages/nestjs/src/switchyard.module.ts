@@ -48,7 +48,7 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
       // GET routes keep the full URL (a prefix `use` would strip it), so the handler matches its own prefix.
       const handler = createLogsHandler({ ...logs, path: `/${prefix}` });
       consumer
-        .apply((req: IncomingMessage, res: ServerResponse, next: () => void) => handler(req, res, next))
+        .apply(handler)
         .forRoutes({ path: prefix, method: RequestMethod.GET }, { path: `${prefix}/{*rest}`, method: RequestMethod.GET });
     }
   }
