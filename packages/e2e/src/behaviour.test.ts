@@ -192,7 +192,11 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.openai.requests).toHaveLength(3);
       expect(res.response.headers.get('x-switchyard-attempts')).toBe('4');
       const gaps = up.openai.requests.slice(1).map((r, i) => r.receivedAt - up.openai.requests[i]!.receivedAt);
-      for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(15);
+      // The 20 ms hint, not the 0.5 s exponential backoff used without one.
+      for (const gap of gaps) {
+        expect(gap).toBeGreaterThanOrEqual(15);
+        expect(gap).toBeLessThan(300);
+      }
     });
 
     it('a retry that succeeds serves the request from the same target (no fallback)', async () => {
@@ -279,6 +283,18 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.azure.requests).toHaveLength(0);
       const event = await nextLog(logs);
       expect(event.attempts[0]!.error?.code).toBe('stream_interrupted');
+    });
+
+    it('delivers each chunk as the upstream sends it, not at the end', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: 6, intervalMs: 100 }));
+      const res = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages, stream: true }),
+      });
+      let first = NaN;
+      for await (const _ of res.body!) if (Number.isNaN(first)) first = performance.now();
+      // The upstream spends ~500 ms between its first and last chunk: a buffering proxy would deliver all at once.
+      expect(performance.now() - first).toBeGreaterThan(300);
     });
 
     it('passes a large stream through without buffering it whole', async () => {
@@ -435,8 +451,10 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
 
       const plain = await start();
       const raw = '{"model":"gpt-4o",  "messages":[{"role":"user","content":"hi"}]}';
-      await request(plain).post('/v1/chat/completions').set('content-type', 'application/json').send(raw);
-      if (!adapter.hostParsesJson) expect(up.openai.requests[1]!.rawBody).toBe(raw);
+      expect((await request(plain).post('/v1/chat/completions').set('content-type', 'application/json').send(raw)).status).toBe(200);
+      // A host parser already decoded the body: it is encoded once, unchanged in content; otherwise the bytes pass as sent.
+      if (adapter.hostParsesJson) expect(up.openai.requests[1]!.body).toEqual(JSON.parse(raw));
+      else expect(up.openai.requests[1]!.rawBody).toBe(raw);
     });
 
     it('maps the model to its Azure deployment; a model with no deployment is a clear error', async () => {

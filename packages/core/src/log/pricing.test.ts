@@ -32,6 +32,7 @@ describe('price table', () => {
   });
 
   it('lists every default price as a positive number pair', () => {
+    expect(Object.keys(DEFAULT_PRICES).length).toBeGreaterThan(10);
     for (const [model, price] of Object.entries(DEFAULT_PRICES)) {
       expect([model, price.prompt > 0 && price.completion >= price.prompt]).toEqual([model, true]);
     }
