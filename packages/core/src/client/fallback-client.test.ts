@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { createFallbackClient, FallbackRequestError, type LogEvent, type SwitchyardOptions } from '../index';
 
@@ -35,6 +36,19 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(completion.choices[0]!.message.content).toBe('Hello from azure');
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatchObject({ traceId: 'in-process-1', fallback: true, status: 200, attempts: [{ status: 429 }, { status: 200 }] });
+  });
+
+  it('leaves no listener on a signal the caller reuses for many requests', async () => {
+    const client = createFallbackClient(options);
+    const controller = new AbortController();
+    openai.enqueue(replies.rateLimited());
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { signal: controller.signal });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { signal: controller.signal });
+    for await (const _ of stream);
+    openai.enqueue(replies.rateLimited());
+    azure.enqueue(replies.rateLimited());
+    await expect(client.chat.completions.create({ model: 'gpt-4o', messages }, { signal: controller.signal })).rejects.toThrow(FallbackRequestError);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('streams ChatCompletionChunks, with usage in the log', async () => {

@@ -80,8 +80,13 @@ class RequestRun {
   /** OpenTelemetry spans of the request; null unless the host registered an SDK. */
   otel: RequestTrace | null = null;
   readonly controller: AbortController;
-  private readonly encoded = new Map<string, string | Buffer>();
+  private readonly encoded = new Map<string, string>();
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The caller's signal, listened to until delivery ends. */
+  private clientSignal: AbortSignal | undefined;
+  private readonly abortForClient = (): void => {
+    this.controller.abort(clientClosed());
+  };
   readonly deadlineAt: number;
 
   constructor(
@@ -100,12 +105,16 @@ class RequestRun {
     this.deadlineTimer.unref();
     if (clientSignal) {
       if (clientSignal.aborted) this.abortForClient();
-      else clientSignal.addEventListener('abort', () => this.abortForClient(), { once: true });
+      else {
+        clientSignal.addEventListener('abort', this.abortForClient, { once: true });
+        this.clientSignal = clientSignal;
+      }
     }
   }
 
-  private abortForClient(): void {
-    this.controller.abort(clientClosed());
+  /** Delivery ended: a caller's long-lived signal must not keep this request (and its body) alive. */
+  release(): void {
+    this.clientSignal?.removeEventListener('abort', this.abortForClient);
   }
 
   /** The deadline covers finding a response; once it starts, only the client or the upstream ends it. */
@@ -120,20 +129,15 @@ class RequestRun {
   /** The upstream body: the client's bytes unless an override or the Azure v1 model changes it (encoded once). */
   bodyFor(leaf: LeafNode, plan: UpstreamPlan): string | Buffer {
     const { raw, body } = this.parsed;
-    if (!leaf.overrideParams && plan.bodyModel === undefined) return raw ?? this.encode('', body);
-    const key = `${leaf.path}\u0000${plan.bodyModel ?? ''}`;
-    const cached = this.encoded.get(key);
-    if (cached !== undefined) return cached;
-    const merged = { ...body, ...leaf.overrideParams };
-    if (plan.bodyModel !== undefined) merged.model = plan.bodyModel;
-    return this.encode(key, merged);
-  }
-
-  private encode(key: string, value: unknown): string {
-    const cached = this.encoded.get(key);
-    if (typeof cached === 'string') return cached;
-    const json = JSON.stringify(value);
-    this.encoded.set(key, json);
+    const changed = leaf.overrideParams !== null || plan.bodyModel !== undefined;
+    if (!changed && raw !== null) return raw;
+    const key = changed ? `${leaf.path}\u0000${plan.bodyModel ?? ''}` : '';
+    let json = this.encoded.get(key);
+    if (json === undefined) {
+      const value = changed ? { ...body, ...leaf.overrideParams, ...(plan.bodyModel !== undefined && { model: plan.bodyModel }) } : body;
+      json = JSON.stringify(value);
+      this.encoded.set(key, json);
+    }
     return json;
   }
 }
@@ -175,10 +179,14 @@ export class Gateway {
       run.otel = log.otel ?? null;
       const outcome = await this.runNode(root, run);
       run.settle();
-      if (!outcome.ok) return this.errorResponse(outcome.error, log, t0);
+      if (!outcome.ok) {
+        run.release();
+        return this.errorResponse(outcome.error, log, t0);
+      }
       return this.upstreamResponse(outcome, run, log, t0);
     } catch (err) {
       run?.settle();
+      run?.release();
       return this.errorResponse(SwitchyardError.from(err), log, t0);
     }
   }
@@ -249,7 +257,7 @@ export class Gateway {
   }
 
   private async attempt(leaf: LeafNode, run: RequestRun): Promise<Outcome> {
-    const model = typeof leaf.overrideParams?.model === 'string' ? leaf.overrideParams.model : run.parsed.body.model;
+    const model = modelAsked(leaf, run.parsed);
     const plan = leaf.endpoint.plan(model);
     const t = performance.now();
     const entry: AttemptLog = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model, status: null, durationMs: 0 };
@@ -304,7 +312,8 @@ export class Gateway {
     const fallback = first.target !== leaf.path;
     this.switchyardHeaders(headers, log.traceId, run.attempts.length, fallback, leaf.path);
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
-    const tail = body ? null : new StreamTail();
+    // Usage is read from a stream's tail only for whoever reads the log event.
+    const tail = body || (this.options.sinks.length === 0 && !log.otel) ? null : new StreamTail();
     let ended = false;
     return {
       status: res.status,
@@ -316,6 +325,7 @@ export class Gateway {
       end: (how = {}) => {
         if (ended) return;
         ended = true;
+        run.release();
         let status = res.status;
         if (how.clientClosed) status = 499;
         if (how.streamError !== undefined) {
@@ -327,8 +337,7 @@ export class Gateway {
         if (this.options.sinks.length === 0 && !log.otel) return;
         const usage: TokenUsage | null = body ? extractUsage(body) : tail!.usage();
         // Priced by the model asked of the serving target: for Azure, servedBy.model is a deployment name.
-        const priceModel = typeof leaf.overrideParams?.model === 'string' ? leaf.overrideParams.model : run.parsed.body.model;
-        const costUsd = usage ? this.options.prices.costOf(leaf.provider, priceModel, usage) : null;
+        const costUsd = usage ? this.options.prices.costOf(leaf.provider, modelAsked(leaf, run.parsed), usage) : null;
         const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
         log.otel?.end(event);
         emitLog(this.options.sinks, event);
@@ -376,6 +385,12 @@ function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, 
     durationMs: round(performance.now() - t0), status, stream: log.stream, fallback, model: log.model,
     servedBy, attempts: log.attempts, usage, costUsd,
   };
+}
+
+/** The model asked of a target: its override_params' model, else the request's. */
+function modelAsked(leaf: LeafNode, parsed: ParsedBody): string {
+  const override = leaf.overrideParams?.model;
+  return typeof override === 'string' ? override : parsed.body.model;
 }
 
 function isEventStream(headers: UpstreamResponse['headers']): boolean {
