@@ -7,7 +7,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
  */
 export function fallbackMiddleware(options: SwitchyardOptions): RequestHandler {
   const gateway = new Gateway(options);
-  const route = `${gateway.options.basePath}/chat/completions`;
+  const route = gateway.options.chatPath;
   const routeSlash = `${route}/`;
   return (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'POST') return next();

@@ -58,6 +58,8 @@ export interface ResolvedOptions {
   defaultConfig: RouteNode | null;
   configs: ReadonlyMap<string, RouteNode>;
   basePath: string;
+  /** `{basePath}/chat/completions`: the one route the adapters serve. */
+  chatPath: string;
   sinks: LogSink[];
   maxBodyBytes: number;
   deadlineMs: number;
@@ -115,12 +117,14 @@ export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
   }
   if (issues.length > 0) throw new SwitchyardOptionsError(issues);
 
+  const basePath = (options.basePath ?? '/v1').replace(/\/+$/, '');
   const sinks: LogSink[] = [...(options.logSinks ?? [])];
   if (options.onLog) sinks.unshift({ write: options.onLog });
   return {
     defaultConfig,
     configs,
-    basePath: (options.basePath ?? '/v1').replace(/\/+$/, ''),
+    basePath,
+    chatPath: `${basePath}/chat/completions`,
     sinks,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
     deadlineMs: options.deadlineMs ?? 600_000,

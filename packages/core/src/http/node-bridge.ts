@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchyardError } from '../errors';
 import { clientClosed, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { tooLarge } from '../engine/request';
+import { readStream } from './read-stream';
 
 export interface NodeRequestOptions {
   /** A body the host's body parser already produced (`req.body`); used only if the parser read the request stream. */
@@ -49,22 +50,7 @@ export async function handleNodeRequest(
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   // A body something else consumed already (and did not leave in req.body) cannot be read again.
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.off('data', onData);
-        reject(tooLarge(maxBytes));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
-  });
+  return readStream(req, maxBytes, () => tooLarge(maxBytes));
 }
 
 /** An SSE event the official SDKs raise as an APIError: a broken stream never looks like a clean end. */

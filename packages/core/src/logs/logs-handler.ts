@@ -84,7 +84,7 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
       return sendError(res, 401, 'unauthorized', 'Send the logs token as Authorization: Bearer <token>.');
     }
     if (verdict === 403) return sendError(res, 403, 'forbidden', 'You may not see these logs.');
-    if (page) return sendPage(req, res);
+    if (page) return sendPage(res);
     if (one) {
       let requestId: string;
       try {
@@ -94,10 +94,10 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
       }
       const event = await store.get(requestId);
       if (!event) return sendError(res, 404, 'not_found', `No request ${JSON.stringify(requestId)} in the log store.`, 'requestId');
-      return sendJson(req, res, 200, event);
+      return sendJson(res, 200, event);
     }
     const result = await store.query(parseLogQuery(new URLSearchParams(search)));
-    return sendJson(req, res, 200, result);
+    return sendJson(res, 200, result);
   };
 
   return (req, res, next) => {
@@ -114,7 +114,7 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
       path = path.slice(prefix.length);
     }
     serve(req, res, path, search, next).catch((err: unknown) => {
-      if (err instanceof LogQueryError) return sendJson(req, res, 400, err.toBody());
+      if (err instanceof LogQueryError) return sendJson(res, 400, err.toBody());
       // Store or hook failures: details stay on the server.
       process.emitWarning(`Switchyard logs endpoint failed: ${String(err)}`, 'SwitchyardLogsWarning');
       if (!res.headersSent) sendError(res, 500, 'internal_error', 'The logs could not be read.');
@@ -139,18 +139,16 @@ const COMMON_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
-function sendJson(req: IncomingMessage, res: ServerResponse, status: number, value: unknown): void {
+// Node sends no body for HEAD: the handlers need not check for it.
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = Buffer.from(JSON.stringify(value));
   res.writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.length) });
-  res.end(req.method === 'HEAD' ? undefined : body);
+  res.end(body);
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string, param: string | null = null): void {
   const type = status >= 500 ? 'api_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : 'invalid_request_error';
-  const body: OpenAIErrorBody = { error: { message, type, param, code } };
-  const bytes = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(bytes.length) });
-  res.end(bytes);
+  sendJson(res, status, { error: { message, type, param, code } } satisfies OpenAIErrorBody);
 }
 
 function notFound(res: ServerResponse, next?: (err?: unknown) => void): void {
@@ -158,7 +156,7 @@ function notFound(res: ServerResponse, next?: (err?: unknown) => void): void {
   else sendError(res, 404, 'not_found', 'Not found.');
 }
 
-function sendPage(req: IncomingMessage, res: ServerResponse): void {
+function sendPage(res: ServerResponse): void {
   // A fresh nonce per response: only the page's own inline script and style run, whatever a log event contains.
   const nonce = randomBytes(16).toString('base64');
   const body = Buffer.from(viewerPage(nonce));
@@ -169,5 +167,5 @@ function sendPage(req: IncomingMessage, res: ServerResponse): void {
     'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
     'x-frame-options': 'DENY',
   });
-  res.end(req.method === 'HEAD' ? undefined : body);
+  res.end(body);
 }
