@@ -78,8 +78,6 @@ type Outcome =
 /** Per-request state shared by the strategy walk. */
 class RequestRun {
   readonly attempts: AttemptLog[] = [];
-  /** OpenTelemetry spans of the request; null unless the host registered an SDK. */
-  otel: RequestTrace | null = null;
   readonly controller: AbortController;
   private readonly encoded = new Map<string, string>();
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -92,7 +90,8 @@ class RequestRun {
 
   constructor(
     readonly parsed: ParsedBody,
-    readonly stream: boolean,
+    /** OpenTelemetry spans of the request; null unless the host registered an SDK. */
+    readonly otel: RequestTrace | null,
     deadlineMs: number,
     clientSignal: AbortSignal | undefined,
     controller: AbortController | undefined,
@@ -121,6 +120,10 @@ class RequestRun {
   /** The deadline covers finding a response; once it starts, only the client or the upstream ends it. */
   settle(): void {
     clearTimeout(this.deadlineTimer);
+  }
+
+  get stream(): boolean {
+    return this.parsed.body.stream === true;
   }
 
   get aborted(): SwitchyardError | null {
@@ -175,9 +178,8 @@ export class Gateway {
       const parsed = parseBody(req.body, this.options.maxBodyBytes);
       log.model = parsed.body.model;
       log.stream = parsed.body.stream === true;
-      run = new RequestRun(parsed, log.stream, this.options.deadlineMs, req.signal, req.controller);
+      run = new RequestRun(parsed, log.otel ?? null, this.options.deadlineMs, req.signal, req.controller);
       log.attempts = run.attempts;
-      run.otel = log.otel ?? null;
       const outcome = await this.runNode(root, run);
       run.settle();
       if (!outcome.ok) {
