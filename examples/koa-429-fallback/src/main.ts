@@ -32,6 +32,8 @@ export async function main(env = process.env, print: (line: string) => void = co
       targets.push(target);
       print(`${stream ? 'stream' : 'json  '} request served by ${target === 'targets[1]' ? 'Azure OpenAI (fell back after 429)' : 'OpenAI'}`);
     }
+    // A log event is emitted once the server saw its response end, a moment after the client did.
+    for (let i = 0; i < 100 && logs.length < targets.length; i++) await new Promise((r) => setTimeout(r, 10));
   } finally {
     server.close();
     await Promise.all(fakes.map((f) => f.close()));

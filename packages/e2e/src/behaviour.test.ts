@@ -368,6 +368,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect((await nextLog(logs)).status).toBe(status);
     });
 
+    if (adapter.hostParsesJson) {
+      it('invalid JSON is refused by the host parser in front, with a 4xx and no upstream call', async () => {
+        const url = await start();
+        const res = await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send('{"model": "gpt-4o", messages: [');
+        expect(res.status).toBe(400);
+        expect(up.openai.requests).toHaveLength(0);
+        expect(up.azure.requests).toHaveLength(0);
+      });
+    }
+
     it('an oversized body gets 413', async () => {
       const url = await start({ maxBodyBytes: 1024 });
       const res = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(5000) }] });

@@ -183,7 +183,7 @@ describe('fake OpenAI', () => {
     await until(() => fake.requests[0]?.aborted === true);
   });
 
-  it('pads chunks for large streams and respects backpressure', async () => {
+  it('pads chunks to chunkBytes for large streams', async () => {
     fake.enqueue(replies.stream({ chunks: 2000, chunkBytes: 4096 }));
     const res = await post(`${fake.baseURL}/chat/completions`, { model: 'm' }, { authorization: `Bearer ${KEY}` });
     const text = await res.text();
