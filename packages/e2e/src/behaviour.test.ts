@@ -216,6 +216,25 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.azure.requests).toHaveLength(1);
     });
 
+    it('with request_timeout, retries leave no abort listener behind on the request', async () => {
+      const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      try {
+        const url = await start({
+          config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod', request_timeout: 5000, retry: { attempts: 10 } }, { virtual_key: 'azure-prod' }] },
+        });
+        const limited = { status: 429, headers: { 'retry-after-ms': '1' } };
+        up.openai.enqueue(...Array.from({ length: 11 }, () => limited));
+        const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+        expect(res.choices[0]!.message.content).toBe('Hello from azure');
+        expect(up.openai.requests).toHaveLength(11);
+        // One listener per attempt would pass the default limit of 10 on the request's AbortSignal.
+        const names = warn.mock.calls.map(([w]) => (w instanceof Error ? w.name : String(w)));
+        expect(names).not.toContain('MaxListenersExceededWarning');
+      } finally {
+        warn.mockRestore();
+      }
+    });
+
     it('moves on at once when retry-after asks for longer than the cap', async () => {
       const url = await start({
         maxRetryDelayMs: 1000,
@@ -283,6 +302,21 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.azure.requests).toHaveLength(0);
       const event = await nextLog(logs);
       expect(event.attempts[0]!.error?.code).toBe('stream_interrupted');
+    });
+
+    it('a failure in the middle of an event drops that event, so the SDK reads our error event', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: 5, cutAfter: 3, cutMidEvent: true, intervalMs: 5 }));
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      const received: string[] = [];
+      const err = await (async () => {
+        for await (const chunk of stream) received.push(chunk.choices[0]?.delta.content ?? '');
+      })().catch((e: unknown) => e);
+
+      expect(received).toHaveLength(2);
+      expect(err).toBeInstanceOf(APIError);
+      expect((err as APIError).error).toMatchObject({ code: 'stream_interrupted' });
+      expect((await nextLog(logs)).attempts[0]!.error?.code).toBe('stream_interrupted');
     });
 
     it('delivers each chunk as the upstream sends it, not at the end', async () => {
@@ -478,6 +512,17 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.azure.requests).toHaveLength(1);
     });
 
+    it("OpenAI's 429 reaches the client when the Azure fallback has no deployment for the model", async () => {
+      const url = await start({ config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue(replies.rateLimited(7));
+      const err = (await sdk(url).chat.completions.create({ model: 'o3', messages }).catch((e: unknown) => e)) as APIError;
+      expect(err.status).toBe(429);
+      expect(err.headers?.get('retry-after')).toBe('7');
+      expect(up.azure.requests).toHaveLength(0);
+      const event = await nextLog(logs);
+      expect(event.attempts.map((a) => a.status ?? a.error?.code)).toEqual([429, 'model_not_deployed']);
+    });
+
     it("speaks Azure's v1 API form, with the deployment as the body's model", async () => {
       const url = await start({
         virtualKeys: {
@@ -524,6 +569,23 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(await nextLog(logs)).toMatchObject({ status: 200 });
       expect(warn).toHaveBeenCalledTimes(1);
       warn.mockRestore();
+    });
+
+    it('an async log sink that rejects is reported, not an unhandled rejection', async () => {
+      const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      const unhandled = jest.fn();
+      process.on('unhandledRejection', unhandled);
+      try {
+        const url = await start({ onLog: async () => { throw new Error('database down'); }, logSinks: [{ write: (e) => logs.push(e) }] });
+        await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+        expect(await nextLog(logs)).toMatchObject({ status: 200 });
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warn).toHaveBeenCalledWith(expect.stringContaining('database down'), 'SwitchyardLogSinkWarning');
+        expect(unhandled).not.toHaveBeenCalled();
+      } finally {
+        process.off('unhandledRejection', unhandled);
+        warn.mockRestore();
+      }
     });
   });
 });

@@ -245,7 +245,7 @@ class FakeProviderImpl implements FakeProvider {
     if (status >= 300) return ex.json(status, '', headers);
 
     const req = (ex.rec.body ?? {}) as { model?: unknown; stream?: unknown; stream_options?: { include_usage?: unknown } };
-    const model = typeof req.model === 'string' && req.model !== '' ? req.model : (ex.rec.deployment ?? 'gpt-4o-mini');
+    const model = reply.model ?? (typeof req.model === 'string' && req.model !== '' ? req.model : (ex.rec.deployment ?? 'gpt-4o-mini'));
     const content = reply.content ?? `Hello from ${this.name}`;
     const created = Math.floor(Date.now() / 1000);
     const completionId = `chatcmpl-fake-${id}`;
@@ -293,7 +293,8 @@ class FakeProviderImpl implements FakeProvider {
       const finish = i === pieces.length - 1 ? 'stop' : null;
       const event = `data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...usageField })}\n\n`;
       if (cutAfter !== undefined && i + 1 >= cutAfter) {
-        res.write(event, () => ex.cut()); // cut once this chunk is on the wire
+        const sent = opts.cutMidEvent ? event.slice(0, Math.floor(event.length / 2)) : event;
+        res.write(sent, () => ex.cut()); // cut once this chunk is on the wire
         return;
       }
       if (!res.write(event)) {

@@ -35,6 +35,8 @@ export interface FakeStreamOptions {
   intervalMs?: number;
   /** Destroy the socket after this many content chunks (mid-stream failure). */
   cutAfter?: number;
+  /** With `cutAfter`: send only the first half of the last chunk's event before cutting (a failure mid-event). */
+  cutMidEvent?: boolean;
   /** Send a final usage chunk. Default: when the request had `stream_options.include_usage`. */
   usage?: boolean;
   /** Pad each content piece to about this many bytes (large-stream benchmarks). */
@@ -52,6 +54,8 @@ export interface FakeReply {
   body?: unknown;
   /** Assistant content of the generated completion / stream. Default `Hello from <name>`. */
   content?: string;
+  /** The `model` the response reports, as a real provider names its snapshot. Default: the requested model. */
+  model?: string;
   /** Wait this long before sending headers. */
   delayMs?: number;
   /** Never answer (until the client aborts or the server closes). */

@@ -87,6 +87,21 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(viaConfig.choices[0]!.message.content).toBe('Hello from azure');
   });
 
+  it('throws an error event the upstream sends mid-stream as a 502 carrying its error', async () => {
+    const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o', choices: [{ index: 0, delta: { content: 'Hel' }, finish_reason: null }] };
+    const error = { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null };
+    openai.enqueue({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `data: ${JSON.stringify(chunk)}\n\ndata: ${JSON.stringify({ error })}\n\n` });
+    const stream = await createFallbackClient(options).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const c of stream) seen.push(c.choices[0]?.delta.content ?? '');
+    })().catch((e: unknown) => e);
+    expect(seen).toEqual(['Hel']);
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    expect((err as FallbackRequestError).status).toBe(502);
+    expect((err as FallbackRequestError).body).toEqual({ error });
+  });
+
   it('a consumer that stops early closes the upstream stream', async () => {
     openai.enqueue(replies.stream({ chunks: 40, intervalMs: 10 }));
     const client = createFallbackClient(options);

@@ -86,7 +86,8 @@ async function* chunks(res: GatewayResponse, signal: AbortSignal | undefined): A
       if (event.data === '[DONE]' || failure) return;
       const data = parseJson(event.data) as ChatCompletionChunk & Partial<OpenAIErrorBody>;
       if (data && typeof data === 'object' && 'error' in data && data.error) {
-        failure = new FallbackRequestError(500, { error: data.error }, res.attempts, res.headers);
+        // The upstream failed after the response had started: a bad gateway, as the HTTP route's stream_interrupted.
+        failure = new FallbackRequestError(502, { error: data.error }, res.attempts, res.headers);
       } else ready.push(data);
     },
   });

@@ -13,7 +13,7 @@ import { readStream } from '../http/read-stream';
 import { createUpstreamClient, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
 import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
 import { emitLog } from '../log/emit';
-import { extractUsage, StreamTail } from '../log/usage';
+import { extractResponseModel, extractUsage, StreamTail } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
 import type { UpstreamPlan } from '../providers/provider';
 import { header, parseBody, traceIdOf, type HeaderBag, type ParsedBody } from './request';
@@ -230,14 +230,24 @@ export class Gateway {
   private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
     if (node.mode === 'single') return this.runNode(node.children[0]!, run);
     if (node.mode === 'loadbalance') return this.runNode(pickWeighted(node.children), run);
-    let outcome: Outcome | undefined;
-    for (let i = 0; i < node.children.length; i++) {
-      outcome = await this.runNode(node.children[i]!, run);
-      if (!triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes) || i === node.children.length - 1) return outcome;
-      if (run.aborted) return outcome;
-      if (outcome.ok) discard(outcome.res);
+    // The last response an upstream gave, kept in case no later target can even be tried.
+    let answered: Extract<Outcome, { ok: true }> | undefined;
+    const settle = (outcome: Outcome): Outcome => {
+      // A target that could not be tried (no deployment for the model) does not hide what an upstream answered:
+      // an OpenAI 429 with its retry-after is worth more to the client than a 400 it would never retry.
+      if (answered && !outcome.ok && outcome.error.code === 'model_not_deployed') return answered;
+      if (answered) discard(answered.res);
+      return outcome;
+    };
+    for (let i = 0; ; i++) {
+      const outcome = await this.runNode(node.children[i]!, run);
+      if (!triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes)) return settle(outcome);
+      if (i === node.children.length - 1 || run.aborted) return settle(outcome);
+      if (outcome.ok) {
+        if (answered) discard(answered.res);
+        answered = outcome;
+      }
     }
-    return outcome!;
   }
 
   /** One target, with its retries. */
@@ -265,7 +275,7 @@ export class Gateway {
     const t = performance.now();
     const entry: AttemptLog = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model, status: null, durationMs: 0 };
     run.attempts.push(entry);
-    run.otel?.attemptStarted();
+    run.otel?.attemptStarted(plan instanceof SwitchyardError ? undefined : plan.origin);
     if (plan instanceof SwitchyardError) {
       entry.error = { code: plan.code, message: plan.message };
       return { ok: false, error: plan };
@@ -275,21 +285,25 @@ export class Gateway {
     // A per-attempt timeout needs its own signal; without one the request's signal (client + deadline) is enough.
     let signal = run.controller.signal;
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     if (leaf.requestTimeoutMs !== null) {
       const attemptController = new AbortController();
-      const onAbort = () => attemptController.abort(run.controller.signal.reason);
+      onAbort = () => attemptController.abort(run.controller.signal.reason);
       run.controller.signal.addEventListener('abort', onAbort, { once: true });
       const ms = leaf.requestTimeoutMs;
       timer = setTimeout(() => attemptController.abort(new SwitchyardError('upstream_timeout', `The upstream did not answer within ${ms} ms.`)), ms);
-      attemptController.signal.addEventListener('abort', () => run.controller.signal.removeEventListener('abort', onAbort), { once: true });
       signal = attemptController.signal;
     }
+    // A stream being handed to the client still needs the request's aborts (client gone) to reach its upstream.
+    let streaming = false;
     try {
       const res = await this.client.request({ origin: plan.origin, path: plan.path, headers: plan.headers, body: run.bodyFor(leaf, plan), signal });
       entry.status = res.status;
       let body: Buffer | null = null;
-      if (run.stream && res.status < 300 && isEventStream(res.headers)) await firstBytes(res.body);
-      else body = await readStream(res.body);
+      if (run.stream && res.status < 300 && isEventStream(res.headers)) {
+        await firstBytes(res.body);
+        streaming = true;
+      } else body = await readStream(res.body);
       entry.durationMs = performance.now() - t;
       return { ok: true, leaf, plan, res, body };
     } catch (err) {
@@ -299,6 +313,8 @@ export class Gateway {
       return { ok: false, error };
     } finally {
       clearTimeout(timer);
+      // Retries and fallbacks would otherwise pile one listener per attempt on the request's signal.
+      if (onAbort && !streaming) run.controller.signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -338,11 +354,17 @@ export class Gateway {
         }
         // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
         if (this.options.sinks.length === 0 && !log.otel) return;
-        const usage: TokenUsage | null = body ? extractUsage(body) : tail!.usage();
-        // Priced by the model asked of the serving target: for Azure, servedBy.model is a deployment name.
-        const costUsd = usage ? this.options.prices.costOf(leaf.provider, modelAsked(leaf, run.parsed), usage) : null;
+        const { usage, model: reported }: { usage: TokenUsage | null; model: string | null } = body
+          ? { usage: extractUsage(body), model: extractResponseModel(body) }
+          : tail!.read();
+        // The model the upstream reports is what was billed (the client's model string may be anything an Azure
+        // deployment accepts); the model asked of the target prices a response that names none, or an unknown one.
+        const costUsd = usage
+          ? ((reported !== null ? this.options.prices.costOf(leaf.provider, reported, usage) : null) ??
+            this.options.prices.costOf(leaf.provider, modelAsked(leaf, run.parsed), usage))
+          : null;
         const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
-        log.otel?.end(event);
+        log.otel?.end(event, reported);
         emitLog(this.options.sinks, event);
       },
     };

@@ -8,6 +8,7 @@ import { SwitchyardError } from '../errors';
 import { clientClosed, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { tooLarge } from '../engine/request';
 import { readStream } from './read-stream';
+import { SseFramer } from './sse-framer';
 
 export interface NodeRequestOptions {
   /** A body the host's body parser already produced (`req.body`); used only if the parser read the request stream. */
@@ -76,14 +77,22 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
 
   let streamError: unknown;
   res.writeHead(result.status, { ...result.headers, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+  // Whole events only: a failure mid-event drops that event's start, so our error event is parsed cleanly.
+  const framer = new SseFramer();
   const onData = (chunk: Buffer) => {
-    result.observe(chunk);
-    if (!res.write(chunk)) stream.pause();
+    const events = framer.push(chunk);
+    if (!events) return;
+    result.observe(events);
+    if (!res.write(events)) stream.pause();
   };
   const onDrain = () => stream.resume();
   stream.on('data', onData);
   res.on('drain', onDrain);
-  stream.once('end', () => res.end());
+  stream.once('end', () => {
+    const rest = framer.rest();
+    if (rest) result.observe(rest);
+    res.end(rest ?? undefined);
+  });
   stream.once('error', (err) => {
     if (res.writableEnded || res.destroyed) return;
     streamError = err;

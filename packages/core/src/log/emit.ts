@@ -2,16 +2,23 @@ import type { LogEvent, LogSink } from './log-event';
 
 const warned = new WeakSet<LogSink>();
 
-/** Hands the event to every sink. A sink that throws is reported once, as a process warning, and never breaks a request. */
+function warnOnce(sink: LogSink, err: unknown): void {
+  if (warned.has(sink)) return;
+  warned.add(sink);
+  process.emitWarning(`A Switchyard log sink failed; its errors are ignored from now on: ${String(err)}`, 'SwitchyardLogSinkWarning');
+}
+
+/**
+ * Hands the event to every sink. A sink that throws, or returns a promise that rejects (an `async` onLog), is
+ * reported once as a process warning: it never breaks a request nor becomes an unhandled rejection.
+ */
 export function emitLog(sinks: readonly LogSink[], event: LogEvent): void {
   for (const sink of sinks) {
     try {
-      sink.write(event);
+      const result: unknown = sink.write(event);
+      if (result instanceof Promise) result.catch((err: unknown) => warnOnce(sink, err));
     } catch (err) {
-      if (!warned.has(sink)) {
-        warned.add(sink);
-        process.emitWarning(`A Switchyard log sink threw; its errors are ignored from now on: ${String(err)}`, 'SwitchyardLogSinkWarning');
-      }
+      warnOnce(sink, err);
     }
   }
 }

@@ -49,7 +49,10 @@ export interface LogEvent {
   costUsd: number | null;
 }
 
-/** Where log events go. `write` must not block; errors it throws are swallowed so a request never fails. */
+/**
+ * Where log events go. `write` must not block; what it throws, or a promise it returns that rejects (an `async`
+ * write is accepted: `void` admits it), is reported once as a warning and never fails a request.
+ */
 export interface LogSink {
   write(event: LogEvent): void;
 }

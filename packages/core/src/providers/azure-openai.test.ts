@@ -1,0 +1,30 @@
+import { AZURE_DEFAULT_API_VERSION, azureOpenAIEndpoint } from './azure-openai';
+import type { UpstreamPlan } from './provider';
+
+const planOf = (options: Parameters<typeof azureOpenAIEndpoint>[0], model = 'gpt-4o') => azureOpenAIEndpoint(options).plan(model) as UpstreamPlan;
+
+describe('Azure OpenAI URLs', () => {
+  it('builds the classic URL from resource_name, with the default api-version and the api-key header', () => {
+    const plan = planOf({ api_key: 'k', resource_name: 'contoso', deployment_id: 'gpt4o-prod' });
+    expect(plan.origin).toBe('https://contoso.openai.azure.com');
+    expect(plan.path).toBe(`/openai/deployments/gpt4o-prod/chat/completions?api-version=${AZURE_DEFAULT_API_VERSION}`);
+    expect(plan.headers).toMatchObject({ 'api-key': 'k' });
+    expect(plan.headers).not.toHaveProperty('authorization');
+  });
+
+  it('accepts the endpoint as the portal shows it, with or without /openai', () => {
+    for (const endpoint of ['https://contoso.openai.azure.com', 'https://contoso.openai.azure.com/', 'https://contoso.openai.azure.com/openai']) {
+      const plan = planOf({ api_key: 'k', endpoint, deployments: { 'gpt-4o': 'gpt4o prod' }, api_version: '2025-01-01-preview' });
+      expect(plan.origin).toBe('https://contoso.openai.azure.com');
+      expect(plan.path).toBe('/openai/deployments/gpt4o%20prod/chat/completions?api-version=2025-01-01-preview');
+    }
+  });
+
+  it("takes Azure's v1 base URL as the endpoint without doubling its path", () => {
+    for (const endpoint of ['https://contoso.openai.azure.com/openai/v1/', 'https://contoso.openai.azure.com']) {
+      const plan = planOf({ api_key: 'k', endpoint, api_version: 'v1', deployments: { 'gpt-4o': 'gpt4o-prod' } });
+      expect(`${plan.origin}${plan.path}`).toBe('https://contoso.openai.azure.com/openai/v1/chat/completions');
+      expect(plan.bodyModel).toBe('gpt4o-prod');
+    }
+  });
+});
