@@ -117,12 +117,13 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const page = await store.query({ limit: 3, ...(cursor && { cursor }) });
+      // One per page: the twins fall on either side of a page break, where a cursor without the tie-break fails.
+      const page = await store.query({ limit: 1, ...(cursor && { cursor }) });
       seen.push(...page.data.map((e) => e.requestId));
       cursor = page.nextCursor ?? undefined;
       pages++;
     } while (cursor);
-    expect(pages).toBe(3);
+    expect(pages).toBe(all.length + 2);
     expect(seen).toEqual(['req-twin-b', 'req-twin-a', ...idsOf([...all].reverse())]);
   });
 

@@ -44,7 +44,8 @@ describe('Prometheus metrics sink', () => {
     expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="200"} 1');
     expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="azure-openai",outcome="200"} 1');
     expect(text).toContain('switchyard_tokens_total{provider="openai",model="gpt-4o",kind="prompt"} 10');
-    expect(text).toContain('switchyard_tokens_total{provider="azure-openai",model="gpt-4o",kind="completion"} 5');
+    // Labelled by the served deployment, not by the model string the client sent.
+    expect(text).toContain('switchyard_tokens_total{provider="azure-openai",model="gpt4o-prod",kind="completion"} 5');
     expect(text).toMatch(/switchyard_cost_usd_total\{provider="openai",model="gpt-4o"\} 0\.000075\b/);
     expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true"\} 1/);
   });

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics as a log sink, through prom-client (an optional peer dependency, loaded only here). Labels
- * stay bounded: provider, status, attempt outcome and model (only requests with usage carry a model label, and
- * only valid models get usage back).
+ * stay bounded: provider, status, attempt outcome and model. The model label is the served target's (an Azure
+ * deployment, or a model OpenAI accepted), never the client's model string, which an Azure deployment ignores.
  */
 import type * as PromClient from 'prom-client';
 import { providerOf, type LogEvent, type LogSink } from '@switchyard/core';
@@ -63,7 +63,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
         attemptSeconds.observe({ provider: attempt.provider, outcome }, attempt.durationMs / 1000);
       }
       if (event.usage) {
-        const model = event.model ?? 'unknown';
+        const model = event.servedBy?.model ?? 'unknown';
         tokens.inc({ provider, model, kind: 'prompt' }, event.usage.prompt_tokens);
         tokens.inc({ provider, model, kind: 'completion' }, event.usage.completion_tokens);
         if (event.costUsd !== null) cost.inc({ provider, model }, event.costUsd);

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { SqliteLogStore, type LogEvent } from '@switchyard/logs';
 
 let seq = 0;
@@ -80,5 +81,29 @@ describe('SQLite log store', () => {
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
     store.close();
+  });
+
+  it('does not freeze or crash the process when another process holds the file locked', async () => {
+    const path = join(dir, 'locked.db');
+    const store = new SqliteLogStore({ path, pruneIntervalMs: 20 });
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE'); // another process's write lock, held
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const t0 = performance.now();
+      store.write(event());
+      await nextTick();
+      // The write waited the short busy timeout (not better-sqlite3's default 5 s), then counted the batch as lost.
+      expect(performance.now() - t0).toBeLessThan(1000);
+      expect(store.failed).toBe(1);
+      // Retention ran on its timer against the locked file: a warning, not an uncaught exception.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('locked'), 'SwitchyardLogStoreWarning');
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+      warn.mockRestore();
+      store.close();
+    }
   });
 });

@@ -24,6 +24,11 @@ export interface SqliteLogStoreOptions {
   maxQueue?: number;
   /** How often retention runs, in ms (also once at open). Default 60000. */
   pruneIntervalMs?: number;
+  /**
+   * How long a write waits for another process's lock on the file, in ms, blocking the event loop meanwhile.
+   * Default 20. A batch that still finds the file locked is counted in `failed`: give each process its own file.
+   */
+  busyTimeoutMs?: number;
 }
 
 const TABLE = 'switchyard_requests';
@@ -78,7 +83,8 @@ export class SqliteLogStore implements LogStore {
     for (const [name, value] of [['maxQueue', this.maxQueue], ['retention.maxAgeMs', this.maxAgeMs], ['retention.maxRows', this.maxRows]] as const) {
       if (!(value > 0)) throw new RangeError(`SqliteLogStore ${name} must be a positive number.`);
     }
-    this.db = new Database(options.path);
+    // better-sqlite3 waits for a lock synchronously (5 s by default): that would freeze every request of the process.
+    this.db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 20 });
     // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -97,7 +103,14 @@ export class SqliteLogStore implements LogStore {
     });
     this.getStatement = this.db.prepare(`SELECT event FROM ${TABLE} WHERE request_id = ?`);
     this.prune();
-    this.pruneTimer = setInterval(() => this.prune(), options.pruneIntervalMs ?? 60_000);
+    this.pruneTimer = setInterval(() => {
+      try {
+        this.prune();
+      } catch (err) {
+        // A locked or full database: retention runs again at the next tick, the process goes on.
+        this.warnOnce(err);
+      }
+    }, options.pruneIntervalMs ?? 60_000);
     this.pruneTimer.unref();
   }
 
@@ -121,11 +134,14 @@ export class SqliteLogStore implements LogStore {
       this.written += batch.length;
     } catch (err) {
       this.failed += batch.length;
-      if (!this.warned) {
-        this.warned = true;
-        process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${String(err)}`, 'SwitchyardLogStoreWarning');
-      }
+      this.warnOnce(err);
     }
+  }
+
+  private warnOnce(err: unknown): void {
+    if (this.warned) return;
+    this.warned = true;
+    process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${String(err)}`, 'SwitchyardLogStoreWarning');
   }
 
   /** Applies retention; returns the number of requests deleted. */

@@ -56,6 +56,7 @@ describe('OpenTelemetry spans', () => {
   it('writes a request span and one span per attempt, under the caller\'s traceparent, with GenAI attributes', async () => {
     expect(api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))).toBe(true);
     up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue({ model: 'gpt-4o-2024-08-06' }); // the snapshot the deployment runs
     await sdk(app.url, { traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-01` }).chat.completions.create({ model: 'gpt-4o', messages });
     await until(() => logs.length === 1);
     const event = logs[0]!;
@@ -72,7 +73,7 @@ describe('OpenTelemetry spans', () => {
       'gen_ai.operation.name': 'chat',
       'gen_ai.request.model': 'gpt-4o',
       'gen_ai.provider.name': 'azure.ai.openai',
-      'gen_ai.response.model': 'gpt4o-prod',
+      'gen_ai.response.model': 'gpt-4o-2024-08-06',
       'gen_ai.usage.input_tokens': 10,
       'gen_ai.usage.output_tokens': 5,
       'http.response.status_code': 200,
@@ -96,6 +97,7 @@ describe('OpenTelemetry spans', () => {
     expect(attempts[0]!.status.code).toBe(2); // ERROR
     expect(attempts[1]!.attributes).toMatchObject({
       'gen_ai.provider.name': 'azure.ai.openai', 'http.response.status_code': 200, 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5,
+      'gen_ai.response.model': 'gpt-4o-2024-08-06', 'server.address': '127.0.0.1', 'server.port': Number(new URL(up.azure.baseURL).port),
     });
     expect(attempts[1]!.attributes['error.type']).toBeUndefined();
     expect(ms(attempts[1]!.startTime)).toBeGreaterThanOrEqual(ms(attempts[0]!.endTime) - 1);

@@ -130,6 +130,35 @@ describe('SwitchyardModule', () => {
     }
   });
 
+  it("serves the route and the logs endpoint under the app's global prefix", async () => {
+    const store = new MemoryLogStore();
+    const token = 'a-long-enough-viewer-token';
+    @Module({
+      imports: [
+        SwitchyardModule.forRoot({
+          ...config.switchyard(),
+          logSinks: [store],
+          route: { path: 'v1/chat/completions' },
+          logs: { path: 'switchyard/logs', store, token },
+        }),
+      ],
+    })
+    class AppModule {}
+    const app = await NestFactory.create(AppModule, { logger: false });
+    app.setGlobalPrefix('api');
+    await app.listen(0, '127.0.0.1');
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    try {
+      const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/api/v1`, maxRetries: 0, defaultHeaders: { 'x-switchyard-trace-id': 'nest-prefixed' } });
+      await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      const found = await fetch(`${url}/api/switchyard/logs/api/requests?traceId=nest-prefixed`, { headers: { authorization: `Bearer ${token}` } });
+      expect(found.status).toBe(200);
+      expect(((await found.json()) as { data: Array<{ traceId: string }> }).data.map((e) => e.traceId)).toEqual(['nest-prefixed']);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('invalid options fail module init with the field path', async () => {
     const bad = { ...config.switchyard(), config: { strategy: { mode: 'fallback' as const }, targets: [{ virtual_key: 'nope' }] } };
     await expect(Test.createTestingModule({ imports: [SwitchyardModule.forRoot(bad)] }).compile()).rejects.toThrow(

@@ -45,10 +45,20 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
     const logs = this.options.logs;
     if (logs) {
       const prefix = logs.path.replace(/^\/+|\/+$/g, '');
+      const mount = `/${prefix}`;
       // GET routes keep the full URL (a prefix `use` would strip it), so the handler matches its own prefix.
-      const handler = createLogsHandler({ ...logs, path: `/${prefix}` });
+      const handler = createLogsHandler({ ...logs, path: mount });
       consumer
-        .apply(handler)
+        .apply((req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
+          // Nest sends only this path's requests here, but a global prefix (app.setGlobalPrefix) stands before it.
+          const url = req.url ?? '/';
+          const at = url.indexOf(mount);
+          if (at > 0) req.url = url.slice(at);
+          handler(req, res, (err?: unknown) => {
+            req.url = url;
+            next(err);
+          });
+        })
         .forRoutes({ path: prefix, method: RequestMethod.GET }, { path: `${prefix}/{*rest}`, method: RequestMethod.GET });
     }
   }

@@ -65,6 +65,21 @@ describe('costUsd on log events (official SDK -> Express -> fakes)', () => {
     expect(event.costUsd).toBeCloseTo((10 * 5 + 5 * 20) / 1e6, 12);
   });
 
+  it('prices by the model the upstream reports, whatever model string the client sent to a deployment', async () => {
+    const url = await start();
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue({ model: 'gpt-4o-2024-08-06' }); // the gpt4o-prod deployment runs gpt-4o
+    await sdk(url).chat.completions.create({ model: 'gpt-4o-mini', messages });
+    expect((await nextLog(logs)).costUsd).toBeCloseTo((10 * 2.5 + 5 * 10) / 1e6, 12);
+
+    // A stream: the model comes from its last chunks.
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue({ model: 'gpt-4o-2024-08-06', stream: { chunks: 2, usage: true } });
+    const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+    for await (const _ of stream);
+    expect((await nextLog(logs, 2)).costUsd).toBeCloseTo((10 * 2.5 + 2 * 10) / 1e6, 12);
+  });
+
   it('logs null for a model without a price and for a request without usage', async () => {
     const url = await start();
     await sdk(url).chat.completions.create({ model: 'my-own-model', messages });

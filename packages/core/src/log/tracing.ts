@@ -54,6 +54,7 @@ const now = () => performance.timeOrigin + performance.now();
 /** The spans of one request. */
 export class RequestTrace {
   private readonly attemptStarts: number[] = [];
+  private readonly attemptOrigins: Array<string | undefined> = [];
 
   constructor(
     private readonly tracer: Tracer,
@@ -61,13 +62,17 @@ export class RequestTrace {
     private readonly context: Context,
   ) {}
 
-  /** Called as each attempt starts (in the order of `attempts`). */
-  attemptStarted(): void {
+  /** Called as each attempt starts (in the order of `attempts`), with the upstream's origin when it has one. */
+  attemptStarted(origin?: string): void {
     this.attemptStarts.push(now());
+    this.attemptOrigins.push(origin);
   }
 
-  /** Writes the attempt spans and ends the request span. Never throws. */
-  end(event: LogEvent): void {
+  /**
+   * Writes the attempt spans and ends the request span. Never throws. `responseModel`: the model the upstream
+   * reported (gen_ai.response.model); the served target's model when it reported none.
+   */
+  end(event: LogEvent, responseModel: string | null = null): void {
     try {
       const served = event.servedBy;
       event.attempts.forEach((attempt, i) => {
@@ -81,9 +86,15 @@ export class RequestTrace {
         };
         if (attempt.virtualKey !== undefined) attrs['switchyard.virtual_key'] = attempt.virtualKey;
         if (attempt.status !== null) attrs['http.response.status_code'] = attempt.status;
+        const origin = this.attemptOrigins[i];
+        if (origin !== undefined) {
+          const url = new URL(origin);
+          attrs['server.address'] = url.hostname;
+          attrs['server.port'] = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+        }
         const servedThis = served !== null && i === event.attempts.length - 1;
         if (servedThis) {
-          attrs['gen_ai.response.model'] = served.model;
+          attrs['gen_ai.response.model'] = responseModel ?? served.model;
           if (event.usage) {
             attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
             attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
@@ -112,7 +123,7 @@ export class RequestTrace {
       if (served) {
         attrs['gen_ai.provider.name'] = PROVIDER_NAMES[served.provider];
         attrs['gen_ai.system'] = PROVIDER_NAMES[served.provider];
-        attrs['gen_ai.response.model'] = served.model;
+        attrs['gen_ai.response.model'] = responseModel ?? served.model;
         attrs['switchyard.target'] = served.target;
       }
       if (event.usage) {

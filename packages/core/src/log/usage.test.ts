@@ -1,4 +1,4 @@
-import { extractUsage, StreamTail } from './usage';
+import { extractResponseModel, extractUsage, StreamTail } from './usage';
 
 describe('usage extraction', () => {
   it('reads usage from a JSON body', () => {
@@ -11,11 +11,18 @@ describe('usage extraction', () => {
     tail.push(Buffer.from('data: {"choices":[{"delta":{"content":"x"}}],"usage":null}\n\n'));
     tail.push(Buffer.from('data: {"choices":[],"usage":{"prompt_tokens":1,'));
     tail.push(Buffer.from('"completion_tokens":2,"total_tokens":3}}\n\ndata: [DONE]\n\n'));
-    expect(tail.usage()).toEqual({ prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
+    expect(tail.read().usage).toEqual({ prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
   });
 
   it('is null when there is no usage', () => {
     expect(extractUsage(Buffer.from('{"usage":null}'))).toBeNull();
-    expect(new StreamTail().usage()).toBeNull();
+    expect(new StreamTail().read()).toEqual({ usage: null, model: null });
+  });
+
+  it('reads the model the upstream reports, compact or pretty-printed, never one inside the content', () => {
+    const pretty = JSON.stringify({ id: 'c', model: 'gpt-4o-2024-08-06', choices: [{ message: { role: 'model', content: '{"model":"cheap"}' } }] }, null, 2);
+    expect(extractResponseModel(Buffer.from(pretty))).toBe('gpt-4o-2024-08-06');
+    expect(extractResponseModel(Buffer.from('data: {"id":"c","model":"gpt-4o-mini-2024-07-18","choices":[]}\n\n'))).toBe('gpt-4o-mini-2024-07-18');
+    expect(extractResponseModel(Buffer.from('{"error":{"message":"no"}}'))).toBeNull();
   });
 });

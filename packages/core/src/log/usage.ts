@@ -46,6 +46,32 @@ function usageAt(text: string, from: number): TokenUsage | null {
   return null;
 }
 
+const MODEL_KEY = '"model"';
+
+/**
+ * The model the upstream says produced the response (`gpt-4o-2024-08-06`), unlike the model the client asked for:
+ * what a price or a metric label may trust. OpenAI and Azure write `"model": "..."` at the top level of each body
+ * and chunk; a `model` inside generated content is escaped (`\"model\"`) and cannot match.
+ */
+export function extractResponseModel(data: Buffer): string | null {
+  for (let at = data.lastIndexOf(MODEL_KEY), tries = 0; at >= 0 && tries < 8; at = at === 0 ? -1 : data.lastIndexOf(MODEL_KEY, at - 1), tries++) {
+    let i = skipSpace(data, at + MODEL_KEY.length);
+    if (data[i] !== 0x3a) continue; // ':' — else this "model" was a value, not a key
+    i = skipSpace(data, i + 1);
+    if (data[i] !== 0x22) continue;
+    const end = data.indexOf(0x22, i + 1);
+    if (end < 0 || end - i > 200) return null;
+    const model = data.toString('utf8', i + 1, end);
+    return model === '' || model.includes('\\') ? null : model;
+  }
+  return null;
+}
+
+function skipSpace(data: Buffer, i: number): number {
+  while (data[i] === 0x20 || data[i] === 0x0a || data[i] === 0x0d || data[i] === 0x09) i++;
+  return i;
+}
+
 const TAIL_BYTES = 4096;
 
 /** Keeps the last few KiB of a stream (references, no copies) to read the final usage chunk at the end. */
@@ -61,7 +87,10 @@ export class StreamTail {
     }
   }
 
-  usage(): TokenUsage | null {
-    return this.chunks.length === 0 ? null : extractUsage(Buffer.concat(this.chunks, this.bytes));
+  /** The usage and the reporting model of the stream's last chunks. */
+  read(): { usage: TokenUsage | null; model: string | null } {
+    if (this.chunks.length === 0) return { usage: null, model: null };
+    const tail = Buffer.concat(this.chunks, this.bytes);
+    return { usage: extractUsage(tail), model: extractResponseModel(tail) };
   }
 }
