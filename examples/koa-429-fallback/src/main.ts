@@ -7,7 +7,8 @@ import { buildApp, fallbackOptions, type Hosts } from './app';
 
 /** Runs the Koa app; without real keys on fakes where OpenAI rate-limits every other request. Returns who served what. */
 export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ targets: string[]; logs: LogEvent[] }> {
-  const real = Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY);
+  // Real providers need both keys and where the Azure resource is; anything less runs on the fakes.
+  const real = Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY && (env.AZURE_OPENAI_ENDPOINT || env.AZURE_OPENAI_RESOURCE));
   const fakes = real
     ? []
     : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];

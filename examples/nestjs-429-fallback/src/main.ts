@@ -7,7 +7,8 @@ import { appModule, switchyardOptions, type Hosts } from './app.module';
 
 /** Starts the Nest app (on fakes without real keys: OpenAI rate-limits every other request) and calls it twice. */
 export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ summary: string; routeTarget: string | null }> {
-  const real = Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY);
+  // Real providers need both keys and where the Azure resource is; anything less runs on the fakes.
+  const real = Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY && (env.AZURE_OPENAI_ENDPOINT || env.AZURE_OPENAI_RESOURCE));
   const fakes = real
     ? []
     : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];

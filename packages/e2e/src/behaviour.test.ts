@@ -370,6 +370,26 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       await until(() => up.openai.requests[0]!.aborted);
       expect((await nextLog(logs)).status).toBe(499);
     });
+
+    it('aborts the upstream when the client leaves a stream before its first byte', async () => {
+      const url = await start();
+      up.openai.enqueue({ hang: true });
+      const controller = new AbortController();
+      const pending = sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { signal: controller.signal }).catch((e: unknown) => e);
+      await until(() => up.openai.requests.length === 1);
+      controller.abort();
+      expect(await pending).toBeInstanceOf(Error);
+      await until(() => up.openai.requests[0]!.aborted);
+      expect((await nextLog(logs)).status).toBe(499);
+      expect(up.azure.requests).toHaveLength(0);
+    });
+  });
+
+  it('keeps provider connections alive: requests in a row share one upstream connection', async () => {
+    const url = await start();
+    for (let i = 0; i < 5; i++) await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+    expect(up.openai.requests).toHaveLength(5);
+    expect(new Set(up.openai.requests.map((r) => r.remotePort)).size).toBe(1);
   });
 
   it('reads a JSON body sent as text/plain, which the host parser in front leaves unread', async () => {

@@ -177,6 +177,7 @@ class FakeProviderImpl implements FakeProvider {
       body,
       rawBody,
       receivedAt: Date.now(),
+      remotePort: req.socket.remotePort ?? 0,
       aborted: false,
     };
 

@@ -24,6 +24,8 @@ export interface RecordedRequest {
   /** Azure `/openai/deployments/{deployment}/...` form only. */
   deployment?: string;
   receivedAt: number;
+  /** The client's port: requests sent over one keep-alive connection share it. */
+  remotePort: number;
   /** True if the client closed the connection before the reply finished. */
   aborted: boolean;
 }
