@@ -45,4 +45,20 @@ describe('logs endpoint (Koa)', () => {
     expect(await (await fetch(`${app.url}/switchyard/logsx`)).json()).toEqual({ host: '/switchyard/logsx' });
     expect(await (await fetch(`${app.url}/health`)).json()).toEqual({ host: '/health' });
   });
+
+  it("gives the auth hook Koa's context, so the host's session decides", async () => {
+    const koa = new Koa();
+    koa.use(async (ctx, next) => {
+      ctx.state.user = ctx.get('x-user') === 'admin' ? { admin: true } : null;
+      await next();
+    });
+    koa.use(logsMiddleware({ path: '/logs', store, auth: (ctx) => ctx.state.user?.admin === true }));
+    const own = await listen(createServer(koa.callback()));
+    try {
+      expect((await fetch(`${own.url}/logs/api/requests`, { headers: { 'x-user': 'admin' } })).status).toBe(200);
+      expect((await fetch(`${own.url}/logs/api/requests`, { headers: { 'x-user': 'guest' } })).status).toBe(403);
+    } finally {
+      await own.close();
+    }
+  });
 });

@@ -1,9 +1,12 @@
+import type { IncomingMessage } from 'node:http';
 import { createLogsHandler, type LogsHandlerOptions } from '@switchyard/core';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 
-export interface KoaLogsOptions extends LogsHandlerOptions {
+export interface KoaLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
   /** Where the endpoint lives, e.g. `/switchyard/logs` (Koa has no `app.use(path, ...)`; `/` under koa-mount). */
   path: string;
+  /** Who may see the logs, from Koa's context (`ctx.state.user`, `ctx.session`...): true to allow. */
+  auth?: (ctx: Context) => boolean | Promise<boolean>;
 }
 
 /**
@@ -13,10 +16,14 @@ export interface KoaLogsOptions extends LogsHandlerOptions {
  */
 export function logsMiddleware(options: KoaLogsOptions): Middleware {
   const prefix = options.path.replace(/\/+$/, '');
-  const handler = createLogsHandler({ ...options, path: prefix });
+  const { auth } = options;
+  // The shared handler knows Node's request only: the hook gets the Koa context it belongs to.
+  const contexts = new WeakMap<IncomingMessage, Context>();
+  const handler = createLogsHandler({ ...options, path: prefix, auth: auth && ((req) => auth(contexts.get(req)!)) });
   return async (ctx, next) => {
     if (prefix && ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`)) return next();
     ctx.respond = false;
+    if (auth) contexts.set(ctx.req, ctx);
     handler(ctx.req, ctx.res);
   };
 }

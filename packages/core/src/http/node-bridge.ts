@@ -79,19 +79,24 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
   res.writeHead(result.status, { ...result.headers, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
   // Whole events only: a failure mid-event drops that event's start, so our error event is parsed cleanly.
   const framer = new SseFramer();
+  // Writes in one tick leave in one packet (Node corks the response until the next tick).
+  const send = (pieces: Buffer[]): boolean => {
+    let ok = true;
+    for (const piece of pieces) {
+      result.observe(piece);
+      ok = res.write(piece) && ok;
+    }
+    return ok;
+  };
   const onData = (chunk: Buffer) => {
-    const events = framer.push(chunk);
-    if (!events) return;
-    result.observe(events);
-    if (!res.write(events)) stream.pause();
+    if (!send(framer.push(chunk))) stream.pause();
   };
   const onDrain = () => stream.resume();
   stream.on('data', onData);
   res.on('drain', onDrain);
   stream.once('end', () => {
-    const rest = framer.rest();
-    if (rest) result.observe(rest);
-    res.end(rest ?? undefined);
+    send(framer.rest());
+    res.end();
   });
   stream.once('error', (err) => {
     if (res.writableEnded || res.destroyed) return;

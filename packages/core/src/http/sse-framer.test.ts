@@ -1,19 +1,20 @@
 import { SseFramer } from './sse-framer';
 
-const text = (b: Buffer | null) => (b === null ? null : b.toString());
+const text = (pieces: Buffer[]) => Buffer.concat(pieces).toString();
 
 describe('SseFramer', () => {
   it('passes chunks that end on an event boundary through untouched', () => {
     const framer = new SseFramer();
     const chunk = Buffer.from('data: {"a":1}\n\ndata: {"b":2}\n\n');
-    expect(framer.push(chunk)).toBe(chunk);
-    expect(framer.rest()).toBeNull();
+    expect(framer.push(chunk)).toEqual([chunk]);
+    expect(framer.push(chunk)[0]).toBe(chunk);
+    expect(framer.rest()).toEqual([]);
   });
 
   it('holds back the start of an event until its blank line arrives', () => {
     const framer = new SseFramer();
     expect(text(framer.push(Buffer.from('data: {"a":1}\n\ndata: {"b"')))).toBe('data: {"a":1}\n\n');
-    expect(framer.push(Buffer.from(':2}'))).toBeNull();
+    expect(framer.push(Buffer.from(':2}'))).toEqual([]);
     expect(text(framer.push(Buffer.from('\n\n')))).toBe('data: {"b":2}\n\n');
   });
 
@@ -22,5 +23,15 @@ describe('SseFramer', () => {
     expect(text(framer.push(Buffer.from('data: 1\r\n\r\ndata: 2\r\n')))).toBe('data: 1\r\n\r\n');
     expect(text(framer.push(Buffer.from('\r\ndata: 3\r\rdata')))).toBe('data: 2\r\n\r\ndata: 3\r\r');
     expect(text(framer.rest())).toBe('data');
+  });
+
+  it('finds a blank line split across chunks, and sends a long event as the pieces it arrived in', () => {
+    const framer = new SseFramer();
+    expect(framer.push(Buffer.from('data: 1\n'))).toEqual([]);
+    expect(text(framer.push(Buffer.from('\ndata: 2')))).toBe('data: 1\n\n');
+    for (let i = 0; i < 1000; i++) expect(framer.push(Buffer.from('x'.repeat(100)))).toEqual([]);
+    const pieces = framer.push(Buffer.from('\n\n'));
+    expect(pieces).toHaveLength(1002);
+    expect(text(pieces)).toBe(`data: 2${'x'.repeat(100_000)}\n\n`);
   });
 });
