@@ -538,6 +538,7 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       const err = (await sdk(url).chat.completions.create({ model: 'o3', messages }).catch((e: unknown) => e)) as APIError;
       expect(err.status).toBe(429);
       expect(err.headers?.get('retry-after')).toBe('7');
+      expect(err.headers?.get('x-switchyard-attempts')).toBe('1'); // only OpenAI was called
       expect(up.azure.requests).toHaveLength(0);
       const event = await nextLog(logs);
       expect(event.attempts.map((a) => a.status ?? a.error?.code)).toEqual([429, 'model_not_deployed']);

@@ -110,6 +110,8 @@ describe('OpenTelemetry spans', () => {
     await until(() => logs.length === 1);
     const request = exporter.getFinishedSpans().find((s) => s.name.startsWith('switchyard'))!;
     expect([request.attributes['error.type'], request.status.code, request.attributes['http.response.status_code']]).toEqual(['429', 2, 429]);
+    // No trace id or traceparent came in: the log event takes its span's, so a trace leads to its log and back.
+    expect(logs[0]!.traceId).toBe(request.spanContext().traceId);
 
     api.trace.disable();
     exporter.reset();

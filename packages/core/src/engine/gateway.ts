@@ -171,7 +171,7 @@ export class Gateway {
     };
     let run: RequestRun | undefined;
     try {
-      log.traceId = traceIdOf(req.headers);
+      log.traceId = traceIdOf(req.headers, log.otel?.traceId);
       const configId = header(req.headers, 'x-switchyard-config');
       const root = this.pickConfig(configId);
       log.configId = configId ?? null;
@@ -329,7 +329,7 @@ export class Gateway {
     }
     const first = run.attempts[0]!;
     const fallback = first.target !== leaf.path;
-    this.switchyardHeaders(headers, log.traceId, run.attempts.length, fallback, leaf.path);
+    this.switchyardHeaders(headers, log.traceId, run.attempts, fallback, leaf.path);
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
     // Usage is read from a stream's tail only for whoever reads the log event.
     const tail = body || (this.options.sinks.length === 0 && !log.otel) ? null : new StreamTail();
@@ -372,7 +372,7 @@ export class Gateway {
 
   private errorResponse(error: SwitchyardError, log: LogDraft, t0: number): GatewayResponse {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    this.switchyardHeaders(headers, log.traceId, log.attempts.length, false, null);
+    this.switchyardHeaders(headers, log.traceId, log.attempts, false, null);
     let ended = false;
     return {
       status: error.status,
@@ -392,9 +392,12 @@ export class Gateway {
     };
   }
 
-  private switchyardHeaders(headers: Record<string, string>, traceId: string, attempts: number, fallback: boolean, target: string | null): void {
+  private switchyardHeaders(headers: Record<string, string>, traceId: string, attempts: readonly AttemptLog[], fallback: boolean, target: string | null): void {
     if (traceId) headers['x-switchyard-trace-id'] = traceId;
-    headers['x-switchyard-attempts'] = String(attempts);
+    // Upstream attempts: a target that could not be tried (no deployment for the model) called no upstream.
+    let tried = 0;
+    for (const attempt of attempts) if (attempt.error?.code !== 'model_not_deployed') tried++;
+    headers['x-switchyard-attempts'] = String(tried);
     headers['x-switchyard-fallback'] = String(fallback);
     if (target !== null) headers['x-switchyard-target'] = target;
   }

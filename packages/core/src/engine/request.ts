@@ -26,8 +26,11 @@ export function header(headers: HeaderBag, name: string): string | undefined {
 const MAX_TRACE_ID = 256;
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
 
-/** `x-switchyard-trace-id`, else W3C `traceparent`'s trace id, else a new W3C-shaped id. */
-export function traceIdOf(headers: HeaderBag): string {
+/**
+ * `x-switchyard-trace-id`, else W3C `traceparent`'s trace id, else `fallback` (the OpenTelemetry span's trace id,
+ * so that logs and traces share it), else a new W3C-shaped id.
+ */
+export function traceIdOf(headers: HeaderBag, fallback?: string): string {
   const given = header(headers, 'x-switchyard-trace-id');
   if (given !== undefined && given !== '') {
     if (given.length > MAX_TRACE_ID) {
@@ -40,7 +43,7 @@ export function traceIdOf(headers: HeaderBag): string {
   const parent = header(headers, 'traceparent');
   const match = parent ? TRACEPARENT.exec(parent) : null;
   if (match && match[1] !== '00000000000000000000000000000000') return match[1]!;
-  return randomUUID().replaceAll('-', '');
+  return fallback ?? randomUUID().replaceAll('-', '');
 }
 
 /**

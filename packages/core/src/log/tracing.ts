@@ -62,6 +62,11 @@ export class RequestTrace {
     private readonly context: Context,
   ) {}
 
+  /** The W3C trace id of the request's span: the log event's trace id when the request named none. */
+  get traceId(): string {
+    return this.span.spanContext().traceId;
+  }
+
   /** Called as each attempt starts (in the order of `attempts`), with the upstream's origin when it has one. */
   attemptStarted(origin?: string): void {
     this.attemptStarts.push(now());
