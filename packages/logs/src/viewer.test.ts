@@ -164,6 +164,13 @@ describe('viewer page in headless Chromium', () => {
     expect(await page.getByText(XSS_TRACE, { exact: true }).count()).toBe(1);
     expect(await page.evaluate(() => typeof (globalThis as { __xss?: unknown }).__xss)).toBe('undefined');
     expect(await page.locator('#rows img').count()).toBe(0);
+
+    // "To" the current minute includes what happened during it (the inputs have minute precision).
+    const now = new Date();
+    const pad = (n: number) => String(n).padStart(2, '0');
+    await page.fill('input[name=to]', `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}T${pad(now.getHours())}:${pad(now.getMinutes())}`);
+    await page.click('button.primary');
+    await rowCount(page, 7);
     expect(pageErrors).toEqual([]);
   });
 

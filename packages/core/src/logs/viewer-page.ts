@@ -116,7 +116,8 @@ function filterParams() {
     if (v !== '') p.set(k, v);
   });
   ['fallback', 'provider'].forEach(function (k) { if (f.elements[k].value) p.set(k, f.elements[k].value); });
-  ['from', 'to'].forEach(function (k) { var v = f.elements[k].value; if (v) p.set(k, String(new Date(v).getTime())); });
+  // The inputs have minute precision and the bounds are inclusive: "To 12:05" means up to 12:05:59.999.
+  ['from', 'to'].forEach(function (k) { var v = f.elements[k].value; if (v) p.set(k, String(new Date(v).getTime() + (k === 'to' ? 59999 : 0))); });
   return p;
 }
 function fillFilters() {
