@@ -74,6 +74,7 @@ export class SqliteLogStore implements LogStore {
   private readonly maxRows: number;
   private readonly queue = new BatchQueue<LogEvent>((batch) => this.insert(batch));
   private warned = false;
+  private pruneWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
 
   constructor(options: SqliteLogStoreOptions) {
@@ -108,7 +109,9 @@ export class SqliteLogStore implements LogStore {
         this.prune();
       } catch (err) {
         // A locked or full database: retention runs again at the next tick, the process goes on.
-        this.warnOnce(err);
+        if (this.pruneWarned) return;
+        this.pruneWarned = true;
+        process.emitWarning(`Switchyard's SQLite log store could not apply retention (it will retry): ${String(err)}`, 'SwitchyardLogStoreWarning');
       }
     }, options.pruneIntervalMs ?? 60_000);
     this.pruneTimer.unref();
@@ -134,14 +137,11 @@ export class SqliteLogStore implements LogStore {
       this.written += batch.length;
     } catch (err) {
       this.failed += batch.length;
-      this.warnOnce(err);
+      if (!this.warned) {
+        this.warned = true;
+        process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${String(err)}`, 'SwitchyardLogStoreWarning');
+      }
     }
-  }
-
-  private warnOnce(err: unknown): void {
-    if (this.warned) return;
-    this.warned = true;
-    process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${String(err)}`, 'SwitchyardLogStoreWarning');
   }
 
   /** Applies retention; returns the number of requests deleted. */

@@ -103,6 +103,21 @@ describe('OpenTelemetry spans', () => {
     expect(ms(attempts[1]!.startTime)).toBeGreaterThanOrEqual(ms(attempts[0]!.endTime) - 1);
   });
 
+  it("names a 429 by its status when the fallback target had no deployment, and marks no attempt as serving", async () => {
+    exporter.reset();
+    logs.length = 0;
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(app.url).chat.completions.create({ model: 'o3', messages }).catch(() => undefined);
+    await until(() => logs.length === 1);
+    expect(logs[0]!.attempts.map((a) => a.status ?? a.error?.code)).toEqual([429, 'model_not_deployed']);
+    const spans = exporter.getFinishedSpans();
+    const request = spans.find((s) => s.name.startsWith('switchyard'))!;
+    expect([request.attributes['error.type'], request.attributes['http.response.status_code']]).toEqual(['429', 429]);
+    for (const span of spans) expect(span.attributes['gen_ai.response.model']).toBeUndefined();
+    exporter.reset();
+    logs.length = 0;
+  });
+
   it('marks a request that failed everywhere as an error, and stops once the SDK is unregistered', async () => {
     up.openai.enqueue(replies.rateLimited());
     up.azure.enqueue(replies.rateLimited());

@@ -139,21 +139,26 @@ describe('SwitchyardModule', () => {
           ...config.switchyard(),
           logSinks: [store],
           route: { path: 'v1/chat/completions' },
-          logs: { path: 'switchyard/logs', store, token },
+          logs: { path: 'logs', store, token },
         }),
       ],
     })
     class AppModule {}
     const app = await NestFactory.create(AppModule, { logger: false });
-    app.setGlobalPrefix('api');
+    app.setGlobalPrefix('logsvc'); // starts like the logs path: the sub-path must not be found by searching the URL
     await app.listen(0, '127.0.0.1');
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    const auth = { headers: { authorization: `Bearer ${token}` } };
     try {
-      const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/api/v1`, maxRetries: 0, defaultHeaders: { 'x-switchyard-trace-id': 'nest-prefixed' } });
+      const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/logsvc/v1`, maxRetries: 0, defaultHeaders: { 'x-switchyard-trace-id': 'nest-prefixed' } });
       await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
-      const found = await fetch(`${url}/api/switchyard/logs/api/requests?traceId=nest-prefixed`, { headers: { authorization: `Bearer ${token}` } });
+      const found = await fetch(`${url}/logsvc/logs/api/requests?traceId=nest-prefixed`, auth);
       expect(found.status).toBe(200);
-      expect(((await found.json()) as { data: Array<{ traceId: string }> }).data.map((e) => e.traceId)).toEqual(['nest-prefixed']);
+      const [event] = ((await found.json()) as { data: Array<{ traceId: string; requestId: string }> }).data;
+      expect(event?.traceId).toBe('nest-prefixed');
+      const one = await fetch(`${url}/logsvc/logs/api/requests/${encodeURIComponent(event!.requestId)}`, auth);
+      expect(((await one.json()) as { requestId: string }).requestId).toBe(event!.requestId);
+      expect((await fetch(`${url}/logsvc/logs/api/nothing`, auth)).status).toBe(404);
     } finally {
       await app.close();
     }

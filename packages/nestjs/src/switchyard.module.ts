@@ -49,11 +49,14 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
       // GET routes keep the full URL (a prefix `use` would strip it), so the handler matches its own prefix.
       const handler = createLogsHandler({ ...logs, path: mount });
       consumer
-        .apply((req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
-          // Nest sends only this path's requests here, but a global prefix (app.setGlobalPrefix) stands before it.
+        .apply((req: IncomingMessage & { params?: { rest?: unknown } }, res: ServerResponse, next: (err?: unknown) => void) => {
+          // Nest sends only this path's requests here, but a global prefix (app.setGlobalPrefix) may stand before
+          // it: the part below the mount is the route's wildcard (decoded segments), never found by searching the URL.
           const url = req.url ?? '/';
-          const at = url.indexOf(mount);
-          if (at > 0) req.url = url.slice(at);
+          const rest = req.params?.rest;
+          const below = Array.isArray(rest) ? rest.map((segment) => encodeURIComponent(String(segment))).join('/') : '';
+          const q = url.indexOf('?');
+          req.url = `${mount}${below === '' ? '' : `/${below}`}${q < 0 ? '' : url.slice(q)}`;
           handler(req, res, (err?: unknown) => {
             req.url = url;
             next(err);

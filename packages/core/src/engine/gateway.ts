@@ -355,7 +355,7 @@ export class Gateway {
         // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
         if (this.options.sinks.length === 0 && !log.otel) return;
         const { usage, model: reported }: { usage: TokenUsage | null; model: string | null } = body
-          ? { usage: extractUsage(body), model: extractResponseModel(body) }
+          ? { usage: extractUsage(body), model: extractResponseModel(body, 'start') }
           : tail!.read();
         // The model the upstream reports is what was billed (the client's model string may be anything an Azure
         // deployment accepts); the model asked of the target prices a response that names none, or an unknown one.

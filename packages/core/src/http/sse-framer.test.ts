@@ -34,4 +34,13 @@ describe('SseFramer', () => {
     expect(pieces).toHaveLength(1002);
     expect(text(pieces)).toBe(`data: 2${'x'.repeat(100_000)}\n\n`);
   });
+
+  it('finds a CRLF blank line that arrives a byte at a time', () => {
+    const framer = new SseFramer();
+    expect(framer.push(Buffer.from('data: 1\r\n'))).toEqual([]);
+    expect(framer.push(Buffer.from('\r'))).toEqual([]);
+    expect(text(framer.push(Buffer.from('\n')))).toBe('data: 1\r\n\r\n');
+    for (const byte of 'data: 2\r\n\r') expect(framer.push(Buffer.from(byte))).toEqual([]);
+    expect(text(framer.push(Buffer.from('\n')))).toBe('data: 2\r\n\r\n');
+  });
 });

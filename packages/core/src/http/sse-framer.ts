@@ -11,18 +11,22 @@ const CR = 0x0d;
 export class SseFramer {
   /** Bytes of an event whose blank line has not arrived yet, as received. */
   private held: Buffer[] = [];
+  /** The last two held bytes (a blank line may start in them, across pieces), last first. */
+  private prev1: number | undefined;
+  private prev2: number | undefined;
 
   /** The pieces to send now, in order: held bytes and the chunk up to its last blank line (empty when none). */
   push(chunk: Buffer): Buffer[] {
-    const held = this.held;
-    const end = wholeEventsEnd(chunk, held.length === 0 ? null : held[held.length - 1]!);
+    const end = wholeEventsEnd(chunk, this.prev1, this.prev2);
     if (end === 0) {
-      if (chunk.length > 0) held.push(chunk);
+      if (chunk.length > 0) this.hold(chunk);
       return [];
     }
-    const out = held;
+    const out = this.held;
     out.push(end === chunk.length ? chunk : chunk.subarray(0, end));
-    this.held = end === chunk.length ? [] : [chunk.subarray(end)];
+    this.held = [];
+    this.prev1 = this.prev2 = undefined;
+    if (end < chunk.length) this.hold(chunk.subarray(end));
     return out;
   }
 
@@ -30,17 +34,25 @@ export class SseFramer {
   rest(): Buffer[] {
     const held = this.held;
     this.held = [];
+    this.prev1 = this.prev2 = undefined;
     return held;
+  }
+
+  private hold(bytes: Buffer): void {
+    this.held.push(bytes);
+    const n = bytes.length;
+    this.prev2 = n >= 2 ? bytes[n - 2] : this.prev1;
+    this.prev1 = bytes[n - 1];
   }
 }
 
 /**
  * The offset in `buf` just past its last blank line (`\n\n`, `\r\n\r\n` or `\r\r`), 0 if it has none. A blank line
- * may begin in `before`, the previous (held) bytes.
+ * may begin in the held bytes before it: `prev1` is the byte just before `buf`, `prev2` the one before that.
  */
-function wholeEventsEnd(buf: Buffer, before: Buffer | null): number {
+function wholeEventsEnd(buf: Buffer, prev1: number | undefined, prev2: number | undefined): number {
   const n = buf.length;
-  const at = (k: number): number | undefined => (k >= 0 ? buf[k] : before?.[before.length + k]);
+  const at = (k: number): number | undefined => (k >= 0 ? buf[k] : k === -1 ? prev1 : k === -2 ? prev2 : undefined);
   if (n >= 3 && buf[n - 1] === LF && (buf[n - 2] === LF || (buf[n - 2] === CR && buf[n - 3] === LF))) return n;
   for (let i = n - 1; i >= 0; i--) {
     const c = buf[i];

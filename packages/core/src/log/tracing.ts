@@ -7,6 +7,7 @@
  */
 import {
   context,
+  isSpanContextValid,
   propagation,
   ProxyTracerProvider,
   SpanKind,
@@ -62,9 +63,11 @@ export class RequestTrace {
     private readonly context: Context,
   ) {}
 
-  /** The W3C trace id of the request's span: the log event's trace id when the request named none. */
-  get traceId(): string {
-    return this.span.spanContext().traceId;
+  /** The W3C trace id of the request's span (the log event's when the request named none); none if it is invalid. */
+  get traceId(): string | undefined {
+    const context = this.span.spanContext();
+    // A suppressed or non-recording tracer gives the all-zero id: every request would share it.
+    return isSpanContextValid(context) ? context.traceId : undefined;
   }
 
   /** Called as each attempt starts (in the order of `attempts`), with the upstream's origin when it has one. */
@@ -80,6 +83,10 @@ export class RequestTrace {
   end(event: LogEvent, responseModel: string | null = null): void {
     try {
       const served = event.servedBy;
+      // The attempt that served: usually the last, but a later target that could not be tried (no deployment for
+      // the model) leaves an earlier answer served.
+      let servedAt = served ? event.attempts.length - 1 : -1;
+      while (served && servedAt >= 0 && (event.attempts[servedAt]!.target !== served.target || event.attempts[servedAt]!.status === null)) servedAt--;
       event.attempts.forEach((attempt, i) => {
         const start = this.attemptStarts[i] ?? now() - attempt.durationMs;
         const attrs: Attributes = {
@@ -97,9 +104,9 @@ export class RequestTrace {
           attrs['server.address'] = url.hostname;
           attrs['server.port'] = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
         }
-        const servedThis = served !== null && i === event.attempts.length - 1;
-        if (servedThis) {
-          attrs['gen_ai.response.model'] = responseModel ?? served.model;
+        if (served && i === servedAt) {
+          // A model produced the response only if it succeeded: a 429 names none.
+          if (event.status < 400) attrs['gen_ai.response.model'] = responseModel ?? served.model;
           if (event.usage) {
             attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
             attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
@@ -128,7 +135,7 @@ export class RequestTrace {
       if (served) {
         attrs['gen_ai.provider.name'] = PROVIDER_NAMES[served.provider];
         attrs['gen_ai.system'] = PROVIDER_NAMES[served.provider];
-        attrs['gen_ai.response.model'] = responseModel ?? served.model;
+        if (event.status < 400) attrs['gen_ai.response.model'] = responseModel ?? served.model;
         attrs['switchyard.target'] = served.target;
       }
       if (event.usage) {
@@ -140,7 +147,8 @@ export class RequestTrace {
       this.span.updateName(event.model ? `switchyard chat ${event.model}` : 'switchyard chat');
       if (event.status >= 400) {
         const last = event.attempts[event.attempts.length - 1];
-        this.span.setAttribute('error.type', event.status === 499 ? 'client_closed' : (last?.error?.code ?? String(event.status)));
+        // An upstream's own answer (e.g. a 429) names the error by its status; else the last attempt's failure does.
+        this.span.setAttribute('error.type', event.status === 499 ? 'client_closed' : served ? String(event.status) : (last?.error?.code ?? String(event.status)));
         this.span.setStatus({ code: SpanStatusCode.ERROR });
       }
       this.span.end();

@@ -20,9 +20,16 @@ describe('usage extraction', () => {
   });
 
   it('reads the model the upstream reports, compact or pretty-printed, never one inside the content', () => {
-    const pretty = JSON.stringify({ id: 'c', model: 'gpt-4o-2024-08-06', choices: [{ message: { role: 'model', content: '{"model":"cheap"}' } }] }, null, 2);
-    expect(extractResponseModel(Buffer.from(pretty))).toBe('gpt-4o-2024-08-06');
-    expect(extractResponseModel(Buffer.from('data: {"id":"c","model":"gpt-4o-mini-2024-07-18","choices":[]}\n\n'))).toBe('gpt-4o-mini-2024-07-18');
-    expect(extractResponseModel(Buffer.from('{"error":{"message":"no"}}'))).toBeNull();
+    const pretty = JSON.stringify({ id: 'c', model: 'gpt-4o-2024-08-06', choices: [{ message: { role: 'model', content: '{"model":"cheap"}' } }], extra: { model: 'router-v2' } }, null, 2);
+    expect(extractResponseModel(Buffer.from(pretty), 'start')).toBe('gpt-4o-2024-08-06');
+    expect(extractResponseModel(Buffer.from('data: {"id":"c","model":"gpt-4o-mini-2024-07-18","choices":[]}\n\n'), 'end')).toBe('gpt-4o-mini-2024-07-18');
+    expect(extractResponseModel(Buffer.from('{"error":{"message":"no"}}'), 'start')).toBeNull();
+  });
+
+  it("reads a stream's model past Azure's content-filter chunks, whose model is empty", () => {
+    const tail = new StreamTail();
+    tail.push(Buffer.from('data: {"id":"c","model":"gpt-4o-2024-11-20","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}\n\n'));
+    tail.push(Buffer.from('data: {"id":"","model":"","choices":[{"index":0,"content_filter_results":{}}]}\n\ndata: [DONE]\n\n'));
+    expect(tail.read().model).toBe('gpt-4o-2024-11-20');
   });
 });

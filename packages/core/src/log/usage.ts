@@ -51,10 +51,15 @@ const MODEL_KEY = '"model"';
 /**
  * The model the upstream says produced the response (`gpt-4o-2024-08-06`), unlike the model the client asked for:
  * what a price or a metric label may trust. OpenAI and Azure write `"model": "..."` at the top level of each body
- * and chunk; a `model` inside generated content is escaped (`\"model\"`) and cannot match.
+ * and chunk; a `model` inside generated content is escaped (`\"model\"`) and cannot match. A JSON body is read
+ * from its first such key (the top level's, before any nested object), a stream's tail from its last chunk
+ * backwards, past Azure's content-filter chunks, whose model is empty.
  */
-export function extractResponseModel(data: Buffer): string | null {
-  for (let at = data.lastIndexOf(MODEL_KEY), tries = 0; at >= 0 && tries < 8; at = at === 0 ? -1 : data.lastIndexOf(MODEL_KEY, at - 1), tries++) {
+export function extractResponseModel(data: Buffer, from: 'start' | 'end'): string | null {
+  const next = (at: number): number =>
+    from === 'start' ? data.indexOf(MODEL_KEY, at + 1) : at === 0 ? -1 : data.lastIndexOf(MODEL_KEY, at - 1);
+  let at = from === 'start' ? data.indexOf(MODEL_KEY) : data.lastIndexOf(MODEL_KEY);
+  for (let tries = 0; at >= 0 && tries < 16; at = next(at), tries++) {
     let i = skipSpace(data, at + MODEL_KEY.length);
     if (data[i] !== 0x3a) continue; // ':' — else this "model" was a value, not a key
     i = skipSpace(data, i + 1);
@@ -62,7 +67,7 @@ export function extractResponseModel(data: Buffer): string | null {
     const end = data.indexOf(0x22, i + 1);
     if (end < 0 || end - i > 200) return null;
     const model = data.toString('utf8', i + 1, end);
-    return model === '' || model.includes('\\') ? null : model;
+    if (model !== '' && !model.includes('\\')) return model;
   }
   return null;
 }
@@ -91,6 +96,6 @@ export class StreamTail {
   read(): { usage: TokenUsage | null; model: string | null } {
     if (this.chunks.length === 0) return { usage: null, model: null };
     const tail = Buffer.concat(this.chunks, this.bytes);
-    return { usage: extractUsage(tail), model: extractResponseModel(tail) };
+    return { usage: extractUsage(tail), model: extractResponseModel(tail, 'end') };
   }
 }
