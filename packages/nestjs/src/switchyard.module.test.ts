@@ -96,34 +96,47 @@ describe('SwitchyardModule', () => {
     await moduleRef.close();
   });
 
-  it('mounts the OpenAI-compatible route and the logs endpoint, sharing one store', async () => {
+  const TOKEN = 'a-long-enough-viewer-token';
+  const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
+
+  /** A Nest app serving the chat route and the logs endpoint at `logsPath`, under an optional global prefix. */
+  async function startRouteApp(logsPath: string, globalPrefix?: string): Promise<{ url: string; close(): Promise<void> }> {
     const store = new MemoryLogStore();
-    const token = 'a-long-enough-viewer-token';
     @Module({
       imports: [
         SwitchyardModule.forRoot({
           ...config.switchyard(),
           logSinks: [store],
           route: { path: 'v1/chat/completions' },
-          logs: { path: 'switchyard/logs', store, token, viewer: true },
+          logs: { path: logsPath, store, token: TOKEN, viewer: true },
         }),
       ],
     })
     class AppModule {}
     const app = await NestFactory.create(AppModule, { logger: false });
+    if (globalPrefix) app.setGlobalPrefix(globalPrefix);
     await app.listen(0, '127.0.0.1');
-    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
+  }
+
+  const chat = (baseURL: string, traceId: string) =>
+    new OpenAI({ apiKey: 'unused', baseURL, maxRetries: 0, defaultHeaders: { 'x-switchyard-trace-id': traceId } }).chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+
+  it('mounts the OpenAI-compatible route and the logs endpoint, sharing one store', async () => {
+    const app = await startRouteApp('switchyard/logs');
     try {
       openai.enqueue(replies.rateLimited());
-      const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0, defaultHeaders: { 'x-switchyard-trace-id': 'nest-route-1' } });
-      await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      await chat(`${app.url}/v1`, 'nest-route-1');
 
-      const denied = await fetch(`${url}/switchyard/logs/api/requests`);
+      const denied = await fetch(`${app.url}/switchyard/logs/api/requests`);
       expect(denied.status).toBe(401);
-      const found = await fetch(`${url}/switchyard/logs/api/requests?traceId=nest-route-1`, { headers: { authorization: `Bearer ${token}` } });
+      const found = await fetch(`${app.url}/switchyard/logs/api/requests?traceId=nest-route-1`, auth);
       const page = (await found.json()) as { data: Array<{ traceId: string; fallback: boolean }> };
       expect(page.data.map((e) => [e.traceId, e.fallback])).toEqual([['nest-route-1', true]]);
-      const viewer = await fetch(`${url}/switchyard/logs/`);
+      const viewer = await fetch(`${app.url}/switchyard/logs/`);
       expect(viewer.headers.get('content-type')).toMatch(/^text\/html/);
     } finally {
       await app.close();
@@ -131,34 +144,17 @@ describe('SwitchyardModule', () => {
   });
 
   it("serves the route and the logs endpoint under the app's global prefix", async () => {
-    const store = new MemoryLogStore();
-    const token = 'a-long-enough-viewer-token';
-    @Module({
-      imports: [
-        SwitchyardModule.forRoot({
-          ...config.switchyard(),
-          logSinks: [store],
-          route: { path: 'v1/chat/completions' },
-          logs: { path: 'logs', store, token },
-        }),
-      ],
-    })
-    class AppModule {}
-    const app = await NestFactory.create(AppModule, { logger: false });
-    app.setGlobalPrefix('logsvc'); // starts like the logs path: the sub-path must not be found by searching the URL
-    await app.listen(0, '127.0.0.1');
-    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    const auth = { headers: { authorization: `Bearer ${token}` } };
+    // The prefix starts like the logs path: the sub-path must not be found by searching the URL.
+    const app = await startRouteApp('logs', 'logsvc');
     try {
-      const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/logsvc/v1`, maxRetries: 0, defaultHeaders: { 'x-switchyard-trace-id': 'nest-prefixed' } });
-      await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
-      const found = await fetch(`${url}/logsvc/logs/api/requests?traceId=nest-prefixed`, auth);
+      await chat(`${app.url}/logsvc/v1`, 'nest-prefixed');
+      const found = await fetch(`${app.url}/logsvc/logs/api/requests?traceId=nest-prefixed`, auth);
       expect(found.status).toBe(200);
       const [event] = ((await found.json()) as { data: Array<{ traceId: string; requestId: string }> }).data;
       expect(event?.traceId).toBe('nest-prefixed');
-      const one = await fetch(`${url}/logsvc/logs/api/requests/${encodeURIComponent(event!.requestId)}`, auth);
+      const one = await fetch(`${app.url}/logsvc/logs/api/requests/${encodeURIComponent(event!.requestId)}`, auth);
       expect(((await one.json()) as { requestId: string }).requestId).toBe(event!.requestId);
-      expect((await fetch(`${url}/logsvc/logs/api/nothing`, auth)).status).toBe(404);
+      expect((await fetch(`${app.url}/logsvc/logs/api/nothing`, auth)).status).toBe(404);
     } finally {
       await app.close();
     }

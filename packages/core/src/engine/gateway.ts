@@ -357,12 +357,7 @@ export class Gateway {
         const { usage, model: reported }: { usage: TokenUsage | null; model: string | null } = body
           ? { usage: extractUsage(body), model: extractResponseModel(body, 'start') }
           : tail!.read();
-        // The model the upstream reports is what was billed (the client's model string may be anything an Azure
-        // deployment accepts); the model asked of the target prices a response that names none, or an unknown one.
-        const costUsd = usage
-          ? ((reported !== null ? this.options.prices.costOf(leaf.provider, reported, usage) : null) ??
-            this.options.prices.costOf(leaf.provider, modelAsked(leaf, run.parsed), usage))
-          : null;
+        const costUsd = usage ? this.costOf(leaf, run.parsed, reported, usage) : null;
         const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
         log.otel?.end(event, reported);
         emitLog(this.options.sinks, event);
@@ -390,6 +385,15 @@ export class Gateway {
         emitLog(this.options.sinks, event);
       },
     };
+  }
+
+  /**
+   * The model the upstream reports is what was billed (the client's model string may be anything an Azure
+   * deployment accepts); the model asked of the target prices a response that names none, or an unknown one.
+   */
+  private costOf(leaf: LeafNode, parsed: ParsedBody, reported: string | null, usage: TokenUsage): number | null {
+    const { prices } = this.options;
+    return (reported === null ? null : prices.costOf(leaf.provider, reported, usage)) ?? prices.costOf(leaf.provider, modelAsked(leaf, parsed), usage);
   }
 
   private switchyardHeaders(headers: Record<string, string>, traceId: string, attempts: readonly AttemptLog[], fallback: boolean, target: string | null): void {

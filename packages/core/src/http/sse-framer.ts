@@ -53,7 +53,7 @@ export class SseFramer {
 function wholeEventsEnd(buf: Buffer, prev1: number | undefined, prev2: number | undefined): number {
   const n = buf.length;
   const at = (k: number): number | undefined => (k >= 0 ? buf[k] : k === -1 ? prev1 : k === -2 ? prev2 : undefined);
-  if (n >= 3 && buf[n - 1] === LF && (buf[n - 2] === LF || (buf[n - 2] === CR && buf[n - 3] === LF))) return n;
+  // From the end: a chunk that ends on a boundary (the usual case) is settled by its last bytes.
   for (let i = n - 1; i >= 0; i--) {
     const c = buf[i];
     if (c === LF && (at(i - 1) === LF || (at(i - 1) === CR && at(i - 2) === LF))) return i + 1;

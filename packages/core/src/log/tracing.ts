@@ -83,10 +83,7 @@ export class RequestTrace {
   end(event: LogEvent, responseModel: string | null = null): void {
     try {
       const served = event.servedBy;
-      // The attempt that served: usually the last, but a later target that could not be tried (no deployment for
-      // the model) leaves an earlier answer served.
-      let servedAt = served ? event.attempts.length - 1 : -1;
-      while (served && servedAt >= 0 && (event.attempts[servedAt]!.target !== served.target || event.attempts[servedAt]!.status === null)) servedAt--;
+      const servedAt = servedAttempt(event);
       event.attempts.forEach((attempt, i) => {
         const start = this.attemptStarts[i] ?? now() - attempt.durationMs;
         const attrs: Attributes = {
@@ -156,6 +153,20 @@ export class RequestTrace {
       // Tracing must never break a request's logging.
     }
   }
+}
+
+/**
+ * The index of the attempt that served: usually the last, but a later target that could not be tried (no
+ * deployment for the model) leaves an earlier answer served. -1 when no upstream answered.
+ */
+function servedAttempt(event: LogEvent): number {
+  const served = event.servedBy;
+  if (!served) return -1;
+  for (let i = event.attempts.length - 1; i >= 0; i--) {
+    const attempt = event.attempts[i]!;
+    if (attempt.target === served.target && attempt.status !== null) return i;
+  }
+  return -1;
 }
 
 /** Starts a request's span, or returns null (the no-op fast path) when the host registered no OpenTelemetry SDK. */
