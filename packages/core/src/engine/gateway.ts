@@ -9,7 +9,6 @@ import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../conf
 import { resolveOptions } from '../config/resolve';
 import type { SwitchyardOptions } from '../config/schema';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
-import { readStream } from '../http/read-stream';
 import { createUpstreamClient, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
 import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
 import { emitLog } from '../log/emit';
@@ -72,7 +71,7 @@ const FORWARDED_HEADERS = new Set([
 type LogDraft = Pick<LogEvent, 'traceId' | 'requestId' | 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & { otel?: RequestTrace | null };
 
 type Outcome =
-  | { ok: true; leaf: LeafNode; plan: UpstreamPlan; res: UpstreamResponse; body: Buffer | null }
+  | { ok: true; leaf: LeafNode; plan: UpstreamPlan; res: UpstreamResponse; body: Buffer | null; stream: Readable | null }
   | { ok: false; error: SwitchyardError };
 
 /** Per-request state shared by the strategy walk. */
@@ -236,7 +235,7 @@ export class Gateway {
       // A target that could not be tried (no deployment for the model) does not hide what an upstream answered:
       // an OpenAI 429 with its retry-after is worth more to the client than a 400 it would never retry.
       if (answered && !outcome.ok && outcome.error.code === 'model_not_deployed') return answered;
-      if (answered) discard(answered.res);
+      if (answered) answered.res.discard();
       return outcome;
     };
     for (let i = 0; ; i++) {
@@ -244,7 +243,7 @@ export class Gateway {
       if (!triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes)) return settle(outcome);
       if (i === node.children.length - 1 || run.aborted) return settle(outcome);
       if (outcome.ok) {
-        if (answered) discard(answered.res);
+        if (answered) answered.res.discard();
         answered = outcome;
       }
     }
@@ -263,7 +262,7 @@ export class Gateway {
         header: policy.useRetryAfterHeader && outcome.ok ? (name) => header(outcome.res.headers, name) : undefined,
       });
       if (delay === null || performance.now() + delay >= run.deadlineAt) return outcome;
-      if (outcome.ok) discard(outcome.res);
+      if (outcome.ok) outcome.res.discard();
       await sleep(delay, run.controller.signal);
       if (run.aborted) return { ok: false, error: run.aborted };
     }
@@ -300,12 +299,13 @@ export class Gateway {
       const res = await this.client.request({ origin: plan.origin, path: plan.path, headers: plan.headers, body: run.bodyFor(leaf, plan), signal });
       entry.status = res.status;
       let body: Buffer | null = null;
+      let stream: Readable | null = null;
       if (run.stream && res.status < 300 && isEventStream(res.headers)) {
-        await firstBytes(res.body);
+        stream = await res.stream();
         streaming = true;
-      } else body = await readStream(res.body);
+      } else body = await res.read();
       entry.durationMs = performance.now() - t;
-      return { ok: true, leaf, plan, res, body };
+      return { ok: true, leaf, plan, res, body, stream };
     } catch (err) {
       const error = transportError(signal.aborted ? signal.reason : err);
       entry.durationMs = performance.now() - t;
@@ -319,7 +319,7 @@ export class Gateway {
   }
 
   private upstreamResponse(outcome: Extract<Outcome, { ok: true }>, run: RequestRun, log: LogDraft, t0: number): GatewayResponse {
-    const { leaf, plan, res, body } = outcome;
+    const { leaf, plan, res, body, stream } = outcome;
     const headers: Record<string, string> = {};
     for (const name in res.headers) {
       const value = res.headers[name];
@@ -338,7 +338,7 @@ export class Gateway {
       status: res.status,
       headers,
       body,
-      stream: body ? null : res.body,
+      stream,
       attempts: run.attempts,
       observe: (chunk) => tail?.push(chunk),
       end: (how = {}) => {
@@ -428,26 +428,6 @@ function modelAsked(leaf: LeafNode, parsed: ParsedBody): string {
 function isEventStream(headers: UpstreamResponse['headers']): boolean {
   const type = headers['content-type'];
   return typeof type === 'string' && type.startsWith('text/event-stream');
-}
-
-/** Resolves once the stream has bytes to read (left buffered for the consumer); rejects if it ends or fails first. */
-function firstBytes(stream: Readable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      stream.off('readable', onReadable).off('error', onError).off('end', onEnd);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onReadable = () => (stream.readableLength > 0 ? done() : undefined);
-    const onError = (err: Error) => done(err);
-    const onEnd = () => done(new Error('The upstream stream ended before sending any data.'));
-    stream.on('readable', onReadable).on('error', onError).on('end', onEnd);
-  });
-}
-
-/** Drops a response we will not forward, keeping its connection reusable. */
-function discard(res: UpstreamResponse): void {
-  if (!res.body.readableEnded && !res.body.destroyed) res.body.dump().catch(() => {});
 }
 
 function transportError(err: unknown): SwitchyardError {
