@@ -175,7 +175,7 @@ async function main(): Promise<void> {
     if (msg.type !== 'mem') return;
     if (msg.gc && typeof global.gc === 'function') global.gc();
     const m = process.memoryUsage();
-    process.send!({ type: 'mem', rss: m.rss, heapUsed: m.heapUsed } satisfies ChildReply);
+    process.send!({ type: 'mem', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal } satisfies ChildReply);
   });
   process.on('disconnect', () => process.exit(0));
   process.send!({ type: 'ready', port } satisfies ChildReply);

@@ -45,4 +45,4 @@ export type SystemName =
 
 /** Messages a server child answers on its IPC channel (never on the HTTP path). */
 export type ChildRequest = { type: 'mem'; gc: boolean };
-export type ChildReply = { type: 'ready'; port: number } | { type: 'mem'; rss: number; heapUsed: number };
+export type ChildReply = { type: 'ready'; port: number } | { type: 'mem'; rss: number; heapUsed: number; heapTotal: number };
