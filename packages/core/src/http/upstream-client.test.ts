@@ -82,8 +82,8 @@ describe('upstream client (undici dispatch)', () => {
     // A client of its own: its pool holds only this test's connections.
     const agent = new Agent({ keepAliveTimeout: 10_000 });
     const client = createUpstreamClient(agent);
-    // The agent drops an origin's pool once it has no connection left.
-    const pool = () => agent.stats[fake.url] ?? { connected: 0, free: 0 };
+    // An Agent keeps a Pool per origin (stats with `free`) and drops it once it has no connection left.
+    const pool = () => (agent.stats[fake.url] as { connected: number; free: number } | undefined) ?? { connected: 0, free: 0 };
     fake.enqueue(replies.rateLimited(), { status: 429, body: 'x'.repeat(512 * 1024) }, {});
     (await client.request(call())).discard();
     await until(() => pool().free === 1 || pool().connected === 0);
