@@ -128,7 +128,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse {
     if (this.mode === 'read') this.settle(this.body());
     else if (this.mode === 'stream') {
       if (!this.readable!.destroyed) this.readable!.push(null);
-      this.fail(new Error('The upstream stream ended before sending any data.'));
+      // Only a stream still waiting for its first bytes fails (an Error captures a stack: not on every end).
+      if (this.waiter) this.fail(new Error('The upstream stream ended before sending any data.'));
     }
   }
 
