@@ -5,6 +5,7 @@ export { handleNodeRequest } from './http/node-bridge';
 export type { NodeRequestOptions } from './http/node-bridge';
 export { createUpstreamClient } from './http/upstream-client';
 export type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './http/upstream-client';
+export type { CancelSignal } from './engine/cancellation';
 export { SwitchyardError, SwitchyardOptionsError } from './errors';
 export type { SwitchyardErrorCode, OpenAIErrorBody, OptionsIssue } from './errors';
 export { optionsSchema, routingConfigSchema, virtualKeySchema } from './config/schema';

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchyardError } from '../errors';
 import { clientClosed, type Gateway, type GatewayResponse } from '../engine/gateway';
+import { Cancellation } from '../engine/cancellation';
 import { tooLarge } from '../engine/request';
 import { readStream } from './read-stream';
 import { SseFramer } from './sse-framer';
@@ -22,9 +23,9 @@ export async function handleNodeRequest(
   res: ServerResponse,
   options: NodeRequestOptions = {},
 ): Promise<void> {
-  const controller = new AbortController();
+  const cancel = new Cancellation();
   const onClose = () => {
-    if (!res.writableFinished) controller.abort(clientClosed());
+    if (!res.writableFinished) cancel.abort(clientClosed());
   };
   res.once('close', onClose);
 
@@ -36,8 +37,8 @@ export async function handleNodeRequest(
     // A parser that left the stream unread did not parse it: Express 4's json() and @koa/bodyparser set `{}` for a
     // content type they skip (e.g. text/plain), so the raw body is read instead.
     const body = options.parsedBody !== undefined && req.readableEnded ? options.parsedBody : await readBody(req, max);
-    // The engine runs on this controller itself: no second AbortSignal to create and listen to.
-    result = await gateway.handle({ body, headers: req.headers, controller });
+    // The engine runs on this cancellation itself: no second one to create and listen to.
+    result = await gateway.handle({ body, headers: req.headers, cancel });
   } catch (err) {
     const error = SwitchyardError.from(err);
     // The rest of an oversized body is not read: close the connection after answering instead.

@@ -6,6 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
+import type { CancelSignal } from '../engine/cancellation';
 
 export interface UpstreamResponse {
   status: number;
@@ -27,7 +28,8 @@ export interface UpstreamRequest {
   path: string;
   headers: Record<string, string>;
   body: string | Buffer;
-  signal: AbortSignal;
+  /** Aborts the request (a Node AbortSignal fits; the engine passes its lighter `Cancellation`). */
+  signal: CancelSignal;
 }
 
 /** The HTTP seam of the engine: swap it in tests or to route through a proxy. */
@@ -73,7 +75,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse {
   private waiter: { resolve(value: never): void; reject(err: unknown): void } | null = null;
 
   constructor(
-    private readonly signal: AbortSignal,
+    private readonly signal: CancelSignal,
     private readonly resolveHead: (res: UpstreamResponse) => void,
     private readonly rejectHead: (err: unknown) => void,
   ) {
