@@ -30,7 +30,7 @@ describe('Cancellation', () => {
   it('a listener that removes itself while the abort runs does not disturb the next one', () => {
     const cancel = new Cancellation();
     const second = jest.fn();
-    const first = jest.fn(() => cancel.removeEventListener('abort', first));
+    const first: jest.Mock<void, []> = jest.fn((): void => cancel.removeEventListener('abort', first));
     cancel.addEventListener('abort', first);
     cancel.addEventListener('abort', second);
     cancel.abort('x');
