@@ -19,6 +19,17 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** Reads a streamed completion until it ends or fails: the content of each chunk received, and the error if any. */
+async function readUntilError(stream: AsyncIterable<{ choices: Array<{ delta: { content?: string | null } }> }>): Promise<{ received: string[]; err: unknown }> {
+  const received: string[] = [];
+  try {
+    for await (const chunk of stream) received.push(chunk.choices[0]?.delta.content ?? '');
+    return { received, err: undefined };
+  } catch (err) {
+    return { received, err };
+  }
+}
+
 describe.each(adapters)('behaviour: $name', (adapter) => {
   const { up, logs, track } = useUpstreams();
   const start = async (extra: Partial<SwitchyardOptions> = {}) => track(await adapter.start(seedOptions(up, logs, extra)));
@@ -290,11 +301,7 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     it('after the first byte, an upstream failure ends the stream with an SSE error event', async () => {
       const url = await start();
       up.openai.enqueue(replies.stream({ chunks: 5, cutAfter: 2, intervalMs: 5 }));
-      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
-      const received: string[] = [];
-      const err = await (async () => {
-        for await (const chunk of stream) received.push(chunk.choices[0]?.delta.content ?? '');
-      })().catch((e: unknown) => e);
+      const { received, err } = await readUntilError(await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
 
       expect(received).toHaveLength(2);
       expect(err).toBeInstanceOf(APIError);
@@ -307,11 +314,7 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     it('a failure in the middle of an event drops that event, so the SDK reads our error event', async () => {
       const url = await start();
       up.openai.enqueue(replies.stream({ chunks: 5, cutAfter: 3, cutMidEvent: true, intervalMs: 5 }));
-      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
-      const received: string[] = [];
-      const err = await (async () => {
-        for await (const chunk of stream) received.push(chunk.choices[0]?.delta.content ?? '');
-      })().catch((e: unknown) => e);
+      const { received, err } = await readUntilError(await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
 
       expect(received).toHaveLength(2);
       expect(err).toBeInstanceOf(APIError);
