@@ -42,7 +42,7 @@ describe('upstream client (undici dispatch)', () => {
     expect(fake.requests[0]!.body).toEqual({ model: 'gpt-4o', messages: [] });
   });
 
-  it('streams an SSE answer chunk by chunk once its first bytes arrived', async () => {
+  it('hands over an SSE answer as a Readable once its first bytes arrived, every event intact', async () => {
     fake.enqueue(replies.stream({ chunks: 4, intervalMs: 5 }));
     const res = await client.request(call({ model: 'gpt-4o', messages: [], stream: true }));
     const events = (await collect(await res.stream())).split('\n\n').filter(Boolean);
