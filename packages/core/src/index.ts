@@ -5,6 +5,8 @@ export { handleNodeRequest } from './http/node-bridge';
 export type { NodeRequestOptions } from './http/node-bridge';
 export { createUpstreamClient } from './http/upstream-client';
 export type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './http/upstream-client';
+export { toReadable } from './http/body-stream';
+export type { BodyStream, BodyConsumer } from './http/body-stream';
 export type { CancelSignal } from './engine/cancellation';
 export { SwitchyardError, SwitchyardOptionsError } from './errors';
 export type { SwitchyardErrorCode, OpenAIErrorBody, OptionsIssue } from './errors';

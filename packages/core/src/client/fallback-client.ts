@@ -13,6 +13,7 @@ import type {
 import type { SwitchyardOptions } from '../config/schema';
 import { Gateway, type GatewayResponse } from '../engine/gateway';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
+import { toReadable } from '../http/body-stream';
 import type { AttemptLog } from '../log/log-event';
 
 export interface FallbackRequestOptions {
@@ -78,7 +79,9 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
 
 /** Parses the SSE stream into chunks; an upstream failure or an error event is thrown, never a silent end. */
 async function* chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
-  const stream = res.stream!;
+  // A Readable for `for await` (this path is the SDK-shaped API, not the proxy's hot path). Until the first
+  // `next()` the body holds what arrives (up to 64 KiB, then the upstream is paused).
+  const stream = toReadable(res.stream!);
   const ready: ChatCompletionChunk[] = [];
   let failure: FallbackRequestError | undefined;
   const parser = createParser({

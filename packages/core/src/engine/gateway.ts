@@ -4,12 +4,12 @@
  * that point). The consumer reports when delivery ended; the engine then emits the request's one log event.
  */
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
 import { resolveOptions } from '../config/resolve';
 import type { SwitchyardOptions } from '../config/schema';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { createUpstreamClient, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
+import type { BodyStream } from '../http/body-stream';
 import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
 import { emitLog } from '../log/emit';
 import { extractResponseModel, extractUsage, StreamTail } from '../log/usage';
@@ -52,8 +52,11 @@ export interface GatewayResponse {
   headers: Record<string, string>;
   /** The complete body (JSON), or null for a stream. */
   body: Buffer | null;
-  /** Server-sent events from the serving upstream, or null. Its first bytes have arrived. */
-  stream: Readable | null;
+  /**
+   * Server-sent events from the serving upstream, or null. Its first bytes have arrived; `consume` it (or
+   * `toReadable(stream)`), or `destroy` it.
+   */
+  stream: BodyStream | null;
   /** Every upstream attempt so far, in order (the same list the log event carries). */
   attempts: readonly AttemptLog[];
   /** Feed every streamed chunk here: the final usage chunk is read from the tail. */
@@ -72,7 +75,7 @@ const FORWARDED_HEADERS = new Set([
 type LogDraft = Pick<LogEvent, 'traceId' | 'requestId' | 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & { otel?: RequestTrace | null };
 
 type Outcome =
-  | { ok: true; leaf: LeafNode; plan: UpstreamPlan; res: UpstreamResponse; body: Buffer | null; stream: Readable | null }
+  | { ok: true; leaf: LeafNode; plan: UpstreamPlan; res: UpstreamResponse; body: Buffer | null; stream: BodyStream | null }
   | { ok: false; error: SwitchyardError };
 
 /** Per-request state shared by the strategy walk. */
@@ -301,7 +304,7 @@ export class Gateway {
       const res = await this.client.request({ origin: plan.origin, path: plan.path, headers: plan.headers, body: run.bodyFor(leaf, plan), signal });
       entry.status = res.status;
       let body: Buffer | null = null;
-      let stream: Readable | null = null;
+      let stream: BodyStream | null = null;
       if (run.stream && res.status < 300 && isEventStream(res.headers)) {
         stream = await res.stream();
         streaming = true;

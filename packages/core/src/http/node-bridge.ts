@@ -89,26 +89,25 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
     }
     return ok;
   };
-  const onData = (chunk: Buffer) => {
-    if (!send(framer.push(chunk))) stream.pause();
-  };
   const onDrain = () => stream.resume();
-  stream.on('data', onData);
   res.on('drain', onDrain);
-  stream.once('end', () => {
-    send(framer.rest());
-    res.end();
-  });
-  stream.once('error', (err) => {
-    if (res.writableEnded || res.destroyed) return;
-    streamError = err;
-    res.end(sseErrorEvent(err));
-  });
   res.once('close', () => {
     res.off('drain', onDrain);
-    stream.off('data', onData);
     const clientClosed = !res.writableFinished;
-    if (clientClosed && !stream.destroyed) stream.destroy();
+    if (clientClosed) stream.destroy();
     result.end({ clientClosed, streamError });
+  });
+  // Each upstream chunk is written from undici's data callback: a full socket buffer pauses the upstream.
+  stream.consume({
+    data: (chunk) => send(framer.push(chunk)),
+    end: () => {
+      send(framer.rest());
+      res.end();
+    },
+    error: (err) => {
+      if (res.writableEnded || res.destroyed) return;
+      streamError = err;
+      res.end(sseErrorEvent(err));
+    },
   });
 }

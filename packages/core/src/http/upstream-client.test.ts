@@ -1,7 +1,8 @@
-import type { Readable } from 'node:stream';
 import { replies, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { Agent } from 'undici';
 import { createUpstreamClient, type UpstreamClient, type UpstreamRequest } from './upstream-client';
+import { toReadable, type BodyStream } from './body-stream';
+import { readStream } from './read-stream';
 
 describe('upstream client (undici dispatch)', () => {
   let fake: FakeProvider;
@@ -25,13 +26,28 @@ describe('upstream client (undici dispatch)', () => {
     signal,
   });
 
-  const collect = (stream: Readable): Promise<string> =>
-    new Promise((resolve, reject) => {
-      let text = '';
-      stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      stream.once('end', () => resolve(text));
-      stream.once('error', reject);
+  /** Consumes a body stream to its end; `pauseAt` makes the consumer answer false at that chunk. */
+  const collect = (stream: BodyStream, pauseAt = -1): { text: Promise<string>; count: () => number } => {
+    let text = '';
+    let count = 0;
+    const done = new Promise<string>((resolve, reject) => {
+      stream.consume({
+        data: (chunk) => {
+          text += chunk.toString();
+          return count++ !== pauseAt;
+        },
+        end: () => resolve(text),
+        error: reject,
+      });
     });
+    return { text: done, count: () => count };
+  };
+  const contentsOf = (text: string): string[] =>
+    text
+      .split('\n\n')
+      .filter((e) => e.startsWith('data: {'))
+      .map((e) => JSON.parse(e.slice('data: '.length)).choices[0]?.delta?.content)
+      .filter(Boolean);
 
   it('reads a JSON answer whole, with its status and lower-case headers', async () => {
     fake.enqueue({ headers: { 'X-Request-Id': 'req-1' } });
@@ -42,13 +58,35 @@ describe('upstream client (undici dispatch)', () => {
     expect(fake.requests[0]!.body).toEqual({ model: 'gpt-4o', messages: [] });
   });
 
-  it('hands over an SSE answer as a Readable once its first bytes arrived, every event intact', async () => {
+  it('hands over an SSE answer once its first bytes arrived, every event intact', async () => {
     fake.enqueue(replies.stream({ chunks: 4, intervalMs: 5 }));
     const res = await client.request(call({ model: 'gpt-4o', messages: [], stream: true }));
-    const events = (await collect(await res.stream())).split('\n\n').filter(Boolean);
-    expect(events.pop()).toBe('data: [DONE]');
-    const contents = events.map((e) => JSON.parse(e.slice('data: '.length)).choices[0]?.delta?.content).filter(Boolean);
-    expect(contents).toHaveLength(4);
+    const text = await collect(await res.stream()).text;
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(contentsOf(text)).toHaveLength(4);
+  });
+
+  it('a consumer that answers false gets no chunk until resume(), then the rest', async () => {
+    fake.enqueue(replies.stream({ chunks: 6, intervalMs: 5 }));
+    const res = await client.request(call({ model: 'gpt-4o', messages: [], stream: true }));
+    const stream = await res.stream();
+    const { text, count } = collect(stream, 0);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // Chunks that arrived before consume() are all delivered; after the false, nothing more until resume().
+    await sleep(20);
+    const paused = count();
+    await sleep(150);
+    expect(count()).toBe(paused);
+    expect(paused).toBeLessThan(4);
+    stream.resume();
+    expect(contentsOf(await text)).toHaveLength(6);
+  });
+
+  it('toReadable gives the body as a Readable', async () => {
+    fake.enqueue(replies.stream({ chunks: 3, intervalMs: 5 }));
+    const res = await client.request(call({ model: 'gpt-4o', messages: [], stream: true }));
+    const text = (await readStream(toReadable(await res.stream()))).toString();
+    expect(contentsOf(text)).toHaveLength(3);
   });
 
   it('rejects stream() when the body ends before any byte', async () => {
@@ -57,13 +95,17 @@ describe('upstream client (undici dispatch)', () => {
     await expect(res.stream()).rejects.toThrow('ended before sending any data');
   });
 
-  it('destroying a stream mid-body aborts the upstream request', async () => {
+  it.each([
+    ['the body stream', (stream: BodyStream) => stream.destroy()],
+    ['its Readable', (stream: BodyStream) => toReadable(stream).destroy()],
+  ])('destroying %s mid-body aborts the upstream request', async (_name, destroy) => {
     fake.enqueue(replies.stream({ chunks: 50, intervalMs: 20 }));
     const res = await client.request(call({ model: 'gpt-4o', messages: [], stream: true }));
     const stream = await res.stream();
-    stream.destroy();
+    destroy(stream);
     await until(() => fake.requests[0]!.aborted);
     expect(fake.requests[0]!.aborted).toBe(true);
+    expect(stream.destroyed).toBe(true);
   });
 
   it('an abort while waiting for headers rejects at once with the reason and reaches the upstream', async () => {

@@ -2,11 +2,11 @@
  * HTTP to providers: undici's Agent keeps one keep-alive pool per origin. We drive it through `dispatch` with our
  * own handler, not `fetch` (several times the CPU: ~580 µs vs ~90 µs per request here) nor `request`, whose body
  * is a Readable stream even for a short JSON answer (~50 µs more per request than collecting chunks, issue 5).
- * Only a streamed answer gets a Readable, created when the engine asks for it.
+ * A streamed answer is handed over chunk by chunk to one consumer (`BodyStream`), without a Readable either.
  */
-import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { CancelSignal } from '../engine/cancellation';
+import type { BodyConsumer, BodyStream } from './body-stream';
 
 export interface UpstreamResponse {
   status: number;
@@ -15,10 +15,10 @@ export interface UpstreamResponse {
   /** Resolves with the whole body. Call one of `read`, `stream` or `discard`, once. */
   read(): Promise<Buffer>;
   /**
-   * Resolves once the body's first bytes arrived, with the body as a Readable (backpressure reaches the upstream;
-   * destroying it aborts the upstream request). Rejects if the body ends or fails before any byte.
+   * Resolves once the body's first bytes arrived, with the body for one consumer (backpressure reaches the
+   * upstream; destroying it aborts the upstream request). Rejects if the body ends or fails before any byte.
    */
-  stream(): Promise<Readable>;
+  stream(): Promise<BodyStream>;
   /** Drops the body; a short one is read to its end so the connection stays reusable. */
   discard(): void;
 }
@@ -55,11 +55,13 @@ export function createUpstreamClient(dispatcher: Dispatcher = defaultAgent()): U
 
 /** A discarded body longer than this is cut (connection closed) rather than read to its end. */
 const DISCARD_LIMIT = 128 * 1024;
+/** Streamed bytes held for a consumer that has not started yet, beyond which the upstream is paused. */
+const HOLD_LIMIT = 64 * 1024;
 
 type BodyMode = 'pending' | 'read' | 'stream' | 'discard';
 
-/** One upstream request and its response: undici's handler and the engine's `UpstreamResponse` in one object. */
-class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse {
+/** One upstream request and its response: undici's handler, the engine's `UpstreamResponse` and its body stream. */
+class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStream {
   status = 0;
   headers: Record<string, string | string[] | undefined> = {};
   private controller: Dispatcher.DispatchController | null = null;
@@ -70,7 +72,9 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse {
   private size = 0;
   private ended = false;
   private failure: Error | null = null;
-  private readable: Readable | null = null;
+  /** Who receives a streamed body, once `consume` was called; null again after `destroy`. */
+  private consumer: BodyConsumer | null = null;
+  destroyed = false;
   /** The pending `read()` or `stream()` promise. */
   private waiter: { resolve(value: never): void; reject(err: unknown): void } | null = null;
 
@@ -110,9 +114,16 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     switch (this.mode) {
       case 'stream':
-        if (this.readable!.destroyed) return;
-        if (!this.readable!.push(chunk)) controller.pause();
-        this.settle(this.readable);
+        if (this.consumer) {
+          if (!this.consumer.data(chunk)) controller.pause();
+          return;
+        }
+        if (this.destroyed) return;
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+        // Nobody consumes yet: hold a little, then let backpressure reach the upstream.
+        if (this.size >= HOLD_LIMIT) controller.pause();
+        this.settle(this);
         return;
       case 'discard':
         this.size += chunk.length;
@@ -129,7 +140,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse {
     this.finish();
     if (this.mode === 'read') this.settle(this.body());
     else if (this.mode === 'stream') {
-      if (!this.readable!.destroyed) this.readable!.push(null);
+      this.consumer?.end();
       // Only a stream still waiting for its first bytes fails (an Error captures a stack: not on every end).
       if (this.waiter) this.fail(new Error('The upstream stream ended before sending any data.'));
     }
@@ -142,11 +153,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse {
       this.rejectHead(err);
       return;
     }
-    // A Readable already handed out reports the error itself; one still waiting for its first bytes is never used.
-    if (this.mode === 'stream') {
-      if (this.waiter) this.readable!.destroy();
-      else this.readable!.destroy(err);
-    }
+    // A consumer learns of it now; one that has not started yet, when it does (after the chunks held for it).
+    this.consumer?.error(err);
     this.fail(err);
   }
 
@@ -161,32 +169,53 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse {
     });
   }
 
-  stream(): Promise<Readable> {
+  stream(): Promise<BodyStream> {
     this.mode = 'stream';
+    // A body that failed before it was asked for is not started: the engine may still fall back.
     if (this.failure) return Promise.reject(this.failure);
-    const readable = new Readable({
-      read: () => this.controller?.resume(),
-      destroy: (err, callback) => {
-        // The consumer went away mid-body: stop the upstream too.
-        if (!this.ended && !this.failure) this.controller?.abort(err ?? new Error('The response stream was destroyed.'));
-        callback(err);
-      },
-    });
-    this.readable = readable;
-    for (const chunk of this.chunks) readable.push(chunk);
-    const started = this.chunks.length > 0;
-    this.chunks = [];
-    if (this.ended) readable.push(null);
-    if (started) return Promise.resolve(readable);
+    if (this.chunks.length > 0) {
+      if (this.size >= HOLD_LIMIT) this.controller?.pause();
+      return Promise.resolve(this);
+    }
     if (this.ended) return Promise.reject(new Error('The upstream stream ended before sending any data.'));
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
   }
 
+  consume(consumer: BodyConsumer): void {
+    if (this.consumer || this.destroyed) return;
+    this.consumer = consumer;
+    const held = this.chunks;
+    this.chunks = [];
+    this.size = 0;
+    let flowing = true;
+    for (const chunk of held) {
+      flowing = consumer.data(chunk) && flowing;
+      if (this.consumer !== consumer) return; // destroyed by the consumer meanwhile
+    }
+    if (this.failure) consumer.error(this.failure);
+    else if (this.ended) consumer.end();
+    else if (flowing) this.controller?.resume();
+    else this.controller?.pause();
+  }
+
+  resume(): void {
+    if (this.consumer) this.controller?.resume();
+  }
+
+  destroy(err?: Error): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.consumer = null;
+    this.chunks = [];
+    // The consumer went away mid-body: stop the upstream too.
+    if (!this.ended && !this.failure) this.controller?.abort(err ?? new Error('The response stream was destroyed.'));
+  }
+
   discard(): void {
     if (this.mode === 'stream') {
-      this.readable!.destroy();
+      this.destroy();
       return;
     }
     this.mode = 'discard';
