@@ -9,7 +9,7 @@
  *
  *   node packages/bench/dist/run.js [--quick] [--systems a,b] [--scenarios json32,json1,...] [--repeats N] [--stream-repeats N]
  *                                   [--seconds N] [--warmup N] [--no-instructions] [--out FILE|-]
- * Afterwards each Switchyard system and its floor get a callgrind instruction count (JSON and fallback), the
+ * Afterwards each Switchyard system and its floor get a callgrind instruction count (JSON, fallback, stream), the
  * deterministic cross-check of the CPU ratios (valgrind from apt; --no-instructions skips it).
  * BENCH_NODE_ARGS adds node flags to the servers under test (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
@@ -67,12 +67,13 @@ const ALL_SYSTEMS: SystemInfo[] = [
   { name: 'sdk-express', label: 'openai SDK route in Express (try/catch)', framework: 'express', floor: 'floor-express' },
 ];
 
-type ScenarioName = 'json32' | 'json1' | 'fallback32' | 'stream8' | 'big' | 'series';
+type ScenarioName = 'json32' | 'json1' | 'fallback32' | 'stream8' | 'stream1' | 'big' | 'series';
 const SCENARIOS: Record<ScenarioName, string> = {
   json32: 'JSON 200, 32 connections',
   json1: 'JSON 200, 1 connection (latency)',
   fallback32: 'Fallback 429 -> Azure, 32 connections',
   stream8: 'Streaming, 20 chunks 5 ms apart, 8 connections',
+  stream1: 'Streaming, 20 chunks 5 ms apart, 1 connection (no queueing behind other streams)',
   big: 'One 50 MB streamed response',
   series: `${SERIES_COUNT.toLocaleString('en')} requests in a row`,
 };
@@ -252,12 +253,14 @@ async function main(): Promise<void> {
   /** Checks that a system answers as expected before it is measured (a fast error is not a fast proxy). */
   async function check(r: Running, sc: ScenarioName): Promise<void> {
     const agent = new Agent({ keepAlive: false });
-    const stream = sc === 'stream8' || sc === 'big';
+    const stream = sc !== 'json32' && sc !== 'json1' && sc !== 'fallback32';
     const ex = await post(agent, targetUrl(r, sc), stream ? STREAM_BODY : REQUEST_BODY, 200_000);
     const ok = ex.status === 200 && (stream ? ex.body.startsWith('data: ') : ex.body.includes('"chat.completion"')) && (sc !== 'fallback32' || ex.body.includes('(Azure)'));
     if (!ok) throw new Error(`${r.info.name} answered ${ex.status} ${ex.body.slice(0, 300)} in ${sc}`);
   }
 
+  /** Systems whose per-stream code was warmed by back-to-back streams (once per process). */
+  const streamWarmed = new Set<SystemName>();
   for (const sc of scenarioList) {
     if (!(sc in SCENARIOS)) throw new Error(`unknown scenario ${sc}`);
     log(`\n== ${SCENARIOS[sc]}`);
@@ -305,7 +308,7 @@ async function main(): Promise<void> {
       continue;
     }
 
-    const rounds = sc === 'stream8' ? STREAM_REPEATS : REPEATS;
+    const rounds = sc === 'stream8' || sc === 'stream1' ? STREAM_REPEATS : REPEATS;
     for (let rep = -1; rep < rounds; rep++) {
       const warm = rep < 0;
       if (warm && sc === 'big') continue;
@@ -316,8 +319,9 @@ async function main(): Promise<void> {
         if (sc === 'json32' || sc === 'json1' || sc === 'fallback32') {
           const w = await wrk(url, REQUEST_BODY, sc === 'json1' ? 1 : 32, warm ? WARMUP_SECONDS : SECONDS, LOAD_CPU);
           run = { round: rep, rps: w.rps, p50: w.p50Ms, p99: w.p99Ms, cpuUs: (cpuMicros(r.pid) - cpu0) / w.requests, rssMB: rssBytes(r.pid) / MB, errors: w.errors };
-        } else if (sc === 'stream8') {
-          if (warm) {
+        } else if (sc === 'stream8' || sc === 'stream1') {
+          if (warm && !streamWarmed.has(r.info.name)) {
+            streamWarmed.add(r.info.name);
             // A 100 ms stream runs its per-stream code (request, first byte, end) once: the timed warm-up alone is
             // ~300 streams, too few for V8 to optimise that code, and Switchyard (more JavaScript per stream than a
             // bare pipe) measured +0.8 ms to the first byte cold against ~0 hot. Back-to-back streams warm it first.
@@ -325,7 +329,7 @@ async function main(): Promise<void> {
             await series(url, STREAM_BODY, 8, 120, STREAM_WARMUP);
             await setMode({ openaiStatus: 200, stream: normalStream });
           }
-          const s = await series(url, STREAM_BODY, 8, warm ? WARMUP_SECONDS : SECONDS);
+          const s = await series(url, STREAM_BODY, sc === 'stream8' ? 8 : 1, warm ? WARMUP_SECONDS : SECONDS);
           run = {
             round: rep, rps: s.count / s.seconds, p50: percentile(s.total, 50), p99: percentile(s.total, 99), cpuUs: (cpuMicros(r.pid) - cpu0) / s.count,
             rssMB: rssBytes(r.pid) / MB, errors: s.errors, ttfbP50: percentile(s.ttfb, 50), ttfbP99: percentile(s.ttfb, 99),
@@ -373,11 +377,11 @@ async function main(): Promise<void> {
 // --- instruction counts -----------------------------------------------------------------------------------
 
 type Counts = Map<SystemName, Partial<Record<CountScenario, InstructionCount>>>;
-const COUNTED: Partial<Record<ScenarioName, CountScenario>> = { json32: 'json', fallback32: 'fallback' };
+const COUNTED: Partial<Record<ScenarioName, CountScenario>> = { json32: 'json', fallback32: 'fallback', stream8: 'stream' };
 
 /**
- * Callgrind counts for each Switchyard system and its floor, in the JSON and fallback scenarios that were run: the
- * deterministic check of the CPU ratios. Two counts at a time (each with its own fakes); valgrind from apt.
+ * Callgrind counts for each Switchyard system and its floor, in the JSON, fallback and stream scenarios that were
+ * run: the deterministic check of the CPU ratios. Two counts at a time (each with its own fakes); valgrind from apt.
  */
 async function countAll(systems: SystemInfo[], scenarios: ScenarioName[], skipped: string[]): Promise<Counts | null> {
   const kinds = scenarios.map((sc) => COUNTED[sc]).filter((k): k is CountScenario => k !== undefined);
@@ -478,15 +482,16 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
     lines.push('');
   }
 
-  if (results.stream8) {
-    const directTotal = stat(get('stream8', 'direct'), (r) => r.p50).med;
-    lines.push(`## ${SCENARIOS.stream8}`, '', 'Measured with a node:http client: time to the first body byte and to the end of the stream.', '');
+  for (const sc of ['stream8', 'stream1'] as const) {
+    if (!results[sc]) continue;
+    const directTotal = stat(get(sc, 'direct'), (r) => r.p50).med;
+    lines.push(`## ${SCENARIOS[sc]}`, '', 'Measured with a node:http client: time to the first body byte and to the end of the stream.', '');
     lines.push('| system | streams/s | TTFB p50 ms | TTFB p99 ms | TTFB vs floor | total p50 ms | total vs direct | CPU µs/stream | CPU vs floor |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of systems) {
-      const runs = get('stream8', s.name);
+      const runs = get(sc, s.name);
       if (!runs) continue;
       const ttfb = stat(runs, (r) => r.ttfbP50);
-      const floorRuns = s.floor ? get('stream8', s.floor) : undefined;
+      const floorRuns = s.floor ? get(sc, s.floor) : undefined;
       const ttfbVsFloor = paired(runs, floorRuns, (r) => r.ttfbP50, diff).med;
       const total = stat(runs, (r) => r.p50);
       const cpu = stat(runs, (r) => r.cpuUs);
@@ -531,8 +536,8 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
         '3,000 warm-up requests. Unlike CPU time, the count does not move with the load or speed of a shared machine, so ' +
         'it settles ratios that CPU time cannot resolve here; it does not see cache misses or syscall time.',
       '',
-      '| system | JSON 200 k instr/req | vs floor | fallback k instr/req | vs floor |',
-      '| --- | ---: | ---: | ---: | ---: |',
+      '| system | JSON 200 k instr/req | vs floor | fallback k instr/req | vs floor | stream (21 chunks) k instr/stream | vs floor |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
     for (const s of systems.filter((x) => counts.has(x.name))) {
       const cell = (kind: CountScenario) => {
@@ -540,7 +545,7 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
         const fl = s.floor ? counted(s.floor, kind) : NaN;
         return `${f(v, 1)} | ${s.floor ? `${f(v / fl, 2)}x` : '—'}`;
       };
-      lines.push(`| ${s.name} | ${cell('json')} | ${cell('fallback')} |`);
+      lines.push(`| ${s.name} | ${cell('json')} | ${cell('fallback')} | ${cell('stream')} |`);
     }
     lines.push('');
   }
@@ -568,6 +573,11 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
       const direct = stat(get('stream8', 'direct'), (r) => r.p50).med;
       const t = (stat(get('stream8', s.name), (r) => r.p50).med - direct) / direct;
       if (Number.isFinite(direct)) lines.push(`| ${s.name} | stream total p50 within 2% of direct | ${signed(t * 100, 1)}% | ${yes(t <= 0.02)} |`);
+    }
+    if (results.stream1) {
+      // Not one of the issue's targets (those are at 8 connections): the same bound without queueing, for diagnosis.
+      const d = paired(get('stream1', s.name), get('stream1', floor), (r) => r.ttfbP50, diff).med;
+      lines.push(`| ${s.name} | (diagnostic) stream TTFB p50 at 1 connection ≤ ${floor} + 0.2 ms | ${signed(d)} ms | ${yes(d <= 0.2)} |`);
     }
     if (results.big) {
       const g = stat(get('big', s.name), (r) => r.peakGrowthMB).hi;
