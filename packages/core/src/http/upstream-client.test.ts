@@ -82,6 +82,23 @@ describe('upstream client (undici dispatch)', () => {
     expect(contentsOf(await text)).toHaveLength(6);
   });
 
+  it('a consumer that starts late gets the chunks held for it, then the failure that came meanwhile', async () => {
+    fake.enqueue(replies.stream({ chunks: 10, intervalMs: 5, cutAfter: 2 }));
+    const res = await client.request(call({ model: 'gpt-4o', messages: [], stream: true }));
+    const stream = await res.stream();
+    await new Promise((resolve) => setTimeout(resolve, 150)); // the cut comes ~5 ms in
+    const outcome = await new Promise<{ text: string; error: unknown }>((resolve) => {
+      let text = '';
+      stream.consume({
+        data: (chunk) => ((text += chunk.toString()), true),
+        end: () => resolve({ text, error: null }),
+        error: (error) => resolve({ text, error }),
+      });
+    });
+    expect(outcome.error).toBeInstanceOf(Error);
+    expect(outcome.text.startsWith('data: {')).toBe(true);
+  });
+
   it('toReadable gives the body as a Readable', async () => {
     fake.enqueue(replies.stream({ chunks: 3, intervalMs: 5 }));
     const res = await client.request(call({ model: 'gpt-4o', messages: [], stream: true }));
