@@ -77,6 +77,14 @@ const SCENARIOS: Record<ScenarioName, string> = {
   big: 'One 50 MB streamed response',
   series: `${SERIES_COUNT.toLocaleString('en')} requests in a row`,
 };
+/** Scenarios wrk drives (JSON bodies); the others are SSE streams. */
+const WRK_SCENARIOS = new Set<ScenarioName>(['json32', 'json1', 'fallback32']);
+/** Timed stream scenarios and their connections. */
+const TIMED_STREAMS = { stream8: 8, stream1: 1 } as const;
+
+/** A server child's memory figures (bytes); NaN for a system with no child (direct). */
+type Memory = Omit<Extract<ChildReply, { type: 'mem' }>, 'type'>;
+const NO_MEMORY: Memory = { rss: NaN, heapUsed: NaN, heapTotal: NaN };
 
 interface Running {
   info: SystemInfo;
@@ -253,7 +261,7 @@ async function main(): Promise<void> {
   /** Checks that a system answers as expected before it is measured (a fast error is not a fast proxy). */
   async function check(r: Running, sc: ScenarioName): Promise<void> {
     const agent = new Agent({ keepAlive: false });
-    const stream = sc !== 'json32' && sc !== 'json1' && sc !== 'fallback32';
+    const stream = !WRK_SCENARIOS.has(sc);
     const ex = await post(agent, targetUrl(r, sc), stream ? STREAM_BODY : REQUEST_BODY, 200_000);
     const ok = ex.status === 200 && (stream ? ex.body.startsWith('data: ') : ex.body.includes('"chat.completion"')) && (sc !== 'fallback32' || ex.body.includes('(Azure)'));
     if (!ok) throw new Error(`${r.info.name} answered ${ex.status} ${ex.body.slice(0, 300)} in ${sc}`);
@@ -286,16 +294,14 @@ async function main(): Promise<void> {
         const r: Running = used.child
           ? await startChild('server.js', [used.info.name], SERVER_CPU, serverEnv, nodeArgs).then(({ child, msg }) => ({ ...used, child, pid: child.pid!, url: `http://127.0.0.1:${(msg as { port: number }).port}` }))
           : used;
-        let mark = { rss: NaN, heapUsed: NaN, heapTotal: NaN };
+        let mark: Memory = NO_MEMORY;
         const cpu0 = cpuMicros(r.pid);
         const t0 = performance.now();
         const res = await series(r.url, REQUEST_BODY, 1, 3600, SERIES_COUNT, async (n) => {
           if (n === SERIES_MARK && r.child) mark = await ask(r.child, { type: 'mem', gc: true }, 'mem');
         });
         const seconds = (performance.now() - t0) / 1000;
-        const end = r.child
-          ? await ask<{ rss: number; heapUsed: number; heapTotal: number }>(r.child, { type: 'mem', gc: true }, 'mem')
-          : { rss: NaN, heapUsed: NaN, heapTotal: NaN };
+        const end = r.child ? await ask<Memory>(r.child, { type: 'mem', gc: true }, 'mem') : NO_MEMORY;
         record(sc, r.info.name, {
           round: 0, rps: res.count / seconds, p50: percentile(res.total, 50), p99: percentile(res.total, 99), cpuUs: (cpuMicros(r.pid) - cpu0) / res.count,
           rssMB: rssBytes(r.pid) / MB, errors: res.errors, rssAtMark: mark.rss / MB, rssAtEnd: end.rss / MB, heapAtMark: mark.heapUsed / MB, heapAtEnd: end.heapUsed / MB,
@@ -308,7 +314,7 @@ async function main(): Promise<void> {
       continue;
     }
 
-    const rounds = sc === 'stream8' || sc === 'stream1' ? STREAM_REPEATS : REPEATS;
+    const rounds = sc in TIMED_STREAMS ? STREAM_REPEATS : REPEATS;
     for (let rep = -1; rep < rounds; rep++) {
       const warm = rep < 0;
       if (warm && sc === 'big') continue;
@@ -316,10 +322,11 @@ async function main(): Promise<void> {
         const url = targetUrl(r, sc);
         const cpu0 = cpuMicros(r.pid);
         let run: Run;
-        if (sc === 'json32' || sc === 'json1' || sc === 'fallback32') {
+        if (WRK_SCENARIOS.has(sc)) {
           const w = await wrk(url, REQUEST_BODY, sc === 'json1' ? 1 : 32, warm ? WARMUP_SECONDS : SECONDS, LOAD_CPU);
           run = { round: rep, rps: w.rps, p50: w.p50Ms, p99: w.p99Ms, cpuUs: (cpuMicros(r.pid) - cpu0) / w.requests, rssMB: rssBytes(r.pid) / MB, errors: w.errors };
         } else if (sc === 'stream8' || sc === 'stream1') {
+          const connections = TIMED_STREAMS[sc];
           if (warm && !streamWarmed.has(r.info.name)) {
             streamWarmed.add(r.info.name);
             // A 100 ms stream runs its per-stream code (request, first byte, end) once: the timed warm-up alone is
@@ -329,7 +336,7 @@ async function main(): Promise<void> {
             await series(url, STREAM_BODY, 8, 120, STREAM_WARMUP);
             await setMode({ openaiStatus: 200, stream: normalStream });
           }
-          const s = await series(url, STREAM_BODY, sc === 'stream8' ? 8 : 1, warm ? WARMUP_SECONDS : SECONDS);
+          const s = await series(url, STREAM_BODY, connections, warm ? WARMUP_SECONDS : SECONDS);
           run = {
             round: rep, rps: s.count / s.seconds, p50: percentile(s.total, 50), p99: percentile(s.total, 99), cpuUs: (cpuMicros(r.pid) - cpu0) / s.count,
             rssMB: rssBytes(r.pid) / MB, errors: s.errors, ttfbP50: percentile(s.ttfb, 50), ttfbP99: percentile(s.ttfb, 99),
@@ -456,7 +463,7 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
     `Method: everything on loopback. The server under test runs alone on core ${SERVER_CPU ?? '(unpinned)'} (\`taskset\`); wrk 1 thread, the fake upstreams ` +
       `(OpenAI and Azure OpenAI shapes, keep-alive, precomputed replies) and the stream client share core ${LOAD_CPU ?? '(unpinned)'}. ` +
       `CPU µs/req is the server process's utime + stime (all threads, /proc/<pid>/stat) over the run divided by the requests served; ` +
-      `"direct" shows the fake's own figures. Systems interleaved, ${REPEATS} repeat(s) of ${SECONDS} s (streams at 8 connections: ${STREAM_REPEATS}) after a ${WARMUP_SECONDS} s warm-up (for streams, ${STREAM_WARMUP.toLocaleString('en')} back-to-back streams first); ` +
+      `"direct" shows the fake's own figures. Systems interleaved, ${REPEATS} repeat(s) of ${SECONDS} s (timed streams: ${STREAM_REPEATS}) after a ${WARMUP_SECONDS} s warm-up (for streams, ${STREAM_WARMUP.toLocaleString('en')} back-to-back streams first); ` +
       `median (min–max). In each round a system runs right next to its framework's floor (the order alternates from round ` +
       `to round); "vs floor" and the targets use the median of the per-round ratios (or differences), so a slow moment ` +
       `of this shared machine lands on both sides of a comparison.`,

@@ -60,6 +60,9 @@ const HOLD_LIMIT = 64 * 1024;
 
 type BodyMode = 'pending' | 'read' | 'stream' | 'discard';
 
+const discardedTooLong = () => new Error('Discarded response body too long to read.');
+const endedEmpty = () => new Error('The upstream stream ended before sending any data.');
+
 /** One upstream request and its response: undici's handler, the engine's `UpstreamResponse` and its body stream. */
 class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStream {
   status = 0;
@@ -127,7 +130,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
         return;
       case 'discard':
         this.size += chunk.length;
-        if (this.size > DISCARD_LIMIT) controller.abort(new Error('Discarded response body too long to read.'));
+        if (this.size > DISCARD_LIMIT) controller.abort(discardedTooLong());
         return;
       default:
         this.chunks.push(chunk);
@@ -142,7 +145,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     else if (this.mode === 'stream') {
       this.consumer?.end();
       // Only a stream still waiting for its first bytes fails (an Error captures a stack: not on every end).
-      if (this.waiter) this.fail(new Error('The upstream stream ended before sending any data.'));
+      if (this.waiter) this.fail(endedEmpty());
     }
   }
 
@@ -177,7 +180,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
       if (this.size >= HOLD_LIMIT) this.controller?.pause();
       return Promise.resolve(this);
     }
-    if (this.ended) return Promise.reject(new Error('The upstream stream ended before sending any data.'));
+    if (this.ended) return Promise.reject(endedEmpty());
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
@@ -220,7 +223,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     }
     this.mode = 'discard';
     this.chunks = [];
-    if (!this.ended && !this.failure && this.size > DISCARD_LIMIT) this.controller?.abort(new Error('Discarded response body too long to read.'));
+    if (!this.ended && !this.failure && this.size > DISCARD_LIMIT) this.controller?.abort(discardedTooLong());
   }
 
   private body(): Buffer {
