@@ -15,7 +15,7 @@ import { emitLog } from '../log/emit';
 import { extractResponseModel, extractUsage, StreamTail } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
 import type { UpstreamPlan } from '../providers/provider';
-import { header, parseBody, traceIdOf, type HeaderBag, type ParsedBody } from './request';
+import { givenTraceId, header, newTraceId, parseBody, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { Cancellation } from './cancellation';
 import { triggersFallback } from './fallback-rule';
@@ -72,7 +72,11 @@ const FORWARDED_HEADERS = new Set([
 ]);
 
 /** What is known of the log event before the response ends. */
-type LogDraft = Pick<LogEvent, 'traceId' | 'requestId' | 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & { otel?: RequestTrace | null };
+/**
+ * The event being written. `traceId` is null until made: an id the client did not give is generated once the first
+ * attempt is on the wire; '' means none (the client's was invalid). The request id is made with the event.
+ */
+type LogDraft = Pick<LogEvent, 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & { traceId: string | null; otel?: RequestTrace | null };
 
 type Outcome =
   | { ok: true; leaf: LeafNode; plan: UpstreamPlan; res: UpstreamResponse; body: Buffer | null; stream: BodyStream | null }
@@ -165,7 +169,6 @@ export class Gateway {
     const t0 = performance.now();
     const log: LogDraft = {
       traceId: '',
-      requestId: randomUUID(),
       configId: null,
       startedAt,
       stream: false,
@@ -175,7 +178,7 @@ export class Gateway {
     };
     let run: RequestRun | undefined;
     try {
-      log.traceId = traceIdOf(req.headers, log.otel?.traceId);
+      log.traceId = givenTraceId(req.headers, log.otel?.traceId) ?? null;
       const configId = header(req.headers, 'x-switchyard-config');
       const root = this.pickConfig(configId);
       log.configId = configId ?? null;
@@ -184,7 +187,10 @@ export class Gateway {
       log.stream = parsed.body.stream === true;
       run = new RequestRun(parsed, log.otel ?? null, this.options.deadlineMs, req.signal, req.cancel);
       log.attempts = run.attempts;
-      const outcome = await this.runNode(root, run);
+      const pending = this.runNode(root, run);
+      // undici writes the first attempt's request synchronously: from here on, work overlaps the upstream's.
+      log.traceId ??= newTraceId();
+      const outcome = await pending;
       run.settle();
       if (!outcome.ok) {
         run.release();
@@ -200,14 +206,14 @@ export class Gateway {
 
   /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
   reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
-    let traceId: string;
+    let traceId: string | null;
     try {
-      traceId = traceIdOf(headers);
+      traceId = givenTraceId(headers) ?? null;
     } catch {
       traceId = '';
     }
     const configId = header(headers, 'x-switchyard-config') ?? null;
-    const log = { traceId, requestId: randomUUID(), configId, startedAt: Date.now(), stream: false, model: null, attempts: [] };
+    const log = { traceId, configId, startedAt: Date.now(), stream: false, model: null, attempts: [] };
     return this.errorResponse(error, log, performance.now());
   }
 
@@ -334,7 +340,7 @@ export class Gateway {
     }
     const first = run.attempts[0]!;
     const fallback = first.target !== leaf.path;
-    this.switchyardHeaders(headers, log.traceId, run.attempts, fallback, leaf.path);
+    this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path);
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
     // Usage is read from a stream's tail only for whoever reads the log event.
     const tail = body || (this.options.sinks.length === 0 && !log.otel) ? null : new StreamTail();
@@ -372,7 +378,8 @@ export class Gateway {
 
   private errorResponse(error: SwitchyardError, log: LogDraft, t0: number): GatewayResponse {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    this.switchyardHeaders(headers, log.traceId, log.attempts, false, null);
+    // A request refused before its dispatch has not made its trace id yet.
+    this.switchyardHeaders(headers, (log.traceId ??= newTraceId()), log.attempts, false, null);
     let ended = false;
     return {
       status: error.status,
@@ -418,7 +425,7 @@ function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, 
   const round = (ms: number) => Math.round(ms * 100) / 100;
   for (const attempt of log.attempts) attempt.durationMs = round(attempt.durationMs);
   return {
-    traceId: log.traceId, requestId: log.requestId, configId: log.configId, startedAt: log.startedAt,
+    traceId: log.traceId ?? '', requestId: randomUUID(), configId: log.configId, startedAt: log.startedAt,
     durationMs: round(performance.now() - t0), status, stream: log.stream, fallback, model: log.model,
     servedBy, attempts: log.attempts, usage, costUsd,
   };

@@ -27,10 +27,10 @@ const MAX_TRACE_ID = 256;
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
 
 /**
- * `x-switchyard-trace-id`, else W3C `traceparent`'s trace id, else `fallback` (the OpenTelemetry span's trace id,
- * so that logs and traces share it), else a new W3C-shaped id.
+ * The request's trace id if it has one: `x-switchyard-trace-id`, else W3C `traceparent`'s trace id, else `fallback`
+ * (the OpenTelemetry span's trace id, so that logs and traces share it). Throws on an invalid one.
  */
-export function traceIdOf(headers: HeaderBag, fallback?: string): string {
+export function givenTraceId(headers: HeaderBag, fallback?: string): string | undefined {
   const given = header(headers, 'x-switchyard-trace-id');
   if (given !== undefined && given !== '') {
     if (given.length > MAX_TRACE_ID) {
@@ -43,7 +43,12 @@ export function traceIdOf(headers: HeaderBag, fallback?: string): string {
   const parent = header(headers, 'traceparent');
   const match = parent ? TRACEPARENT.exec(parent) : null;
   if (match && match[1] !== '00000000000000000000000000000000') return match[1]!;
-  return fallback ?? randomUUID().replaceAll('-', '');
+  return fallback;
+}
+
+/** A new W3C-shaped trace id (32 hex digits). */
+export function newTraceId(): string {
+  return randomUUID().replaceAll('-', '');
 }
 
 /**
