@@ -1,7 +1,7 @@
 export { Gateway } from './engine/gateway';
 export type { GatewayRequest, GatewayResponse, DeliveryEnd } from './engine/gateway';
 export type { HeaderBag, ChatRequestBody } from './engine/request';
-export { handleNodeRequest } from './http/node-bridge';
+export { handleNodeRequest, handleParserError } from './http/node-bridge';
 export type { NodeRequestOptions } from './http/node-bridge';
 export { createUpstreamClient } from './http/upstream-client';
 export type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './http/upstream-client';

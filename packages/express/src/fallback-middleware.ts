@@ -1,21 +1,35 @@
-import { Gateway, handleNodeRequest, type SwitchyardOptions } from '@switchyard/core';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { Gateway, handleNodeRequest, handleParserError, type SwitchyardOptions } from '@switchyard/core';
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
+
+/**
+ * What `fallbackMiddleware` returns, for `app.use` (which takes the pair as it is): the chat route, then an error
+ * handler that answers in OpenAI's error format when a JSON parser in front (`express.json()`) refused the body of
+ * a chat request, instead of Express's error page. Every other error goes on to the app's own error handling.
+ */
+export type FallbackMiddleware = [RequestHandler, ErrorRequestHandler];
 
 /**
  * Express middleware serving `POST {basePath}/chat/completions` through Switchyard's fallback engine; every other
  * request goes to `next()`. Works with or without `express.json()` in front. Invalid options throw here, at startup.
  */
-export function fallbackMiddleware(options: SwitchyardOptions): RequestHandler {
+export function fallbackMiddleware(options: SwitchyardOptions): FallbackMiddleware {
   const gateway = new Gateway(options);
   const route = gateway.options.chatPath;
   const routeSlash = `${route}/`;
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'POST') return next();
+  const isChatRequest = (req: Request): boolean => {
+    if (req.method !== 'POST') return false;
     // `req.url` equal to the route (no query) saves Express's `req.path` getter, which parses the URL (issue 5).
-    if (req.url !== route) {
-      const path = req.path;
-      if (path !== route && path !== routeSlash) return next();
-    }
-    void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
+    if (req.url === route) return true;
+    const path = req.path;
+    return path === route || path === routeSlash;
   };
+  return [
+    (req: Request, res: Response, next: NextFunction) => {
+      if (!isChatRequest(req)) return next();
+      void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
+    },
+    (err: unknown, req: Request, res: Response, next: NextFunction) => {
+      if (!isChatRequest(req) || !handleParserError(gateway, err, req, res)) next(err);
+    },
+  ];
 }

@@ -68,7 +68,7 @@ export function parseBody(input: unknown, maxBytes: number): ParsedBody {
     try {
       body = JSON.parse(typeof input === 'string' ? input : input.toString('utf8'));
     } catch {
-      throw new SwitchyardError('invalid_json', 'We could not parse the JSON body of your request. Send a JSON object.');
+      throw invalidJson();
     }
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -85,6 +85,10 @@ export function parseBody(input: unknown, maxBytes: number): ParsedBody {
     throw new SwitchyardError('invalid_request', "'stream' must be a boolean", { param: 'stream' });
   }
   return { body: b as ChatRequestBody, raw };
+}
+
+export function invalidJson(): SwitchyardError {
+  return new SwitchyardError('invalid_json', 'We could not parse the JSON body of your request. Send a JSON object.');
 }
 
 export function tooLarge(maxBytes: number): SwitchyardError {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchyardError } from '../errors';
 import { clientClosed, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { Cancellation } from '../engine/cancellation';
-import { tooLarge } from '../engine/request';
+import { invalidJson, tooLarge } from '../engine/request';
 import { readStream } from './read-stream';
 import { SseFramer } from './sse-framer';
 
@@ -47,6 +47,30 @@ export async function handleNodeRequest(
   }
   res.off('close', onClose);
   writeResponse(result, res);
+}
+
+/**
+ * Answers a chat request that a JSON body parser in front refused (body-parser's errors, as `express.json()` passes
+ * them to `next(err)`): OpenAI's error envelope and a log event, as if Switchyard had read the body, instead of the
+ * host's error page. Returns false for any other error, which stays the host's to handle.
+ */
+export function handleParserError(gateway: Gateway, err: unknown, req: IncomingMessage, res: ServerResponse): boolean {
+  const error = parserRefusal(err);
+  if (!error || res.headersSent) return false;
+  // The parser stopped reading an oversized body: close the connection after answering.
+  if (error.code === 'body_too_large') res.shouldKeepAlive = false;
+  writeResponse(gateway.reject(error, req.headers), res);
+  return true;
+}
+
+function parserRefusal(err: unknown): SwitchyardError | null {
+  const { type, limit } = (err ?? {}) as { type?: unknown; limit?: unknown };
+  if (type === 'entity.parse.failed') return invalidJson();
+  if (type === 'entity.too.large') {
+    const what = typeof limit === 'number' ? `the ${limit}-byte limit` : 'the size limit';
+    return new SwitchyardError('body_too_large', `The request body is larger than ${what} of the JSON parser in front of Switchyard.`);
+  }
+  return null;
 }
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {

@@ -21,8 +21,10 @@ export interface RunningApp {
 
 export interface AdapterUnderTest {
   name: string;
-  /** The host parses JSON before Switchyard sees the request (so it answers invalid JSON itself). */
+  /** The host parses JSON before Switchyard sees the request. */
   hostParsesJson?: boolean;
+  /** That parser answers the bodies it refuses (invalid JSON) in its own format: Switchyard never sees them. */
+  hostAnswersParserErrors?: boolean;
   /** Starts a host app with Switchyard mounted and one business route `GET /health` of its own. */
   start(options: SwitchyardOptions): Promise<RunningApp>;
 }
@@ -101,6 +103,7 @@ export const koa2Adapter: AdapterUnderTest = {
 export const koaBodyParserAdapter: AdapterUnderTest = {
   name: 'koa + @koa/bodyparser',
   hostParsesJson: true,
+  hostAnswersParserErrors: true,
   start: (options) => listen(createServer(koaApp(options, true).callback())),
 };
 
@@ -116,6 +119,7 @@ class HealthController {
 export const nestAdapter: AdapterUnderTest = {
   name: 'nestjs route',
   hostParsesJson: true,
+  hostAnswersParserErrors: true,
   async start(options) {
     @Module({ imports: [SwitchyardModule.forRoot({ ...options, route: { path: 'v1/chat/completions' } })], controllers: [HealthController] })
     class AppModule {}

@@ -1,0 +1,95 @@
+import { createServer } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import request from 'supertest';
+import type { LogEvent } from '@switchyard/core';
+import { fallbackMiddleware } from '@switchyard/express';
+import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
+
+// A host app as many are written: express.json() for every route, its own error handler last.
+describe('Express: a JSON parser in front refuses a chat request', () => {
+  let up: Upstreams;
+  let app: RunningApp;
+  const logs: LogEvent[] = [];
+  const hostErrors: string[] = [];
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+    const host = express();
+    host.use(express.json({ limit: '2kb' }));
+    host.use(fallbackMiddleware(seedOptions(up, logs)));
+    host.post('/notes', (req, res) => {
+      res.json({ saved: req.body });
+    });
+    host.get('/boom', () => {
+      throw new Error('host failure');
+    });
+    host.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+      hostErrors.push(err.message);
+      res.status(err.status ?? 500).type('text/plain').send('host error handler');
+    });
+    app = await listen(createServer(host));
+  });
+  afterAll(async () => {
+    await app.close();
+    await up.close();
+  });
+  beforeEach(() => {
+    logs.length = 0;
+    hostErrors.length = 0;
+    up.reset();
+  });
+
+  it('invalid JSON gets OpenAI\'s 400 envelope and a log event, not the host\'s error page', async () => {
+    const res = await request(app.url)
+      .post('/v1/chat/completions')
+      .set('content-type', 'application/json')
+      .set('x-switchyard-trace-id', 'bad-json-1')
+      .send('{"model": "gpt-4o", messages: [');
+    expect(res.status).toBe(400);
+    expect(res.body.error).toEqual({ message: expect.any(String), type: 'invalid_request_error', param: null, code: 'invalid_json' });
+    expect(res.headers['x-switchyard-trace-id']).toBe('bad-json-1');
+    expect(hostErrors).toEqual([]);
+    expect(up.openai.requests).toHaveLength(0);
+    await until(() => logs.length === 1);
+    expect(logs[0]).toMatchObject({ traceId: 'bad-json-1', status: 400, attempts: [] });
+  });
+
+  it('a body over the parser\'s limit gets 413 body_too_large naming that limit, and the connection closes', async () => {
+    const res = await request(app.url)
+      .post('/v1/chat/completions')
+      .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatchObject({ code: 'body_too_large', type: 'invalid_request_error' });
+    expect(res.body.error.message).toContain('2048-byte limit of the JSON parser');
+    expect(res.headers.connection).toBe('close');
+    expect(up.openai.requests).toHaveLength(0);
+  });
+
+  it('the SDK raises an APIError with status 413 and the code', async () => {
+    // The SDK always sends valid JSON: a refusal it can meet is the size limit.
+    const failure = await sdk(app.url, {})
+      .chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }, { maxRetries: 0 })
+      .catch((err: unknown) => err);
+    expect(failure).toMatchObject({ status: 413, code: 'body_too_large' });
+  });
+
+  it('parser errors on the host\'s own routes, and other errors, stay the host\'s', async () => {
+    const notes = await request(app.url).post('/notes').set('content-type', 'application/json').send('{broken');
+    expect(notes.status).toBe(400);
+    expect(notes.text).toBe('host error handler');
+    const boom = await request(app.url).get('/boom');
+    expect(boom.status).toBe(500);
+    expect(boom.text).toBe('host error handler');
+    expect(hostErrors).toHaveLength(2);
+    expect(hostErrors[1]).toBe('host failure');
+    expect(logs).toHaveLength(0);
+  });
+
+  it('valid chat requests and host routes work as before', async () => {
+    const completion = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    expect(completion.choices[0]!.message.content).toEqual(expect.any(String));
+    const notes = await request(app.url).post('/notes').send({ a: 1 });
+    expect(notes.body).toEqual({ saved: { a: 1 } });
+  });
+});
