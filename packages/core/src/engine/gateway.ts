@@ -71,10 +71,10 @@ const FORWARDED_HEADERS = new Set([
   'x-ms-retry-after-ms',
 ]);
 
-/** What is known of the log event before the response ends. */
 /**
- * The event being written. `traceId` is null until made: an id the client did not give is generated once the first
- * attempt is on the wire; '' means none (the client's was invalid). The request id is made with the event.
+ * What is known of the log event before the response ends. `traceId` is null until made: an id the client did not
+ * give is generated once the first attempt is on the wire; '' means none (the client's was invalid). The request
+ * id is made with the event.
  */
 type LogDraft = Pick<LogEvent, 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & { traceId: string | null; otel?: RequestTrace | null };
 
