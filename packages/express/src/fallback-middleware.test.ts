@@ -3,11 +3,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import request from 'supertest';
 import type { LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
-import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { express4, listen, type RunningApp } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
 
 // A host app as many are written: express.json() for every route, its own error handler last.
-describe('Express: a JSON parser in front refuses a chat request', () => {
+describe.each([
+  ['Express 5', express],
+  ['Express 4', express4],
+])('%s: a JSON parser in front refuses a chat request', (_name, lib) => {
   let up: Upstreams;
   let app: RunningApp;
   const logs: LogEvent[] = [];
@@ -15,8 +18,8 @@ describe('Express: a JSON parser in front refuses a chat request', () => {
 
   beforeAll(async () => {
     up = await startUpstreams();
-    const host = express();
-    host.use(express.json({ limit: '2kb' }));
+    const host = lib();
+    host.use(lib.json({ limit: '2kb' }));
     host.use(fallbackMiddleware(seedOptions(up, logs)));
     host.post('/notes', (req, res) => {
       res.json({ saved: req.body });
@@ -55,15 +58,18 @@ describe('Express: a JSON parser in front refuses a chat request', () => {
     expect(logs[0]).toMatchObject({ traceId: 'bad-json-1', status: 400, attempts: [] });
   });
 
-  it('a body over the parser\'s limit gets 413 body_too_large naming that limit, and the connection closes', async () => {
+  it('a body over the parser\'s limit gets 413 body_too_large naming that limit, with a log event', async () => {
     const res = await request(app.url)
       .post('/v1/chat/completions')
       .send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
     expect(res.status).toBe(413);
     expect(res.body.error).toMatchObject({ code: 'body_too_large', type: 'invalid_request_error' });
-    expect(res.body.error.message).toContain('2048-byte limit of the JSON parser');
-    expect(res.headers.connection).toBe('close');
+    expect(res.body.error.message).toContain('2048-byte limit of the body parser');
     expect(up.openai.requests).toHaveLength(0);
+    await until(() => logs.length === 1);
+    // A trace id Switchyard made is the same in the response and in the log event.
+    expect(res.headers['x-switchyard-trace-id']).toMatch(/^[\da-f]{32}$/);
+    expect(logs[0]).toMatchObject({ traceId: res.headers['x-switchyard-trace-id'], status: 413 });
   });
 
   it('the SDK raises an APIError with status 413 and the code', async () => {
@@ -83,7 +89,11 @@ describe('Express: a JSON parser in front refuses a chat request', () => {
     expect(boom.text).toBe('host error handler');
     expect(hostErrors).toHaveLength(2);
     expect(hostErrors[1]).toBe('host failure');
-    expect(logs).toHaveLength(0);
+    // A chat request after them logs one event: had either of them logged, it would be the second.
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length >= 1);
+    expect(logs).toHaveLength(1);
+    expect(logs[0]!.status).toBe(200);
   });
 
   it('valid chat requests and host routes work as before', async () => {

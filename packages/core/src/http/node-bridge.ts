@@ -57,8 +57,7 @@ export async function handleNodeRequest(
 export function handleParserError(gateway: Gateway, err: unknown, req: IncomingMessage, res: ServerResponse): boolean {
   const error = parserRefusal(err);
   if (!error || res.headersSent) return false;
-  // The parser stopped reading an oversized body: close the connection after answering.
-  if (error.code === 'body_too_large') res.shouldKeepAlive = false;
+  // body-parser reads off the rest of a refused body before calling next(err): the connection stays usable.
   writeResponse(gateway.reject(error, req.headers), res);
   return true;
 }
@@ -68,7 +67,7 @@ function parserRefusal(err: unknown): SwitchyardError | null {
   if (type === 'entity.parse.failed') return invalidJson();
   if (type === 'entity.too.large') {
     const what = typeof limit === 'number' ? `the ${limit}-byte limit` : 'the size limit';
-    return new SwitchyardError('body_too_large', `The request body is larger than ${what} of the JSON parser in front of Switchyard.`);
+    return new SwitchyardError('body_too_large', `The request body is larger than ${what} of the body parser in front of Switchyard.`);
   }
   return null;
 }

@@ -46,7 +46,7 @@ export function listen(server: Server): Promise<RunningApp> {
 }
 
 // The previous majors, which the adapters' peer ranges accept and many apps still run (installed as aliases).
-const express4 = require('express4') as typeof express;
+export const express4 = require('express4') as typeof express;
 const Koa2 = require('koa2') as typeof Koa;
 
 /** An Express app (5, or 4 when given) with Switchyard mounted, optionally behind `express.json()`. */
