@@ -567,6 +567,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(event.servedBy).toEqual({ target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod' });
     });
 
+    it('serves the chat route with a trailing slash or a query string', async () => {
+      const url = await start();
+      for (const path of ['/v1/chat/completions/', '/v1/chat/completions?x=1']) {
+        const res = await request(url).post(path).send({ model: 'gpt-4o', messages });
+        expect(res.status).toBe(200);
+        expect(res.body.choices[0].message.content).toBe('Hello from openai');
+      }
+      expect(up.openai.requests).toHaveLength(2);
+    });
+
     it('leaves every other route to the host app', async () => {
       const url = await start();
       expect((await request(url).get('/health')).body).toEqual({ ok: true });

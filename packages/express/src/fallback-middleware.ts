@@ -15,14 +15,8 @@ export type FallbackMiddleware = [RequestHandler, ErrorRequestHandler];
 export function fallbackMiddleware(options: SwitchyardOptions): FallbackMiddleware {
   const gateway = new Gateway(options);
   const route = gateway.options.chatPath;
-  const routeSlash = `${route}/`;
-  const isChatRequest = (req: Request): boolean => {
-    if (req.method !== 'POST') return false;
-    // `req.url` equal to the route (no query) saves Express's `req.path` getter, which parses the URL (issue 5).
-    if (req.url === route) return true;
-    const path = req.path;
-    return path === route || path === routeSlash;
-  };
+  // `req.url` equal to the route (no query) saves Express's `req.path` getter, which parses the URL (issue 5).
+  const isChatRequest = (req: Request): boolean => req.method === 'POST' && (req.url === route || gateway.isChatPath(req.path));
   return [
     (req: Request, res: Response, next: NextFunction) => {
       if (!isChatRequest(req)) return next();

@@ -8,10 +8,8 @@ import type { Middleware } from 'koa';
  */
 export function fallbackMiddleware(options: SwitchyardOptions): Middleware {
   const gateway = new Gateway(options);
-  const route = gateway.options.chatPath;
-  const routeSlash = `${route}/`;
   return async (ctx, next) => {
-    if (ctx.method !== 'POST' || (ctx.path !== route && ctx.path !== routeSlash)) return next();
+    if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) return next();
     ctx.respond = false;
     // A body parser (e.g. @koa/bodyparser) leaves the parsed body on ctx.request.body.
     await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body });

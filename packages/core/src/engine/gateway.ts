@@ -157,9 +157,11 @@ class RequestRun {
 export class Gateway {
   readonly options: ResolvedOptions;
   private readonly client: UpstreamClient;
+  private readonly chatPathSlash: string;
 
   constructor(options: SwitchyardOptions, deps: { client?: UpstreamClient } = {}) {
     this.options = resolveOptions(options);
+    this.chatPathSlash = `${this.options.chatPath}/`;
     this.client = deps.client ?? createUpstreamClient();
   }
 
@@ -202,6 +204,11 @@ export class Gateway {
       run?.release();
       return this.errorResponse(SwitchyardError.from(err), log, t0);
     }
+  }
+
+  /** Whether a request path is the chat route (`{basePath}/chat/completions`, with or without a trailing slash). */
+  isChatPath(path: string): boolean {
+    return path === this.options.chatPath || path === this.chatPathSlash;
   }
 
   /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
