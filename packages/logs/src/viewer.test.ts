@@ -1,7 +1,7 @@
 /**
  * The viewer in a real browser (Debian's chromium, driven by playwright-core): requests made with the official SDK,
  * some of which the fakes make fall back, are found by trace id, marked as fallbacks, and opened to their attempts.
- * Fails (does not skip) when chromium is missing: .ci/run installs it.
+ * Fails (does not skip) when chromium is missing: `pnpm test` installs it (packages/e2e/scripts/ensure-chromium.js).
  * `SWITCHYARD_SCREENSHOT=1` writes the README's screenshot to packages/logs/docs/viewer.png.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -51,7 +51,7 @@ describe('viewer page in headless Chromium', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; .ci/run does) or set CHROMIUM_PATH.`);
+      throw new Error(`Chromium is missing at ${CHROMIUM}: install Debian's chromium (apt-get install chromium; pnpm test does when it can) or set CHROMIUM_PATH.`);
     }
     dir = mkdtempSync(join(tmpdir(), 'switchyard-viewer-'));
     store = new SqliteLogStore({ path: join(dir, 'logs.db') });
