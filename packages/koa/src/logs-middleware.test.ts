@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import Koa from 'koa';
-import { MemoryLogStore, type LogEvent } from '@switchyard/core';
+import { MemoryLogStore, SwitchyardOptionsError, type LogEvent } from '@switchyard/core';
 import { fallbackMiddleware, logsMiddleware } from '@switchyard/koa';
 import { replies } from '@switchyard/testing';
 import { listen, type RunningApp } from '../../e2e/src/support/adapters';
@@ -60,5 +60,12 @@ describe('logs endpoint (Koa)', () => {
     } finally {
       await own.close();
     }
+  });
+
+  it('refuses to start without a path (it would answer every request of the app)', () => {
+    const options = { store, token: TOKEN } as unknown as Parameters<typeof logsMiddleware>[0];
+    expect(() => logsMiddleware(options)).toThrow(SwitchyardOptionsError);
+    expect(() => logsMiddleware(options)).toThrow(/path: required/);
+    expect(() => logsMiddleware({ path: 'logs', store, token: TOKEN })).toThrow(/path: must be a path starting with \//);
   });
 });

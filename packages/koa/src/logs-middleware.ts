@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { createLogsHandler, type LogsHandlerOptions } from '@switchyard/core';
+import { createLogsHandler, SwitchyardOptionsError, type LogsHandlerOptions } from '@switchyard/core';
 import type { Context, Middleware } from 'koa';
 
 export interface KoaLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
@@ -15,6 +15,10 @@ export interface KoaLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
  * The shared Node handler writes the response itself (`ctx.respond = false`).
  */
 export function logsMiddleware(options: KoaLogsOptions): Middleware {
+  if (typeof options.path !== 'string') {
+    // Without it the endpoint would answer every request of the app.
+    throw new SwitchyardOptionsError([{ path: 'path', message: 'required: where the endpoint lives, e.g. "/switchyard/logs" ("" under koa-mount)' }]);
+  }
   const prefix = options.path.replace(/\/+$/, '');
   const { auth } = options;
   // The shared handler knows Node's request only: the hook gets the Koa context it belongs to.

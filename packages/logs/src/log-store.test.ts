@@ -114,15 +114,16 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     const twins = [event({ startedAt: same, requestId: 'req-twin-a' }), event({ startedAt: same, requestId: 'req-twin-b' })];
     for (const e of twins) store.write(e);
     const seen: string[] = [];
-    let cursor: string | undefined;
+    // The loop a user writes: the first page with a null cursor, then each page's nextCursor until it is null.
+    let cursor: string | null = null;
     let pages = 0;
     do {
       // One per page: the twins fall on either side of a page break, where a cursor without the tie-break fails.
-      const page = await store.query({ limit: 1, ...(cursor && { cursor }) });
+      const page = await store.query({ limit: 1, cursor });
       seen.push(...page.data.map((e) => e.requestId));
-      cursor = page.nextCursor ?? undefined;
+      cursor = page.nextCursor;
       pages++;
-    } while (cursor);
+    } while (cursor !== null);
     expect(pages).toBe(all.length + 2);
     expect(seen).toEqual(['req-twin-b', 'req-twin-a', ...idsOf([...all].reverse())]);
   });

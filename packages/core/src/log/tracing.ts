@@ -136,8 +136,9 @@ export class RequestTrace {
         attrs['switchyard.target'] = served.target;
       }
       if (event.usage) {
-        attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
-        attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
+        // Not gen_ai.usage.*: the serving attempt's span carries those, and backends that add them up would count twice.
+        attrs['switchyard.usage.input_tokens'] = event.usage.prompt_tokens;
+        attrs['switchyard.usage.output_tokens'] = event.usage.completion_tokens;
       }
       if (event.costUsd !== null) attrs['switchyard.cost_usd'] = event.costUsd;
       this.span.setAttributes(attrs);

@@ -43,6 +43,7 @@ export interface NormalizedLogQuery extends Omit<LogQuery, 'status' | 'cursor' |
 }
 
 const STATUS_CLASS = /^([1-5])xx$/i;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 const PROVIDERS: readonly ProviderName[] = ['openai', 'azure-openai'];
 
 function finite(param: string, value: unknown, min = -Infinity): number {
@@ -85,7 +86,7 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
     if (!Number.isInteger(limit) || limit > MAX_PAGE_SIZE) throw new LogQueryError('limit', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}.`);
     out.limit = limit;
   }
-  if (query.cursor !== undefined) out.cursor = decodeCursor(query.cursor);
+  if (query.cursor !== undefined && query.cursor !== null) out.cursor = decodeCursor(query.cursor);
   return out;
 }
 
@@ -109,6 +110,8 @@ function statusRange(status: number | StatusClass): { min: number; max: number }
 export function parseLogQuery(params: URLSearchParams): LogQuery {
   const query: LogQuery = {};
   for (const [key, value] of params) {
+    // A repeated parameter is ambiguous (one filter or both?): refused rather than guessed.
+    if (Object.hasOwn(query, key)) throw new LogQueryError(key, `${key} is given more than once.`);
     switch (key) {
       case 'traceId':
       case 'model':
@@ -130,7 +133,8 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
         break;
       case 'from':
       case 'to':
-        query[key] = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value);
+        // Epoch ms or ISO 8601 only: Date.parse alone reads "foo 2024" as a date.
+        query[key] = /^-?\d+$/.test(value) ? Number(value) : ISO_DATE.test(value) ? Date.parse(value) : NaN;
         break;
       case 'minCostUsd':
       case 'maxCostUsd':

@@ -32,8 +32,8 @@ export interface LogQuery {
   maxTokens?: number;
   /** Page size. Default 50, at most 500. */
   limit?: number;
-  /** `nextCursor` of the previous page. */
-  cursor?: string;
+  /** `nextCursor` of the previous page (null or absent: the first page). */
+  cursor?: string | null;
 }
 
 /** One page of results, newest first (by `startedAt`, then `requestId`). */

@@ -7,7 +7,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchyardOptionsError, type OpenAIErrorBody, type OptionsIssue } from '../errors';
-import { LogQueryError, parseLogQuery } from './log-query';
+import { LogQueryError, normalizeLogQuery, parseLogQuery } from './log-query';
 import type { LogStore } from './log-store';
 import { viewerPage } from './viewer-page';
 
@@ -54,8 +54,10 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   if (auth === undefined && token === undefined && allowUnauthenticated !== true) {
     issues.push({ path: 'auth', message: 'the logs are private: give `auth` or `token` (or `allowUnauthenticated: true` if the host protects this path)' });
   }
-  const prefix = (options.path ?? '').replace(/\/+$/, '');
-  if (prefix !== '' && !prefix.startsWith('/')) issues.push({ path: 'path', message: 'must start with /' });
+  const prefix = typeof options.path === 'string' ? options.path.replace(/\/+$/, '') : '';
+  if (options.path !== undefined && (typeof options.path !== 'string' || (prefix !== '' && !prefix.startsWith('/')))) {
+    issues.push({ path: 'path', message: 'must be a path starting with /' });
+  }
   if (issues.length > 0) throw new SwitchyardOptionsError(issues);
   const tokenDigest = token === undefined ? null : digest(token);
 
@@ -96,7 +98,10 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
       if (!event) return sendError(res, 404, 'not_found', `No request ${JSON.stringify(requestId)} in the log store.`, 'requestId');
       return sendJson(res, 200, event);
     }
-    const result = await store.query(parseLogQuery(new URLSearchParams(search)));
+    const query = parseLogQuery(new URLSearchParams(search));
+    // Checked here too, so a bad query is this copy's LogQueryError (a 400) even when the store has another core copy.
+    normalizeLogQuery(query);
+    const result = await store.query(query);
     return sendJson(res, 200, result);
   };
 

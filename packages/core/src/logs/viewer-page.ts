@@ -148,9 +148,15 @@ function request(url) {
   });
 }
 
-function load(append) {
-  var p = filterParams();
-  if (!append) history.replaceState(null, '', location.pathname + (p.toString() ? '?' + p : ''));
+// 'apply' reads the form; 'refresh' and 'more' repeat the applied search, so a half-edited form never mixes in.
+var applied = null;
+function load(mode) {
+  var append = mode === 'more';
+  if (mode === 'apply' || !applied) {
+    applied = filterParams();
+    history.replaceState(null, '', location.pathname + (applied.toString() ? '?' + applied : ''));
+  }
+  var p = new URLSearchParams(applied);
   if (append && cursor) p.set('cursor', cursor);
   return request(api + '?' + p).then(function (page) {
     showError('');
@@ -250,15 +256,15 @@ function showDetail(e) {
 
 function close() { $('detail').className = ''; document.body.classList.remove('drawer'); selected = null; render(); }
 
-$('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load(false); });
-$('clear').addEventListener('click', function () { $('filters').reset(); load(false); });
-$('refresh').addEventListener('click', function () { load(false); });
-$('more').addEventListener('click', function () { load(true); });
+$('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load('apply'); });
+$('clear').addEventListener('click', function () { $('filters').reset(); load('apply'); });
+$('refresh').addEventListener('click', function () { load('refresh'); });
+$('more').addEventListener('click', function () { load('more'); });
 $('close').addEventListener('click', close);
 document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape') close(); });
 $('live').addEventListener('change', function (ev) {
   clearInterval(timer);
-  if (ev.target.checked) timer = setInterval(function () { load(false); }, 5000);
+  if (ev.target.checked) timer = setInterval(function () { load('refresh'); }, 5000);
 });
 $('theme').addEventListener('click', function () {
   var root = document.documentElement, dark = root.dataset.theme ? root.dataset.theme === 'dark' : matchMedia('(prefers-color-scheme: dark)').matches;
@@ -267,10 +273,10 @@ $('theme').addEventListener('click', function () {
 $('login').addEventListener('submit', function (ev) {
   ev.preventDefault();
   sessionStorage.setItem('switchyard-logs-token', $('token').value.trim());
-  load(false);
+  load('refresh');
 });
 fillFilters();
-load(false);
+load('apply');
 `;
 
 const BODY = `
