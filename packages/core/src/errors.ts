@@ -10,6 +10,7 @@ export type SwitchyardErrorCode =
   | 'invalid_json'
   | 'invalid_request'
   | 'body_too_large'
+  | 'unsupported_media_type'
   | 'unknown_config'
   | 'model_not_deployed'
   | 'upstream_unreachable'
@@ -29,6 +30,7 @@ const STATUS_BY_CODE: Record<SwitchyardErrorCode, number> = {
   invalid_json: 400,
   invalid_request: 400,
   body_too_large: 413,
+  unsupported_media_type: 415,
   unknown_config: 400,
   model_not_deployed: 400,
   upstream_unreachable: 502,

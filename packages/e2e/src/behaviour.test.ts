@@ -7,7 +7,7 @@ import { APIError, BadRequestError, InternalServerError, RateLimitError } from '
 import request from 'supertest';
 import type { SwitchyardOptions } from '@switchyard/core';
 import { replies } from '@switchyard/testing';
-import { adapters } from './support/adapters';
+import { adapters, type HostMiddleware } from './support/adapters';
 import { AZURE_KEY, CLIENT_KEY, OPENAI_KEY, messages, nextLog, sdk, seedOptions, until, useUpstreams } from './support/fixture';
 
 /** A loopback port with nothing listening: connection refused. */
@@ -32,7 +32,7 @@ async function readUntilError(stream: AsyncIterable<{ choices: Array<{ delta: { 
 
 describe.each(adapters)('behaviour: $name', (adapter) => {
   const { up, logs, track } = useUpstreams();
-  const start = async (extra: Partial<SwitchyardOptions> = {}) => track(await adapter.start(seedOptions(up, logs, extra)));
+  const start = async (extra: Partial<SwitchyardOptions> = {}, host?: HostMiddleware) => track(await adapter.start(seedOptions(up, logs, extra), host));
 
   describe('fallback', () => {
     it('serves a request OpenAI refuses with 429 from Azure, for the same model, with no client change', async () => {
@@ -286,6 +286,8 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
       expect(text).toBe('Hello from azure');
       expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      // no-transform: a compression middleware in the host app must not buffer the stream.
+      expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
       expect(response.headers.get('x-switchyard-fallback')).toBe('true');
     });
 
@@ -298,6 +300,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(text).toBe('Hello from azure');
     });
 
+    it('falls back when the upstream breaks in the middle of its first event, of which the client got nothing', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ cutAfter: 1, cutMidEvent: true }));
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).toBe('Hello from azure');
+      expect((await nextLog(logs)).attempts.map((a) => a.provider)).toEqual(['openai', 'azure-openai']);
+    });
+
     it('after the first byte, an upstream failure ends the stream with an SSE error event', async () => {
       const url = await start();
       up.openai.enqueue(replies.stream({ chunks: 5, cutAfter: 2, intervalMs: 5 }));
@@ -308,7 +320,7 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect((err as APIError).error).toMatchObject({ code: 'stream_interrupted', type: 'api_error' });
       expect(up.azure.requests).toHaveLength(0);
       const event = await nextLog(logs);
-      expect(event.attempts[0]!.error?.code).toBe('stream_interrupted');
+      expect(event.attempts[0]!.error).toEqual({ code: 'stream_interrupted', message: expect.stringContaining('failed after the response had started') });
     });
 
     it('a failure in the middle of an event drops that event, so the SDK reads our error event', async () => {
@@ -361,6 +373,34 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
 
       await until(() => up.openai.requests[0]!.aborted);
       expect((await nextLog(logs)).status).toBe(499);
+      expect(up.azure.requests).toHaveLength(0);
+    });
+
+    it.each([
+      ['a JSON request', false],
+      ['a stream', true],
+    ])('makes no upstream call for %s whose client left while host middleware in front ran, and logs 499', async (_, stream) => {
+      let entered = false;
+      let closed = false;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const url = await start({}, {
+        before: async (res) => {
+          entered = true;
+          res.once('close', () => (closed = true));
+          await gate; // e.g. a session lookup; the client leaves meanwhile
+        },
+      });
+      const controller = new AbortController();
+      const pending = sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream }, { signal: controller.signal }).catch((e: unknown) => e);
+      await until(() => entered);
+      controller.abort();
+      expect(await pending).toBeInstanceOf(Error);
+      await until(() => closed);
+      release();
+
+      expect(await nextLog(logs)).toMatchObject({ status: 499, attempts: [] });
+      expect(up.openai.requests).toHaveLength(0);
       expect(up.azure.requests).toHaveLength(0);
     });
 

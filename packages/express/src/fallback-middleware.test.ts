@@ -72,6 +72,20 @@ describe.each([
     expect(logs[0]).toMatchObject({ traceId: res.headers['x-switchyard-trace-id'], status: 413 });
   });
 
+  it.each([
+    ['an unsupported charset', { 'content-type': 'application/json; charset=latin1' }, 415, 'unsupported_media_type'],
+    ['an unsupported content-encoding', { 'content-type': 'application/json', 'content-encoding': 'br-unknown' }, 415, 'unsupported_media_type'],
+  ])('%s gets OpenAI\'s envelope with the parser\'s status, not the host\'s error page', async (_what, headers, status, code) => {
+    const res = await request(app.url).post('/v1/chat/completions').set(headers).send(JSON.stringify({ model: 'gpt-4o', messages }));
+    expect(res.status).toBe(status);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.body.error).toMatchObject({ code, type: 'invalid_request_error', message: expect.stringContaining('body parser in front of Switchyard') });
+    expect(hostErrors).toEqual([]);
+    expect(up.openai.requests).toHaveLength(0);
+    await until(() => logs.length === 1);
+    expect(logs[0]).toMatchObject({ status, attempts: [] });
+  });
+
   it('the SDK raises an APIError with status 413 and the code', async () => {
     // The SDK always sends valid JSON: a refusal it can meet is the size limit.
     const failure = await sdk(app.url, {})

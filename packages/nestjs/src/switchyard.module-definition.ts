@@ -2,7 +2,7 @@ import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { LogsHandlerOptions, SwitchyardOptions } from '@switchyard/core';
 
 /** Switchyard's options plus what only the Nest module needs. */
-export type SwitchyardModuleOptions = SwitchyardOptions & {
+export type SwitchyardModuleOptions = Omit<SwitchyardOptions, 'basePath'> & {
   /** Mounts an OpenAI-compatible route, e.g. `{ path: 'v1/chat/completions' }` (POST). Off when absent. */
   route?: { path: string };
   /**

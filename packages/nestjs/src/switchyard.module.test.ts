@@ -168,5 +168,10 @@ describe('SwitchyardModule', () => {
     await expect(
       Test.createTestingModule({ imports: [SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: '' } })] }).compile(),
     ).rejects.toThrow('route.path');
+    // A basePath would be silently ignored (Nest routes by route.path): refused, so the mistake is seen at init.
+    const withBasePath = { ...config.switchyard(), basePath: '/api' } as Parameters<typeof SwitchyardModule.forRoot>[0];
+    await expect(Test.createTestingModule({ imports: [SwitchyardModule.forRoot(withBasePath)] }).compile()).rejects.toThrow(
+      'basePath: not used by the NestJS module',
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { createLogsHandler, Gateway, handleNodeRequest, SwitchyardOptionsError } from '@switchyard/core';
+import { createLogsHandler, Gateway, handleNodeRequest, SwitchyardOptionsError, type OptionsIssue } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, type SwitchyardModuleOptions,
@@ -9,9 +9,13 @@ import { SwitchyardService } from './switchyard.service';
 /** Builds the engine once; invalid options fail module init with each field's path. */
 function createGateway(options: SwitchyardModuleOptions): Gateway {
   const { route, logs: _logs, ...rest } = options;
+  const issues: OptionsIssue[] = [];
   if (route !== undefined && (typeof route !== 'object' || route === null || typeof route.path !== 'string' || route.path === '')) {
-    throw new SwitchyardOptionsError([{ path: 'route.path', message: 'must be a non-empty path, e.g. "v1/chat/completions"' }]);
+    issues.push({ path: 'route.path', message: 'must be a non-empty path, e.g. "v1/chat/completions"' });
   }
+  // Nest routes by `route.path`: a basePath would be silently ignored.
+  if ('basePath' in rest) issues.push({ path: 'basePath', message: 'not used by the NestJS module: set the route with `route.path`' });
+  if (issues.length > 0) throw new SwitchyardOptionsError(issues);
   return new Gateway(rest);
 }
 

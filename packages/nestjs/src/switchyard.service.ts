@@ -3,6 +3,7 @@ import { createFallbackClient, type FallbackClient, type FallbackRequestOptions,
 import type {
   ChatCompletion,
   ChatCompletionChunk,
+  ChatCompletionCreateParams,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
@@ -10,7 +11,7 @@ import { SWITCHYARD_GATEWAY } from './switchyard.module-definition';
 
 /**
  * Chat completions with fallback, injectable anywhere. Same engine, fallback rules and log events as the HTTP
- * route; when every target fails it throws `FallbackRequestError` (status, OpenAI-style body, attempts).
+ * route; a request that does not succeed throws `FallbackRequestError` (status, OpenAI-style body, attempts).
  */
 @Injectable()
 export class SwitchyardService {
@@ -23,12 +24,8 @@ export class SwitchyardService {
 
   createChatCompletion(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletion>;
   createChatCompletion(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
-  createChatCompletion(
-    params: ChatCompletionCreateParamsNonStreaming | ChatCompletionCreateParamsStreaming,
-    options?: FallbackRequestOptions,
-  ): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    return params.stream
-      ? this.client.chat.completions.create(params as ChatCompletionCreateParamsStreaming, options)
-      : this.client.chat.completions.create(params as ChatCompletionCreateParamsNonStreaming, options);
+  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    return this.client.chat.completions.create(params, options);
   }
 }

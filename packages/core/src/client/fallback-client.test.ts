@@ -102,6 +102,56 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect((err as FallbackRequestError).body).toEqual({ error });
   });
 
+  it('an aborted signal rejects with FallbackRequestError 499 client_closed: before, during and in a stream', async () => {
+    const client = createFallbackClient(options);
+    const isAbort = (err: unknown) => err instanceof FallbackRequestError && err.status === 499 && err.code === 'client_closed' && err.error?.type === 'invalid_request_error';
+
+    // Already aborted: no upstream call, with or without a per-attempt timeout (which has a signal of its own).
+    const timed = createFallbackClient({ ...options, config: { ...(options.config as object), request_timeout: 5000 } });
+    for (const c of [client, timed]) {
+      const early = await c.chat.completions.create({ model: 'gpt-4o', messages }, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+      expect(isAbort(early)).toBe(true);
+    }
+    expect(openai.requests).toHaveLength(0);
+
+    // While waiting for the upstream.
+    openai.enqueue({ hang: true });
+    const waiting = new AbortController();
+    const pending = client.chat.completions.create({ model: 'gpt-4o', messages }, { signal: waiting.signal }).catch((e: unknown) => e);
+    while (openai.requests.length < 1) await new Promise((r) => setTimeout(r, 5));
+    waiting.abort();
+    expect(isAbort(await pending)).toBe(true);
+
+    // In the middle of a stream.
+    openai.enqueue(replies.stream({ chunks: 40, intervalMs: 10 }));
+    const streaming = new AbortController();
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { signal: streaming.signal });
+    const mid = await (async () => {
+      for await (const _ of stream) streaming.abort();
+    })().catch((e: unknown) => e);
+    expect(isAbort(mid)).toBe(true);
+    expect(logs.map((e) => [e.status, e.attempts.length])).toEqual([[499, 0], [499, 0], [499, 1], [499, 1]]);
+  });
+
+  it('a stream aborted before anyone reads it ends its upstream request and is logged', async () => {
+    openai.enqueue(replies.stream({ chunks: 40, intervalMs: 10 }));
+    const client = createFallbackClient(options);
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { signal: controller.signal });
+    controller.abort();
+    const end = Date.now() + 2000;
+    while (!openai.requests[0]!.aborted && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    expect(openai.requests[0]!.aborted).toBe(true);
+    expect(logs).toHaveLength(1);
+    expect(logs[0]!.status).toBe(499);
+    // Reading it afterwards gives the abort, not a silent empty stream.
+    const err = await (async () => {
+      for await (const _ of stream);
+    })().catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 499, code: 'client_closed' });
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
   it('a consumer that stops early closes the upstream stream', async () => {
     openai.enqueue(replies.stream({ chunks: 40, intervalMs: 10 }));
     const client = createFallbackClient(options);

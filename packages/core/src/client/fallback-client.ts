@@ -7,12 +7,13 @@ import { createParser } from 'eventsource-parser';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
+  ChatCompletionCreateParams,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
 import type { SwitchyardOptions } from '../config/schema';
-import { Gateway, type GatewayResponse } from '../engine/gateway';
-import { SwitchyardError, type OpenAIErrorBody } from '../errors';
+import { clientClosed, Gateway, streamInterrupted, type GatewayResponse } from '../engine/gateway';
+import type { OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
 import type { AttemptLog } from '../log/log-event';
 
@@ -21,18 +22,21 @@ export interface FallbackRequestOptions {
   traceId?: string;
   /** Id of a named routing config (as the `x-switchyard-config` header). */
   configId?: string;
-  /** Aborts the request, including a running stream. */
+  /** Aborts the request, including a running stream: it rejects with a FallbackRequestError, status 499, `client_closed`. */
   signal?: AbortSignal;
 }
 
-/** What every target's failure looks like to in-process callers: the status, OpenAI-style body and the attempts. */
+/**
+ * A request that did not succeed, as in-process callers see it: the status the HTTP route would have answered with
+ * (the upstream's error, the gateway's own, or 499 when the caller's signal aborted it), the body and the attempts.
+ */
 export class FallbackRequestError extends Error {
   override readonly name = 'FallbackRequestError';
   constructor(
     /** Status the HTTP route would have answered with. */
     readonly status: number,
-    /** The upstream's (or the gateway's) error body, OpenAI-style when the upstream sent one. */
-    readonly body: OpenAIErrorBody | unknown,
+    /** The upstream's (or the gateway's) error body as parsed: OpenAI's envelope when the upstream sent one (see `error`). */
+    readonly body: unknown,
     readonly attempts: readonly AttemptLog[],
     /** The upstream's response headers that are forwarded (e.g. `retry-after`, `x-request-id`). */
     readonly headers: Readonly<Record<string, string>>,
@@ -40,15 +44,22 @@ export class FallbackRequestError extends Error {
     super(errorMessage(status, body));
   }
 
+  /** The envelope's error object (as the SDK's `APIError.error`), when the body is OpenAI's envelope. */
+  get error(): OpenAIErrorBody['error'] | null {
+    const error = (this.body as Partial<OpenAIErrorBody> | null)?.error;
+    return error && typeof error === 'object' ? error : null;
+  }
+
   /** Stable code when the error is Switchyard's own or the upstream's envelope has one. */
   get code(): string | null {
-    return (this.body as Partial<OpenAIErrorBody> | null)?.error?.code ?? null;
+    return this.error?.code ?? null;
   }
 }
 
 export interface FallbackChatCompletions {
   create(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletion>;
   create(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
+  create(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
 }
 
 export interface FallbackClient {
@@ -60,15 +71,19 @@ export interface FallbackClient {
 /** Creates the in-process client from options, or from an existing gateway to share its configs and log sinks. */
 export function createFallbackClient(options: SwitchyardOptions | Gateway): FallbackClient {
   const gateway = options instanceof Gateway ? options : new Gateway(options);
-  const create = async (
-    params: ChatCompletionCreateParamsNonStreaming | ChatCompletionCreateParamsStreaming,
-    opts: FallbackRequestOptions = {},
-  ): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
+  const create = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
     const headers: Record<string, string> = {};
     if (opts.traceId !== undefined) headers['x-switchyard-trace-id'] = opts.traceId;
     if (opts.configId !== undefined) headers['x-switchyard-config'] = opts.configId;
-    const res = await gateway.handle({ body: params, headers, signal: opts.signal });
-    if (res.stream) return chunks(res, opts.signal);
+    const { signal } = opts;
+    const res = await gateway.handle({ body: params, headers, signal });
+    if (signal?.aborted) {
+      // Aborted as the response arrived: nobody will read it.
+      res.stream?.destroy();
+      res.end({ clientClosed: true });
+      throw aborted(res);
+    }
+    if (res.stream) return chunks(res, signal);
     res.end();
     const body = parseJson(res.body!);
     if (res.status >= 400) throw new FallbackRequestError(res.status, body, res.attempts, res.headers);
@@ -77,10 +92,35 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
   return { gateway, chat: { completions: { create } as FallbackChatCompletions } };
 }
 
+/** What every abort by the caller's signal rejects with, before or during a stream. */
+function aborted(res: GatewayResponse): FallbackRequestError {
+  return new FallbackRequestError(499, clientClosed().toBody(), res.attempts, res.headers);
+}
+
+/**
+ * The stream's chunks. Until its first `next()` the body holds what arrives (up to 64 KiB, then the upstream is
+ * paused); the signal is watched from now on, so a stream aborted before anyone reads it still ends and is logged.
+ */
+function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
+  let started = false;
+  const onAbort = () => {
+    if (started) return;
+    res.stream!.destroy();
+    res.end({ clientClosed: true });
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const iterate = async function* (): AsyncGenerator<ChatCompletionChunk> {
+    started = true;
+    signal?.removeEventListener('abort', onAbort);
+    if (signal?.aborted) throw aborted(res);
+    yield* parseStream(res, signal);
+  };
+  return iterate();
+}
+
 /** Parses the SSE stream into chunks; an upstream failure or an error event is thrown, never a silent end. */
-async function* chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
-  // A Readable for `for await` (this path is the SDK-shaped API, not the proxy's hot path). Until the first
-  // `next()` the body holds what arrives (up to 64 KiB, then the upstream is paused).
+async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
+  // A Readable for `for await` (this path is the SDK-shaped API, not the proxy's hot path).
   const stream = toReadable(res.stream!);
   const ready: ChatCompletionChunk[] = [];
   let failure: FallbackRequestError | undefined;
@@ -106,10 +146,10 @@ async function* chunks(res: GatewayResponse, signal: AbortSignal | undefined): A
     }
     completed = true;
   } catch (err) {
-    if (signal?.aborted) throw err;
+    if (signal?.aborted) throw aborted(res);
     streamError = err;
     if (err instanceof FallbackRequestError) throw err;
-    const error = new SwitchyardError('stream_interrupted', 'The upstream stream failed after the response had started.', { cause: err });
+    const error = streamInterrupted(err);
     throw new FallbackRequestError(error.status, error.toBody(), res.attempts, res.headers);
   } finally {
     // A consumer that stops early (break, abort) is a client leaving: the upstream stream is closed too.

@@ -81,6 +81,25 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
+  it('refuses values that would fail every request later: timers over 2^31-1 ms, keys with line breaks, URLs with extras', () => {
+    expect(
+      issuesOf({
+        virtualKeys: {
+          o: { provider: 'openai', api_key: 'sk-1\n', custom_host: 'https://user:pw@example.com/v1' },
+          a: { provider: 'azure-openai', api_key: 'k', endpoint: 'https://r.openai.azure.com/?x=1', deployment_id: 'd' },
+        },
+        config: { virtual_key: 'o', request_timeout: 3e9 },
+        deadlineMs: 1e10,
+      }),
+    ).toEqual([
+      'virtualKeys.o.api_key: must not contain line breaks or control characters',
+      'virtualKeys.o.custom_host: must be a base URL without credentials, query or fragment',
+      'virtualKeys.a.endpoint: must be a base URL without credentials, query or fragment',
+      'config.request_timeout: must be at most 2147483647 (about 24.8 days)',
+      'deadlineMs: must be at most 2147483647 (about 24.8 days)',
+    ]);
+  });
+
   it('never puts a credential in an error message', () => {
     const issues = issuesOf({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-secret-123', custom_host: 'not a url' } }, config: { virtual_key: 'o' } });
     expect(issues.join('\n')).not.toContain('sk-secret-123');

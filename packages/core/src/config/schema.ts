@@ -8,7 +8,21 @@ import type { LogEvent, LogSink } from '../log/log-event';
 
 const statusCode = z.number().int().min(100).max(599);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
-const positiveMs = z.number().int().positive();
+/** A base URL: only scheme, host, port and path are used, so anything else is refused rather than silently dropped. */
+const baseUrl = httpUrl.refine((value) => {
+  // Zod runs refinements after a failed check too: a value that is no URL at all is reported by httpUrl alone.
+  if (!URL.canParse(value)) return true;
+  const url = new URL(value);
+  return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
+}, 'must be a base URL without credentials, query or fragment');
+/** Node's timers hold at most 2^31-1 ms (~24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, 'must be at most 2147483647 (about 24.8 days)');
+/** Sent as an HTTP header value: a line break or control character would make every request fail. */
+const secret = (required?: string) =>
+  (required ? z.string({ error: required }) : z.string())
+    .min(1, 'must not be empty')
+    .regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain line breaks or control characters');
 
 /** Per-target retries, with Portkey's meaning: `attempts` is the number of retries after the first try. */
 export const retrySchema = z.strictObject({
@@ -27,7 +41,7 @@ export const providerSchema = z.enum(['openai', 'azure-openai']);
 /** Fields that describe where and how to reach a provider. Used by virtual keys and by inline targets. */
 const providerFields = {
   provider: providerSchema.optional(),
-  api_key: z.string().min(1, 'must not be empty').optional(),
+  api_key: secret().optional(),
   /** OpenAI: `OpenAI-Organization` header. */
   organization: z.string().min(1).optional(),
   /** OpenAI: `OpenAI-Project` header. */
@@ -38,7 +52,7 @@ const providerFields = {
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9-]*$/, 'must be an Azure resource name (letters, digits, dashes)')
     .optional(),
   /** Azure: the resource endpoint, e.g. `https://my-resource.openai.azure.com` (instead of `resource_name`). */
-  endpoint: httpUrl.optional(),
+  endpoint: baseUrl.optional(),
   /** Azure: one fixed deployment for every model. */
   deployment_id: z.string().min(1).optional(),
   /** Azure: requested model -> deployment name. A model with no entry is an error for this target. */
@@ -46,13 +60,13 @@ const providerFields = {
   /** Azure: `api-version` query parameter, or `v1` for Azure's v1 API (`/openai/v1/chat/completions`). */
   api_version: z.string().min(1).optional(),
   /** Replaces the provider's base URL (`https://api.openai.com/v1`, `https://{resource}.openai.azure.com/openai`). */
-  custom_host: httpUrl.optional(),
+  custom_host: baseUrl.optional(),
 };
 
 export const virtualKeySchema = z.strictObject({
   ...providerFields,
   provider: providerSchema,
-  api_key: z.string({ error: 'is required (read it from an environment variable)' }).min(1, 'must not be empty'),
+  api_key: secret('is required (read it from an environment variable)'),
 });
 
 /** Strategy of a routing config. `single` uses its first target only; `loadbalance` picks one by `weight`. */
@@ -132,7 +146,7 @@ export const optionsSchema = z.strictObject({
   /** Deadline for the whole request (every retry and fallback) until the response starts, in ms. Default 600000. */
   deadlineMs: positiveMs.optional(),
   /** Upper bound of one wait between retries, in ms. A `retry-after` longer than this skips to the next target. Default 8000. */
-  maxRetryDelayMs: z.number().int().min(0).optional(),
+  maxRetryDelayMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
   /**
    * Prices in USD per 1M tokens, by model (`'gpt-4o'`) or by provider and model (`'azure-openai/gpt-4o'`), used for
    * `costUsd` before the built-in table (OpenAI's list prices). A model with no price logs `costUsd: null`.

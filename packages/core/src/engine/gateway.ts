@@ -39,6 +39,13 @@ export function clientClosed(): SwitchyardError {
   return new SwitchyardError('client_closed', 'The client closed the request.');
 }
 
+/** The error of an upstream stream that failed after the response had started (its body reached the client). */
+export function streamInterrupted(cause: unknown): SwitchyardError {
+  const code = (cause as { code?: unknown } | null)?.code;
+  const detail = typeof code === 'string' ? ` (${code})` : '';
+  return new SwitchyardError('stream_interrupted', `The upstream stream failed after the response had started${detail}.`, { cause });
+}
+
 /** How delivery of the response body ended, reported by whoever writes it to the client. */
 export interface DeliveryEnd {
   /** The upstream stream failed after the response had started. */
@@ -287,6 +294,8 @@ export class Gateway {
   }
 
   private async attempt(leaf: LeafNode, run: RequestRun): Promise<Outcome> {
+    // Already aborted (the client left early, or the caller's signal fired): no upstream call, and none logged.
+    if (run.aborted) return { ok: false, error: run.aborted };
     const model = modelAsked(leaf, run.parsed);
     const plan = leaf.endpoint.plan(model);
     const t = performance.now();
@@ -366,9 +375,9 @@ export class Gateway {
         let status = res.status;
         if (how.clientClosed) status = 499;
         if (how.streamError !== undefined) {
-          const error = transportError(how.streamError);
+          const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
           const last = run.attempts[run.attempts.length - 1]!;
-          last.error = { code: 'stream_interrupted', message: error.message };
+          last.error = { code: error.code, message: error.message };
         }
         // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
         if (this.options.sinks.length === 0 && !log.otel) return;

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchyardError } from '../errors';
-import { clientClosed, type Gateway, type GatewayResponse } from '../engine/gateway';
+import { clientClosed, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { Cancellation } from '../engine/cancellation';
 import { invalidJson, tooLarge } from '../engine/request';
 import { readStream } from './read-stream';
@@ -28,6 +28,8 @@ export async function handleNodeRequest(
     if (!res.writableFinished) cancel.abort(clientClosed());
   };
   res.once('close', onClose);
+  // The client may have left while the host's middleware ran (auth, rate limits): 'close' will not come again.
+  if (res.destroyed) onClose();
 
   let result: GatewayResponse;
   try {
@@ -40,7 +42,8 @@ export async function handleNodeRequest(
     // The engine runs on this cancellation itself: no second one to create and listen to.
     result = await gateway.handle({ body, headers: req.headers, cancel });
   } catch (err) {
-    const error = SwitchyardError.from(err);
+    // Reading the body of a client that left fails: that is the client's leaving, not a gateway error.
+    const error = SwitchyardError.from(cancel.aborted ? cancel.reason : err);
     // The rest of an oversized body is not read: close the connection after answering instead.
     if (error.code === 'body_too_large') res.shouldKeepAlive = false;
     result = gateway.reject(error, req.headers);
@@ -63,13 +66,18 @@ export function handleParserError(gateway: Gateway, err: unknown, req: IncomingM
 }
 
 function parserRefusal(err: unknown): SwitchyardError | null {
-  const { type, limit } = (err ?? {}) as { type?: unknown; limit?: unknown };
+  const { type, limit, status, expose, message } = (err ?? {}) as { type?: unknown; limit?: unknown; status?: unknown; expose?: unknown; message?: unknown };
+  // body-parser's refusals carry a `type` and a 4xx status; anything else is not about the body.
+  if (typeof type !== 'string' || typeof status !== 'number' || status < 400 || status > 499) return null;
   if (type === 'entity.parse.failed') return invalidJson();
   if (type === 'entity.too.large') {
     const what = typeof limit === 'number' ? `the ${limit}-byte limit` : 'the size limit';
     return new SwitchyardError('body_too_large', `The request body is larger than ${what} of the body parser in front of Switchyard.`);
   }
-  return null;
+  // e.g. an unsupported charset or content-encoding (415), a body shorter than its content-length (400).
+  const detail = expose === true && typeof message === 'string' ? `: ${message}` : '';
+  const text = `The body parser in front of Switchyard refused the request body${detail}.`;
+  return new SwitchyardError(status === 415 ? 'unsupported_media_type' : 'invalid_request', text);
 }
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
@@ -80,9 +88,7 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
 
 /** An SSE event the official SDKs raise as an APIError: a broken stream never looks like a clean end. */
 function sseErrorEvent(err: unknown): string {
-  const cause = (err as { code?: string } | null)?.code;
-  const error = new SwitchyardError('stream_interrupted', `The upstream stream failed after the response had started${cause ? ` (${cause})` : ''}.`);
-  return `data: ${JSON.stringify(error.toBody())}\n\n`;
+  return `data: ${JSON.stringify(streamInterrupted(err).toBody())}\n\n`;
 }
 
 function writeResponse(result: GatewayResponse, res: ServerResponse): void {
@@ -100,7 +106,8 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
   }
 
   let streamError: unknown;
-  res.writeHead(result.status, { ...result.headers, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+  // no-transform: compression middleware (Express's `compression`) leaves the stream alone instead of buffering it.
+  res.writeHead(result.status, { ...result.headers, 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
   // Whole events only: a failure mid-event drops that event's start, so our error event is parsed cleanly.
   const framer = new SseFramer();
   // Writes in one tick leave in one packet (Node corks the response until the next tick).

@@ -7,6 +7,11 @@ import type { Readable } from 'node:stream';
  */
 export function readStream(stream: Readable, maxBytes = Infinity, tooLarge?: () => Error): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // Closed before we got here (the client left while middleware in front ran): 'close' will not come again.
+    if (stream.destroyed && !stream.readableEnded) {
+      reject(prematureClose());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
@@ -22,7 +27,11 @@ export function readStream(stream: Readable, maxBytes = Infinity, tooLarge?: () 
     stream.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     stream.once('error', reject);
     stream.once('close', () => {
-      if (!stream.readableEnded) reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      if (!stream.readableEnded) reject(prematureClose());
     });
   });
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }

@@ -47,6 +47,26 @@ export class SseFramer {
 }
 
 /**
+ * Whether a whole event has arrived yet, over a body's chunks in order: the point where a stream can be committed,
+ * since the framer sends nothing to the client before it (until then, a failure may still fall back).
+ */
+export class FirstEventScanner {
+  private prev1: number | undefined;
+  private prev2: number | undefined;
+
+  /** Feeds the next chunk; true once a blank line (the end of the first event) has been seen. */
+  push(chunk: Buffer): boolean {
+    if (wholeEventsEnd(chunk, this.prev1, this.prev2) > 0) return true;
+    const n = chunk.length;
+    if (n > 0) {
+      this.prev2 = n >= 2 ? chunk[n - 2] : this.prev1;
+      this.prev1 = chunk[n - 1];
+    }
+    return false;
+  }
+}
+
+/**
  * The offset in `buf` just past its last blank line (`\n\n`, `\r\n\r\n` or `\r\r`), 0 if it has none. A blank line
  * may begin in the held bytes before it: `prev1` is the byte just before `buf`, `prev2` the one before that.
  */

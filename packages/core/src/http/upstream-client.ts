@@ -7,6 +7,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import type { CancelSignal } from '../engine/cancellation';
 import type { BodyConsumer, BodyStream } from './body-stream';
+import { FirstEventScanner } from './sse-framer';
 
 export interface UpstreamResponse {
   status: number;
@@ -15,8 +16,9 @@ export interface UpstreamResponse {
   /** Resolves with the whole body. Call one of `read`, `stream` or `discard`, once. */
   read(): Promise<Buffer>;
   /**
-   * Resolves once the body's first bytes arrived, with the body for one consumer (backpressure reaches the
-   * upstream; destroying it aborts the upstream request). Rejects if the body ends or fails before any byte.
+   * For a server-sent event stream: resolves once the body's first whole event arrived (or 64 KiB without one), with
+   * the body for one consumer (backpressure reaches the upstream; destroying it aborts the upstream request).
+   * Rejects if the body ends with no byte, or fails before that first event: nothing can have reached the client yet.
    */
   stream(): Promise<BodyStream>;
   /** Drops the body; a short one is read to its end so the connection stays reusable. */
@@ -78,6 +80,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
   /** Who receives a streamed body, once `consume` was called; null again after `destroy`. */
   private consumer: BodyConsumer | null = null;
   destroyed = false;
+  /** Until `stream()` resolves: looks for the end of the first event in the bytes held. */
+  private scanner: FirstEventScanner | null = null;
   /** The pending `read()` or `stream()` promise. */
   private waiter: { resolve(value: never): void; reject(err: unknown): void } | null = null;
 
@@ -126,7 +130,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
         this.size += chunk.length;
         // Nobody consumes yet: hold a little, then let backpressure reach the upstream.
         if (this.size >= HOLD_LIMIT) controller.pause();
-        this.settle(this);
+        if (this.waiter && (this.scanner!.push(chunk) || this.size >= HOLD_LIMIT)) this.settle(this);
         return;
       case 'discard':
         this.size += chunk.length;
@@ -144,8 +148,11 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     if (this.mode === 'read') this.settle(this.body());
     else if (this.mode === 'stream') {
       this.consumer?.end();
-      // Only a stream still waiting for its first bytes fails (an Error captures a stack: not on every end).
-      if (this.waiter) this.fail(endedEmpty());
+      // A stream still waiting: its bytes (a last event without its blank line) are delivered, an empty one fails.
+      if (this.waiter) {
+        if (this.chunks.length > 0) this.settle(this);
+        else this.fail(endedEmpty());
+      }
     }
   }
 
@@ -176,11 +183,13 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     this.mode = 'stream';
     // A body that failed before it was asked for is not started: the engine may still fall back.
     if (this.failure) return Promise.reject(this.failure);
-    if (this.chunks.length > 0) {
-      if (this.size >= HOLD_LIMIT) this.controller?.pause();
-      return Promise.resolve(this);
-    }
-    if (this.ended) return Promise.reject(endedEmpty());
+    if (this.size >= HOLD_LIMIT) this.controller?.pause();
+    if (this.ended) return this.chunks.length > 0 ? Promise.resolve(this) : Promise.reject(endedEmpty());
+    const scanner = new FirstEventScanner();
+    let whole = this.size >= HOLD_LIMIT;
+    for (let i = 0; i < this.chunks.length && !whole; i++) whole = scanner.push(this.chunks[i]!);
+    if (whole) return Promise.resolve(this);
+    this.scanner = scanner;
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });

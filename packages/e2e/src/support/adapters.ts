@@ -1,6 +1,6 @@
 /** The adapters under test, each started as a real HTTP server on loopback (port 0). */
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import 'reflect-metadata';
 import express from 'express';
 import Koa from 'koa';
@@ -26,7 +26,12 @@ export interface AdapterUnderTest {
   /** That parser answers the bodies it refuses (invalid JSON) in its own format: Switchyard never sees them. */
   hostAnswersParserErrors?: boolean;
   /** Starts a host app with Switchyard mounted and one business route `GET /health` of its own. */
-  start(options: SwitchyardOptions): Promise<RunningApp>;
+  start(options: SwitchyardOptions, host?: HostMiddleware): Promise<RunningApp>;
+}
+
+/** The host's own async middleware in front of Switchyard (auth, rate limits), after its body parser. */
+export interface HostMiddleware {
+  before(res: ServerResponse): Promise<void>;
 }
 
 export function listen(server: Server): Promise<RunningApp> {
@@ -50,9 +55,10 @@ export const express4 = require('express4') as typeof express;
 const Koa2 = require('koa2') as typeof Koa;
 
 /** An Express app (5, or 4 when given) with Switchyard mounted, optionally behind `express.json()`. */
-function expressApp(options: SwitchyardOptions, withJson: boolean, lib: typeof express = express): Server {
+function expressApp(options: SwitchyardOptions, withJson: boolean, lib: typeof express = express, host?: HostMiddleware): Server {
   const app = lib();
   if (withJson) app.use(lib.json({ limit: '20mb' }));
+  if (host) app.use((_req, res, next) => void host.before(res).then(() => next()));
   app.use(fallbackMiddleware(options));
   app.get('/health', (_req, res) => {
     res.json({ ok: true });
@@ -62,26 +68,32 @@ function expressApp(options: SwitchyardOptions, withJson: boolean, lib: typeof e
 
 export const expressAdapter: AdapterUnderTest = {
   name: 'express',
-  start: (options) => listen(expressApp(options, false)),
+  start: (options, host) => listen(expressApp(options, false, express, host)),
 };
 
 /** Express with `express.json()` in front: the middleware must use the parsed body. */
 export const expressJsonAdapter: AdapterUnderTest = {
   name: 'express + express.json()',
   hostParsesJson: true,
-  start: (options) => listen(expressApp(options, true)),
+  start: (options, host) => listen(expressApp(options, true, express, host)),
 };
 
 /** Express 4 with its `express.json()` (body-parser 1, which sets `req.body = {}` when it skips a request). */
 export const express4Adapter: AdapterUnderTest = {
   name: 'express 4 + express.json()',
   hostParsesJson: true,
-  start: (options) => listen(expressApp(options, true, express4)),
+  start: (options, host) => listen(expressApp(options, true, express4, host)),
 };
 
-function koaApp(options: SwitchyardOptions, withBodyParser: boolean, Lib: typeof Koa = Koa): Koa {
+function koaApp(options: SwitchyardOptions, withBodyParser: boolean, Lib: typeof Koa = Koa, host?: HostMiddleware): Koa {
   const app = new Lib();
   if (withBodyParser) app.use(bodyParser({ jsonLimit: '20mb' }));
+  if (host) {
+    app.use(async (ctx, next) => {
+      await host.before(ctx.res);
+      await next();
+    });
+  }
   app.use(koaFallbackMiddleware(options));
   app.use(async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/health') ctx.body = { ok: true };
@@ -92,19 +104,19 @@ function koaApp(options: SwitchyardOptions, withBodyParser: boolean, Lib: typeof
 
 export const koaAdapter: AdapterUnderTest = {
   name: 'koa',
-  start: (options) => listen(createServer(koaApp(options, false).callback())),
+  start: (options, host) => listen(createServer(koaApp(options, false, Koa, host).callback())),
 };
 
 export const koa2Adapter: AdapterUnderTest = {
   name: 'koa 2',
-  start: (options) => listen(createServer(koaApp(options, false, Koa2).callback())),
+  start: (options, host) => listen(createServer(koaApp(options, false, Koa2, host).callback())),
 };
 
 export const koaBodyParserAdapter: AdapterUnderTest = {
   name: 'koa + @koa/bodyparser',
   hostParsesJson: true,
   hostAnswersParserErrors: true,
-  start: (options) => listen(createServer(koaApp(options, true).callback())),
+  start: (options, host) => listen(createServer(koaApp(options, true, Koa, host).callback())),
 };
 
 @Controller()
@@ -120,11 +132,12 @@ export const nestAdapter: AdapterUnderTest = {
   name: 'nestjs route',
   hostParsesJson: true,
   hostAnswersParserErrors: true,
-  async start(options) {
+  async start(options, host) {
     @Module({ imports: [SwitchyardModule.forRoot({ ...options, route: { path: 'v1/chat/completions' } })], controllers: [HealthController] })
     class AppModule {}
     const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger: false });
     app.useBodyParser('json', { limit: '20mb' });
+    if (host) app.use((_req: unknown, res: ServerResponse, next: () => void) => void host.before(res).then(() => next()));
     await app.listen(0, '127.0.0.1');
     return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
   },
