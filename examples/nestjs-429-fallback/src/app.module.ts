@@ -1,5 +1,5 @@
 import { Body, Controller, Module, Post } from '@nestjs/common';
-import { SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from '@switchyard/nestjs';
+import { SwitchyardModule, SwitchyardService, type SwitchyardForRootOptions } from '@switchyard/nestjs';
 
 export interface Hosts {
   openai?: string;
@@ -7,7 +7,7 @@ export interface Hosts {
 }
 
 /** The seed's config from the environment: only rate-limited requests (429) move from OpenAI to Azure OpenAI. */
-export function switchyardOptions(env: NodeJS.ProcessEnv, hosts: Hosts): SwitchyardModuleOptions {
+export function switchyardOptions(env: NodeJS.ProcessEnv, hosts: Hosts): SwitchyardForRootOptions {
   const model = env.DEMO_MODEL ?? 'gpt-4o-mini';
   return {
     virtualKeys: {
@@ -20,7 +20,7 @@ export function switchyardOptions(env: NodeJS.ProcessEnv, hosts: Hosts): Switchy
       },
     },
     config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
-    // The OpenAI-compatible route, for clients that use the SDK against this app.
+    // The OpenAI-compatible route, for clients that use the SDK against this app (a controller: guards apply).
     route: { path: 'v1/chat/completions' },
     onLog: (event) => console.log(JSON.stringify(event)),
   };
@@ -44,7 +44,7 @@ export class SummariesController {
   }
 }
 
-export function appModule(options: SwitchyardModuleOptions): new () => unknown {
+export function appModule(options: SwitchyardForRootOptions): new () => unknown {
   @Module({ imports: [SwitchyardModule.forRoot(options)], controllers: [SummariesController] })
   class AppModule {}
   return AppModule;

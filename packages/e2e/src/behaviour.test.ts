@@ -441,6 +441,8 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       ...(adapter.hostAnswersParserErrors ? [] : [invalidJson]),
       ['no messages', (r) => r.send({ model: 'gpt-4o' }), 400, 'invalid_request'],
       ['no model', (r) => r.send({ messages }), 400, 'invalid_request'],
+      // It would be kept whole in log events (and the metrics' labels) otherwise.
+      ['a model name over 256 characters', (r) => r.send({ model: 'm'.repeat(257), messages }), 400, 'invalid_request'],
       ['empty body', (r) => r.set('content-type', 'application/json'), 400, 'invalid_request'],
       ['unknown config id', (r) => r.set('x-switchyard-config', 'nope').send({ model: 'gpt-4o', messages }), 400, 'unknown_config'],
     ];

@@ -80,6 +80,13 @@ describe('logs endpoint (Express)', () => {
     expect(await unknown.json()).toMatchObject({ error: { param: 'traceid', code: 'invalid_query' } });
     const limit = await fetch(`${url}/switchyard/logs/api/requests?limit=abc`, { headers: auth });
     expect([limit.status, ((await limit.json()) as { error: { param: string } }).error.param]).toEqual([400, 'limit']);
+    // Only epoch ms or ISO 8601 (Date.parse alone reads "foo 2024" as a date), and each parameter once.
+    for (const [query, param] of [['from=foo%202024', 'from'], ['to=2024-13-01', 'to'], ['status=429&status=5xx', 'status']]) {
+      const res = await fetch(`${url}/switchyard/logs/api/requests?${query}`, { headers: auth });
+      expect([res.status, ((await res.json()) as { error: { param: string } }).error.param]).toEqual([400, param]);
+    }
+    const iso = await fetch(`${url}/switchyard/logs/api/requests?from=2024-01-01T00:00:00Z&to=${Date.now()}`, { headers: auth });
+    expect(iso.status).toBe(200);
     const missing = await fetch(`${url}/switchyard/logs/api/requests/nope`, { headers: auth });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'not_found', param: 'requestId' } });
@@ -125,10 +132,12 @@ describe('logs endpoint (Express)', () => {
     expect((await fetch(`${guarded}/switchyard/logs/`)).status).toBe(403);
   });
 
-  it('refuses to start without auth, token or allowUnauthenticated, and with a short token', () => {
+  it('refuses to start without auth, token or allowUnauthenticated, with a short token, or with contradictory checks', () => {
     expect(() => logsMiddleware({ store })).toThrow(SwitchyardOptionsError);
     expect(() => logsMiddleware({ store })).toThrow(/auth: the logs are private/);
     expect(() => logsMiddleware({ store, token: 'short' })).toThrow(/token: must be a string of at least 16 characters/);
     expect(() => logsMiddleware({ store, allowUnauthenticated: true })).not.toThrow();
+    // It would skip the token's check: a contradiction, refused rather than resolved silently.
+    expect(() => logsMiddleware({ store, allowUnauthenticated: true, token: 'a-token-of-16-chars-or-more' })).toThrow(/allowUnauthenticated: cannot be combined/);
   });
 });

@@ -50,6 +50,20 @@ describe('Prometheus metrics sink', () => {
     expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true"\} 1/);
   });
 
+  it('keeps at most maxModels model labels: made-up model names count as "other"', async () => {
+    const own = new Registry();
+    const sink = createMetricsSink({ registry: own, maxModels: 2 });
+    const base = logs[0]!;
+    for (const model of ['gpt-4o', 'gpt-4o-mini', 'made-up-1', 'made-up-2', 'gpt-4o']) {
+      sink.write({ ...base, servedBy: { ...base.servedBy!, model }, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+    }
+    const text = await own.metrics();
+    const series = text.split('\n').filter((l) => l.startsWith('switchyard_tokens_total{') && l.includes('kind="prompt"'));
+    expect(series.map((l) => /model="([^"]*)"/.exec(l)![1]).sort()).toEqual(['gpt-4o', 'gpt-4o-mini', 'other']);
+    expect(text).toMatch(/model="gpt-4o",kind="prompt"\} 2\b/);
+    expect(text).toMatch(/model="other",kind="prompt"\} 2\b/);
+  });
+
   it('takes a prefix, and a second sink on the same registry reuses the metrics instead of throwing', () => {
     const other = new Registry();
     const a = createMetricsSink({ registry: other, prefix: 'app_llm_' });

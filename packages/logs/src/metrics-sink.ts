@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics as a log sink, through prom-client (an optional peer dependency, loaded only here). Labels
- * stay bounded: provider, status, attempt outcome and model. The model label is the served target's (an Azure
- * deployment, or a model OpenAI accepted), never the client's model string, which an Azure deployment ignores.
+ * stay bounded: provider, status, attempt outcome and model. The model label is the served target's model (an Azure
+ * deployment, or the model an OpenAI target was sent); since an OpenAI-compatible `custom_host` may accept any name
+ * a client sends, at most `maxModels` distinct values are kept and later ones count as `other`.
  */
 import type * as PromClient from 'prom-client';
 import { providerOf, type LogEvent, type LogSink } from '@switchyard/core';
@@ -13,6 +14,8 @@ export interface MetricsSinkOptions {
   prefix?: string;
   /** Buckets of the latency histograms, in seconds. */
   buckets?: number[];
+  /** Distinct `model` label values kept; later models are counted as `other`. Default 50. */
+  maxModels?: number;
 }
 
 export interface MetricsSink extends LogSink {
@@ -36,6 +39,14 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
   const registry = options.registry ?? prom.register;
   const prefix = options.prefix ?? 'switchyard_';
   const buckets = options.buckets ?? DEFAULT_BUCKETS;
+  const maxModels = options.maxModels ?? 50;
+  const models = new Set<string>();
+  const modelLabel = (model: string): string => {
+    if (models.has(model)) return model;
+    if (models.size >= maxModels) return 'other';
+    models.add(model);
+    return model;
+  };
 
   // Reuse metrics already registered under the same name (a second sink, a hot reload) instead of throwing.
   function metric<T>(name: string, make: (config: { name: string; registers: PromClient.Registry[] }) => T): T {
@@ -63,7 +74,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
         attemptSeconds.observe({ provider: attempt.provider, outcome }, attempt.durationMs / 1000);
       }
       if (event.usage) {
-        const model = event.servedBy?.model ?? 'unknown';
+        const model = modelLabel(event.servedBy?.model ?? 'unknown');
         tokens.inc({ provider, model, kind: 'prompt' }, event.usage.prompt_tokens);
         tokens.inc({ provider, model, kind: 'completion' }, event.usage.completion_tokens);
         if (event.costUsd !== null) cost.inc({ provider, model }, event.costUsd);

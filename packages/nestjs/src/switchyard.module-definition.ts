@@ -1,10 +1,9 @@
-import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type { LogsHandlerOptions, SwitchyardOptions } from '@switchyard/core';
+import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@nestjs/common';
+import type { LogsHandlerOptions, OptionsIssue, SwitchyardOptions } from '@switchyard/core';
+import { chatRouteController, SWITCHYARD_GATEWAY } from './chat-route.controller';
 
-/** Switchyard's options plus what only the Nest module needs. */
+/** Switchyard's options plus what only the Nest module needs: what `useFactory` returns. */
 export type SwitchyardModuleOptions = Omit<SwitchyardOptions, 'basePath'> & {
-  /** Mounts an OpenAI-compatible route, e.g. `{ path: 'v1/chat/completions' }` (POST). Off when absent. */
-  route?: { path: string };
   /**
    * Mounts the request-logs endpoint (query API, and the viewer page with `viewer: true`) under `path`, e.g.
    * `{ path: 'switchyard/logs', store, token }`. Off when absent; the store should also be in `logSinks`.
@@ -12,14 +11,43 @@ export type SwitchyardModuleOptions = Omit<SwitchyardOptions, 'basePath'> & {
   logs?: Omit<LogsHandlerOptions, 'path'> & { path: string };
 };
 
+/** Given to `forRoot` / `forRootAsync` beside the options: Nest fixes its routes before any factory runs. */
+export interface SwitchyardModuleExtras {
+  /** Registers the module globally: SwitchyardService injectable without importing the module. Default false. */
+  isGlobal?: boolean;
+  /**
+   * Serves an OpenAI-compatible route, e.g. `{ path: 'v1/chat/completions' }` (POST), as a Nest controller: the
+   * app's guards, interceptors, global prefix and exception filters apply to it as to any route. Off when absent.
+   */
+  route?: { path: string };
+}
+
+/** What `forRoot` takes: the options and the extras in one object. */
+export type SwitchyardForRootOptions = SwitchyardModuleOptions & SwitchyardModuleExtras;
+
+/** Problems of the extras, reported with the options' at module init (not when `forRoot` is called). */
+export const SWITCHYARD_EXTRAS_ISSUES = Symbol('SWITCHYARD_EXTRAS_ISSUES');
+
+function withExtras(definition: DynamicModule, extras: SwitchyardModuleExtras): DynamicModule {
+  const { route } = extras;
+  const issues: OptionsIssue[] = [];
+  let controllers: DynamicModule['controllers'] = [];
+  if (route !== undefined) {
+    if (typeof route !== 'object' || route === null || typeof route.path !== 'string' || route.path === '') {
+      issues.push({ path: 'route.path', message: 'must be a non-empty path, e.g. "v1/chat/completions"' });
+    } else controllers = [chatRouteController(route.path)];
+  }
+  const providers: Provider[] = [...(definition.providers ?? []), { provide: SWITCHYARD_EXTRAS_ISSUES, useValue: issues }];
+  return { ...definition, global: extras.isGlobal === true, controllers, providers };
+}
+
 // Nest's own builder generates forRoot / forRootAsync (useFactory | useClass | useExisting, inject, imports).
 export const {
   ConfigurableModuleClass: SwitchyardConfigurableModule,
   MODULE_OPTIONS_TOKEN: SWITCHYARD_OPTIONS,
 } = new ConfigurableModuleBuilder<SwitchyardModuleOptions>({ moduleName: 'Switchyard' })
   .setClassMethodName('forRoot')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras<SwitchyardModuleExtras>({ isGlobal: false, route: undefined }, withExtras)
   .build();
 
-/** Injection token of the module's fallback engine (shared by the service and the route). */
-export const SWITCHYARD_GATEWAY = Symbol('SWITCHYARD_GATEWAY');
+export { SWITCHYARD_GATEWAY };

@@ -1,10 +1,10 @@
 import 'reflect-metadata';
-import { Injectable, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { Injectable, Module, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import { Test } from '@nestjs/testing';
-import { FallbackRequestError, type LogEvent } from '@switchyard/core';
+import { FallbackRequestError, SwitchyardOptionsError, type LogEvent } from '@switchyard/core';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { SWITCHYARD_GATEWAY, SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from './index';
 
@@ -160,6 +160,51 @@ describe('SwitchyardModule', () => {
     }
   });
 
+  it("serves the route as a controller: forRootAsync takes it beside useFactory, and the app's global guard protects it", async () => {
+    @Injectable()
+    class ApiKeyGuard implements CanActivate {
+      canActivate(context: ExecutionContext): boolean {
+        return context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>().headers['x-app-key'] === 'let-me-in';
+      }
+    }
+    @Module({
+      imports: [
+        SwitchyardModule.forRootAsync({
+          imports: [AppConfigModule],
+          inject: [AppConfig],
+          useFactory: (c: AppConfig) => c.switchyard(),
+          route: { path: 'v1/chat/completions' },
+        }),
+      ],
+      providers: [{ provide: APP_GUARD, useClass: ApiKeyGuard }],
+    })
+    class GuardedApp {}
+    const app = await NestFactory.create(GuardedApp, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const url = `${(await app.getUrl()).replace('[::1]', '127.0.0.1')}/v1`;
+      const refused = await new OpenAI({ apiKey: 'unused', baseURL: url, maxRetries: 0 }).chat.completions
+        .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
+        .catch((e: unknown) => e);
+      expect((refused as { status?: number }).status).toBe(403);
+      expect(openai.requests).toHaveLength(0);
+      const allowed = new OpenAI({ apiKey: 'unused', baseURL: url, maxRetries: 0, defaultHeaders: { 'x-app-key': 'let-me-in' } });
+      const completion = await allowed.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a route returned from useFactory is refused with where to put it (Nest fixes routes before factories run)', async () => {
+    const factory = () => ({ ...config.switchyard(), route: { path: 'v1/chat/completions' } });
+    const err = await Test.createTestingModule({ imports: [SwitchyardModule.forRootAsync({ useFactory: factory })] })
+      .compile()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SwitchyardOptionsError);
+    expect((err as SwitchyardOptionsError).message).toContain('route: give it to forRoot/forRootAsync beside the options');
+  });
+
   it('invalid options fail module init with the field path', async () => {
     const bad = { ...config.switchyard(), config: { strategy: { mode: 'fallback' as const }, targets: [{ virtual_key: 'nope' }] } };
     await expect(Test.createTestingModule({ imports: [SwitchyardModule.forRoot(bad)] }).compile()).rejects.toThrow(
@@ -173,5 +218,9 @@ describe('SwitchyardModule', () => {
     await expect(Test.createTestingModule({ imports: [SwitchyardModule.forRoot(withBasePath)] }).compile()).rejects.toThrow(
       'basePath: not used by the NestJS module',
     );
+    // The module's fields and the engine's are reported together.
+    const both = { ...config.switchyard(), route: { path: '' }, deadlineMs: -1 };
+    const err = await Test.createTestingModule({ imports: [SwitchyardModule.forRoot(both)] }).compile().catch((e: unknown) => e);
+    expect((err as SwitchyardOptionsError).issues.map((i) => i.path)).toEqual(['route.path', 'deadlineMs']);
   });
 });

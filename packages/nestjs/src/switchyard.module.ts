@@ -1,51 +1,52 @@
 import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { createLogsHandler, Gateway, handleNodeRequest, SwitchyardOptionsError, type OptionsIssue } from '@switchyard/core';
+import { createLogsHandler, Gateway, SwitchyardOptionsError, type OptionsIssue } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, type SwitchyardModuleOptions,
+  SWITCHYARD_EXTRAS_ISSUES, SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, type SwitchyardModuleOptions,
 } from './switchyard.module-definition';
 import { SwitchyardService } from './switchyard.service';
 
-/** Builds the engine once; invalid options fail module init with each field's path. */
-function createGateway(options: SwitchyardModuleOptions): Gateway {
-  const { route, logs: _logs, ...rest } = options;
-  const issues: OptionsIssue[] = [];
-  if (route !== undefined && (typeof route !== 'object' || route === null || typeof route.path !== 'string' || route.path === '')) {
-    issues.push({ path: 'route.path', message: 'must be a non-empty path, e.g. "v1/chat/completions"' });
+/** Builds the engine once; invalid options (and extras) fail module init with each field's path. */
+function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIssue[]): Gateway {
+  const { logs: _logs, ...rest } = options;
+  const issues: OptionsIssue[] = [...extrasIssues];
+  // Nest fixes its routes before a factory runs: the route is given beside it, and a basePath has no meaning here.
+  if ('route' in rest) {
+    issues.push({ path: 'route', message: 'give it to forRoot/forRootAsync beside the options (forRootAsync({ route, useFactory })), not from useFactory' });
+    delete (rest as { route?: unknown }).route;
   }
-  // Nest routes by `route.path`: a basePath would be silently ignored.
   if ('basePath' in rest) issues.push({ path: 'basePath', message: 'not used by the NestJS module: set the route with `route.path`' });
-  if (issues.length > 0) throw new SwitchyardOptionsError(issues);
-  return new Gateway(rest);
+  let gateway: Gateway | undefined;
+  try {
+    gateway = new Gateway(rest);
+  } catch (err) {
+    // One error naming every bad field, the module's own and the engine's.
+    if (!(err instanceof SwitchyardOptionsError)) throw err;
+    issues.push(...err.issues);
+  }
+  if (issues.length > 0 || !gateway) throw new SwitchyardOptionsError(issues);
+  return gateway;
 }
 
 /**
- * `SwitchyardModule.forRoot(options)` / `forRootAsync({ imports, inject, useFactory })`, `isGlobal` optional.
- * Provides `SwitchyardService`; with `route`, also serves an OpenAI-compatible POST route (Express platform).
+ * `SwitchyardModule.forRoot(options)` / `forRootAsync({ imports, inject, useFactory })`, with `isGlobal` and `route`
+ * beside the options. Provides `SwitchyardService`; with `route`, also serves an OpenAI-compatible POST route.
  */
 @Module({
-  providers: [{ provide: SWITCHYARD_GATEWAY, useFactory: createGateway, inject: [SWITCHYARD_OPTIONS] }, SwitchyardService],
+  providers: [
+    { provide: SWITCHYARD_GATEWAY, useFactory: createGateway, inject: [SWITCHYARD_OPTIONS, SWITCHYARD_EXTRAS_ISSUES] },
+    SwitchyardService,
+  ],
   exports: [SwitchyardService, SWITCHYARD_GATEWAY],
 })
 export class SwitchyardModule extends SwitchyardConfigurableModule implements NestModule {
-  constructor(
-    @Inject(SWITCHYARD_OPTIONS) private readonly options: SwitchyardModuleOptions,
-    @Inject(SWITCHYARD_GATEWAY) private readonly gateway: Gateway,
-  ) {
+  constructor(@Inject(SWITCHYARD_OPTIONS) private readonly options: SwitchyardModuleOptions) {
     super();
   }
 
-  // Route middlewares, not controllers: their paths come from options, which forRootAsync only knows at runtime.
+  // The logs endpoint is a middleware, not a controller: its path comes from options, which forRootAsync only
+  // knows at runtime (it checks access itself: auth, token).
   configure(consumer: MiddlewareConsumer): void {
-    const path = this.options.route?.path;
-    const gateway = this.gateway;
-    if (path) {
-      consumer
-        .apply((req: IncomingMessage & { body?: unknown }, res: ServerResponse) => {
-          void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
-        })
-        .forRoutes({ path, method: RequestMethod.POST });
-    }
     const logs = this.options.logs;
     if (logs) {
       const prefix = logs.path.replace(/^\/+|\/+$/g, '');

@@ -24,6 +24,8 @@ export function header(headers: HeaderBag, name: string): string | undefined {
 }
 
 const MAX_TRACE_ID = 256;
+/** Model names are short; a longer one is refused, as it would be kept in every log event and error message. */
+const MAX_MODEL = 256;
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
 
 /**
@@ -77,6 +79,9 @@ export function parseBody(input: unknown, maxBytes: number): ParsedBody {
   const b = body as Record<string, unknown>;
   if (typeof b.model !== 'string' || b.model === '') {
     throw new SwitchyardError('invalid_request', 'you must provide a model parameter', { param: 'model' });
+  }
+  if (b.model.length > MAX_MODEL) {
+    throw new SwitchyardError('invalid_request', `'model' must be at most ${MAX_MODEL} characters`, { param: 'model' });
   }
   if (!Array.isArray(b.messages) || b.messages.length === 0) {
     throw new SwitchyardError('invalid_request', "'messages' must be a non-empty array", { param: 'messages' });

@@ -51,6 +51,10 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
     issues.push({ path: 'token', message: 'must be a string of at least 16 characters' });
   }
   if (auth !== undefined && typeof auth !== 'function') issues.push({ path: 'auth', message: 'must be a function (req) => boolean' });
+  if (allowUnauthenticated === true && (auth !== undefined || token !== undefined)) {
+    // Serving without a check would silently skip the check the host also gave: refuse the contradiction.
+    issues.push({ path: 'allowUnauthenticated', message: 'cannot be combined with `auth` or `token`, which it would skip' });
+  }
   if (auth === undefined && token === undefined && allowUnauthenticated !== true) {
     issues.push({ path: 'auth', message: 'the logs are private: give `auth` or `token` (or `allowUnauthenticated: true` if the host protects this path)' });
   }
