@@ -310,6 +310,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect((await nextLog(logs)).attempts.map((a) => a.provider)).toEqual(['openai', 'azure-openai']);
     });
 
+    it('falls back when the upstream sends only a keep-alive comment and ends: no event reached the client', async () => {
+      const url = await start();
+      up.openai.enqueue({ headers: { 'content-type': 'text/event-stream' }, body: ': keep-alive\n\n' });
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).toBe('Hello from azure');
+      expect((await nextLog(logs)).attempts.map((a) => a.provider)).toEqual(['openai', 'azure-openai']);
+    });
+
     it('after the first byte, an upstream failure ends the stream with an SSE error event', async () => {
       const url = await start();
       up.openai.enqueue(replies.stream({ chunks: 5, cutAfter: 2, intervalMs: 5 }));

@@ -19,7 +19,13 @@ describe.each([
   beforeAll(async () => {
     up = await startUpstreams();
     const host = lib();
-    host.use(lib.json({ limit: '2kb' }));
+    // The host's own body check (a webhook signature, say) on its /signed route: its errors stay the host's.
+    host.use(lib.json({
+      limit: '2kb',
+      verify: (req: { url?: string }) => {
+        if (req.url === '/v1/chat/completions?signed=bad') throw Object.assign(new Error('bad signature'), { status: 401 });
+      },
+    }));
     host.use(fallbackMiddleware(seedOptions(up, logs)));
     host.post('/notes', (req, res) => {
       res.json({ saved: req.body });
@@ -84,6 +90,13 @@ describe.each([
     expect(up.openai.requests).toHaveLength(0);
     await until(() => logs.length === 1);
     expect(logs[0]).toMatchObject({ status, attempts: [] });
+  });
+
+  it("an error of the host's own verify hook on the chat route stays the host's, with its status", async () => {
+    const res = await request(app.url).post('/v1/chat/completions?signed=bad').send({ model: 'gpt-4o', messages });
+    expect([res.status, res.text]).toEqual([401, 'host error handler']);
+    expect(hostErrors).toEqual(['bad signature']);
+    expect(up.openai.requests).toHaveLength(0);
   });
 
   it('the SDK raises an APIError with status 413 and the code', async () => {

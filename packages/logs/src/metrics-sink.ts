@@ -40,6 +40,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
   const prefix = options.prefix ?? 'switchyard_';
   const buckets = options.buckets ?? DEFAULT_BUCKETS;
   const maxModels = options.maxModels ?? 50;
+  if (!Number.isInteger(maxModels) || maxModels < 0) throw new RangeError('createMetricsSink: maxModels must be an integer >= 0');
   const models = new Set<string>();
   const modelLabel = (model: string): string => {
     if (models.has(model)) return model;

@@ -196,6 +196,27 @@ describe('SwitchyardModule', () => {
     }
   });
 
+  it('two imports with different routes serve both, also with deep-hash module ids', async () => {
+    @Module({
+      imports: [
+        SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: 'v1/chat/completions' } }),
+        SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: 'openai/v1/chat/completions' } }),
+      ],
+    })
+    class TwoRoutes {}
+    const app = await NestFactory.create(TwoRoutes, { logger: false, moduleIdGeneratorAlgorithm: 'deep-hash' });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+      for (const base of [`${url}/v1`, `${url}/openai/v1`]) {
+        const completion = await chat(base, `two-routes-${base.length}`);
+        expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
   it('a route returned from useFactory is refused with where to put it (Nest fixes routes before factories run)', async () => {
     const factory = () => ({ ...config.switchyard(), route: { path: 'v1/chat/completions' } });
     const err = await Test.createTestingModule({ imports: [SwitchyardModule.forRootAsync({ useFactory: factory })] })

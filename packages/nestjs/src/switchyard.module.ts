@@ -11,11 +11,11 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
   const { logs: _logs, ...rest } = options;
   const issues: OptionsIssue[] = [...extrasIssues];
   // Nest fixes its routes before a factory runs: the route is given beside it, and a basePath has no meaning here.
-  if ('route' in rest) {
+  if ((rest as { route?: unknown }).route !== undefined) {
     issues.push({ path: 'route', message: 'give it to forRoot/forRootAsync beside the options (forRootAsync({ route, useFactory })), not from useFactory' });
-    delete (rest as { route?: unknown }).route;
   }
-  if ('basePath' in rest) issues.push({ path: 'basePath', message: 'not used by the NestJS module: set the route with `route.path`' });
+  delete (rest as { route?: unknown }).route;
+  if ((rest as { basePath?: unknown }).basePath !== undefined) issues.push({ path: 'basePath', message: 'not used by the NestJS module: set the route with `route.path`' });
   let gateway: Gateway | undefined;
   try {
     gateway = new Gateway(rest);

@@ -149,7 +149,6 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       for await (const _ of stream);
     })().catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 499, code: 'client_closed' });
-    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('a consumer that stops early closes the upstream stream', async () => {

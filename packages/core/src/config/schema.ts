@@ -19,7 +19,7 @@ const baseUrl = httpUrl.refine((value) => {
 const MAX_TIMER_MS = 2_147_483_647;
 const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, 'must be at most 2147483647 (about 24.8 days)');
 /** Sent as an HTTP header value: a line break or control character would make every request fail. */
-const secret = (required?: string) =>
+const headerValue = (required?: string) =>
   (required ? z.string({ error: required }) : z.string())
     .min(1, 'must not be empty')
     .regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain line breaks or control characters');
@@ -41,11 +41,11 @@ export const providerSchema = z.enum(['openai', 'azure-openai']);
 /** Fields that describe where and how to reach a provider. Used by virtual keys and by inline targets. */
 const providerFields = {
   provider: providerSchema.optional(),
-  api_key: secret().optional(),
+  api_key: headerValue().optional(),
   /** OpenAI: `OpenAI-Organization` header. */
-  organization: z.string().min(1).optional(),
+  organization: headerValue().optional(),
   /** OpenAI: `OpenAI-Project` header. */
-  project: z.string().min(1).optional(),
+  project: headerValue().optional(),
   /** Azure: `https://{resource_name}.openai.azure.com`. */
   resource_name: z
     .string()
@@ -66,7 +66,7 @@ const providerFields = {
 export const virtualKeySchema = z.strictObject({
   ...providerFields,
   provider: providerSchema,
-  api_key: secret('is required (read it from an environment variable)'),
+  api_key: headerValue('is required (read it from an environment variable)'),
 });
 
 /** Strategy of a routing config. `single` uses its first target only; `loadbalance` picks one by `weight`. */
@@ -96,7 +96,7 @@ export interface TargetConfig {
   custom_host?: string;
   override_params?: Record<string, unknown>;
   retry?: z.infer<typeof retrySchema>;
-  /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first byte, arrived. */
+  /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first whole event, arrived. */
   request_timeout?: number;
   weight?: number;
 }

@@ -1,7 +1,7 @@
 /**
  * The fallback engine. Framework-free: it takes `{ body, headers, signal }` and returns a status, headers and
- * either a complete body or a stream whose first bytes already arrived (so a fallback was still possible up to
- * that point). The consumer reports when delivery ended; the engine then emits the request's one log event.
+ * either a complete body or a stream whose first whole event already arrived (so a fallback was still possible up
+ * to that point). The consumer reports when delivery ended; the engine then emits the request's one log event.
  */
 import { randomUUID } from 'node:crypto';
 import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
@@ -60,7 +60,7 @@ export interface GatewayResponse {
   /** The complete body (JSON), or null for a stream. */
   body: Buffer | null;
   /**
-   * Server-sent events from the serving upstream, or null. Its first bytes have arrived; `consume` it (or
+   * Server-sent events from the serving upstream, or null. Its first whole event has arrived; `consume` it (or
    * `toReadable(stream)`), or `destroy` it.
    */
   stream: BodyStream | null;

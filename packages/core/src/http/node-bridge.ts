@@ -65,19 +65,21 @@ export function handleParserError(gateway: Gateway, err: unknown, req: IncomingM
   return true;
 }
 
+/** body-parser's own refusals of a request body; anything else (a `verify` hook's error) stays the host's. */
+const PARSER_REFUSALS = new Set(['entity.parse.failed', 'entity.too.large', 'charset.unsupported', 'encoding.unsupported', 'request.size.invalid', 'request.aborted']);
+
 function parserRefusal(err: unknown): SwitchyardError | null {
-  const { type, limit, status, expose, message } = (err ?? {}) as { type?: unknown; limit?: unknown; status?: unknown; expose?: unknown; message?: unknown };
-  // body-parser's refusals carry a `type` and a 4xx status; anything else is not about the body.
-  if (typeof type !== 'string' || typeof status !== 'number' || status < 400 || status > 499) return null;
+  const { type, limit, expose, message } = (err ?? {}) as { type?: unknown; limit?: unknown; expose?: unknown; message?: unknown };
+  if (typeof type !== 'string' || !PARSER_REFUSALS.has(type)) return null;
   if (type === 'entity.parse.failed') return invalidJson();
   if (type === 'entity.too.large') {
     const what = typeof limit === 'number' ? `the ${limit}-byte limit` : 'the size limit';
     return new SwitchyardError('body_too_large', `The request body is larger than ${what} of the body parser in front of Switchyard.`);
   }
-  // e.g. an unsupported charset or content-encoding (415), a body shorter than its content-length (400).
+  // An unsupported charset or content-encoding (415), a body shorter than its content-length or cut off (400).
   const detail = expose === true && typeof message === 'string' ? `: ${message}` : '';
   const text = `The body parser in front of Switchyard refused the request body${detail}.`;
-  return new SwitchyardError(status === 415 ? 'unsupported_media_type' : 'invalid_request', text);
+  return new SwitchyardError(type.endsWith('.unsupported') ? 'unsupported_media_type' : 'invalid_request', text);
 }
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {

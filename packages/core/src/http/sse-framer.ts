@@ -7,6 +7,7 @@
  */
 const LF = 0x0a;
 const CR = 0x0d;
+const COLON = 0x3a;
 
 export class SseFramer {
   /** Bytes of an event whose blank line has not arrived yet, as received. */
@@ -47,20 +48,52 @@ export class SseFramer {
 }
 
 /**
- * Whether a whole event has arrived yet, over a body's chunks in order: the point where a stream can be committed,
- * since the framer sends nothing to the client before it (until then, a failure may still fall back).
+ * Whether the first event with a field (`data:`, `event:`, `id:`...) has arrived whole, over a body's chunks in order:
+ * the point where a stream can be committed. Comment-only blocks (`: keep-alive`) and stray blank lines do not count:
+ * nothing a client's SSE parser would act on has been sent yet, so a failure may still fall back.
  */
 export class FirstEventScanner {
-  private prev1: number | undefined;
-  private prev2: number | undefined;
+  /** Inside a line whose end has not been seen yet. */
+  private midLine = false;
+  /** The last byte was a CR: an LF right after it ends the same line. */
+  private afterCr = false;
+  /** The current block has a field line, not only comments. */
+  private hasField = false;
 
-  /** Feeds the next chunk; true once a blank line (the end of the first event) has been seen. */
+  /** Feeds the next chunk; true once such an event's blank line has been seen. */
   push(chunk: Buffer): boolean {
-    if (wholeEventsEnd(chunk, this.prev1, this.prev2) > 0) return true;
     const n = chunk.length;
-    if (n > 0) {
-      this.prev2 = n >= 2 ? chunk[n - 2] : this.prev1;
-      this.prev1 = chunk[n - 1];
+    let i = 0;
+    while (i < n) {
+      if (this.midLine) {
+        // The line's end: an LF (CRLF included), else a lone CR (an LF may start the next chunk).
+        let end = chunk.indexOf(LF, i);
+        if (end < 0) {
+          end = chunk.indexOf(CR, i);
+          if (end < 0) return false;
+          this.afterCr = true;
+        }
+        this.midLine = false;
+        i = end + 1;
+        continue;
+      }
+      const c = chunk[i]!;
+      if (this.afterCr) {
+        this.afterCr = false;
+        if (c === LF) {
+          i++;
+          continue;
+        }
+      }
+      if (c === LF || c === CR) {
+        // A blank line ends the block: an event if it had a field, else (comments only) nothing yet.
+        if (this.hasField) return true;
+        this.afterCr = c === CR;
+        i++;
+        continue;
+      }
+      if (c !== COLON) this.hasField = true;
+      this.midLine = true;
     }
     return false;
   }

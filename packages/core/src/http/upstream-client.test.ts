@@ -102,10 +102,27 @@ describe('upstream client (undici dispatch)', () => {
     expect(contentsOf(text)).toHaveLength(3);
   });
 
-  it('rejects stream() when the body ends before any byte', async () => {
-    fake.enqueue({ headers: { 'content-type': 'text/event-stream' }, body: '' });
+  it.each([
+    ['no byte', ''],
+    ['only a keep-alive comment', ': keep-alive\n\n'],
+    ['a data line without its blank line', 'data: {"choices":[]}\n'],
+  ])('rejects stream() when the body ends before its first event: %s', async (_name, body) => {
+    fake.enqueue({ headers: { 'content-type': 'text/event-stream' }, body });
     const res = await client.request(call());
-    await expect(res.stream()).rejects.toThrow('ended before sending any data');
+    await expect(res.stream()).rejects.toThrow('ended before its first event');
+  });
+
+  it.each([
+    ['a comment block first', [': keep-alive\n\n', 'data: {"a":1}\n\n']],
+    ['an event split over chunks', ['data: {"a"', ':1}\n', '\n']],
+    ['CRLF line ends split between CR and LF', ['data: {"a":1}\r', '\n', '\r\n']],
+    ['stray blank lines first', ['\n\n', 'event: x\ndata: {"a":1}\n\n']],
+  ])('stream() resolves only once an event with a field is whole: %s', async (_name, pieces) => {
+    // The scanner alone, fed chunk by chunk: false until the last piece.
+    const { FirstEventScanner } = await import('./sse-framer');
+    const scanner = new FirstEventScanner();
+    const seen = pieces.map((piece) => scanner.push(Buffer.from(piece)));
+    expect(seen).toEqual([...pieces.slice(1).map(() => false), true]);
   });
 
   it.each([

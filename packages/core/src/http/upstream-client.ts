@@ -16,9 +16,9 @@ export interface UpstreamResponse {
   /** Resolves with the whole body. Call one of `read`, `stream` or `discard`, once. */
   read(): Promise<Buffer>;
   /**
-   * For a server-sent event stream: resolves once the body's first whole event arrived (or 64 KiB without one), with
-   * the body for one consumer (backpressure reaches the upstream; destroying it aborts the upstream request).
-   * Rejects if the body ends with no byte, or fails before that first event: nothing can have reached the client yet.
+   * For a server-sent event stream: resolves once the body's first whole event with a field (`data:`...) arrived, or
+   * 64 KiB without one, with the body for one consumer (backpressure reaches the upstream; destroying it aborts the
+   * upstream request). Rejects if the body ends or fails before that event: nothing a client would read was sent yet.
    */
   stream(): Promise<BodyStream>;
   /** Drops the body; a short one is read to its end so the connection stays reusable. */
@@ -63,7 +63,7 @@ const HOLD_LIMIT = 64 * 1024;
 type BodyMode = 'pending' | 'read' | 'stream' | 'discard';
 
 const discardedTooLong = () => new Error('Discarded response body too long to read.');
-const endedEmpty = () => new Error('The upstream stream ended before sending any data.');
+const endedBeforeEvent = () => new Error('The upstream stream ended before its first event.');
 
 /** One upstream request and its response: undici's handler, the engine's `UpstreamResponse` and its body stream. */
 class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStream {
@@ -148,11 +148,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     if (this.mode === 'read') this.settle(this.body());
     else if (this.mode === 'stream') {
       this.consumer?.end();
-      // A stream still waiting: its bytes (a last event without its blank line) are delivered, an empty one fails.
-      if (this.waiter) {
-        if (this.chunks.length > 0) this.settle(this);
-        else this.fail(endedEmpty());
-      }
+      // A stream still waiting for its first event never gets one (an SDK would read an empty, successful stream).
+      if (this.waiter) this.fail(endedBeforeEvent());
     }
   }
 
@@ -184,11 +181,11 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     // A body that failed before it was asked for is not started: the engine may still fall back.
     if (this.failure) return Promise.reject(this.failure);
     if (this.size >= HOLD_LIMIT) this.controller?.pause();
-    if (this.ended) return this.chunks.length > 0 ? Promise.resolve(this) : Promise.reject(endedEmpty());
     const scanner = new FirstEventScanner();
     let whole = this.size >= HOLD_LIMIT;
     for (let i = 0; i < this.chunks.length && !whole; i++) whole = scanner.push(this.chunks[i]!);
     if (whole) return Promise.resolve(this);
+    if (this.ended) return Promise.reject(endedBeforeEvent());
     this.scanner = scanner;
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };

@@ -149,7 +149,8 @@ function request(url) {
 }
 
 // 'apply' reads the form; 'refresh' and 'more' repeat the applied search, so a half-edited form never mixes in.
-var applied = null;
+// Only the latest load's answer is shown: a slow page that arrives after a newer search or refresh is dropped.
+var applied = null, latest = 0;
 function load(mode) {
   var append = mode === 'more';
   if (mode === 'apply' || !applied) {
@@ -158,12 +159,14 @@ function load(mode) {
   }
   var p = new URLSearchParams(applied);
   if (append && cursor) p.set('cursor', cursor);
+  var seq = ++latest;
   return request(api + '?' + p).then(function (page) {
+    if (seq !== latest) return;
     showError('');
     rows = append ? rows.concat(page.data) : page.data;
     cursor = page.nextCursor;
     render();
-  }).catch(function (err) { showError(err.message); });
+  }).catch(function (err) { if (seq === latest) showError(err.message); });
 }
 
 function render() {

@@ -135,7 +135,9 @@ export const nestAdapter: AdapterUnderTest = {
   async start(options, host) {
     @Module({ imports: [SwitchyardModule.forRoot({ ...options, route: { path: 'v1/chat/completions' } })], controllers: [HealthController] })
     class AppModule {}
-    const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger: false });
+    // Like the other adapters' close(): open keep-alive connections of the test's clients are closed, not awaited
+    // (an aborted SDK request leaves one that otherwise holds app.close() for about 4 s).
+    const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger: false, forceCloseConnections: true });
     app.useBodyParser('json', { limit: '20mb' });
     if (host) app.use((_req: unknown, res: ServerResponse, next: () => void) => void host.before(res).then(() => next()));
     await app.listen(0, '127.0.0.1');
