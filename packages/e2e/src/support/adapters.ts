@@ -5,9 +5,10 @@ import 'reflect-metadata';
 import express from 'express';
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
-import { Controller, Get, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { Controller, Get, Module, type CanActivate } from '@nestjs/common';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { SwitchyardOptions } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { fallbackMiddleware as koaFallbackMiddleware } from '@switchyard/koa';
@@ -25,6 +26,8 @@ export interface AdapterUnderTest {
   hostParsesJson?: boolean;
   /** That parser answers the bodies it refuses (invalid JSON) in its own format: Switchyard never sees them. */
   hostAnswersParserErrors?: boolean;
+  /** That parser refuses an empty JSON body itself (Fastify), where others pass `{}` on. */
+  hostRefusesEmptyJson?: boolean;
   /** Starts a host app with Switchyard mounted and one business route `GET /health` of its own. */
   start(options: SwitchyardOptions, host?: HostMiddleware): Promise<RunningApp>;
 }
@@ -145,6 +148,33 @@ export const nestAdapter: AdapterUnderTest = {
   },
 };
 
+/** NestJS on Fastify (its JSON parser in front, which answers what it refuses, an empty JSON body too). */
+export const nestFastifyAdapter: AdapterUnderTest = {
+  name: 'nestjs route on fastify',
+  hostParsesJson: true,
+  hostAnswersParserErrors: true,
+  hostRefusesEmptyJson: true,
+  async start(options, host) {
+    // The host's check as a guard: Fastify runs middleware before it parses the body, guards after (as Express does).
+    const guard: CanActivate = {
+      canActivate: async (context) => {
+        await host!.before(context.switchToHttp().getResponse<{ raw: ServerResponse }>().raw);
+        return true;
+      },
+    };
+    @Module({
+      imports: [SwitchyardModule.forRoot({ ...options, route: { path: 'v1/chat/completions' } })],
+      controllers: [HealthController],
+      providers: host ? [{ provide: APP_GUARD, useValue: guard }] : [],
+    })
+    class AppModule {}
+    const fastify = new FastifyAdapter({ bodyLimit: 20 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true }, forceCloseConnections: true });
+    const app = await NestFactory.create<NestFastifyApplication>(AppModule, fastify, { logger: false, forceCloseConnections: true });
+    await app.listen(0, '127.0.0.1');
+    return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
+  },
+};
+
 export const adapters: AdapterUnderTest[] = [
-  expressAdapter, expressJsonAdapter, express4Adapter, koaAdapter, koaBodyParserAdapter, koa2Adapter, nestAdapter,
+  expressAdapter, expressJsonAdapter, express4Adapter, koaAdapter, koaBodyParserAdapter, koa2Adapter, nestAdapter, nestFastifyAdapter,
 ];
