@@ -17,7 +17,8 @@ export interface SwitchyardModuleExtras {
   isGlobal?: boolean;
   /**
    * Serves an OpenAI-compatible route, e.g. `{ path: 'v1/chat/completions' }` (POST), as a Nest controller: the
-   * app's guards, interceptors, global prefix and exception filters apply to it as to any route. Off when absent.
+   * app's guards, global prefix and exception filters apply to it as to any route (interceptors run, but see no
+   * return value: the route writes its response itself). Off when absent.
    */
   route?: { path: string };
 }
