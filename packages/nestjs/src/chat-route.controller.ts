@@ -7,7 +7,16 @@ export const SWITCHYARD_GATEWAY = Symbol('SWITCHYARD_GATEWAY');
 
 /** What `@Req()` / `@Res()` give: Node's objects on Express, wrappers holding them in `raw` on Fastify. */
 type PlatformRequest = IncomingMessage & { body?: unknown; raw?: IncomingMessage };
-type PlatformResponse = ServerResponse & { raw?: ServerResponse; hijack?: () => void };
+type FastifyReplyLike = { raw: ServerResponse; hijack(): void; getHeaders(): Record<string, number | string | string[] | undefined> };
+type PlatformResponse = ServerResponse | FastifyReplyLike;
+
+/** Node's response to write to. On Fastify, the reply is taken over, keeping the headers its hooks already set. */
+function nodeResponse(res: PlatformResponse): ServerResponse {
+  if (!('raw' in res) || !res.raw) return res as ServerResponse;
+  for (const [name, value] of Object.entries(res.getHeaders())) if (value !== undefined) res.raw.setHeader(name, value);
+  res.hijack();
+  return res.raw;
+}
 
 /**
  * The OpenAI-compatible route as a controller made for its path: a controller, not a middleware, so that the app's
@@ -21,9 +30,7 @@ export function chatRouteController(path: string): Type<unknown> {
 
     @Post(path)
     chat(@Req() req: PlatformRequest, @Res() res: PlatformResponse): void {
-      // Fastify: the Node objects are in `raw`, and the reply is told it is answered outside of it.
-      res.hijack?.();
-      void handleNodeRequest(this.gateway, req.raw ?? req, res.raw ?? res, { parsedBody: req.body });
+      void handleNodeRequest(this.gateway, req.raw ?? req, nodeResponse(res), { parsedBody: req.body });
     }
   }
   // One name per path: Nest's deep-hash module ids serialise controllers by name, and two routes must not collide.

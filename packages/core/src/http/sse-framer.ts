@@ -7,7 +7,6 @@
  */
 const LF = 0x0a;
 const CR = 0x0d;
-const COLON = 0x3a;
 
 export class SseFramer {
   /** Bytes of an event whose blank line has not arrived yet, as received. */
@@ -48,31 +47,41 @@ export class SseFramer {
 }
 
 /**
- * Whether the first event with a field (`data:`, `event:`, `id:`...) has arrived whole, over a body's chunks in order:
- * the point where a stream can be committed. Comment-only blocks (`: keep-alive`) and stray blank lines do not count:
- * nothing a client's SSE parser would act on has been sent yet, so a failure may still fall back.
+ * Whether the first event with data has arrived whole, over a body's chunks in order: the point where a stream can be
+ * committed. Blocks without a `data` line (`: keep-alive` comments, `retry:`, `id:`, a lone `event:`) and stray blank
+ * lines do not count: a client's SSE parser (the SDK's, a browser's) dispatches nothing for them, so nothing has been
+ * delivered yet and a failure may still fall back.
  */
 export class FirstEventScanner {
-  /** Inside a line whose end has not been seen yet. */
+  /** No byte seen yet: a UTF-8 BOM there is not part of the first line. */
+  private atStart = true;
+  /** The first bytes of the current line, until it is known whether it is a `data` line (at most 5). */
+  private head = '';
+  /** Inside a line already classified, whose end has not been seen yet. */
   private midLine = false;
   /** The last byte was a CR: an LF right after it ends the same line. */
   private afterCr = false;
-  /** The current block has a field line, not only comments. */
-  private hasField = false;
+  /** The current block has a `data` line. */
+  private hasData = false;
 
   /** Feeds the next chunk; true once such an event's blank line has been seen. */
   push(chunk: Buffer): boolean {
     const n = chunk.length;
     let i = 0;
+    if (this.atStart && n > 0) {
+      this.atStart = false;
+      if (n >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) i = 3;
+    }
     while (i < n) {
       if (this.midLine) {
-        // The line's end: an LF (CRLF included), else a lone CR (an LF may start the next chunk).
+        // The line ends at its first CR or LF (a CRLF's LF is skipped as the next line's start).
         let end = chunk.indexOf(LF, i);
-        if (end < 0) {
-          end = chunk.indexOf(CR, i);
-          if (end < 0) return false;
+        const cr = chunk.indexOf(CR, i);
+        if (cr >= 0 && (end < 0 || cr < end)) {
+          end = cr;
           this.afterCr = true;
         }
+        if (end < 0) return false;
         this.midLine = false;
         i = end + 1;
         continue;
@@ -85,14 +94,18 @@ export class FirstEventScanner {
           continue;
         }
       }
-      if (c === LF || c === CR) {
-        // A blank line ends the block: an event if it had a field, else (comments only) nothing yet.
-        if (this.hasField) return true;
+      if (this.head === '' && (c === LF || c === CR)) {
+        // A blank line ends the block: an event if it had data, else nothing a client acts on.
+        if (this.hasData) return true;
         this.afterCr = c === CR;
         i++;
         continue;
       }
-      if (c !== COLON) this.hasField = true;
+      // Collect the line's first bytes: "data:" or a bare "data" line is a data line (the field may be split).
+      while (i < n && this.head.length < 5 && chunk[i] !== LF && chunk[i] !== CR) this.head += String.fromCharCode(chunk[i++]!);
+      if (i === n && this.head.length < 5) return false;
+      if (this.head === 'data:' || (this.head === 'data' && i < n)) this.hasData = true;
+      this.head = '';
       this.midLine = true;
     }
     return false;

@@ -106,10 +106,11 @@ describe('upstream client (undici dispatch)', () => {
     ['no byte', ''],
     ['only a keep-alive comment', ': keep-alive\n\n'],
     ['a data line without its blank line', 'data: {"choices":[]}\n'],
+    ['only a retry field', 'retry: 3000\n\n'],
   ])('rejects stream() when the body ends before its first event: %s', async (_name, body) => {
     fake.enqueue({ headers: { 'content-type': 'text/event-stream' }, body });
     const res = await client.request(call());
-    await expect(res.stream()).rejects.toThrow('ended before its first event');
+    await expect(res.stream()).rejects.toThrow('ended its stream before sending any event');
   });
 
   it.each([
@@ -117,7 +118,11 @@ describe('upstream client (undici dispatch)', () => {
     ['an event split over chunks', ['data: {"a"', ':1}\n', '\n']],
     ['CRLF line ends split between CR and LF', ['data: {"a":1}\r', '\n', '\r\n']],
     ['stray blank lines first', ['\n\n', 'event: x\ndata: {"a":1}\n\n']],
-  ])('stream() resolves only once an event with a field is whole: %s', async (_name, pieces) => {
+    ['blocks a client dispatches nothing for', ['retry: 3000\n\nid: 1\n\nevent: ping\n\nx-foo: bar\n\n', 'data: {"a":1}\n\n']],
+    ['a BOM before a comment', ['\uFEFF: keep-alive\n\n', 'data: {"a":1}\n\n']],
+    ['the data field split, and a bare data line', ['da', 'ta', '\n', '\n']],
+    ['a CR-ended event before a later LF', [': c\n', 'data: {"a":1}\r\r: d\n']],
+  ])('stream() resolves only once an event with data is whole: %s', async (_name, pieces) => {
     // The scanner alone, fed chunk by chunk: false until the last piece.
     const { FirstEventScanner } = await import('./sse-framer');
     const scanner = new FirstEventScanner();

@@ -6,6 +6,7 @@
  */
 import { Agent, type Dispatcher } from 'undici';
 import type { CancelSignal } from '../engine/cancellation';
+import { SwitchyardError } from '../errors';
 import type { BodyConsumer, BodyStream } from './body-stream';
 import { FirstEventScanner } from './sse-framer';
 
@@ -63,7 +64,8 @@ const HOLD_LIMIT = 64 * 1024;
 type BodyMode = 'pending' | 'read' | 'stream' | 'discard';
 
 const discardedTooLong = () => new Error('Discarded response body too long to read.');
-const endedBeforeEvent = () => new Error('The upstream stream ended before its first event.');
+// A Switchyard error, so the attempt is logged as what happened, not as a connection failure.
+const endedBeforeEvent = () => new SwitchyardError('upstream_unreachable', 'The upstream ended its stream before sending any event.');
 
 /** One upstream request and its response: undici's handler, the engine's `UpstreamResponse` and its body stream. */
 class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStream {

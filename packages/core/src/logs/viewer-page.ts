@@ -157,8 +157,14 @@ function load(mode) {
     applied = filterParams();
     history.replaceState(null, '', location.pathname + (applied.toString() ? '?' + applied : ''));
   }
+  if (append && !cursor) return Promise.resolve();
   var p = new URLSearchParams(applied);
-  if (append && cursor) p.set('cursor', cursor);
+  if (append) p.set('cursor', cursor);
+  else {
+    // A new first page: the old cursor belongs to the old rows, so "Load more" waits for the new page's.
+    cursor = null;
+    $('more').style.display = 'none';
+  }
   var seq = ++latest;
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;

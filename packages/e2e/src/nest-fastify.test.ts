@@ -1,0 +1,42 @@
+/**
+ * NestJS on Fastify, beyond the behaviour suite: the route takes Fastify's reply over (hijack) and writes Node's
+ * response itself, so what the host's Fastify hooks set on the reply must still reach the client.
+ */
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import request from 'supertest';
+import { SwitchyardModule } from '@switchyard/nestjs';
+import { messages, sdk, seedOptions, useUpstreams } from './support/fixture';
+
+describe('NestJS on Fastify: the chat route', () => {
+  const { up, logs, track } = useUpstreams();
+
+  async function start(): Promise<string> {
+    @Module({ imports: [SwitchyardModule.forRoot({ ...seedOptions(up, logs), route: { path: 'v1/chat/completions' } })] })
+    class AppModule {}
+    const app = await NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter({ forceCloseConnections: true }), { logger: false });
+    // A host hook, as request-id or rate-limit plugins add: it sets a header on the reply before the route runs.
+    app.getHttpAdapter().getInstance().addHook('onRequest', async (_req, reply) => {
+      reply.header('x-host-request-id', 'rid-1');
+    });
+    await app.listen(0, '127.0.0.1');
+    return track({ url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() });
+  }
+
+  it("keeps the headers the host's hooks set, on answers, streams and errors", async () => {
+    const url = await start();
+    const json = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+    expect(json.response.headers.get('x-host-request-id')).toBe('rid-1');
+    expect(json.response.headers.get('x-switchyard-target')).toBe('targets[0]');
+
+    const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }).withResponse();
+    for await (const _ of stream.data);
+    expect(stream.response.headers.get('x-host-request-id')).toBe('rid-1');
+
+    const refused = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o' });
+    expect([refused.status, refused.body.error.code, refused.headers['x-host-request-id']]).toEqual([400, 'invalid_request', 'rid-1']);
+    expect(up.openai.requests).toHaveLength(2);
+  });
+});
