@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { APIError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
 import request from 'supertest';
 import type { SwitchyardOptions } from '@switchyard/core';
-import { replies } from '@switchyard/testing';
+import { replies, type FakeReply } from '@switchyard/testing';
 import { adapters, type HostMiddleware } from './support/adapters';
 import { AZURE_KEY, CLIENT_KEY, OPENAI_KEY, messages, nextLog, sdk, seedOptions, until, useUpstreams } from './support/fixture';
 
@@ -291,28 +291,13 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(response.headers.get('x-switchyard-fallback')).toBe('true');
     });
 
-    it('falls back when the upstream stream breaks before its first byte', async () => {
+    it.each<[string, FakeReply]>([
+      ['breaks before its first byte', replies.stream({ cutAfter: 0 })],
+      ['breaks in the middle of its first event', replies.stream({ cutAfter: 1, cutMidEvent: true })],
+      ['sends only a keep-alive comment and ends', { headers: { 'content-type': 'text/event-stream' }, body: ': keep-alive\n\n' }],
+    ])('falls back when the upstream stream %s: no event had reached the client', async (_name, reply) => {
       const url = await start();
-      up.openai.enqueue(replies.stream({ cutAfter: 0 }));
-      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
-      let text = '';
-      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-      expect(text).toBe('Hello from azure');
-    });
-
-    it('falls back when the upstream breaks in the middle of its first event, of which the client got nothing', async () => {
-      const url = await start();
-      up.openai.enqueue(replies.stream({ cutAfter: 1, cutMidEvent: true }));
-      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
-      let text = '';
-      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-      expect(text).toBe('Hello from azure');
-      expect((await nextLog(logs)).attempts.map((a) => a.provider)).toEqual(['openai', 'azure-openai']);
-    });
-
-    it('falls back when the upstream sends only a keep-alive comment and ends: no event reached the client', async () => {
-      const url = await start();
-      up.openai.enqueue({ headers: { 'content-type': 'text/event-stream' }, body: ': keep-alive\n\n' });
+      up.openai.enqueue(reply);
       const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
       let text = '';
       for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
