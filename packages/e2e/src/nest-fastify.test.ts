@@ -8,6 +8,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { SwitchyardModule } from '@switchyard/nestjs';
+import { listenNest } from './support/adapters';
 import { messages, sdk, seedOptions, useUpstreams } from './support/fixture';
 
 describe('NestJS on Fastify: the chat route', () => {
@@ -21,8 +22,7 @@ describe('NestJS on Fastify: the chat route', () => {
     app.getHttpAdapter().getInstance().addHook('onRequest', async (_req, reply) => {
       reply.header('x-host-request-id', 'rid-1');
     });
-    await app.listen(0, '127.0.0.1');
-    return track({ url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() });
+    return track(await listenNest(app));
   }
 
   it("keeps the headers the host's hooks set, on answers, streams and errors", async () => {

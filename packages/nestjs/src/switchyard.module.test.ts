@@ -6,6 +6,7 @@ import { MemoryLogStore } from '@switchyard/core';
 import { Test } from '@nestjs/testing';
 import { FallbackRequestError, SwitchyardOptionsError, type LogEvent } from '@switchyard/core';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import { listenNest, type RunningApp } from '../../e2e/src/support/adapters';
 import { SWITCHYARD_GATEWAY, SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from './index';
 
 const hosts = { openai: '', azure: '' };
@@ -100,7 +101,7 @@ describe('SwitchyardModule', () => {
   const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
 
   /** A Nest app serving the chat route and the logs endpoint at `logsPath`, under an optional global prefix. */
-  async function startRouteApp(logsPath: string, globalPrefix?: string): Promise<{ url: string; close(): Promise<void> }> {
+  async function startRouteApp(logsPath: string, globalPrefix?: string): Promise<RunningApp> {
     const store = new MemoryLogStore();
     @Module({
       imports: [
@@ -115,8 +116,7 @@ describe('SwitchyardModule', () => {
     class AppModule {}
     const app = await NestFactory.create(AppModule, { logger: false });
     if (globalPrefix) app.setGlobalPrefix(globalPrefix);
-    await app.listen(0, '127.0.0.1');
-    return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
+    return listenNest(app);
   }
 
   const chat = (baseURL: string, traceId: string) =>
@@ -179,10 +179,9 @@ describe('SwitchyardModule', () => {
       providers: [{ provide: APP_GUARD, useClass: ApiKeyGuard }],
     })
     class GuardedApp {}
-    const app = await NestFactory.create(GuardedApp, { logger: false });
-    await app.listen(0, '127.0.0.1');
+    const app = await listenNest(await NestFactory.create(GuardedApp, { logger: false }));
     try {
-      const url = `${(await app.getUrl()).replace('[::1]', '127.0.0.1')}/v1`;
+      const url = `${app.url}/v1`;
       const refused = await new OpenAI({ apiKey: 'unused', baseURL: url, maxRetries: 0 }).chat.completions
         .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
         .catch((e: unknown) => e);
@@ -204,11 +203,9 @@ describe('SwitchyardModule', () => {
       ],
     })
     class TwoRoutes {}
-    const app = await NestFactory.create(TwoRoutes, { logger: false, moduleIdGeneratorAlgorithm: 'deep-hash' });
-    await app.listen(0, '127.0.0.1');
+    const app = await listenNest(await NestFactory.create(TwoRoutes, { logger: false, moduleIdGeneratorAlgorithm: 'deep-hash' }));
     try {
-      const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-      for (const base of [`${url}/v1`, `${url}/openai/v1`]) {
+      for (const base of [`${app.url}/v1`, `${app.url}/openai/v1`]) {
         const completion = await chat(base, `two-routes-${base.length}`);
         expect(completion.choices[0]!.message.content).toBe('Hello from openai');
       }

@@ -8,14 +8,14 @@ import { SwitchyardService } from './switchyard.service';
 
 /** Builds the engine once; invalid options (and extras) fail module init with each field's path. */
 function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIssue[]): Gateway {
-  const { logs: _logs, ...rest } = options;
+  // `route` and `basePath` are not in the type, but plain JS or a shared options object may still carry them.
+  const { logs: _logs, route, basePath, ...rest } = options as SwitchyardModuleOptions & { route?: unknown; basePath?: unknown };
   const issues: OptionsIssue[] = [...extrasIssues];
   // Nest fixes its routes before a factory runs: the route is given beside it, and a basePath has no meaning here.
-  if ((rest as { route?: unknown }).route !== undefined) {
+  if (route !== undefined) {
     issues.push({ path: 'route', message: 'give it to forRoot/forRootAsync beside the options (forRootAsync({ route, useFactory })), not from useFactory' });
   }
-  delete (rest as { route?: unknown }).route;
-  if ((rest as { basePath?: unknown }).basePath !== undefined) issues.push({ path: 'basePath', message: 'not used by the NestJS module: set the route with `route.path`' });
+  if (basePath !== undefined) issues.push({ path: 'basePath', message: 'not used by the NestJS module: set the route with `route.path`' });
   let gateway: Gateway | undefined;
   try {
     gateway = new Gateway(rest);

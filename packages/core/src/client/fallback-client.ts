@@ -79,8 +79,7 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
     const res = await gateway.handle({ body: params, headers, signal });
     if (signal?.aborted) {
       // Aborted as the response arrived: nobody will read it.
-      res.stream?.destroy();
-      res.end({ clientClosed: true });
+      abandon(res);
       throw aborted(res);
     }
     if (res.stream) return chunks(res, signal);
@@ -90,6 +89,12 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
     return body as ChatCompletion;
   };
   return { gateway, chat: { completions: { create } as FallbackChatCompletions } };
+}
+
+/** Ends a response nobody will read: its upstream stream (if any) is closed and the request logged as 499. */
+function abandon(res: GatewayResponse): void {
+  res.stream?.destroy();
+  res.end({ clientClosed: true });
 }
 
 /** What every abort by the caller's signal rejects with, before or during a stream. */
@@ -102,15 +107,10 @@ function aborted(res: GatewayResponse): FallbackRequestError {
  * paused); the signal is watched from now on, so a stream aborted before anyone reads it still ends and is logged.
  */
 function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
-  let started = false;
-  const onAbort = () => {
-    if (started) return;
-    res.stream!.destroy();
-    res.end({ clientClosed: true });
-  };
+  // Watched only until reading starts: from then on, parseStream answers an abort.
+  const onAbort = () => abandon(res);
   signal?.addEventListener('abort', onAbort, { once: true });
   const iterate = async function* (): AsyncGenerator<ChatCompletionChunk> {
-    started = true;
     signal?.removeEventListener('abort', onAbort);
     if (signal?.aborted) throw aborted(res);
     yield* parseStream(res, signal);

@@ -5,7 +5,7 @@ import 'reflect-metadata';
 import express from 'express';
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
-import { Controller, Get, Module, type CanActivate } from '@nestjs/common';
+import { Controller, Get, Module, type CanActivate, type INestApplication, type Type } from '@nestjs/common';
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -130,21 +130,45 @@ class HealthController {
   }
 }
 
+/** Listens on loopback port 0 and gives the URL (Nest may report `[::1]` for a loopback listener). */
+export async function listenNest(app: INestApplication): Promise<RunningApp> {
+  await app.listen(0, '127.0.0.1');
+  return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
+}
+
+/**
+ * The host app of both NestJS adapters: Switchyard's route, `GET /health`, and the host's check as a guard (guards run
+ * after the body parser on Express and on Fastify alike; Fastify runs middleware before it parses the body).
+ */
+function nestAppModule(options: SwitchyardOptions, host?: HostMiddleware): Type<unknown> {
+  const guard: CanActivate = {
+    canActivate: async (context) => {
+      const res = context.switchToHttp().getResponse<ServerResponse & { raw?: ServerResponse }>();
+      await host!.before(res.raw ?? res);
+      return true;
+    },
+  };
+  @Module({
+    imports: [SwitchyardModule.forRoot({ ...options, route: { path: 'v1/chat/completions' } })],
+    controllers: [HealthController],
+    providers: host ? [{ provide: APP_GUARD, useValue: guard }] : [],
+  })
+  class AppModule {}
+  return AppModule;
+}
+
+// forceCloseConnections, like the other adapters' close(): open keep-alive connections of the test's clients are
+// closed, not awaited (an aborted SDK request leaves one that otherwise holds app.close() for seconds).
+
 /** NestJS (Express platform, its default JSON body parser on) with Switchyard's OpenAI-compatible route. */
 export const nestAdapter: AdapterUnderTest = {
   name: 'nestjs route',
   hostParsesJson: true,
   hostAnswersParserErrors: true,
   async start(options, host) {
-    @Module({ imports: [SwitchyardModule.forRoot({ ...options, route: { path: 'v1/chat/completions' } })], controllers: [HealthController] })
-    class AppModule {}
-    // Like the other adapters' close(): open keep-alive connections of the test's clients are closed, not awaited
-    // (an aborted SDK request leaves one that otherwise holds app.close() for about 4 s).
-    const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger: false, forceCloseConnections: true });
+    const app = await NestFactory.create<NestExpressApplication>(nestAppModule(options, host), { logger: false, forceCloseConnections: true });
     app.useBodyParser('json', { limit: '20mb' });
-    if (host) app.use((_req: unknown, res: ServerResponse, next: () => void) => void host.before(res).then(() => next()));
-    await app.listen(0, '127.0.0.1');
-    return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
+    return listenNest(app);
   },
 };
 
@@ -155,23 +179,8 @@ export const nestFastifyAdapter: AdapterUnderTest = {
   hostAnswersParserErrors: true,
   hostRefusesEmptyJson: true,
   async start(options, host) {
-    // The host's check as a guard: Fastify runs middleware before it parses the body, guards after (as Express does).
-    const guard: CanActivate = {
-      canActivate: async (context) => {
-        await host!.before(context.switchToHttp().getResponse<{ raw: ServerResponse }>().raw);
-        return true;
-      },
-    };
-    @Module({
-      imports: [SwitchyardModule.forRoot({ ...options, route: { path: 'v1/chat/completions' } })],
-      controllers: [HealthController],
-      providers: host ? [{ provide: APP_GUARD, useValue: guard }] : [],
-    })
-    class AppModule {}
     const fastify = new FastifyAdapter({ bodyLimit: 20 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true }, forceCloseConnections: true });
-    const app = await NestFactory.create<NestFastifyApplication>(AppModule, fastify, { logger: false, forceCloseConnections: true });
-    await app.listen(0, '127.0.0.1');
-    return { url: (await app.getUrl()).replace('[::1]', '127.0.0.1'), close: () => app.close() };
+    return listenNest(await NestFactory.create<NestFastifyApplication>(nestAppModule(options, host), fastify, { logger: false }));
   },
 };
 
