@@ -2,7 +2,9 @@
  * The logs endpoint through real HTTP: an Express host with fallbackMiddleware writing to a store and
  * logsMiddleware reading it; the official SDK makes the requests, the fakes answer (OpenAI 429 -> Azure).
  */
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { resolve } from 'node:path';
 import express from 'express';
 import { MemoryLogStore, SwitchyardOptionsError, type LogEvent, type LogStore } from '@switchyard/core';
 import { fallbackMiddleware, logsMiddleware, type LogsHandlerOptions } from '@switchyard/express';
@@ -87,6 +89,13 @@ describe('logs endpoint (Express)', () => {
     }
     const iso = await fetch(`${url}/switchyard/logs/api/requests?from=2024-01-01T00:00:00Z&to=${Date.now()}`, { headers: auth });
     expect(iso.status).toBe(200);
+    // A date-time without an offset is UTC, whatever the server's time zone: read in a process set to New York's.
+    const core = resolve(__dirname, '../../core/dist/index.js'); // the built package (the test run builds it first)
+    const script = `const { parseLogQuery } = require(${JSON.stringify(core)});
+      const q = (from) => parseLogQuery(new URLSearchParams({ from })).from;
+      console.log(JSON.stringify([q('2026-11-26T09:00'), q('2026-11-26T09:00:00.5'), q('2026-11-26T09:00+02:00'), q('2026-11-26')]));`;
+    const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: 'America/New_York' }, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([Date.UTC(2026, 10, 26, 9), Date.UTC(2026, 10, 26, 9, 0, 0, 500), Date.UTC(2026, 10, 26, 7), Date.UTC(2026, 10, 26)]);
     const missing = await fetch(`${url}/switchyard/logs/api/requests/nope`, { headers: auth });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'not_found', param: 'requestId' } });

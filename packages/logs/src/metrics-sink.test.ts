@@ -64,6 +64,22 @@ describe('Prometheus metrics sink', () => {
     expect(text).toMatch(/model="other",kind="prompt"\} 2\b/);
   });
 
+  it('records no upstream latency for a target that called no upstream (no deployment for the model)', async () => {
+    const own = new Registry();
+    const sink = createMetricsSink({ registry: own });
+    const base = logs[0]!;
+    sink.write({
+      ...base,
+      attempts: [
+        { target: 'targets[0]', provider: 'azure-openai', model: 'gpt-4o', status: null, durationMs: 0, error: { code: 'model_not_deployed', message: 'no deployment' } },
+        { ...base.attempts[0]! },
+      ],
+    });
+    const text = await own.metrics();
+    expect(text).not.toContain('outcome="model_not_deployed"');
+    expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="200"} 1');
+  });
+
   it('takes a prefix, and a second sink on the same registry reuses the metrics instead of throwing', () => {
     const other = new Registry();
     const a = createMetricsSink({ registry: other, prefix: 'app_llm_' });

@@ -71,6 +71,8 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
       requestSeconds.observe({ provider, fallback }, event.durationMs / 1000);
       if (event.fallback) fallbacks.inc({ provider });
       for (const attempt of event.attempts) {
+        // A target with no deployment for the model called no upstream: it has no latency to record.
+        if (attempt.error?.code === 'model_not_deployed') continue;
         const outcome = attempt.error?.code ?? (attempt.status === null ? 'no_response' : String(attempt.status));
         attemptSeconds.observe({ provider: attempt.provider, outcome }, attempt.durationMs / 1000);
       }

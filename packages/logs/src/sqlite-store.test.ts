@@ -74,13 +74,37 @@ describe('SQLite log store', () => {
   it('counts failed writes instead of throwing when the database cannot be written', async () => {
     const store = new SqliteLogStore({ path: join(dir, 'fail.db') });
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
-    // A row that breaks a constraint makes the whole batch fail, as a full disk would.
+    // A row that breaks a constraint is not stored (a full disk fails its whole batch the same way).
     store.write({ ...event(), traceId: null as unknown as string });
     await nextTick();
     expect(store.failed).toBe(1);
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
     store.close();
+  });
+
+  it('skips an event it cannot store without losing the rest of its batch', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'skip.db') });
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const good = [event(), event()];
+    store.write(good[0]!);
+    store.write({ ...event(), costUsd: { usd: 1 } as unknown as number }); // not a value SQLite can bind
+    store.write({ ...event(), traceId: null as unknown as string }); // breaks a NOT NULL constraint
+    store.write(good[1]!);
+    await nextTick();
+    expect({ written: store.written, failed: store.failed }).toEqual({ written: 2, failed: 2 });
+    expect((await store.query()).data.map((e) => e.requestId).sort()).toEqual(good.map((e) => e.requestId).sort());
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+    store.close();
+  });
+
+  it('refuses a retention interval or a lock wait that would stall the process', () => {
+    const path = join(dir, 'options.db');
+    expect(() => new SqliteLogStore({ path, pruneIntervalMs: 0 })).toThrow(/pruneIntervalMs/);
+    expect(() => new SqliteLogStore({ path, pruneIntervalMs: Number.NaN })).toThrow(/pruneIntervalMs/);
+    expect(() => new SqliteLogStore({ path, busyTimeoutMs: 5000 })).toThrow(/busyTimeoutMs/);
+    expect(() => new SqliteLogStore({ path, busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/);
   });
 
   it('does not freeze or crash the process when another process holds the file locked', async () => {

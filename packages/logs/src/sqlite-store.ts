@@ -66,7 +66,8 @@ export class SqliteLogStore implements LogStore {
   written = 0;
 
   private readonly db: Database.Database;
-  private readonly insertBatch: (events: LogEvent[]) => void;
+  /** Inserts a batch in one transaction; returns how many of its events could not be stored (and were skipped). */
+  private readonly insertBatch: (events: LogEvent[]) => number;
   private readonly getStatement: Database.Statement<[string], { event: string }>;
   private readonly statements = new Map<string, Database.Statement<unknown[], { event: string }>>();
   private readonly maxQueue: number;
@@ -84,8 +85,15 @@ export class SqliteLogStore implements LogStore {
     for (const [name, value] of [['maxQueue', this.maxQueue], ['retention.maxAgeMs', this.maxAgeMs], ['retention.maxRows', this.maxRows]] as const) {
       if (!(value > 0)) throw new RangeError(`SqliteLogStore ${name} must be a positive number.`);
     }
+    const pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
+    const busyTimeoutMs = options.busyTimeoutMs ?? 20;
+    // Retention in a tight loop, or a lock wait that freezes every request for seconds, is never what a host meant.
+    if (!(Number.isFinite(pruneIntervalMs) && pruneIntervalMs >= 10)) throw new RangeError('SqliteLogStore pruneIntervalMs must be at least 10.');
+    if (!(Number.isFinite(busyTimeoutMs) && busyTimeoutMs >= 0 && busyTimeoutMs <= 1000)) {
+      throw new RangeError('SqliteLogStore busyTimeoutMs must be between 0 and 1000 (the wait blocks the event loop).');
+    }
     // better-sqlite3 waits for a lock synchronously (5 s by default): that would freeze every request of the process.
-    this.db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 20 });
+    this.db = new Database(options.path, { timeout: busyTimeoutMs });
     // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -95,12 +103,21 @@ export class SqliteLogStore implements LogStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
     );
     this.insertBatch = this.db.transaction((events: LogEvent[]) => {
+      let skipped = 0;
       for (const e of events) {
-        insert.run(
-          e.requestId, e.traceId, e.configId, e.startedAt, e.status, e.fallback ? 1 : 0, providerOf(e), e.model, e.servedBy?.model ?? null,
-          e.usage?.total_tokens ?? null, e.costUsd, JSON.stringify(e),
-        );
+        try {
+          insert.run(
+            e.requestId, e.traceId, e.configId, e.startedAt, e.status, e.fallback ? 1 : 0, providerOf(e), e.model, e.servedBy?.model ?? null,
+            e.usage?.total_tokens ?? null, e.costUsd, JSON.stringify(e),
+          );
+        } catch (err) {
+          // A database error (disk full, lock) fails the batch; an event that cannot be stored (a store fed by other
+          // code with a missing field, or a value SQLite cannot bind or JSON cannot encode) is skipped alone.
+          if (err instanceof Database.SqliteError && !err.code.startsWith('SQLITE_CONSTRAINT')) throw err;
+          skipped++;
+        }
       }
+      return skipped;
     });
     this.getStatement = this.db.prepare(`SELECT event FROM ${TABLE} WHERE request_id = ?`);
     this.prune();
@@ -113,7 +130,7 @@ export class SqliteLogStore implements LogStore {
         this.pruneWarned = true;
         process.emitWarning(`Switchyard's SQLite log store could not apply retention (it will retry): ${String(err)}`, 'SwitchyardLogStoreWarning');
       }
-    }, options.pruneIntervalMs ?? 60_000);
+    }, pruneIntervalMs);
     this.pruneTimer.unref();
   }
 
@@ -133,15 +150,20 @@ export class SqliteLogStore implements LogStore {
 
   private insert(batch: LogEvent[]): void {
     try {
-      this.insertBatch(batch);
-      this.written += batch.length;
+      const skipped = this.insertBatch(batch);
+      this.written += batch.length - skipped;
+      this.failed += skipped;
+      if (skipped > 0) this.warnOnce(`${skipped} event(s) could not be stored`);
     } catch (err) {
       this.failed += batch.length;
-      if (!this.warned) {
-        this.warned = true;
-        process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${String(err)}`, 'SwitchyardLogStoreWarning');
-      }
+      this.warnOnce(String(err));
     }
+  }
+
+  private warnOnce(reason: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${reason}`, 'SwitchyardLogStoreWarning');
   }
 
   /** Applies retention; returns the number of requests deleted. */

@@ -184,4 +184,28 @@ describe('viewer page in headless Chromium', () => {
     await fresh.close();
   });
 
+  it('survives a crafted link, and never shows an unknown cost as free', async () => {
+    await call('custom-model-1', 'my-finetune-x'); // served with usage, but no price is known for this model
+    await until(() => logs.length === 8);
+    expect(logs[7]!.usage).not.toBeNull();
+    expect(logs[7]!.costUsd).toBeNull();
+    const errors: string[] = [];
+    const crafted = await browser.newPage();
+    crafted.on('pageerror', (err) => errors.push(err.message));
+    // Names the form's elements collection answers to besides its fields must not break filling the filters.
+    await crafted.goto(`${app.url}/switchyard/logs/?length=1&item=2&model=my-finetune-x#token=${TOKEN}`);
+    await rowCount(crafted, 1);
+    expect(await crafted.locator('tr.row td').nth(6).textContent()).toBe('—');
+    expect(await crafted.locator('#summary').textContent()).toContain('cost unknown');
+    await crafted.close();
+
+    // A token that is not valid percent-encoding: the page asks for one instead of dying.
+    const mangled = await browser.newPage();
+    mangled.on('pageerror', (err) => errors.push(err.message));
+    await mangled.goto(`${app.url}/switchyard/logs/#token=%E0`);
+    await mangled.locator('#login.show').waitFor();
+    await mangled.close();
+    expect(errors).toEqual([]);
+  });
+
 });

@@ -134,7 +134,8 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
       case 'from':
       case 'to':
         // Epoch ms or ISO 8601 only: Date.parse alone reads "foo 2024" as a date.
-        query[key] = /^-?\d+$/.test(value) ? Number(value) : ISO_DATE.test(value) ? Date.parse(value) : NaN;
+        // A date-time without an offset is UTC (as a date alone is), not the server's local time.
+        query[key] = /^-?\d+$/.test(value) ? Number(value) : ISO_DATE.test(value) ? Date.parse(/T[^Z+-]*$/.test(value) ? `${value}Z` : value) : NaN;
         break;
       case 'minCostUsd':
       case 'maxCostUsd':

@@ -75,7 +75,11 @@ var $ = function (id) { return document.getElementById(id); };
 
 // A token in the URL fragment (never sent to servers) is kept for this tab only, then removed from the address bar.
 var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-if (m) { sessionStorage.setItem('switchyard-logs-token', decodeURIComponent(m[1])); history.replaceState(null, '', location.pathname + location.search); }
+if (m) {
+  // A mangled link (bad percent-encoding) must not stop the page: the token is then asked for.
+  try { sessionStorage.setItem('switchyard-logs-token', decodeURIComponent(m[1])); } catch (err) { /* ignored */ }
+  history.replaceState(null, '', location.pathname + location.search);
+}
 
 function el(tag, cls, children, title) {
   var node = document.createElement(tag);
@@ -109,9 +113,11 @@ function statusChip(s) {
 }
 function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
 
+var TEXT_FILTERS = ['traceId', 'status', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'];
+var FILTERS = TEXT_FILTERS.concat(['fallback', 'provider', 'from', 'to']);
 function filterParams() {
   var f = $('filters'), p = new URLSearchParams();
-  ['traceId', 'status', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'].forEach(function (k) {
+  TEXT_FILTERS.forEach(function (k) {
     var v = f.elements[k].value.trim();
     if (v !== '') p.set(k, v);
   });
@@ -123,6 +129,8 @@ function filterParams() {
 function fillFilters() {
   var f = $('filters'), p = new URLSearchParams(location.search);
   p.forEach(function (v, k) {
+    // Only the filters' own fields: the form's elements collection also answers to names like length or item.
+    if (FILTERS.indexOf(k) < 0) return;
     var input = f.elements[k];
     if (!input) return;
     if (k === 'from' || k === 'to') {
@@ -183,10 +191,12 @@ function render() {
     td.colSpan = 8;
     body.appendChild(el('tr', null, [td]));
   }
-  var fallbacks = 0, cost = 0;
+  var fallbacks = 0, cost = 0, priced = 0, unpriced = 0;
   rows.forEach(function (e) {
     if (e.fallback) fallbacks++;
-    if (e.costUsd) cost += e.costUsd;
+    // An unknown price never looks free: the total says how many requests it leaves out.
+    if (typeof e.costUsd === 'number') { cost += e.costUsd; priced++; }
+    else if (e.usage) unpriced++;
     var served = e.servedBy
       ? [el('span', null, [providerName(e.servedBy.provider)]), el('span', 'sub', [' · ', e.servedBy.model])]
       : [el('span', 'sub', ['not served'])];
@@ -208,7 +218,7 @@ function render() {
     tr.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') open(e.requestId); });
     body.appendChild(tr);
   });
-  $('summary').textContent = rows.length + (cursor ? '+' : '') + ' requests · ' + fallbacks + ' fell back · ' + fmtCost(cost) + ' · updated ' + fmtTime(Date.now()).slice(0, 8);
+  $('summary').textContent = rows.length + (cursor ? '+' : '') + ' requests · ' + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + ' · updated ' + fmtTime(Date.now()).slice(0, 8);
   $('more').style.display = cursor ? 'block' : 'none';
 }
 
