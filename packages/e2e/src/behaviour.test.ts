@@ -246,6 +246,22 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       }
     });
 
+    it('retries a timed-out attempt only when 408 is listed (as Portkey counts a timeout)', async () => {
+      const target = (codes?: number[]) => ({ virtual_key: 'openai-prod', request_timeout: 100, retry: { attempts: 2, ...(codes && { on_status_codes: codes }) } });
+      const url = await start({ config: { strategy: { mode: 'fallback' }, targets: [target(), { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue({ hang: true });
+      const moved = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(moved.choices[0]!.message.content).toBe('Hello from azure');
+      expect(up.openai.requests).toHaveLength(1); // the default codes do not list 408: no second timeout to wait for
+      await nextLog(logs);
+
+      const url408 = await start({ config: { strategy: { mode: 'fallback' }, targets: [target([408, 429]), { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue({ hang: true });
+      const retried = await sdk(url408).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(retried.choices[0]!.message.content).toBe('Hello from openai');
+      expect((await nextLog(logs, 2)).attempts.map((a) => a.status ?? a.error?.code)).toEqual(['upstream_timeout', 200]);
+    });
+
     it('moves on at once when retry-after asks for longer than the cap', async () => {
       const url = await start({
         maxRetryDelayMs: 1000,
@@ -440,6 +456,7 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       ['a model name over 256 characters', (r) => r.send({ model: 'm'.repeat(257), messages }), 400, 'invalid_request'],
       ...(adapter.hostRefusesEmptyJson ? [] : [['empty body', (r) => r.set('content-type', 'application/json'), 400, 'invalid_request'] as Case]),
       ['unknown config id', (r) => r.set('x-switchyard-config', 'nope').send({ model: 'gpt-4o', messages }), 400, 'unknown_config'],
+      ['a config id over 256 characters', (r) => r.set('x-switchyard-config', 'c'.repeat(257)).send({ model: 'gpt-4o', messages }), 400, 'invalid_request'],
     ];
     it.each(cases)('%s', async (_name, build, status, code) => {
       const url = await start();
@@ -449,7 +466,10 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(res.body.error).toMatchObject({ message: expect.any(String), type: 'invalid_request_error', code });
       expect(up.openai.requests).toHaveLength(0);
       expect(up.azure.requests).toHaveLength(0);
-      expect((await nextLog(logs)).status).toBe(status);
+      const log = await nextLog(logs);
+      expect(log.status).toBe(status);
+      // An unknown config's 400 is found under the id the client sent; an overlong one is not kept.
+      expect(log.configId).toBe(code === 'unknown_config' ? 'nope' : null);
     });
 
     if (adapter.hostAnswersParserErrors) {
@@ -573,6 +593,17 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.azure.requests).toHaveLength(0);
       const event = await nextLog(logs);
       expect(event.attempts.map((a) => a.status ?? a.error?.code)).toEqual([429, 'model_not_deployed']);
+    });
+
+    it('a connection failure is not hidden by a fallback that has no deployment for the model: 502, not 400', async () => {
+      const url = await start({ config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
+      up.openai.enqueue({ reset: true });
+      const err = (await sdk(url).chat.completions.create({ model: 'o3', messages }).catch((e: unknown) => e)) as APIError;
+      expect(err.status).toBe(502);
+      expect(err.error).toMatchObject({ code: 'upstream_unreachable' });
+      expect(up.azure.requests).toHaveLength(0);
+      const event = await nextLog(logs);
+      expect(event.attempts.map((a) => a.error?.code)).toEqual(['upstream_unreachable', 'model_not_deployed']);
     });
 
     it("speaks Azure's v1 API form, with the deployment as the body's model", async () => {

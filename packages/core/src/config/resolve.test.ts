@@ -85,16 +85,18 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(
       issuesOf({
         virtualKeys: {
-          o: { provider: 'openai', api_key: 'sk-1\n', custom_host: 'https://user:pw@example.com/v1' },
+          o: { provider: 'openai', api_key: 'sk-1\n', organization: 'org\u2013x', custom_host: 'https://user:pw@example.com/v1' },
           a: { provider: 'azure-openai', api_key: 'k', endpoint: 'https://r.openai.azure.com/?x=1', deployment_id: 'd' },
         },
-        config: { virtual_key: 'o', request_timeout: 3e9 },
+        config: { virtual_key: 'o', request_timeout: 3e9, override_params: { seed: 1n } },
         deadlineMs: 1e10,
       }),
     ).toEqual([
-      'virtualKeys.o.api_key: must not contain line breaks or control characters',
+      'virtualKeys.o.api_key: must not contain line breaks, control characters or characters an HTTP header cannot carry',
+      'virtualKeys.o.organization: must not contain line breaks, control characters or characters an HTTP header cannot carry',
       'virtualKeys.o.custom_host: must be a base URL without credentials, query or fragment',
       'virtualKeys.a.endpoint: must be a base URL without credentials, query or fragment',
+      'config.override_params: must be JSON-encodable (no BigInt, no cycles)',
       'config.request_timeout: must be at most 2147483647 (about 24.8 days)',
       'deadlineMs: must be at most 2147483647 (about 24.8 days)',
     ]);

@@ -18,11 +18,14 @@ const baseUrl = httpUrl.refine((value) => {
 /** Node's timers hold at most 2^31-1 ms (~24.8 days); a longer one would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, 'must be at most 2147483647 (about 24.8 days)');
-/** Sent as an HTTP header value: a line break or control character would make every request fail. */
+/**
+ * Sent as an HTTP header value: a line break, a control character or one beyond Latin-1 (a typographic dash or a
+ * zero-width space pasted with a key) would make every request fail.
+ */
 const headerValue = (required?: string) =>
   (required ? z.string({ error: required }) : z.string())
     .min(1, 'must not be empty')
-    .regex(/^[^\x00-\x1f\x7f]*$/, 'must not contain line breaks or control characters');
+    .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain line breaks, control characters or characters an HTTP header cannot carry');
 
 /** Per-target retries, with Portkey's meaning: `attempts` is the number of retries after the first try. */
 export const retrySchema = z.strictObject({
@@ -34,7 +37,17 @@ export const retrySchema = z.strictObject({
 });
 
 /** Body parameters merged over the client's request body (parent first, then child: the child wins). */
-export const overrideParamsSchema = z.record(z.string(), z.unknown());
+export const overrideParamsSchema = z.record(z.string(), z.unknown()).refine(isJson, 'must be JSON-encodable (no BigInt, no cycles)');
+
+/** Override params are sent as JSON with every request: one that cannot be encoded fails at startup, not per request. */
+function isJson(value: unknown): boolean {
+  try {
+    JSON.stringify(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const providerSchema = z.enum(['openai', 'azure-openai']);
 

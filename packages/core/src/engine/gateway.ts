@@ -15,7 +15,7 @@ import { emitLog } from '../log/emit';
 import { extractResponseModel, extractUsage, StreamTail } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
 import type { UpstreamPlan } from '../providers/provider';
-import { givenTraceId, header, newTraceId, parseBody, type HeaderBag, type ParsedBody } from './request';
+import { givenConfigId, givenTraceId, header, newTraceId, parseBody, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { Cancellation } from './cancellation';
 import { triggersFallback } from './fallback-rule';
@@ -188,9 +188,10 @@ export class Gateway {
     let run: RequestRun | undefined;
     try {
       log.traceId = givenTraceId(req.headers, log.otel?.traceId) ?? null;
-      const configId = header(req.headers, 'x-switchyard-config');
-      const root = this.pickConfig(configId);
+      const configId = givenConfigId(req.headers);
+      // Logged as asked, even when unknown: the 400 is found under the id the client sent.
       log.configId = configId ?? null;
+      const root = this.pickConfig(configId);
       const parsed = parseBody(req.body, this.options.maxBodyBytes);
       log.model = parsed.body.model;
       log.stream = parsed.body.stream === true;
@@ -226,7 +227,12 @@ export class Gateway {
     } catch {
       traceId = '';
     }
-    const configId = header(headers, 'x-switchyard-config') ?? null;
+    let configId: string | null;
+    try {
+      configId = givenConfigId(headers) ?? null;
+    } catch {
+      configId = null;
+    }
     const log = { traceId, configId, startedAt: Date.now(), stream: false, model: null, attempts: [] };
     return this.errorResponse(error, log, performance.now());
   }
@@ -254,23 +260,25 @@ export class Gateway {
   private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
     if (node.mode === 'single') return this.runNode(node.children[0]!, run);
     if (node.mode === 'loadbalance') return this.runNode(pickWeighted(node.children), run);
-    // The last response an upstream gave, kept in case no later target can even be tried.
-    let answered: Extract<Outcome, { ok: true }> | undefined;
+    // What the last upstream tried did (a response, or a transport failure), kept in case no later target can
+    // even be tried.
+    let tried: Outcome | undefined;
+    const keep = (outcome: Outcome | undefined): void => {
+      if (tried?.ok && tried !== outcome) tried.res.discard();
+      tried = outcome;
+    };
     const settle = (outcome: Outcome): Outcome => {
-      // A target that could not be tried (no deployment for the model) does not hide what an upstream answered:
-      // an OpenAI 429 with its retry-after is worth more to the client than a 400 it would never retry.
-      if (answered && !outcome.ok && outcome.error.code === 'model_not_deployed') return answered;
-      if (answered) answered.res.discard();
+      // A target that could not be tried (no deployment for the model) does not hide what happened upstream: an
+      // OpenAI 429 with its retry-after, or a 502/504 the SDK retries, is worth more than a 400 it never would.
+      if (tried && untried(outcome)) return tried;
+      keep(undefined);
       return outcome;
     };
     for (let i = 0; ; i++) {
       const outcome = await this.runNode(node.children[i]!, run);
       if (!triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes)) return settle(outcome);
       if (i === node.children.length - 1 || run.aborted) return settle(outcome);
-      if (outcome.ok) {
-        if (answered) answered.res.discard();
-        answered = outcome;
-      }
+      if (!untried(outcome)) keep(outcome);
     }
   }
 
@@ -280,7 +288,7 @@ export class Gateway {
       const outcome = await this.attempt(leaf, run);
       const policy = leaf.retry;
       if (!policy || retry >= policy.attempts || run.aborted) return outcome;
-      const retryable = outcome.ok ? policy.onStatusCodes.has(outcome.res.status) : outcome.error.code !== 'model_not_deployed';
+      const retryable = outcome.ok ? policy.onStatusCodes.has(outcome.res.status) : retriesError(outcome.error, policy.onStatusCodes);
       if (!retryable) return outcome;
       const delay = retryDelayMs(retry, {
         capMs: this.options.maxRetryDelayMs,
@@ -451,6 +459,21 @@ function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, 
 function modelAsked(leaf: LeafNode, parsed: ParsedBody): string {
   const override = leaf.overrideParams?.model;
   return typeof override === 'string' ? override : parsed.body.model;
+}
+
+/** A target that called no upstream: no deployment for the model. */
+function untried(outcome: Outcome): boolean {
+  return !outcome.ok && outcome.error.code === 'model_not_deployed';
+}
+
+/**
+ * Whether a retry policy retries an attempt that got no response. As in Portkey, a timed-out attempt counts as a 408
+ * (retried only when 408 is listed: a hung upstream would otherwise cost `attempts` more timeouts before the
+ * fallback), and a connection failure is retried whatever the list says.
+ */
+function retriesError(error: SwitchyardError, onStatusCodes: ReadonlySet<number>): boolean {
+  if (error.code === 'model_not_deployed') return false;
+  return error.code !== 'upstream_timeout' || onStatusCodes.has(408);
 }
 
 function isEventStream(headers: UpstreamResponse['headers']): boolean {

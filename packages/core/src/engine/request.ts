@@ -24,6 +24,7 @@ export function header(headers: HeaderBag, name: string): string | undefined {
 }
 
 const MAX_TRACE_ID = 256;
+const MAX_CONFIG_ID = 256;
 /** Model names are short; a longer one is refused, as it would be kept in every log event and error message. */
 const MAX_MODEL = 256;
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
@@ -46,6 +47,16 @@ export function givenTraceId(headers: HeaderBag, fallback?: string): string | un
   const match = parent ? TRACEPARENT.exec(parent) : null;
   if (match && match[1] !== '00000000000000000000000000000000') return match[1]!;
   return fallback;
+}
+
+/** The routing config the request names in `x-switchyard-config`, if any. Throws on one too long to be an id. */
+export function givenConfigId(headers: HeaderBag): string | undefined {
+  const id = header(headers, 'x-switchyard-config');
+  // Ids are config names; a longer value is refused, as it would be kept in the log event and echoed in the error.
+  if (id !== undefined && id.length > MAX_CONFIG_ID) {
+    throw new SwitchyardError('invalid_request', `x-switchyard-config is longer than ${MAX_CONFIG_ID} characters.`, { param: 'x-switchyard-config' });
+  }
+  return id;
 }
 
 /** A new W3C-shaped trace id (32 hex digits). */

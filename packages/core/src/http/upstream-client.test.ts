@@ -174,6 +174,15 @@ describe('upstream client (undici dispatch)', () => {
     expect(ports[2]).not.toBe(ports[1]);
     await client.close();
   });
+
+  it("closing a client on the shared pool leaves that pool to the process's other clients", async () => {
+    const first = createUpstreamClient();
+    const second = createUpstreamClient();
+    await first.close();
+    const res = await second.request(call());
+    expect(res.status).toBe(200);
+    await res.read();
+  });
 });
 
 async function until(check: () => boolean, timeoutMs = 2_000): Promise<void> {

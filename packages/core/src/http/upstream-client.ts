@@ -41,18 +41,23 @@ export interface UpstreamClient {
   close(): Promise<void>;
 }
 
-export function createUpstreamClient(dispatcher: Dispatcher = defaultAgent()): UpstreamClient {
+/**
+ * A client on `dispatcher` (an undici Agent, Pool or ProxyAgent), whose `close()` closes it; without one, on the
+ * process-wide pool every gateway shares, which `close()` leaves open for the others.
+ */
+export function createUpstreamClient(dispatcher?: Dispatcher): UpstreamClient {
+  const target = dispatcher ?? defaultAgent();
   return {
     request(req) {
       if (req.signal.aborted) return Promise.reject(req.signal.reason);
       return new Promise((resolve, reject) => {
-        dispatcher.dispatch(
+        target.dispatch(
           { origin: req.origin, path: req.path, method: 'POST', headers: req.headers, body: req.body },
           new Exchange(req.signal, resolve, reject),
         );
       });
     },
-    close: () => dispatcher.close(),
+    close: () => (dispatcher ? dispatcher.close() : Promise.resolve()),
   };
 }
 

@@ -9,7 +9,7 @@ import { Controller, Get, Module, type CanActivate, type INestApplication, type 
 import { APP_GUARD, NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { SwitchyardOptions } from '@switchyard/core';
+import { Gateway, handleNodeRequest, type SwitchyardOptions } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { fallbackMiddleware as koaFallbackMiddleware } from '@switchyard/koa';
 import { SwitchyardModule } from '@switchyard/nestjs';
@@ -52,6 +52,27 @@ export function listen(server: Server): Promise<RunningApp> {
     });
   });
 }
+
+/** Plain node:http, as the README shows it: the chat route through `handleNodeRequest`, everything else the host's. */
+export const nodeAdapter: AdapterUnderTest = {
+  name: 'node:http',
+  start(options, host) {
+    const gateway = new Gateway(options);
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '').split('?', 1)[0]!;
+      if (req.method === 'POST' && gateway.isChatPath(path)) {
+        void (host ? host.before(res) : Promise.resolve()).then(() => handleNodeRequest(gateway, req, res));
+        return;
+      }
+      if (req.method === 'GET' && path === '/health') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"Not found","type":"invalid_request_error","param":null,"code":null}}');
+    });
+    return listen(server);
+  },
+};
 
 // The previous majors, which the adapters' peer ranges accept and many apps still run (installed as aliases).
 export const express4 = require('express4') as typeof express;
@@ -185,5 +206,5 @@ export const nestFastifyAdapter: AdapterUnderTest = {
 };
 
 export const adapters: AdapterUnderTest[] = [
-  expressAdapter, expressJsonAdapter, express4Adapter, koaAdapter, koaBodyParserAdapter, koa2Adapter, nestAdapter, nestFastifyAdapter,
+  nodeAdapter, expressAdapter, expressJsonAdapter, express4Adapter, koaAdapter, koaBodyParserAdapter, koa2Adapter, nestAdapter, nestFastifyAdapter,
 ];
