@@ -1,9 +1,12 @@
 import { runDemo } from './demo';
 
+// Variables left empty (a copied .env) count as unset: the example runs on the fakes, it does not refuse to start.
+const EMPTY_ENV = { OPENAI_API_KEY: '', AZURE_OPENAI_API_KEY: '', AZURE_OPENAI_DEPLOYMENT: '', AZURE_OPENAI_API_VERSION: '', DEMO_MODEL: '' };
+
 describe('examples/express-429-fallback', () => {
   it('on the fakes, serves rate-limited requests from Azure and logs each one', async () => {
     const lines: string[] = [];
-    const result = await runDemo({}, (line) => lines.push(line));
+    const result = await runDemo(EMPTY_ENV, (line) => lines.push(line));
 
     expect(result.mode).toBe('fakes');
     expect(result.served.map((s) => [s.request, s.target, s.fallback])).toEqual([

@@ -36,61 +36,65 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
     fakes.push(openai, azure);
     hosts = { openai: openai.baseURL, azure: azure.baseURL };
   }
-  const logs: LogEvent[] = [];
-  const store = new MemoryLogStore();
-  const token = randomBytes(16).toString('hex');
-  const app = buildApp(fallbackOptions(env, hosts, (event) => logs.push(event)), { store, token });
-  const server = createServer(app);
-  await new Promise<void>((r) => server.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  print(`Switchyard demo (${real ? 'real providers' : 'fake providers: OpenAI answers 429 to every other request'}) at ${url}/v1`);
-
-  // Business code: the official SDK, pointed at the host app. Nothing else changes.
-  const client = new OpenAI({ apiKey: 'unused-by-the-gateway', baseURL: `${url}/v1`, maxRetries: 0 });
-  const model = env.DEMO_MODEL ?? 'gpt-4o-mini';
-  const result: DemoResult = { mode: real ? 'real providers' : 'fakes', served: [], logs, found: [] };
+  // Everything after the fakes started closes them, also when the options are refused: the process must exit.
   try {
-    for (let i = 1; i <= 3; i++) {
-      const { data, response } = await client.chat.completions
-        .create({ model, messages: [{ role: 'user', content: `Say hello (${i})` }], max_tokens: 20 }, { headers: { 'x-switchyard-trace-id': `demo-${i}` } })
-        .withResponse();
-      record(result, `demo-${i}`, response.headers, data.choices[0]?.message.content ?? '', print);
-    }
-    const { data: stream, response } = await client.chat.completions
-      .create(
-        { model, messages: [{ role: 'user', content: 'Count to five' }], max_tokens: 30, stream: true, stream_options: { include_usage: true } },
-        { headers: { 'x-switchyard-trace-id': 'demo-stream' } },
-      )
-      .withResponse();
-    let text = '';
-    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-    record(result, 'demo-stream', response.headers, text, print);
-    await until(() => logs.length >= 4);
-    print('\nLog events (one per request, every attempt in it):');
-    for (const event of logs) print(JSON.stringify(event));
+    const logs: LogEvent[] = [];
+    const store = new MemoryLogStore();
+    const token = randomBytes(16).toString('hex');
+    const app = buildApp(fallbackOptions(env, hosts, (event) => logs.push(event)), { store, token });
+    const server = createServer(app);
+    await new Promise<void>((r) => server.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    print(`Switchyard demo (${real ? 'real providers' : 'fake providers: OpenAI answers 429 to every other request'}) at ${url}/v1`);
 
-    // The viewer's own query: find a request by trace id, fallbacks marked.
-    const found = await fetch(`${url}/switchyard/logs/api/requests?traceId=demo-1`, { headers: { authorization: `Bearer ${token}` } });
-    result.found = ((await found.json()) as { data: LogEvent[] }).data;
-    print(`\nRequest logs viewer: ${url}/switchyard/logs/#token=${token} (trace id demo-1: fallback=${result.found[0]?.fallback})`);
-    if (env.DEMO_SERVE) {
-      print('DEMO_SERVE is set: the app stays up for the viewer (Ctrl+C to stop).');
-      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    // Business code: the official SDK, pointed at the host app. Nothing else changes.
+    const client = new OpenAI({ apiKey: 'unused-by-the-gateway', baseURL: `${url}/v1`, maxRetries: 0 });
+    const model = env.DEMO_MODEL || 'gpt-4o-mini';
+    const result: DemoResult = { mode: real ? 'real providers' : 'fakes', served: [], logs, found: [] };
+    try {
+      for (let i = 1; i <= 3; i++) {
+        const { data, response } = await client.chat.completions
+          .create({ model, messages: [{ role: 'user', content: `Say hello (${i})` }], max_tokens: 20 }, { headers: { 'x-switchyard-trace-id': `demo-${i}` } })
+          .withResponse();
+        record(result, `demo-${i}`, response.headers, data.choices[0]?.message.content ?? '', print);
+      }
+      const { data: stream, response } = await client.chat.completions
+        .create(
+          { model, messages: [{ role: 'user', content: 'Count to five' }], max_tokens: 30, stream: true, stream_options: { include_usage: true } },
+          { headers: { 'x-switchyard-trace-id': 'demo-stream' } },
+        )
+        .withResponse();
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      record(result, 'demo-stream', response.headers, text, print);
+      await until(() => logs.length >= 4);
+      print('\nLog events (one per request, every attempt in it):');
+      for (const event of logs) print(JSON.stringify(event));
+
+      // The viewer's own query: find a request by trace id, fallbacks marked.
+      const found = await fetch(`${url}/switchyard/logs/api/requests?traceId=demo-1`, { headers: { authorization: `Bearer ${token}` } });
+      result.found = ((await found.json()) as { data: LogEvent[] }).data;
+      print(`\nRequest logs viewer: ${url}/switchyard/logs/#token=${token} (trace id demo-1: fallback=${result.found[0]?.fallback})`);
+      if (env.DEMO_SERVE) {
+        print('DEMO_SERVE is set: the app stays up for the viewer (Ctrl+C to stop).');
+        await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
     }
+    return result;
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
     await Promise.all(fakes.map((f) => f.close()));
   }
-  return result;
 }
 
 function record(result: DemoResult, request: string, headers: Headers, text: string, print: (line: string) => void): void {
   const target = headers.get('x-switchyard-target');
   const fallback = headers.get('x-switchyard-fallback') === 'true';
-  const who = target === 'targets[1]' ? 'Azure OpenAI' : 'OpenAI';
+  const who = target === 'targets[1]' ? 'Azure OpenAI' : target === 'targets[0]' ? 'OpenAI' : 'nobody';
   result.served.push({ request, target, fallback, text });
-  print(`${request.padEnd(12)} served by ${who.padEnd(12)} (${target}${fallback ? ', fell back after 429' : ''}): ${JSON.stringify(text)}`);
+  print(`${request.padEnd(12)} served by ${who.padEnd(12)} (${target}${fallback ? ', fell back' : ''}): ${JSON.stringify(text)}`);
 }
 
 async function until(cond: () => boolean, ms = 2000): Promise<void> {

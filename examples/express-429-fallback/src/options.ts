@@ -11,17 +11,17 @@ export interface Hosts {
  * that moves only rate-limited requests (429) from OpenAI to Azure OpenAI; other errors are returned as they are.
  */
 export function fallbackOptions(env: NodeJS.ProcessEnv, hosts: Hosts, onLog: (event: LogEvent) => void): SwitchyardOptions {
-  const model = env.DEMO_MODEL ?? 'gpt-4o-mini';
+  const model = env.DEMO_MODEL || 'gpt-4o-mini';
   const azureEndpoint = env.AZURE_OPENAI_ENDPOINT;
   return {
     virtualKeys: {
-      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY ?? 'sk-fake-openai', ...(hosts.openai ? { custom_host: hosts.openai } : {}) },
+      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY || 'sk-fake-openai', ...(hosts.openai ? { custom_host: hosts.openai } : {}) },
       'azure-prod': {
         provider: 'azure-openai',
-        api_key: env.AZURE_OPENAI_API_KEY ?? 'fake-azure-key',
-        ...(hosts.azure ? { custom_host: hosts.azure } : azureEndpoint ? { endpoint: azureEndpoint } : { resource_name: env.AZURE_OPENAI_RESOURCE ?? 'my-resource' }),
+        api_key: env.AZURE_OPENAI_API_KEY || 'fake-azure-key',
+        ...(hosts.azure ? { custom_host: hosts.azure } : azureEndpoint ? { endpoint: azureEndpoint } : { resource_name: env.AZURE_OPENAI_RESOURCE || 'my-resource' }),
         ...(env.AZURE_OPENAI_API_VERSION ? { api_version: env.AZURE_OPENAI_API_VERSION } : {}),
-        deployments: { [model]: env.AZURE_OPENAI_DEPLOYMENT ?? `${model}-prod` },
+        deployments: { [model]: env.AZURE_OPENAI_DEPLOYMENT || `${model}-prod` },
       },
     },
     config: {

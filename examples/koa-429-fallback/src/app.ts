@@ -11,15 +11,16 @@ export interface Hosts {
  * OpenAI to Azure OpenAI. `hosts` points at fake providers when there are no real keys.
  */
 export function fallbackOptions(env: NodeJS.ProcessEnv, hosts: Hosts, onLog: (event: LogEvent) => void): SwitchyardOptions {
-  const model = env.DEMO_MODEL ?? 'gpt-4o-mini';
+  const model = env.DEMO_MODEL || 'gpt-4o-mini';
   return {
     virtualKeys: {
-      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY ?? 'sk-fake', ...(hosts.openai && { custom_host: hosts.openai }) },
+      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY || 'sk-fake', ...(hosts.openai && { custom_host: hosts.openai }) },
       'azure-prod': {
         provider: 'azure-openai',
-        api_key: env.AZURE_OPENAI_API_KEY ?? 'fake-azure-key',
-        ...(hosts.azure ? { custom_host: hosts.azure } : env.AZURE_OPENAI_ENDPOINT ? { endpoint: env.AZURE_OPENAI_ENDPOINT } : { resource_name: env.AZURE_OPENAI_RESOURCE ?? 'my-resource' }),
-        deployments: { [model]: env.AZURE_OPENAI_DEPLOYMENT ?? `${model}-prod` },
+        api_key: env.AZURE_OPENAI_API_KEY || 'fake-azure-key',
+        ...(hosts.azure ? { custom_host: hosts.azure } : env.AZURE_OPENAI_ENDPOINT ? { endpoint: env.AZURE_OPENAI_ENDPOINT } : { resource_name: env.AZURE_OPENAI_RESOURCE || 'my-resource' }),
+        ...(env.AZURE_OPENAI_API_VERSION ? { api_version: env.AZURE_OPENAI_API_VERSION } : {}),
+        deployments: { [model]: env.AZURE_OPENAI_DEPLOYMENT || `${model}-prod` },
       },
     },
     config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },

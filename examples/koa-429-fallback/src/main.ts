@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import type { LogEvent } from '@switchyard/koa';
@@ -14,13 +14,17 @@ export async function main(env = process.env, print: (line: string) => void = co
     : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
   const hosts: Hosts = fakes.length ? { openai: fakes[0]!.baseURL, azure: fakes[1]!.baseURL } : {};
   const logs: LogEvent[] = [];
-  const server = createServer(buildApp(fallbackOptions(env, hosts, (e) => logs.push(e))).callback());
-  await new Promise<void>((r) => server.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
-  const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0 });
   const targets: string[] = [];
+  let server: Server | undefined;
+  // Everything after the fakes started closes them, also when the options are refused: the process must exit.
   try {
+    print(`Koa app with Switchyard on ${real ? 'real providers' : 'fake providers (OpenAI answers 429 to every other request)'}`);
+    const listening = createServer(buildApp(fallbackOptions(env, hosts, (e) => logs.push(e))).callback());
+    server = listening;
+    await new Promise<void>((r) => listening.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
+    const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(listening.address() as AddressInfo).port}/v1`, maxRetries: 0 });
     for (const stream of [false, true]) {
-      const params = { model: env.DEMO_MODEL ?? 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Say hello' }] };
+      const params = { model: env.DEMO_MODEL || 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Say hello' }] };
       let response: Response;
       if (stream) {
         const res = await client.chat.completions.create({ ...params, stream: true }).withResponse();
@@ -31,12 +35,12 @@ export async function main(env = process.env, print: (line: string) => void = co
       }
       const target = response.headers.get('x-switchyard-target') ?? '?';
       targets.push(target);
-      print(`${stream ? 'stream' : 'json  '} request served by ${target === 'targets[1]' ? 'Azure OpenAI (fell back after 429)' : 'OpenAI'}`);
+      print(`${stream ? 'stream' : 'json  '} request served by ${target === 'targets[1]' ? 'Azure OpenAI (fell back)' : target === 'targets[0]' ? 'OpenAI' : 'nobody'}`);
     }
     // A log event is emitted once the server saw its response end, a moment after the client did.
     for (let i = 0; i < 100 && logs.length < targets.length; i++) await new Promise((r) => setTimeout(r, 10));
   } finally {
-    server.close();
+    server?.close();
     await Promise.all(fakes.map((f) => f.close()));
   }
   for (const event of logs) print(JSON.stringify(event));

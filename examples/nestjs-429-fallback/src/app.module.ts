@@ -8,15 +8,16 @@ export interface Hosts {
 
 /** The seed's config from the environment: only rate-limited requests (429) move from OpenAI to Azure OpenAI. */
 export function switchyardOptions(env: NodeJS.ProcessEnv, hosts: Hosts): SwitchyardForRootOptions {
-  const model = env.DEMO_MODEL ?? 'gpt-4o-mini';
+  const model = env.DEMO_MODEL || 'gpt-4o-mini';
   return {
     virtualKeys: {
-      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY ?? 'sk-fake', ...(hosts.openai && { custom_host: hosts.openai }) },
+      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY || 'sk-fake', ...(hosts.openai && { custom_host: hosts.openai }) },
       'azure-prod': {
         provider: 'azure-openai',
-        api_key: env.AZURE_OPENAI_API_KEY ?? 'fake-azure-key',
-        ...(hosts.azure ? { custom_host: hosts.azure } : env.AZURE_OPENAI_ENDPOINT ? { endpoint: env.AZURE_OPENAI_ENDPOINT } : { resource_name: env.AZURE_OPENAI_RESOURCE ?? 'my-resource' }),
-        deployments: { [model]: env.AZURE_OPENAI_DEPLOYMENT ?? `${model}-prod` },
+        api_key: env.AZURE_OPENAI_API_KEY || 'fake-azure-key',
+        ...(hosts.azure ? { custom_host: hosts.azure } : env.AZURE_OPENAI_ENDPOINT ? { endpoint: env.AZURE_OPENAI_ENDPOINT } : { resource_name: env.AZURE_OPENAI_RESOURCE || 'my-resource' }),
+        ...(env.AZURE_OPENAI_API_VERSION ? { api_version: env.AZURE_OPENAI_API_VERSION } : {}),
+        deployments: { [model]: env.AZURE_OPENAI_DEPLOYMENT || `${model}-prod` },
       },
     },
     config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
@@ -34,7 +35,7 @@ export class SummariesController {
   @Post()
   async create(@Body() body: { text?: string }): Promise<{ summary: string }> {
     const completion = await this.switchyard.createChatCompletion({
-      model: process.env.DEMO_MODEL ?? 'gpt-4o-mini',
+      model: process.env.DEMO_MODEL || 'gpt-4o-mini',
       messages: [
         { role: 'system', content: 'Summarise the text in one sentence.' },
         { role: 'user', content: body.text ?? '' },

@@ -1,8 +1,11 @@
 import { main } from './main';
 
+// Variables left empty (a copied .env) count as unset: the example runs on the fakes, it does not refuse to start.
+const EMPTY_ENV = { OPENAI_API_KEY: '', AZURE_OPENAI_API_KEY: '', AZURE_OPENAI_DEPLOYMENT: '', AZURE_OPENAI_API_VERSION: '', DEMO_MODEL: '' };
+
 it('examples/nestjs-429-fallback: the business endpoint is served by Azure after 429, the route by OpenAI', async () => {
   const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
-  const { summary, routeTarget } = await main({}, () => undefined);
+  const { summary, routeTarget } = await main(EMPTY_ENV, () => undefined);
   expect(summary).toBe('Hello from azure-openai');
   expect(routeTarget).toBe('targets[0]');
   const events = log.mock.calls.map(([line]) => JSON.parse(String(line)) as { fallback: boolean });

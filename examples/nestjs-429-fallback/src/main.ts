@@ -13,24 +13,28 @@ export async function main(env = process.env, print: (line: string) => void = co
     ? []
     : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
   const hosts: Hosts = fakes.length ? { openai: fakes[0]!.baseURL, azure: fakes[1]!.baseURL } : {};
-  const app = await NestFactory.create<NestExpressApplication>(appModule(switchyardOptions(env, hosts)), { logger: ['error', 'warn'] });
-  // Nest's JSON parser runs before the route and stops at 100 kB by default: long chat histories are larger.
-  app.useBodyParser('json', { limit: '10mb' });
-  await app.listen(Number(env.PORT ?? 0), '127.0.0.1');
-  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  let app: NestExpressApplication | undefined;
+  // Everything after the fakes started closes them, also when the options are refused: the process must exit.
   try {
+    print(`NestJS app with Switchyard on ${real ? 'real providers' : 'fake providers (OpenAI answers 429 to every other request)'}`);
+    // abortOnError off: refused options reject here (and the fakes close) instead of aborting the process.
+    app = await NestFactory.create<NestExpressApplication>(appModule(switchyardOptions(env, hosts)), { logger: ['error', 'warn'], abortOnError: false });
+    // Nest's JSON parser runs before the route and stops at 100 kB by default: long chat histories are larger.
+    app.useBodyParser('json', { limit: '10mb' });
+    await app.listen(Number(env.PORT ?? 0), '127.0.0.1');
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     // 1. The business endpoint, which injects SwitchyardService.
     const res = await fetch(`${url}/summaries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Switchyard moves failing requests to the next provider.' }) });
     const { summary } = (await res.json()) as { summary: string };
     print(`POST /summaries -> ${res.status} ${JSON.stringify(summary)}`);
     // 2. The OpenAI-compatible route, with the official SDK.
     const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
-    const { data, response } = await client.chat.completions.create({ model: env.DEMO_MODEL ?? 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
+    const { data, response } = await client.chat.completions.create({ model: env.DEMO_MODEL || 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
     const routeTarget = response.headers.get('x-switchyard-target');
     print(`POST /v1/chat/completions -> served by ${routeTarget}: ${JSON.stringify(data.choices[0]?.message.content)}`);
     return { summary, routeTarget };
   } finally {
-    await app.close();
+    await app?.close();
     await Promise.all(fakes.map((f) => f.close()));
   }
 }
