@@ -3,6 +3,7 @@
  * the host app, the fakes of @switchyard/testing as OpenAI and Azure OpenAI.
  */
 import { createServer } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { APIError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
 import request from 'supertest';
 import type { SwitchyardOptions } from '@switchyard/core';
@@ -415,6 +416,39 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.azure.requests).toHaveLength(0);
     });
 
+    it("stops the upstream call when the host answers first (a timeout middleware's 503)", async () => {
+      const url = await start({}, {
+        before: async (res) => {
+          setTimeout(() => {
+            if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"message":"timeout"}}');
+          }, 150);
+        },
+      });
+      up.openai.enqueue({ hang: true });
+      const res = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages });
+      expect(res.status).toBe(503);
+      await until(() => up.openai.requests[0]?.aborted === true);
+      expect((await nextLog(logs)).status).toBe(499);
+      expect(up.azure.requests).toHaveLength(0);
+    });
+
+    it('survives a host that already sent headers: ends that response, logs it as undelivered, serves the next', async () => {
+      let once = true;
+      const url = await start({}, {
+        before: async (res) => {
+          if (!once) return;
+          once = false;
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.flushHeaders();
+        },
+      });
+      const first = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages });
+      expect([first.status, first.text]).toEqual([200, '']);
+      expect((await nextLog(logs)).status).toBe(499);
+      const next = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(next.choices[0]!.message.content).toBe('Hello from openai');
+    });
+
     it('aborts the upstream stream when the client leaves mid-stream', async () => {
       const url = await start();
       up.openai.enqueue(replies.stream({ chunks: 50, intervalMs: 20 }));
@@ -480,6 +514,33 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
         if (adapter.hostRefusesEmptyJson) expect((await request(url).post('/v1/chat/completions').set('content-type', 'application/json')).status).toBe(400);
         expect(up.openai.requests).toHaveLength(0);
         expect(up.azure.requests).toHaveLength(0);
+      });
+    }
+
+    if (!adapter.hostCannotInflate) {
+      it('a gzip-compressed body is inflated (as express.json() does) and forwarded as JSON', async () => {
+        const url = await start();
+        const json = JSON.stringify({ model: 'gpt-4o', messages });
+        // fetch, not supertest: superagent would encode a Buffer body as JSON itself.
+        const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(json) });
+        expect(res.status).toBe(200);
+        expect(up.openai.requests[0]!.body).toEqual(JSON.parse(json));
+      });
+    }
+
+    if (!adapter.hostParsesJson) {
+      // With a parser in front, these are its refusals (tested with express.json() in the Express package).
+      it.each([
+        ['a charset other than UTF-8', { 'content-encoding': 'identity', 'content-type': 'application/json; charset=latin1' }, JSON.stringify({ model: 'gpt-4o', messages }), 415, 'unsupported_media_type'],
+        ['an unknown content-encoding', { 'content-encoding': 'compress', 'content-type': 'application/json' }, JSON.stringify({ model: 'gpt-4o', messages }), 415, 'unsupported_media_type'],
+        ['a body that is not the gzip it claims', { 'content-encoding': 'gzip', 'content-type': 'application/json' }, JSON.stringify({ model: 'gpt-4o', messages }), 400, 'invalid_request'],
+        ['a gzip body inflating past maxBodyBytes', { 'content-encoding': 'gzip', 'content-type': 'application/json' }, gzipSync(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(100_000) }] })), 413, 'body_too_large'],
+      ])('%s gets an OpenAI-style 4xx, no upstream call', async (_what, headers, body, status, code) => {
+        const url = await start({ maxBodyBytes: 50_000 });
+        const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers, body });
+        expect([res.status, ((await res.json()) as { error?: { code?: string } }).error?.code]).toEqual([status, code]);
+        expect(up.openai.requests).toHaveLength(0);
+        expect((await nextLog(logs)).status).toBe(status);
       });
     }
 

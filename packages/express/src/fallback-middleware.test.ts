@@ -130,3 +130,26 @@ describe.each([
     expect(notes.body).toEqual({ saved: { a: 1 } });
   });
 });
+
+describe('mounted under a path prefix', () => {
+  let up: Upstreams;
+  let app: RunningApp;
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+    const host = express();
+    // Express strips the mount path: basePath is relative to it.
+    host.use('/v1', fallbackMiddleware(seedOptions(up, [], { basePath: '' })));
+    app = await listen(createServer(host));
+  });
+  afterAll(async () => {
+    await app.close();
+    await up.close();
+  });
+
+  it("app.use('/v1', ...) with basePath '' serves /v1/chat/completions", async () => {
+    const completion = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+    expect(up.openai.requests).toHaveLength(1);
+  });
+});

@@ -4,6 +4,8 @@
  * piping a stream chunk by chunk with backpressure.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { SwitchyardError } from '../errors';
 import { clientClosed, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { Cancellation } from '../engine/cancellation';
@@ -24,9 +26,9 @@ export async function handleNodeRequest(
   options: NodeRequestOptions = {},
 ): Promise<void> {
   const cancel = new Cancellation();
-  const onClose = () => {
-    if (!res.writableFinished) cancel.abort(clientClosed());
-  };
+  // Until our response is written, a close means nobody waits for it: the client left, or the host answered
+  // already (a timeout middleware's 503). Either way the upstream work stops.
+  const onClose = () => cancel.abort(clientClosed());
   res.once('close', onClose);
   // The client may have left while the host's middleware ran (auth, rate limits): 'close' will not come again.
   if (res.destroyed) onClose();
@@ -85,7 +87,50 @@ function parserRefusal(err: unknown): SwitchyardError | null {
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   // A body something else consumed already (and did not leave in req.body) cannot be read again.
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  return readStream(req, maxBytes, () => tooLarge(maxBytes));
+  checkCharset(req.headers['content-type']);
+  const inflate = decoderFor(req.headers['content-encoding']);
+  if (!inflate) return readStream(req, maxBytes, () => tooLarge(maxBytes));
+  // As express.json() does: a compressed body is inflated, and the size limit applies to what it inflates to.
+  req.pipe(inflate);
+  req.once('close', () => {
+    if (!req.readableEnded) inflate.destroy();
+  });
+  return readStream(inflate, maxBytes, () => tooLarge(maxBytes)).then(
+    (body) => body,
+    (err: unknown) => {
+      inflate.destroy();
+      req.unpipe(inflate);
+      // The size limit, or the client leaving mid-body, is what it is; anything else is a body zlib could not inflate.
+      if (err instanceof SwitchyardError || !req.readableEnded) throw err;
+      throw new SwitchyardError('invalid_request', 'The request body could not be decompressed as its content-encoding says.');
+    },
+  );
+}
+
+/** JSON is UTF-8 (RFC 8259): another declared charset would be decoded wrongly, so it is refused, as express.json() does. */
+function checkCharset(contentType: string | undefined): void {
+  const charset = contentType ? /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1]?.toLowerCase() : undefined;
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new SwitchyardError('unsupported_media_type', `Unsupported charset "${charset}": send the JSON body as UTF-8.`);
+  }
+}
+
+function decoderFor(encoding: string | undefined): Transform | null {
+  switch (encoding?.trim().toLowerCase()) {
+    case undefined:
+    case '':
+    case 'identity':
+      return null;
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress();
+    default:
+      throw new SwitchyardError('unsupported_media_type', `Unsupported content-encoding "${encoding}": send the body as gzip, deflate, br or uncompressed.`);
+  }
 }
 
 /** An SSE event the official SDKs raise as an APIError: a broken stream never looks like a clean end. */
@@ -94,8 +139,10 @@ function sseErrorEvent(err: unknown): string {
 }
 
 function writeResponse(result: GatewayResponse, res: ServerResponse): void {
-  if (res.destroyed || res.writableEnded) {
+  // Gone, or answered by the host meanwhile (headers already sent by middleware in front): nothing of ours can go out.
+  if (res.destroyed || res.writableEnded || res.headersSent) {
     result.stream?.destroy();
+    if (!res.writableEnded) res.end();
     result.end({ clientClosed: true });
     return;
   }

@@ -24,6 +24,8 @@ export function readStream(stream: Readable, maxBytes = Infinity, tooLarge?: () 
       chunks.push(chunk);
     };
     stream.on('data', onData);
+    // Paused explicitly by code before us: a 'data' listener alone would not start it again.
+    if (stream.isPaused()) stream.resume();
     stream.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     stream.once('error', reject);
     stream.once('close', () => {

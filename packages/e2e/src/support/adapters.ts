@@ -28,6 +28,8 @@ export interface AdapterUnderTest {
   hostAnswersParserErrors?: boolean;
   /** That parser refuses an empty JSON body itself (Fastify), where others pass `{}` on. */
   hostRefusesEmptyJson?: boolean;
+  /** That parser does not inflate a compressed body (Fastify's): what it does with one is the host's. */
+  hostCannotInflate?: boolean;
   /** Starts a host app with Switchyard mounted and one business route `GET /health` of its own. */
   start(options: SwitchyardOptions, host?: HostMiddleware): Promise<RunningApp>;
 }
@@ -199,6 +201,7 @@ export const nestFastifyAdapter: AdapterUnderTest = {
   hostParsesJson: true,
   hostAnswersParserErrors: true,
   hostRefusesEmptyJson: true,
+  hostCannotInflate: true,
   async start(options, host) {
     const fastify = new FastifyAdapter({ bodyLimit: 20 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true }, forceCloseConnections: true });
     return listenNest(await NestFactory.create<NestFastifyApplication>(nestAppModule(options, host), fastify, { logger: false }));
