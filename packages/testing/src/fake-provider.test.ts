@@ -235,8 +235,9 @@ describe('fake Azure OpenAI', () => {
   it('requires api-version on the deployments form, and the api-key header', async () => {
     const url = `${fake.baseURL}/deployments/d1/chat/completions`;
     const noVersion = await post(url, { messages }, { 'api-key': KEY });
-    expect(noVersion.status).toBe(400);
-    expect(((await noVersion.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+    // What Azure answers: its envelope (code and message only), 404 for a deployment URL without api-version.
+    expect(noVersion.status).toBe(404);
+    expect(await noVersion.json()).toEqual({ error: { code: '404', message: 'Resource not found' } });
 
     const bearer = await post(`${url}?api-version=2024-10-21`, { messages }, { authorization: `Bearer ${KEY}` });
     expect(bearer.status).toBe(401);
@@ -253,5 +254,53 @@ describe('fake Azure OpenAI', () => {
     expect(fake.requests[0]?.path).toBe('/openai/v1/chat/completions');
     expect(fake.requests[0]?.deployment).toBeUndefined();
     expect(fake.requests[0]?.query).toEqual({});
+  });
+
+  it("answers like Azure: content filter results, a stream opened by the prompt filters' chunk, Azure's 429 envelope", async () => {
+    const azure = new AzureOpenAI({ apiKey: KEY, endpoint: fake.url, apiVersion: '2024-10-21', deployment: 'gpt4o-prod', maxRetries: 0 });
+    const out = (await azure.chat.completions.create({ model: '', messages })) as unknown as { prompt_filter_results: unknown[]; choices: Array<{ content_filter_results: unknown }> };
+    expect(out.prompt_filter_results).toHaveLength(1);
+    expect(out.choices[0]!.content_filter_results).toMatchObject({ hate: { filtered: false } });
+
+    const stream = await azure.chat.completions.create({ model: '', messages, stream: true });
+    const chunks: Array<{ id: string; choices: unknown[] }> = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    // Code that reads choices[0] or the id of every chunk breaks on Azure's first one: the fake shows it too.
+    expect(chunks[0]).toMatchObject({ id: '', model: '', choices: [] });
+    expect(chunks.slice(1).every((c) => c.choices.length === 1)).toBe(true);
+
+    fake.enqueue(replies.rateLimited(2));
+    const err = (await azure.chat.completions.create({ model: '', messages }).catch((e: unknown) => e)) as RateLimitError;
+    expect(err).toBeInstanceOf(RateLimitError);
+    expect([err.code, err.type]).toEqual(['429', undefined]);
+    expect(err.headers?.get('retry-after')).toBe('2');
+  });
+
+  it('answers a malformed deployment path with 404 instead of throwing', async () => {
+    const res = await post(`${fake.url}/openai/deployments/%zz/chat/completions?api-version=2024-10-21`, { messages }, { 'api-key': KEY });
+    expect(res.status).toBe(404);
+    const ok = await post(`${fake.baseURL}/deployments/d1/chat/completions?api-version=2024-10-21`, { messages }, { 'api-key': KEY });
+    expect(ok.status).toBe(200);
+  });
+});
+
+describe('fake scripting mistakes fail loudly', () => {
+  let fake: FakeProvider;
+  beforeEach(async () => {
+    fake = await startFakeOpenAI();
+  });
+  afterEach(() => fake.close());
+
+  it('a cutAfter past the last content chunk is a 500 naming the mistake, not a clean stream', async () => {
+    fake.enqueue(replies.stream({ chunks: 3, cutAfter: 4 }));
+    const res = await post(`${fake.baseURL}/chat/completions`, { model: 'gpt-4o', messages, stream: true });
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain('cutAfter 4 is past');
+  });
+
+  it('an unknown path is a 404 without the model_not_found code', async () => {
+    const res = await post(`${fake.url}/v1/embeddings`, { model: 'x', input: 'y' });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: unknown } }).error.code).toBeNull();
   });
 });

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { completionBody, errorBody, streamPieces } from './replies';
+import { azureErrorBody, completionBody, CONTENT_FILTER_RESULTS, errorBody, PROMPT_FILTER_RESULTS, streamPieces } from './replies';
 import type {
   FakeFlavor,
   FakeProvider,
@@ -188,8 +188,12 @@ class FakeProviderImpl implements FakeProvider {
     else {
       const m = DEPLOYMENT_PATH.exec(rec.path);
       if (m?.[1] !== undefined) {
-        rec.deployment = decodeURIComponent(m[1]);
-        routed = needsApiVersion = true;
+        try {
+          rec.deployment = decodeURIComponent(m[1]);
+          routed = needsApiVersion = true;
+        } catch {
+          // A malformed escape: an unknown route (404), not an exception in the test process.
+        }
       }
     }
 
@@ -200,13 +204,12 @@ class FakeProviderImpl implements FakeProvider {
     const base = { 'x-request-id': `req_fake_${id}` };
 
     if (!routed || method !== 'POST') {
-      return ex.json(404, errorBody(404, `Invalid URL (${method} ${rec.path})`), base);
+      return ex.json(404, this.flavor === 'openai' ? errorBody(404, `Invalid URL (${method} ${rec.path})`, null) : azureErrorBody(404), base);
     }
-    if (needsApiVersion && !rec.query['api-version']) {
-      return ex.json(400, errorBody(400, 'Missing required query parameter: api-version'), base);
-    }
+    // Azure answers a deployment URL without api-version as an unknown resource.
+    if (needsApiVersion && !rec.query['api-version']) return ex.json(404, azureErrorBody(404), base);
     if (!this.authorized(headers, needsApiVersion)) {
-      return ex.json(401, errorBody(401), base);
+      return ex.json(401, this.errorBody(401), base);
     }
 
     const next = this.queue.shift() ?? this.fallback;
@@ -214,13 +217,18 @@ class FakeProviderImpl implements FakeProvider {
     try {
       reply = typeof next === 'function' ? next(rec, index) : next;
     } catch (err) {
-      return ex.json(500, errorBody(500, `FakeReplyFn threw: ${String(err)}`), base);
+      return ex.json(500, this.errorBody(500, `FakeReplyFn threw: ${String(err)}`), base);
     }
     // A bad scripted reply (e.g. an invalid header value) must not crash the test process.
     this.play(ex, reply, id, base).catch((err: unknown) => {
-      if (!res.headersSent && !ex.closed) ex.json(500, errorBody(500, `Fake reply failed: ${String(err)}`), base);
-      else res.destroy();
+      if (!res.headersSent && !ex.closed) ex.json(500, this.errorBody(500, `Fake reply failed: ${String(err)}`), base);
+      else ex.cut(); // our own failure, not a client abort
     });
+  }
+
+  /** The error envelope of this flavor: OpenAI's (`message`, `type`, `param`, `code`) or Azure's (`code`, `message`). */
+  private errorBody(status: number, message?: string): object {
+    return this.flavor === 'openai' ? errorBody(status, message) : azureErrorBody(status, message);
   }
 
   private authorized(headers: Record<string, string>, deploymentsForm: boolean): boolean {
@@ -242,7 +250,7 @@ class FakeProviderImpl implements FakeProvider {
     for (const [k, v] of Object.entries(reply.headers ?? {})) headers[k.toLowerCase()] = v;
 
     if (reply.body !== undefined) return ex.json(status, reply.body, headers);
-    if (status >= 400) return ex.json(status, errorBody(status), headers);
+    if (status >= 400) return ex.json(status, this.errorBody(status), headers);
     if (status >= 300) return ex.json(status, '', headers);
 
     const req = (ex.rec.body ?? {}) as { model?: unknown; stream?: unknown; stream_options?: { include_usage?: unknown } };
@@ -252,7 +260,7 @@ class FakeProviderImpl implements FakeProvider {
     const completionId = `chatcmpl-fake-${id}`;
 
     if (reply.stream === undefined && req.stream !== true) {
-      return ex.json(status, completionBody(completionId, model, content, created), headers);
+      return ex.json(status, completionBody(completionId, model, content, created, this.flavor === 'azure-openai'), headers);
     }
     const opts: FakeStreamOptions = reply.stream ?? {};
     const usage = opts.usage ?? req.stream_options?.include_usage === true;
@@ -268,6 +276,10 @@ class FakeProviderImpl implements FakeProvider {
     head: { id: string; object: string; created: number; model: string },
     content: string,
   ): Promise<void> {
+    const pieces = streamPieces(opts, content);
+    const cutAfter = opts.cutAfter;
+    // A cut the stream never reaches would end it cleanly: the test would pass for the wrong reason.
+    if (cutAfter !== undefined && cutAfter > pieces.length) throw new RangeError(`cutAfter ${cutAfter} is past the stream's ${pieces.length} content chunks.`);
     const res = ex.res;
     res.writeHead(status, {
       'content-type': 'text/event-stream',
@@ -275,9 +287,8 @@ class FakeProviderImpl implements FakeProvider {
       ...headers,
     });
     res.flushHeaders();
-    const pieces = streamPieces(opts, content);
     const interval = opts.intervalMs ?? 0;
-    const cutAfter = opts.cutAfter;
+    const azure = this.flavor === 'azure-openai';
     // OpenAI sends `usage: null` on every chunk when include_usage is on.
     const usageField = usage ? { usage: null } : {};
 
@@ -287,12 +298,15 @@ class FakeProviderImpl implements FakeProvider {
       else socket.once('drain', () => ex.cut());
       return;
     }
+    // Azure opens a stream with its prompt filters' verdict: no id, no model, no choices.
+    if (azure) res.write(`data: ${JSON.stringify({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: PROMPT_FILTER_RESULTS })}\n\n`);
     for (let i = 0; i < pieces.length; i++) {
       if (i > 0 && interval > 0) await ex.wait(interval);
       if (ex.closed) return;
       const delta = i === 0 ? { role: 'assistant', content: pieces[i] } : { content: pieces[i] };
       const finish = i === pieces.length - 1 ? 'stop' : null;
-      const event = `data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...usageField })}\n\n`;
+      const choice = { index: 0, delta, logprobs: null, finish_reason: finish, ...(azure && { content_filter_results: CONTENT_FILTER_RESULTS }) };
+      const event = `data: ${JSON.stringify({ ...head, choices: [choice], ...usageField })}\n\n`;
       if (cutAfter !== undefined && i + 1 >= cutAfter) {
         const sent = opts.cutMidEvent ? event.slice(0, Math.floor(event.length / 2)) : event;
         res.write(sent, () => ex.cut()); // cut once this chunk is on the wire

@@ -43,22 +43,49 @@ export interface OpenAIErrorBody {
   error: { message: string; type: string; param: null; code: string | null };
 }
 
-/** OpenAI error envelope for a status; `message` overrides the stock message. */
-export function errorBody(status: number, message?: string): OpenAIErrorBody {
-  const [type, code, stock] =
+/** OpenAI error envelope for a status; `message` overrides the stock message, `code` the stock code. */
+export function errorBody(status: number, message?: string, code?: string | null): OpenAIErrorBody {
+  const [type, stockCode, stock] =
     ERRORS[status] ?? (status >= 500 ? ERRORS[500]! : ['invalid_request_error', null, `Error ${status}.`]);
-  return { error: { message: message ?? stock, type, param: null, code } };
+  return { error: { message: message ?? stock, type, param: null, code: code === undefined ? stockCode : code } };
 }
 
-export function completionBody(id: string, model: string, content: string, created: number) {
+/** Azure OpenAI's error envelope: only `code` (for most statuses, the status itself) and `message`. */
+export interface AzureErrorBody {
+  error: { code: string; message: string };
+}
+
+const AZURE_ERRORS: Record<number, string> = {
+  401: 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.',
+  404: 'Resource not found',
+  429: 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.',
+  500: 'The server had an error processing your request.',
+};
+
+export function azureErrorBody(status: number, message?: string): AzureErrorBody {
+  return { error: { code: String(status), message: message ?? AZURE_ERRORS[status] ?? AZURE_ERRORS[500]! } };
+}
+
+/** What Azure's content filters report on a prompt or a choice that passed them. */
+const FILTER_RESULTS = {
+  hate: { filtered: false, severity: 'safe' },
+  self_harm: { filtered: false, severity: 'safe' },
+  sexual: { filtered: false, severity: 'safe' },
+  violence: { filtered: false, severity: 'safe' },
+};
+export const PROMPT_FILTER_RESULTS = [{ prompt_index: 0, content_filter_results: FILTER_RESULTS }];
+export const CONTENT_FILTER_RESULTS = FILTER_RESULTS;
+
+export function completionBody(id: string, model: string, content: string, created: number, azure = false) {
+  const choice = { index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' };
   return {
     id,
     object: 'chat.completion',
     created,
     model,
-    choices: [
-      { index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' },
-    ],
+    // Azure adds its content filters' verdicts on the prompt and on each choice.
+    ...(azure && { prompt_filter_results: PROMPT_FILTER_RESULTS }),
+    choices: [azure ? { ...choice, content_filter_results: CONTENT_FILTER_RESULTS } : choice],
     usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
   };
 }

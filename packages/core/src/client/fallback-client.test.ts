@@ -67,7 +67,8 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
     expect(err).toBeInstanceOf(FallbackRequestError);
     expect(err.status).toBe(429);
-    expect(err.body).toMatchObject({ error: { code: 'rate_limit_exceeded' } });
+    expect(err.body).toEqual({ error: { code: '429', message: expect.stringContaining('exceeded token rate limit') } }); // Azure's envelope
+    expect(err.code).toBe('429');
     expect(err.attempts.map((a) => [a.provider, a.status])).toEqual([['openai', 429], ['azure-openai', 429]]);
   });
 
