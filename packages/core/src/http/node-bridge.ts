@@ -95,16 +95,13 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   req.once('close', () => {
     if (!req.readableEnded) inflate.destroy();
   });
-  return readStream(inflate, maxBytes, () => tooLarge(maxBytes)).then(
-    (body) => body,
-    (err: unknown) => {
-      inflate.destroy();
-      req.unpipe(inflate);
-      // The size limit, or the client leaving mid-body, is what it is; anything else is a body zlib could not inflate.
-      if (err instanceof SwitchyardError || !req.readableEnded) throw err;
-      throw new SwitchyardError('invalid_request', 'The request body could not be decompressed as its content-encoding says.');
-    },
-  );
+  return readStream(inflate, maxBytes, () => tooLarge(maxBytes)).catch((err: unknown) => {
+    inflate.destroy();
+    req.unpipe(inflate);
+    // The size limit, or the client leaving mid-body, is what it is; anything else is a body zlib could not inflate.
+    if (err instanceof SwitchyardError || !req.readableEnded) throw err;
+    throw new SwitchyardError('invalid_request', 'The request body could not be decompressed as its content-encoding says.');
+  });
 }
 
 /** JSON is UTF-8 (RFC 8259): another declared charset would be decoded wrongly, so it is refused, as express.json() does. */
