@@ -108,7 +108,9 @@ function handler(azure: boolean) {
 
 function listen(azure: boolean): Promise<number> {
   const server = createServer({ keepAlive: true }, handler(azure));
-  server.keepAliveTimeout = 60_000;
+  // Longer than any system is held stopped (SIGSTOP) while another is measured: a connection closed meanwhile
+  // would fail that system's next request when it resumes.
+  server.keepAliveTimeout = 600_000;
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 

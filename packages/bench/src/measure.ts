@@ -1,6 +1,6 @@
 /** Measurement tools: /proc readers, wrk, and a node:http client for streams and long request series. */
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,14 @@ const CLK_TCK = (() => {
 
 /** User + system CPU of a process (all its threads) in microseconds, from /proc/<pid>/stat. */
 export function cpuMicros(pid: number): number {
+  // Each thread's time on a CPU in ns (schedstat): /proc/<pid>/stat counts in 10 ms ticks, 7 % of a 19-stream round.
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    if (Number.isFinite(ns) && ns > 0) return ns / 1000;
+  } catch {
+    // no schedstat (a kernel without CONFIG_SCHED_INFO): ticks below
+  }
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

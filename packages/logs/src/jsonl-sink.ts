@@ -16,7 +16,8 @@ export interface JsonLinesSinkOptions {
 export class JsonLinesSink implements LogSink {
   /** Events dropped: the disk fell behind, the file failed, or the sink was closed. */
   dropped = 0;
-  private readonly stream: WriteStream;
+  private stream: WriteStream;
+  private readonly path: string;
   private readonly maxPendingBytes: number;
   private readonly queue = new BatchQueue<LogEvent>((batch) => this.writeBatch(batch));
   private broken = false;
@@ -24,11 +25,18 @@ export class JsonLinesSink implements LogSink {
 
   constructor(options: JsonLinesSinkOptions) {
     this.maxPendingBytes = options.maxPendingBytes ?? 8 * 1024 * 1024;
-    this.stream = createWriteStream(options.path, { flags: 'a' });
-    this.stream.on('error', (err) => {
+    this.path = options.path;
+    this.stream = this.open();
+  }
+
+  private open(): WriteStream {
+    const stream = createWriteStream(this.path, { flags: 'a' });
+    stream.on('error', (err) => {
+      if (stream !== this.stream) return; // a file already rotated away
       if (!this.broken) process.emitWarning(`Switchyard's JSON-lines log sink failed; events are dropped: ${String(err)}`, 'SwitchyardLogSinkWarning');
       this.broken = true;
     });
+    return stream;
   }
 
   write(event: LogEvent): void {
@@ -52,6 +60,20 @@ export class JsonLinesSink implements LogSink {
     let lines = '';
     for (const event of batch) lines += `${JSON.stringify(event)}\n`;
     this.stream.write(lines);
+  }
+
+  /**
+   * For log rotation (logrotate without copytruncate renames the file, then signals the process): what is queued
+   * goes to the old file, new events to a new file at `path`. Also recovers a sink whose file failed.
+   * Resolves when the old file has everything written to it.
+   */
+  reopen(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.flush();
+    const old = this.stream;
+    this.stream = this.open();
+    this.broken = false;
+    return new Promise((resolve) => old.end(() => resolve()));
   }
 
   /** Flushes and closes the file; resolves when everything written reached it. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -35,6 +35,24 @@ describe('JSON-lines sink', () => {
     await second.close();
     const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
     expect(lines.map((l) => JSON.parse(l) as LogEvent)).toEqual(events);
+  });
+
+  it('reopen() follows a log rotation: queued events go to the renamed file, new ones to a new file at the path', async () => {
+    const path = join(dir, 'requests.jsonl');
+    const sink = new JsonLinesSink({ path });
+    const before = [event(), event()];
+    const after = [event()];
+    sink.write(before[0]!);
+    sink.flush();
+    await new Promise((r) => setTimeout(r, 20));
+    renameSync(path, `${path}.1`); // what logrotate does, before it signals the process
+    sink.write(before[1]!); // queued before the signal: still the old file's
+    await sink.reopen();
+    sink.write(after[0]!);
+    await sink.close();
+    const read = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent);
+    expect(read(`${path}.1`)).toEqual(before);
+    expect(read(path)).toEqual(after);
   });
 
   it('drops and counts events when the file falls behind or fails, never throwing', async () => {
