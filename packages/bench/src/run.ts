@@ -595,48 +595,41 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
   for (const s of systems.filter((x) => x.name.startsWith('switchyard-'))) {
     const floor = s.floor!;
     // A fast error is not a fast proxy: any failed request of the system or its floor in a scenario fails its targets.
-    let scenario: ScenarioName = 'json32';
-    const errors = (name: SystemName) => (get(scenario, name) ?? []).reduce((n, r) => n + r.errors, 0);
-    const yes = (ok: boolean) => {
-      const failed = errors(s.name) + errors(floor);
+    const errors = (sc: ScenarioName, name: SystemName) => (get(sc, name) ?? []).reduce((n, r) => n + r.errors, 0);
+    const verdict = (sc: ScenarioName, ok: boolean) => {
+      const failed = errors(sc, s.name) + errors(sc, floor);
       return failed > 0 ? `**not met** (${failed} failed requests)` : ok ? 'met' : '**not met**';
     };
     const cpuRatio = (sc: ScenarioName) => paired(get(sc, s.name), get(sc, floor), (r) => r.cpuUs, ratio).med;
     const instrRatio = (kind: CountScenario) => counted(s.name, kind) / counted(floor, kind);
     for (const [sc, kind, what, limit] of [['json32', 'json', 'JSON 200', 1.1], ['fallback32', 'fallback', 'fallback', 1.15]] as const) {
       if (!results[sc]) continue;
-      scenario = sc;
       const r = cpuRatio(sc);
-      lines.push(`| ${s.name} | ${what} CPU/req ≤ ${limit.toFixed(2)}x ${floor} | ${f(r, 2)}x | ${yes(r <= limit)} |`);
+      lines.push(`| ${s.name} | ${what} CPU/req ≤ ${limit.toFixed(2)}x ${floor} | ${f(r, 2)}x | ${verdict(sc, r <= limit)} |`);
       const i = instrRatio(kind);
-      if (Number.isFinite(i)) lines.push(`| ${s.name} | ${what} instructions/req ≤ ${limit.toFixed(2)}x ${floor} (callgrind) | ${f(i, 2)}x | ${yes(i <= limit)} |`);
+      if (Number.isFinite(i)) lines.push(`| ${s.name} | ${what} instructions/req ≤ ${limit.toFixed(2)}x ${floor} (callgrind) | ${f(i, 2)}x | ${verdict(sc, i <= limit)} |`);
     }
     if (results.json1) {
-      scenario = 'json1';
       const d = paired(get('json1', s.name), get('json1', floor), (r) => r.p50, diff).med;
-      lines.push(`| ${s.name} | 1-connection p50 ≤ ${floor} + 0.05 ms | ${signed(d)} ms | ${yes(d <= 0.05)} |`);
+      lines.push(`| ${s.name} | 1-connection p50 ≤ ${floor} + 0.05 ms | ${signed(d)} ms | ${verdict('json1', d <= 0.05)} |`);
     }
     if (results.stream8) {
-      scenario = 'stream8';
       const d = paired(get('stream8', s.name), get('stream8', floor), (r) => r.ttfbP50, diff).med;
-      lines.push(`| ${s.name} | stream TTFB p50 ≤ ${floor} + 0.2 ms | ${signed(d)} ms | ${yes(d <= 0.2)} |`);
+      lines.push(`| ${s.name} | stream TTFB p50 ≤ ${floor} + 0.2 ms | ${signed(d)} ms | ${verdict('stream8', d <= 0.2)} |`);
       const direct = stat(get('stream8', 'direct'), (r) => r.p50).med;
       const t = (stat(get('stream8', s.name), (r) => r.p50).med - direct) / direct;
-      if (Number.isFinite(direct)) lines.push(`| ${s.name} | stream total p50 within 2% of direct | ${signed(t * 100, 1)}% | ${yes(t <= 0.02)} |`);
+      if (Number.isFinite(direct)) lines.push(`| ${s.name} | stream total p50 within 2% of direct | ${signed(t * 100, 1)}% | ${verdict('stream8', t <= 0.02)} |`);
     }
     if (results.stream1) {
-      scenario = 'stream1';
       // Not one of the issue's targets (those are at 8 connections): the same bound without queueing, for diagnosis.
       const d = paired(get('stream1', s.name), get('stream1', floor), (r) => r.ttfbP50, diff).med;
-      lines.push(`| ${s.name} | (diagnostic) stream TTFB p50 at 1 connection ≤ ${floor} + 0.2 ms | ${signed(d)} ms | ${yes(d <= 0.2)} |`);
+      lines.push(`| ${s.name} | (diagnostic) stream TTFB p50 at 1 connection ≤ ${floor} + 0.2 ms | ${signed(d)} ms | ${verdict('stream1', d <= 0.2)} |`);
     }
     if (results.big) {
-      scenario = 'big';
       const g = stat(get('big', s.name), (r) => r.peakGrowthMB).hi;
-      lines.push(`| ${s.name} | 50 MB stream: peak RSS growth < 20 MB (largest of the rounds) | ${f(g, 1)} MB | ${yes(g < 20)} |`);
+      lines.push(`| ${s.name} | 50 MB stream: peak RSS growth < 20 MB (largest of the rounds) | ${f(g, 1)} MB | ${verdict('big', g < 20)} |`);
     }
     if (results.series) {
-      scenario = 'series';
       const r = get('series', s.name)?.[0];
       const fl = get('series', floor)?.[0];
       if (r) {
@@ -646,7 +639,7 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
         const rss = r.rssAtEnd! - r.rssAtMark!;
         const floorRss = fl ? fl.rssAtEnd! - fl.rssAtMark! : 0;
         lines.push(
-          `| ${s.name} | no growth from ${SERIES_MARK / 1000}k to ${SERIES_COUNT / 1000}k requests (heap after GC < +1 MB, RSS < floor's growth + 5 MB) | heap ${signed(heap, 2)} MB, RSS ${signed(rss, 1)} MB (floor ${signed(floorRss, 1)} MB) | ${yes(heap < 1 && rss < floorRss + 5)} |`,
+          `| ${s.name} | no growth from ${SERIES_MARK / 1000}k to ${SERIES_COUNT / 1000}k requests (heap after GC < +1 MB, RSS < floor's growth + 5 MB) | heap ${signed(heap, 2)} MB, RSS ${signed(rss, 1)} MB (floor ${signed(floorRss, 1)} MB) | ${verdict('series', heap < 1 && rss < floorRss + 5)} |`,
         );
       }
     }
