@@ -243,11 +243,11 @@ async function main(): Promise<void> {
   // The server under test runs alone on its core: the other servers are stopped (SIGSTOP) while it is measured, so
   // their idle work (V8's memory reducer, GC tasks, closing idle sockets) lands in nobody's figures.
   const stopped = new Set<number>();
-  const holdOthers = (pid: number, extra: number[] = []): void => {
-    for (const other of [...running.map((x) => (x.child ? x.pid : 0)), ...extra]) {
-      if (other && other !== pid && !stopped.has(other)) {
-        process.kill(other, 'SIGSTOP');
-        stopped.add(other);
+  const holdOthers = (pid: number): void => {
+    for (const other of running) {
+      if (other.child && other.pid !== pid && !stopped.has(other.pid)) {
+        process.kill(other.pid, 'SIGSTOP');
+        stopped.add(other.pid);
       }
     }
   };
@@ -323,7 +323,7 @@ async function main(): Promise<void> {
           ? await startChild('server.js', [used.info.name], SERVER_CPU, serverEnv, nodeArgs).then(({ child, msg }) => ({ ...used, child, pid: child.pid!, url: `http://127.0.0.1:${(msg as { port: number }).port}` }))
           : used;
         let mark: Memory = NO_MEMORY;
-        holdOthers(r.pid, [used.pid]);
+        holdOthers(r.pid); // the process the series replaces too
         const cpu0 = cpuMicros(r.pid);
         const t0 = performance.now();
         const res = await series(r.url, REQUEST_BODY, 1, 3600, SERIES_COUNT, async (n) => {

@@ -89,9 +89,12 @@ describe('logs endpoint (Express)', () => {
     }
     const iso = await fetch(`${url}/switchyard/logs/api/requests?from=2024-01-01T00:00:00Z&to=${Date.now()}`, { headers: auth });
     expect(iso.status).toBe(200);
-    // A date-time without an offset is UTC, whatever the server's time zone: read in a process set to New York's.
-    const core = resolve(__dirname, '../../core/dist/index.js'); // the built package (the test run builds it first)
-    const script = `const { parseLogQuery } = require(${JSON.stringify(core)});
+    // A date-time without an offset is UTC, whatever the server's time zone: read in a process set to New York's
+    // (jest's process.env is a copy), from the source itself (transpiled as it loads, so no stale build can answer).
+    const source = resolve(__dirname, '../../core/src/logs/log-query.ts');
+    const script = `const ts = require(${JSON.stringify(require.resolve('typescript'))});
+      require.extensions['.ts'] = (m, file) => m._compile(ts.transpileModule(require('fs').readFileSync(file, 'utf8'), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText, file);
+      const { parseLogQuery } = require(${JSON.stringify(source)});
       const q = (from) => parseLogQuery(new URLSearchParams({ from })).from;
       console.log(JSON.stringify([q('2026-11-26T09:00'), q('2026-11-26T09:00:00.5'), q('2026-11-26T09:00+02:00'), q('2026-11-26')]));`;
     const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: 'America/New_York' }, encoding: 'utf8' });

@@ -209,7 +209,7 @@ class FakeProviderImpl implements FakeProvider {
     // Azure answers a deployment URL without api-version as an unknown resource.
     if (needsApiVersion && !rec.query['api-version']) return ex.json(404, azureErrorBody(404), base);
     if (!this.authorized(headers, needsApiVersion)) {
-      return ex.json(401, this.errorBody(401), base);
+      return ex.json(401, this.envelope(401), base);
     }
 
     const next = this.queue.shift() ?? this.fallback;
@@ -217,17 +217,17 @@ class FakeProviderImpl implements FakeProvider {
     try {
       reply = typeof next === 'function' ? next(rec, index) : next;
     } catch (err) {
-      return ex.json(500, this.errorBody(500, `FakeReplyFn threw: ${String(err)}`), base);
+      return ex.json(500, this.envelope(500, `FakeReplyFn threw: ${String(err)}`), base);
     }
     // A bad scripted reply (e.g. an invalid header value) must not crash the test process.
     this.play(ex, reply, id, base).catch((err: unknown) => {
-      if (!res.headersSent && !ex.closed) ex.json(500, this.errorBody(500, `Fake reply failed: ${String(err)}`), base);
+      if (!res.headersSent && !ex.closed) ex.json(500, this.envelope(500, `Fake reply failed: ${String(err)}`), base);
       else ex.cut(); // our own failure, not a client abort
     });
   }
 
   /** The error envelope of this flavor: OpenAI's (`message`, `type`, `param`, `code`) or Azure's (`code`, `message`). */
-  private errorBody(status: number, message?: string): object {
+  private envelope(status: number, message?: string): object {
     return this.flavor === 'openai' ? errorBody(status, message) : azureErrorBody(status, message);
   }
 
@@ -250,7 +250,7 @@ class FakeProviderImpl implements FakeProvider {
     for (const [k, v] of Object.entries(reply.headers ?? {})) headers[k.toLowerCase()] = v;
 
     if (reply.body !== undefined) return ex.json(status, reply.body, headers);
-    if (status >= 400) return ex.json(status, this.errorBody(status), headers);
+    if (status >= 400) return ex.json(status, this.envelope(status), headers);
     if (status >= 300) return ex.json(status, '', headers);
 
     const req = (ex.rec.body ?? {}) as { model?: unknown; stream?: unknown; stream_options?: { include_usage?: unknown } };

@@ -67,14 +67,13 @@ export function azureErrorBody(status: number, message?: string): AzureErrorBody
 }
 
 /** What Azure's content filters report on a prompt or a choice that passed them. */
-const FILTER_RESULTS = {
+export const CONTENT_FILTER_RESULTS = {
   hate: { filtered: false, severity: 'safe' },
   self_harm: { filtered: false, severity: 'safe' },
   sexual: { filtered: false, severity: 'safe' },
   violence: { filtered: false, severity: 'safe' },
 };
-export const PROMPT_FILTER_RESULTS = [{ prompt_index: 0, content_filter_results: FILTER_RESULTS }];
-export const CONTENT_FILTER_RESULTS = FILTER_RESULTS;
+export const PROMPT_FILTER_RESULTS = [{ prompt_index: 0, content_filter_results: CONTENT_FILTER_RESULTS }];
 
 export function completionBody(id: string, model: string, content: string, created: number, azure = false) {
   const choice = { index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' };

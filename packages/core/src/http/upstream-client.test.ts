@@ -3,6 +3,7 @@ import { Agent } from 'undici';
 import { createUpstreamClient, type UpstreamClient, type UpstreamRequest } from './upstream-client';
 import { toReadable, type BodyStream } from './body-stream';
 import { readStream } from './read-stream';
+import { FirstEventScanner } from './sse-framer';
 
 describe('upstream client (undici dispatch)', () => {
   let fake: FakeProvider;
@@ -122,9 +123,8 @@ describe('upstream client (undici dispatch)', () => {
     ['a BOM before a comment', ['\uFEFF: keep-alive\n\n', 'data: {"a":1}\n\n']],
     ['the data field split, and a bare data line', ['da', 'ta', '\n', '\n']],
     ['a CR-ended event before a later LF', [': c\n', 'data: {"a":1}\r\r: d\n']],
-  ])('stream() resolves only once an event with data is whole: %s', async (_name, pieces) => {
-    // The scanner alone, fed chunk by chunk: false until the last piece.
-    const { FirstEventScanner } = await import('./sse-framer');
+  ])('the first-event scanner (what stream() waits for) answers true only once an event with data is whole: %s', (_name, pieces) => {
+    // Fed chunk by chunk: false until the last piece. stream()'s use of it is the rejections above.
     const scanner = new FirstEventScanner();
     const seen = pieces.map((piece) => scanner.push(Buffer.from(piece)));
     expect(seen).toEqual([...pieces.slice(1).map(() => false), true]);
