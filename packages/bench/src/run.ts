@@ -45,6 +45,8 @@ const WARMUP_SECONDS = Number(opt('warmup') ?? (QUICK ? 2 : 4));
 const STREAM_WARMUP = QUICK ? 1000 : 4000;
 const SERIES_COUNT = QUICK ? 4000 : 10_000;
 const SERIES_MARK = QUICK ? 1000 : 2000;
+/** Fresh processes per system for the series: one process's RSS growth moved by ±10 MB from run to run here. */
+const SERIES_RUNS = Number(opt('series-runs') ?? (QUICK ? 1 : 3));
 const BIG_BYTES = 50 * 1024 * 1024;
 const BIG_CHUNK = 64 * 1024;
 const MB = 1024 * 1024;
@@ -316,7 +318,7 @@ async function main(): Promise<void> {
     }
 
     if (sc === 'series') {
-      for (const used of active) {
+      for (let round = 0; round < SERIES_RUNS; round++) for (const used of roundOrder(active, round)) {
         // A fresh process: after the earlier scenarios a server's RSS moved by ±20 MB over the series with their
         // history (pages V8 and malloc keep or give back), with or without Switchyard; a fresh one shows the series' own.
         const r: Running = used.child
@@ -333,7 +335,7 @@ async function main(): Promise<void> {
         const end = r.child ? await ask<Memory>(r.child, { type: 'mem', gc: true }, 'mem') : NO_MEMORY;
         releaseAll();
         record(sc, r.info.name, {
-          round: 0, rps: res.count / seconds, p50: percentile(res.total, 50), p99: percentile(res.total, 99), cpuUs: (cpuMicros(r.pid) - cpu0) / res.count,
+          round, rps: res.count / seconds, p50: percentile(res.total, 50), p99: percentile(res.total, 99), cpuUs: (cpuMicros(r.pid) - cpu0) / res.count,
           rssMB: rssBytes(r.pid) / MB, errors: res.errors, rssAtMark: mark.rss / MB, rssAtEnd: end.rss / MB, heapAtMark: mark.heapUsed / MB, heapAtEnd: end.heapUsed / MB,
           v8AtMark: mark.heapTotal / MB, v8AtEnd: end.heapTotal / MB,
         });
@@ -474,6 +476,8 @@ function paired(runs: Run[] | undefined, floorRuns: Run[] | undefined, pick: (r:
   }
   return { med: median(v), lo: min(v), hi: max(v) };
 }
+const rssGrowth = (r: Run) => r.rssAtEnd! - r.rssAtMark!;
+const heapGrowth = (r: Run) => r.heapAtEnd! - r.heapAtMark!;
 const ratio = (a: number, b: number) => a / b;
 const diff = (a: number, b: number) => a - b;
 const f = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
@@ -557,13 +561,23 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
   }
 
   if (results.series) {
-    lines.push(`## ${SCENARIOS.series}`, '', `One connection, back to back, on a fresh process of each system. Memory after a forced GC at request ${SERIES_MARK.toLocaleString('en')} and at the end: RSS, the heap in use, and the heap V8 keeps committed (e.g. a young generation grown with the allocation rate), which RSS includes while the heap in use stays flat.`, '');
+    lines.push(
+      `## ${SCENARIOS.series}`,
+      '',
+      `One connection, back to back, on a fresh process of each system (${SERIES_RUNS} process(es) per system, interleaved; median (min–max)). ` +
+        `Memory after a forced GC at request ${SERIES_MARK.toLocaleString('en')} and at the end: the growth of RSS, of the heap in use, and of the heap V8 keeps committed (e.g. a young generation grown with the allocation rate), which RSS includes while the heap in use stays flat.`,
+      '',
+    );
     const k = SERIES_MARK / 1000;
-    lines.push(`| system | req/s | p50 ms | CPU µs/req | RSS at ${k}k MB | RSS at end MB | heap at ${k}k MB | heap at end MB | V8 committed at ${k}k MB | at end MB |`, '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(`| system | req/s | p50 ms | CPU µs/req | RSS at ${k}k MB | RSS growth MB | heap growth MB | V8 committed growth MB |`, '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of systems) {
-      const r = get('series', s.name)?.[0];
-      if (!r) continue;
-      lines.push(`| ${label(s)} | ${f(r.rps)} | ${f(r.p50, 3)} | ${f(r.cpuUs)} | ${f(r.rssAtMark!, 1)} | ${f(r.rssAtEnd!, 1)} | ${f(r.heapAtMark!, 1)} | ${f(r.heapAtEnd!, 1)} | ${f(r.v8AtMark!, 1)} | ${f(r.v8AtEnd!, 1)} |`);
+      const runs = get('series', s.name);
+      if (!runs?.length) continue;
+      const pick = (pickFn: (r: Run) => number | undefined) => stat(runs, pickFn);
+      lines.push(
+        `| ${label(s)} | ${range(pick((r) => r.rps))} | ${range(pick((r) => r.p50), 3)} | ${range(pick((r) => r.cpuUs))} | ${range(pick((r) => r.rssAtMark), 1)} | ` +
+          `${range(pick(rssGrowth), 1)} | ${range(pick(heapGrowth), 2)} | ${range(pick((r) => r.v8AtEnd! - r.v8AtMark!), 1)} |`,
+      );
     }
     lines.push('');
   }
@@ -629,19 +643,15 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
       const g = stat(get('big', s.name), (r) => r.peakGrowthMB).hi;
       lines.push(`| ${s.name} | 50 MB stream: peak RSS growth < 20 MB (largest of the rounds) | ${f(g, 1)} MB | ${verdict('big', g < 20)} |`);
     }
-    if (results.series) {
-      const r = get('series', s.name)?.[0];
-      const fl = get('series', floor)?.[0];
-      if (r) {
-        // After a forced GC the heap shows a leak; RSS also moves with V8's and malloc's page retention, which the
-        // floors show too: it is compared with the floor's own growth.
-        const heap = r.heapAtEnd! - r.heapAtMark!;
-        const rss = r.rssAtEnd! - r.rssAtMark!;
-        const floorRss = fl ? fl.rssAtEnd! - fl.rssAtMark! : 0;
-        lines.push(
-          `| ${s.name} | no growth from ${SERIES_MARK / 1000}k to ${SERIES_COUNT / 1000}k requests (heap after GC < +1 MB, RSS < floor's growth + 5 MB) | heap ${signed(heap, 2)} MB, RSS ${signed(rss, 1)} MB (floor ${signed(floorRss, 1)} MB) | ${verdict('series', heap < 1 && rss < floorRss + 5)} |`,
-        );
-      }
+    if (results.series && get('series', s.name)?.length) {
+      // After a forced GC the heap shows a leak; RSS also moves with V8's and malloc's page retention, which the
+      // floors show too: it is compared with the floor's own growth (medians of the fresh processes).
+      const heap = stat(get('series', s.name), heapGrowth).med;
+      const rss = stat(get('series', s.name), rssGrowth).med;
+      const floorRss = get('series', floor)?.length ? stat(get('series', floor), rssGrowth).med : 0;
+      lines.push(
+        `| ${s.name} | no growth from ${SERIES_MARK / 1000}k to ${SERIES_COUNT / 1000}k requests (median of ${SERIES_RUNS} processes: heap after GC < +1 MB, RSS < floor's growth + 5 MB) | heap ${signed(heap, 2)} MB, RSS ${signed(rss, 1)} MB (floor ${signed(floorRss, 1)} MB) | ${verdict('series', heap < 1 && rss < floorRss + 5)} |`,
+      );
     }
   }
   lines.push('');
