@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +98,53 @@ describe('SQLite log store', () => {
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
     store.close();
+  });
+
+  it('answers a query from its reader thread, which never keeps the process alive', async () => {
+    // A script that awaits a query and never closes the store: it must print the answer (the reader is referenced
+    // while a query waits) and then exit by itself (an idle reader and the retention timer are not).
+    const path = join(dir, 'script.db');
+    const script = `
+      const { SqliteLogStore } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+      const store = new SqliteLogStore({ path: ${JSON.stringify(path)} });
+      store.write({ traceId: 'from-a-script', requestId: 'r1', configId: null, startedAt: Date.now(), durationMs: 1, status: 200,
+        stream: false, fallback: false, model: 'gpt-4o', servedBy: null, attempts: [], usage: null, costUsd: null });
+      // The second query finds the reader up and idle (unreferenced): only the query itself keeps the process up.
+      const print = (page) => console.log(page.data.map((e) => e.requestId).join());
+      store.query().then(() => setTimeout(() => store.query({ traceId: 'from-a-script' }).then(print), 50));
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    expect(out.trim()).toBe('r1');
+  });
+
+  it('rejects a query still running when the store closes, and queries after it', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'closing.db') });
+    store.write(event());
+    expect((await store.query()).data).toHaveLength(1); // the reader thread is up
+    const running = store.query();
+    store.close();
+    await expect(running).rejects.toThrow(/closed before the query finished/);
+    await expect(store.query()).rejects.toThrow(/closed/);
+  });
+
+  it('reads in the main thread when its reader thread cannot open the file, losing no query', async () => {
+    const path = join(dir, 'unlinked.db');
+    const store = new SqliteLogStore({ path });
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const kept = event({ traceId: 'after-unlink' });
+      store.write(kept);
+      // The file is gone (a cleanup job, say): the store's own connection still has it open, a new one cannot.
+      rmSync(path);
+      expect((await store.query({ traceId: 'after-unlink' })).data).toEqual([kept]);
+      expect((await store.query({ traceId: 'after-unlink' })).data).toEqual([kept]);
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/reads in the main thread from now on/), 'SwitchyardLogStoreWarning');
+    } finally {
+      warn.mockRestore();
+      store.close();
+    }
   });
 
   it('refuses a retention interval or a lock wait that would stall the process', () => {

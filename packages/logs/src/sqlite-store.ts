@@ -1,13 +1,16 @@
 /**
  * The durable store: SQLite through better-sqlite3. `write` only queues the event; a flush scheduled with
  * `setImmediate` writes the whole queue in one transaction, after the request's response went out. A queue that
- * is full drops events and counts them: the store falls behind, the process and the request do not.
+ * is full drops events and counts them: the store falls behind, the process and the request do not. `query` on a
+ * database file runs on a worker thread (see SqliteReader); `get`, a lookup by a unique index, stays on this one.
  */
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
+import { SqliteReader } from './sqlite-reader';
 
 export interface SqliteRetention {
   /** Delete requests that started longer ago than this (ms). Default 30 days. `Infinity` keeps them. */
@@ -77,6 +80,8 @@ export class SqliteLogStore implements LogStore {
   private warned = false;
   private pruneWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
+  /** Null for an in-memory database, which only this connection can see. */
+  private readonly reader: SqliteReader | null;
 
   constructor(options: SqliteLogStoreOptions) {
     this.maxQueue = options.maxQueue ?? 10_000;
@@ -120,6 +125,7 @@ export class SqliteLogStore implements LogStore {
       return skipped;
     });
     this.getStatement = this.db.prepare(`SELECT event FROM ${TABLE} WHERE request_id = ?`);
+    this.reader = this.db.memory ? null : new SqliteReader(resolve(this.db.name), busyTimeoutMs, MAX_CACHED_STATEMENTS, (sql, params) => this.readInThread(sql, params));
     this.prune();
     this.pruneTimer = setInterval(() => {
       try {
@@ -187,8 +193,9 @@ export class SqliteLogStore implements LogStore {
     this.flush(); // read your own writes: the viewer right after a request sees it
     const { where, params } = whereClause(q);
     const sql = `SELECT event FROM ${TABLE}${where} ORDER BY started_at DESC, request_id DESC LIMIT ?`;
-    const rows = this.statement(sql).all(...params, q.limit + 1);
-    const data = rows.slice(0, q.limit).map((r) => JSON.parse(r.event) as LogEvent);
+    params.push(q.limit + 1);
+    const rows = this.reader ? await this.reader.all(sql, params) : this.readInThread(sql, params);
+    const data = rows.slice(0, q.limit).map((r) => JSON.parse(r) as LogEvent);
     return { data, nextCursor: rows.length > q.limit ? encodeCursor(data[data.length - 1]!) : null };
   }
 
@@ -209,7 +216,12 @@ export class SqliteLogStore implements LogStore {
     if (!this.db.open) return;
     this.flush();
     clearInterval(this.pruneTimer);
+    this.reader?.close();
     this.db.close();
+  }
+
+  private readInThread(sql: string, params: unknown[]): string[] {
+    return this.statement(sql).all(...params).map((r) => r.event);
   }
 
   private statement(sql: string): Database.Statement<unknown[], { event: string }> {
