@@ -57,8 +57,8 @@ export class SqliteReader {
   /** The query's single column for every row (the store selects the event's JSON). */
   all(sql: string, params: unknown[]): Promise<string[]> {
     if (this.closed) return Promise.reject(new Error('The SQLite log store is closed.'));
-    if (this.inThread) return new Promise((resolve) => resolve(this.readInThread(sql, params)));
-    const worker = this.worker ?? this.start();
+    const worker = this.inThread ? null : (this.worker ?? this.start());
+    if (!worker) return new Promise((resolve) => resolve(this.readInThread(sql, params)));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { sql, params, resolve, reject });
@@ -77,11 +77,18 @@ export class SqliteReader {
     this.worker = null;
   }
 
-  private start(): Worker {
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { driver: require.resolve('better-sqlite3'), path: this.path, timeoutMs: this.timeoutMs, maxStatements: this.maxStatements },
-    });
+  /** The worker, or null (and queries in this thread from now on) if one cannot be created here, e.g. in a bundle. */
+  private start(): Worker | null {
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { driver: require.resolve('better-sqlite3'), path: this.path, timeoutMs: this.timeoutMs, maxStatements: this.maxStatements },
+      });
+    } catch (err) {
+      this.readInThreadFromNowOn(err as Error);
+      return null;
+    }
     worker.unref();
     worker.on('message', (reply: Reply) => {
       const p = this.pending.get(reply.id);
@@ -101,8 +108,7 @@ export class SqliteReader {
   private fallBack(worker: Worker, err: Error): void {
     if (this.worker !== worker || this.closed) return;
     this.worker = null;
-    this.inThread = true;
-    process.emitWarning(`Switchyard's SQLite log store reads in the main thread from now on (its reader thread failed: ${err.message}).`, 'SwitchyardLogStoreWarning');
+    this.readInThreadFromNowOn(err);
     const waiting = [...this.pending.values()];
     this.pending.clear();
     for (const p of waiting) {
@@ -112,5 +118,10 @@ export class SqliteReader {
         p.reject(e as Error);
       }
     }
+  }
+
+  private readInThreadFromNowOn(err: Error): void {
+    this.inThread = true;
+    process.emitWarning(`Switchyard's SQLite log store reads in the main thread from now on (its reader thread could not run: ${err.message}).`, 'SwitchyardLogStoreWarning');
   }
 }
