@@ -78,14 +78,19 @@ async function main(): Promise<void> {
     const flushed = time(() => sqlite.flush()) / N;
     rows.push(['SQLite store: write(event), on the request path (queue push)', fmt(queued)]);
     rows.push(['SQLite store: batched insert per event, after the response (100k in one transaction)', fmt(flushed)]);
-    const small = makeEvents(1000, Date.now());
-    const batchOf100 = time(() => {
-      for (let b = 0; b < 10; b++) {
-        for (const e of small.slice(b * 100, b * 100 + 100)) sqlite.write({ ...e, requestId: `${e.requestId}-b` });
-        sqlite.flush();
-      }
-    }) / 1000;
-    rows.push(['SQLite store: insert per event in batches of 100 (a busy server\'s tick)', fmt(batchOf100)]);
+    // What a flush costs per event by the size of its transaction: the window (flushIntervalMs) sets that size.
+    const recent = makeEvents(5000, Date.now());
+    let next = 0;
+    for (const size of [1, 10, 100, 500]) {
+      const events = Math.max(500, size * 4);
+      const perEvent = time(() => {
+        for (let done = 0; done < events; done += size) {
+          for (let k = 0; k < size; k++) sqlite.write({ ...recent[next % recent.length]!, requestId: `${next++}-b` });
+          sqlite.flush();
+        }
+      }) / events;
+      rows.push([`SQLite store: insert per event, ${size} per transaction`, fmt(perEvent)]);
+    }
 
     const total = sqlite.count();
     const lookups = 2000;

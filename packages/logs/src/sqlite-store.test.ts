@@ -17,6 +17,10 @@ function event(over: Partial<LogEvent> = {}): LogEvent {
 }
 
 const nextTick = () => new Promise((r) => setImmediate(r));
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(condition()).toBe(true);
+}
 
 describe('SQLite log store', () => {
   let dir: string;
@@ -38,13 +42,48 @@ describe('SQLite log store', () => {
     second.close();
   });
 
-  it('writes off the request path: write only queues, one flush per tick writes the batch in one transaction', async () => {
-    const store = new SqliteLogStore({ path: join(dir, 'batch.db') });
+  it('writes off the request path: write only queues, a flush after flushIntervalMs writes what the window collected', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'batch.db'), flushIntervalMs: 50 });
     for (let i = 0; i < 100; i++) store.write(event());
-    expect(store.written).toBe(0);
     await nextTick();
-    expect(store.written).toBe(100);
+    expect(store.written).toBe(0); // the window is still open
+    const seen = new Set<number>();
+    await until(() => seen.add(store.written).has(100));
+    expect([...seen]).toEqual([0, 100]); // one batch, one transaction
     expect(store.count()).toBe(100);
+    store.close();
+  });
+
+  it('writes at the end of the tick with flushIntervalMs 0, or once 500 events are queued', async () => {
+    const perTick = new SqliteLogStore({ path: join(dir, 'tick.db'), flushIntervalMs: 0 });
+    perTick.write(event());
+    await nextTick();
+    expect(perTick.written).toBe(1);
+    perTick.close();
+
+    const full = new SqliteLogStore({ path: join(dir, 'full.db'), flushIntervalMs: 10_000 });
+    for (let i = 0; i < 499; i++) full.write(event());
+    await nextTick();
+    expect(full.written).toBe(0);
+    full.write(event());
+    await nextTick();
+    expect(full.written).toBe(500);
+    full.close();
+  });
+
+  it('writes what is queued before a script that never closes it exits', async () => {
+    const path = join(dir, 'exit.db');
+    const script = `
+      const { SqliteLogStore } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+      const store = new SqliteLogStore({ path: ${JSON.stringify(path)}, flushIntervalMs: 200 });
+      store.write({ traceId: 'last-words', requestId: 'r-exit', configId: null, startedAt: Date.now(), durationMs: 1, status: 200,
+        stream: false, fallback: false, model: 'gpt-4o', servedBy: null, attempts: [], usage: null, costUsd: null });
+    `;
+    await new Promise<void>((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err) => (err ? reject(err) : resolve()));
+    });
+    const store = new SqliteLogStore({ path });
+    expect((await store.get('r-exit'))?.traceId).toBe('last-words');
     store.close();
   });
 
@@ -77,7 +116,7 @@ describe('SQLite log store', () => {
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     // A row that breaks a constraint is not stored (a full disk fails its whole batch the same way).
     store.write({ ...event(), traceId: null as unknown as string });
-    await nextTick();
+    store.flush();
     expect(store.failed).toBe(1);
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
@@ -92,7 +131,7 @@ describe('SQLite log store', () => {
     store.write({ ...event(), costUsd: { usd: 1 } as unknown as number }); // not a value SQLite can bind
     store.write({ ...event(), traceId: null as unknown as string }); // breaks a NOT NULL constraint
     store.write(good[1]!);
-    await nextTick();
+    store.flush();
     expect({ written: store.written, failed: store.failed }).toEqual({ written: 2, failed: 2 });
     expect((await store.query()).data.map((e) => e.requestId).sort()).toEqual(good.map((e) => e.requestId).sort());
     expect(warn).toHaveBeenCalledTimes(1);
@@ -151,6 +190,8 @@ describe('SQLite log store', () => {
     const path = join(dir, 'options.db');
     expect(() => new SqliteLogStore({ path, pruneIntervalMs: 0 })).toThrow(/pruneIntervalMs/);
     expect(() => new SqliteLogStore({ path, pruneIntervalMs: Number.NaN })).toThrow(/pruneIntervalMs/);
+    expect(() => new SqliteLogStore({ path, flushIntervalMs: -1 })).toThrow(/flushIntervalMs/);
+    expect(() => new SqliteLogStore({ path, flushIntervalMs: 60_000 })).toThrow(/flushIntervalMs/);
     expect(() => new SqliteLogStore({ path, busyTimeoutMs: 5000 })).toThrow(/busyTimeoutMs/);
     expect(() => new SqliteLogStore({ path, busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/);
   });
@@ -164,7 +205,7 @@ describe('SQLite log store', () => {
     try {
       const t0 = performance.now();
       store.write(event());
-      await nextTick();
+      store.flush();
       // The write waited the short busy timeout (not better-sqlite3's default 5 s), then counted the batch as lost.
       expect(performance.now() - t0).toBeLessThan(1000);
       expect(store.failed).toBe(1);

@@ -1,6 +1,6 @@
 /**
- * The durable store: SQLite through better-sqlite3. `write` only queues the event; a flush scheduled with
- * `setImmediate` writes the whole queue in one transaction, after the request's response went out. A queue that
+ * The durable store: SQLite through better-sqlite3. `write` only queues the event; a flush `flushIntervalMs` later
+ * writes the whole queue in one transaction, after the request's response went out. A queue that
  * is full drops events and counts them: the store falls behind, the process and the request do not. `query` on a
  * database file runs on a worker thread (see SqliteReader); `get`, a lookup by a unique index, stays on this one.
  */
@@ -25,6 +25,12 @@ export interface SqliteLogStoreOptions {
   retention?: SqliteRetention;
   /** Events waiting to be written before new ones are dropped (and counted in `dropped`). Default 10000. */
   maxQueue?: number;
+  /**
+   * How long an event waits for others to share its transaction, in ms (0: to the end of the tick; at most 10000).
+   * Default 100. A transaction's cost is mostly fixed, ~250 µs of the event loop for one event against ~40 µs per
+   * event for 500, and 500 queued events are written at once. A crash loses what is queued.
+   */
+  flushIntervalMs?: number;
   /** How often retention runs, in ms (also once at open). Default 60000. */
   pruneIntervalMs?: number;
   /**
@@ -59,6 +65,8 @@ CREATE INDEX IF NOT EXISTS ${TABLE}_fallback ON ${TABLE} (started_at, request_id
 
 const DAY_MS = 86_400_000;
 const MAX_CACHED_STATEMENTS = 256;
+/** Written at once, whatever flushIntervalMs says: ~20 ms of the event loop here. */
+const MAX_BATCH = 500;
 
 export class SqliteLogStore implements LogStore {
   /** Events dropped because the queue was full or the store closed. */
@@ -76,7 +84,7 @@ export class SqliteLogStore implements LogStore {
   private readonly maxQueue: number;
   private readonly maxAgeMs: number;
   private readonly maxRows: number;
-  private readonly queue = new BatchQueue<LogEvent>((batch) => this.insert(batch));
+  private readonly queue: BatchQueue<LogEvent>;
   private warned = false;
   private pruneWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
@@ -91,6 +99,11 @@ export class SqliteLogStore implements LogStore {
       if (!(value > 0)) throw new RangeError(`SqliteLogStore ${name} must be a positive number.`);
     }
     const pruneIntervalMs = options.pruneIntervalMs ?? 60_000;
+    const flushIntervalMs = options.flushIntervalMs ?? 100;
+    if (!(Number.isFinite(flushIntervalMs) && flushIntervalMs >= 0 && flushIntervalMs <= 10_000)) {
+      throw new RangeError('SqliteLogStore flushIntervalMs must be between 0 and 10000.');
+    }
+    this.queue = new BatchQueue<LogEvent>((batch) => this.insert(batch), { delayMs: flushIntervalMs, maxBatch: MAX_BATCH });
     const busyTimeoutMs = options.busyTimeoutMs ?? 20;
     // Retention in a tight loop, or a lock wait that freezes every request for seconds, is never what a host meant.
     if (!(Number.isFinite(pruneIntervalMs) && pruneIntervalMs >= 10)) throw new RangeError('SqliteLogStore pruneIntervalMs must be at least 10.');
