@@ -171,10 +171,6 @@ async function main(): Promise<void> {
   const start = systems[name];
   if (!start) throw new Error(`unknown system ${name}`);
   const port = await start();
-  // Under --cpu-prof, V8 counts a thread waiting in epoll as running the last JavaScript it ran (a stream server idles
-  // most of the time: timers' and streams' internals looked like a third of its CPU). Node's idle notifier marks those
-  // waits as (idle), so the profile shows work only.
-  if (process.execArgv.some((a) => a.startsWith('--cpu-prof'))) (process as unknown as { _startProfilerIdleNotifier(): void })._startProfilerIdleNotifier();
   process.on('message', (msg: ChildRequest) => {
     if (msg.type !== 'mem') return;
     if (msg.gc && typeof global.gc === 'function') global.gc();
