@@ -5,6 +5,12 @@
  */
 import { Worker } from 'node:worker_threads';
 
+export interface ReaderFile {
+  path: string;
+  dev: string;
+  ino: string;
+}
+
 /** Runs a query in the calling thread: what the reader falls back to if its worker cannot run. */
 export type ReadInThread = (sql: string, params: unknown[]) => string[];
 
@@ -22,7 +28,11 @@ type Reply = { id: number; rows: string[] } | { id: number; error: string };
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.path, { readonly: true, fileMustExist: true, timeout: workerData.timeoutMs });
+const db = new Database(workerData.file.path, { readonly: true, fileMustExist: true, timeout: workerData.timeoutMs });
+const { dev, ino } = require('node:fs').statSync(workerData.file.path, { bigint: true });
+if (String(dev) !== workerData.file.dev || String(ino) !== workerData.file.ino) {
+  throw new Error('the file at ' + workerData.file.path + ' is no longer the one the store writes');
+}
 const statements = new Map();
 parentPort.on('message', ({ id, sql, params }) => {
   try {
@@ -48,7 +58,8 @@ export class SqliteReader {
   private readonly pending = new Map<number, Pending>();
 
   constructor(
-    private readonly path: string,
+    /** The database file and its identity (device and inode when the store opened it). */
+    private readonly file: ReaderFile,
     private readonly timeoutMs: number,
     private readonly maxStatements: number,
     private readonly readInThread: ReadInThread,
@@ -69,12 +80,14 @@ export class SqliteReader {
     });
   }
 
-  close(): void {
+  /** Stops the worker; resolves when its connection is closed (null when there was none). */
+  close(): Promise<void> | null {
     this.closed = true;
     for (const p of this.pending.values()) p.reject(new Error('The SQLite log store was closed before the query finished.'));
     this.pending.clear();
-    void this.worker?.terminate();
+    const gone = this.worker?.terminate().then(() => undefined, () => undefined) ?? null;
     this.worker = null;
+    return gone;
   }
 
   /** The worker, or null (and queries in this thread from now on) if one cannot be created here, e.g. in a bundle. */
@@ -83,7 +96,7 @@ export class SqliteReader {
     try {
       worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { driver: require.resolve('better-sqlite3'), path: this.path, timeoutMs: this.timeoutMs, maxStatements: this.maxStatements },
+        workerData: { driver: require.resolve('better-sqlite3'), file: this.file, timeoutMs: this.timeoutMs, maxStatements: this.maxStatements },
       });
     } catch (err) {
       this.readInThreadFromNowOn(err as Error);

@@ -17,10 +17,6 @@ function event(over: Partial<LogEvent> = {}): LogEvent {
 }
 
 const nextTick = () => new Promise((r) => setImmediate(r));
-async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(condition()).toBe(true);
-}
 
 describe('SQLite log store', () => {
   let dir: string;
@@ -43,15 +39,19 @@ describe('SQLite log store', () => {
   });
 
   it('writes off the request path: write only queues, a flush after flushIntervalMs writes what the window collected', async () => {
-    const store = new SqliteLogStore({ path: join(dir, 'batch.db'), flushIntervalMs: 50 });
-    for (let i = 0; i < 100; i++) store.write(event());
-    await nextTick();
-    expect(store.written).toBe(0); // the window is still open
-    const seen = new Set<number>();
-    await until(() => seen.add(store.written).has(100));
-    expect([...seen]).toEqual([0, 100]); // one batch, one transaction
-    expect(store.count()).toBe(100);
-    store.close();
+    jest.useFakeTimers();
+    try {
+      const store = new SqliteLogStore({ path: join(dir, 'batch.db'), flushIntervalMs: 50 });
+      for (let i = 0; i < 100; i++) store.write(event());
+      jest.advanceTimersByTime(49);
+      expect(store.written).toBe(0); // the window is still open
+      jest.advanceTimersByTime(1);
+      expect(store.written).toBe(100); // one timer, one batch: one transaction
+      expect(store.count()).toBe(100);
+      store.close();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('writes at the end of the tick with flushIntervalMs 0, or once 500 events are queued', async () => {
@@ -152,10 +152,11 @@ describe('SQLite log store', () => {
       const print = (page) => console.log(page.data.map((e) => e.requestId).join());
       store.query().then(() => setTimeout(() => store.query({ traceId: 'from-a-script' }).then(print), 50));
     `;
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err, stdout, stderr) => (err ? reject(err) : resolve({ stdout, stderr })));
     });
-    expect(out.trim()).toBe('r1');
+    expect(stdout.trim()).toBe('r1');
+    expect(stderr).not.toContain('reads in the main thread'); // answered by the reader, not by the fallback
   });
 
   it('rejects a query still running when the store closes, and queries after it', async () => {
@@ -183,6 +184,27 @@ describe('SQLite log store', () => {
     } finally {
       warn.mockRestore();
       store.close();
+    }
+  });
+
+  it('reads its own file, not one that replaced it at the same path', async () => {
+    const path = join(dir, 'replaced.db');
+    const mine = new SqliteLogStore({ path });
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      mine.write(event({ traceId: 'mine' }));
+      mine.flush();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+      const theirs = new SqliteLogStore({ path }); // open: another process's store, say
+      theirs.write(event({ traceId: 'theirs' }));
+      theirs.flush();
+      // The reader would open the new file: it sees that and leaves the query to the store's own connection.
+      expect((await mine.query()).data.map((e) => e.traceId)).toEqual(['mine']);
+      theirs.close();
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/no longer the one the store writes/), 'SwitchyardLogStoreWarning');
+    } finally {
+      warn.mockRestore();
+      mine.close();
     }
   });
 

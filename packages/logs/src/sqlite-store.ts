@@ -4,6 +4,7 @@
  * is full drops events and counts them: the store falls behind, the process and the request do not. `query` on a
  * database file runs on a worker thread (see SqliteReader); `get`, a lookup by a unique index, stays on this one.
  */
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -85,6 +86,7 @@ export class SqliteLogStore implements LogStore {
   private readonly maxAgeMs: number;
   private readonly maxRows: number;
   private readonly queue: BatchQueue<LogEvent>;
+  private open = true;
   private warned = false;
   private pruneWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
@@ -113,7 +115,7 @@ export class SqliteLogStore implements LogStore {
     // better-sqlite3 waits for a lock synchronously (5 s by default): that would freeze every request of the process.
     this.db = new Database(options.path, { timeout: busyTimeoutMs });
     // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.
-    this.db.pragma('journal_mode = WAL');
+    const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
     const insert = this.db.prepare(
@@ -138,7 +140,9 @@ export class SqliteLogStore implements LogStore {
       return skipped;
     });
     this.getStatement = this.db.prepare(`SELECT event FROM ${TABLE} WHERE request_id = ?`);
-    this.reader = this.db.memory ? null : new SqliteReader(resolve(this.db.name), busyTimeoutMs, MAX_CACHED_STATEMENTS, (sql, params) => this.readInThread(sql, params));
+    // Another connection sees this one's writes only in a file, and reads beside the writer only in WAL mode (a file
+    // system without it would fail writes during a long read): else queries stay on this connection.
+    this.reader = this.db.memory || !wal ? null : new SqliteReader(readerFile(this.db.name), busyTimeoutMs, MAX_CACHED_STATEMENTS, (sql, params) => this.readInThread(sql, params));
     this.prune();
     this.pruneTimer = setInterval(() => {
       try {
@@ -155,7 +159,7 @@ export class SqliteLogStore implements LogStore {
 
   /** Queues the event; never blocks and never throws. */
   write(event: LogEvent): void {
-    if (!this.db.open || this.queue.size >= this.maxQueue) {
+    if (!this.open || this.queue.size >= this.maxQueue) {
       this.dropped++;
       return;
     }
@@ -164,7 +168,7 @@ export class SqliteLogStore implements LogStore {
 
   /** Writes the queued events now, in one transaction. */
   flush(): void {
-    if (this.db.open) this.queue.flush();
+    if (this.open) this.queue.flush();
   }
 
   private insert(batch: LogEvent[]): void {
@@ -187,7 +191,7 @@ export class SqliteLogStore implements LogStore {
 
   /** Applies retention; returns the number of requests deleted. */
   prune(now = Date.now()): number {
-    if (!this.db.open) return 0;
+    if (!this.open) return 0;
     this.flush();
     let deleted = 0;
     if (Number.isFinite(this.maxAgeMs)) {
@@ -203,6 +207,7 @@ export class SqliteLogStore implements LogStore {
 
   async query(query?: LogQuery): Promise<LogPage> {
     const q = normalizeLogQuery(query);
+    this.assertOpen();
     this.flush(); // read your own writes: the viewer right after a request sees it
     const { where, params } = whereClause(q);
     const sql = `SELECT event FROM ${TABLE}${where} ORDER BY started_at DESC, request_id DESC LIMIT ?`;
@@ -213,6 +218,7 @@ export class SqliteLogStore implements LogStore {
   }
 
   async get(requestId: string): Promise<LogEvent | null> {
+    this.assertOpen();
     this.flush();
     const row = this.getStatement.get(requestId);
     return row ? (JSON.parse(row.event) as LogEvent) : null;
@@ -220,17 +226,26 @@ export class SqliteLogStore implements LogStore {
 
   /** Number of requests stored. */
   count(): number {
+    this.assertOpen();
     this.flush();
     return (this.db.prepare(`SELECT count(*) AS n FROM ${TABLE}`).get() as { n: number }).n;
   }
 
   /** Writes what is queued and closes the database. Events written after this are dropped. */
   close(): void {
-    if (!this.db.open) return;
+    if (!this.open) return;
     this.flush();
+    this.open = false;
     clearInterval(this.pruneTimer);
-    this.reader?.close();
-    this.db.close();
+    // This connection closes last: only the last connection to a file folds the WAL back into it, and a scan still
+    // running in the reader thread (a worker cannot be stopped inside native code) keeps its connection open.
+    const readerGone = this.reader?.close();
+    if (readerGone) void readerGone.then(() => this.db.close());
+    else this.db.close();
+  }
+
+  private assertOpen(): void {
+    if (!this.open) throw new Error('The SQLite log store is closed.');
   }
 
   private readInThread(sql: string, params: unknown[]): string[] {
@@ -246,6 +261,13 @@ export class SqliteLogStore implements LogStore {
     }
     return statement;
   }
+}
+
+/** The file the reader opens, with the identity it must find there: a file replaced at that path is not this store's. */
+function readerFile(name: string): { path: string; dev: string; ino: string } {
+  const path = resolve(name);
+  const { dev, ino } = statSync(path, { bigint: true });
+  return { path, dev: String(dev), ino: String(ino) };
 }
 
 /**
