@@ -59,7 +59,10 @@ export class JsonLinesSink implements LogSink {
     }
     let lines = '';
     for (const event of batch) lines += `${JSON.stringify(event)}\n`;
-    this.stream.write(lines);
+    // A file that fails later (it could not be opened, the disk is full) fails this write too: its events count.
+    this.stream.write(lines, (err) => {
+      if (err) this.dropped += batch.length;
+    });
   }
 
   /**

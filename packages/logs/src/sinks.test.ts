@@ -71,6 +71,13 @@ describe('JSON-lines sink', () => {
     expect(() => broken.write(event())).not.toThrow();
     expect(broken.dropped).toBe(1);
     expect(warn).toHaveBeenCalledTimes(1);
+
+    // Events already handed to the file when it fails are counted too.
+    const failing = new JsonLinesSink({ path: join(dir, 'missing-dir', 'y.jsonl') });
+    for (let i = 0; i < 3; i++) failing.write(event());
+    failing.flush(); // before the file's open fails
+    await new Promise((r) => setTimeout(r, 50));
+    expect(failing.dropped).toBe(3);
     warn.mockRestore();
   });
 });
