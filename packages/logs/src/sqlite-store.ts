@@ -1,8 +1,8 @@
 /**
  * The durable store: SQLite through better-sqlite3. `write` only queues the event; a flush `flushIntervalMs` later
- * writes the whole queue in one transaction, after the request's response went out. A queue that
- * is full drops events and counts them: the store falls behind, the process and the request do not. `query` on a
- * database file runs on a worker thread (see SqliteReader); `get`, a lookup by a unique index, stays on this one.
+ * writes the whole queue in one transaction, after the request's response went out. A queue that is full drops
+ * events and counts them: the store falls behind, the process and the request do not. `query` on a database file
+ * runs on a worker thread (see SqliteReader); `get`, a lookup by a unique index, stays on this one.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -11,7 +11,7 @@ import {
   encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
-import { SqliteReader } from './sqlite-reader';
+import { SqliteReader, type ReaderFile } from './sqlite-reader';
 
 export interface SqliteRetention {
   /** Delete requests that started longer ago than this (ms). Default 30 days. `Infinity` keeps them. */
@@ -90,7 +90,7 @@ export class SqliteLogStore implements LogStore {
   private warned = false;
   private pruneWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
-  /** Null for an in-memory database, which only this connection can see. */
+  /** Null for an in-memory database (only this connection sees it) or a file not in WAL mode. */
   private readonly reader: SqliteReader | null;
 
   constructor(options: SqliteLogStoreOptions) {
@@ -264,7 +264,7 @@ export class SqliteLogStore implements LogStore {
 }
 
 /** The file the reader opens, with the identity it must find there: a file replaced at that path is not this store's. */
-function readerFile(name: string): { path: string; dev: string; ino: string } {
+function readerFile(name: string): ReaderFile {
   const path = resolve(name);
   const { dev, ino } = statSync(path, { bigint: true });
   return { path, dev: String(dev), ino: String(ino) };
