@@ -574,6 +574,9 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(res.status).toBe(400);
       expect(res.body.error).toMatchObject({ code: 'invalid_request', param: 'x-switchyard-trace-id' });
       expect(up.openai.requests).toHaveLength(0);
+      // Not echoed, but not lost: a fresh trace id names the refusal in its header and its log event.
+      expect(res.headers['x-switchyard-trace-id']).toMatch(/^[\da-f]{32}$/);
+      expect((await nextLog(logs)).traceId).toBe(res.headers['x-switchyard-trace-id']);
     });
 
     it('loadbalance sends each request to one target picked by weight', async () => {

@@ -177,7 +177,8 @@ export class Gateway {
     const startedAt = Date.now();
     const t0 = performance.now();
     const log: LogDraft = {
-      traceId: '',
+      // Null until known: a request refused for its trace id header gets a fresh one (see errorResponse).
+      traceId: null,
       configId: null,
       startedAt,
       stream: false,
@@ -225,7 +226,8 @@ export class Gateway {
     try {
       traceId = givenTraceId(headers) ?? null;
     } catch {
-      traceId = '';
+      // An unusable trace id is not echoed: the refusal gets a fresh one, in its header and log event, to be found by.
+      traceId = null;
     }
     let configId: string | null;
     try {
