@@ -481,9 +481,12 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
   describe('bad input gets an OpenAI-style 4xx and causes no upstream call', () => {
     type Case = [string, (r: request.Test) => request.Test, number, string];
     const invalidJson: Case = ['invalid JSON', (r) => r.set('content-type', 'application/json').send('{"model": "gpt-4o", messages: ['), 400, 'invalid_json'];
+    // The same answer whether the raw form reaches Switchyard or a form parser in front (Nest's, @koa/bodyparser) read it.
+    const form: Case = ['a form-encoded body', (r) => r.type('form').send({ model: 'gpt-4o', messages: 'hi' }), 400, 'invalid_json'];
     const cases: Case[] = [
       // express.json()'s refusal reaches Switchyard through next(err); @koa/bodyparser's and Nest's never do.
       ...(adapter.hostAnswersParserErrors ? [] : [invalidJson]),
+      ...(adapter.hostRefusesForms ? [] : [form]),
       ['no messages', (r) => r.send({ model: 'gpt-4o' }), 400, 'invalid_request'],
       ['no model', (r) => r.send({ messages }), 400, 'invalid_request'],
       // It would be kept whole in log events (and the metrics' labels) otherwise.

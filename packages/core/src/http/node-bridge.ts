@@ -40,7 +40,7 @@ export async function handleNodeRequest(
     if (Number(req.headers['content-length']) > max) throw tooLarge(max);
     // A parser that left the stream unread did not parse it: Express 4's json() and @koa/bodyparser set `{}` for a
     // content type they skip (e.g. text/plain), so the raw body is read instead.
-    const body = options.parsedBody !== undefined && req.readableEnded ? options.parsedBody : await readBody(req, max);
+    const body = options.parsedBody !== undefined && req.readableEnded ? hostParsed(req, options.parsedBody) : await readBody(req, max);
     // The engine runs on this cancellation itself: no second one to create and listen to.
     result = await gateway.handle({ body, headers: req.headers, cancel });
   } catch (err) {
@@ -83,6 +83,13 @@ function parserRefusal(err: unknown): SwitchyardError | null {
   const text = `The body parser in front of Switchyard refused the request body${detail}.`;
   return new SwitchyardError(type.endsWith('.unsupported') ? 'unsupported_media_type' : 'invalid_request', text);
 }
+
+/** A form the host's form parser read (express.urlencoded(), @koa/bodyparser) is refused as its raw bytes would be. */
+function hostParsed(req: IncomingMessage, parsed: unknown): unknown {
+  if (FORM_TYPE.test(req.headers['content-type'] ?? '')) throw invalidJson();
+  return parsed;
+}
+const FORM_TYPE = /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\b/i;
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   // A body something else consumed already (and did not leave in req.body) cannot be read again.

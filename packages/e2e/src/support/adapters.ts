@@ -30,6 +30,8 @@ export interface AdapterUnderTest {
   hostRefusesEmptyJson?: boolean;
   /** That parser does not inflate a compressed body (Fastify's): what it does with one is the host's. */
   hostCannotInflate?: boolean;
+  /** The host refuses a form-encoded body itself (Fastify: 415 for a content type it has no parser for). */
+  hostRefusesForms?: boolean;
   /** Starts a host app with Switchyard mounted and one business route `GET /health` of its own. */
   start(options: SwitchyardOptions, host?: HostMiddleware): Promise<RunningApp>;
 }
@@ -202,6 +204,7 @@ export const nestFastifyAdapter: AdapterUnderTest = {
   hostAnswersParserErrors: true,
   hostRefusesEmptyJson: true,
   hostCannotInflate: true,
+  hostRefusesForms: true,
   async start(options, host) {
     const fastify = new FastifyAdapter({ bodyLimit: 20 * 1024 * 1024, routerOptions: { ignoreTrailingSlash: true }, forceCloseConnections: true });
     return listenNest(await NestFactory.create<NestFastifyApplication>(nestAppModule(options, host), fastify, { logger: false }));
