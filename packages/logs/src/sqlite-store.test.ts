@@ -54,7 +54,7 @@ describe('SQLite log store', () => {
     }
   });
 
-  it('writes at the end of the tick with flushIntervalMs 0, or once 500 events are queued', async () => {
+  it('writes at the end of the tick with flushIntervalMs 0, or once 200 events are queued', async () => {
     const perTick = new SqliteLogStore({ path: join(dir, 'tick.db'), flushIntervalMs: 0 });
     perTick.write(event());
     await nextTick();
@@ -62,12 +62,12 @@ describe('SQLite log store', () => {
     perTick.close();
 
     const full = new SqliteLogStore({ path: join(dir, 'full.db'), flushIntervalMs: 10_000 });
-    for (let i = 0; i < 499; i++) full.write(event());
+    for (let i = 0; i < 199; i++) full.write(event());
     await nextTick();
     expect(full.written).toBe(0);
     full.write(event());
     await nextTick();
-    expect(full.written).toBe(500);
+    expect(full.written).toBe(200);
     full.close();
   });
 
