@@ -84,13 +84,13 @@ async function main(): Promise<void> {
     let next = 0;
     for (const reported of [false, true]) {
       for (const size of [1, 10, 100, 500]) {
-        const events = 5000; // several WAL checkpoints (every ~1000 pages) in each figure
+        const written = 5000; // several WAL checkpoints (every ~1000 pages) in each figure
         const perEvent = time(() => {
-          for (let done = 0; done < events; done += size) {
+          for (let done = 0; done < written; done += size) {
             for (let k = 0; k < size; k++) sqlite.write({ ...recent[next % recent.length]!, requestId: `${next++}-b` });
             sqlite.flush();
           }
-        }) / events;
+        }) / written;
         if (reported) rows.push([`SQLite store: insert per event, ${size} per transaction`, fmt(perEvent)]);
       }
     }
