@@ -18,6 +18,18 @@ function event(over: Partial<LogEvent> = {}): LogEvent {
 
 const nextTick = () => new Promise((r) => setImmediate(r));
 
+/** Runs a script against the built package in its own process, as a host app would; resolves when it exits. */
+function runScript(body: string): Promise<{ stdout: string; stderr: string }> {
+  const script = `const { SqliteLogStore } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});\n${body}`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err, stdout, stderr) => (err ? reject(err) : resolve({ stdout, stderr })));
+  });
+}
+/** A log event as plain JavaScript, for those scripts. */
+const scriptEvent = (traceId: string, requestId: string) =>
+  `{ traceId: '${traceId}', requestId: '${requestId}', configId: null, startedAt: Date.now(), durationMs: 1, status: 200, stream: false, ` +
+  `fallback: false, model: 'gpt-4o', servedBy: null, attempts: [], usage: null, costUsd: null }`;
+
 describe('SQLite log store', () => {
   let dir: string;
   beforeEach(() => {
@@ -73,15 +85,10 @@ describe('SQLite log store', () => {
 
   it('writes what is queued before a script that never closes it exits', async () => {
     const path = join(dir, 'exit.db');
-    const script = `
-      const { SqliteLogStore } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+    await runScript(`
       const store = new SqliteLogStore({ path: ${JSON.stringify(path)}, flushIntervalMs: 200 });
-      store.write({ traceId: 'last-words', requestId: 'r-exit', configId: null, startedAt: Date.now(), durationMs: 1, status: 200,
-        stream: false, fallback: false, model: 'gpt-4o', servedBy: null, attempts: [], usage: null, costUsd: null });
-    `;
-    await new Promise<void>((resolve, reject) => {
-      execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err) => (err ? reject(err) : resolve()));
-    });
+      store.write(${scriptEvent('last-words', 'r-exit')});
+    `);
     const store = new SqliteLogStore({ path });
     expect((await store.get('r-exit'))?.traceId).toBe('last-words');
     store.close();
@@ -91,8 +98,7 @@ describe('SQLite log store', () => {
     const store = new SqliteLogStore({ path: join(dir, 'drop.db'), maxQueue: 5 });
     for (let i = 0; i < 8; i++) store.write(event());
     expect(store.dropped).toBe(3);
-    await nextTick();
-    expect(store.count()).toBe(5);
+    expect(store.count()).toBe(5); // count() writes what is queued first
     store.close();
     expect(() => store.write(event())).not.toThrow();
     expect(store.dropped).toBe(4);
@@ -143,18 +149,13 @@ describe('SQLite log store', () => {
     // A script that awaits a query and never closes the store: it must print the answer (the reader is referenced
     // while a query waits) and then exit by itself (an idle reader and the retention timer are not).
     const path = join(dir, 'script.db');
-    const script = `
-      const { SqliteLogStore } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+    const { stdout, stderr } = await runScript(`
       const store = new SqliteLogStore({ path: ${JSON.stringify(path)} });
-      store.write({ traceId: 'from-a-script', requestId: 'r1', configId: null, startedAt: Date.now(), durationMs: 1, status: 200,
-        stream: false, fallback: false, model: 'gpt-4o', servedBy: null, attempts: [], usage: null, costUsd: null });
+      store.write(${scriptEvent('from-a-script', 'r1')});
       // The second query finds the reader up and idle (unreferenced): only the query itself keeps the process up.
       const print = (page) => console.log(page.data.map((e) => e.requestId).join());
       store.query().then(() => setTimeout(() => store.query({ traceId: 'from-a-script' }).then(print), 50));
-    `;
-    const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-      execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err, stdout, stderr) => (err ? reject(err) : resolve({ stdout, stderr })));
-    });
+    `);
     expect(stdout.trim()).toBe('r1');
     expect(stderr).not.toContain('reads in the main thread'); // answered by the reader, not by the fallback
   });
