@@ -2,6 +2,7 @@
  * DESIGN.md "Behaviour", rule by rule, through real HTTP: the official `openai` SDK as the client, each adapter as
  * the host app, the fakes of @switchyard/testing as OpenAI and Azure OpenAI.
  */
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { APIError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
@@ -544,6 +545,23 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
         expect([res.status, ((await res.json()) as { error?: { code?: string } }).error?.code]).toEqual([status, code]);
         expect(up.openai.requests).toHaveLength(0);
         expect((await nextLog(logs)).status).toBe(status);
+      });
+
+      it('a body that is not the gzip it claims, still arriving when zlib gives up, gets 400 and a closed connection', async () => {
+        const url = new URL(await start());
+        const res = await new Promise<{ status: number; code?: string; connection?: string }>((resolve, reject) => {
+          const req = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: '/v1/chat/completions', headers: { 'content-encoding': 'gzip', 'content-type': 'application/json' } }, (r) => {
+            let text = '';
+            r.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => {
+              resolve({ status: r.statusCode!, code: (JSON.parse(text) as { error?: { code?: string } }).error?.code, connection: r.headers.connection });
+            });
+          });
+          req.on('error', reject);
+          req.write('this is not gzip'); // zlib refuses these bytes while the rest of the body has not come
+          setTimeout(() => req.end('{"model": "gpt-4o"}'), 100);
+        });
+        expect(res).toEqual({ status: 400, code: 'invalid_request', connection: 'close' });
+        expect(up.openai.requests).toHaveLength(0);
       });
     }
 

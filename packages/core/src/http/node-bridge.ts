@@ -46,8 +46,8 @@ export async function handleNodeRequest(
   } catch (err) {
     // Reading the body of a client that left fails: that is the client's leaving, not a gateway error.
     const error = SwitchyardError.from(cancel.aborted ? cancel.reason : err);
-    // The rest of an oversized body is not read: close the connection after answering instead.
-    if (error.code === 'body_too_large') res.shouldKeepAlive = false;
+    // The rest of a refused body (too large, not the gzip it claims) is not read: close the connection after answering.
+    if (!req.readableEnded) res.shouldKeepAlive = false;
     result = gateway.reject(error, req.headers);
   }
   res.off('close', onClose);
@@ -105,10 +105,16 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return readStream(inflate, maxBytes, () => tooLarge(maxBytes)).catch((err: unknown) => {
     inflate.destroy();
     req.unpipe(inflate);
-    // The size limit, or the client leaving mid-body, is what it is; anything else is a body zlib could not inflate.
-    if (err instanceof SwitchyardError || !req.readableEnded) throw err;
+    // zlib gives up at the first bad bytes, often before the body has all arrived; the size limit, or the client
+    // leaving mid-body, is what it is.
+    if (!isZlibError(err)) throw err;
     throw new SwitchyardError('invalid_request', 'The request body could not be decompressed as its content-encoding says.');
   });
+}
+
+function isZlibError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('Z_');
 }
 
 /** JSON is UTF-8 (RFC 8259): another declared charset would be decoded wrongly, so it is refused, as express.json() does. */
