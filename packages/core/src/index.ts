@@ -10,7 +10,7 @@ export type { BodyStream, BodyConsumer } from './http/body-stream';
 export type { CancelSignal } from './engine/cancellation';
 export { SwitchyardError, SwitchyardOptionsError } from './errors';
 export type { SwitchyardErrorCode, OpenAIErrorBody, OptionsIssue } from './errors';
-export { optionsSchema, routingConfigSchema, virtualKeySchema } from './config/schema';
+export { MAX_TIMER_MS, optionsSchema, routingConfigSchema, virtualKeySchema } from './config/schema';
 export type { SwitchyardOptions, RoutingConfig, TargetConfig, VirtualKeyConfig, RetryConfig, ProviderName } from './config/schema';
 export { DEFAULT_RETRY_STATUS_CODES } from './config/resolve';
 export { AZURE_DEFAULT_API_VERSION } from './providers/azure-openai';

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
+  MAX_TIMER_MS, encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
 import { SqliteReader, type ReaderFile } from './sqlite-reader';
@@ -108,7 +108,7 @@ export class SqliteLogStore implements LogStore {
     this.queue = new BatchQueue<LogEvent>((batch) => this.insert(batch), { delayMs: flushIntervalMs, maxBatch: MAX_BATCH });
     const busyTimeoutMs = options.busyTimeoutMs ?? 20;
     // Retention in a tight loop, or a lock wait that freezes every request for seconds, is never what a host meant.
-    if (!(Number.isFinite(pruneIntervalMs) && pruneIntervalMs >= 10)) throw new RangeError('SqliteLogStore pruneIntervalMs must be at least 10.');
+    if (!(pruneIntervalMs >= 10 && pruneIntervalMs <= MAX_TIMER_MS)) throw new RangeError(`SqliteLogStore pruneIntervalMs must be between 10 and ${MAX_TIMER_MS}.`);
     if (!(Number.isFinite(busyTimeoutMs) && busyTimeoutMs >= 0 && busyTimeoutMs <= 1000)) {
       throw new RangeError('SqliteLogStore busyTimeoutMs must be between 0 and 1000 (the wait blocks the event loop).');
     }

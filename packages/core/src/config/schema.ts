@@ -16,7 +16,8 @@ const baseUrl = httpUrl.refine((value) => {
   return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
 }, 'must be a base URL without credentials, query or fragment');
 /** Node's timers hold at most 2^31-1 ms (~24.8 days); a longer one would fire at once. */
-const MAX_TIMER_MS = 2_147_483_647;
+/** Node runs a timer with a longer delay after 1 ms: every duration option is capped here. */
+export const MAX_TIMER_MS = 2_147_483_647;
 const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, 'must be at most 2147483647 (about 24.8 days)');
 /**
  * Sent as an HTTP header value: a line break, a control character or one beyond Latin-1 (a typographic dash or a
