@@ -266,7 +266,7 @@ export class Gateway {
     // even be tried.
     let tried: Outcome | undefined;
     const keep = (outcome: Outcome | undefined): void => {
-      if (tried?.ok && tried !== outcome) tried.res.discard();
+      if (tried?.ok) tried.res.discard();
       tried = outcome;
     };
     const settle = (outcome: Outcome): Outcome => {

@@ -23,8 +23,8 @@ export function header(headers: HeaderBag, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-const MAX_TRACE_ID = 256;
-const MAX_CONFIG_ID = 256;
+/** Trace and config ids are names: a longer one is refused, as it would be kept in the log event and echoed back. */
+const MAX_HEADER_ID = 256;
 /** Model names are short; a longer one is refused, as it would be kept in every log event and error message. */
 const MAX_MODEL = 256;
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
@@ -34,15 +34,8 @@ const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
  * (the OpenTelemetry span's trace id, so that logs and traces share it). Throws on an invalid one.
  */
 export function givenTraceId(headers: HeaderBag, fallback?: string): string | undefined {
-  const given = header(headers, 'x-switchyard-trace-id');
-  if (given !== undefined && given !== '') {
-    if (given.length > MAX_TRACE_ID) {
-      throw new SwitchyardError('invalid_request', `x-switchyard-trace-id is longer than ${MAX_TRACE_ID} characters.`, {
-        param: 'x-switchyard-trace-id',
-      });
-    }
-    return given;
-  }
+  const given = idHeader(headers, 'x-switchyard-trace-id');
+  if (given) return given;
   const parent = header(headers, 'traceparent');
   const match = parent ? TRACEPARENT.exec(parent) : null;
   if (match && match[1] !== '00000000000000000000000000000000') return match[1]!;
@@ -51,12 +44,15 @@ export function givenTraceId(headers: HeaderBag, fallback?: string): string | un
 
 /** The routing config the request names in `x-switchyard-config`, if any. Throws on one too long to be an id. */
 export function givenConfigId(headers: HeaderBag): string | undefined {
-  const id = header(headers, 'x-switchyard-config');
-  // Ids are config names; a longer value is refused, as it would be kept in the log event and echoed in the error.
-  if (id !== undefined && id.length > MAX_CONFIG_ID) {
-    throw new SwitchyardError('invalid_request', `x-switchyard-config is longer than ${MAX_CONFIG_ID} characters.`, { param: 'x-switchyard-config' });
+  return idHeader(headers, 'x-switchyard-config');
+}
+
+function idHeader(headers: HeaderBag, name: string): string | undefined {
+  const value = header(headers, name);
+  if (value !== undefined && value.length > MAX_HEADER_ID) {
+    throw new SwitchyardError('invalid_request', `${name} is longer than ${MAX_HEADER_ID} characters.`, { param: name });
   }
-  return id;
+  return value;
 }
 
 /** A new W3C-shaped trace id (32 hex digits). */
