@@ -133,7 +133,10 @@ export class SqliteLogStore implements LogStore {
         } catch (err) {
           // A database error (disk full, lock) fails the batch; an event that cannot be stored (a store fed by other
           // code with a missing field, or a value SQLite cannot bind or JSON cannot encode) is skipped alone.
-          if (err instanceof Database.SqliteError && !err.code.startsWith('SQLITE_CONSTRAINT')) throw err;
+          // By its code, not instanceof: the native addon keeps the first SqliteError class it was given, so a
+          // second copy of better-sqlite3's JavaScript (jest's module registries, a duplicated install) throws another.
+          const code = (err as { code?: unknown }).code;
+          if (typeof code === 'string' && code.startsWith('SQLITE_') && !code.startsWith('SQLITE_CONSTRAINT')) throw err;
           skipped++;
         }
       }
