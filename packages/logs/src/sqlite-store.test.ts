@@ -17,6 +17,11 @@ function event(over: Partial<LogEvent> = {}): LogEvent {
 }
 
 const nextTick = () => new Promise((r) => setImmediate(r));
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  for (const t0 = Date.now(); !check(); await new Promise((r) => setTimeout(r, 5))) {
+    if (Date.now() - t0 > timeoutMs) throw new Error('timed out');
+  }
+}
 
 /** Runs a script against the built package in its own process, as a host app would; resolves when it exits. */
 function runScript(body: string): Promise<{ stdout: string; stderr: string }> {
@@ -42,45 +47,51 @@ describe('SQLite log store', () => {
     const first = new SqliteLogStore({ path });
     const kept = event({ traceId: 'survives-restart', fallback: true });
     first.write(kept);
-    first.close();
+    await first.close(); // writes what is queued
 
     const second = new SqliteLogStore({ path });
     expect(await second.get(kept.requestId)).toEqual(kept);
     expect((await second.query({ traceId: 'survives-restart' })).data).toEqual([kept]);
-    second.close();
+    await second.close();
   });
 
-  it('writes off the request path: write only queues, a flush after flushIntervalMs writes what the window collected', async () => {
-    jest.useFakeTimers();
+  it('writes off the request path: write only queues, a flush after flushIntervalMs hands the window to the database', async () => {
+    const path = join(dir, 'batch.db');
+    const store = new SqliteLogStore({ path, flushIntervalMs: 300 });
+    const file = new Database(path, { readonly: true });
+    const stored = () => (file.prepare('SELECT count(*) AS n FROM switchyard_requests').get() as { n: number }).n;
     try {
-      const store = new SqliteLogStore({ path: join(dir, 'batch.db'), flushIntervalMs: 50 });
       for (let i = 0; i < 100; i++) store.write(event());
-      jest.advanceTimersByTime(49);
-      expect(store.written).toBe(0); // the window is still open
-      jest.advanceTimersByTime(1);
-      expect(store.written).toBe(100); // one timer, one batch: one transaction
-      expect(store.count()).toBe(100);
-      store.close();
+      await new Promise((r) => setTimeout(r, 100));
+      expect({ queued: store.queued, written: store.written, stored: stored() }).toEqual({ queued: 100, written: 0, stored: 0 }); // the window is open
+      await until(() => store.written === 100);
+      expect({ queued: store.queued, stored: stored() }).toEqual({ queued: 0, stored: 100 });
     } finally {
-      jest.useRealTimers();
+      file.close();
+      await store.close();
     }
   });
 
-  it('writes at the end of the tick with flushIntervalMs 0, or once 200 events are queued', async () => {
+  it('hands over at the end of the tick with flushIntervalMs 0, or once 200 events are queued', async () => {
     const perTick = new SqliteLogStore({ path: join(dir, 'tick.db'), flushIntervalMs: 0 });
     perTick.write(event());
+    expect(perTick.queued).toBe(1);
     await nextTick();
+    expect(perTick.queued).toBe(0);
+    await perTick.flush(); // resolves once what was handed over is stored
     expect(perTick.written).toBe(1);
-    perTick.close();
+    await perTick.close();
 
     const full = new SqliteLogStore({ path: join(dir, 'full.db'), flushIntervalMs: 10_000 });
     for (let i = 0; i < 199; i++) full.write(event());
     await nextTick();
-    expect(full.written).toBe(0);
+    expect(full.queued).toBe(199);
     full.write(event());
     await nextTick();
+    expect(full.queued).toBe(0);
+    await full.flush();
     expect(full.written).toBe(200);
-    full.close();
+    await full.close();
   });
 
   it('writes what is queued before a script that never closes it exits', async () => {
@@ -91,15 +102,15 @@ describe('SQLite log store', () => {
     `);
     const store = new SqliteLogStore({ path });
     expect((await store.get('r-exit'))?.traceId).toBe('last-words');
-    store.close();
+    await store.close();
   });
 
   it('drops and counts events when its queue is full, and after close, without throwing', async () => {
     const store = new SqliteLogStore({ path: join(dir, 'drop.db'), maxQueue: 5 });
     for (let i = 0; i < 8; i++) store.write(event());
     expect(store.dropped).toBe(3);
-    expect(store.count()).toBe(5); // count() writes what is queued first
-    store.close();
+    expect(await store.count()).toBe(5); // count() writes what is queued first
+    await store.close();
     expect(() => store.write(event())).not.toThrow();
     expect(store.dropped).toBe(4);
   });
@@ -110,11 +121,11 @@ describe('SQLite log store', () => {
     const old = event({ startedAt: now - 120_000 });
     const recent = [event(), event(), event(), event()];
     for (const e of [old, ...recent]) store.write(e);
-    expect(store.prune(now)).toBe(2); // the old one by age, then the oldest written beyond 3 rows
+    expect(await store.prune(now)).toBe(2); // the old one by age, then the oldest written beyond 3 rows
     expect(await store.get(old.requestId)).toBeNull();
     expect(await store.get(recent[0]!.requestId)).toBeNull();
     expect((await store.query()).data.map((e) => e.requestId).sort()).toEqual(recent.slice(1).map((e) => e.requestId).sort());
-    store.close();
+    await store.close();
   });
 
   it('skips an event it cannot store without losing the rest of its batch', async () => {
@@ -125,40 +136,53 @@ describe('SQLite log store', () => {
     store.write({ ...event(), costUsd: { usd: 1 } as unknown as number }); // not a value SQLite can bind
     store.write({ ...event(), traceId: null as unknown as string }); // breaks a NOT NULL constraint
     store.write(good[1]!);
-    store.flush();
+    await store.flush();
     expect({ written: store.written, failed: store.failed }).toEqual({ written: 2, failed: 2 });
     expect((await store.query()).data.map((e) => e.requestId).sort()).toEqual(good.map((e) => e.requestId).sort());
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
-    store.close();
+    await store.close();
   });
 
-  it('answers a query from its reader thread, which never keeps the process alive', async () => {
-    // A script that awaits a query and never closes the store: it must print the answer (the reader is referenced
-    // while a query waits) and then exit by itself (an idle reader and the retention timer are not).
+  it('answers a query from its worker thread, which never keeps the process alive', async () => {
+    // A script that awaits a query and never closes the store: it must print the answer (the worker is referenced
+    // while an operation waits) and then exit by itself (an idle worker and the retention timer are not).
     const path = join(dir, 'script.db');
     const { stdout, stderr } = await runScript(`
       const store = new SqliteLogStore({ path: ${JSON.stringify(path)} });
       store.write(${scriptEvent('from-a-script', 'r1')});
-      // The second query finds the reader up and idle (unreferenced): only the query itself keeps the process up.
+      // The second query finds the worker up and idle (unreferenced): only the query itself keeps the process up.
       const print = (page) => console.log(page.data.map((e) => e.requestId).join());
       store.query().then(() => setTimeout(() => store.query({ traceId: 'from-a-script' }).then(print), 50));
     `);
     expect(stdout.trim()).toBe('r1');
-    expect(stderr).not.toContain('reads in the main thread'); // answered by the reader, not by the fallback
+    expect(stderr).not.toContain('in the main thread'); // answered by the worker, not by the fallback
   });
 
-  it('rejects a query still running when the store closes, and queries after it', async () => {
-    const store = new SqliteLogStore({ path: join(dir, 'closing.db') });
-    store.write(event());
-    expect((await store.query()).data).toHaveLength(1); // the reader thread is up
-    const running = store.query();
-    store.close();
-    await expect(running).rejects.toThrow(/closed before the query finished/);
-    await expect(store.query()).rejects.toThrow(/closed/);
+  it('finishes what was asked before close (writes and queries), and refuses queries after it', async () => {
+    const path = join(dir, 'closing.db');
+    const store = new SqliteLogStore({ path });
+    const warn = jest.spyOn(process, 'emitWarning');
+    try {
+      store.write(event());
+      expect((await store.query()).data).toHaveLength(1); // the worker is up
+      const running = store.query();
+      store.write(event({ traceId: 'at-close' }));
+      const closed = store.close();
+      expect((await running).data).toHaveLength(1);
+      await closed;
+      expect(store.written).toBe(2);
+      await expect(store.query()).rejects.toThrow(/closed/);
+      expect(warn).not.toHaveBeenCalled(); // the worker did it all, not the fallback in this thread
+    } finally {
+      warn.mockRestore();
+    }
+    const again = new SqliteLogStore({ path });
+    expect((await again.query({ traceId: 'at-close' })).data).toHaveLength(1);
+    await again.close();
   });
 
-  it('reads in the main thread when its reader thread cannot open the file, losing no query', async () => {
+  it('writes and reads in the main thread when its worker cannot open the file, losing nothing', async () => {
     const path = join(dir, 'unlinked.db');
     const store = new SqliteLogStore({ path });
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
@@ -169,10 +193,11 @@ describe('SQLite log store', () => {
       rmSync(path);
       expect((await store.query({ traceId: 'after-unlink' })).data).toEqual([kept]);
       expect((await store.query({ traceId: 'after-unlink' })).data).toEqual([kept]);
-      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/reads in the main thread from now on/), 'SwitchyardLogStoreWarning');
+      expect(store.written).toBe(1);
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/in the main thread from now on/), 'SwitchyardLogStoreWarning');
     } finally {
       warn.mockRestore();
-      store.close();
+      await store.close();
     }
   });
 
@@ -181,19 +206,18 @@ describe('SQLite log store', () => {
     const mine = new SqliteLogStore({ path });
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
-      mine.write(event({ traceId: 'mine' }));
-      mine.flush();
+      mine.write(event({ traceId: 'mine' })); // queued: the worker starts with the first flush, after the swap
       for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
       const theirs = new SqliteLogStore({ path }); // open: another process's store, say
       theirs.write(event({ traceId: 'theirs' }));
-      theirs.flush();
-      // The reader would open the new file: it sees that and leaves the query to the store's own connection.
+      await theirs.flush();
+      // The worker would open the new file: it sees that and leaves the work to the store's own connection.
       expect((await mine.query()).data.map((e) => e.traceId)).toEqual(['mine']);
-      theirs.close();
+      await theirs.close();
       expect(warn).toHaveBeenCalledWith(expect.stringMatching(/no longer the one the store writes/), 'SwitchyardLogStoreWarning');
     } finally {
       warn.mockRestore();
-      mine.close();
+      await mine.close();
     }
   });
 
@@ -218,7 +242,7 @@ describe('SQLite log store', () => {
       const t0 = performance.now();
       store.write(event());
       store.write(event());
-      store.flush();
+      await store.flush();
       // The write waited the short busy timeout (not better-sqlite3's default 5 s), then counted the batch as lost:
       // a database error fails the whole batch, with its reason, where a bad event would be skipped alone.
       expect(performance.now() - t0).toBeLessThan(1000);
@@ -231,7 +255,7 @@ describe('SQLite log store', () => {
       other.exec('ROLLBACK');
       other.close();
       warn.mockRestore();
-      store.close();
+      await store.close();
     }
   });
 });

@@ -1,8 +1,8 @@
 /**
  * The durable store: SQLite through better-sqlite3. `write` only queues the event; a flush `flushIntervalMs` later
- * writes the whole queue in one transaction, after the request's response went out. A queue that is full drops
- * events and counts them: the store falls behind, the process and the request do not. `query` on a database file
- * runs on a worker thread (see SqliteReader); `get`, a lookup by a unique index, stays on this one.
+ * hands the whole queue, as one transaction, to the store's worker thread (see SqliteWorker), which also runs
+ * retention and queries: the host's event loop pays for encoding the rows, not for SQLite. A queue that is full drops
+ * events and counts them: the store falls behind, the process and the request do not.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -11,7 +11,8 @@ import {
   MAX_TIMER_MS, encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
-import { SqliteReader, type ReaderFile } from './sqlite-reader';
+import { sqliteOps, type EventRow, type SqliteOps, type WriteResult } from './sqlite-ops';
+import { SqliteWorker, runOp, type DatabaseFile, type DatabaseOp } from './sqlite-worker';
 
 export interface SqliteRetention {
   /** Delete requests that started longer ago than this (ms). Default 30 days. `Infinity` keeps them. */
@@ -28,15 +29,16 @@ export interface SqliteLogStoreOptions {
   maxQueue?: number;
   /**
    * How long an event waits for others to share its transaction, in ms (0: to the end of the tick; at most 10000).
-   * Default 100. A transaction costs the event loop ~270 µs for one event against ~70 µs per event for 100 or more
-   * (WAL checkpoints included), and 200 queued events are written at once. A crash loses what is queued.
+   * Default 100. On the worker thread a transaction costs ~350 µs for one event against 70-110 µs per event for 100
+   * or more (WAL checkpoints included), and 200 queued events are handed over at once. A crash loses what is queued.
    */
   flushIntervalMs?: number;
   /** How often retention runs, in ms (also once at open). Default 60000. */
   pruneIntervalMs?: number;
   /**
-   * How long a write waits for another process's lock on the file, in ms, blocking the event loop meanwhile.
-   * Default 20. A batch that still finds the file locked is counted in `failed`: give each process its own file.
+   * How long a write waits for another process's lock on the file, in ms (on the worker thread; on the event loop
+   * for `':memory:'` or when that thread cannot run). Default 20. A batch that still finds the file locked is counted
+   * in `failed`: give each process its own file.
    */
   busyTimeoutMs?: number;
 }
@@ -72,26 +74,29 @@ const MAX_BATCH = 200;
 export class SqliteLogStore implements LogStore {
   /** Events dropped because the queue was full or the store closed. */
   dropped = 0;
-  /** Events lost because a write to the database failed (disk full, locked...). */
+  /** Events lost because a write to the database failed (disk full, locked...) or the event could not be stored. */
   failed = 0;
   /** Events written to the database. */
   written = 0;
 
   private readonly db: Database.Database;
-  /** Inserts a batch in one transaction; returns how many of its events could not be stored (and were skipped). */
-  private readonly insertBatch: (events: LogEvent[]) => number;
-  private readonly getStatement: Database.Statement<[string], { event: string }>;
-  private readonly statements = new Map<string, Database.Statement<unknown[], { event: string }>>();
+  /** This connection's operations: an in-memory database's, and the fallback when the worker cannot run. */
+  private readonly local: SqliteOps;
+  /** Null for an in-memory database (only this connection sees it) or a file not in WAL mode. */
+  private readonly worker: SqliteWorker | null;
   private readonly maxQueue: number;
   private readonly maxAgeMs: number;
   private readonly maxRows: number;
   private readonly queue: BatchQueue<LogEvent>;
+  /** Events handed to the database and not yet stored or failed: they count against `maxQueue` too. */
+  private inFlight = 0;
+  /** Settles when the last batch handed over is stored or failed (they are written in order). */
+  private lastWrite: Promise<void> = Promise.resolve();
   private open = true;
+  private closing: Promise<void> | null = null;
   private warned = false;
   private pruneWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
-  /** Null for an in-memory database (only this connection sees it) or a file not in WAL mode. */
-  private readonly reader: SqliteReader | null;
 
   constructor(options: SqliteLogStoreOptions) {
     this.maxQueue = options.maxQueue ?? 10_000;
@@ -110,7 +115,7 @@ export class SqliteLogStore implements LogStore {
     // Retention in a tight loop, or a lock wait that freezes every request for seconds, is never what a host meant.
     if (!(pruneIntervalMs >= 10 && pruneIntervalMs <= MAX_TIMER_MS)) throw new RangeError(`SqliteLogStore pruneIntervalMs must be between 10 and ${MAX_TIMER_MS}.`);
     if (!(Number.isFinite(busyTimeoutMs) && busyTimeoutMs >= 0 && busyTimeoutMs <= 1000)) {
-      throw new RangeError('SqliteLogStore busyTimeoutMs must be between 0 and 1000 (the wait blocks the event loop).');
+      throw new RangeError('SqliteLogStore busyTimeoutMs must be between 0 and 1000 (in this thread, the wait blocks the event loop).');
     }
     // better-sqlite3 waits for a lock synchronously (5 s by default): that would freeze every request of the process.
     this.db = new Database(options.path, { timeout: busyTimeoutMs });
@@ -118,156 +123,156 @@ export class SqliteLogStore implements LogStore {
     const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
-    const insert = this.db.prepare(
-      `INSERT INTO ${TABLE} (request_id, trace_id, config_id, started_at, status, fallback, provider, model, served_model, total_tokens, cost_usd, event)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING`,
-    );
-    this.insertBatch = this.db.transaction((events: LogEvent[]) => {
-      let skipped = 0;
-      for (const e of events) {
-        try {
-          insert.run(
-            e.requestId, e.traceId, e.configId, e.startedAt, e.status, e.fallback ? 1 : 0, providerOf(e), e.model, e.servedBy?.model ?? null,
-            e.usage?.total_tokens ?? null, e.costUsd, JSON.stringify(e),
-          );
-        } catch (err) {
-          // A database error (disk full, lock) fails the batch; an event that cannot be stored (a store fed by other
-          // code with a missing field, or a value SQLite cannot bind or JSON cannot encode) is skipped alone.
-          // By its code, not instanceof: the native addon keeps the first SqliteError class it was given, so a
-          // second copy of better-sqlite3's JavaScript (jest's module registries, a duplicated install) throws another.
-          const code = (err as { code?: unknown }).code;
-          if (typeof code === 'string' && code.startsWith('SQLITE_') && !code.startsWith('SQLITE_CONSTRAINT')) throw err;
-          skipped++;
-        }
-      }
-      return skipped;
-    });
-    this.getStatement = this.db.prepare(`SELECT event FROM ${TABLE} WHERE request_id = ?`);
-    // Another connection sees this one's writes only in a file, and reads beside the writer only in WAL mode (a file
-    // system without it would fail writes during a long read): else queries stay on this connection.
-    this.reader = this.db.memory || !wal ? null : new SqliteReader(readerFile(this.db.name), busyTimeoutMs, MAX_CACHED_STATEMENTS, (sql, params) => this.readInThread(sql, params));
-    this.prune();
+    this.local = sqliteOps(this.db, TABLE, MAX_CACHED_STATEMENTS);
+    // Another connection sees this one's writes only in a file, and works beside another only in WAL mode (a file
+    // system without it would fail writes during a long read): else everything stays on this connection.
+    this.worker = this.db.memory || !wal ? null : new SqliteWorker(databaseFile(this.db.name), { timeoutMs: busyTimeoutMs, table: TABLE, maxStatements: MAX_CACHED_STATEMENTS }, this.local);
+    // At open, here: the worker starts with the first write or query.
+    this.local.prune(Date.now(), this.maxAgeMs, this.maxRows);
     this.pruneTimer = setInterval(() => {
-      try {
-        this.prune();
-      } catch (err) {
+      this.prune().catch((err: unknown) => {
         // A locked or full database: retention runs again at the next tick, the process goes on.
         if (this.pruneWarned) return;
         this.pruneWarned = true;
-        process.emitWarning(`Switchyard's SQLite log store could not apply retention (it will retry): ${String(err)}`, 'SwitchyardLogStoreWarning');
-      }
+        process.emitWarning(`Switchyard's SQLite log store could not apply retention (it will retry): ${reason(err)}`, 'SwitchyardLogStoreWarning');
+      });
     }, pruneIntervalMs);
     this.pruneTimer.unref();
   }
 
+  /** Events waiting for their flush, not yet handed to the database. */
+  get queued(): number {
+    return this.queue.size;
+  }
+
   /** Queues the event; never blocks and never throws. */
   write(event: LogEvent): void {
-    if (!this.open || this.queue.size >= this.maxQueue) {
+    if (!this.open || this.queue.size + this.inFlight >= this.maxQueue) {
       this.dropped++;
       return;
     }
     this.queue.push(event);
   }
 
-  /** Writes the queued events now, in one transaction. */
-  flush(): void {
+  /** Hands the queued events to the database now; resolves when every event handed over is stored or failed. */
+  flush(): Promise<void> {
     if (this.open) this.queue.flush();
+    return this.lastWrite;
   }
 
   private insert(batch: LogEvent[]): void {
-    try {
-      const skipped = this.insertBatch(batch);
-      this.written += batch.length - skipped;
-      this.failed += skipped;
-      if (skipped > 0) this.warnOnce(`${skipped} event(s) could not be stored`);
-    } catch (err) {
-      this.failed += batch.length;
-      this.warnOnce(String(err));
+    const rows: EventRow[] = [];
+    for (const event of batch) {
+      const row = toRow(event);
+      if (row) rows.push(row);
     }
+    const bad = batch.length - rows.length;
+    if (bad > 0) this.lost(bad, `${bad} event(s) could not be stored`);
+    if (rows.length === 0) return;
+    this.inFlight += rows.length;
+    this.lastWrite = this.run<WriteResult>({ op: 'write', rows }).then(
+      ({ written, skipped }) => {
+        this.inFlight -= rows.length;
+        this.written += written;
+        if (skipped > 0) this.lost(skipped, `${skipped} event(s) could not be stored`);
+      },
+      (err: unknown) => {
+        this.inFlight -= rows.length;
+        this.lost(rows.length, reason(err));
+      },
+    );
   }
 
-  private warnOnce(reason: string): void {
+  private lost(count: number, why: string): void {
+    this.failed += count;
     if (this.warned) return;
     this.warned = true;
-    process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${reason}`, 'SwitchyardLogStoreWarning');
+    process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${why}`, 'SwitchyardLogStoreWarning');
   }
 
-  /** Applies retention; returns the number of requests deleted. */
-  prune(now = Date.now()): number {
+  /** On the worker thread, or on this connection when there is none. */
+  private run<T>(op: DatabaseOp): Promise<T> {
+    return this.worker ? this.worker.run<T>(op) : new Promise((resolve) => resolve(runOp(this.local, op) as T));
+  }
+
+  /** Applies retention now (after what is queued is written); resolves with the number of requests deleted. */
+  async prune(now = Date.now()): Promise<number> {
     if (!this.open) return 0;
-    this.flush();
-    let deleted = 0;
-    if (Number.isFinite(this.maxAgeMs)) {
-      deleted += this.db.prepare(`DELETE FROM ${TABLE} WHERE started_at < ?`).run(now - this.maxAgeMs).changes;
-    }
-    if (Number.isFinite(this.maxRows)) {
-      // Rowids grow by one per insert and only the oldest rows are deleted, so this keeps the newest maxRows rows
-      // without the O(maxRows) scan an OFFSET would cost every prune.
-      deleted += this.db.prepare(`DELETE FROM ${TABLE} WHERE rowid <= (SELECT max(rowid) FROM ${TABLE}) - ?`).run(this.maxRows).changes;
-    }
-    return deleted;
+    this.queue.flush();
+    return this.run<number>({ op: 'prune', now, maxAgeMs: this.maxAgeMs, maxRows: this.maxRows });
   }
 
   async query(query?: LogQuery): Promise<LogPage> {
     const q = normalizeLogQuery(query);
-    this.assertOpen();
-    this.flush(); // read your own writes: the viewer right after a request sees it
     const { where, params } = whereClause(q);
-    const sql = `SELECT event FROM ${TABLE}${where} ORDER BY started_at DESC, request_id DESC LIMIT ?`;
     params.push(q.limit + 1);
-    const rows = this.reader ? await this.reader.all(sql, params) : this.readInThread(sql, params);
-    const data = rows.slice(0, q.limit).map((r) => JSON.parse(r) as LogEvent);
+    const rows = await this.read(`SELECT event FROM ${TABLE}${where} ORDER BY started_at DESC, request_id DESC LIMIT ?`, params);
+    const data = rows.slice(0, q.limit).map((r) => JSON.parse(r as string) as LogEvent);
     return { data, nextCursor: rows.length > q.limit ? encodeCursor(data[data.length - 1]!) : null };
   }
 
   async get(requestId: string): Promise<LogEvent | null> {
-    this.assertOpen();
-    this.flush();
-    const row = this.getStatement.get(requestId);
-    return row ? (JSON.parse(row.event) as LogEvent) : null;
+    const [row] = await this.read(`SELECT event FROM ${TABLE} WHERE request_id = ?`, [requestId]);
+    return row === undefined ? null : (JSON.parse(row as string) as LogEvent);
   }
 
-  /** Number of requests stored. */
-  count(): number {
-    this.assertOpen();
-    this.flush();
-    return (this.db.prepare(`SELECT count(*) AS n FROM ${TABLE}`).get() as { n: number }).n;
+  /** Number of requests stored (after what is queued is written). */
+  async count(): Promise<number> {
+    const [n] = await this.read(`SELECT count(*) FROM ${TABLE}`, []);
+    return n as number;
   }
 
-  /** Writes what is queued and closes the database. Events written after this are dropped. */
-  close(): void {
-    if (!this.open) return;
-    this.flush();
+  /** Reads after what is queued: the viewer right after a request sees it (the thread runs operations in order). */
+  private read(sql: string, params: unknown[]): Promise<unknown[]> {
+    if (!this.open) return Promise.reject(new Error('The SQLite log store is closed.'));
+    this.queue.flush();
+    return this.run<unknown[]>({ op: 'all', sql, params });
+  }
+
+  /**
+   * Writes what is queued and closes the database; resolves when that is done (await it before the process exits, or
+   * before opening the file again). Events written after this are dropped.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.queue.flush();
     this.open = false;
     clearInterval(this.pruneTimer);
-    // This connection closes last: only the last connection to a file folds the WAL back into it, and a scan still
-    // running in the reader thread (a worker cannot be stopped inside native code) keeps its connection open.
-    const readerGone = this.reader?.close();
-    if (readerGone) void readerGone.then(() => this.db.close());
-    else this.db.close();
-  }
-
-  private assertOpen(): void {
-    if (!this.open) throw new Error('The SQLite log store is closed.');
-  }
-
-  private readInThread(sql: string, params: unknown[]): string[] {
-    return this.statement(sql).all(...params).map((r) => r.event);
-  }
-
-  private statement(sql: string): Database.Statement<unknown[], { event: string }> {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
-      statement = this.db.prepare<unknown[], { event: string }>(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    // This connection closes last: only the last connection to a file folds the WAL back into it.
+    const closing = (this.worker?.close() ?? Promise.resolve()).then(() => {
+      this.db.close();
+    });
+    this.closing = closing;
+    return closing;
   }
 }
 
-/** The file the reader opens, with the identity it must find there: a file replaced at that path is not this store's. */
-function readerFile(name: string): ReaderFile {
+/** The event as the table's columns, or null if it cannot be handed to the worker (a value SQLite could not bind). */
+function toRow(e: LogEvent): EventRow | null {
+  let json: string;
+  try {
+    json = JSON.stringify(e);
+  } catch {
+    return null; // a cycle or a BigInt: not an event Switchyard made
+  }
+  const row = [
+    e.requestId, e.traceId, e.configId, e.startedAt, e.status, e.fallback ? 1 : 0, providerOf(e), e.model, e.servedBy?.model ?? null,
+    e.usage?.total_tokens ?? null, e.costUsd, json,
+  ];
+  return row.every(bindable) ? row : null;
+}
+
+/** What SQLite binds (and a thread can receive); anything else fails the row. */
+function bindable(value: unknown): boolean {
+  return value === null || value === undefined || typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint';
+}
+
+function reason(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The file the worker opens, with the identity it must find there: a file replaced at that path is not this store's. */
+function databaseFile(name: string): DatabaseFile {
   const path = resolve(name);
   const { dev, ino } = statSync(path, { bigint: true });
   return { path, dev: String(dev), ino: String(ino) };

@@ -101,7 +101,7 @@ describe('viewer page in headless Chromium', () => {
     await browser?.close();
     await app?.close();
     await up?.close();
-    store?.close();
+    await store?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,0 +1,163 @@
+/**
+ * The SQLite store's database work on a worker thread with its own connection: inserts (~70 µs per event in a
+ * batch, ~270 µs for a batch of one), retention's deletes and queries (a filter that no index serves walks every row:
+ * ~100 ms over 100k) would otherwise stall every request of the host app. The thread handles one operation at a time,
+ * in the order they were asked, so a query asked after a write sees it.
+ */
+import { Worker } from 'node:worker_threads';
+import { sqliteOps, type EventRow, type SqliteOps } from './sqlite-ops';
+
+export interface DatabaseFile {
+  path: string;
+  /** The file's identity (device and inode) when the store opened it. */
+  dev: string;
+  ino: string;
+}
+
+export type DatabaseOp =
+  | { op: 'write'; rows: EventRow[] }
+  | { op: 'all'; sql: string; params: unknown[] }
+  | { op: 'prune'; now: number; maxAgeMs: number; maxRows: number };
+
+interface Pending {
+  op: DatabaseOp;
+  resolve: (result: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+type Reply = { id: number; result: unknown } | { id: number; error: string };
+
+/** An operation on a connection, in whichever thread runs it. */
+export function runOp(ops: SqliteOps, op: DatabaseOp): unknown {
+  if (op.op === 'write') return ops.write(op.rows);
+  if (op.op === 'all') return ops.all(op.sql, op.params);
+  return ops.prune(op.now, op.maxAgeMs, op.maxRows);
+}
+
+// Plain JavaScript evaluated in the worker: a file next to this module would not exist when tests run the TypeScript
+// sources. The driver comes by its resolved path, so that the host's working directory does not matter.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const { path, dev, ino } = workerData.file;
+const db = new Database(path, { fileMustExist: true, timeout: workerData.timeoutMs });
+const id = require('node:fs').statSync(path, { bigint: true });
+if (String(id.dev) !== dev || String(id.ino) !== ino) {
+  throw new Error('the file at ' + path + ' is no longer the one the store writes');
+}
+db.pragma('synchronous = NORMAL');
+const ops = (${sqliteOps.toString()})(db, workerData.table, workerData.maxStatements);
+const runOp = ${runOp.toString()};
+parentPort.on('message', (m) => {
+  let reply;
+  try {
+    reply = { id: m.id, result: runOp(ops, m.op) };
+  } catch (err) {
+    reply = { id: m.id, error: String((err && err.message) || err) };
+  }
+  parentPort.postMessage(reply);
+});
+`;
+
+export class SqliteWorker {
+  private worker: Worker | null = null;
+  /** The worker could not start or died: operations run in the calling thread from then on. */
+  private inThread = false;
+  private closed = false;
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+  private drained: Array<() => void> = [];
+
+  constructor(
+    private readonly file: DatabaseFile,
+    private readonly options: { timeoutMs: number; table: string; maxStatements: number },
+    /** The store's own connection: what runs an operation when the worker cannot. */
+    private readonly local: SqliteOps,
+  ) {}
+
+  run<T>(op: DatabaseOp): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('The SQLite log store is closed.'));
+    const worker = this.inThread ? null : (this.worker ?? this.start());
+    if (!worker) return new Promise((resolve) => resolve(runOp(this.local, op) as T));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { op, resolve: resolve as (result: unknown) => void, reject });
+      // Referenced only while an operation waits: an idle worker never keeps the host process alive, and a process
+      // that just ends still finishes its writes.
+      if (this.pending.size === 1) worker.ref();
+      worker.postMessage({ id, op });
+    });
+  }
+
+  /** Lets what was asked finish (writes included), then stops the thread. Later operations are refused. */
+  close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    if (!worker) return Promise.resolve();
+    const idle = this.pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.drained.push(resolve));
+    return idle.then(() => {
+      this.worker = null;
+      return worker.terminate().then(() => undefined, () => undefined);
+    });
+  }
+
+  /** The worker, or null (and operations in this thread from now on) if one cannot be created here, e.g. in a bundle. */
+  private start(): Worker | null {
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { driver: require.resolve('better-sqlite3'), file: this.file, ...this.options },
+      });
+    } catch (err) {
+      this.inThreadFromNowOn(err as Error);
+      return null;
+    }
+    worker.unref();
+    worker.on('message', (reply: Reply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if ('error' in reply) p.reject(new Error(reply.error));
+      else p.resolve(reply.result);
+      if (this.pending.size === 0) this.idle(worker);
+    });
+    worker.on('error', (err) => this.fallBack(worker, err));
+    worker.on('exit', (code) => this.fallBack(worker, new Error(`exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private idle(worker: Worker): void {
+    worker.unref();
+    const waiting = this.drained;
+    this.drained = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /** The worker failed (it could not load the driver or open the file, or it died): nothing asked is lost. */
+  private fallBack(worker: Worker, err: Error): void {
+    if (this.worker !== worker) return;
+    this.worker = null;
+    this.inThreadFromNowOn(err);
+    // In the order asked: a write the worker did not confirm is written again (its request ids make that harmless).
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of waiting) {
+      try {
+        p.resolve(runOp(this.local, p.op));
+      } catch (e) {
+        p.reject(e as Error);
+      }
+    }
+    this.idle(worker);
+  }
+
+  private inThreadFromNowOn(err: Error): void {
+    this.inThread = true;
+    process.emitWarning(
+      `Switchyard's SQLite log store writes and reads in the main thread from now on (its worker thread could not run: ${err.message}).`,
+      'SwitchyardLogStoreWarning',
+    );
+  }
+}
