@@ -1,5 +1,6 @@
 import { Body, Controller, Module, Post } from '@nestjs/common';
-import { SwitchyardModule, SwitchyardService, type SwitchyardForRootOptions } from '@switchyard/nestjs';
+import { APP_FILTER } from '@nestjs/core';
+import { SwitchyardExceptionFilter, SwitchyardModule, SwitchyardService, type SwitchyardForRootOptions } from '@switchyard/nestjs';
 
 export interface Hosts {
   openai?: string;
@@ -46,7 +47,12 @@ export class SummariesController {
 }
 
 export function appModule(options: SwitchyardForRootOptions): new () => unknown {
-  @Module({ imports: [SwitchyardModule.forRoot(options)], controllers: [SummariesController] })
+  @Module({
+    imports: [SwitchyardModule.forRoot(options)],
+    controllers: [SummariesController],
+    // When every provider fails, /summaries answers as the route would (a 429 with its retry-after), not a bare 500.
+    providers: [{ provide: APP_FILTER, useClass: SwitchyardExceptionFilter }],
+  })
   class AppModule {}
   return AppModule;
 }

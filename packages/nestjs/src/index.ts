@@ -1,5 +1,6 @@
 export { SwitchyardModule } from './switchyard.module';
 export { SwitchyardService } from './switchyard.service';
+export { SwitchyardExceptionFilter } from './switchyard-exception.filter';
 export { SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS } from './switchyard.module-definition';
 export type { SwitchyardForRootOptions, SwitchyardModuleExtras, SwitchyardModuleOptions } from './switchyard.module-definition';
 export { FallbackRequestError } from '@switchyard/core';

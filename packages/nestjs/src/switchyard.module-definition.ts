@@ -29,6 +29,31 @@ export type SwitchyardForRootOptions = SwitchyardModuleOptions & SwitchyardModul
 /** Problems of the extras, reported with the options' at module init (not when `forRoot` is called). */
 export const SWITCHYARD_EXTRAS_ISSUES = Symbol('SWITCHYARD_EXTRAS_ISSUES');
 
+/** What forRootAsync takes beside the options' factory; Nest would ignore any other key. */
+const ASYNC_KEYS = new Set(['imports', 'inject', 'useFactory', 'useClass', 'useExisting', 'provideInjectionTokensFrom', 'isGlobal', 'route']);
+
+/**
+ * Keys given to forRootAsync that Nest would silently ignore (a `logs` beside `useFactory` would leave the endpoint
+ * unmounted): reported at module init with the options' own problems.
+ */
+export function asyncKeyIssues(asyncOptions: object): OptionsIssue[] {
+  return Object.keys(asyncOptions)
+    .filter((key) => !ASYNC_KEYS.has(key))
+    .map((key) => ({
+      path: key,
+      message: `forRootAsync does not take it beside the factory: return it from useFactory${key === 'logs' ? ' ({ ...options, logs })' : ''} (beside the factory go imports, inject, useFactory | useClass | useExisting, isGlobal and route)`,
+    }));
+}
+
+/** The module with more problems to report at init. */
+export function withIssues(definition: DynamicModule, more: OptionsIssue[]): DynamicModule {
+  if (more.length === 0) return definition;
+  const providers = (definition.providers ?? []).map((p) =>
+    typeof p === 'object' && 'provide' in p && p.provide === SWITCHYARD_EXTRAS_ISSUES && 'useValue' in p ? { ...p, useValue: [...(p.useValue as OptionsIssue[]), ...more] } : p,
+  );
+  return { ...definition, providers };
+}
+
 function withExtras(definition: DynamicModule, extras: SwitchyardModuleExtras): DynamicModule {
   const { route } = extras;
   const issues: OptionsIssue[] = [];
@@ -46,6 +71,7 @@ function withExtras(definition: DynamicModule, extras: SwitchyardModuleExtras): 
 export const {
   ConfigurableModuleClass: SwitchyardConfigurableModule,
   MODULE_OPTIONS_TOKEN: SWITCHYARD_OPTIONS,
+  ASYNC_OPTIONS_TYPE: SWITCHYARD_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<SwitchyardModuleOptions>({ moduleName: 'Switchyard' })
   .setClassMethodName('forRoot')
   .setExtras<SwitchyardModuleExtras>({ isGlobal: false, route: undefined }, withExtras)

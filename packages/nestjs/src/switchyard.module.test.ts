@@ -1,13 +1,13 @@
 import 'reflect-metadata';
-import { Injectable, Module, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { Controller, Inject, Injectable, Module, Post, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, NestFactory } from '@nestjs/core';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import { Test } from '@nestjs/testing';
 import { FallbackRequestError, SwitchyardOptionsError, type LogEvent } from '@switchyard/core';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
-import { listenNest, type RunningApp } from '../../e2e/src/support/adapters';
-import { SWITCHYARD_GATEWAY, SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from './index';
+import { listenNest, nestPlatforms, type RunningApp } from '../../e2e/src/support/adapters';
+import { SWITCHYARD_GATEWAY, SwitchyardExceptionFilter, SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from './index';
 
 const hosts = { openai: '', azure: '' };
 
@@ -240,5 +240,70 @@ describe('SwitchyardModule', () => {
     const both = { ...config.switchyard(), route: { path: '' }, deadlineMs: -1 };
     const err = await Test.createTestingModule({ imports: [SwitchyardModule.forRoot(both)] }).compile().catch((e: unknown) => e);
     expect((err as SwitchyardOptionsError).issues.map((i) => i.path)).toEqual(['route.path', 'deadlineMs']);
+    // Beside useFactory, Nest would ignore a key it does not know (plain JS has no type to catch it): refused too.
+    const store = new MemoryLogStore();
+    const misplaced = { useFactory: () => config.switchyard(), logs: { path: 'logs', store, token: TOKEN } } as Parameters<typeof SwitchyardModule.forRootAsync>[0];
+    await expect(Test.createTestingModule({ imports: [SwitchyardModule.forRootAsync(misplaced)] }).compile()).rejects.toThrow(
+      'logs: forRootAsync does not take it beside the factory: return it from useFactory ({ ...options, logs })',
+    );
+  });
+});
+
+describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform', (_platform, create) => {
+  let openai: FakeProvider;
+  let azure: FakeProvider;
+  let app: RunningApp;
+
+  /** A business endpoint on SwitchyardService, as a host writes it: no error handling of its own. */
+  @Controller()
+  class SummariesController {
+    constructor(@Inject(SwitchyardService) private readonly switchyard: SwitchyardService) {}
+    @Post('summaries')
+    async summarise(): Promise<{ summary: string | null }> {
+      const completion = await this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }, { traceId: 'summary-1' });
+      return { summary: completion.choices[0]!.message.content };
+    }
+    @Post('boom')
+    boom(): never {
+      throw new Error('a bug of the host');
+    }
+  }
+
+  beforeAll(async () => {
+    [openai, azure] = await Promise.all([startFakeOpenAI({ name: 'openai' }), startFakeAzureOpenAI({ name: 'azure' })]);
+    hosts.openai = openai.baseURL;
+    hosts.azure = azure.baseURL;
+    @Module({
+      imports: [SwitchyardModule.forRoot(new AppConfig().switchyard())],
+      controllers: [SummariesController],
+      providers: [{ provide: APP_FILTER, useClass: SwitchyardExceptionFilter }],
+    })
+    class AppModule {}
+    app = await listenNest(await create(AppModule));
+  });
+  afterAll(async () => {
+    await app.close();
+    await Promise.all([openai.close(), azure.close()]);
+  });
+
+  it('answers a FallbackRequestError with its status, OpenAI\'s envelope and the headers, instead of a bare 500', async () => {
+    openai.enqueue(replies.rateLimited(7));
+    azure.enqueue(replies.rateLimited(3));
+    const res = await fetch(`${app.url}/summaries`, { method: 'POST' });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('3'); // Azure's: the last upstream's answer
+    expect(res.headers.get('x-switchyard-trace-id')).toBe('summary-1');
+    expect(res.headers.get('x-switchyard-attempts')).toBe('2');
+    const body = (await res.json()) as { error: { code: unknown; message: string } };
+    expect(body.error).toMatchObject({ code: '429' });
+    expect(body.error.message).toEqual(expect.any(String));
+  });
+
+  it('leaves every other error to Nest, and successes alone', async () => {
+    const boom = await fetch(`${app.url}/boom`, { method: 'POST' });
+    expect([boom.status, await boom.json()]).toEqual([500, { statusCode: 500, message: 'Internal server error' }]);
+    openai.enqueue(replies.rateLimited());
+    const ok = await fetch(`${app.url}/summaries`, { method: 'POST' });
+    expect([ok.status, await ok.json()]).toEqual([201, { summary: 'Hello from azure' }]);
   });
 });

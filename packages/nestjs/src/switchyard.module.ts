@@ -1,8 +1,9 @@
-import { Inject, Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Inject, Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { createLogsHandler, Gateway, SwitchyardOptionsError, type OptionsIssue } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  SWITCHYARD_EXTRAS_ISSUES, SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, type SwitchyardModuleOptions,
+  SWITCHYARD_ASYNC_OPTIONS_TYPE, SWITCHYARD_EXTRAS_ISSUES, SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, asyncKeyIssues, withIssues,
+  type SwitchyardModuleOptions,
 } from './switchyard.module-definition';
 import { SwitchyardService } from './switchyard.service';
 
@@ -42,6 +43,10 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
 export class SwitchyardModule extends SwitchyardConfigurableModule implements NestModule {
   constructor(@Inject(SWITCHYARD_OPTIONS) private readonly options: SwitchyardModuleOptions) {
     super();
+  }
+
+  static override forRootAsync(options: typeof SWITCHYARD_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return withIssues(super.forRootAsync(options), asyncKeyIssues(options));
   }
 
   // The logs endpoint is a middleware, not a controller: its path comes from options, which forRootAsync only

@@ -211,6 +211,12 @@ export const nestFastifyAdapter: AdapterUnderTest = {
   },
 };
 
+/** Nest's two HTTP platforms, for tests of the Nest package's own pieces in a host app. */
+export const nestPlatforms: Array<[string, (module: Type<unknown>) => Promise<INestApplication>]> = [
+  ['express', (module) => NestFactory.create(module, { logger: false, forceCloseConnections: true })],
+  ['fastify', (module) => NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter({ forceCloseConnections: true }), { logger: false })],
+];
+
 export const adapters: AdapterUnderTest[] = [
   nodeAdapter, expressAdapter, expressJsonAdapter, express4Adapter, koaAdapter, koaBodyParserAdapter, koa2Adapter, nestAdapter, nestFastifyAdapter,
 ];
