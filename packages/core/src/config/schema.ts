@@ -94,9 +94,9 @@ export const strategySchema = z.strictObject({
  * A target, and also a routing config: a provider (by `virtual_key` or inline fields) or a nested
  * `{ strategy, targets }`. Which fields may be combined is checked when targets are resolved.
  */
-export interface TargetConfig {
-  strategy?: z.infer<typeof strategySchema>;
-  targets?: TargetConfig[];
+interface TargetShape<Strategy, Retry> {
+  strategy?: Strategy;
+  targets?: Array<TargetShape<Strategy, Retry>>;
   virtual_key?: string;
   provider?: z.infer<typeof providerSchema>;
   api_key?: string;
@@ -109,13 +109,18 @@ export interface TargetConfig {
   api_version?: string;
   custom_host?: string;
   override_params?: Record<string, unknown>;
-  retry?: z.infer<typeof retrySchema>;
+  retry?: Retry;
   /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first whole event, arrived. */
   request_timeout?: number;
   weight?: number;
 }
 
-export const targetSchema: z.ZodType<TargetConfig> = z.strictObject({
+/** A target as validated (what the resolver reads). */
+export type TargetConfig = TargetShape<z.infer<typeof strategySchema>, z.infer<typeof retrySchema>>;
+/** A target as written in options: typed, so that an editor checks a config written apart from the options object. */
+export type TargetConfigInput = TargetShape<z.input<typeof strategySchema>, z.input<typeof retrySchema>>;
+
+export const targetSchema: z.ZodType<TargetConfig, TargetConfigInput> = z.strictObject({
   strategy: strategySchema.optional(),
   get targets() {
     return z.array(targetSchema).min(1, 'must list at least one target').optional();
@@ -171,6 +176,6 @@ export const optionsSchema = z.strictObject({
 /** Options as a user writes them. */
 export type SwitchyardOptions = z.input<typeof optionsSchema>;
 export type VirtualKeyConfig = z.infer<typeof virtualKeySchema>;
-export type RoutingConfig = TargetConfig;
+export type RoutingConfig = TargetConfigInput;
 export type RetryConfig = z.infer<typeof retrySchema>;
 export type ProviderName = z.infer<typeof providerSchema>;
