@@ -3,7 +3,7 @@
  * `require` (CommonJS, as NestJS apps are) and `import` (ESM) both run a fallback end to end.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -74,6 +74,19 @@ import { startFakeOpenAI, startFakeAzureOpenAI, replies } from '@switchyard/test
     for (const file of ['adapters.cjs', 'adapters.mjs']) {
       expect(execFileSync('node', [file], { cwd: dir, encoding: 'utf8' }).trim()).toBe('function function function');
     }
+  });
+
+  it('ships the sources its source maps name (stack traces and go-to-definition land on real files), not its tests', () => {
+    for (const pkg of ['core', 'express', 'koa', 'nestjs', 'testing']) {
+      const dist = join(dir, 'node_modules', '@switchyard', pkg, 'dist');
+      for (const map of ['index.js.map', 'index.d.ts.map']) {
+        const { sources } = JSON.parse(readFileSync(join(dist, map), 'utf8')) as { sources: string[] };
+        expect(sources.length).toBeGreaterThan(0);
+        for (const source of sources) expect([pkg, source, existsSync(join(dist, source))]).toEqual([pkg, source, true]);
+      }
+    }
+    expect(existsSync(join(dir, 'node_modules/@switchyard/core/src/engine/retry-delay.ts'))).toBe(true);
+    expect(existsSync(join(dir, 'node_modules/@switchyard/core/src/engine/retry-delay.test.ts'))).toBe(false);
   });
 
   it.each(['app.cjs', 'app.mjs'])('%s falls back from OpenAI 429 to Azure', (file) => {
