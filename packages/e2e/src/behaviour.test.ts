@@ -510,6 +510,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(log.configId).toBe(code === 'unknown_config' ? 'nope' : null);
     });
 
+    if (!adapter.hostRefusesEmptyJson) {
+      it('an empty body is refused as one, also behind a JSON parser that makes it {}', async () => {
+        const url = await start();
+        const res = await request(url).post('/v1/chat/completions').set('content-type', 'application/json');
+        expect(res.status).toBe(400);
+        expect(res.body.error.message).toMatch(/has no body/);
+        await nextLog(logs);
+      });
+    }
+
     if (adapter.hostAnswersParserErrors) {
       it('invalid JSON (on Fastify, an empty JSON body too) is refused by the host parser in front, with a 4xx and no upstream call', async () => {
         const url = await start();

@@ -84,10 +84,13 @@ function parserRefusal(err: unknown): SwitchyardError | null {
   return new SwitchyardError(type.endsWith('.unsupported') ? 'unsupported_media_type' : 'invalid_request', text);
 }
 
-/** A form the host's form parser read (express.urlencoded(), @koa/bodyparser) is refused as its raw bytes would be. */
+/**
+ * A form the host's form parser read (express.urlencoded(), @koa/bodyparser) is refused as its raw bytes would be,
+ * and an empty body a JSON parser turned into `{}` as an empty body (not as a request without a model).
+ */
 function hostParsed(req: IncomingMessage, parsed: unknown): unknown {
   if (FORM_TYPE.test(req.headers['content-type'] ?? '')) throw invalidJson();
-  return parsed;
+  return req.headers['content-length'] === '0' ? '' : parsed;
 }
 const FORM_TYPE = /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\b/i;
 
