@@ -43,6 +43,10 @@ export interface LogEvent {
   fallback: boolean;
   /** Model the client asked for. */
   model: string | null;
+  /**
+   * The target whose response the client got; when every target failed, the last one (its error is `status`). Null
+   * when no upstream answered (Switchyard's own error).
+   */
   servedBy: ServedBy | null;
   attempts: AttemptLog[];
   usage: TokenUsage | null;
