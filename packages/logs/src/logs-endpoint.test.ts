@@ -83,12 +83,15 @@ describe('logs endpoint (Express)', () => {
     const limit = await fetch(`${url}/switchyard/logs/api/requests?limit=abc`, { headers: auth });
     expect([limit.status, ((await limit.json()) as { error: { param: string } }).error.param]).toEqual([400, 'limit']);
     // Only epoch ms or ISO 8601 (Date.parse alone reads "foo 2024" as a date), and each parameter once.
-    for (const [query, param] of [['from=foo%202024', 'from'], ['to=2024-13-01', 'to'], ['status=429&status=5xx', 'status']]) {
+    // Nor a date that does not exist (Date.parse would roll February 30 over into March).
+    const impossible = [['from=2026-02-30', 'from'], ['to=2026-02-31T10:00', 'to'], ['from=2026-04-31', 'from'], ['to=2026-01-01T24:00', 'to']];
+    for (const [query, param] of [['from=foo%202024', 'from'], ['to=2024-13-01', 'to'], ['status=429&status=5xx', 'status'], ...impossible]) {
       const res = await fetch(`${url}/switchyard/logs/api/requests?${query}`, { headers: auth });
       expect([res.status, ((await res.json()) as { error: { param: string } }).error.param]).toEqual([400, param]);
     }
     const iso = await fetch(`${url}/switchyard/logs/api/requests?from=2024-01-01T00:00:00Z&to=${Date.now()}`, { headers: auth });
     expect(iso.status).toBe(200);
+    expect((await fetch(`${url}/switchyard/logs/api/requests?from=2024-02-29`, { headers: auth })).status).toBe(200); // a leap day
     // A date-time without an offset is UTC, whatever the server's time zone: read in a process set to New York's
     // (jest's process.env is a copy), from the source itself (transpiled as it loads, so no stale build can answer).
     const source = resolve(__dirname, '../../core/src/logs/log-query.ts');
@@ -151,5 +154,9 @@ describe('logs endpoint (Express)', () => {
     expect(() => logsMiddleware({ store, allowUnauthenticated: true })).not.toThrow();
     // It would skip the token's check: a contradiction, refused rather than resolved silently.
     expect(() => logsMiddleware({ store, allowUnauthenticated: true, token: 'a-token-of-16-chars-or-more' })).toThrow(/allowUnauthenticated: cannot be combined/);
+    // A string from the environment ("false") would read as true and skip the token's check: only booleans pass.
+    const fromEnv = (value: string) => value as unknown as boolean;
+    expect(() => logsMiddleware({ store, token: 'a-token-of-16-chars-or-more', allowUnauthenticated: fromEnv('false') })).toThrow(/allowUnauthenticated: must be true or false/);
+    expect(() => logsMiddleware({ store, token: 'a-token-of-16-chars-or-more', viewer: fromEnv('false') })).toThrow(/viewer: must be true or false/);
   });
 });

@@ -135,9 +135,10 @@ describe('SQLite log store', () => {
     store.write(good[0]!);
     store.write({ ...event(), costUsd: { usd: 1 } as unknown as number }); // not a value SQLite can bind
     store.write({ ...event(), traceId: null as unknown as string }); // breaks a NOT NULL constraint
+    store.write({ ...event(), servedBy: null, attempts: undefined as unknown as [] }); // another writer's, without attempts
     store.write(good[1]!);
     await store.flush();
-    expect({ written: store.written, failed: store.failed }).toEqual({ written: 2, failed: 2 });
+    expect({ written: store.written, failed: store.failed }).toEqual({ written: 2, failed: 3 });
     expect((await store.query()).data.map((e) => e.requestId).sort()).toEqual(good.map((e) => e.requestId).sort());
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
@@ -230,6 +231,27 @@ describe('SQLite log store', () => {
     expect(() => new SqliteLogStore({ path, flushIntervalMs: 60_000 })).toThrow(/flushIntervalMs/);
     expect(() => new SqliteLogStore({ path, busyTimeoutMs: 5000 })).toThrow(/busyTimeoutMs/);
     expect(() => new SqliteLogStore({ path, busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/);
+  });
+
+  it('opens a file another process holds locked: retention at open warns and retries, the host still starts', async () => {
+    const path = join(dir, 'locked-at-open.db');
+    await new SqliteLogStore({ path }).close(); // the file exists, in WAL mode
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    let store: SqliteLogStore | undefined;
+    try {
+      store = new SqliteLogStore({ path });
+      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/could not apply retention.*locked/), 'SwitchyardLogStoreWarning');
+      other.exec('ROLLBACK');
+      store.write(event({ traceId: 'after-the-lock' }));
+      expect((await store.query({ traceId: 'after-the-lock' })).data).toHaveLength(1);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      warn.mockRestore();
+      await store?.close();
+    }
   });
 
   it('does not freeze or crash the process when another process holds the file locked', async () => {

@@ -127,17 +127,24 @@ export class SqliteLogStore implements LogStore {
     // Another connection sees this one's writes only in a file, and works beside another only in WAL mode (a file
     // system without it would fail writes during a long read): else everything stays on this connection.
     this.worker = this.db.memory || !wal ? null : new SqliteWorker(databaseFile(this.db.name), { timeoutMs: busyTimeoutMs, table: TABLE, maxStatements: MAX_CACHED_STATEMENTS }, this.local);
-    // At open, here: the worker starts with the first write or query.
-    this.local.prune(Date.now(), this.maxAgeMs, this.maxRows);
+    // At open, here (the worker starts with the first write or query). A file another process holds locked (its
+    // store writing) is no reason to fail the host's startup: retention runs again at the next tick.
+    try {
+      this.local.prune(Date.now(), this.maxAgeMs, this.maxRows);
+    } catch (err) {
+      this.pruneFailed(err);
+    }
     this.pruneTimer = setInterval(() => {
-      this.prune().catch((err: unknown) => {
-        // A locked or full database: retention runs again at the next tick, the process goes on.
-        if (this.pruneWarned) return;
-        this.pruneWarned = true;
-        process.emitWarning(`Switchyard's SQLite log store could not apply retention (it will retry): ${reason(err)}`, 'SwitchyardLogStoreWarning');
-      });
+      this.prune().catch((err: unknown) => this.pruneFailed(err));
     }, pruneIntervalMs);
     this.pruneTimer.unref();
+  }
+
+  /** A locked or full database: retention runs again at the next tick, the process goes on. */
+  private pruneFailed(err: unknown): void {
+    if (this.pruneWarned) return;
+    this.pruneWarned = true;
+    process.emitWarning(`Switchyard's SQLite log store could not apply retention (it will retry): ${reason(err)}`, 'SwitchyardLogStoreWarning');
   }
 
   /** Events waiting for their flush, not yet handed to the database. */
@@ -247,19 +254,20 @@ export class SqliteLogStore implements LogStore {
   }
 }
 
-/** The event as the table's columns, or null if it cannot be handed to the worker (a value SQLite could not bind). */
+/**
+ * The event as the table's columns, or null if it cannot be stored: a value SQLite could not bind, a cycle or a
+ * BigInt JSON cannot encode, a missing field (events another writer made): it is skipped alone, never thrown.
+ */
 function toRow(e: LogEvent): EventRow | null {
-  let json: string;
   try {
-    json = JSON.stringify(e);
+    const row = [
+      e.requestId, e.traceId, e.configId, e.startedAt, e.status, e.fallback ? 1 : 0, providerOf(e), e.model, e.servedBy?.model ?? null,
+      e.usage?.total_tokens ?? null, e.costUsd, JSON.stringify(e),
+    ];
+    return row.every(bindable) ? row : null;
   } catch {
-    return null; // a cycle or a BigInt: not an event Switchyard made
+    return null;
   }
-  const row = [
-    e.requestId, e.traceId, e.configId, e.startedAt, e.status, e.fallback ? 1 : 0, providerOf(e), e.model, e.servedBy?.model ?? null,
-    e.usage?.total_tokens ?? null, e.costUsd, json,
-  ];
-  return row.every(bindable) ? row : null;
 }
 
 /** What SQLite binds (and a thread can receive); anything else fails the row. */

@@ -43,7 +43,21 @@ export interface NormalizedLogQuery extends Omit<LogQuery, 'status' | 'cursor' |
 }
 
 const STATUS_CLASS = /^([1-5])xx$/i;
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * Epoch ms of an ISO 8601 date or date-time, NaN for anything else: Date.parse alone reads "foo 2024" as a date and
+ * rolls February 30 over into March. A date-time without an offset is UTC (as a date alone is), not the server's time.
+ */
+function isoDateMs(value: string): number {
+  const m = ISO_DATE.exec(value);
+  if (!m) return NaN;
+  const [, year, month, day, hour, minute, second, offset] = m;
+  const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
+  if (Number(month) < 1 || Number(month) > 12 || Number(day) < 1 || Number(day) > daysInMonth) return NaN;
+  if (Number(hour ?? 0) > 23 || Number(minute ?? 0) > 59 || Number(second ?? 0) > 59) return NaN;
+  return Date.parse(hour !== undefined && offset === undefined ? `${value}Z` : value);
+}
 const PROVIDERS: readonly ProviderName[] = ['openai', 'azure-openai'];
 
 function finite(param: string, value: unknown, min = -Infinity): number {
@@ -133,9 +147,7 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
         break;
       case 'from':
       case 'to':
-        // Epoch ms or ISO 8601 only: Date.parse alone reads "foo 2024" as a date.
-        // A date-time without an offset is UTC (as a date alone is), not the server's local time.
-        query[key] = /^-?\d+$/.test(value) ? Number(value) : ISO_DATE.test(value) ? Date.parse(/T[^Z+-]*$/.test(value) ? `${value}Z` : value) : NaN;
+        query[key] = /^-?\d+$/.test(value) ? Number(value) : isoDateMs(value);
         break;
       case 'minCostUsd':
       case 'maxCostUsd':

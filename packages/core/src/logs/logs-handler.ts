@@ -51,6 +51,10 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
     issues.push({ path: 'token', message: 'must be a string of at least 16 characters' });
   }
   if (auth !== undefined && typeof auth !== 'function') issues.push({ path: 'auth', message: 'must be a function (req) => boolean' });
+  // A string from the environment ("false", "0") would read as true: only a boolean says it.
+  for (const [name, value] of [['allowUnauthenticated', options.allowUnauthenticated], ['viewer', options.viewer]] as const) {
+    if (value !== undefined && typeof value !== 'boolean') issues.push({ path: name, message: 'must be true or false (a boolean)' });
+  }
   if (allowUnauthenticated === true && (auth !== undefined || token !== undefined)) {
     // Serving without a check would silently skip the check the host also gave: refuse the contradiction.
     issues.push({ path: 'allowUnauthenticated', message: 'cannot be combined with `auth` or `token`, which it would skip' });
@@ -67,7 +71,7 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
 
   /** 200 when the request may see the logs, else the status to refuse with. */
   const check = async (req: IncomingMessage, page: boolean): Promise<200 | 401 | 403> => {
-    if (allowUnauthenticated) return 200;
+    if (allowUnauthenticated === true) return 200;
     if (tokenDigest && bearerMatches(req, tokenDigest)) return 200;
     if (auth) return (await auth(req)) === true ? 200 : 403;
     // Token only: the page is a data-free shell that asks for the token; the API needs it.
