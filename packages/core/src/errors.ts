@@ -15,6 +15,7 @@ export type SwitchyardErrorCode =
   | 'model_not_deployed'
   | 'upstream_unreachable'
   | 'upstream_timeout'
+  | 'upstream_error_too_large'
   | 'deadline_exceeded'
   | 'stream_interrupted'
   | 'client_closed'
@@ -35,6 +36,7 @@ const STATUS_BY_CODE: Record<SwitchyardErrorCode, number> = {
   model_not_deployed: 400,
   upstream_unreachable: 502,
   upstream_timeout: 504,
+  upstream_error_too_large: 502,
   deadline_exceeded: 504,
   stream_interrupted: 502,
   client_closed: 499,

@@ -15,6 +15,7 @@ import type { SwitchyardOptions } from '../config/schema';
 import { clientClosed, Gateway, streamInterrupted, type GatewayResponse } from '../engine/gateway';
 import type { OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
+import { SseFramer } from '../http/sse-framer';
 import type { AttemptLog } from '../log/log-event';
 
 export interface FallbackRequestOptions {
@@ -138,12 +139,21 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   let completed = false;
   let streamError: unknown;
   try {
+    // Whole events only, as the HTTP route passes them: an event cut by the upstream's end, or one too large to
+    // hold, fails the stream instead of vanishing in the parser.
+    const framer = new SseFramer();
+    const feed = (pieces: Buffer[]) => {
+      for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
+    };
     for await (const chunk of stream) {
       res.observe(chunk as Buffer);
-      parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      feed(framer.push(chunk as Buffer));
       while (ready.length > 0) yield ready.shift()!;
       if (failure) throw failure;
     }
+    feed(framer.end());
+    while (ready.length > 0) yield ready.shift()!;
+    if (failure) throw failure;
     completed = true;
   } catch (err) {
     if (signal?.aborted) throw aborted(res);

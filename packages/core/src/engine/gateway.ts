@@ -74,7 +74,7 @@ export interface GatewayResponse {
 
 /** Upstream response headers a client may use; everything else (cookies, server details) stays behind. */
 const FORWARDED_HEADERS = new Set([
-  'content-type', 'x-request-id', 'apim-request-id', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
+  'content-type', 'content-encoding', 'x-request-id', 'apim-request-id', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
   'x-ms-retry-after-ms',
 ]);
 
@@ -340,7 +340,10 @@ export class Gateway {
       if (run.stream && res.status < 300 && isEventStream(res.headers)) {
         stream = await res.stream();
         streaming = true;
-      } else body = await res.read();
+      } else {
+        body = await res.read(res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity);
+        if (body === null) body = oversizedError(res, entry);
+      }
       entry.durationMs = performance.now() - t;
       return { ok: true, leaf, plan, res, body, stream };
     } catch (err) {
@@ -478,9 +481,25 @@ function retriesError(error: SwitchyardError, onStatusCodes: ReadonlySet<number>
   return error.code !== 'upstream_timeout' || onStatusCodes.has(408);
 }
 
+/**
+ * An SSE body to pass on event by event. Media types are case-insensitive. A compressed one (a careless upstream:
+ * we ask for identity) cannot be framed: it goes whole, with its content-encoding, for the client to decode.
+ */
 function isEventStream(headers: UpstreamResponse['headers']): boolean {
   const type = headers['content-type'];
-  return typeof type === 'string' && type.startsWith('text/event-stream');
+  const encoding = headers['content-encoding'];
+  return typeof type === 'string' && /^text\/event-stream/i.test(type) && (encoding === undefined || encoding === 'identity');
+}
+
+/** An upstream error body is an envelope of a few hundred bytes; past this it is dropped, not held in memory. */
+const MAX_ERROR_BODY_BYTES = 1024 * 1024;
+
+/** The body that replaces an oversized error body: the status stays the upstream's (fallback rules still apply). */
+function oversizedError(res: UpstreamResponse, entry: AttemptLog): Buffer {
+  const error = new SwitchyardError('upstream_error_too_large', `The upstream answered ${res.status} with an error body over ${MAX_ERROR_BODY_BYTES} bytes; it was dropped.`);
+  entry.error = { code: error.code, message: error.message };
+  res.headers = { ...res.headers, 'content-type': 'application/json', 'content-encoding': undefined };
+  return Buffer.from(JSON.stringify(error.toBody()));
 }
 
 function transportError(err: unknown): SwitchyardError {

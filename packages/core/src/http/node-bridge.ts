@@ -189,17 +189,35 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
     if (clientClosed) stream.destroy();
     result.end({ clientClosed, streamError });
   });
+  const fail = (err: unknown): void => {
+    if (res.writableEnded || res.destroyed) return;
+    streamError = err;
+    res.end(sseErrorEvent(err));
+  };
   // Each upstream chunk is written from undici's data callback: a full socket buffer pauses the upstream.
   stream.consume({
-    data: (chunk) => send(framer.push(chunk)),
+    data: (chunk) => {
+      let pieces: Buffer[];
+      try {
+        pieces = framer.push(chunk);
+      } catch (err) {
+        stream.destroy(err as Error); // an event too large to hold: the upstream stops too
+        fail(err);
+        return false;
+      }
+      return send(pieces);
+    },
     end: () => {
-      send(framer.rest());
+      let pieces: Buffer[];
+      try {
+        pieces = framer.end();
+      } catch (err) {
+        fail(err); // ended mid-event: an error event, never a clean end that lost the last event
+        return;
+      }
+      send(pieces);
       res.end();
     },
-    error: (err) => {
-      if (res.writableEnded || res.destroyed) return;
-      streamError = err;
-      res.end(sseErrorEvent(err));
-    },
+    error: fail,
   });
 }

@@ -1,4 +1,4 @@
-import { SseFramer } from './sse-framer';
+import { MAX_EVENT_BYTES, SseFramer } from './sse-framer';
 
 const text = (pieces: Buffer[]) => Buffer.concat(pieces).toString();
 
@@ -8,7 +8,7 @@ describe('SseFramer', () => {
     const chunk = Buffer.from('data: {"a":1}\n\ndata: {"b":2}\n\n');
     expect(framer.push(chunk)).toEqual([chunk]);
     expect(framer.push(chunk)[0]).toBe(chunk);
-    expect(framer.rest()).toEqual([]);
+    expect(framer.end()).toEqual([]);
   });
 
   it('holds back the start of an event until its blank line arrives', () => {
@@ -22,7 +22,7 @@ describe('SseFramer', () => {
     const framer = new SseFramer();
     expect(text(framer.push(Buffer.from('data: 1\r\n\r\ndata: 2\r\n')))).toBe('data: 1\r\n\r\n');
     expect(text(framer.push(Buffer.from('\r\ndata: 3\r\rdata')))).toBe('data: 2\r\n\r\ndata: 3\r\r');
-    expect(text(framer.rest())).toBe('data');
+    expect(() => framer.end()).toThrow(expect.objectContaining({ code: 'ENDED_MID_EVENT' })); // a data line cut short
   });
 
   it('finds a blank line split across chunks, and sends a long event as the pieces it arrived in', () => {
@@ -42,5 +42,30 @@ describe('SseFramer', () => {
     expect(text(framer.push(Buffer.from('\n')))).toBe('data: 1\r\n\r\n');
     for (const byte of 'data: 2\r\n\r') expect(framer.push(Buffer.from(byte))).toEqual([]);
     expect(text(framer.push(Buffer.from('\n')))).toBe('data: 2\r\n\r\n');
+  });
+
+  it('at the end, fails an event cut short, completes a last [DONE], drops a cut comment', () => {
+    const cut = new SseFramer();
+    cut.push(Buffer.from('data: {"a":1}\n\ndata: {"b"'));
+    expect(() => cut.end()).toThrow(expect.objectContaining({ code: 'ENDED_MID_EVENT' }));
+    const done = new SseFramer();
+    done.push(Buffer.from('data: {"a":1}\n\ndata: [DONE]'));
+    expect(text(done.end())).toBe('data: [DONE]\n\n');
+    const comment = new SseFramer();
+    comment.push(Buffer.from('data: {"a":1}\n\n: keep-al'));
+    expect(comment.end()).toEqual([]);
+  });
+
+  it('refuses to hold an event past MAX_EVENT_BYTES', () => {
+    const framer = new SseFramer();
+    const piece = Buffer.alloc(1024 * 1024, 'x');
+    let pushed = 0;
+    expect(() => {
+      for (;;) {
+        framer.push(piece);
+        pushed += piece.length;
+      }
+    }).toThrow(expect.objectContaining({ code: 'EVENT_TOO_LARGE' }));
+    expect(pushed).toBe(MAX_EVENT_BYTES);
   });
 });

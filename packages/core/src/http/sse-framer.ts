@@ -8,14 +8,33 @@
 const LF = 0x0a;
 const CR = 0x0d;
 
+/**
+ * An event held longer than this without its blank line is a broken upstream, not an answer (OpenAI's and Azure's
+ * events are a few KiB): the stream fails, instead of holding it all in memory with backpressure off.
+ */
+export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+
+/** Why a stream that started cannot go on; its `code` names the cause in the SSE error event. */
+export function streamFault(code: 'EVENT_TOO_LARGE' | 'ENDED_MID_EVENT', message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** A data line at the start of the held bytes or of any line in them. */
+const DATA_LINE = /(?:^|[\r\n])data(?:[:\r\n]|$)/;
+const DONE = /^data: ?\[DONE\]$/;
+
 export class SseFramer {
   /** Bytes of an event whose blank line has not arrived yet, as received. */
   private held: Buffer[] = [];
+  private heldBytes = 0;
   /** The last two held bytes (a blank line may start in them, across pieces), last first. */
   private prev1: number | undefined;
   private prev2: number | undefined;
 
-  /** The pieces to send now, in order: held bytes and the chunk up to its last blank line (empty when none). */
+  /**
+   * The pieces to send now, in order: held bytes and the chunk up to its last blank line (empty when none). Throws
+   * (`EVENT_TOO_LARGE`) when an event grows past MAX_EVENT_BYTES without its blank line.
+   */
   push(chunk: Buffer): Buffer[] {
     const end = wholeEventsEnd(chunk, this.prev1, this.prev2);
     if (end === 0) {
@@ -25,20 +44,33 @@ export class SseFramer {
     const out = this.held;
     out.push(end === chunk.length ? chunk : chunk.subarray(0, end));
     this.held = [];
+    this.heldBytes = 0;
     this.prev1 = this.prev2 = undefined;
     if (end < chunk.length) this.hold(chunk.subarray(end));
     return out;
   }
 
-  /** What is held back when the upstream ended cleanly (a last event without its blank line). */
-  rest(): Buffer[] {
+  /**
+   * At the upstream's clean end: what is left to send. An event with data cut before its blank line (a connection
+   * that closed mid-event, a body that ended there) throws `ENDED_MID_EVENT`: a client's parser would drop it
+   * silently, and the answer would look complete. A last `data: [DONE]` without its blank line is completed; a cut
+   * comment is dropped (a client dispatches nothing for it).
+   */
+  end(): Buffer[] {
     const held = this.held;
     this.held = [];
+    this.heldBytes = 0;
     this.prev1 = this.prev2 = undefined;
-    return held;
+    if (held.length === 0) return [];
+    const text = Buffer.concat(held).toString('utf8').trim();
+    if (DONE.test(text)) return [...held, Buffer.from('\n\n')];
+    if (DATA_LINE.test(text)) throw streamFault('ENDED_MID_EVENT', 'The upstream stream ended in the middle of an event.');
+    return [];
   }
 
   private hold(bytes: Buffer): void {
+    this.heldBytes += bytes.length;
+    if (this.heldBytes > MAX_EVENT_BYTES) throw streamFault('EVENT_TOO_LARGE', `An upstream event grew past ${MAX_EVENT_BYTES} bytes.`);
     this.held.push(bytes);
     const n = bytes.length;
     this.prev2 = n >= 2 ? bytes[n - 2] : this.prev1;

@@ -58,7 +58,7 @@ describe('upstream client (undici dispatch)', () => {
     const res = await client.request(call());
     expect(res.status).toBe(200);
     expect(res.headers['x-request-id']).toBe('req-1');
-    expect(JSON.parse((await res.read()).toString())).toMatchObject({ object: 'chat.completion' });
+    expect(JSON.parse((await res.read())!.toString())).toMatchObject({ object: 'chat.completion' });
     expect(fake.requests[0]!.body).toEqual({ model: 'gpt-4o', messages: [] });
   });
 

@@ -14,8 +14,11 @@ export interface UpstreamResponse {
   status: number;
   /** Response headers, lower-case names. */
   headers: Record<string, string | string[] | undefined>;
-  /** Resolves with the whole body. Call one of `read`, `stream` or `discard`, once. */
-  read(): Promise<Buffer>;
+  /**
+   * Resolves with the whole body, or null when it grows past `limit` bytes (the connection is then closed). Call one
+   * of `read`, `stream` or `discard`, once.
+   */
+  read(limit?: number): Promise<Buffer | null>;
   /**
    * For a server-sent event stream: resolves once the body's first whole event with a field (`data:`...) arrived, or
    * 64 KiB without one, with the body for one consumer (backpressure reaches the upstream; destroying it aborts the
@@ -69,6 +72,7 @@ const HOLD_LIMIT = 64 * 1024;
 type BodyMode = 'pending' | 'read' | 'stream' | 'discard';
 
 const discardedTooLong = () => new Error('Discarded response body too long to read.');
+const readTooLong = () => new Error('Response body longer than the limit it was read with.');
 // A Switchyard error, so the attempt is logged as what happened, not as a connection failure.
 const endedBeforeEvent = () => new SwitchyardError('upstream_unreachable', 'The upstream ended its stream before sending any event.');
 
@@ -82,6 +86,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
   /** Body bytes that arrived before the engine chose what to do with them (or, in read mode, all of them). */
   private chunks: Buffer[] = [];
   private size = 0;
+  /** In read mode: past this many bytes the body is cut and `read()` resolves null. */
+  private readLimit = Infinity;
   private ended = false;
   private failure: Error | null = null;
   /** Who receives a streamed body, once `consume` was called; null again after `destroy`. */
@@ -146,6 +152,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
       default:
         this.chunks.push(chunk);
         this.size += chunk.length;
+        if (this.size > this.readLimit) this.cut();
     }
   }
 
@@ -174,13 +181,27 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
 
   // --- the engine's side
 
-  read(): Promise<Buffer> {
+  read(limit = Infinity): Promise<Buffer | null> {
     this.mode = 'read';
+    this.readLimit = limit;
     if (this.failure) return Promise.reject(this.failure);
+    if (this.size > limit) {
+      this.cut();
+      return Promise.resolve(null);
+    }
     if (this.ended) return Promise.resolve(this.body());
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
+  }
+
+  /** A body read past its limit: what arrived is dropped, the rest is not read (the connection closes). */
+  private cut(): void {
+    this.mode = 'discard';
+    this.chunks = [];
+    this.size = 0;
+    this.settle(null);
+    if (!this.ended && !this.failure) this.controller?.abort(readTooLong());
   }
 
   stream(): Promise<BodyStream> {

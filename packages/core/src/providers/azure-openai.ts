@@ -30,7 +30,8 @@ function azureBaseUrl(options: AzureEndpointOptions): string {
  */
 export function azureOpenAIEndpoint(options: AzureEndpointOptions): ProviderEndpoint {
   const { origin, prefix } = splitBaseUrl(azureBaseUrl(options));
-  const headers: Record<string, string> = { 'api-key': options.api_key, 'content-type': 'application/json' };
+  // Bodies pass through as they come (streams event by event): none should arrive compressed.
+  const headers: Record<string, string> = { 'api-key': options.api_key, 'content-type': 'application/json', 'accept-encoding': 'identity' };
   const v1 = options.api_version === 'v1';
   const apiVersion = encodeURIComponent(options.api_version ?? AZURE_DEFAULT_API_VERSION);
   const { deployments, deployment_id } = options;

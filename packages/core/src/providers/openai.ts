@@ -15,6 +15,8 @@ export function openAIEndpoint(options: OpenAIEndpointOptions): ProviderEndpoint
   const headers: Record<string, string> = {
     authorization: `Bearer ${options.api_key}`,
     'content-type': 'application/json',
+    // Bodies pass through as they come (streams event by event): none should arrive compressed.
+    'accept-encoding': 'identity',
   };
   if (options.organization) headers['openai-organization'] = options.organization;
   if (options.project) headers['openai-project'] = options.project;

@@ -1,0 +1,185 @@
+/**
+ * Upstreams that misbehave in ways the scripted fakes do not: a connection closed mid-event, an event that never
+ * ends, a huge error body, a media type in capitals, a compressed body. Raw node:http upstreams on loopback, an
+ * Express app with Switchyard (the logic is core's, the behaviour suite checks that adapters agree), the official
+ * SDK as client, and the in-process client for the stream rules it shares.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import OpenAI, { APIError } from 'openai';
+import { createFallbackClient, FallbackRequestError, type LogEvent, type SwitchyardOptions } from '@switchyard/core';
+import { replies, startFakeAzureOpenAI, type FakeProvider } from '@switchyard/testing';
+import { expressAdapter, type RunningApp } from './support/adapters';
+import { messages, nextLog } from './support/fixture';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const completion = (content: string) =>
+  JSON.stringify({
+    id: 'chatcmpl-raw', object: 'chat.completion', created: 1, model: 'gpt-4o',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop', logprobs: null }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  });
+const event = (content: string) =>
+  `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+
+/** One whole event, the start of a second, then the connection closes: close-delimited, so that reads as the end. */
+const cutMidEvent: Handler = (req, res) => {
+  res.useChunkedEncodingByDefault = false;
+  res.shouldKeepAlive = false;
+  res.writeHead(200, { 'content-type': 'text/event-stream', connection: 'close' });
+  res.write(event('whole'));
+  res.write('data: {"id":"c","object":"chat.compl');
+  setTimeout(() => req.socket.end(), 20);
+};
+
+/** The chunks' contents until the stream ends, and what it failed with, if it did. */
+async function drain(stream: AsyncIterable<{ choices: Array<{ delta: { content?: string | null } }> }>): Promise<{ got: string[]; err: unknown }> {
+  const got: string[] = [];
+  try {
+    for await (const chunk of stream) got.push(chunk.choices[0]?.delta.content ?? '');
+    return { got, err: undefined };
+  } catch (err) {
+    return { got, err };
+  }
+}
+
+describe('upstreams that misbehave', () => {
+  let handler: Handler;
+  let upstream: Server;
+  let upstreamUrl: string;
+  let azure: FakeProvider;
+  let app: RunningApp;
+  const logs: LogEvent[] = [];
+  const seen: IncomingMessage[] = [];
+  /** Upstream responses whose connection went away before they were complete (the client cut them off). */
+  let cutOff = 0;
+
+  const options = (): SwitchyardOptions => ({
+    virtualKeys: {
+      raw: { provider: 'openai', api_key: 'sk-raw', custom_host: upstreamUrl },
+      'azure-prod': { provider: 'azure-openai', api_key: 'az', custom_host: azure.baseURL, deployments: { 'gpt-4o': 'gpt4o-prod' } },
+    },
+    configs: { 'raw-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'raw' }] } },
+    config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
+    onLog: (e) => logs.push(e),
+  });
+  const client = (configId?: string) =>
+    new OpenAI({ apiKey: 'unused', baseURL: `${app.url}/v1`, maxRetries: 0, defaultHeaders: configId ? { 'x-switchyard-config': configId } : {} });
+
+  beforeAll(async () => {
+    upstream = createServer((req, res) => {
+      seen.push(req);
+      res.on('close', () => {
+        if (!res.writableFinished) cutOff++;
+      });
+      req.resume();
+      req.on('end', () => handler(req, res));
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
+    azure = await startFakeAzureOpenAI({ name: 'azure' });
+    app = await expressAdapter.start(options());
+  });
+  afterAll(async () => {
+    await app.close();
+    upstream.closeAllConnections();
+    await new Promise((r) => upstream.close(r));
+    await azure.close();
+  });
+  beforeEach(() => {
+    logs.length = 0;
+    seen.length = 0;
+    cutOff = 0;
+    azure.reset();
+  });
+
+  it('asks upstreams for uncompressed bodies, and passes on a compressed one whole, for the client to decode', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(gzipSync(completion('from a gzipping upstream')));
+    };
+    const answer = await client().chat.completions.create({ model: 'gpt-4o', messages });
+    expect(answer.choices[0]!.message.content).toBe('from a gzipping upstream');
+    expect(seen[0]!.headers['accept-encoding']).toBe('identity');
+  });
+
+  it('streams an event stream whose media type is written in capitals', async () => {
+    let release!: () => void;
+    const later = new Promise<void>((r) => (release = r));
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'Text/Event-Stream; charset=utf-8' });
+      res.write(event('first'));
+      void later.then(() => res.end(`${event('second')}data: [DONE]\n\n`));
+    };
+    const stream = await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const it = stream[Symbol.asyncIterator]();
+    // The first event arrives while the upstream still holds the rest: streamed, not buffered whole.
+    expect((await it.next()).value?.choices[0]?.delta.content).toBe('first');
+    release();
+    expect((await it.next()).value?.choices[0]?.delta.content).toBe('second');
+    expect((await it.next()).done).toBe(true);
+  });
+
+  it('ends with the SSE error event, not a clean end, when the upstream closes in the middle of an event', async () => {
+    handler = cutMidEvent;
+    const { got, err } = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect(got).toEqual(['whole']);
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).code).toBe('stream_interrupted');
+    expect((err as APIError).message).toMatch(/ENDED_MID_EVENT/);
+    const log = await nextLog(logs);
+    expect(log.attempts[0]!.error?.code).toBe('stream_interrupted');
+  });
+
+  it('fails a stream whose event never ends, cutting the upstream off instead of holding it in memory', async () => {
+    const megabyte = 'x'.repeat(1024 * 1024);
+    let sent = 0;
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(event('whole'));
+      res.write('data: {"x":"');
+      const more = () => {
+        while (sent < 64 && !res.destroyed) {
+          sent++;
+          if (!res.write(megabyte)) return void res.once('drain', more);
+        }
+      };
+      more();
+    };
+    const { got, err } = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect(got).toEqual(['whole']);
+    expect((err as APIError).message).toMatch(/EVENT_TOO_LARGE/);
+    await nextLog(logs);
+    expect(cutOff).toBe(1); // the upstream was stopped, not read to its end
+    expect(sent).toBeLessThan(64);
+  });
+
+  it('does not read a huge error body: it falls back at once, and as the last answer keeps its status only', async () => {
+    const huge = `{"error":{"message":"${'y'.repeat(3 * 1024 * 1024)}"}}`;
+    handler = (_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(huge);
+    };
+    azure.enqueue(replies.ok('from azure'));
+    const served = await client().chat.completions.create({ model: 'gpt-4o', messages });
+    expect(served.choices[0]!.message.content).toBe('from azure');
+    expect(azure.requests[0]!.headers['accept-encoding']).toBe('identity'); // asked of Azure too
+    expect((await nextLog(logs)).attempts.map((a) => [a.status, a.error?.code])).toEqual([[503, 'upstream_error_too_large'], [200, undefined]]);
+
+    const err = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+    expect(err.status).toBe(503);
+    expect(err.code).toBe('upstream_error_too_large');
+    expect(err.message.length).toBeLessThan(500);
+  });
+
+  it('the in-process client fails a stream cut mid-event the same way', async () => {
+    handler = cutMidEvent;
+    const inProcess = createFallbackClient(options());
+    const { got, err } = await drain(await inProcess.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect(got).toEqual(['whole']);
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    expect((err as FallbackRequestError).code).toBe('stream_interrupted');
+  });
+});
