@@ -1,6 +1,6 @@
 /**
- * The SQLite store's database work on a worker thread with its own connection: inserts (~70 µs per event in a
- * batch, ~270 µs for a batch of one), retention's deletes and queries (a filter that no index serves walks every row:
+ * The SQLite store's database work on a worker thread with its own connection: inserts (70-110 µs per event in a
+ * batch, ~350 µs for a batch of one), retention's deletes and queries (a filter that no index serves walks every row:
  * ~100 ms over 100k) would otherwise stall every request of the host app. The thread handles one operation at a time,
  * in the order they were asked, so a query asked after a write sees it.
  */
