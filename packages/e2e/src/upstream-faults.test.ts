@@ -95,14 +95,27 @@ describe('upstreams that misbehave', () => {
     azure.reset();
   });
 
-  it('asks upstreams for uncompressed bodies, and passes on a compressed one whole, for the client to decode', async () => {
+  it('asks upstreams for uncompressed bodies, decodes a compressed JSON answer, and falls back from a compressed stream', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
       res.end(gzipSync(completion('from a gzipping upstream')));
     };
-    const answer = await client().chat.completions.create({ model: 'gpt-4o', messages });
-    expect(answer.choices[0]!.message.content).toBe('from a gzipping upstream');
+    const res = await client().chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+    expect(res.data.choices[0]!.message.content).toBe('from a gzipping upstream');
+    expect(res.response.headers.get('content-encoding')).toBeNull();
     expect(seen[0]!.headers['accept-encoding']).toBe('identity');
+    expect((await nextLog(logs)).usage?.total_tokens).toBe(2); // read from the decoded body
+    const inProcess = await createFallbackClient(options()).chat.completions.create({ model: 'gpt-4o', messages });
+    expect(inProcess.choices[0]!.message.content).toBe('from a gzipping upstream');
+
+    // A compressed event stream cannot go event by event: nothing was sent yet, so the next target serves it.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
+      res.end(gzipSync(`${event('zipped')}data: [DONE]\n\n`));
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const { got, err } = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([got.join(''), err]).toEqual(['from azure', undefined]);
   });
 
   it('streams an event stream whose media type is written in capitals', async () => {

@@ -175,6 +175,11 @@ describe('SQLite log store', () => {
       expect(store.written).toBe(2);
       await expect(store.query()).rejects.toThrow(/closed/);
       expect(warn).not.toHaveBeenCalled(); // the worker did it all, not the fallback in this thread
+      // A value no thread can receive (a function, from untyped code) fails that call alone: close still completes.
+      const other = new SqliteLogStore({ path: join(dir, 'uncloneable.db') });
+      await other.count();
+      await expect(other.get((() => 'x') as unknown as string)).rejects.toThrow();
+      await other.close();
     } finally {
       warn.mockRestore();
     }

@@ -81,11 +81,16 @@ export class SqliteWorker {
     if (!worker) return new Promise((resolve) => resolve(runOp(this.local, op) as T));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      try {
+        worker.postMessage({ id, op }); // throws for a value a thread cannot receive (a function from untyped code)
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
       this.pending.set(id, { op, resolve: resolve as (result: unknown) => void, reject });
       // Referenced only while an operation waits: an idle worker never keeps the host process alive, and a process
       // that just ends still finishes its writes.
       if (this.pending.size === 1) worker.ref();
-      worker.postMessage({ id, op });
     });
   }
 

@@ -9,6 +9,8 @@ import { FallbackRequestError } from '@switchyard/core';
  * `app.useGlobalFilters(new SwitchyardExceptionFilter(app.get(HttpAdapterHost)))`, an `APP_FILTER` provider or
  * `@UseFilters(SwitchyardExceptionFilter)`. Outside HTTP (microservices, websockets) it rethrows the error.
  */
+const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding']);
+
 @Catch(FallbackRequestError)
 export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackRequestError> {
   constructor(private readonly adapterHost: HttpAdapterHost) {}
@@ -22,7 +24,9 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
       adapter.end(res);
       return;
     }
-    for (const [name, value] of Object.entries(err.headers)) adapter.setHeader(res, name, value);
+    // The body is the error's, not the upstream's: its type and framing are the platform's to set (a stream's
+    // `text/event-stream` would make Fastify refuse the object).
+    for (const [name, value] of Object.entries(err.headers)) if (!BODY_HEADERS.has(name)) adapter.setHeader(res, name, value);
     adapter.reply(res, err.body, err.status);
   }
 }

@@ -263,6 +263,13 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
       const completion = await this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }, { traceId: 'summary-1' });
       return { summary: completion.choices[0]!.message.content };
     }
+    @Post('streamed')
+    async streamed(): Promise<{ text: string }> {
+      const stream = await this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      return { text };
+    }
     @Post('boom')
     boom(): never {
       throw new Error('a bug of the host');
@@ -297,6 +304,13 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
     const body = (await res.json()) as { error: { code: unknown; message: string } };
     expect(body.error).toMatchObject({ code: '429' });
     expect(body.error.message).toEqual(expect.any(String));
+  });
+
+  it('answers a stream that failed in the handler\'s hands as JSON (not with the stream\'s content type)', async () => {
+    openai.enqueue(replies.stream({ cutAfter: 1 }));
+    const res = await fetch(`${app.url}/streamed`, { method: 'POST' });
+    expect([res.status, res.headers.get('content-type')]).toEqual([502, expect.stringMatching(/^application\/json/)]);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('stream_interrupted');
   });
 
   it('leaves every other error to Nest, and successes alone', async () => {

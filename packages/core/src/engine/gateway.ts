@@ -4,6 +4,7 @@
  * to that point). The consumer reports when delivery ended; the engine then emits the request's one log event.
  */
 import { randomUUID } from 'node:crypto';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
 import { resolveOptions } from '../config/resolve';
 import type { SwitchyardOptions } from '../config/schema';
@@ -74,7 +75,7 @@ export interface GatewayResponse {
 
 /** Upstream response headers a client may use; everything else (cookies, server details) stays behind. */
 const FORWARDED_HEADERS = new Set([
-  'content-type', 'content-encoding', 'x-request-id', 'apim-request-id', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
+  'content-type', 'x-request-id', 'apim-request-id', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
   'x-ms-retry-after-ms',
 ]);
 
@@ -337,12 +338,19 @@ export class Gateway {
       entry.status = res.status;
       let body: Buffer | null = null;
       let stream: BodyStream | null = null;
+      const encoding = contentEncoding(res.headers);
       if (run.stream && res.status < 300 && isEventStream(res.headers)) {
+        if (encoding !== null) {
+          // We ask for identity: a compressed stream cannot be passed event by event. Nothing was sent yet: fall back.
+          res.discard();
+          throw new SwitchyardError('upstream_unreachable', `The upstream compressed its event stream (${encoding}).`);
+        }
         stream = await res.stream();
         streaming = true;
       } else {
         body = await res.read(res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity);
         if (body === null) body = oversizedError(res, entry);
+        else if (encoding !== null) body = decoded(res, body, encoding);
       }
       entry.durationMs = performance.now() - t;
       return { ok: true, leaf, plan, res, body, stream };
@@ -481,14 +489,40 @@ function retriesError(error: SwitchyardError, onStatusCodes: ReadonlySet<number>
   return error.code !== 'upstream_timeout' || onStatusCodes.has(408);
 }
 
-/**
- * An SSE body to pass on event by event. Media types are case-insensitive. A compressed one (a careless upstream:
- * we ask for identity) cannot be framed: it goes whole, with its content-encoding, for the client to decode.
- */
+/** An SSE body, to pass on event by event (media types are case-insensitive). */
 function isEventStream(headers: UpstreamResponse['headers']): boolean {
   const type = headers['content-type'];
+  return typeof type === 'string' && /^text\/event-stream/i.test(type);
+}
+
+/** The body's content-encoding, lower-case; null for none or identity. */
+function contentEncoding(headers: UpstreamResponse['headers']): string | null {
   const encoding = headers['content-encoding'];
-  return typeof type === 'string' && /^text\/event-stream/i.test(type) && (encoding === undefined || encoding === 'identity');
+  const value = typeof encoding === 'string' ? encoding.trim().toLowerCase() : '';
+  return value === '' || value === 'identity' ? null : value;
+}
+
+/** A compressed body decoded beyond this is refused: a small body must not inflate the host's memory without bound. */
+const MAX_DECODED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A compressed body (a careless upstream: we ask for identity), decoded so that the client, the in-process client and
+ * the usage scan all read plain JSON. An encoding we cannot decode, or a body that does not decode, fails the attempt
+ * like a broken connection (so a fallback may follow).
+ */
+function decoded(res: UpstreamResponse, body: Buffer, encoding: string): Buffer {
+  const opts = { maxOutputLength: MAX_DECODED_BYTES };
+  let plain: Buffer;
+  try {
+    if (encoding === 'gzip' || encoding === 'x-gzip') plain = gunzipSync(body, opts);
+    else if (encoding === 'deflate') plain = inflateSync(body, opts);
+    else if (encoding === 'br') plain = brotliDecompressSync(body, opts);
+    else throw new Error(`unknown content-encoding ${encoding}`);
+  } catch (err) {
+    throw new SwitchyardError('upstream_unreachable', `The upstream's ${encoding} body could not be decoded.`, { cause: err });
+  }
+  res.headers = { ...res.headers, 'content-encoding': undefined };
+  return plain;
 }
 
 /** An upstream error body is an envelope of a few hundred bytes; past this it is dropped, not held in memory. */
@@ -498,7 +532,7 @@ const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 function oversizedError(res: UpstreamResponse, entry: AttemptLog): Buffer {
   const error = new SwitchyardError('upstream_error_too_large', `The upstream answered ${res.status} with an error body over ${MAX_ERROR_BODY_BYTES} bytes; it was dropped.`);
   entry.error = { code: error.code, message: error.message };
-  res.headers = { ...res.headers, 'content-type': 'application/json', 'content-encoding': undefined };
+  res.headers = { ...res.headers, 'content-type': 'application/json' };
   return Buffer.from(JSON.stringify(error.toBody()));
 }
 
