@@ -2,7 +2,7 @@
  * Items collected on the request path and handed over in one batch after the response went out: the sinks and
  * stores pay their encoding and I/O once per batch, never inside a request. By default a batch is what one tick
  * collected (`setImmediate`); with `delayMs` it is what that window collected, for a sink whose cost is mostly per
- * batch (a SQLite transaction: ~270 µs for one event, ~70 µs per event in a batch of 100).
+ * batch (a SQLite transaction: ~350 µs for one event, 70-110 µs per event in a batch of 100 or more).
  */
 export interface BatchQueueOptions {
   /** How long the first queued item waits for others (ms). 0: to the end of the tick. */

@@ -41,6 +41,12 @@ describe('SQLite log store', () => {
     dir = mkdtempSync(join(tmpdir(), 'switchyard-sqlite-'));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  // The store reports what it cannot do as process warnings: recorded here, for the tests that expect one.
+  let warn: jest.SpyInstance;
+  beforeEach(() => {
+    warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  });
+  afterEach(() => warn.mockRestore());
 
   it('keeps events across a restart', async () => {
     const path = join(dir, 'logs.db');
@@ -130,7 +136,6 @@ describe('SQLite log store', () => {
 
   it('skips an event it cannot store without losing the rest of its batch', async () => {
     const store = new SqliteLogStore({ path: join(dir, 'skip.db') });
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     const good = [event(), event()];
     store.write(good[0]!);
     store.write({ ...event(), costUsd: { usd: 1 } as unknown as number }); // not a value SQLite can bind
@@ -141,7 +146,6 @@ describe('SQLite log store', () => {
     expect({ written: store.written, failed: store.failed }).toEqual({ written: 2, failed: 3 });
     expect((await store.query()).data.map((e) => e.requestId).sort()).toEqual(good.map((e) => e.requestId).sort());
     expect(warn).toHaveBeenCalledTimes(1);
-    warn.mockRestore();
     await store.close();
   });
 
@@ -163,35 +167,31 @@ describe('SQLite log store', () => {
   it('finishes what was asked before close (writes and queries), and refuses queries after it', async () => {
     const path = join(dir, 'closing.db');
     const store = new SqliteLogStore({ path });
-    const warn = jest.spyOn(process, 'emitWarning');
-    try {
-      store.write(event());
-      expect((await store.query()).data).toHaveLength(1); // the worker is up
-      const running = store.query();
-      store.write(event({ traceId: 'at-close' }));
-      const closed = store.close();
-      expect((await running).data).toHaveLength(1);
-      await closed;
-      expect(store.written).toBe(2);
-      await expect(store.query()).rejects.toThrow(/closed/);
-      expect(warn).not.toHaveBeenCalled(); // the worker did it all, not the fallback in this thread
-      // A value no thread can receive (a function, from untyped code) fails that call alone: close still completes.
-      const other = new SqliteLogStore({ path: join(dir, 'uncloneable.db') });
-      await other.count();
-      await expect(other.get((() => 'x') as unknown as string)).rejects.toThrow();
-      await other.close();
-    } finally {
-      warn.mockRestore();
-    }
+    store.write(event());
+    expect((await store.query()).data).toHaveLength(1); // the worker is up
+    const running = store.query();
+    store.write(event({ traceId: 'at-close' }));
+    const closed = store.close();
+    expect((await running).data).toHaveLength(1);
+    await closed;
+    expect(store.written).toBe(2);
+    await expect(store.query()).rejects.toThrow(/closed/);
+    expect(warn).not.toHaveBeenCalled(); // the worker did it all, not the fallback in this thread
     const again = new SqliteLogStore({ path });
     expect((await again.query({ traceId: 'at-close' })).data).toHaveLength(1);
     await again.close();
   });
 
+  it('fails an operation with a value no thread can receive (from untyped code) alone: close still completes', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'uncloneable.db') });
+    await store.count(); // the worker is up
+    await expect(store.get((() => 'x') as unknown as string)).rejects.toThrow();
+    await store.close(); // would wait forever for the failed operation, keeping the process alive
+  });
+
   it('writes and reads in the main thread when its worker cannot open the file, losing nothing', async () => {
     const path = join(dir, 'unlinked.db');
     const store = new SqliteLogStore({ path });
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
       const kept = event({ traceId: 'after-unlink' });
       store.write(kept);
@@ -202,7 +202,6 @@ describe('SQLite log store', () => {
       expect(store.written).toBe(1);
       expect(warn).toHaveBeenCalledWith(expect.stringMatching(/in the main thread from now on/), 'SwitchyardLogStoreWarning');
     } finally {
-      warn.mockRestore();
       await store.close();
     }
   });
@@ -210,7 +209,6 @@ describe('SQLite log store', () => {
   it('reads its own file, not one that replaced it at the same path', async () => {
     const path = join(dir, 'replaced.db');
     const mine = new SqliteLogStore({ path });
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
       mine.write(event({ traceId: 'mine' })); // queued: the worker starts with the first flush, after the swap
       for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
@@ -222,7 +220,6 @@ describe('SQLite log store', () => {
       await theirs.close();
       expect(warn).toHaveBeenCalledWith(expect.stringMatching(/no longer the one the store writes/), 'SwitchyardLogStoreWarning');
     } finally {
-      warn.mockRestore();
       await mine.close();
     }
   });
@@ -243,7 +240,6 @@ describe('SQLite log store', () => {
     await new SqliteLogStore({ path }).close(); // the file exists, in WAL mode
     const other = new Database(path);
     other.exec('BEGIN IMMEDIATE');
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     let store: SqliteLogStore | undefined;
     try {
       store = new SqliteLogStore({ path });
@@ -254,7 +250,6 @@ describe('SQLite log store', () => {
     } finally {
       if (other.inTransaction) other.exec('ROLLBACK');
       other.close();
-      warn.mockRestore();
       await store?.close();
     }
   });
@@ -264,7 +259,6 @@ describe('SQLite log store', () => {
     const store = new SqliteLogStore({ path, pruneIntervalMs: 20 });
     const other = new Database(path);
     other.exec('BEGIN IMMEDIATE'); // another process's write lock, held
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
       const t0 = performance.now();
       store.write(event());
@@ -281,7 +275,6 @@ describe('SQLite log store', () => {
     } finally {
       other.exec('ROLLBACK');
       other.close();
-      warn.mockRestore();
       await store.close();
     }
   });

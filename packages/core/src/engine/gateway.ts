@@ -4,13 +4,13 @@
  * to that point). The consumer reports when delivery ended; the engine then emits the request's one log event.
  */
 import { randomUUID } from 'node:crypto';
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
 import { resolveOptions } from '../config/resolve';
 import type { SwitchyardOptions } from '../config/schema';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { createUpstreamClient, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
 import type { BodyStream } from '../http/body-stream';
+import { codecFor, contentCoding } from '../http/content-coding';
 import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
 import { emitLog } from '../log/emit';
 import { extractResponseModel, extractUsage, StreamTail } from '../log/usage';
@@ -338,7 +338,7 @@ export class Gateway {
       entry.status = res.status;
       let body: Buffer | null = null;
       let stream: BodyStream | null = null;
-      const encoding = contentEncoding(res.headers);
+      const encoding = contentCoding(res.headers['content-encoding']);
       if (run.stream && res.status < 300 && isEventStream(res.headers)) {
         if (encoding !== null) {
           // We ask for identity: a compressed stream cannot be passed event by event. Nothing was sent yet: fall back.
@@ -495,13 +495,6 @@ function isEventStream(headers: UpstreamResponse['headers']): boolean {
   return typeof type === 'string' && /^text\/event-stream/i.test(type);
 }
 
-/** The body's content-encoding, lower-case; null for none or identity. */
-function contentEncoding(headers: UpstreamResponse['headers']): string | null {
-  const encoding = headers['content-encoding'];
-  const value = typeof encoding === 'string' ? encoding.trim().toLowerCase() : '';
-  return value === '' || value === 'identity' ? null : value;
-}
-
 /** A compressed body decoded beyond this is refused: a small body must not inflate the host's memory without bound. */
 const MAX_DECODED_BYTES = 64 * 1024 * 1024;
 
@@ -511,13 +504,11 @@ const MAX_DECODED_BYTES = 64 * 1024 * 1024;
  * like a broken connection (so a fallback may follow).
  */
 function decoded(res: UpstreamResponse, body: Buffer, encoding: string): Buffer {
-  const opts = { maxOutputLength: MAX_DECODED_BYTES };
   let plain: Buffer;
   try {
-    if (encoding === 'gzip' || encoding === 'x-gzip') plain = gunzipSync(body, opts);
-    else if (encoding === 'deflate') plain = inflateSync(body, opts);
-    else if (encoding === 'br') plain = brotliDecompressSync(body, opts);
-    else throw new Error(`unknown content-encoding ${encoding}`);
+    const codec = codecFor(encoding);
+    if (!codec) throw new Error(`unknown content-encoding ${encoding}`);
+    plain = codec.whole(body, { maxOutputLength: MAX_DECODED_BYTES });
   } catch (err) {
     throw new SwitchyardError('upstream_unreachable', `The upstream's ${encoding} body could not be decoded.`, { cause: err });
   }

@@ -5,11 +5,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { SwitchyardError } from '../errors';
 import { clientClosed, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { Cancellation } from '../engine/cancellation';
 import { invalidJson, tooLarge } from '../engine/request';
+import { codecFor, contentCoding } from './content-coding';
 import { readStream } from './read-stream';
 import { SseFramer } from './sse-framer';
 
@@ -129,21 +129,11 @@ function checkCharset(contentType: string | undefined): void {
 }
 
 function decoderFor(encoding: string | undefined): Transform | null {
-  switch (encoding?.trim().toLowerCase()) {
-    case undefined:
-    case '':
-    case 'identity':
-      return null;
-    case 'gzip':
-    case 'x-gzip':
-      return createGunzip();
-    case 'deflate':
-      return createInflate();
-    case 'br':
-      return createBrotliDecompress();
-    default:
-      throw new SwitchyardError('unsupported_media_type', `Unsupported content-encoding "${encoding}": send the body as gzip, deflate, br or uncompressed.`);
-  }
+  const coding = contentCoding(encoding);
+  if (coding === null) return null;
+  const codec = codecFor(coding);
+  if (!codec) throw new SwitchyardError('unsupported_media_type', `Unsupported content-encoding "${encoding}": send the body as gzip, deflate, br or uncompressed.`);
+  return codec.stream();
 }
 
 /** An SSE event the official SDKs raise as an APIError: a broken stream never looks like a clean end. */
