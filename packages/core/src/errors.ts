@@ -16,6 +16,7 @@ export type SwitchyardErrorCode =
   | 'upstream_unreachable'
   | 'upstream_timeout'
   | 'upstream_error_too_large'
+  | 'upstream_invalid_response'
   | 'deadline_exceeded'
   | 'stream_interrupted'
   | 'client_closed'
@@ -37,6 +38,7 @@ const STATUS_BY_CODE: Record<SwitchyardErrorCode, number> = {
   upstream_unreachable: 502,
   upstream_timeout: 504,
   upstream_error_too_large: 502,
+  upstream_invalid_response: 502,
   deadline_exceeded: 504,
   stream_interrupted: 502,
   client_closed: 499,

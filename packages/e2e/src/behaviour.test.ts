@@ -597,6 +597,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
 
       const generated = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
       expect(generated.response.headers.get('x-switchyard-trace-id')).toMatch(/^[\da-f]{32}$/);
+
+      // What W3C Trace Context rules out is ignored, as the spec says: a fresh id, not the header's.
+      const id = '4bf92f3577b34da6a3ce929d0e0e4736';
+      for (const invalid of [`ff-${id}-00f067aa0ba902b7-01`, `00-${id}-0000000000000000-01`, `00-${id}-00f067aa0ba902b7-01-extra`]) {
+        const res = await sdk(url, { traceparent: invalid }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+        expect(res.response.headers.get('x-switchyard-trace-id')).not.toBe(id);
+      }
+      // A later version may carry more fields.
+      const v1 = await sdk(url, { traceparent: `01-${id}-00f067aa0ba902b7-01-more` }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(v1.response.headers.get('x-switchyard-trace-id')).toBe(id);
     });
 
     it('refuses a trace id longer than 256 characters before any upstream call', async () => {
@@ -623,6 +633,10 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(res.choices[0]!.message.content).toBe('Hello from azure');
       expect(up.openai.requests).toHaveLength(0);
       expect((await nextLog(logs)).configId).toBe('azure-only');
+      // An empty header (an unset variable in the client) names no config: the default one serves.
+      const unset = await sdk(url, { 'x-switchyard-config': '' }).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(unset.choices[0]!.message.content).toBe('Hello from openai');
+      expect((await nextLog(logs, 2)).configId).toBeNull();
     });
 
     it('sends each provider only its own key, never the client\'s, and leaks no key anywhere', async () => {

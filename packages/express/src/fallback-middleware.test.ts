@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import type { LogEvent } from '@switchyard/core';
@@ -150,6 +150,46 @@ describe('mounted under a path prefix', () => {
   it("app.use('/v1', ...) with basePath '' serves /v1/chat/completions", async () => {
     const completion = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
     expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+    expect(up.openai.requests).toHaveLength(1);
+  });
+});
+
+describe('behind a JSON parser with a larger limit than maxBodyBytes', () => {
+  let up: Upstreams;
+  let app: RunningApp;
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+    const host = express();
+    host.use(express.json({ limit: '5mb' }));
+    host.use(fallbackMiddleware(seedOptions(up, [], { maxBodyBytes: 2048 })));
+    app = await listen(createServer(host));
+  });
+  afterAll(async () => {
+    await app.close();
+    await up.close();
+  });
+
+  /** A body sent chunked, as a streaming client sends it: no content-length to check. */
+  const postChunked = (body: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, body: text }));
+      });
+      req.on('error', reject);
+      // Two pieces: the length is known only at the end.
+      req.write(body.slice(0, 100));
+      req.end(body.slice(100));
+    });
+
+  it('a chunked body the parser took is still held to maxBodyBytes, before any upstream call', async () => {
+    const big = await postChunked(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(4000) }] }));
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.body).error.code).toBe('body_too_large');
+    expect(up.openai.requests).toHaveLength(0);
+    const small = await postChunked(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(1500) }] }));
+    expect(small.status).toBe(200);
     expect(up.openai.requests).toHaveLength(1);
   });
 });

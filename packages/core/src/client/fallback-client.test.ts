@@ -162,4 +162,22 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(openai.requests[0]!.aborted).toBe(true);
     expect(logs[0]!.status).toBe(499);
   });
+
+  it('a 2xx body that is not what was asked for rejects with 502 upstream_invalid_response, never the wrong type', async () => {
+    const client = createFallbackClient(options);
+    // A proxy's login page where a completion was expected.
+    openai.enqueue({ status: 200, headers: { 'content-type': 'text/html' }, body: '<html>proxy login</html>' });
+    const page = await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((err: unknown) => err);
+    expect(page).toBeInstanceOf(FallbackRequestError);
+    expect(page).toMatchObject({ status: 502, code: 'upstream_invalid_response' });
+    // A JSON completion where a stream was asked for: no iterable that would fail in the caller's for-await.
+    azure.enqueue({ status: 200, body: { id: 'x', object: 'chat.completion', choices: [] } });
+    openai.enqueue(replies.rateLimited());
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((err: unknown) => err);
+    expect(stream).toMatchObject({ status: 502, code: 'upstream_invalid_response' });
+    expect((stream as FallbackRequestError).error?.message).toMatch(/streaming request with a JSON body/);
+    // Logged with the upstream's status, the error on the serving attempt.
+    expect(logs[0]).toMatchObject({ status: 200, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }] });
+    expect(logs[1]).toMatchObject({ status: 200, fallback: true, attempts: [{ status: 429 }, { status: 200, error: { code: 'upstream_invalid_response' } }] });
+  });
 });

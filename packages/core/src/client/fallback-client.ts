@@ -13,7 +13,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { SwitchyardOptions } from '../config/schema';
 import { clientClosed, Gateway, streamInterrupted, type GatewayResponse } from '../engine/gateway';
-import type { OpenAIErrorBody } from '../errors';
+import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
 import { SseFramer } from '../http/sse-framer';
 import type { AttemptLog } from '../log/log-event';
@@ -84,9 +84,21 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
       throw aborted(res);
     }
     if (res.stream) return chunks(res, signal);
-    res.end();
     const body = parseJson(res.body!);
-    if (res.status >= 400) throw new FallbackRequestError(res.status, body, res.attempts, res.headers);
+    if (res.status >= 400) {
+      res.end();
+      throw new FallbackRequestError(res.status, body, res.attempts, res.headers);
+    }
+    // What the HTTP route passes on as it is, the caller here would get under the wrong type (a proxy's HTML page
+    // as a ChatCompletion, a JSON answer to a streaming request as an iterable): a bad gateway, as the SDK throws.
+    const invalid =
+      typeof body !== 'object' || body === null
+        ? invalidResponse('The upstream answered with a body that is not a JSON object.')
+        : params.stream === true
+          ? invalidResponse('The upstream answered a streaming request with a JSON body, not an event stream.')
+          : null;
+    res.end(invalid ? { streamError: invalid } : {});
+    if (invalid) throw new FallbackRequestError(invalid.status, invalid.toBody(), res.attempts, res.headers);
     return body as ChatCompletion;
   };
   return { gateway, chat: { completions: { create } as FallbackChatCompletions } };
@@ -97,6 +109,8 @@ function abandon(res: GatewayResponse): void {
   res.stream?.destroy();
   res.end({ clientClosed: true });
 }
+
+const invalidResponse = (message: string) => new SwitchyardError('upstream_invalid_response', message);
 
 /** What every abort by the caller's signal rejects with, before or during a stream. */
 function aborted(res: GatewayResponse): FallbackRequestError {

@@ -102,6 +102,45 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
+  it("reports the schema's problems and the cross-field ones together, in one error", () => {
+    expect(
+      issuesOf({
+        virtualKeys: { a: { provider: 'openai', api_key: 'k', colour: 'blue' }, b: { provider: 'openai', api_key: 5 } },
+        config: {
+          strategy: { mode: 'fallback' },
+          targets: [{ virtual_key: 'a' }, { virtual_key: 'missing' }, { provider: 'azure-openai', api_key: 'k' }],
+        },
+        maxBodyBytes: -1,
+      }),
+    ).toEqual([
+      'virtualKeys.a.colour: unknown option',
+      'virtualKeys.b.api_key: must be a string',
+      'maxBodyBytes: Too small: expected number to be >0',
+      // Not "unknown virtual key" for `a`: its own problem is reported above.
+      'config.targets[1].virtual_key: unknown virtual key "missing"',
+      'config.targets[2]: Azure OpenAI needs `resource_name`, `endpoint` or `custom_host`',
+      'config.targets[2]: Azure OpenAI needs `deployment_id` or a `deployments` model map (or `api_version: "v1"`)',
+    ]);
+    expect(issuesOf({ virtualKeys, deadlineMs: 0 })).toEqual([
+      'deadlineMs: Too small: expected number to be >0',
+      'config: a routing config is required (`config`, or named `configs`)',
+    ]);
+  });
+
+  it('refuses configs that could never do what they say: an empty status list, a loadbalance with every weight 0', () => {
+    expect(
+      issuesOf({
+        virtualKeys,
+        config: { strategy: { mode: 'fallback', on_status_codes: [] }, targets: [{ virtual_key: 'openai-prod', retry: { attempts: 2, on_status_codes: [] } }] },
+        configs: { lb: { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: 0 }, { virtual_key: 'azure-prod', weight: 0 }] } },
+      }),
+    ).toEqual([
+      'config.strategy.on_status_codes: must list at least one status (leave it out to fall back on every status >= 400)',
+      'config.targets[0].retry.on_status_codes: must list at least one status (leave it out for 429 and 5xx)',
+      'configs.lb.targets: a loadbalance strategy needs a target with a weight above 0',
+    ]);
+  });
+
   it('never puts a credential in an error message', () => {
     const issues = issuesOf({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-secret-123', custom_host: 'not a url' } }, config: { virtual_key: 'o' } });
     expect(issues.join('\n')).not.toContain('sk-secret-123');

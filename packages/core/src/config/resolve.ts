@@ -12,6 +12,8 @@ import { openAIEndpoint } from '../providers/openai';
 import type { ProviderEndpoint } from '../providers/provider';
 import {
   optionsSchema,
+  routingConfigSchema,
+  virtualKeySchema,
   type ProviderName,
   type RetryConfig,
   type SwitchyardOptions,
@@ -94,27 +96,26 @@ function zodIssues(error: z.ZodError): OptionsIssue[] {
   });
 }
 
+type ParsedOptions = z.infer<typeof optionsSchema>;
+const NO_CONFIG: OptionsIssue = { path: 'config', message: 'a routing config is required (`config`, or named `configs`)' };
+type RoutingSections = Pick<ParsedOptions, 'virtualKeys' | 'config' | 'configs'>;
+
 /** Parses and resolves options; throws SwitchyardOptionsError listing every problem with its path. */
 export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input);
-  if (!parsed.success) throw new SwitchyardOptionsError(zodIssues(parsed.error));
+  if (!parsed.success) {
+    // The cross-field problems of the sections that are valid on their own (an unknown virtual key, an Azure
+    // target without a deployment) go into the same error: a user fixes their options in one round, not two.
+    const { sections, invalidKeys, configGiven } = validSections(input);
+    const issues = zodIssues(parsed.error);
+    resolveRouting(sections, issues, invalidKeys);
+    if (!configGiven) issues.push(NO_CONFIG);
+    throw new SwitchyardOptionsError(issues);
+  }
   const options = parsed.data;
   const issues: OptionsIssue[] = [];
-  const virtualKeys = options.virtualKeys ?? {};
-
-  for (const [name, vk] of Object.entries(virtualKeys)) {
-    checkProviderFields(vk, vk.provider, ['virtualKeys', name], issues);
-  }
-
-  const resolver = new Resolver(virtualKeys, issues);
-  const defaultConfig = options.config ? resolver.resolve(options.config, ['config'], ROOT_SCOPE) : null;
-  const configs = new Map<string, RouteNode>();
-  for (const [id, config] of Object.entries(options.configs ?? {})) {
-    configs.set(id, resolver.resolve(config, ['configs', id], ROOT_SCOPE));
-  }
-  if (!options.config && configs.size === 0) {
-    issues.push({ path: 'config', message: 'a routing config is required (`config`, or named `configs`)' });
-  }
+  const { defaultConfig, configs } = resolveRouting(options, issues);
+  if (!defaultConfig && configs.size === 0) issues.push(NO_CONFIG);
   if (issues.length > 0) throw new SwitchyardOptionsError(issues);
 
   const basePath = (options.basePath ?? '/v1').replace(/\/+$/, '');
@@ -132,6 +133,59 @@ export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
     prices: new PriceTable(options.prices),
   };
 }
+
+/** Virtual keys checked, routing configs resolved; every problem goes into `issues`. */
+function resolveRouting(
+  options: RoutingSections,
+  issues: OptionsIssue[],
+  invalidKeys: ReadonlySet<string> = new Set(),
+): { defaultConfig: RouteNode | null; configs: Map<string, RouteNode> } {
+  const virtualKeys = options.virtualKeys ?? {};
+  for (const [name, vk] of Object.entries(virtualKeys)) {
+    checkProviderFields(vk, vk.provider, ['virtualKeys', name], issues);
+  }
+  const resolver = new Resolver(virtualKeys, issues, invalidKeys);
+  const defaultConfig = options.config ? resolver.resolve(options.config, ['config'], ROOT_SCOPE) : null;
+  const configs = new Map<string, RouteNode>();
+  for (const [id, config] of Object.entries(options.configs ?? {})) {
+    configs.set(id, resolver.resolve(config, ['configs', id], ROOT_SCOPE));
+  }
+  return { defaultConfig, configs };
+}
+
+/**
+ * Of options the schema refused: the virtual keys and routing configs that are valid on their own, the names of
+ * the virtual keys that are not (a target naming one is not "unknown"), and whether a routing config was given.
+ */
+function validSections(input: unknown): { sections: RoutingSections; invalidKeys: Set<string>; configGiven: boolean } {
+  const sections: RoutingSections = {};
+  const invalidKeys = new Set<string>();
+  const raw = isRecord(input) ? input : {};
+  const noConfigs = raw.configs === undefined || (isRecord(raw.configs) && Object.keys(raw.configs).length === 0);
+  const configGiven = raw.config !== undefined || !noConfigs;
+  // Virtual keys that are no map at all: every target naming one would be reported as unknown.
+  if (raw.virtualKeys !== undefined && !isRecord(raw.virtualKeys)) return { sections, invalidKeys, configGiven };
+  if (isRecord(raw.virtualKeys)) {
+    sections.virtualKeys = {};
+    for (const [name, value] of Object.entries(raw.virtualKeys)) {
+      const vk = virtualKeySchema.safeParse(value);
+      if (vk.success) sections.virtualKeys[name] = vk.data;
+      else invalidKeys.add(name);
+    }
+  }
+  const config = routingConfigSchema.safeParse(raw.config);
+  if (raw.config !== undefined && config.success) sections.config = config.data;
+  if (isRecord(raw.configs)) {
+    sections.configs = {};
+    for (const [id, value] of Object.entries(raw.configs)) {
+      const parsed = routingConfigSchema.safeParse(value);
+      if (parsed.success) sections.configs[id] = parsed.data;
+    }
+  }
+  return { sections, invalidKeys, configGiven };
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 type ProviderFields = Pick<TargetConfig, (typeof PROVIDER_FIELDS)[number] | 'custom_host'>;
 
@@ -174,6 +228,8 @@ class Resolver {
   constructor(
     private readonly virtualKeys: Record<string, VirtualKeyConfig>,
     private readonly issues: OptionsIssue[],
+    /** Virtual keys the schema refused (already reported): a target naming one is not reported again. */
+    private readonly invalidKeys: ReadonlySet<string>,
   ) {}
 
   resolve(config: TargetConfig, at: PropertyKey[], parent: Scope, targetPath = ''): RouteNode {
@@ -198,6 +254,9 @@ class Resolver {
     const children = (config.targets ?? []).map((child, i) =>
       this.resolve(child, [...at, 'targets', i], scope, `${targetPath ? `${targetPath}.` : ''}targets[${i}]`),
     );
+    if (config.strategy?.mode === 'loadbalance' && children.length > 0 && children.every((child) => child.weight === 0)) {
+      this.issues.push({ path: formatPath([...at, 'targets']), message: 'a loadbalance strategy needs a target with a weight above 0' });
+    }
     const codes = config.strategy?.on_status_codes;
     return {
       kind: 'strategy',
@@ -215,6 +274,7 @@ class Resolver {
     if (config.virtual_key !== undefined) {
       const vk = this.virtualKeys[config.virtual_key];
       if (!Object.hasOwn(this.virtualKeys, config.virtual_key) || !vk) {
+        if (this.invalidKeys.has(config.virtual_key)) return this.placeholder(targetPath, weight);
         const known = Object.keys(this.virtualKeys);
         this.issues.push({
           path: formatPath([...at, 'virtual_key']),

@@ -24,7 +24,8 @@ const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, 'must be at mos
  * zero-width space pasted with a key) would make every request fail.
  */
 const headerValue = (required?: string) =>
-  (required ? z.string({ error: required }) : z.string())
+  // The "required" message only for a missing value: `api_key: 5` is there, just not a string.
+  (required ? z.string({ error: (issue) => (issue.input === undefined ? required : 'must be a string') }) : z.string())
     .min(1, 'must not be empty')
     .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain line breaks, control characters or characters an HTTP header cannot carry');
 
@@ -32,7 +33,7 @@ const headerValue = (required?: string) =>
 export const retrySchema = z.strictObject({
   attempts: z.number().int().min(0).max(10),
   /** Statuses that are retried. Default: 429, 500, 502, 503, 504. */
-  on_status_codes: z.array(statusCode).optional(),
+  on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for 429 and 5xx)').optional(),
   /** Wait as long as `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` ask (up to the cap). Default: true. */
   use_retry_after_header: z.boolean().optional(),
 });
@@ -87,7 +88,7 @@ export const virtualKeySchema = z.strictObject({
 export const strategySchema = z.strictObject({
   mode: z.enum(['fallback', 'single', 'loadbalance']),
   /** Statuses that move a request to the next target. Default: every status >= 400. */
-  on_status_codes: z.array(statusCode).optional(),
+  on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out to fall back on every status >= 400)').optional(),
 });
 
 /**

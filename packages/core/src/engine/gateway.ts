@@ -49,7 +49,10 @@ export function streamInterrupted(cause: unknown): SwitchyardError {
 
 /** How delivery of the response body ended, reported by whoever writes it to the client. */
 export interface DeliveryEnd {
-  /** The upstream stream failed after the response had started. */
+  /**
+   * The upstream stream failed after the response had started, or (the in-process client) a 2xx body was not what
+   * the request asked for: recorded on the serving attempt, the status stays the upstream's.
+   */
   streamError?: unknown;
   /** The client went away before the response was complete. */
   clientClosed?: boolean;

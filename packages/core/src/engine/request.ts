@@ -27,7 +27,18 @@ export function header(headers: HeaderBag, name: string): string | undefined {
 const MAX_HEADER_ID = 256;
 /** Model names are short; a longer one is refused, as it would be kept in every log event and error message. */
 const MAX_MODEL = 256;
-const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
+/** W3C Trace Context: version-traceid-parentid-flags; a later version may append fields (`-...`), version 00 may not. */
+const TRACEPARENT = /^\s?([\da-f]{2})-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})(-.*)?\s?$/;
+const ALL_ZEROS = /^0+$/;
+
+/** A valid W3C `traceparent` header's ids and flags, or null (then the header is ignored, as the spec says). */
+export function parseTraceparent(value: string | undefined): { traceId: string; spanId: string; flags: number } | null {
+  const match = value === undefined ? null : TRACEPARENT.exec(value);
+  if (!match) return null;
+  const [, version, traceId, spanId, flags, rest] = match as unknown as [string, string, string, string, string, string | undefined];
+  if (version === 'ff' || (version === '00' && rest !== undefined) || ALL_ZEROS.test(traceId) || ALL_ZEROS.test(spanId)) return null;
+  return { traceId, spanId, flags: Number.parseInt(flags, 16) };
+}
 
 /**
  * The request's trace id if it has one: `x-switchyard-trace-id`, else W3C `traceparent`'s trace id, else `fallback`
@@ -35,11 +46,8 @@ const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/;
  */
 export function givenTraceId(headers: HeaderBag, fallback?: string): string | undefined {
   const given = idHeader(headers, 'x-switchyard-trace-id');
-  if (given) return given;
-  const parent = header(headers, 'traceparent');
-  const match = parent ? TRACEPARENT.exec(parent) : null;
-  if (match && match[1] !== '00000000000000000000000000000000') return match[1]!;
-  return fallback;
+  if (given !== undefined) return given;
+  return parseTraceparent(header(headers, 'traceparent'))?.traceId ?? fallback;
 }
 
 /** The routing config the request names in `x-switchyard-config`, if any. Throws on one too long to be an id. */
@@ -47,12 +55,13 @@ export function givenConfigId(headers: HeaderBag): string | undefined {
   return idHeader(headers, 'x-switchyard-config');
 }
 
+/** An empty id header (a client that sends an unset variable) names nothing: it is read as absent. */
 function idHeader(headers: HeaderBag, name: string): string | undefined {
   const value = header(headers, name);
   if (value !== undefined && value.length > MAX_HEADER_ID) {
     throw new SwitchyardError('invalid_request', `${name} is longer than ${MAX_HEADER_ID} characters.`, { param: name });
   }
-  return value;
+  return value === '' ? undefined : value;
 }
 
 /** A new W3C-shaped trace id (32 hex digits). */

@@ -13,6 +13,12 @@ describe('retry wait rule', () => {
     expect(retryAfterMs(headers({}))).toBeUndefined();
   });
 
+  it('reads an empty header as no hint, not as "retry at once"', () => {
+    expect(retryAfterMs(headers({ 'retry-after-ms': '', 'retry-after': '2' }))).toBe(2000);
+    expect(retryAfterMs(headers({ 'x-ms-retry-after-ms': ' ' }))).toBeUndefined();
+    expect(retryAfterMs(headers({ 'retry-after': '' }))).toBeUndefined();
+  });
+
   it('backs off exponentially with jitter, capped', () => {
     const max = { capMs: 8000, random: () => 0 };
     const min = { capMs: 8000, random: () => 1 };

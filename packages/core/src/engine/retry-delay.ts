@@ -11,18 +11,23 @@ const BASE_DELAY_MS = 500;
 /** Milliseconds the upstream asked us to wait, or undefined when it did not say (or said nonsense). */
 export function retryAfterMs(header: HeaderLookup, now = Date.now()): number | undefined {
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
-    const value = header(name);
+    const value = given(header(name));
     if (value !== undefined) {
       const ms = Number(value);
       if (Number.isFinite(ms) && ms >= 0) return ms;
     }
   }
-  const value = header('retry-after');
+  const value = given(header('retry-after'));
   if (value === undefined) return undefined;
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** A header's value, or undefined when it is empty: `Number('')` is 0, which is no hint to retry at once. */
+function given(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
 }
 
 /**

@@ -40,7 +40,7 @@ export async function handleNodeRequest(
     if (Number(req.headers['content-length']) > max) throw tooLarge(max);
     // A parser that left the stream unread did not parse it: Express 4's json() and @koa/bodyparser set `{}` for a
     // content type they skip (e.g. text/plain), so the raw body is read instead.
-    const body = options.parsedBody !== undefined && req.readableEnded ? hostParsed(req, options.parsedBody) : await readBody(req, max);
+    const body = options.parsedBody !== undefined && req.readableEnded ? hostParsed(req, options.parsedBody, max) : await readBody(req, max);
     // The engine runs on this cancellation itself: no second one to create and listen to.
     result = await gateway.handle({ body, headers: req.headers, cancel });
   } catch (err) {
@@ -86,11 +86,24 @@ function parserRefusal(err: unknown): SwitchyardError | null {
 
 /**
  * A form the host's form parser read (express.urlencoded(), @koa/bodyparser) is refused as its raw bytes would be,
- * and an empty body a JSON parser turned into `{}` as an empty body (not as a request without a model).
+ * and an empty body a JSON parser turned into `{}` as an empty body (not as a request without a model). A chunked
+ * body declared no length to check: the size limit applies to its JSON as it will be sent upstream.
  */
-function hostParsed(req: IncomingMessage, parsed: unknown): unknown {
+function hostParsed(req: IncomingMessage, parsed: unknown, maxBytes: number): unknown {
   if (FORM_TYPE.test(req.headers['content-type'] ?? '')) throw invalidJson();
-  return req.headers['content-length'] === '0' ? '' : parsed;
+  const length = req.headers['content-length'];
+  if (length === '0') return '';
+  if (length === undefined && jsonBytes(parsed) > maxBytes) throw tooLarge(maxBytes);
+  return parsed;
+}
+
+function jsonBytes(value: unknown): number {
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? 0 : Buffer.byteLength(json);
+  } catch {
+    return 0; // not JSON at all (a cycle a custom parser made): not a size problem, the engine refuses it later
+  }
 }
 const FORM_TYPE = /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\b/i;
 

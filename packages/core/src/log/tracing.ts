@@ -20,13 +20,12 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { ProviderName } from '../config/schema';
-import type { HeaderBag } from '../engine/request';
+import { header, parseTraceparent, type HeaderBag } from '../engine/request';
 import type { LogEvent } from './log-event';
 
 const TRACER_NAME = '@switchyard/core';
 /** The API's no-op provider: what a proxy delegates to until an SDK is registered. */
 const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
-const TRACEPARENT = /^00-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/;
 
 /** GenAI semconv's `gen_ai.provider.name` values. */
 const PROVIDER_NAMES: Record<ProviderName, string> = { openai: 'openai', 'azure-openai': 'azure.ai.openai' };
@@ -44,10 +43,9 @@ function parentContext(headers: HeaderBag): Context {
   const extracted = propagation.extract(active, headers);
   if (trace.getSpanContext(extracted)) return extracted;
   // No propagator registered (a bare BasicTracerProvider): read traceparent ourselves so the span still joins the trace.
-  const raw = headers.traceparent;
-  const match = typeof raw === 'string' ? TRACEPARENT.exec(raw) : null;
-  if (!match || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) return active;
-  return trace.setSpanContext(active, { traceId: match[1]!, spanId: match[2]!, traceFlags: Number.parseInt(match[3]!, 16) & 1, isRemote: true });
+  const parent = parseTraceparent(header(headers, 'traceparent'));
+  if (!parent) return active;
+  return trace.setSpanContext(active, { traceId: parent.traceId, spanId: parent.spanId, traceFlags: parent.flags & 1, isRemote: true });
 }
 
 const now = () => performance.timeOrigin + performance.now();
