@@ -20,6 +20,7 @@ export type SwitchyardErrorCode =
   | 'deadline_exceeded'
   | 'stream_interrupted'
   | 'client_closed'
+  | 'host_answered'
   | 'internal_error';
 
 /** OpenAI's error envelope, as the OpenAI API and its SDKs use it. */
@@ -42,6 +43,8 @@ const STATUS_BY_CODE: Record<SwitchyardErrorCode, number> = {
   deadline_exceeded: 504,
   stream_interrupted: 502,
   client_closed: 499,
+  // Like client_closed, only ever in log events: the host app's own answer is what the client got.
+  host_answered: 499,
   internal_error: 500,
 };
 

@@ -40,6 +40,11 @@ export function clientClosed(): SwitchyardError {
   return new SwitchyardError('client_closed', 'The client closed the request.');
 }
 
+/** The abort reason of a request the host app answered itself first, e.g. a timeout middleware's 503. */
+export function hostAnswered(status: number): SwitchyardError {
+  return new SwitchyardError('host_answered', `The host app answered the request itself (status ${status}) before Switchyard did.`);
+}
+
 /** The error of an upstream stream that failed after the response had started (its body reached the client). */
 export function streamInterrupted(cause: unknown): SwitchyardError {
   const code = (cause as { code?: unknown } | null)?.code;
@@ -56,6 +61,8 @@ export interface DeliveryEnd {
   streamError?: unknown;
   /** The client went away before the response was complete. */
   clientClosed?: boolean;
+  /** The host app answered the request itself, with this status (a timeout middleware): the status logged. */
+  hostStatus?: number;
 }
 
 export interface GatewayResponse {
@@ -397,7 +404,8 @@ export class Gateway {
         ended = true;
         run.release();
         let status = res.status;
-        if (how.clientClosed) status = 499;
+        if (how.hostStatus !== undefined) status = how.hostStatus;
+        else if (how.clientClosed) status = 499;
         if (how.streamError !== undefined) {
           const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
           const last = run.attempts[run.attempts.length - 1]!;
@@ -431,7 +439,7 @@ export class Gateway {
       end: (how = {}) => {
         if (ended) return;
         ended = true;
-        const status = how.clientClosed ? 499 : error.status;
+        const status = how.hostStatus ?? (how.clientClosed ? 499 : error.status);
         const event = logEvent(log, t0, status, false, null, null, null);
         log.otel?.end(event);
         emitLog(this.options.sinks, event);

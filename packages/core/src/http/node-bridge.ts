@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { SwitchyardError } from '../errors';
-import { clientClosed, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
+import { clientClosed, hostAnswered, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { Cancellation } from '../engine/cancellation';
 import { invalidJson, tooLarge } from '../engine/request';
 import { codecFor, contentCoding } from './content-coding';
@@ -28,7 +28,7 @@ export async function handleNodeRequest(
   const cancel = new Cancellation();
   // Until our response is written, a close means nobody waits for it: the client left, or the host answered
   // already (a timeout middleware's 503). Either way the upstream work stops.
-  const onClose = () => cancel.abort(clientClosed());
+  const onClose = () => cancel.abort(res.writableFinished ? hostAnswered(res.statusCode) : clientClosed());
   res.once('close', onClose);
   // The client may have left while the host's middleware ran (auth, rate limits): 'close' will not come again.
   if (res.destroyed) onClose();
@@ -158,8 +158,12 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
   // Gone, or answered by the host meanwhile (headers already sent by middleware in front): nothing of ours can go out.
   if (res.destroyed || res.writableEnded || res.headersSent) {
     result.stream?.destroy();
-    if (!res.writableEnded) res.end();
-    result.end({ clientClosed: true });
+    // A response the host ended is what the client got, and what is logged; one it only started is not delivered.
+    if (res.writableEnded) result.end({ hostStatus: res.statusCode });
+    else {
+      res.end();
+      result.end({ clientClosed: true });
+    }
     return;
   }
   const { stream, body } = result;
