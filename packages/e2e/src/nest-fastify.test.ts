@@ -7,9 +7,11 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
+import { MemoryLogStore, type LogEvent } from '@switchyard/core';
 import { SwitchyardModule } from '@switchyard/nestjs';
 import { listenNest } from './support/adapters';
-import { messages, sdk, seedOptions, useUpstreams } from './support/fixture';
+import { replies } from '@switchyard/testing';
+import { messages, sdk, seedOptions, until, useUpstreams } from './support/fixture';
 
 describe('NestJS on Fastify: the chat route', () => {
   const { up, logs, track } = useUpstreams();
@@ -38,5 +40,43 @@ describe('NestJS on Fastify: the chat route', () => {
     const refused = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o' });
     expect([refused.status, refused.body.error.code, refused.headers['x-host-request-id']]).toEqual([400, 'invalid_request', 'rid-1']);
     expect(up.openai.requests).toHaveLength(2);
+  });
+});
+
+describe('NestJS on Fastify: the logs endpoint', () => {
+  const { up, logs, track } = useUpstreams();
+  const TOKEN = 'fastify-logs-token-0123';
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  it('serves the API and the viewer below its path, behind a global prefix (Fastify gives its middleware no route params)', async () => {
+    const store = new MemoryLogStore();
+    @Module({
+      imports: [
+        SwitchyardModule.forRoot({
+          ...seedOptions(up, logs, { logSinks: [store] }),
+          route: { path: 'v1/chat/completions' },
+          logs: { path: 'switchyard/logs', store, token: TOKEN, viewer: true },
+        }),
+      ],
+    })
+    class AppModule {}
+    const app = await NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter({ forceCloseConnections: true }), { logger: false });
+    app.setGlobalPrefix('api');
+    const url = track(await listenNest(app));
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(`${url}/api`, { 'x-switchyard-trace-id': 'fastify-1' }).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 1);
+
+    const list = await request(url).get('/api/switchyard/logs/api/requests?traceId=fastify-1').set(auth);
+    expect([list.status, list.headers['content-type']]).toEqual([200, expect.stringMatching(/^application\/json/)]);
+    const [event] = (list.body as { data: LogEvent[] }).data;
+    expect(event).toMatchObject({ traceId: 'fastify-1', fallback: true });
+    const one = await request(url).get(`/api/switchyard/logs/api/requests/${event!.requestId}`).set(auth);
+    expect(one.body).toMatchObject({ requestId: event!.requestId, attempts: [{ status: 429 }, { status: 200 }] });
+    const bad = await request(url).get('/api/switchyard/logs/api/requests?bogus=1').set(auth);
+    expect([bad.status, bad.body.error?.param]).toEqual([400, 'bogus']);
+    expect((await request(url).get('/api/switchyard/logs/api/requests')).status).toBe(401);
+    const page = await request(url).get('/api/switchyard/logs/');
+    expect([page.status, page.headers['content-type']]).toEqual([200, expect.stringMatching(/^text\/html/)]);
   });
 });

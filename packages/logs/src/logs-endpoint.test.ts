@@ -82,6 +82,16 @@ describe('logs endpoint (Express)', () => {
     expect(await unknown.json()).toMatchObject({ error: { param: 'traceid', code: 'invalid_query' } });
     const limit = await fetch(`${url}/switchyard/logs/api/requests?limit=abc`, { headers: auth });
     expect([limit.status, ((await limit.json()) as { error: { param: string } }).error.param]).toEqual([400, 'limit']);
+    // Numbers as people write them: not what Number() also reads (hex, exponents, padding), nor a hand-made cursor.
+    const cursor = (text: string) => Buffer.from(text).toString('base64url');
+    for (const [query, param] of [['limit=0x10', 'limit'], ['limit=1e2', 'limit'], ['limit=%2010', 'limit'], ['minCostUsd=0x1', 'minCostUsd'], [`cursor=${cursor('0x10|x')}`, 'cursor'], [`cursor=${cursor(' |x')}`, 'cursor']]) {
+      const res = await fetch(`${url}/switchyard/logs/api/requests?${query}`, { headers: auth });
+      expect([res.status, ((await res.json()) as { error: { param: string } }).error.param]).toEqual([400, param]);
+    }
+    expect((await fetch(`${url}/switchyard/logs/api/requests?limit=10&minCostUsd=0.5&maxTokens=100`, { headers: auth })).status).toBe(200);
+    // An offset's + that was not encoded arrives as a space: the message says what to send.
+    const plus = await fetch(`${url}/switchyard/logs/api/requests?from=2026-11-26T09:00+02:00`, { headers: auth });
+    expect(((await plus.json()) as { error: { message: string } }).error.message).toMatch(/ISO 8601 date .*%2B/);
     // Only epoch ms or ISO 8601 (Date.parse alone reads "foo 2024" as a date), and each parameter once.
     // Nor a date that does not exist (Date.parse would roll February 30 over into March).
     const impossible = [['from=2026-02-30', 'from'], ['to=2026-02-31T10:00', 'to'], ['from=2026-04-31', 'from'], ['to=2026-01-01T24:00', 'to']];
@@ -151,6 +161,8 @@ describe('logs endpoint (Express)', () => {
     expect(() => logsMiddleware({ store })).toThrow(SwitchyardOptionsError);
     expect(() => logsMiddleware({ store })).toThrow(/auth: the logs are private/);
     expect(() => logsMiddleware({ store, token: 'short' })).toThrow(/token: must be a string of at least 16 characters/);
+    // HTTP drops blanks around a header value: a token read from a file with its newline could never match.
+    expect(() => logsMiddleware({ store, token: 'a-token-of-16-chars-or-more\n' })).toThrow(/token: must not start or end with whitespace/);
     expect(() => logsMiddleware({ store, allowUnauthenticated: true })).not.toThrow();
     // It would skip the token's check: a contradiction, refused rather than resolved silently.
     expect(() => logsMiddleware({ store, allowUnauthenticated: true, token: 'a-token-of-16-chars-or-more' })).toThrow(/allowUnauthenticated: cannot be combined/);

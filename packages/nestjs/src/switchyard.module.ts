@@ -59,12 +59,15 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
       // GET routes keep the full URL (a prefix `use` would strip it), so the handler matches its own prefix.
       const handler = createLogsHandler({ ...logs, path: mount });
       consumer
-        .apply((req: IncomingMessage & { params?: { rest?: unknown } }, res: ServerResponse, next: (err?: unknown) => void) => {
+        .apply((req: IncomingMessage & { params?: { rest?: unknown }; originalUrl?: string }, res: ServerResponse, next: (err?: unknown) => void) => {
           // Nest sends only this path's requests here, but a global prefix (app.setGlobalPrefix) may stand before
-          // it: the part below the mount is the route's wildcard (decoded segments), never found by searching the URL.
+          // it: the part below the mount is the route's wildcard (decoded segments) on Express; Fastify's middleware
+          // gets no params (and a stripped url), so there it is read from the original URL.
           const url = req.url ?? '/';
           const rest = req.params?.rest;
-          const below = Array.isArray(rest) ? rest.map((segment) => encodeURIComponent(String(segment))).join('/') : '';
+          const below = Array.isArray(rest)
+            ? rest.map((segment) => encodeURIComponent(String(segment))).join('/')
+            : belowMount(req.originalUrl ?? url, mount);
           const q = url.indexOf('?');
           req.url = `${mount}${below === '' ? '' : `/${below}`}${q < 0 ? '' : url.slice(q)}`;
           handler(req, res, (err?: unknown) => {
@@ -75,4 +78,18 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
         .forRoutes({ path: prefix, method: RequestMethod.GET }, { path: `${prefix}/{*rest}`, method: RequestMethod.GET });
     }
   }
+}
+
+/**
+ * The path below `mount` in a URL (still percent-encoded): searched from the start at segment boundaries, so a global
+ * prefix may stand before the mount, and the ids after it cannot be mistaken for it.
+ */
+function belowMount(url: string, mount: string): string {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  for (let at = path.indexOf(mount); at >= 0; at = path.indexOf(mount, at + 1)) {
+    const end = at + mount.length;
+    if (end === path.length || path[end] === '/') return path.slice(end).replace(/^\/+/, '');
+  }
+  return '';
 }

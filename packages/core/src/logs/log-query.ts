@@ -62,10 +62,14 @@ const PROVIDERS: readonly ProviderName[] = ['openai', 'azure-openai'];
 
 function finite(param: string, value: unknown, min = -Infinity): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new LogQueryError(param, `${param} must be a number${min > -Infinity ? ` >= ${min}` : ''}.`);
+    const what = param === 'from' || param === 'to' ? 'epoch milliseconds or an ISO 8601 date (a + in an offset sent as %2B)' : 'a number';
+    throw new LogQueryError(param, `${param} must be ${what}${min > -Infinity ? ` >= ${min}` : ''}.`);
   }
   return value;
 }
+
+/** A decimal number as a person writes it: `Number()` alone also reads `0x10`, `1e2` and padded blanks. */
+const DECIMAL = /^\d+(?:\.\d+)?$/;
 
 /** Checks a query and applies defaults. Throws LogQueryError naming the first bad field. */
 export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
@@ -154,7 +158,7 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
       case 'minTokens':
       case 'maxTokens':
       case 'limit':
-        query[key] = value.trim() === '' ? NaN : Number(value);
+        query[key] = DECIMAL.test(value) ? Number(value) : NaN;
         break;
       default:
         throw new LogQueryError(key, `Unknown query parameter "${key}".`);
@@ -170,7 +174,7 @@ export function encodeCursor(event: Pick<LogEvent, 'startedAt' | 'requestId'>): 
 function decodeCursor(cursor: string): LogCursor {
   const text = typeof cursor === 'string' ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const bar = text.indexOf('|');
-  const startedAt = Number(text.slice(0, bar));
+  const startedAt = /^\d+$/.test(text.slice(0, bar)) ? Number(text.slice(0, bar)) : NaN;
   if (bar <= 0 || !Number.isFinite(startedAt) || bar === text.length - 1) throw new LogQueryError('cursor', 'cursor is not a cursor this API returned.');
   return { startedAt, requestId: text.slice(bar + 1) };
 }

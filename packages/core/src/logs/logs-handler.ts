@@ -49,6 +49,9 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   }
   if (token !== undefined && (typeof token !== 'string' || token.length < 16)) {
     issues.push({ path: 'token', message: 'must be a string of at least 16 characters' });
+  } else if (token !== undefined && token.trim() !== token) {
+    // HTTP drops the blanks around a header value: such a token could never be sent (a newline read from a file?).
+    issues.push({ path: 'token', message: 'must not start or end with whitespace' });
   }
   if (auth !== undefined && typeof auth !== 'function') issues.push({ path: 'auth', message: 'must be a function (req) => boolean' });
   // A string from the environment ("false", "0") would read as true: only a boolean says it.
