@@ -43,6 +43,7 @@ describe('logs endpoint (Koa)', () => {
     const viewer = await fetch(`${app.url}/switchyard/logs`);
     expect([viewer.status, viewer.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
     expect(await (await fetch(`${app.url}/switchyard/logsx`)).json()).toEqual({ host: '/switchyard/logsx' });
+    expect(await (await fetch(`${app.url}/switchyard/logs/host-route`)).json()).toEqual({ host: '/switchyard/logs/host-route' });
     expect(await (await fetch(`${app.url}/health`)).json()).toEqual({ host: '/health' });
   });
 

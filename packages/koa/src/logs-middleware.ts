@@ -11,7 +11,7 @@ export interface KoaLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
 
 /**
  * The request-logs endpoint for Koa: serves the viewer page (`GET {path}/`, when `viewer` is on),
- * `GET {path}/api/requests` and `GET {path}/api/requests/:requestId`; requests outside `path` go to `next()`.
+ * `GET {path}/api/requests` and `GET {path}/api/requests/:requestId`; requests outside `path`, or below it but not its own, go to `next()`.
  * The shared Node handler writes the response itself (`ctx.respond = false`).
  */
 export function logsMiddleware(options: KoaLogsOptions): Middleware {
@@ -26,8 +26,14 @@ export function logsMiddleware(options: KoaLogsOptions): Middleware {
   const handler = createLogsHandler({ ...options, path: prefix, auth: auth && ((req) => auth(contexts.get(req)!)) });
   return async (ctx, next) => {
     if (prefix && ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`)) return next();
-    ctx.respond = false;
     if (auth) contexts.set(ctx.req, ctx);
-    handler(ctx.req, ctx.res);
+    // The handler tells at once (before any await) whether a path below the mount is its own; the app's
+    // own routes there, as in Express, go on to next().
+    let notOurs = false;
+    handler(ctx.req, ctx.res, () => {
+      notOurs = true;
+    });
+    if (notOurs) return next();
+    ctx.respond = false;
   };
 }
