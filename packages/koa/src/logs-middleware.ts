@@ -11,7 +11,8 @@ export interface KoaLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
 
 /**
  * The request-logs endpoint for Koa: serves the viewer page (`GET {path}/`, when `viewer` is on),
- * `GET {path}/api/requests` and `GET {path}/api/requests/:requestId`; requests outside `path`, or below it but not its own, go to `next()`.
+ * `GET {path}/api/requests` and `GET {path}/api/requests/:requestId`; requests outside `path`, or below it but not
+ * its own, go to `next()`.
  * The shared Node handler writes the response itself (`ctx.respond = false`).
  */
 export function logsMiddleware(options: KoaLogsOptions): Middleware {

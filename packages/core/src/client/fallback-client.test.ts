@@ -180,4 +180,20 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(logs[0]).toMatchObject({ status: 200, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }] });
     expect(logs[1]).toMatchObject({ status: 200, fallback: true, attempts: [{ status: 429 }, { status: 200, error: { code: 'upstream_invalid_response' } }] });
   });
+
+  it("takes the SDK's per-call timeout as a shorter deadline for that call", async () => {
+    const client = createFallbackClient(options);
+    openai.enqueue({ hang: true });
+    const started = Date.now();
+    const err = await client.chat.completions.create({ model: 'gpt-4o', messages }, { timeout: 200 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 504, code: 'deadline_exceeded' });
+    // Well before the options' 600 s deadline; the hung upstream request is aborted, and no fallback is tried.
+    expect(Date.now() - started).toBeLessThan(5000);
+    const end = Date.now() + 3000;
+    while (!openai.requests[0]!.aborted && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    expect(openai.requests[0]!.aborted).toBe(true);
+    expect(azure.requests).toHaveLength(0);
+    await expect(client.chat.completions.create({ model: 'gpt-4o', messages }, { timeout: 0 })).rejects.toThrow(TypeError);
+    await expect(client.chat.completions.create({ model: 'gpt-4o', messages }, { timeout: 1.5 })).rejects.toThrow(/timeout must be a whole number/);
+  });
 });

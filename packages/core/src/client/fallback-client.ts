@@ -11,7 +11,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
-import type { SwitchyardOptions } from '../config/schema';
+import { MAX_TIMER_MS, type SwitchyardOptions } from '../config/schema';
 import { clientClosed, Gateway, streamInterrupted, type GatewayResponse } from '../engine/gateway';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
@@ -25,6 +25,11 @@ export interface FallbackRequestOptions {
   configId?: string;
   /** Aborts the request, including a running stream: it rejects with a FallbackRequestError, status 499, `client_closed`. */
   signal?: AbortSignal;
+  /**
+   * Milliseconds until the response must start, every retry and fallback included, as the SDK's `timeout`: a
+   * shorter deadline than the options' `deadlineMs` for this call. Past it: FallbackRequestError 504 `deadline_exceeded`.
+   */
+  timeout?: number;
 }
 
 /**
@@ -76,8 +81,11 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
     const headers: Record<string, string> = {};
     if (opts.traceId !== undefined) headers['x-switchyard-trace-id'] = opts.traceId;
     if (opts.configId !== undefined) headers['x-switchyard-config'] = opts.configId;
-    const { signal } = opts;
-    const res = await gateway.handle({ body: params, headers, signal });
+    const { signal, timeout } = opts;
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMER_MS)) {
+      throw new TypeError(`timeout must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}.`);
+    }
+    const res = await gateway.handle({ body: params, headers, signal, deadlineMs: timeout });
     if (signal?.aborted) {
       // Aborted as the response arrived: nobody will read it.
       abandon(res);

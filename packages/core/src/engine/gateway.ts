@@ -28,6 +28,8 @@ export interface GatewayRequest {
   headers: HeaderBag;
   /** Aborted when the client goes away: the upstream request is aborted too. */
   signal?: AbortSignal;
+  /** A shorter deadline for this request than the options' `deadlineMs` (the in-process client's `timeout`). */
+  deadlineMs?: number;
   /**
    * Internal, for the Node bridge: the cancellation the request runs on, which its owner aborts with `clientClosed()`
    * when the client goes away. Saves a second one and a listener per request (issue 5).
@@ -207,7 +209,8 @@ export class Gateway {
       const parsed = parseBody(req.body, this.options.maxBodyBytes);
       log.model = parsed.body.model;
       log.stream = parsed.body.stream === true;
-      run = new RequestRun(parsed, log.otel ?? null, this.options.deadlineMs, req.signal, req.cancel);
+      const deadlineMs = req.deadlineMs === undefined ? this.options.deadlineMs : Math.min(req.deadlineMs, this.options.deadlineMs);
+      run = new RequestRun(parsed, log.otel ?? null, deadlineMs, req.signal, req.cancel);
       log.attempts = run.attempts;
       const pending = this.runNode(root, run);
       // undici writes the first attempt's request synchronously: from here on, work overlaps the upstream's.
