@@ -208,4 +208,43 @@ describe('viewer page in headless Chromium', () => {
     expect(errors).toEqual([]);
   });
 
+  it('keeps a shared link exact (times to the ms, the default config), and the pages loaded when it refreshes', async () => {
+    // Sixty requests a second apart, within one minute, written straight into the store.
+    const first = logs[0]!;
+    const t0 = Math.floor((first.startedAt - 3_600_000) / 60_000) * 60_000;
+    const bulk = (i: number, at: number): LogEvent => ({ ...first, requestId: `bulk-${i}`, traceId: `bulk-${String(i).padStart(2, '0')}`, startedAt: at });
+    for (let i = 0; i < 60; i++) store.write(bulk(i, t0 + i * 1000));
+    await store.flush();
+    const shared = await browser.newPage();
+    shared.on('pageerror', (err) => pageErrors.push(err.message));
+    // The minute-precision boxes would widen from to t0 (60 rows): the link's own bounds hold, on load and on Apply.
+    await shared.goto(`${app.url}/switchyard/logs/?from=${t0 + 15_000}&to=${t0 + 59_999}#token=${TOKEN}`);
+    await rowCount(shared, 45);
+    await shared.click('button.primary');
+    await rowCount(shared, 45);
+    expect(shared.url()).toContain(`from=${t0 + 15_000}`);
+
+    // The default config (configId= with nothing after it) is shown as "(default)" and kept.
+    await shared.goto(`${app.url}/switchyard/logs/?configId=&traceId=invoice-0815`);
+    await shared.locator('td.empty').waitFor();
+    expect(await shared.inputValue('input[name=configId]')).toBe('(default)');
+    await shared.fill('input[name=traceId]', 'signup-7f3a');
+    await shared.click('button.primary');
+    await rowCount(shared, 1);
+    expect(shared.url()).toMatch(/configId=(&|$)/);
+
+    // Two pages loaded, then a refresh: the rows stay, and a new request comes on top.
+    await shared.goto(`${app.url}/switchyard/logs/?from=${t0}&to=${t0 + 59_999}`);
+    await rowCount(shared, 50);
+    await shared.click('#more');
+    await rowCount(shared, 60);
+    store.write(bulk(60, t0 + 59_500));
+    await store.flush();
+    await shared.click('#refresh');
+    await rowCount(shared, 61);
+    expect(await shared.locator('tr.row').first().textContent()).toContain('bulk-60');
+    await shared.close();
+    expect(pageErrors).toEqual([]);
+  });
+
 });

@@ -115,28 +115,45 @@ function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 
 
 var TEXT_FILTERS = ['traceId', 'status', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'];
 var FILTERS = TEXT_FILTERS.concat(['fallback', 'provider', 'from', 'to']);
+// The default config has no id: the Config box names it so (the API's configId= with nothing after it).
+var DEFAULT_CONFIG = '(default)';
+// A shared link's from/to, exact to the millisecond, while the minute-precision box still shows them unchanged.
+var exactTime = {};
 function filterParams() {
   var f = $('filters'), p = new URLSearchParams();
   TEXT_FILTERS.forEach(function (k) {
     var v = f.elements[k].value.trim();
-    if (v !== '') p.set(k, v);
+    if (k === 'configId' && v === DEFAULT_CONFIG) p.set(k, '');
+    else if (v !== '') p.set(k, v);
   });
   ['fallback', 'provider'].forEach(function (k) { if (f.elements[k].value) p.set(k, f.elements[k].value); });
   // The inputs have minute precision and the bounds are inclusive: "To 12:05" means up to 12:05:59.999.
-  ['from', 'to'].forEach(function (k) { var v = f.elements[k].value; if (v) p.set(k, String(new Date(v).getTime() + (k === 'to' ? 59999 : 0))); });
+  ['from', 'to'].forEach(function (k) {
+    var v = f.elements[k].value, exact = exactTime[k];
+    if (exact && exact.shown === v) p.set(k, exact.value);
+    else if (v) p.set(k, String(new Date(v).getTime() + (k === 'to' ? 59999 : 0)));
+  });
   return p;
+}
+/** Epoch ms of a from/to in a URL: epoch ms, or ISO 8601 read as the API reads it (UTC unless it names an offset). */
+function timeOf(v) {
+  if (/^-?\\d+$/.test(v)) return Number(v);
+  return Date.parse(/T[^Z+-]*$/.test(v) ? v + 'Z' : v);
 }
 function fillFilters() {
   var f = $('filters'), p = new URLSearchParams(location.search);
+  exactTime = {};
   p.forEach(function (v, k) {
     // Only the filters' own fields: the form's elements collection also answers to names like length or item.
     if (FILTERS.indexOf(k) < 0) return;
     var input = f.elements[k];
     if (!input) return;
     if (k === 'from' || k === 'to') {
-      var d = new Date(Number(v));
-      if (!isNaN(d)) input.value = d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes());
-    } else input.value = v;
+      var d = new Date(timeOf(v));
+      if (isNaN(d)) return;
+      input.value = d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes());
+      exactTime[k] = { value: v, shown: input.value };
+    } else input.value = k === 'configId' && v === '' ? DEFAULT_CONFIG : v;
   });
 }
 
@@ -168,19 +185,41 @@ function load(mode) {
   if (append && !cursor) return Promise.resolve();
   var p = new URLSearchParams(applied);
   if (append) p.set('cursor', cursor);
-  else {
-    // A new first page: the old cursor belongs to the old rows, so "Load more" waits for the new page's.
+  else if (mode !== 'refresh') {
+    // A new search: the old cursor belongs to the old rows, so "Load more" waits for the new page's. (A refresh
+    // keeps the rows loaded, and their cursor.)
     cursor = null;
     $('more').style.display = 'none';
   }
-  var seq = ++latest;
+  var seq = ++latest, kept = mode === 'refresh' ? { rows: rows, cursor: cursor } : null;
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;
     showError('');
-    rows = append ? rows.concat(page.data) : page.data;
-    cursor = page.nextCursor;
+    if (append) {
+      rows = rows.concat(page.data);
+      cursor = page.nextCursor;
+    } else if (kept) refreshed(kept, page);
+    else {
+      rows = page.data;
+      cursor = page.nextCursor;
+    }
     render();
   }).catch(function (err) { if (seq === latest) showError(err.message); });
+}
+
+/** Newest first, as the API orders: by time, then request id. */
+function olderThan(a, b) { return a.startedAt < b.startedAt || (a.startedAt === b.startedAt && a.requestId < b.requestId); }
+
+/**
+ * A refresh (or live mode) puts the new first page on top and keeps the pages already loaded below it, where the two
+ * meet. When more than a page arrived since, they do not meet: the old rows go, as a gap would hide requests.
+ */
+function refreshed(kept, page) {
+  var fresh = page.data, last = fresh[fresh.length - 1];
+  var meets = !page.nextCursor || (last && kept.rows.some(function (e) { return !olderThan(e, last); }));
+  var tail = meets && page.nextCursor ? kept.rows.filter(function (e) { return olderThan(e, last); }) : [];
+  rows = fresh.concat(tail);
+  cursor = tail.length > 0 ? kept.cursor : page.nextCursor;
 }
 
 function render() {
@@ -276,7 +315,7 @@ function showDetail(e) {
 function close() { $('detail').className = ''; document.body.classList.remove('drawer'); selected = null; render(); }
 
 $('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load('apply'); });
-$('clear').addEventListener('click', function () { $('filters').reset(); load('apply'); });
+$('clear').addEventListener('click', function () { $('filters').reset(); exactTime = {}; load('apply'); });
 $('refresh').addEventListener('click', function () { load('refresh'); });
 $('more').addEventListener('click', function () { load('more'); });
 $('close').addEventListener('click', close);
@@ -311,7 +350,7 @@ const BODY = `
   <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Model<input name="model" class="w-m" placeholder="gpt-4o"></label>
-  <label>Config<input name="configId" class="w-s" placeholder="id"></label>
+  <label>Config<input name="configId" class="w-s" placeholder="id" title="A config id, or (default) for the default config"></label>
   <label>From<input name="from" type="datetime-local" class="w-t"></label>
   <label>To<input name="to" type="datetime-local" class="w-t"></label>
   <label>Cost USD<span class="range"><input name="minCostUsd" class="w-s" placeholder="min"><input name="maxCostUsd" class="w-s" placeholder="max"></span></label>
