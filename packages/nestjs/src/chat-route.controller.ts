@@ -21,7 +21,8 @@ function nodeResponse(res: PlatformResponse): ServerResponse {
 /**
  * The OpenAI-compatible route as a controller made for its path: a controller, not a middleware, so that the app's
  * guards (auth, throttling), exception filters and global prefix apply to it. It writes the response itself
- * (`@Res()`), so interceptors run around it but see no return value.
+ * (`@Res()`), so interceptors run around it but see no return value; they resume once the response is handed over
+ * (a JSON answer sent, a stream started), so a timing interceptor measures the request, not the handler's call.
  */
 export function chatRouteController(path: string): Type<unknown> {
   @Controller()
@@ -29,8 +30,9 @@ export function chatRouteController(path: string): Type<unknown> {
     constructor(@Inject(SWITCHYARD_GATEWAY) private readonly gateway: Gateway) {}
 
     @Post(path)
-    chat(@Req() req: PlatformRequest, @Res() res: PlatformResponse): void {
-      void handleNodeRequest(this.gateway, req.raw ?? req, nodeResponse(res), { parsedBody: req.body });
+    chat(@Req() req: PlatformRequest, @Res() res: PlatformResponse): Promise<void> {
+      // Never rejects: every failure is answered in the response.
+      return handleNodeRequest(this.gateway, req.raw ?? req, nodeResponse(res), { parsedBody: req.body });
     }
   }
   // One name per path: Nest's deep-hash module ids serialise controllers by name, and two routes must not collide.

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { Controller, Inject, Injectable, Module, Post, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, NestFactory } from '@nestjs/core';
+import { Controller, Inject, Injectable, Module, Post, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { tap, type Observable } from 'rxjs';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import { Test } from '@nestjs/testing';
@@ -190,6 +191,34 @@ describe('SwitchyardModule', () => {
       const allowed = new OpenAI({ apiKey: 'unused', baseURL: url, maxRetries: 0, defaultHeaders: { 'x-app-key': 'let-me-in' } });
       const completion = await allowed.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
       expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("lets the app's interceptors resume once the response is handed over, not when the handler was called", async () => {
+    const seen: Array<[boolean, boolean]> = [];
+    @Injectable()
+    class Timing implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        const res = context.switchToHttp().getResponse<{ headersSent: boolean; writableEnded: boolean }>();
+        return next.handle().pipe(tap(() => seen.push([res.headersSent, res.writableEnded])));
+      }
+    }
+    @Module({
+      imports: [SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: 'v1/chat/completions' } })],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: Timing }],
+    })
+    class TimedApp {}
+    const app = await listenNest(await NestFactory.create(TimedApp, { logger: false }));
+    try {
+      openai.enqueue({ delayMs: 50 });
+      const client = new OpenAI({ apiKey: 'unused', baseURL: `${app.url}/v1`, maxRetries: 0 });
+      await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      for await (const _ of stream);
+      // The JSON answer was sent whole; the stream had started (its head sent).
+      expect(seen).toEqual([[true, true], [true, expect.any(Boolean)]]);
     } finally {
       await app.close();
     }
