@@ -176,9 +176,9 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((err: unknown) => err);
     expect(stream).toMatchObject({ status: 502, code: 'upstream_invalid_response' });
     expect((stream as FallbackRequestError).error?.message).toMatch(/streaming request with a JSON body/);
-    // Logged with the upstream's status, the error on the serving attempt.
-    expect(logs[0]).toMatchObject({ status: 200, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }] });
-    expect(logs[1]).toMatchObject({ status: 200, fallback: true, attempts: [{ status: 429 }, { status: 200, error: { code: 'upstream_invalid_response' } }] });
+    // Logged as what the caller got (502), the upstream's 200 and the error on the serving attempt.
+    expect(logs[0]).toMatchObject({ status: 502, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }] });
+    expect(logs[1]).toMatchObject({ status: 502, fallback: true, attempts: [{ status: 429 }, { status: 200, error: { code: 'upstream_invalid_response' } }] });
   });
 
   it("takes the SDK's per-call timeout as a shorter deadline for that call", async () => {

@@ -105,7 +105,7 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
         : params.stream === true
           ? invalidResponse('The upstream answered a streaming request with a JSON body, not an event stream.')
           : null;
-    res.end(invalid ? { streamError: invalid } : {});
+    res.end(invalid ? { streamError: invalid, status: invalid.status } : {});
     if (invalid) throw new FallbackRequestError(invalid.status, invalid.toBody(), res.attempts, res.headers);
     return body as ChatCompletion;
   };

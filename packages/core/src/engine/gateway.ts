@@ -63,8 +63,11 @@ export interface DeliveryEnd {
   streamError?: unknown;
   /** The client went away before the response was complete. */
   clientClosed?: boolean;
-  /** The host app answered the request itself, with this status (a timeout middleware): the status logged. */
-  hostStatus?: number;
+  /**
+   * The status the caller got when it is not the upstream's: the host app's own answer (a timeout middleware's
+   * 503), or the in-process client's 502 for a body it could not use. Logged as the request's status.
+   */
+  status?: number;
 }
 
 export interface GatewayResponse {
@@ -407,7 +410,7 @@ export class Gateway {
         ended = true;
         run.release();
         let status = res.status;
-        if (how.hostStatus !== undefined) status = how.hostStatus;
+        if (how.status !== undefined) status = how.status;
         else if (how.clientClosed) status = 499;
         if (how.streamError !== undefined) {
           const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
@@ -442,7 +445,7 @@ export class Gateway {
       end: (how = {}) => {
         if (ended) return;
         ended = true;
-        const status = how.hostStatus ?? (how.clientClosed ? 499 : error.status);
+        const status = how.status ?? (how.clientClosed ? 499 : error.status);
         const event = logEvent(log, t0, status, false, null, null, null);
         log.otel?.end(event);
         emitLog(this.options.sinks, event);

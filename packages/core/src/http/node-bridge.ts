@@ -159,7 +159,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
   if (res.destroyed || res.writableEnded || res.headersSent) {
     result.stream?.destroy();
     // A response the host ended is what the client got, and what is logged; one it only started is not delivered.
-    if (res.writableEnded) result.end({ hostStatus: res.statusCode });
+    if (res.writableEnded) result.end({ status: res.statusCode });
     else {
       res.end();
       result.end({ clientClosed: true });
