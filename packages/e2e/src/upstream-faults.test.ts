@@ -11,7 +11,7 @@ import OpenAI, { APIError } from 'openai';
 import { createFallbackClient, FallbackRequestError, type LogEvent, type SwitchyardOptions } from '@switchyard/core';
 import { replies, startFakeAzureOpenAI, type FakeProvider } from '@switchyard/testing';
 import { expressAdapter, type RunningApp } from './support/adapters';
-import { messages, nextLog } from './support/fixture';
+import { messages, nextLog, until } from './support/fixture';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -166,6 +166,51 @@ describe('upstreams that misbehave', () => {
     expect((err as APIError).message).toMatch(/EVENT_TOO_LARGE/);
     await nextLog(logs);
     expect(cutOff).toBe(1); // the upstream was stopped, not read to its end
+    expect(sent).toBeLessThan(64);
+  });
+
+  it('falls back, whatever its size, from a stream that breaks before its first whole event', async () => {
+    // 70 KB of keep-alive comments, then a clean end: nothing a client reads was sent, so this is no empty success.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(': keep-alive\n\n'.repeat(5000));
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const comments = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([comments.got.join(''), comments.err]).toEqual(['from azure', undefined]);
+    expect((await nextLog(logs)).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_unreachable'], [200, undefined]]);
+
+    // A first event of 100 KB cut in its middle (close-delimited): still before anything was sent.
+    handler = (req, res) => {
+      res.useChunkedEncodingByDefault = false;
+      res.shouldKeepAlive = false;
+      res.writeHead(200, { 'content-type': 'text/event-stream', connection: 'close' });
+      res.write(`data: {"x":"${'y'.repeat(100_000)}`);
+      setTimeout(() => req.socket.end(), 20);
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const cut = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([cut.got.join(''), cut.err]).toEqual(['from azure', undefined]);
+
+    // Past 4 MiB without a whole event: the upstream is cut off, not held in memory, and the next target serves.
+    const megabyte = 'x'.repeat(1024 * 1024);
+    let sent = 0;
+    const cutBefore = cutOff;
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"x":"');
+      const more = () => {
+        while (sent < 64 && !res.destroyed) {
+          sent++;
+          if (!res.write(megabyte)) return void res.once('drain', more);
+        }
+      };
+      more();
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const huge = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([huge.got.join(''), huge.err]).toEqual(['from azure', undefined]);
+    await until(() => cutOff > cutBefore);
     expect(sent).toBeLessThan(64);
   });
 

@@ -2,9 +2,12 @@
  * Passes on only whole server-sent events. If an upstream dies in the middle of an event, the bytes of that event
  * must not reach the client: the SSE error event we then write would be glued to them, and the client's parser
  * would fail on broken JSON instead of reading our error. Upstreams nearly always end a chunk on an event
- * boundary, so the usual chunk is passed through untouched after a two-byte check. Held bytes are never copied:
- * a 64 KiB event split over two reads leaves as two writes, not as a concatenated third buffer.
+ * boundary, so the usual chunk is passed through untouched after a two-byte check. Held bytes are not copied: a
+ * 64 KiB event split over two reads leaves as two writes, not as a concatenated third buffer (only a trickle of many
+ * tiny pieces is copied together, see HeldBytes).
  */
+import { HeldBytes } from './held-bytes';
+
 const LF = 0x0a;
 const CR = 0x0d;
 
@@ -24,9 +27,8 @@ const DATA_LINE = /(?:^|[\r\n])data(?:[:\r\n]|$)/;
 const DONE = /^data: ?\[DONE\]$/;
 
 export class SseFramer {
-  /** Bytes of an event whose blank line has not arrived yet, as received. */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
+  /** Bytes of an event whose blank line has not arrived yet. */
+  private readonly held = new HeldBytes();
   /** The last two held bytes (a blank line may start in them, across pieces), last first. */
   private prev1: number | undefined;
   private prev2: number | undefined;
@@ -41,10 +43,8 @@ export class SseFramer {
       if (chunk.length > 0) this.hold(chunk);
       return [];
     }
-    const out = this.held;
+    const out = this.held.take();
     out.push(end === chunk.length ? chunk : chunk.subarray(0, end));
-    this.held = [];
-    this.heldBytes = 0;
     this.prev1 = this.prev2 = undefined;
     if (end < chunk.length) this.hold(chunk.subarray(end));
     return out;
@@ -57,9 +57,7 @@ export class SseFramer {
    * comment is dropped (a client dispatches nothing for it).
    */
   end(): Buffer[] {
-    const held = this.held;
-    this.held = [];
-    this.heldBytes = 0;
+    const held = this.held.take();
     this.prev1 = this.prev2 = undefined;
     if (held.length === 0) return [];
     const text = Buffer.concat(held).toString('utf8').trim();
@@ -69,8 +67,7 @@ export class SseFramer {
   }
 
   private hold(bytes: Buffer): void {
-    this.heldBytes += bytes.length;
-    if (this.heldBytes > MAX_EVENT_BYTES) throw streamFault('EVENT_TOO_LARGE', `An upstream event grew past ${MAX_EVENT_BYTES} bytes.`);
+    if (this.held.size + bytes.length > MAX_EVENT_BYTES) throw streamFault('EVENT_TOO_LARGE', `An upstream event grew past ${MAX_EVENT_BYTES} bytes.`);
     this.held.push(bytes);
     const n = bytes.length;
     this.prev2 = n >= 2 ? bytes[n - 2] : this.prev1;

@@ -8,7 +8,8 @@ import { Agent, type Dispatcher } from 'undici';
 import type { CancelSignal } from '../engine/cancellation';
 import { SwitchyardError } from '../errors';
 import type { BodyConsumer, BodyStream } from './body-stream';
-import { FirstEventScanner } from './sse-framer';
+import { HeldBytes } from './held-bytes';
+import { FirstEventScanner, MAX_EVENT_BYTES } from './sse-framer';
 
 export interface UpstreamResponse {
   status: number;
@@ -20,9 +21,9 @@ export interface UpstreamResponse {
    */
   read(limit?: number): Promise<Buffer | null>;
   /**
-   * For a server-sent event stream: resolves once the body's first whole event with a field (`data:`...) arrived, or
-   * 64 KiB without one, with the body for one consumer (backpressure reaches the upstream; destroying it aborts the
-   * upstream request). Rejects if the body ends or fails before that event: nothing a client would read was sent yet.
+   * For a server-sent event stream: resolves once the body's first whole event with data arrived, with the body for
+   * one consumer (backpressure reaches the upstream; destroying it aborts the upstream request). Rejects if the body
+   * ends or fails before that event, or sends 4 MiB without one: nothing a client would read was sent yet.
    */
   stream(): Promise<BodyStream>;
   /** Drops the body; a short one is read to its end so the connection stays reusable. */
@@ -68,6 +69,11 @@ export function createUpstreamClient(dispatcher?: Dispatcher): UpstreamClient {
 const DISCARD_LIMIT = 128 * 1024;
 /** Streamed bytes held for a consumer that has not started yet, beyond which the upstream is paused. */
 const HOLD_LIMIT = 64 * 1024;
+/**
+ * Bytes an upstream may send before its first whole event (comments, or that event itself), as for any one event.
+ * The upstream is not paused meanwhile: a paused upstream could never finish the event being waited for.
+ */
+const MAX_BEFORE_EVENT = MAX_EVENT_BYTES;
 
 type BodyMode = 'pending' | 'read' | 'stream' | 'discard';
 
@@ -75,6 +81,7 @@ const discardedTooLong = () => new Error('Discarded response body too long to re
 const readTooLong = () => new Error('Response body longer than the limit it was read with.');
 // A Switchyard error, so the attempt is logged as what happened, not as a connection failure.
 const endedBeforeEvent = () => new SwitchyardError('upstream_unreachable', 'The upstream ended its stream before sending any event.');
+const noEventInLimit = () => new SwitchyardError('upstream_unreachable', `The upstream sent ${MAX_BEFORE_EVENT} bytes of its stream without a whole event.`);
 
 /** One upstream request and its response: undici's handler, the engine's `UpstreamResponse` and its body stream. */
 class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStream {
@@ -84,7 +91,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
   private started = false;
   private mode: BodyMode = 'pending';
   /** Body bytes that arrived before the engine chose what to do with them (or, in read mode, all of them). */
-  private chunks: Buffer[] = [];
+  private readonly chunks = new HeldBytes();
   private size = 0;
   /** In read mode: past this many bytes the body is cut and `read()` resolves null. */
   private readLimit = Infinity;
@@ -141,9 +148,12 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
         if (this.destroyed) return;
         this.chunks.push(chunk);
         this.size += chunk.length;
-        // Nobody consumes yet: hold a little, then let backpressure reach the upstream.
-        if (this.size >= HOLD_LIMIT) controller.pause();
-        if (this.waiter && (this.scanner!.push(chunk) || this.size >= HOLD_LIMIT)) this.settle(this);
+        if (this.waiter) {
+          if (this.scanner!.push(chunk)) this.settle(this);
+          else if (this.size > MAX_BEFORE_EVENT) return this.noFirstEvent();
+        }
+        // The first event is in and nobody consumes yet: hold a little, then let backpressure reach the upstream.
+        if (!this.waiter && this.size >= HOLD_LIMIT) controller.pause();
         return;
       case 'discard':
         this.size += chunk.length;
@@ -198,7 +208,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
   /** A body read past its limit: what arrived is dropped, the rest is not read (the connection closes). */
   private cut(): void {
     this.mode = 'discard';
-    this.chunks = [];
+    this.chunks.clear();
     this.size = 0;
     this.settle(null);
     if (!this.ended && !this.failure) this.controller?.abort(readTooLong());
@@ -208,12 +218,18 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     this.mode = 'stream';
     // A body that failed before it was asked for is not started: the engine may still fall back.
     if (this.failure) return Promise.reject(this.failure);
-    if (this.size >= HOLD_LIMIT) this.controller?.pause();
     const scanner = new FirstEventScanner();
-    let whole = this.size >= HOLD_LIMIT;
-    for (let i = 0; i < this.chunks.length && !whole; i++) whole = scanner.push(this.chunks[i]!);
-    if (whole) return Promise.resolve(this);
+    let whole = false;
+    for (const piece of this.chunks.view()) if (!whole) whole = scanner.push(piece);
+    if (whole) {
+      if (this.size >= HOLD_LIMIT) this.controller?.pause();
+      return Promise.resolve(this);
+    }
     if (this.ended) return Promise.reject(endedBeforeEvent());
+    if (this.size > MAX_BEFORE_EVENT) {
+      this.noFirstEvent();
+      return Promise.reject(noEventInLimit());
+    }
     this.scanner = scanner;
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
@@ -223,8 +239,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
   consume(consumer: BodyConsumer): void {
     if (this.consumer || this.destroyed) return;
     this.consumer = consumer;
-    const held = this.chunks;
-    this.chunks = [];
+    const held = this.chunks.take();
     this.size = 0;
     let flowing = true;
     for (const chunk of held) {
@@ -245,7 +260,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     if (this.destroyed) return;
     this.destroyed = true;
     this.consumer = null;
-    this.chunks = [];
+    this.chunks.clear();
     // The consumer went away mid-body: stop the upstream too.
     if (!this.ended && !this.failure) this.controller?.abort(err ?? new Error('The response stream was destroyed.'));
   }
@@ -256,12 +271,21 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
       return;
     }
     this.mode = 'discard';
-    this.chunks = [];
+    this.chunks.clear();
     if (!this.ended && !this.failure && this.size > DISCARD_LIMIT) this.controller?.abort(discardedTooLong());
   }
 
   private body(): Buffer {
-    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    const pieces = this.chunks.view();
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.size);
+  }
+
+  /** Too much before the first event: the attempt fails (nothing was sent, so it may fall back) and the upstream is cut. */
+  private noFirstEvent(): void {
+    const err = noEventInLimit();
+    this.chunks.clear();
+    this.fail(err);
+    if (!this.ended && !this.failure) this.controller?.abort(err);
   }
 
   private settle(value: unknown): void {
