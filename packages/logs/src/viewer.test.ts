@@ -34,6 +34,15 @@ async function rowCount(page: Page, n: number, ms = 10_000): Promise<void> {
   throw new Error(`expected ${n} rows in the viewer, saw ${seen}`);
 }
 
+/** The focused element's id and request id (the project's TypeScript has no DOM types: the page is reached untyped). */
+function focused(page: Page): Promise<{ id?: string; requestId?: string }> {
+  type Focusable = { id: string; dataset: Record<string, string | undefined> };
+  return page.evaluate(() => {
+    const el = (globalThis as unknown as { document: { activeElement: Focusable | null } }).document.activeElement;
+    return el ? { id: el.id, ...(el.dataset.requestId !== undefined && { requestId: el.dataset.requestId }) } : {};
+  });
+}
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TOKEN = 'viewer-token-0123456789abcdef';
 const XSS_TRACE = '<img src=x onerror="window.__xss=1">';
@@ -244,6 +253,55 @@ describe('viewer page in headless Chromium', () => {
     await rowCount(shared, 61);
     expect(await shared.locator('tr.row').first().textContent()).toContain('bulk-60');
     await shared.close();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('never shows rows under filters they do not match, keeps long values in their column, and works from the keyboard and Back', async () => {
+    const model = `ft:gpt-4o-mini:${'x'.repeat(180)}`;
+    await call('long-model-1', model);
+    await until(() => logs.length === 9);
+    const p = await browser.newPage({ viewport: { width: 1400, height: 760 } });
+    p.on('pageerror', (err) => pageErrors.push(err.message));
+    await p.goto(`${app.url}/switchyard/logs/?traceId=long-model-1#token=${TOKEN}`);
+    await rowCount(p, 1);
+    // The model is cut with an ellipsis: the table fits the window, its last column in view.
+    expect((await p.locator('#requests').boundingBox())!.width).toBeLessThanOrEqual(1400);
+    expect(await p.locator('th').first().textContent()).toMatch(/^Time \(UTC/);
+
+    // A search the API refuses clears the table (its rows answered another search), and a refresh does not bring them back.
+    await p.fill('input[name=traceId]', '');
+    await p.click('button.primary');
+    await rowCount(p, 50);
+    await p.fill('input[name=status]', '42');
+    await p.click('button.primary');
+    await p.locator('#error.show').waitFor();
+    await rowCount(p, 0);
+    await p.click('#refresh');
+    await p.waitForTimeout(300);
+    await rowCount(p, 0);
+
+    // Back returns to the search before; the form follows.
+    await p.goBack();
+    await rowCount(p, 50);
+    expect(await p.inputValue('input[name=status]')).toBe('');
+    await p.goBack();
+    await rowCount(p, 1);
+    expect(await p.inputValue('input[name=traceId]')).toBe('long-model-1');
+
+    // Enter opens a row, the drawer takes the focus, Escape gives it back to the row.
+    await p.locator('tr.row').first().focus();
+    await p.keyboard.press('Enter');
+    await p.locator('#detail.open #attempts tbody tr').first().waitFor();
+    expect(await focused(p)).toEqual({ id: 'close' });
+    await p.keyboard.press('Escape');
+    expect(await focused(p)).toEqual({ id: '', requestId: logs[8]!.requestId });
+
+    // A value the page has no option for is sent as it is, for the API to refuse, not widened to "any".
+    await p.goto(`${app.url}/switchyard/logs/?fallback=yes`);
+    await p.locator('#error.show').waitFor();
+    expect(await p.locator('#error').textContent()).toContain('fallback');
+    await rowCount(p, 0);
+    await p.close();
     expect(pageErrors).toEqual([]);
   });
 

@@ -38,7 +38,7 @@ form#filters input:focus,form#filters select:focus{outline:2px solid var(--accen
 #login{display:none;margin:16px;padding:14px;border:1px solid var(--line);border-radius:8px;background:var(--panel);max-width:460px}
 #login.show{display:block}
 #login input{width:100%;margin:8px 0;padding:6px 8px;border:1px solid var(--line);border-radius:6px;background:var(--bg)}
-main{padding:10px 16px 40px}
+main{padding:10px 16px 40px;overflow-x:auto}
 table{width:100%;border-collapse:collapse;background:var(--panel);border:1px solid var(--line);border-radius:8px;overflow:hidden}
 th{text-align:left;font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600;padding:7px 10px;border-bottom:1px solid var(--line);background:var(--panel);white-space:nowrap}
 td{padding:6px 10px;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:middle}
@@ -48,20 +48,23 @@ tbody tr.row.selected{background:var(--hover);box-shadow:inset 3px 0 0 var(--acc
 tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
+.clip{max-width:200px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
 .chip{display:inline-block;padding:1px 7px;border-radius:999px;font-size:12px;font-weight:600;font-variant-numeric:tabular-nums}
 .s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--muted)}
 .badge-fallback{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;background:var(--fb-bg);color:var(--fb);font-size:11px;font-weight:650;letter-spacing:.02em}
 .sub{color:var(--muted)}
 .empty{padding:30px;text-align:center;color:var(--muted)}
 #more{display:block;margin:12px auto}
-#detail{position:fixed;top:0;right:0;bottom:0;width:min(560px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease;z-index:3;overflow:auto;padding:16px 18px}
-#detail.open{transform:none}
+#detail{position:fixed;top:0;right:0;bottom:0;width:min(560px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease,visibility 0s linear .15s;visibility:hidden;z-index:3;overflow:auto;padding:16px 18px}
+#detail.open{transform:none;visibility:visible;transition:transform .15s ease}
+@media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
 @media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
-#detail h2{margin:0 0 2px;font-size:15px}
+#detail h2{margin:0 0 2px;font-size:15px;overflow-wrap:anywhere}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
-dt{color:var(--muted)}dd{margin:0;word-break:break-all}
-#attempts td{white-space:normal}
+dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
+#attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:anywhere}
+#attempts td:nth-child(7){min-width:70px}
 pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;font-size:12px;max-height:360px}
 .err-text{color:var(--err)}
 `;
@@ -101,6 +104,15 @@ function fmtTime(ms) {
   var t = pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
   return d.toDateString() === now.toDateString() ? t : d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + t;
 }
+function fmtDate(ms) {
+  var d = new Date(ms);
+  return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
+}
+/** The browser's time zone as an offset (times are shown in it; tooltips and the event carry UTC). */
+var ZONE = (function () {
+  var m = -new Date().getTimezoneOffset(), a = Math.abs(m);
+  return m === 0 ? 'UTC' : 'UTC' + (m < 0 ? '-' : '+') + pad(Math.floor(a / 60)) + ':' + pad(a % 60);
+})();
 function fmtMs(ms) { return ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : Math.round(ms) + ' ms'; }
 function fmtCost(c) {
   if (c === null || c === undefined) return '—';
@@ -153,6 +165,11 @@ function fillFilters() {
       if (isNaN(d)) return;
       input.value = d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes());
       exactTime[k] = { value: v, shown: input.value };
+    } else if (input.tagName === 'SELECT' && !Array.prototype.some.call(input.options, function (o) { return o.value === v; })) {
+      // A value the page has no option for (a typo in a link) goes to the API as it is, to be refused there:
+      // never silently widened to "any".
+      input.appendChild(el('option', null, [v]));
+      input.value = v;
     } else input.value = k === 'configId' && v === '' ? DEFAULT_CONFIG : v;
   });
 }
@@ -162,7 +179,13 @@ function showError(msg) { var e = $('error'); e.textContent = msg || ''; e.class
 function request(url) {
   return fetch(url, { headers: headers(), credentials: 'same-origin' }).then(function (res) {
     return res.json().catch(function () { return {}; }).then(function (body) {
-      if (res.status === 401) { $('login').className = 'show'; throw new Error('A token is needed to read the logs.'); }
+      if (res.status === 401) {
+        var had = sessionStorage.getItem('switchyard-logs-token');
+        sessionStorage.removeItem('switchyard-logs-token');
+        $('token').value = '';
+        $('login').className = 'show';
+        throw new Error(had ? 'That token was not accepted: enter the logs token.' : 'A token is needed to read the logs.');
+      }
       if (!res.ok) {
         var e = body && body.error;
         throw new Error(e ? e.message + (e.param ? ' (' + e.param + ')' : '') : 'HTTP ' + res.status);
@@ -175,23 +198,22 @@ function request(url) {
 
 // 'apply' reads the form; 'refresh' and 'more' repeat the applied search, so a half-edited form never mixes in.
 // Only the latest load's answer is shown: a slow page that arrives after a newer search or refresh is dropped.
-var applied = null, latest = 0;
-function load(mode) {
+// 'shown' is the search the rows on screen answer: only a refresh or "more" of that search builds on them.
+var applied = null, shown = null, latest = 0;
+function load(mode, step) {
   var append = mode === 'more';
   if (mode === 'apply' || !applied) {
     applied = filterParams();
-    history.replaceState(null, '', location.pathname + (applied.toString() ? '?' + applied : ''));
+    var url = location.pathname + (applied.toString() ? '?' + applied : '');
+    // A search the user makes is a step Back returns from; the first load, and Back itself, are not.
+    if (step && url !== location.pathname + location.search) history.pushState(null, '', url);
+    else history.replaceState(null, '', url);
   }
-  if (append && !cursor) return Promise.resolve();
+  var search = String(applied);
+  if (append && (!cursor || shown !== search)) return Promise.resolve();
   var p = new URLSearchParams(applied);
   if (append) p.set('cursor', cursor);
-  else if (mode !== 'refresh') {
-    // A new search: the old cursor belongs to the old rows, so "Load more" waits for the new page's. (A refresh
-    // keeps the rows loaded, and their cursor.)
-    cursor = null;
-    $('more').style.display = 'none';
-  }
-  var seq = ++latest, kept = mode === 'refresh' ? { rows: rows, cursor: cursor } : null;
+  var seq = ++latest, kept = mode === 'refresh' && shown === search ? { rows: rows, cursor: cursor } : null;
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;
     showError('');
@@ -203,8 +225,19 @@ function load(mode) {
       rows = page.data;
       cursor = page.nextCursor;
     }
+    shown = search;
     render();
-  }).catch(function (err) { if (seq === latest) showError(err.message); });
+  }).catch(function (err) {
+    if (seq !== latest) return;
+    showError(err.message);
+    // The rows of another search must not stand under this one's filters; a failed refresh keeps its own.
+    if (shown !== search) {
+      rows = [];
+      cursor = null;
+      shown = search;
+      render();
+    }
+  });
 }
 
 /** Newest first, as the API orders: by time, then request id. */
@@ -222,8 +255,10 @@ function refreshed(kept, page) {
   cursor = tail.length > 0 ? kept.cursor : page.nextCursor;
 }
 
-function render() {
-  var body = $('rows');
+/** Rebuilds the table; the row that had the focus (or the one named) gets it back. */
+function render(focusId) {
+  var body = $('rows'), active = document.activeElement, refocus = null;
+  if (focusId === undefined) focusId = active && active.dataset && active.dataset.requestId;
   body.textContent = '';
   if (rows.length === 0) {
     var td = el('td', 'empty', ['No requests match these filters.']);
@@ -236,15 +271,17 @@ function render() {
     // An unknown price never looks free: the total says how many requests it leaves out.
     if (typeof e.costUsd === 'number') { cost += e.costUsd; priced++; }
     else if (e.usage) unpriced++;
+    // When every target failed, the last one's error is what the client got: not "served".
+    var failed = e.status >= 400;
     var served = e.servedBy
-      ? [el('span', null, [providerName(e.servedBy.provider)]), el('span', 'sub', [' · ', e.servedBy.model])]
+      ? [failed ? el('span', 'sub', ['error from ']) : null, el('span', null, [providerName(e.servedBy.provider)]), el('span', 'sub', [' · ']), el('span', 'sub clip', [e.servedBy.model], e.servedBy.model)]
       : [el('span', 'sub', ['not served'])];
-    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], 'Served by ' + (e.servedBy ? e.servedBy.target : '?') + ' after ' + (e.attempts.length - 1) + ' failed attempt(s)'));
+    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], (failed ? 'Answered by ' : 'Served by ') + (e.servedBy ? e.servedBy.target : '?') + ' after ' + (e.attempts.length - 1) + ' earlier attempt(s)'));
     var u = e.usage;
     var tr = el('tr', 'row' + (e.fallback ? ' fb' : '') + (selected === e.requestId ? ' selected' : ''), [
       el('td', 'mono', [fmtTime(e.startedAt)], new Date(e.startedAt).toISOString()),
       el('td', null, [el('span', 'mono trace', [e.traceId], e.traceId)]),
-      el('td', null, [e.model || '—', e.stream ? el('span', 'sub', [' · stream']) : null]),
+      el('td', null, [el('span', 'clip', [e.model || '—'], e.model), e.stream ? el('span', 'sub', [' · stream']) : null]),
       el('td', null, served),
       el('td', null, [statusChip(e.status), e.attempts.length > 1 ? el('span', 'sub', [' ' + e.attempts.length + ' tries']) : null]),
       el('td', 'num', [u ? u.total_tokens : '—'], u ? u.prompt_tokens + ' prompt + ' + u.completion_tokens + ' completion' : ''),
@@ -254,17 +291,22 @@ function render() {
     tr.dataset.requestId = e.requestId;
     tr.tabIndex = 0;
     tr.addEventListener('click', function () { open(e.requestId); });
-    tr.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') open(e.requestId); });
+    tr.addEventListener('keydown', function (ev) { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); open(e.requestId); } });
+    if (e.requestId === focusId) refocus = tr;
     body.appendChild(tr);
   });
-  $('summary').textContent = rows.length + (cursor ? '+' : '') + ' requests · ' + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + ' · updated ' + fmtTime(Date.now()).slice(0, 8);
+  if (refocus) refocus.focus();
+  $('summary').textContent = rows.length + (cursor ? '+' : '') + (rows.length === 1 && !cursor ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + ' · updated ' + fmtTime(Date.now()).slice(0, 8);
   $('more').style.display = cursor ? 'block' : 'none';
 }
 
+// Only the latest opened request is shown: a slow answer for a row clicked before, or after a close, is dropped.
+var opened = 0;
 function open(id) {
   selected = id;
   render();
-  request(api + '/' + encodeURIComponent(id)).then(showDetail).catch(function (err) { showError(err.message); });
+  var seq = ++opened;
+  request(api + '/' + encodeURIComponent(id)).then(function (e) { if (seq === opened) showDetail(e); }).catch(function (err) { if (seq === opened) showError(err.message); });
 }
 
 function showDetail(e) {
@@ -274,7 +316,7 @@ function showDetail(e) {
   var facts = [
     ['Request id', el('span', 'mono', [e.requestId])],
     ['Trace id', el('span', 'mono', [e.traceId])],
-    ['Started', new Date(e.startedAt).toISOString()],
+    ['Started', (ZONE === 'UTC' ? '' : fmtDate(e.startedAt) + ' (' + ZONE + ') · ') + new Date(e.startedAt).toISOString()],
     ['Duration', fmtMs(e.durationMs)],
     ['Status', statusChip(e.status)],
     ['Config', e.configId === null ? 'default' : e.configId],
@@ -310,19 +352,39 @@ function showDetail(e) {
   d.appendChild(el('pre', 'mono', [JSON.stringify(e, null, 2)]));
   $('detail').className = 'open';
   document.body.classList.add('drawer');
+  $('close').focus();
 }
 
-function close() { $('detail').className = ''; document.body.classList.remove('drawer'); selected = null; render(); }
+function close() {
+  opened++;
+  var back = selected;
+  $('detail').className = '';
+  document.body.classList.remove('drawer');
+  selected = null;
+  // Back to the row the drawer was opened from.
+  render(back);
+}
 
-$('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load('apply'); });
-$('clear').addEventListener('click', function () { $('filters').reset(); exactTime = {}; load('apply'); });
+$('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load('apply', true); });
+$('clear').addEventListener('click', function () { $('filters').reset(); exactTime = {}; load('apply', true); });
+// Back and Forward go through the searches made: the form follows the address bar.
+window.addEventListener('popstate', function () {
+  $('filters').reset();
+  fillFilters();
+  load('apply');
+});
 $('refresh').addEventListener('click', function () { load('refresh'); });
 $('more').addEventListener('click', function () { load('more'); });
 $('close').addEventListener('click', close);
-document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape') close(); });
+document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape' && (selected || $('detail').className === 'open')) close(); });
 $('live').addEventListener('change', function (ev) {
   clearInterval(timer);
-  if (ev.target.checked) timer = setInterval(function () { load('refresh'); }, 5000);
+  if (ev.target.checked) timer = setInterval(function () {
+    // A tick rebuilds the table: not while text in it is selected (a trace id being copied).
+    var sel = window.getSelection();
+    if (sel && !sel.isCollapsed && $('requests').contains(sel.anchorNode)) return;
+    load('refresh');
+  }, 5000);
 });
 $('theme').addEventListener('click', function () {
   var root = document.documentElement, dark = root.dataset.theme ? root.dataset.theme === 'dark' : matchMedia('(prefers-color-scheme: dark)').matches;
@@ -333,6 +395,7 @@ $('login').addEventListener('submit', function (ev) {
   sessionStorage.setItem('switchyard-logs-token', $('token').value.trim());
   load('refresh');
 });
+$('time-col').textContent = 'Time (' + ZONE + ')';
 fillFilters();
 load('apply');
 `;
@@ -361,7 +424,7 @@ const BODY = `
 <form id="login"><strong>Logs token</strong><div class="sub">Kept in this tab only.</div><input id="token" type="password" autocomplete="off"><button class="primary">Open logs</button></form>
 <main>
   <table id="requests">
-    <thead><tr><th>Time</th><th>Trace id</th><th>Model</th><th>Served by</th><th>Status</th><th class="num">Tokens</th><th class="num">Cost</th><th class="num">Latency</th></tr></thead>
+    <thead><tr><th id="time-col">Time</th><th>Trace id</th><th>Model</th><th>Served by</th><th>Status</th><th class="num">Tokens</th><th class="num">Cost</th><th class="num">Latency</th></tr></thead>
     <tbody id="rows"></tbody>
   </table>
   <button type="button" id="more">Load more</button>
