@@ -34,6 +34,24 @@ const cutMidEvent: Handler = (req, res) => {
   setTimeout(() => req.socket.end(), 20);
 };
 
+/** Writes `head`, then up to 64 MiB more of an event that never ends (with backpressure); counts the MiB that got out. */
+function neverEndingEvent(head: string): { handler: Handler; sent: () => number } {
+  const megabyte = 'x'.repeat(1024 * 1024);
+  let sent = 0;
+  const handler: Handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(head);
+    const more = () => {
+      while (sent < 64 && !res.destroyed) {
+        sent++;
+        if (!res.write(megabyte)) return void res.once('drain', more);
+      }
+    };
+    more();
+  };
+  return { handler, sent: () => sent };
+}
+
 /** The chunks' contents until the stream ends, and what it failed with, if it did. */
 async function drain(stream: AsyncIterable<{ choices: Array<{ delta: { content?: string | null } }> }>): Promise<{ got: string[]; err: unknown }> {
   const got: string[] = [];
@@ -147,26 +165,14 @@ describe('upstreams that misbehave', () => {
   });
 
   it('fails a stream whose event never ends, cutting the upstream off instead of holding it in memory', async () => {
-    const megabyte = 'x'.repeat(1024 * 1024);
-    let sent = 0;
-    handler = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(event('whole'));
-      res.write('data: {"x":"');
-      const more = () => {
-        while (sent < 64 && !res.destroyed) {
-          sent++;
-          if (!res.write(megabyte)) return void res.once('drain', more);
-        }
-      };
-      more();
-    };
+    const endless = neverEndingEvent(`${event('whole')}data: {"x":"`);
+    handler = endless.handler;
     const { got, err } = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect(got).toEqual(['whole']);
     expect((err as APIError).message).toMatch(/EVENT_TOO_LARGE/);
     await nextLog(logs);
     expect(cutOff).toBe(1); // the upstream was stopped, not read to its end
-    expect(sent).toBeLessThan(64);
+    expect(endless.sent()).toBeLessThan(64);
   });
 
   it('falls back, whatever its size, from a stream that breaks before its first whole event', async () => {
@@ -193,25 +199,14 @@ describe('upstreams that misbehave', () => {
     expect([cut.got.join(''), cut.err]).toEqual(['from azure', undefined]);
 
     // Past 4 MiB without a whole event: the upstream is cut off, not held in memory, and the next target serves.
-    const megabyte = 'x'.repeat(1024 * 1024);
-    let sent = 0;
     const cutBefore = cutOff;
-    handler = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('data: {"x":"');
-      const more = () => {
-        while (sent < 64 && !res.destroyed) {
-          sent++;
-          if (!res.write(megabyte)) return void res.once('drain', more);
-        }
-      };
-      more();
-    };
+    const endless = neverEndingEvent('data: {"x":"');
+    handler = endless.handler;
     azure.enqueue(replies.stream({ chunks: ['from azure'] }));
     const huge = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([huge.got.join(''), huge.err]).toEqual(['from azure', undefined]);
     await until(() => cutOff > cutBefore);
-    expect(sent).toBeLessThan(64);
+    expect(endless.sent()).toBeLessThan(64);
   });
 
   it('does not read a huge error body: it falls back at once, and as the last answer keeps its status only', async () => {
