@@ -26,8 +26,9 @@ export interface FallbackRequestOptions {
   /** Aborts the request, including a running stream: it rejects with a FallbackRequestError, status 499, `client_closed`. */
   signal?: AbortSignal;
   /**
-   * Milliseconds until the response must start, every retry and fallback included, as the SDK's `timeout`: a
-   * shorter deadline than the options' `deadlineMs` for this call. Past it: FallbackRequestError 504 `deadline_exceeded`.
+   * Milliseconds until the response must start, every retry and fallback included (the SDK's `timeout` times each
+   * attempt): a shorter deadline than the options' `deadlineMs` for this call. Past it: FallbackRequestError 504
+   * `deadline_exceeded`.
    */
   timeout?: number;
 }

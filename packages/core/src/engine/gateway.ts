@@ -58,7 +58,8 @@ export function streamInterrupted(cause: unknown): SwitchyardError {
 export interface DeliveryEnd {
   /**
    * The upstream stream failed after the response had started, or (the in-process client) a 2xx body was not what
-   * the request asked for: recorded on the serving attempt, the status stays the upstream's.
+   * the request asked for: recorded on the serving attempt (the request's status stays the upstream's unless
+   * `status` says otherwise).
    */
   streamError?: unknown;
   /** The client went away before the response was complete. */
