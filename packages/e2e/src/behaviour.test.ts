@@ -682,6 +682,18 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       else expect(up.openai.requests[1]!.rawBody).toBe(raw);
     });
 
+    it('refuses a body nested too deeply to encode again as the client\'s error (400), not as an upstream failure to fall back from', async () => {
+      const url = await start({
+        config: { strategy: { mode: 'fallback' }, override_params: { temperature: 0.1 }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
+      });
+      const depth = 10_000;
+      const body = `{"model":"gpt-4o","messages":[{"role":"user","content":"hi","x":${'['.repeat(depth)}${']'.repeat(depth)}}]}`;
+      const res = await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send(body);
+      expect([res.status, res.body.error?.code]).toEqual([400, 'invalid_request']);
+      expect(up.openai.requests.length + up.azure.requests.length).toBe(0);
+      expect(await nextLog(logs)).toMatchObject({ status: 400, attempts: [] });
+    });
+
     it('maps the model to its Azure deployment; a model with no deployment is a clear error', async () => {
       const url = await start({ config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod' }] } });
       await sdk(url).chat.completions.create({ model: 'gpt-4o-mini', messages });

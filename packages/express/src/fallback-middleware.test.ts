@@ -1,4 +1,5 @@
 import { createServer, request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import type { LogEvent } from '@switchyard/core';
@@ -191,5 +192,20 @@ describe('behind a JSON parser with a larger limit than maxBodyBytes', () => {
     const small = await postChunked(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(1500) }] }));
     expect(small.status).toBe(200);
     expect(up.openai.requests).toHaveLength(1);
+  });
+
+  it('a compressed body the parser inflated is held to maxBodyBytes by its inflated size, not its declared length', async () => {
+    up.reset();
+    const body = gzipSync(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(100_000) }] }));
+    expect(body.length).toBeLessThan(2048);
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(body.length) };
+      httpRequest(`${app.url}/v1/chat/completions`, { method: 'POST', headers }, (r) => {
+        let text = '';
+        r.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: r.statusCode!, body: text }));
+      }).on('error', reject).end(body);
+    });
+    expect([res.status, JSON.parse(res.body).error.code]).toEqual([413, 'body_too_large']);
+    expect(up.openai.requests).toHaveLength(0);
   });
 });

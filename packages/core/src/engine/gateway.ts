@@ -171,7 +171,12 @@ class RequestRun {
     let json = this.encoded.get(key);
     if (json === undefined) {
       const value = changed ? { ...body, ...leaf.overrideParams, ...(plan.bodyModel !== undefined && { model: plan.bodyModel }) } : body;
-      json = JSON.stringify(value);
+      try {
+        json = JSON.stringify(value);
+      } catch {
+        // Nested too deeply for V8 (a RangeError): the client's body, not an upstream failure to fall back from.
+        throw new SwitchyardError('invalid_request', 'The request body could not be encoded as JSON: it is nested too deeply.');
+      }
       this.encoded.set(key, json);
     }
     return json;
@@ -326,6 +331,8 @@ export class Gateway {
     if (run.aborted) return { ok: false, error: run.aborted };
     const model = modelAsked(leaf, run.parsed);
     const plan = leaf.endpoint.plan(model);
+    // Encoded before the attempt counts: a body that cannot be encoded fails the request (a 400), no attempt of it.
+    const payload = plan instanceof SwitchyardError ? '' : run.bodyFor(leaf, plan);
     const t = performance.now();
     const entry: AttemptLog = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model, status: null, durationMs: 0 };
     run.attempts.push(entry);
@@ -351,7 +358,7 @@ export class Gateway {
     // A stream being handed to the client still needs the request's aborts (client gone) to reach its upstream.
     let streaming = false;
     try {
-      const res = await this.client.request({ origin: plan.origin, path: plan.path, headers: plan.headers, body: run.bodyFor(leaf, plan), signal });
+      const res = await this.client.request({ origin: plan.origin, path: plan.path, headers: plan.headers, body: payload, signal });
       entry.status = res.status;
       let body: Buffer | null = null;
       let stream: BodyStream | null = null;

@@ -87,13 +87,15 @@ function parserRefusal(err: unknown): SwitchyardError | null {
 /**
  * A form the host's form parser read (express.urlencoded(), @koa/bodyparser) is refused as its raw bytes would be,
  * and an empty body a JSON parser turned into `{}` as an empty body (not as a request without a model). A chunked
- * body declared no length to check: the size limit applies to its JSON as it will be sent upstream.
+ * body declared no length to check, and a compressed one only its compressed length: for them the size limit applies
+ * to the JSON as it will be sent upstream.
  */
 function hostParsed(req: IncomingMessage, parsed: unknown, maxBytes: number): unknown {
   if (FORM_TYPE.test(req.headers['content-type'] ?? '')) throw invalidJson();
   const length = req.headers['content-length'];
   if (length === '0') return '';
-  if (length === undefined && jsonBytes(parsed) > maxBytes) throw tooLarge(maxBytes);
+  // The declared length, when there is one, was checked; it says nothing of what a compressed body inflated to.
+  if ((length === undefined || contentCoding(req.headers['content-encoding']) !== null) && jsonBytes(parsed) > maxBytes) throw tooLarge(maxBytes);
   return parsed;
 }
 
