@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { runDemo } from './demo';
 
 // Variables left empty (a copied .env) count as unset: the example runs on the fakes, it does not refuse to start.
@@ -26,5 +28,23 @@ describe('examples/express-429-fallback', () => {
     expect(lines.join('\n')).toContain('served by Azure OpenAI');
     expect(result.found.map((e) => [e.traceId, e.fallback, e.servedBy?.provider])).toEqual([['demo-1', true, 'azure-openai']]);
     expect(lines.join('\n')).toMatch(/Request logs viewer: http:\/\/127\.0\.0\.1:\d+\/switchyard\/logs\/#token=/);
+  });
+
+  it('with only some provider variables, says which are missing and runs on the fakes; a busy PORT is a sentence', async () => {
+    const lines: string[] = [];
+    const result = await runDemo({ ...EMPTY_ENV, OPENAI_API_KEY: 'sk-my-real-key' }, (line) => lines.push(line));
+    expect(result.mode).toBe('fakes');
+    expect(lines[0]).toBe('Not enough for the real providers (missing AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)): running on fake providers, with fake keys.');
+    expect(result.served).toHaveLength(4);
+
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = String((taken.address() as AddressInfo).port);
+    try {
+      await expect(runDemo({ ...EMPTY_ENV, PORT: port }, () => undefined)).rejects.toThrow(`Port ${port} is in use`);
+      await expect(runDemo({ ...EMPTY_ENV, PORT: 'abc' }, () => undefined)).rejects.toThrow('PORT must be a port number (0-65535), not "abc".');
+    } finally {
+      taken.close();
+    }
   });
 });

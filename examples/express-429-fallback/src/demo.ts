@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
@@ -15,11 +15,34 @@ export interface DemoResult {
   logs: LogEvent[];
   /** What the logs API answers for trace id `demo-1` (the viewer's query). */
   found: LogEvent[];
+  /** Requests that got an error (every provider failed). */
+  failed: number;
 }
 
 /** True when every credential the real run needs is in the environment. */
 export function hasRealKeys(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY && (env.AZURE_OPENAI_ENDPOINT || env.AZURE_OPENAI_RESOURCE));
+  return missingKeys(env).length === 0;
+}
+
+/** The provider variables a real run still needs (all of them when none is set). */
+export function missingKeys(env: NodeJS.ProcessEnv): string[] {
+  const missing: string[] = [];
+  if (!env.OPENAI_API_KEY) missing.push('OPENAI_API_KEY');
+  if (!env.AZURE_OPENAI_API_KEY) missing.push('AZURE_OPENAI_API_KEY');
+  if (!env.AZURE_OPENAI_ENDPOINT && !env.AZURE_OPENAI_RESOURCE) missing.push('AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)');
+  return missing;
+}
+
+/** Listens on `PORT` (any free port when unset), failing with a sentence, not a stack, when it cannot. */
+export function listen(server: Server, port: string | undefined): Promise<void> {
+  const n = port ? Number(port) : 0;
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) return Promise.reject(new Error(`PORT must be a port number (0-65535), not "${port}".`));
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`Port ${n} is in use: set PORT to a free port, or leave it unset for any free one.`) : err),
+    );
+    server.listen(n, '127.0.0.1', resolve);
+  });
 }
 
 /**
@@ -28,6 +51,9 @@ export function hasRealKeys(env: NodeJS.ProcessEnv): boolean {
  */
 export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line: string) => void = console.log): Promise<DemoResult> {
   const real = hasRealKeys(env);
+  const missing = missingKeys(env);
+  // Some keys but not enough: say what is missing, and keep them away from the fakes.
+  if (!real && missing.length < 3) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes: FakeProvider[] = [];
   let hosts = {};
   if (!real) {
@@ -41,32 +67,36 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
     const logs: LogEvent[] = [];
     const store = new MemoryLogStore();
     const token = randomBytes(16).toString('hex');
-    const app = buildApp(fallbackOptions(env, hosts, (event) => logs.push(event)), { store, token });
+    const app = buildApp(fallbackOptions(real ? env : { DEMO_MODEL: env.DEMO_MODEL }, hosts, (event) => logs.push(event)), { store, token });
     const server = createServer(app);
-    await new Promise<void>((r) => server.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
+    await listen(server, env.PORT);
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     print(`Switchyard demo (${real ? 'real providers' : 'fake providers: OpenAI answers 429 to every other request'}) at ${url}/v1`);
 
     // Business code: the official SDK, pointed at the host app. Nothing else changes.
     const client = new OpenAI({ apiKey: 'unused-by-the-gateway', baseURL: `${url}/v1`, maxRetries: 0 });
     const model = env.DEMO_MODEL || 'gpt-4o-mini';
-    const result: DemoResult = { mode: real ? 'real providers' : 'fakes', served: [], logs, found: [] };
+    const result: DemoResult = { mode: real ? 'real providers' : 'fakes', served: [], logs, found: [], failed: 0 };
     try {
       for (let i = 1; i <= 3; i++) {
-        const { data, response } = await client.chat.completions
-          .create({ model, messages: [{ role: 'user', content: `Say hello (${i})` }], max_tokens: 20 }, { headers: { 'x-switchyard-trace-id': `demo-${i}` } })
-          .withResponse();
-        record(result, `demo-${i}`, response.headers, data.choices[0]?.message.content ?? '', print);
+        await reported(result, `demo-${i}`, print, async () => {
+          const { data, response } = await client.chat.completions
+            .create({ model, messages: [{ role: 'user', content: `Say hello (${i})` }], max_tokens: 20 }, { headers: { 'x-switchyard-trace-id': `demo-${i}` } })
+            .withResponse();
+          return { headers: response.headers, text: data.choices[0]?.message.content ?? '' };
+        });
       }
-      const { data: stream, response } = await client.chat.completions
-        .create(
-          { model, messages: [{ role: 'user', content: 'Count to five' }], max_tokens: 30, stream: true, stream_options: { include_usage: true } },
-          { headers: { 'x-switchyard-trace-id': 'demo-stream' } },
-        )
-        .withResponse();
-      let text = '';
-      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
-      record(result, 'demo-stream', response.headers, text, print);
+      await reported(result, 'demo-stream', print, async () => {
+        const { data: stream, response } = await client.chat.completions
+          .create(
+            { model, messages: [{ role: 'user', content: 'Count to five' }], max_tokens: 30, stream: true, stream_options: { include_usage: true } },
+            { headers: { 'x-switchyard-trace-id': 'demo-stream' } },
+          )
+          .withResponse();
+        let text = '';
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+        return { headers: response.headers, text };
+      });
       await until(() => logs.length >= 4);
       print('\nLog events (one per request, every attempt in it):');
       for (const event of logs) print(JSON.stringify(event));
@@ -75,7 +105,8 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
       const found = await fetch(`${url}/switchyard/logs/api/requests?traceId=demo-1`, { headers: { authorization: `Bearer ${token}` } });
       result.found = ((await found.json()) as { data: LogEvent[] }).data;
       print(`\nRequest logs viewer: ${url}/switchyard/logs/#token=${token} (trace id demo-1: fallback=${result.found[0]?.fallback})`);
-      if (env.DEMO_SERVE) {
+      if (!env.DEMO_SERVE) print('The app stops now: run with DEMO_SERVE=1 to keep it up and open the viewer.');
+      else {
         print('DEMO_SERVE is set: the app stays up for the viewer (Ctrl+C to stop).');
         await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
       }
@@ -86,6 +117,18 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
     return result;
   } finally {
     await Promise.all(fakes.map((f) => f.close()));
+  }
+}
+
+/** Sends one request and prints who served it, or in a line why it failed (a real provider unreachable, say). */
+async function reported(result: DemoResult, request: string, print: (line: string) => void, send: () => Promise<{ headers: Headers; text: string }>): Promise<void> {
+  try {
+    const { headers, text } = await send();
+    record(result, request, headers, text, print);
+  } catch (err) {
+    if (!(err instanceof OpenAI.APIError)) throw err;
+    result.failed++;
+    print(`${request.padEnd(12)} failed: ${err.status ?? ''} ${err.message}`);
   }
 }
 

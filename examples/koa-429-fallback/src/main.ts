@@ -7,8 +7,10 @@ import { buildApp, fallbackOptions, type Hosts } from './app';
 
 /** Runs the Koa app; without real keys on fakes where OpenAI rate-limits every other request. Returns who served what. */
 export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ targets: string[]; logs: LogEvent[] }> {
-  // Real providers need both keys and where the Azure resource is; anything less runs on the fakes.
-  const real = Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY && (env.AZURE_OPENAI_ENDPOINT || env.AZURE_OPENAI_RESOURCE));
+  // Real providers need both keys and where the Azure resource is; anything less runs on the fakes, with fake keys.
+  const missing = missingKeys(env);
+  const real = missing.length === 0;
+  if (!real && missing.length < 3) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes = real
     ? []
     : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
@@ -19,19 +21,27 @@ export async function main(env = process.env, print: (line: string) => void = co
   // Everything after the fakes started closes them, also when the options are refused: the process must exit.
   try {
     print(`Koa app with Switchyard on ${real ? 'real providers' : 'fake providers (OpenAI answers 429 to every other request)'}`);
-    const listening = createServer(buildApp(fallbackOptions(env, hosts, (e) => logs.push(e))).callback());
+    const listening = createServer(buildApp(fallbackOptions(real ? env : { DEMO_MODEL: env.DEMO_MODEL }, hosts, (e) => logs.push(e))).callback());
     server = listening;
-    await new Promise<void>((r) => listening.listen(Number(env.PORT ?? 0), '127.0.0.1', r));
+    await listen(listening, env.PORT);
     const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(listening.address() as AddressInfo).port}/v1`, maxRetries: 0 });
     for (const stream of [false, true]) {
       const params = { model: env.DEMO_MODEL || 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Say hello' }] };
       let response: Response;
-      if (stream) {
-        const res = await client.chat.completions.create({ ...params, stream: true }).withResponse();
-        for await (const _chunk of res.data); // read the stream to its end
-        response = res.response;
-      } else {
-        response = (await client.chat.completions.create(params).withResponse()).response;
+      try {
+        if (stream) {
+          const res = await client.chat.completions.create({ ...params, stream: true }).withResponse();
+          for await (const _chunk of res.data); // read the stream to its end
+          response = res.response;
+        } else {
+          response = (await client.chat.completions.create(params).withResponse()).response;
+        }
+      } catch (err) {
+        // Every provider failed (a real one unreachable, say): a line, not a stack.
+        if (!(err instanceof OpenAI.APIError)) throw err;
+        targets.push('failed');
+        print(`${stream ? 'stream' : 'json  '} request failed: ${err.status ?? ''} ${err.message}`);
+        continue;
       }
       const target = response.headers.get('x-switchyard-target') ?? '?';
       targets.push(target);
@@ -47,9 +57,35 @@ export async function main(env = process.env, print: (line: string) => void = co
   return { targets, logs };
 }
 
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
+/** The provider variables a real run still needs (all of them when none is set). */
+export function missingKeys(env: NodeJS.ProcessEnv): string[] {
+  const missing: string[] = [];
+  if (!env.OPENAI_API_KEY) missing.push('OPENAI_API_KEY');
+  if (!env.AZURE_OPENAI_API_KEY) missing.push('AZURE_OPENAI_API_KEY');
+  if (!env.AZURE_OPENAI_ENDPOINT && !env.AZURE_OPENAI_RESOURCE) missing.push('AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)');
+  return missing;
+}
+
+/** Listens on `PORT` (any free port when unset), failing with a sentence, not a stack, when it cannot. */
+function listen(server: Server, port: string | undefined): Promise<void> {
+  const n = port ? Number(port) : 0;
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) return Promise.reject(new Error(`PORT must be a port number (0-65535), not "${port}".`));
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`Port ${n} is in use: set PORT to a free port, or leave it unset for any free one.`) : err),
+    );
+    server.listen(n, '127.0.0.1', resolve);
   });
+}
+
+if (require.main === module) {
+  main()
+    .then(({ targets }) => {
+      if (targets.includes('failed')) process.exitCode = 1;
+    })
+    .catch((err: unknown) => {
+      // A refused option or a busy port is a sentence for the user, not a stack.
+      console.error(err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : err);
+      process.exitCode = 1;
+    });
 }

@@ -7,8 +7,10 @@ import { appModule, switchyardOptions, type Hosts } from './app.module';
 
 /** Starts the Nest app (on fakes without real keys: OpenAI rate-limits every other request) and calls it twice. */
 export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ summary: string; routeTarget: string | null }> {
-  // Real providers need both keys and where the Azure resource is; anything less runs on the fakes.
-  const real = Boolean(env.OPENAI_API_KEY && env.AZURE_OPENAI_API_KEY && (env.AZURE_OPENAI_ENDPOINT || env.AZURE_OPENAI_RESOURCE));
+  // Real providers need both keys and where the Azure resource is; anything less runs on the fakes, with fake keys.
+  const missing = missingKeys(env);
+  const real = missing.length === 0;
+  if (!real && missing.length < 3) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes = real
     ? []
     : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
@@ -18,20 +20,30 @@ export async function main(env = process.env, print: (line: string) => void = co
   try {
     print(`NestJS app with Switchyard on ${real ? 'real providers' : 'fake providers (OpenAI answers 429 to every other request)'}`);
     // abortOnError off: refused options reject here (and the fakes close) instead of aborting the process.
-    app = await NestFactory.create<NestExpressApplication>(appModule(switchyardOptions(env, hosts)), { logger: ['error', 'warn'], abortOnError: false });
+    const options = switchyardOptions(real ? env : { DEMO_MODEL: env.DEMO_MODEL }, hosts);
+    app = await NestFactory.create<NestExpressApplication>(appModule(options), { logger: ['error', 'warn'], abortOnError: false });
     // Nest's JSON parser runs before the route and stops at 100 kB by default: long chat histories are larger.
     app.useBodyParser('json', { limit: '10mb' });
     await app.listen(Number(env.PORT ?? 0), '127.0.0.1');
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     // 1. The business endpoint, which injects SwitchyardService.
     const res = await fetch(`${url}/summaries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Switchyard moves failing requests to the next provider.' }) });
-    const { summary } = (await res.json()) as { summary: string };
-    print(`POST /summaries -> ${res.status} ${JSON.stringify(summary)}`);
+    const answer = (await res.json()) as { summary?: string; error?: { message?: string } };
+    const summary = answer.summary ?? '';
+    // Every provider failed (a real one unreachable, say): the error's message, not `undefined`.
+    print(`POST /summaries -> ${res.status} ${answer.summary !== undefined ? JSON.stringify(summary) : (answer.error?.message ?? JSON.stringify(answer))}`);
     // 2. The OpenAI-compatible route, with the official SDK.
     const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
-    const { data, response } = await client.chat.completions.create({ model: env.DEMO_MODEL || 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
-    const routeTarget = response.headers.get('x-switchyard-target');
-    print(`POST /v1/chat/completions -> served by ${routeTarget}: ${JSON.stringify(data.choices[0]?.message.content)}`);
+    let routeTarget: string | null = null;
+    try {
+      const { data, response } = await client.chat.completions.create({ model: env.DEMO_MODEL || 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
+      routeTarget = response.headers.get('x-switchyard-target');
+      const who = routeTarget === 'targets[1]' ? 'Azure OpenAI (fell back)' : routeTarget === 'targets[0]' ? 'OpenAI' : 'nobody';
+      print(`POST /v1/chat/completions -> served by ${who}: ${JSON.stringify(data.choices[0]?.message.content)}`);
+    } catch (err) {
+      if (!(err instanceof OpenAI.APIError)) throw err;
+      print(`POST /v1/chat/completions -> failed: ${err.status ?? ''} ${err.message}`);
+    }
     return { summary, routeTarget };
   } finally {
     await app?.close();
@@ -39,9 +51,23 @@ export async function main(env = process.env, print: (line: string) => void = co
   }
 }
 
+/** The provider variables a real run still needs (all of them when none is set). */
+export function missingKeys(env: NodeJS.ProcessEnv): string[] {
+  const missing: string[] = [];
+  if (!env.OPENAI_API_KEY) missing.push('OPENAI_API_KEY');
+  if (!env.AZURE_OPENAI_API_KEY) missing.push('AZURE_OPENAI_API_KEY');
+  if (!env.AZURE_OPENAI_ENDPOINT && !env.AZURE_OPENAI_RESOURCE) missing.push('AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)');
+  return missing;
+}
+
 if (require.main === module) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  });
+  main()
+    .then(({ summary, routeTarget }) => {
+      if (!summary || !routeTarget) process.exitCode = 1;
+    })
+    .catch((err: unknown) => {
+      // A refused option or a busy port is a sentence for the user, not a stack.
+      console.error(err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : err);
+      process.exitCode = 1;
+    });
 }
