@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import type { LogEvent } from '@switchyard/express';
-import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { buildApp } from './app';
 import { fallbackOptions } from './options';
 
@@ -21,16 +21,7 @@ export interface DemoResult {
 
 /** True when every credential the real run needs is in the environment. */
 export function hasRealKeys(env: NodeJS.ProcessEnv): boolean {
-  return missingKeys(env).length === 0;
-}
-
-/** The provider variables a real run still needs (all of them when none is set). */
-export function missingKeys(env: NodeJS.ProcessEnv): string[] {
-  const missing: string[] = [];
-  if (!env.OPENAI_API_KEY) missing.push('OPENAI_API_KEY');
-  if (!env.AZURE_OPENAI_API_KEY) missing.push('AZURE_OPENAI_API_KEY');
-  if (!env.AZURE_OPENAI_ENDPOINT && !env.AZURE_OPENAI_RESOURCE) missing.push('AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)');
-  return missing;
+  return missingProviderEnv(env).length === 0;
 }
 
 /** Listens on `PORT` (any free port when unset), failing with a sentence, not a stack, when it cannot. */
@@ -51,7 +42,7 @@ export function listen(server: Server, port: string | undefined): Promise<void> 
  */
 export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line: string) => void = console.log): Promise<DemoResult> {
   const real = hasRealKeys(env);
-  const missing = missingKeys(env);
+  const missing = missingProviderEnv(env);
   // Some keys but not enough: say what is missing, and keep them away from the fakes.
   if (!real && missing.length < 3) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes: FakeProvider[] = [];

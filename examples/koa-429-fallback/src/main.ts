@@ -2,13 +2,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import type { LogEvent } from '@switchyard/koa';
-import { replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
 import { buildApp, fallbackOptions, type Hosts } from './app';
 
 /** Runs the Koa app; without real keys on fakes where OpenAI rate-limits every other request. Returns who served what. */
 export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ targets: string[]; logs: LogEvent[] }> {
   // Real providers need both keys and where the Azure resource is; anything less runs on the fakes, with fake keys.
-  const missing = missingKeys(env);
+  const missing = missingProviderEnv(env);
   const real = missing.length === 0;
   if (!real && missing.length < 3) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes = real
@@ -55,15 +55,6 @@ export async function main(env = process.env, print: (line: string) => void = co
   }
   for (const event of logs) print(JSON.stringify(event));
   return { targets, logs };
-}
-
-/** The provider variables a real run still needs (all of them when none is set). */
-export function missingKeys(env: NodeJS.ProcessEnv): string[] {
-  const missing: string[] = [];
-  if (!env.OPENAI_API_KEY) missing.push('OPENAI_API_KEY');
-  if (!env.AZURE_OPENAI_API_KEY) missing.push('AZURE_OPENAI_API_KEY');
-  if (!env.AZURE_OPENAI_ENDPOINT && !env.AZURE_OPENAI_RESOURCE) missing.push('AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)');
-  return missing;
 }
 
 /** Listens on `PORT` (any free port when unset), failing with a sentence, not a stack, when it cannot. */

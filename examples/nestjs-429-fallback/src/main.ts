@@ -2,13 +2,13 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import OpenAI from 'openai';
-import { replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
 import { appModule, switchyardOptions, type Hosts } from './app.module';
 
 /** Starts the Nest app (on fakes without real keys: OpenAI rate-limits every other request) and calls it twice. */
 export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ summary: string; routeTarget: string | null }> {
   // Real providers need both keys and where the Azure resource is; anything less runs on the fakes, with fake keys.
-  const missing = missingKeys(env);
+  const missing = missingProviderEnv(env);
   const real = missing.length === 0;
   if (!real && missing.length < 3) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes = real
@@ -49,15 +49,6 @@ export async function main(env = process.env, print: (line: string) => void = co
     await app?.close();
     await Promise.all(fakes.map((f) => f.close()));
   }
-}
-
-/** The provider variables a real run still needs (all of them when none is set). */
-export function missingKeys(env: NodeJS.ProcessEnv): string[] {
-  const missing: string[] = [];
-  if (!env.OPENAI_API_KEY) missing.push('OPENAI_API_KEY');
-  if (!env.AZURE_OPENAI_API_KEY) missing.push('AZURE_OPENAI_API_KEY');
-  if (!env.AZURE_OPENAI_ENDPOINT && !env.AZURE_OPENAI_RESOURCE) missing.push('AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)');
-  return missing;
 }
 
 if (require.main === module) {

@@ -1,6 +1,6 @@
 /// <reference types="jest" />
 import OpenAI, { APIConnectionError, AuthenticationError, AzureOpenAI, RateLimitError } from 'openai';
-import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from './index';
+import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from './index';
 
 const KEY = 'sk-test-key';
 const messages = [{ role: 'user' as const, content: 'hi' }];
@@ -302,5 +302,13 @@ describe('fake scripting mistakes fail loudly', () => {
     const res = await post(`${fake.url}/v1/embeddings`, { model: 'x', input: 'y' });
     expect(res.status).toBe(404);
     expect(((await res.json()) as { error: { code: unknown } }).error.code).toBeNull();
+  });
+});
+
+describe('missingProviderEnv', () => {
+  it('names what a real run still needs, and nothing once the keys and the Azure resource are set', () => {
+    expect(missingProviderEnv({})).toEqual(['OPENAI_API_KEY', 'AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)']);
+    expect(missingProviderEnv({ OPENAI_API_KEY: 'sk', AZURE_OPENAI_API_KEY: '' })).toEqual(['AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)']);
+    expect(missingProviderEnv({ OPENAI_API_KEY: 'sk', AZURE_OPENAI_API_KEY: 'az', AZURE_OPENAI_RESOURCE: 'res' })).toEqual([]);
   });
 });
