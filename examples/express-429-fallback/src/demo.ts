@@ -19,13 +19,8 @@ export interface DemoResult {
   failed: number;
 }
 
-/** True when every credential the real run needs is in the environment. */
-export function hasRealKeys(env: NodeJS.ProcessEnv): boolean {
-  return missingProviderEnv(env).length === 0;
-}
-
 /** Listens on `PORT` (any free port when unset), failing with a sentence, not a stack, when it cannot. */
-export function listen(server: Server, port: string | undefined): Promise<void> {
+function listen(server: Server, port: string | undefined): Promise<void> {
   const n = port ? Number(port) : 0;
   if (!Number.isInteger(n) || n < 0 || n > 65_535) return Promise.reject(new Error(`PORT must be a port number (0-65535), not "${port}".`));
   return new Promise((resolve, reject) => {
@@ -41,10 +36,10 @@ export function listen(server: Server, port: string | undefined): Promise<void> 
  * served each. Without real keys, fake providers stand in and the OpenAI fake rate-limits every other request.
  */
 export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line: string) => void = console.log): Promise<DemoResult> {
-  const real = hasRealKeys(env);
   const missing = missingProviderEnv(env);
+  const real = missing.length === 0;
   // Some keys but not enough: say what is missing, and keep them away from the fakes.
-  if (!real && missing.length < 3) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
+  if (!real && missing.length < missingProviderEnv({}).length) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes: FakeProvider[] = [];
   let hosts = {};
   if (!real) {

@@ -10,7 +10,7 @@ export async function main(env = process.env, print: (line: string) => void = co
   // Real providers need both keys and where the Azure resource is; anything less runs on the fakes, with fake keys.
   const missing = missingProviderEnv(env);
   const real = missing.length === 0;
-  if (!real && missing.length < 3) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
+  if (!real && missing.length < missingProviderEnv({}).length) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes = real
     ? []
     : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];

@@ -12,7 +12,7 @@ import {
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
 import { sqliteOps, type EventRow, type SqliteOps, type WriteResult } from './sqlite-ops';
-import { SqliteWorker, runOp, type DatabaseFile, type DatabaseOp } from './sqlite-worker';
+import { SqliteWorker, runLocal, type DatabaseFile, type DatabaseOp } from './sqlite-worker';
 
 export interface SqliteRetention {
   /** Delete requests that started longer ago than this (ms). Default 30 days. `Infinity` keeps them. */
@@ -92,7 +92,6 @@ export class SqliteLogStore implements LogStore {
   private inFlight = 0;
   /** Settles when the last batch handed over is stored or failed (they are written in order). */
   private lastWrite: Promise<void> = Promise.resolve();
-  private open = true;
   private closing: Promise<void> | null = null;
   private warned = false;
   private pruneWarned = false;
@@ -154,7 +153,7 @@ export class SqliteLogStore implements LogStore {
 
   /** Queues the event; never blocks and never throws. */
   write(event: LogEvent): void {
-    if (!this.open || this.queue.size + this.inFlight >= this.maxQueue) {
+    if (this.closing !== null || this.queue.size + this.inFlight >= this.maxQueue) {
       this.dropped++;
       return;
     }
@@ -163,7 +162,7 @@ export class SqliteLogStore implements LogStore {
 
   /** Hands the queued events to the database now; resolves when every event handed over is stored or failed. */
   flush(): Promise<void> {
-    if (this.open) this.queue.flush();
+    if (this.closing === null) this.queue.flush();
     return this.lastWrite;
   }
 
@@ -199,12 +198,12 @@ export class SqliteLogStore implements LogStore {
 
   /** On the worker thread, or on this connection when there is none. */
   private run<T>(op: DatabaseOp): Promise<T> {
-    return this.worker ? this.worker.run<T>(op) : new Promise((resolve) => resolve(runOp(this.local, op) as T));
+    return this.worker ? this.worker.run<T>(op) : runLocal<T>(this.local, op);
   }
 
   /** Applies retention now (after what is queued is written); resolves with the number of requests deleted. */
   async prune(now = Date.now()): Promise<number> {
-    if (!this.open) return 0;
+    if (this.closing !== null) return 0;
     this.queue.flush();
     return this.run<number>({ op: 'prune', now, maxAgeMs: this.maxAgeMs, maxRows: this.maxRows });
   }
@@ -231,7 +230,7 @@ export class SqliteLogStore implements LogStore {
 
   /** Reads after what is queued: the viewer right after a request sees it (the thread runs operations in order). */
   private read(sql: string, params: unknown[]): Promise<unknown[]> {
-    if (!this.open) return Promise.reject(new Error('The SQLite log store is closed.'));
+    if (this.closing !== null) return Promise.reject(new Error('The SQLite log store is closed.'));
     this.queue.flush();
     return this.run<unknown[]>({ op: 'all', sql, params });
   }
@@ -243,7 +242,6 @@ export class SqliteLogStore implements LogStore {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.queue.flush();
-    this.open = false;
     clearInterval(this.pruneTimer);
     // This connection closes last: only the last connection to a file folds the WAL back into it.
     const closing = (this.worker?.close() ?? Promise.resolve()).then(() => {

@@ -34,6 +34,11 @@ export function runOp(ops: SqliteOps, op: DatabaseOp): unknown {
   return ops.prune(op.now, op.maxAgeMs, op.maxRows);
 }
 
+/** An operation on this thread's connection, settled like one on the worker (a throw becomes a rejection). */
+export function runLocal<T>(ops: SqliteOps, op: DatabaseOp): Promise<T> {
+  return new Promise((resolve) => resolve(runOp(ops, op) as T));
+}
+
 // Plain JavaScript evaluated in the worker: a file next to this module would not exist when tests run the TypeScript
 // sources. The driver comes by its resolved path, so that the host's working directory does not matter.
 const WORKER_SOURCE = `
@@ -78,7 +83,7 @@ export class SqliteWorker {
   run<T>(op: DatabaseOp): Promise<T> {
     if (this.closed) return Promise.reject(new Error('The SQLite log store is closed.'));
     const worker = this.inThread ? null : (this.worker ?? this.start());
-    if (!worker) return new Promise((resolve) => resolve(runOp(this.local, op) as T));
+    if (!worker) return runLocal<T>(this.local, op);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       try {

@@ -2,15 +2,16 @@ import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common'
 import { HttpAdapterHost } from '@nestjs/core';
 import { FallbackRequestError } from '@switchyard/core';
 
+/** Headers that describe the body the filter does not send: the platform sets its own. */
+const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding']);
+
 /**
  * Answers a `FallbackRequestError` that a handler let through (from `SwitchyardService`) as the OpenAI-compatible route
- * would: its status (a 429 stays a 429, with its `retry-after`), OpenAI's error envelope and the `x-switchyard-*`
+ * would: its status (a 429 stays a 429, with its `retry-after`), the same error body and the `x-switchyard-*`
  * headers (the trace id finds its log event), instead of Nest's bare 500. Opt in, on the Express or Fastify platform:
  * `app.useGlobalFilters(new SwitchyardExceptionFilter(app.get(HttpAdapterHost)))`, an `APP_FILTER` provider or
  * `@UseFilters(SwitchyardExceptionFilter)`. Outside HTTP (microservices, websockets) it rethrows the error.
  */
-const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding']);
-
 @Catch(FallbackRequestError)
 export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackRequestError> {
   constructor(private readonly adapterHost: HttpAdapterHost) {}

@@ -11,7 +11,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
-import { MAX_TIMER_MS, type SwitchyardOptions } from '../config/schema';
+import { MAX_TIMER_MS, positiveMs, type SwitchyardOptions } from '../config/schema';
 import { clientClosed, Gateway, streamInterrupted, type GatewayResponse } from '../engine/gateway';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
@@ -83,7 +83,7 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
     if (opts.traceId !== undefined) headers['x-switchyard-trace-id'] = opts.traceId;
     if (opts.configId !== undefined) headers['x-switchyard-config'] = opts.configId;
     const { signal, timeout } = opts;
-    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMER_MS)) {
+    if (timeout !== undefined && !positiveMs.safeParse(timeout).success) {
       throw new TypeError(`timeout must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}.`);
     }
     const res = await gateway.handle({ body: params, headers, signal, deadlineMs: timeout });

@@ -18,7 +18,7 @@ const baseUrl = httpUrl.refine((value) => {
 /** Node's timers hold at most 2^31-1 ms (~24.8 days); a longer one would fire at once. */
 /** Node runs a timer with a longer delay after 1 ms: every duration option is capped here. */
 export const MAX_TIMER_MS = 2_147_483_647;
-const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, 'must be at most 2147483647 (about 24.8 days)');
+export const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, 'must be at most 2147483647 (about 24.8 days)');
 /**
  * Sent as an HTTP header value: a line break, a control character or one beyond Latin-1 (a typographic dash or a
  * zero-width space pasted with a key) would make every request fail.

@@ -60,13 +60,14 @@ function isoDateMs(value: string): number {
 }
 const PROVIDERS: readonly ProviderName[] = ['openai', 'azure-openai'];
 
-function finite(param: string, value: unknown, min = -Infinity): number {
+/** `value` as a finite number >= `min`; else the error names the parameter and says what it takes (`what`). */
+function finite(param: string, value: unknown, min = -Infinity, what = 'a number'): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    const what = param === 'from' || param === 'to' ? 'epoch milliseconds or an ISO 8601 date (a + in an offset sent as %2B)' : 'a number';
     throw new LogQueryError(param, `${param} must be ${what}${min > -Infinity ? ` >= ${min}` : ''}.`);
   }
   return value;
 }
+const A_TIME = 'epoch milliseconds or an ISO 8601 date (a + in an offset sent as %2B)';
 
 /** A decimal number as a person writes it: `Number()` alone also reads `0x10`, `1e2` and padded blanks. */
 const DECIMAL = /^\d+(?:\.\d+)?$/;
@@ -95,9 +96,8 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
     if (typeof query.model !== 'string' || query.model === '') throw new LogQueryError('model', 'model must be a non-empty string.');
     out.model = query.model;
   }
-  for (const key of ['from', 'to', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'] as const) {
-    if (query[key] !== undefined) out[key] = finite(key, query[key], key === 'from' || key === 'to' ? -Infinity : 0);
-  }
+  for (const key of ['from', 'to'] as const) if (query[key] !== undefined) out[key] = finite(key, query[key], -Infinity, A_TIME);
+  for (const key of ['minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'] as const) if (query[key] !== undefined) out[key] = finite(key, query[key], 0);
   if (out.from !== undefined && out.to !== undefined && out.from > out.to) throw new LogQueryError('from', 'from must not be after to.');
   if (query.limit !== undefined) {
     const limit = finite('limit', query.limit, 1);

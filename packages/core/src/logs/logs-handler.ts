@@ -36,7 +36,10 @@ export interface LogsHandlerOptions {
   path?: string;
 }
 
-/** A Node request handler; requests it does not serve go to `next` (or get a 404 without one). */
+/**
+ * A Node request handler; requests it does not serve go to `next` (or get a 404 without one), at once, before the
+ * handler returns: Koa's middleware relies on that to tell whether the response is the handler's.
+ */
 export type LogsHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
 const REQUEST_PATH = /^\/api\/requests\/([^/]+)\/?$/;
@@ -85,6 +88,7 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
     const page = path === '' || path === '/';
     const one = REQUEST_PATH.exec(path);
     const list = path === '/api/requests' || path === '/api/requests/';
+    // Before any await: a request that is not ours goes to `next` while the handler is still running (see LogsHandler).
     if (!page && !one && !list) return notFound(res, next);
     if (page && !viewer) return notFound(res, next);
     if (req.method !== 'GET' && req.method !== 'HEAD') {

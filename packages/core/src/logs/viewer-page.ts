@@ -99,14 +99,15 @@ function headers() {
   return t ? { authorization: 'Bearer ' + t } : {};
 }
 function pad(n, w) { return String(n).padStart(w || 2, '0'); }
-function fmtTime(ms) {
-  var d = new Date(ms), now = new Date();
-  var t = pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
-  return d.toDateString() === now.toDateString() ? t : d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + t;
-}
+/** Local date and time, to the ms: YYYY-MM-DD HH:MM:SS.mmm. */
 function fmtDate(ms) {
   var d = new Date(ms);
   return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + '.' + pad(d.getMilliseconds(), 3);
+}
+/** The time alone for today, the date too for another day. */
+function fmtTime(ms) {
+  var full = fmtDate(ms);
+  return new Date(ms).toDateString() === new Date().toDateString() ? full.slice(11) : full;
 }
 /** The browser's time zone as an offset (times are shown in it; tooltips and the event carry UTC). */
 var ZONE = (function () {
@@ -163,7 +164,7 @@ function fillFilters() {
     if (k === 'from' || k === 'to') {
       var d = new Date(timeOf(v));
       if (isNaN(d)) return;
-      input.value = d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + 'T' + pad(d.getHours()) + ':' + pad(d.getMinutes());
+      input.value = fmtDate(d.getTime()).slice(0, 16).replace(' ', 'T');
       exactTime[k] = { value: v, shown: input.value };
     } else if (input.tagName === 'SELECT' && !Array.prototype.some.call(input.options, function (o) { return o.value === v; })) {
       // A value the page has no option for (a typo in a link) goes to the API as it is, to be refused there:
@@ -213,14 +214,16 @@ function load(mode, step) {
   if (append && (!cursor || shown !== search)) return Promise.resolve();
   var p = new URLSearchParams(applied);
   if (append) p.set('cursor', cursor);
-  var seq = ++latest, kept = mode === 'refresh' && shown === search ? { rows: rows, cursor: cursor } : null;
+  // A later load of any kind makes this answer stale (dropped below), so the rows and cursor it merges with are still
+  // the ones on screen when it arrives.
+  var seq = ++latest, merge = mode === 'refresh' && shown === search;
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;
     showError('');
     if (append) {
       rows = rows.concat(page.data);
       cursor = page.nextCursor;
-    } else if (kept) refreshed(kept, page);
+    } else if (merge) refreshed(page);
     else {
       rows = page.data;
       cursor = page.nextCursor;
@@ -247,12 +250,12 @@ function olderThan(a, b) { return a.startedAt < b.startedAt || (a.startedAt === 
  * A refresh (or live mode) puts the new first page on top and keeps the pages already loaded below it, where the two
  * meet. When more than a page arrived since, they do not meet: the old rows go, as a gap would hide requests.
  */
-function refreshed(kept, page) {
+function refreshed(page) {
   var fresh = page.data, last = fresh[fresh.length - 1];
-  var meets = !page.nextCursor || (last && kept.rows.some(function (e) { return !olderThan(e, last); }));
-  var tail = meets && page.nextCursor ? kept.rows.filter(function (e) { return olderThan(e, last); }) : [];
+  var meets = !page.nextCursor || (last && rows.some(function (e) { return !olderThan(e, last); }));
+  var tail = meets && page.nextCursor ? rows.filter(function (e) { return olderThan(e, last); }) : [];
   rows = fresh.concat(tail);
-  cursor = tail.length > 0 ? kept.cursor : page.nextCursor;
+  cursor = tail.length > 0 ? cursor : page.nextCursor;
 }
 
 /** Rebuilds the table; the row that had the focus (or the one named) gets it back. */
