@@ -31,9 +31,9 @@ describe('options validation (at construction, every issue with its path)', () =
     });
     expect(issues).toEqual(
       expect.arrayContaining([
-        'virtualKeys["openai-prod"].apiKey: unknown option',
+        'virtualKeys["openai-prod"].apiKey: unknown option (did you mean `api_key`?)',
         'config.strategy.on_status: unknown option',
-        'basepath: unknown option',
+        'basepath: unknown option (did you mean `basePath`?)',
       ]),
     );
   });
@@ -85,7 +85,7 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(
       issuesOf({
         virtualKeys: {
-          o: { provider: 'openai', api_key: 'sk-1\n', organization: 'org\u2013x', custom_host: 'https://user:pw@example.com/v1' },
+          o: { provider: 'openai', api_key: 'sk-1\n', openai_organization: 'org\u2013x', custom_host: 'https://user:pw@example.com/v1' },
           a: { provider: 'azure-openai', api_key: 'k', endpoint: 'https://r.openai.azure.com/?x=1', deployment_id: 'd' },
         },
         config: { virtual_key: 'o', request_timeout: 3e9, override_params: { seed: 1n } },
@@ -93,7 +93,7 @@ describe('options validation (at construction, every issue with its path)', () =
       }),
     ).toEqual([
       'virtualKeys.o.api_key: must not contain line breaks, control characters or characters an HTTP header cannot carry',
-      'virtualKeys.o.organization: must not contain line breaks, control characters or characters an HTTP header cannot carry',
+      'virtualKeys.o.openai_organization: must not contain line breaks, control characters or characters an HTTP header cannot carry',
       'virtualKeys.o.custom_host: must be a base URL without credentials, query or fragment',
       'virtualKeys.a.endpoint: must be a base URL without credentials, query or fragment',
       'config.override_params: must be JSON-encodable (no BigInt, no cycles)',
@@ -138,6 +138,36 @@ describe('options validation (at construction, every issue with its path)', () =
       'config.strategy.on_status_codes: must list at least one status (leave it out to fall back on every status >= 400)',
       'config.targets[0].retry.on_status_codes: must list at least one status (leave it out for 429 and 5xx)',
       'configs.lb.targets: a loadbalance strategy needs a target with a weight above 0',
+    ]);
+  });
+
+  it('names the Portkey features it lacks, suggests the key a misspelt one meant, and says "is required"', () => {
+    expect(
+      issuesOf({
+        virtual_keys: virtualKeys,
+        config: {
+          virtualKey: 'openai-prod',
+          cache: { mode: 'simple' },
+          retry: { use_retry_after_headers: true },
+          strategy: { mode: 'fallback', onStatusCodes: [429] },
+          targets: [{ virtual_key: 'openai-prod' }, { strategy: { mode: 'conditional' }, targets: [{ virtual_key: 'openai-prod' }] }],
+        },
+      }),
+    ).toEqual([
+      'config.strategy.onStatusCodes: unknown option (did you mean `on_status_codes`?)',
+      'config.targets[1].strategy.mode: must be "fallback", "single" or "loadbalance" (Portkey\'s "conditional" is not supported)',
+      'config.retry.attempts: is required',
+      'config.retry.use_retry_after_headers: unknown option (did you mean `use_retry_after_header`?)',
+      'config.virtualKey: unknown option (did you mean `virtual_key`?)',
+      'config.cache: unknown option: a Portkey feature Switchyard does not support',
+      'virtual_keys: unknown option (did you mean `virtualKeys`?)',
+    ]);
+  });
+
+  it("accepts Portkey's `provider` beside `virtual_key` when it is the virtual key's provider", () => {
+    expect(() => new Gateway({ virtualKeys, config: { virtual_key: 'openai-prod', provider: 'openai' } })).not.toThrow();
+    expect(issuesOf({ virtualKeys, config: { virtual_key: 'openai-prod', provider: 'azure-openai' } })).toEqual([
+      'config.provider: virtual key "openai-prod" is provider "openai"',
     ]);
   });
 

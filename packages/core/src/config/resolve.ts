@@ -12,7 +12,10 @@ import { openAIEndpoint } from '../providers/openai';
 import type { ProviderEndpoint } from '../providers/provider';
 import {
   optionsSchema,
+  retrySchema,
   routingConfigSchema,
+  strategySchema,
+  TARGET_KEYS,
   virtualKeySchema,
   type ProviderName,
   type RetryConfig,
@@ -70,10 +73,10 @@ export interface ResolvedOptions {
 }
 
 const PROVIDER_FIELDS = [
-  'provider', 'api_key', 'organization', 'project', 'resource_name', 'endpoint', 'deployment_id', 'deployments', 'api_version',
+  'provider', 'api_key', 'openai_organization', 'openai_project', 'resource_name', 'endpoint', 'deployment_id', 'deployments', 'api_version',
 ] as const;
 const AZURE_ONLY = ['resource_name', 'endpoint', 'deployment_id', 'deployments', 'api_version'] as const;
-const OPENAI_ONLY = ['organization', 'project'] as const;
+const OPENAI_ONLY = ['openai_organization', 'openai_project'] as const;
 
 /** `config.targets[1].virtual_key`, `virtualKeys["azure-prod"].api_key`. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -90,10 +93,41 @@ function zodIssues(error: z.ZodError): OptionsIssue[] {
   return error.issues.flatMap((issue) => {
     // zod reports unknown keys once for their object; name each key in the path instead.
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown option' }));
+      return issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: unknownKeyMessage(key, issue.path) }));
     }
     return [{ path: formatPath(issue.path), message: issue.message }];
   });
+}
+
+/** zod's message for a missing field is "expected number, received undefined": say it plainly. */
+const parseErrors: z.core.$ZodErrorMap = (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined);
+
+/**
+ * Portkey config options Switchyard does not implement. Refused like any unknown key (silently skipping a cache or
+ * a guardrail would be worse), but by name, so that the problem of a pasted Portkey config is plain.
+ */
+const PORTKEY_ONLY = new Set([
+  'cache', 'input_guardrails', 'output_guardrails', 'before_request_hooks', 'after_request_hooks',
+  'strict_open_ai_compliance', 'forward_headers', 'conditions', 'default',
+]);
+
+function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string {
+  if (PORTKEY_ONLY.has(key)) return 'unknown option: a Portkey feature Switchyard does not support';
+  // Same letters but for case, dashes, underscores or a plural: `apiKey`, `use_retry_after_headers`, `virtual_keys`.
+  const loose = (name: string) => name.toLowerCase().replace(/[-_]/g, '').replace(/s$/, '');
+  const near = knownKeys(at).find((name) => loose(name) === loose(key));
+  return near ? `unknown option (did you mean \`${near}\`?)` : 'unknown option';
+}
+
+/** The keys of the object at `at` in the options. */
+function knownKeys(at: ReadonlyArray<PropertyKey>): readonly string[] {
+  const last = at[at.length - 1];
+  if (at.length === 0) return Object.keys(optionsSchema.shape);
+  if (at[0] === 'virtualKeys' && at.length === 2) return Object.keys(virtualKeySchema.shape);
+  if (at[0] === 'prices') return ['prompt', 'completion'];
+  if (last === 'retry') return Object.keys(retrySchema.shape);
+  if (last === 'strategy') return Object.keys(strategySchema.shape);
+  return TARGET_KEYS;
 }
 
 type ParsedOptions = z.infer<typeof optionsSchema>;
@@ -102,7 +136,7 @@ type RoutingSections = Pick<ParsedOptions, 'virtualKeys' | 'config' | 'configs'>
 
 /** Parses and resolves options; throws SwitchyardOptionsError listing every problem with its path. */
 export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
-  const parsed = optionsSchema.safeParse(input);
+  const parsed = optionsSchema.safeParse(input, { error: parseErrors });
   if (!parsed.success) {
     // The cross-field problems of the sections that are valid on their own (an unknown virtual key, an Azure
     // target without a deployment) go into the same error: a user fixes their options in one round, not two.
@@ -248,7 +282,7 @@ class Resolver {
     if (!config.targets) this.issues.push({ path: formatPath([...at, 'targets']), message: 'is required with `strategy`' });
     for (const key of ['virtual_key', ...PROVIDER_FIELDS, 'custom_host'] as const) {
       if (config[key] !== undefined) {
-        this.issues.push({ path: formatPath([...at, key]), message: 'a config with `targets` cannot also be a provider: move it into a target' });
+        this.issues.push({ path: formatPath([...at, key]), message: 'a config with a `strategy` cannot also be a provider: move it into one of its `targets`' });
       }
     }
     const children = (config.targets ?? []).map((child, i) =>
@@ -283,9 +317,13 @@ class Resolver {
         return this.placeholder(targetPath, weight);
       }
       for (const key of PROVIDER_FIELDS) {
-        if (config[key] !== undefined) {
-          this.issues.push({ path: formatPath([...at, key]), message: 'set it on the virtual key, not beside `virtual_key`' });
-        }
+        // Portkey's own config API writes `provider` beside `virtual_key`: harmless when it agrees.
+        if (config[key] === undefined || (key === 'provider' && config.provider === vk.provider)) continue;
+        const message =
+          key === 'provider'
+            ? `virtual key "${config.virtual_key}" is provider "${vk.provider}"`
+            : 'set it on the virtual key, not beside `virtual_key`';
+        this.issues.push({ path: formatPath([...at, key]), message });
       }
       virtualKey = config.virtual_key;
       fields = { ...vk, custom_host: config.custom_host ?? vk.custom_host };

@@ -57,10 +57,10 @@ export const providerSchema = z.enum(['openai', 'azure-openai']);
 const providerFields = {
   provider: providerSchema.optional(),
   api_key: headerValue().optional(),
-  /** OpenAI: `OpenAI-Organization` header. */
-  organization: headerValue().optional(),
-  /** OpenAI: `OpenAI-Project` header. */
-  project: headerValue().optional(),
+  /** OpenAI: `OpenAI-Organization` header (Portkey's name). */
+  openai_organization: headerValue().optional(),
+  /** OpenAI: `OpenAI-Project` header (Portkey's name). */
+  openai_project: headerValue().optional(),
   /** Azure: `https://{resource_name}.openai.azure.com`. */
   resource_name: z
     .string()
@@ -86,7 +86,9 @@ export const virtualKeySchema = z.strictObject({
 
 /** Strategy of a routing config. `single` uses its first target only; `loadbalance` picks one by `weight`. */
 export const strategySchema = z.strictObject({
-  mode: z.enum(['fallback', 'single', 'loadbalance']),
+  mode: z.enum(['fallback', 'single', 'loadbalance'], {
+    error: (issue) => (issue.input === undefined ? 'is required' : 'must be "fallback", "single" or "loadbalance" (Portkey\'s "conditional" is not supported)'),
+  }),
   /** Statuses that move a request to the next target. Default: every status >= 400. */
   on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out to fall back on every status >= 400)').optional(),
 });
@@ -101,8 +103,8 @@ interface TargetShape<Strategy, Retry> {
   virtual_key?: string;
   provider?: z.infer<typeof providerSchema>;
   api_key?: string;
-  organization?: string;
-  project?: string;
+  openai_organization?: string;
+  openai_project?: string;
   resource_name?: string;
   endpoint?: string;
   deployment_id?: string;
@@ -121,7 +123,7 @@ export type TargetConfig = TargetShape<z.infer<typeof strategySchema>, z.infer<t
 /** A target as written in options: typed, so that an editor checks a config written apart from the options object. */
 export type TargetConfigInput = TargetShape<z.input<typeof strategySchema>, z.input<typeof retrySchema>>;
 
-export const targetSchema: z.ZodType<TargetConfig, TargetConfigInput> = z.strictObject({
+const targetObject = z.strictObject({
   strategy: strategySchema.optional(),
   get targets() {
     return z.array(targetSchema).min(1, 'must list at least one target').optional();
@@ -133,6 +135,9 @@ export const targetSchema: z.ZodType<TargetConfig, TargetConfigInput> = z.strict
   request_timeout: positiveMs.optional(),
   weight: z.number().min(0).optional(),
 });
+export const targetSchema: z.ZodType<TargetConfig, TargetConfigInput> = targetObject;
+/** The keys of a target, for the "did you mean" hint of an unknown option. */
+export const TARGET_KEYS: readonly string[] = Object.keys(targetObject.shape);
 
 /** A routing config has the shape of a target: usually `{ strategy, targets }`. */
 export const routingConfigSchema = targetSchema;

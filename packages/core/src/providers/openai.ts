@@ -5,8 +5,8 @@ export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 export interface OpenAIEndpointOptions {
   api_key: string;
-  organization?: string;
-  project?: string;
+  openai_organization?: string;
+  openai_project?: string;
   custom_host?: string;
 }
 
@@ -18,8 +18,8 @@ export function openAIEndpoint(options: OpenAIEndpointOptions): ProviderEndpoint
     // Bodies pass through as they come (streams event by event): none should arrive compressed.
     'accept-encoding': 'identity',
   };
-  if (options.organization) headers['openai-organization'] = options.organization;
-  if (options.project) headers['openai-project'] = options.project;
+  if (options.openai_organization) headers['openai-organization'] = options.openai_organization;
+  if (options.openai_project) headers['openai-project'] = options.openai_project;
   const path = `${prefix}/chat/completions`;
   return {
     provider: 'openai',
