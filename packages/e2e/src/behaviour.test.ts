@@ -5,7 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { APIError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
+import OpenAI, { APIError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
 import request from 'supertest';
 import type { SwitchyardOptions } from '@switchyard/core';
 import { replies, type FakeReply } from '@switchyard/testing';
@@ -219,6 +219,26 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(res.data.choices[0]!.message.content).toBe('Hello from openai');
       expect(res.response.headers.get('x-switchyard-fallback')).toBe('false');
       expect((await nextLog(logs)).attempts.map((a) => a.status)).toEqual([503, 200]);
+    });
+
+    it("tells the SDK not to retry what Switchyard already retried or fell back from; one attempt stays the SDK's to retry", async () => {
+      const url = await start({ config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
+      const limited = { status: 429, headers: { 'retry-after-ms': '1' } };
+      up.openai.enqueue(limited);
+      up.azure.enqueue(limited);
+      // The SDK's default of two retries would run the whole chain three times.
+      const sdkRetrying = (base: string) => new OpenAI({ apiKey: CLIENT_KEY, baseURL: `${base}/v1`, maxRetries: 2 });
+      const err = (await sdkRetrying(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+      expect(err).toBeInstanceOf(RateLimitError);
+      expect(err.headers?.get('x-should-retry')).toBe('false');
+      expect([up.openai.requests.length, up.azure.requests.length]).toEqual([1, 1]);
+      await nextLog(logs);
+
+      const single = await start({ config: { virtual_key: 'openai-prod' } });
+      up.openai.enqueue(limited);
+      const served = await sdkRetrying(single).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(served.choices[0]!.message.content).toBe('Hello from openai');
+      expect(up.openai.requests).toHaveLength(3);
     });
 
     it('does not retry a status outside retry.on_status_codes', async () => {

@@ -73,6 +73,9 @@ describe('NestJS on Fastify: the logs endpoint', () => {
     expect(event).toMatchObject({ traceId: 'fastify-1', fallback: true });
     const one = await request(url).get(`/api/switchyard/logs/api/requests/${event!.requestId}`).set(auth);
     expect(one.body).toMatchObject({ requestId: event!.requestId, attempts: [{ status: 429 }, { status: 200 }] });
+    // Routes match regardless of case on Nest: the API below the mount too, not the viewer page instead.
+    const cased = await request(url).get('/api/Switchyard/Logs/api/requests?traceId=fastify-1').set(auth);
+    expect([cased.status, cased.body.data?.length]).toEqual([200, 1]);
     const bad = await request(url).get('/api/switchyard/logs/api/requests?bogus=1').set(auth);
     expect([bad.status, bad.body.error?.param]).toEqual([400, 'bogus']);
     expect((await request(url).get('/api/switchyard/logs/api/requests')).status).toBe(401);

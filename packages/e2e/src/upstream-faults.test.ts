@@ -225,6 +225,15 @@ describe('upstreams that misbehave', () => {
     expect(err.status).toBe(503);
     expect(err.code).toBe('upstream_error_too_large');
     expect(err.message.length).toBeLessThan(500);
+
+    // Compressed (a few KB of gzip), it is measured as decoded: not inflated to 3 MiB for the client.
+    const packed = gzipSync(huge);
+    handler = (_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(packed);
+    };
+    const gz = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+    expect([gz.status, gz.code, packed.length < 64 * 1024]).toEqual([503, 'upstream_error_too_large', true]);
   });
 
   it('the in-process client fails a stream cut mid-event the same way', async () => {

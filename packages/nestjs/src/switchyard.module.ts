@@ -87,7 +87,10 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
 function belowMount(url: string, mount: string): string {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
-  for (let at = path.indexOf(mount); at >= 0; at = path.indexOf(mount, at + 1)) {
+  // Nest's routes match regardless of case (Fastify's too, as Nest sets it up): so does the mount here.
+  const lower = path.toLowerCase();
+  const wanted = mount.toLowerCase();
+  for (let at = lower.indexOf(wanted); at >= 0; at = lower.indexOf(wanted, at + 1)) {
     const end = at + mount.length;
     if (end === path.length || path[end] === '/') return path.slice(end).replace(/^\/+/, '');
   }

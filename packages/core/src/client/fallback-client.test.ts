@@ -38,6 +38,23 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(logs[0]).toMatchObject({ traceId: 'in-process-1', fallback: true, status: 200, attempts: [{ status: 429 }, { status: 200 }] });
   });
 
+  it('refuses a trace id a header cannot carry (hosts echo it as one) before any upstream call', async () => {
+    const client = createFallbackClient(options);
+    const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { traceId: 'a\r\nset-cookie: x=1' }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    expect([err.status, err.code, err.param]).toEqual([400, 'invalid_request', 'x-switchyard-trace-id']);
+    expect(openai.requests).toHaveLength(0);
+  });
+
+  it('refuses params JSON cannot carry (a BigInt) as the caller\'s error, saying so, before any upstream call', async () => {
+    const client = createFallbackClient(options);
+    const params = { model: 'gpt-4o', messages, seed: 1n } as unknown as Parameters<typeof client.chat.completions.create>[0];
+    const err = (await client.chat.completions.create(params).catch((e: unknown) => e)) as FallbackRequestError;
+    expect([err.status, err.code]).toEqual([400, 'invalid_request']);
+    expect(err.message).toContain('a BigInt');
+    expect(openai.requests).toHaveLength(0);
+  });
+
   it('leaves no listener on a signal the caller reuses for many requests', async () => {
     const client = createFallbackClient(options);
     const controller = new AbortController();
@@ -68,7 +85,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(err).toBeInstanceOf(FallbackRequestError);
     expect(err.status).toBe(429);
     expect(err.body).toEqual({ error: { code: '429', message: expect.stringContaining('exceeded token rate limit') } }); // Azure's envelope
-    expect(err.code).toBe('429');
+    expect([err.code, err.type, err.requestID]).toEqual(['429', null, expect.stringMatching(/^req_fake_/)]);
     expect(err.attempts.map((a) => [a.provider, a.status])).toEqual([['openai', 429], ['azure-openai', 429]]);
   });
 

@@ -61,6 +61,21 @@ export class FallbackRequestError extends Error {
   get code(): string | null {
     return this.error?.code ?? null;
   }
+
+  /** The envelope's `param` (as the SDK's `APIError.param`). */
+  get param(): string | null {
+    return this.error?.param ?? null;
+  }
+
+  /** The envelope's `type` (as the SDK's `APIError.type`). */
+  get type(): string | null {
+    return this.error?.type ?? null;
+  }
+
+  /** The upstream's `x-request-id` (as the SDK's `APIError.requestID`): what its provider's support asks for. */
+  get requestID(): string | null {
+    return this.headers['x-request-id'] ?? null;
+  }
 }
 
 export interface FallbackChatCompletions {

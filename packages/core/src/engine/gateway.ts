@@ -92,7 +92,7 @@ export interface GatewayResponse {
 /** Upstream response headers a client may use; everything else (cookies, server details) stays behind. */
 const FORWARDED_HEADERS = new Set([
   'content-type', 'x-request-id', 'apim-request-id', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
-  'x-ms-retry-after-ms',
+  'x-ms-retry-after-ms', 'x-should-retry',
 ]);
 
 /**
@@ -173,9 +173,11 @@ class RequestRun {
       const value = changed ? { ...body, ...leaf.overrideParams, ...(plan.bodyModel !== undefined && { model: plan.bodyModel }) } : body;
       try {
         json = JSON.stringify(value);
-      } catch {
-        // Nested too deeply for V8 (a RangeError): the client's body, not an upstream failure to fall back from.
-        throw new SwitchyardError('invalid_request', 'The request body could not be encoded as JSON: it is nested too deeply.');
+      } catch (err) {
+        // The client's body, not an upstream failure to fall back from: nested too deeply for V8 (a RangeError), or
+        // from the in-process client, a cycle or a BigInt (a TypeError).
+        const why = err instanceof RangeError ? 'it is nested too deeply' : 'it holds a cycle or a value JSON cannot carry (a BigInt)';
+        throw new SwitchyardError('invalid_request', `The request body could not be encoded as JSON: ${why}.`);
       }
       this.encoded.set(key, json);
     }
@@ -372,9 +374,10 @@ export class Gateway {
         stream = await res.stream();
         streaming = true;
       } else {
-        body = await res.read(res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity);
+        const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity;
+        body = await res.read(max);
+        if (body !== null && encoding !== null) body = decoded(res, body, encoding, max);
         if (body === null) body = oversizedError(res, entry);
-        else if (encoding !== null) body = decoded(res, body, encoding);
       }
       entry.durationMs = performance.now() - t;
       return { ok: true, leaf, plan, res, body, stream };
@@ -401,7 +404,7 @@ export class Gateway {
     }
     const first = run.attempts[0]!;
     const fallback = first.target !== leaf.path;
-    this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path);
+    this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path, res.status);
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
     // Usage is read from a stream's tail only for whoever reads the log event.
     const tail = body || (this.options.sinks.length === 0 && !log.otel) ? null : new StreamTail();
@@ -441,7 +444,7 @@ export class Gateway {
   private errorResponse(error: SwitchyardError, log: LogDraft, t0: number): GatewayResponse {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     // A request refused before its dispatch has not made its trace id yet.
-    this.switchyardHeaders(headers, (log.traceId ??= newTraceId()), log.attempts, false, null);
+    this.switchyardHeaders(headers, (log.traceId ??= newTraceId()), log.attempts, false, null, error.status, error.code);
     let ended = false;
     return {
       status: error.status,
@@ -470,7 +473,15 @@ export class Gateway {
     return (reported === null ? null : prices.costOf(leaf.provider, reported, usage)) ?? prices.costOf(leaf.provider, modelAsked(leaf, parsed), usage);
   }
 
-  private switchyardHeaders(headers: Record<string, string>, traceId: string, attempts: readonly AttemptLog[], fallback: boolean, target: string | null): void {
+  private switchyardHeaders(
+    headers: Record<string, string>,
+    traceId: string,
+    attempts: readonly AttemptLog[],
+    fallback: boolean,
+    target: string | null,
+    status: number,
+    code?: SwitchyardError['code'],
+  ): void {
     if (traceId) headers['x-switchyard-trace-id'] = traceId;
     // Upstream attempts: a target that could not be tried (no deployment for the model) called no upstream.
     let tried = 0;
@@ -478,6 +489,9 @@ export class Gateway {
     headers['x-switchyard-attempts'] = String(tried);
     headers['x-switchyard-fallback'] = String(fallback);
     if (target !== null) headers['x-switchyard-target'] = target;
+    // The openai SDK retries a 429 or 5xx (twice by default) unless told not to: after our own retries and
+    // fallbacks, or the whole deadline, its retry would run that chain again, and wait out a retry-after we skipped.
+    if (status >= 400 && (tried > 1 || code === 'deadline_exceeded')) headers['x-should-retry'] = 'false';
   }
 
 }
@@ -525,16 +539,18 @@ const MAX_DECODED_BYTES = 64 * 1024 * 1024;
 
 /**
  * A compressed body (a careless upstream: we ask for identity), decoded so that the client, the in-process client and
- * the usage scan all read plain JSON. An encoding we cannot decode, or a body that does not decode, fails the attempt
- * like a broken connection (so a fallback may follow).
+ * the usage scan all read plain JSON; null for an error body that decodes past `max`. An encoding we cannot decode,
+ * or a body that does not decode, fails the attempt like a broken connection (so a fallback may follow).
  */
-function decoded(res: UpstreamResponse, body: Buffer, encoding: string): Buffer {
+function decoded(res: UpstreamResponse, body: Buffer, encoding: string, max: number): Buffer | null {
   let plain: Buffer;
   try {
     const codec = codecFor(encoding);
     if (!codec) throw new Error(`unknown content-encoding ${encoding}`);
-    plain = codec.whole(body, { maxOutputLength: MAX_DECODED_BYTES });
+    plain = codec.whole(body, { maxOutputLength: Math.min(max, MAX_DECODED_BYTES) });
   } catch (err) {
+    // An error body over its cap once decoded is dropped like one over it as sent (null: the caller says so).
+    if (max < MAX_DECODED_BYTES && (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return null;
     throw new SwitchyardError('upstream_unreachable', `The upstream's ${encoding} body could not be decoded.`, { cause: err });
   }
   res.headers = { ...res.headers, 'content-encoding': undefined };

@@ -61,6 +61,10 @@ function idHeader(headers: HeaderBag, name: string): string | undefined {
   if (value !== undefined && value.length > MAX_HEADER_ID) {
     throw new SwitchyardError('invalid_request', `${name} is longer than ${MAX_HEADER_ID} characters.`, { param: name });
   }
+  // Node refuses these in a received header, but an in-process caller's trace id is echoed as a header by hosts.
+  if (value !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+    throw new SwitchyardError('invalid_request', `${name} must not contain line breaks or control characters.`, { param: name });
+  }
   return value === '' ? undefined : value;
 }
 
