@@ -17,6 +17,7 @@ export type SwitchyardErrorCode =
   | 'upstream_timeout'
   | 'upstream_error_too_large'
   | 'upstream_invalid_response'
+  | 'upstream_error_event'
   | 'deadline_exceeded'
   | 'stream_interrupted'
   | 'client_closed'
@@ -40,6 +41,7 @@ const STATUS_BY_CODE: Record<SwitchyardErrorCode, number> = {
   upstream_timeout: 504,
   upstream_error_too_large: 502,
   upstream_invalid_response: 502,
+  upstream_error_event: 502,
   deadline_exceeded: 504,
   stream_interrupted: 502,
   client_closed: 499,

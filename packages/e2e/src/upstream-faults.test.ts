@@ -236,6 +236,67 @@ describe('upstreams that misbehave', () => {
     expect([gz.status, gz.code, packed.length < 64 * 1024]).toEqual([503, 'upstream_error_too_large', true]);
   });
 
+  it('falls back from a 200 JSON answer to a stream request; as the last answer it is a 502, not an empty stream', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(completion('not a stream'));
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const served = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([served.got.join(''), served.err]).toEqual(['from azure', undefined]);
+    expect((await nextLog(logs)).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_invalid_response'], [200, undefined]]);
+
+    const err = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
+    expect([err.status, err.code]).toEqual([502, 'upstream_invalid_response']);
+    expect(err.message).toContain('application/json');
+    expect(seen.filter((r) => r.url === '/v1/chat/completions')).toHaveLength(2); // not retried: it would answer the same
+  });
+
+  it("falls back from a stream whose first event is the upstream's error; later, the SDK throws it and the log records it", async () => {
+    const errorEvent = 'data: {"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}\n\n';
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`: keep-alive\n\n${errorEvent}`);
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const served = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([served.got.join(''), served.err]).toEqual(['from azure', undefined]);
+    const moved = await nextLog(logs);
+    expect(moved.attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: expect.stringContaining('The server had an error') });
+
+    const last = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
+    expect([last.status, last.code, last.message]).toEqual([502, 'upstream_error_event', expect.stringContaining('The server had an error')]);
+    await nextLog(logs);
+
+    // After content was sent: the error event passes to the client (its SDK throws it), and the log says so.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${event('partial')}${errorEvent}`);
+    };
+    const cut = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect(cut.got).toEqual(['partial']);
+    expect((cut.err as APIError).message).toContain('The server had an error');
+    const logged = await nextLog(logs);
+    expect([logged.status, logged.attempts.map((a) => a.error?.code)]).toEqual([200, ['upstream_error_event']]);
+
+    // The in-process client records it the same way.
+    const inProcess = createFallbackClient(options());
+    const thrown = await drain(await inProcess.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([thrown.got, (thrown.err as FallbackRequestError).status]).toEqual([['partial'], 502]);
+    expect((await nextLog(logs)).attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: expect.stringContaining('The server had an error') });
+  });
+
+  it('the in-process client throws on an event that is not JSON, as the SDK does, instead of yielding a string', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${event('first')}data: upstream overloaded, try later\n\n`);
+    };
+    const inProcess = createFallbackClient(options());
+    const { got, err } = await drain(await inProcess.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([got, (err as FallbackRequestError).code]).toEqual([['first'], 'upstream_invalid_response']);
+    expect((await nextLog(logs)).attempts[0]!.error?.code).toBe('upstream_invalid_response');
+  });
+
   it('the in-process client fails a stream cut mid-event the same way', async () => {
     handler = cutMidEvent;
     const inProcess = createFallbackClient(options());

@@ -192,10 +192,11 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     openai.enqueue(replies.rateLimited());
     const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((err: unknown) => err);
     expect(stream).toMatchObject({ status: 502, code: 'upstream_invalid_response' });
-    expect((stream as FallbackRequestError).error?.message).toMatch(/streaming request with a JSON body/);
-    // Logged as what the caller got (502), the upstream's 200 and the error on the serving attempt.
+    expect((stream as FallbackRequestError).error?.message).toMatch(/stream request with content-type application\/json, not an event stream/);
+    // Logged as what the caller got (502), the upstream's 200 and the error on its attempt. The stream's attempt
+    // failed in the engine, like a broken connection: no target served it.
     expect(logs[0]).toMatchObject({ status: 502, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }] });
-    expect(logs[1]).toMatchObject({ status: 502, fallback: true, attempts: [{ status: 429 }, { status: 200, error: { code: 'upstream_invalid_response' } }] });
+    expect(logs[1]).toMatchObject({ status: 502, servedBy: null, attempts: [{ status: 429 }, { status: 200, error: { code: 'upstream_invalid_response' } }] });
   });
 
   it("takes the SDK's per-call timeout as a shorter deadline for that call", async () => {

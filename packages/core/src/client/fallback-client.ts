@@ -113,14 +113,9 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
       res.end();
       throw new FallbackRequestError(res.status, body, res.attempts, res.headers);
     }
-    // What the HTTP route passes on as it is, the caller here would get under the wrong type (a proxy's HTML page
-    // as a ChatCompletion, a JSON answer to a streaming request as an iterable): a bad gateway, as the SDK throws.
-    const invalid =
-      typeof body !== 'object' || body === null
-        ? invalidResponse('The upstream answered with a body that is not a JSON object.')
-        : params.stream === true
-          ? invalidResponse('The upstream answered a streaming request with a JSON body, not an event stream.')
-          : null;
+    // What the HTTP route passes on as it is, the caller here would get under the wrong type (a proxy's HTML page as
+    // a ChatCompletion): a bad gateway, as the SDK throws. (A JSON answer to a stream request fails its attempt.)
+    const invalid = typeof body !== 'object' || body === null ? invalidResponse('The upstream answered with a body that is not a JSON object.') : null;
     res.end(invalid ? { streamError: invalid, status: invalid.status } : {});
     if (invalid) throw new FallbackRequestError(invalid.status, invalid.toBody(), res.attempts, res.headers);
     return body as ChatCompletion;
@@ -163,12 +158,20 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   const stream = toReadable(res.stream!);
   const ready: ChatCompletionChunk[] = [];
   let failure: FallbackRequestError | undefined;
+  /** What the log event records for `failure` on the serving attempt. */
+  let failed: SwitchyardError | undefined;
   const parser = createParser({
     onEvent: (event) => {
       if (event.data === '[DONE]' || failure) return;
       const data = parseJson(event.data) as ChatCompletionChunk & Partial<OpenAIErrorBody>;
-      if (data && typeof data === 'object' && 'error' in data && data.error) {
-        // The upstream failed after the response had started: a bad gateway, as the HTTP route's stream_interrupted.
+      if (typeof data !== 'object' || data === null) {
+        // The SDK throws on an event that is not JSON: a chunk of the wrong type would fail later, in caller code.
+        failed = invalidResponse('The upstream sent an event that is not JSON.');
+        failure = new FallbackRequestError(failed.status, failed.toBody(), res.attempts, res.headers);
+      } else if ('error' in data && data.error) {
+        // The upstream failed after the response had started: a bad gateway, with the upstream's own error.
+        const message = typeof data.error.message === 'string' ? `: ${data.error.message.slice(0, 500)}` : '';
+        failed = new SwitchyardError('upstream_error_event', `The upstream sent an error event${message}.`);
         failure = new FallbackRequestError(502, { error: data.error }, res.attempts, res.headers);
       } else ready.push(data);
     },
@@ -202,7 +205,7 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   } finally {
     // A consumer that stops early (break, abort) is a client leaving: the upstream stream is closed too.
     if (!completed && !stream.destroyed) stream.destroy();
-    res.end(streamError !== undefined ? { streamError } : { clientClosed: !completed });
+    res.end(streamError !== undefined ? { streamError: failed ?? streamError } : { clientClosed: !completed });
   }
 }
 

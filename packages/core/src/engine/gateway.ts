@@ -373,6 +373,11 @@ export class Gateway {
         }
         stream = await res.stream();
         streaming = true;
+      } else if (run.stream && res.status < 300) {
+        // A JSON answer to a stream request would reach the SDK as an empty, successful stream: nothing was sent yet.
+        res.discard();
+        const type = header(res.headers, 'content-type');
+        throw new SwitchyardError('upstream_invalid_response', `The upstream answered a stream request with ${type ? `content-type ${type}` : 'no content-type'}, not an event stream.`);
       } else {
         const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity;
         body = await res.read(max);
@@ -423,16 +428,18 @@ export class Gateway {
         let status = res.status;
         if (how.status !== undefined) status = how.status;
         else if (how.clientClosed) status = 499;
+        const last = run.attempts[run.attempts.length - 1]!;
         if (how.streamError !== undefined) {
           const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
-          const last = run.attempts[run.attempts.length - 1]!;
           last.error = { code: error.code, message: error.message };
         }
         // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
         if (this.options.sinks.length === 0 && !log.otel) return;
-        const { usage, model: reported }: { usage: TokenUsage | null; model: string | null } = body
-          ? { usage: extractUsage(body), model: extractResponseModel(body, 'start') }
+        const { usage, model: reported, errorEvent }: { usage: TokenUsage | null; model: string | null; errorEvent: string | null } = body
+          ? { usage: extractUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
           : tail!.read();
+        // The upstream's error event ended a stream that had started: the client's SDK threw it; the log says so.
+        if (errorEvent !== null && !last.error) last.error = { code: 'upstream_error_event', message: errorEvent || 'The upstream sent an error event.' };
         const costUsd = usage ? this.costOf(leaf, run.parsed, reported, usage) : null;
         const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
         log.otel?.end(event, reported);
@@ -524,7 +531,8 @@ function untried(outcome: Outcome): boolean {
  * fallback), and a connection failure is retried whatever the list says.
  */
 function retriesError(error: SwitchyardError, onStatusCodes: ReadonlySet<number>): boolean {
-  if (error.code === 'model_not_deployed') return false;
+  // The same target would answer the same again: no deployment, or an answer of the wrong kind.
+  if (error.code === 'model_not_deployed' || error.code === 'upstream_invalid_response') return false;
   return error.code !== 'upstream_timeout' || onStatusCodes.has(408);
 }
 

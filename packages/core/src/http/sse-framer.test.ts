@@ -1,4 +1,4 @@
-import { MAX_EVENT_BYTES, SseFramer } from './sse-framer';
+import { errorEventIn, MAX_EVENT_BYTES, SseFramer } from './sse-framer';
 
 const text = (pieces: Buffer[]) => Buffer.concat(pieces).toString();
 
@@ -47,13 +47,18 @@ describe('SseFramer', () => {
     expect(text(pieces)).toBe(`data: ${'x'.repeat(100_000)}\n\n`);
   });
 
-  it('finds a CRLF blank line that arrives a byte at a time', () => {
+  it('finds a CRLF blank line that arrives a byte at a time: its CR already ends the event, as for a client', () => {
     const framer = new SseFramer();
-    expect(framer.push(Buffer.from('data: 1\r\n'))).toEqual([]);
-    expect(framer.push(Buffer.from('\r'))).toEqual([]);
-    expect(text(framer.push(Buffer.from('\n')))).toBe('data: 1\r\n\r\n');
-    for (const byte of 'data: 2\r\n\r') expect(framer.push(Buffer.from(byte))).toEqual([]);
-    expect(text(framer.push(Buffer.from('\n')))).toBe('data: 2\r\n\r\n');
+    for (const byte of 'data: 1\r\n') expect(framer.push(Buffer.from(byte))).toEqual([]);
+    expect(text(framer.push(Buffer.from('\r')))).toBe('data: 1\r\n\r');
+    expect(text(framer.push(Buffer.from('\ndata: 2\r\n\r\n')))).toBe('\ndata: 2\r\n\r\n');
+    expect(framer.end()).toEqual([]);
+  });
+
+  it('takes a CR blank line after an LF line as the end of an event (upstream gone or ended right after it)', () => {
+    const framer = new SseFramer();
+    expect(text(framer.push(Buffer.from('data: 1\n\r')))).toBe('data: 1\n\r');
+    expect(framer.end()).toEqual([]);
   });
 
   it('at the end, fails an event cut short, completes a last [DONE], drops a cut comment', () => {
@@ -79,5 +84,25 @@ describe('SseFramer', () => {
       }
     }).toThrow(expect.objectContaining({ code: 'EVENT_TOO_LARGE' }));
     expect(pushed).toBe(MAX_EVENT_BYTES);
+  });
+});
+
+describe('errorEventIn', () => {
+  const bytes = (text: string) => Buffer.from(text);
+  const chunk = 'data: {"choices":[{"delta":{"content":"say \\"error\\""}}]}\n\n';
+
+  it("finds OpenAI's error event first or last, with its message, across line endings and split data lines", () => {
+    const error = 'data: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n';
+    expect(errorEventIn(bytes(`: keep-alive\n\n${error}`), 'first')).toBe('The server had an error');
+    expect(errorEventIn(bytes(`${chunk}${error}data: [DONE]\n\n`), 'last')).toBe('The server had an error');
+    expect(errorEventIn(bytes('data: {"error":\r\ndata: {"code":"x"}}\r\n\r\n'), 'first')).toBe('');
+    expect(errorEventIn(bytes(`data:{"error":"${'m'.repeat(600)}"}\r\r`), 'first')).toBe(`${'m'.repeat(500)}...`);
+  });
+
+  it('finds none in an ordinary stream, a quoted word, an error after the first event, or an event not yet whole', () => {
+    expect(errorEventIn(bytes(chunk), 'first')).toBeNull();
+    expect(errorEventIn(bytes(`${chunk}data: {"error":{"message":"late"}}\n\n`), 'first')).toBeNull();
+    expect(errorEventIn(bytes(`${chunk}data: {"error":{"message":"cut"}}`), 'last')).toBeNull();
+    expect(errorEventIn(bytes('data: {"error": null, "choices": []}\n\n'), 'first')).toBeNull();
   });
 });

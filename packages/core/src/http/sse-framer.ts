@@ -152,7 +152,51 @@ function wholeEventsEnd(buf: Buffer, prev1: number | undefined, prev2: number | 
   for (let i = n - 1; i >= 0; i--) {
     const c = buf[i];
     if (c === LF && (at(i - 1) === LF || (at(i - 1) === CR && at(i - 2) === LF))) return i + 1;
-    if (c === CR && at(i - 1) === CR) return i + 1;
+    // A CR right after a line's end is a blank line already (`\n\r`, `\r\n\r`): the event is whole, as for
+    // FirstEventScanner and a client's parser, whether or not an LF follows.
+    if (c === CR && (at(i - 1) === CR || at(i - 1) === LF)) return i + 1;
   }
   return 0;
+}
+
+const ERROR_KEY = Buffer.from('"error"');
+/** An upstream's error message is quoted up to this length (it goes into a log event and a 502's message). */
+const MAX_ERROR_MESSAGE = 500;
+
+/**
+ * The upstream's error event (`data: {"error": {...}}`), which OpenAI may send inside a 200 stream: its message ('' if
+ * it has none; cut at 500 characters) when the first (or last) whole event with data in `bytes` is one, else null. Only bytes that hold
+ * `"error"` are parsed (a word in generated text is escaped, `\"error\"`): the usual stream costs one search.
+ */
+export function errorEventIn(bytes: Buffer, which: 'first' | 'last'): string | null {
+  if (!bytes.includes(ERROR_KEY)) return null;
+  const data = eventData(bytes.toString('utf8'), which);
+  if (data === null || !/^\s*\{/.test(data)) return null;
+  try {
+    const error = (JSON.parse(data) as { error?: unknown }).error;
+    if (error === undefined || error === null || error === false) return null;
+    const message = typeof error === 'string' ? error : (error as { message?: unknown }).message;
+    if (typeof message !== 'string') return '';
+    return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}...` : message;
+  } catch {
+    return null;
+  }
+}
+
+/** The data of the first (or last, not `[DONE]`) whole event with data: its data lines joined, as a client reads them. */
+function eventData(text: string, which: 'first' | 'last'): string | null {
+  let lines: string[] | null = null;
+  let last: string | null = null;
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    if (line === '') {
+      if (lines === null) continue;
+      const data = lines.join('\n');
+      if (which === 'first') return data;
+      if (data !== '[DONE]') last = data;
+      lines = null;
+    } else if (line.startsWith('data:') || line === 'data') {
+      (lines ??= []).push(line.length <= 5 ? '' : line.slice(line[5] === ' ' ? 6 : 5));
+    }
+  }
+  return which === 'first' ? null : last;
 }

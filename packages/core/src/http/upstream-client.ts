@@ -9,7 +9,7 @@ import type { CancelSignal } from '../engine/cancellation';
 import { SwitchyardError } from '../errors';
 import type { BodyConsumer, BodyStream } from './body-stream';
 import { HeldBytes } from './held-bytes';
-import { FirstEventScanner, MAX_EVENT_BYTES } from './sse-framer';
+import { errorEventIn, FirstEventScanner, MAX_EVENT_BYTES } from './sse-framer';
 
 export interface UpstreamResponse {
   status: number;
@@ -82,6 +82,12 @@ const readTooLong = () => new Error('Response body longer than the limit it was 
 // A Switchyard error, so the attempt is logged as what happened, not as a connection failure.
 const endedBeforeEvent = () => new SwitchyardError('upstream_unreachable', 'The upstream ended its stream before sending any event.');
 const noEventInLimit = () => new SwitchyardError('upstream_unreachable', `The upstream sent ${MAX_BEFORE_EVENT} bytes of its stream without a whole event.`);
+/** An error as the stream's first event (OpenAI may answer so with a 200): nothing a client can use was sent yet. */
+function errorAsFirstEvent(held: readonly Buffer[], size: number): SwitchyardError | null {
+  const message = errorEventIn(held.length === 1 ? held[0]! : Buffer.concat(held, size), 'first');
+  if (message === null) return null;
+  return new SwitchyardError('upstream_error_event', `The upstream's stream began with an error event${message ? `: ${message}` : ''}.`);
+}
 
 /** One upstream request and its response: undici's handler, the engine's `UpstreamResponse` and its body stream. */
 class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStream {
@@ -149,8 +155,11 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
         this.chunks.push(chunk);
         this.size += chunk.length;
         if (this.waiter) {
-          if (this.scanner!.push(chunk)) this.settle(this);
-          else if (this.size > MAX_BEFORE_EVENT) return this.noFirstEvent();
+          if (this.scanner!.push(chunk)) {
+            const failed = errorAsFirstEvent(this.chunks.view(), this.size);
+            if (failed) return this.failBeforeEvent(failed);
+            this.settle(this);
+          } else if (this.size > MAX_BEFORE_EVENT) return this.failBeforeEvent(noEventInLimit());
         }
         // The first event is in and nobody consumes yet: hold a little, then let backpressure reach the upstream.
         if (!this.waiter && this.size >= HOLD_LIMIT) controller.pause();
@@ -221,14 +230,14 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     const scanner = new FirstEventScanner();
     let whole = false;
     for (const piece of this.chunks.view()) if (!whole) whole = scanner.push(piece);
+    const failed = whole ? errorAsFirstEvent(this.chunks.view(), this.size) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
+    if (failed) {
+      this.failBeforeEvent(failed);
+      return Promise.reject(failed);
+    }
     if (whole) {
       if (this.size >= HOLD_LIMIT) this.controller?.pause();
       return Promise.resolve(this);
-    }
-    if (this.ended) return Promise.reject(endedBeforeEvent());
-    if (this.size > MAX_BEFORE_EVENT) {
-      this.noFirstEvent();
-      return Promise.reject(noEventInLimit());
     }
     this.scanner = scanner;
     return new Promise((resolve, reject) => {
@@ -280,9 +289,11 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.size);
   }
 
-  /** Too much before the first event: the attempt fails (nothing was sent, so it may fall back) and the upstream is cut. */
-  private noFirstEvent(): void {
-    const err = noEventInLimit();
+  /**
+   * No first event a client can use (too much before it, or an error event): the attempt fails (nothing was sent, so
+   * it may fall back) and the upstream is cut.
+   */
+  private failBeforeEvent(err: Error): void {
     this.chunks.clear();
     this.fail(err);
     if (!this.ended && !this.failure) this.controller?.abort(err);

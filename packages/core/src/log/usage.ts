@@ -1,3 +1,4 @@
+import { errorEventIn } from '../http/sse-framer';
 import type { TokenUsage } from './log-event';
 
 const USAGE_KEY = '"usage"';
@@ -92,10 +93,10 @@ export class StreamTail {
     }
   }
 
-  /** The usage and the reporting model of the stream's last chunks. */
-  read(): { usage: TokenUsage | null; model: string | null } {
-    if (this.chunks.length === 0) return { usage: null, model: null };
+  /** The usage and the reporting model of the stream's last chunks, and the message of an error event ending it. */
+  read(): { usage: TokenUsage | null; model: string | null; errorEvent: string | null } {
+    if (this.chunks.length === 0) return { usage: null, model: null, errorEvent: null };
     const tail = Buffer.concat(this.chunks, this.bytes);
-    return { usage: extractUsage(tail), model: extractResponseModel(tail, 'end') };
+    return { usage: extractUsage(tail), model: extractResponseModel(tail, 'end'), errorEvent: errorEventIn(tail, 'last') };
   }
 }
