@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import express from 'express';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { SpanKind } from '@opentelemetry/api';
 import type { LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
@@ -116,6 +117,21 @@ describe('OpenTelemetry spans', () => {
     const request = spans.find((s) => s.name.startsWith('switchyard'))!;
     expect([request.attributes['error.type'], request.attributes['http.response.status_code']]).toEqual(['429', 429]);
     for (const span of spans) expect(span.attributes['gen_ai.response.model']).toBeUndefined();
+    // The target that could not be tried called no upstream: one client span, OpenAI's.
+    expect(spans.filter((s) => s.kind === SpanKind.CLIENT).map((s) => s.attributes['gen_ai.provider.name'])).toEqual(['openai']);
+    exporter.reset();
+    logs.length = 0;
+  });
+
+  it('times a streamed attempt until its stream ended, in the log event and on its span', async () => {
+    up.openai.enqueue(replies.stream({ chunks: 5, intervalMs: 40 }));
+    const stream = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    for await (const _ of stream);
+    await until(() => logs.length === 1);
+    // Four gaps of 40 ms at least between the first chunk and the last: not just the time to the headers.
+    expect(logs[0]!.attempts[0]!.durationMs).toBeGreaterThanOrEqual(150);
+    const span = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!;
+    expect(ms(span.endTime) - ms(span.startTime)).toBeGreaterThanOrEqual(150);
     exporter.reset();
     logs.length = 0;
   });

@@ -103,7 +103,17 @@ const FORWARDED_HEADERS = new Set([
 type LogDraft = Pick<LogEvent, 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & { traceId: string | null; otel?: RequestTrace | null };
 
 type Outcome =
-  | { ok: true; leaf: LeafNode; plan: UpstreamPlan; res: UpstreamResponse; body: Buffer | null; stream: BodyStream | null }
+  | {
+      ok: true;
+      leaf: LeafNode;
+      plan: UpstreamPlan;
+      res: UpstreamResponse;
+      body: Buffer | null;
+      stream: BodyStream | null;
+      /** The attempt's log entry, and when it started (`performance.now()`): a stream's attempt lasts until it ends. */
+      entry: AttemptLog;
+      startedAt: number;
+    }
   | { ok: false; error: SwitchyardError };
 
 /** Per-request state shared by the strategy walk. */
@@ -385,7 +395,7 @@ export class Gateway {
         if (body === null) body = oversizedError(res, entry);
       }
       entry.durationMs = performance.now() - t;
-      return { ok: true, leaf, plan, res, body, stream };
+      return { ok: true, leaf, plan, res, body, stream, entry, startedAt: t };
     } catch (err) {
       const error = transportError(signal.aborted ? signal.reason : err);
       entry.durationMs = performance.now() - t;
@@ -399,7 +409,7 @@ export class Gateway {
   }
 
   private upstreamResponse(outcome: Extract<Outcome, { ok: true }>, run: RequestRun, log: LogDraft, t0: number): GatewayResponse {
-    const { leaf, plan, res, body, stream } = outcome;
+    const { leaf, plan, res, body, stream, entry } = outcome;
     const headers: Record<string, string> = {};
     for (const name in res.headers) {
       const value = res.headers[name];
@@ -428,10 +438,11 @@ export class Gateway {
         let status = res.status;
         if (how.status !== undefined) status = how.status;
         else if (how.clientClosed) status = 499;
-        const last = run.attempts[run.attempts.length - 1]!;
+        // Timed until the headers so far: a stream's attempt (its span, its latency metric) lasts until it ended.
+        if (stream) entry.durationMs = performance.now() - outcome.startedAt;
         if (how.streamError !== undefined) {
           const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
-          last.error = { code: error.code, message: error.message };
+          entry.error = { code: error.code, message: error.message };
         }
         // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
         if (this.options.sinks.length === 0 && !log.otel) return;
@@ -439,7 +450,7 @@ export class Gateway {
           ? { usage: extractUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
           : tail!.read();
         // The upstream's error event ended a stream that had started: the client's SDK threw it; the log says so.
-        if (errorEvent !== null && !last.error) last.error = { code: 'upstream_error_event', message: errorEvent || 'The upstream sent an error event.' };
+        if (errorEvent !== null && !entry.error) entry.error = { code: 'upstream_error_event', message: errorEvent || 'The upstream sent an error event.' };
         const costUsd = usage ? this.costOf(leaf, run.parsed, reported, usage) : null;
         const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
         log.otel?.end(event, reported);

@@ -83,6 +83,8 @@ export class RequestTrace {
       const served = event.servedBy;
       const servedAt = servedAttempt(event);
       event.attempts.forEach((attempt, i) => {
+        // A target with no deployment for the model called no upstream: no client span (its error is on the log).
+        if (attempt.error?.code === 'model_not_deployed') return;
         const start = this.attemptStarts[i] ?? now() - attempt.durationMs;
         const attrs: Attributes = {
           'gen_ai.operation.name': 'chat',
