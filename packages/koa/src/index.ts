@@ -1,4 +1,4 @@
 export { fallbackMiddleware } from './fallback-middleware';
 export { logsMiddleware } from './logs-middleware';
 export type { KoaLogsOptions } from './logs-middleware';
-export type { SwitchyardOptions, LogEvent, LogSink } from '@switchyard/core';
+export type { SwitchyardOptions, RoutingConfig, VirtualKeyConfig, LogEvent, LogSink } from '@switchyard/core';

@@ -5,7 +5,7 @@ export type { JsonLinesSinkOptions } from './jsonl-sink';
 export { createLoggerSink } from './logger-sink';
 export type { LoggerSinkOptions, LoggerLevel, StructuredLogger } from './logger-sink';
 export { createMetricsSink } from './metrics-sink';
-export type { MetricsSink, MetricsSinkOptions } from './metrics-sink';
+export type { MetricsRegistry, MetricsSink, MetricsSinkOptions } from './metrics-sink';
 // The store interface, the in-memory store, the query API and the HTTP endpoint live in core (no dependencies,
 // used by every adapter); they are re-exported so one import serves a host.
 export {

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import express from 'express';
 import { MemoryLogStore, SwitchyardOptionsError, type LogEvent, type LogStore } from '@switchyard/core';
-import { fallbackMiddleware, logsMiddleware, type LogsHandlerOptions } from '@switchyard/express';
+import { fallbackMiddleware, logsMiddleware, type ExpressLogsOptions } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
 import { listen } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, until, useUpstreams } from '../../e2e/src/support/fixture';
@@ -23,7 +23,7 @@ describe('logs endpoint (Express)', () => {
     store = new MemoryLogStore();
   });
 
-  async function start(options: Partial<LogsHandlerOptions> = { token: TOKEN }): Promise<string> {
+  async function start(options: Partial<ExpressLogsOptions> = { token: TOKEN }): Promise<string> {
     const host = express();
     host.use(fallbackMiddleware(seedOptions(up, logs, { logSinks: [store] })));
     host.use('/switchyard/logs', logsMiddleware({ store, ...options }));
@@ -133,7 +133,8 @@ describe('logs endpoint (Express)', () => {
   });
 
   it('lets an auth hook decide (403 when it refuses), and keeps host routes under the mount path working', async () => {
-    const url = await start({ auth: (req) => req.headers['x-admin'] === 'yes' });
+    // Express's own request (its `get`), as a session check would read `req.session`.
+    const url = await start({ auth: (req) => req.get('x-admin') === 'yes' });
     await traffic(url);
     expect((await fetch(`${url}/switchyard/logs/api/requests`)).status).toBe(403);
     expect((await fetch(`${url}/switchyard/logs/api/requests`, { headers: { 'x-admin': 'yes' } })).status).toBe(200);

@@ -50,12 +50,13 @@ describe('Prometheus metrics sink', () => {
     expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true"\} 1/);
   });
 
-  it('keeps at most maxModels model labels: made-up model names count as "other"', async () => {
+  it('keeps at most maxModels model labels per registry, however many sinks share it: made-up names count as "other"', async () => {
     const own = new Registry();
-    const sink = createMetricsSink({ registry: own, maxModels: 2 });
+    // Two apps (two sinks) in one process, exposing one registry.
+    const sinks = [createMetricsSink({ registry: own, maxModels: 2 }), createMetricsSink({ registry: own, maxModels: 2 })];
     const base = logs[0]!;
-    for (const model of ['gpt-4o', 'gpt-4o-mini', 'made-up-1', 'made-up-2', 'gpt-4o']) {
-      sink.write({ ...base, servedBy: { ...base.servedBy!, model }, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+    for (const [i, model] of ['gpt-4o', 'gpt-4o-mini', 'made-up-1', 'made-up-2', 'gpt-4o'].entries()) {
+      sinks[i % 2]!.write({ ...base, servedBy: { ...base.servedBy!, model }, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
     }
     const text = await own.metrics();
     const series = text.split('\n').filter((l) => l.startsWith('switchyard_tokens_total{') && l.includes('kind="prompt"'));

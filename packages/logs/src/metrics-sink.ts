@@ -7,9 +7,19 @@
 import type * as PromClient from 'prom-client';
 import { providerOf, type LogEvent, type LogSink } from '@switchyard/core';
 
+/**
+ * What is used of a prom-client `Registry` (any one fits). Written out so that this package's types do not import
+ * prom-client, an optional peer: an app without it still type-checks with `skipLibCheck: false`.
+ */
+export interface MetricsRegistry {
+  getSingleMetric(name: string): unknown;
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
 export interface MetricsSinkOptions {
-  /** Registry to register the metrics in. Default: prom-client's global `register`. */
-  registry?: PromClient.Registry;
+  /** Registry to register the metrics in (a prom-client `Registry`). Default: prom-client's global `register`. */
+  registry?: MetricsRegistry;
   /** Prefix of every metric name. Default `switchyard_`. */
   prefix?: string;
   /** Buckets of the latency histograms, in seconds. */
@@ -20,7 +30,7 @@ export interface MetricsSinkOptions {
 
 export interface MetricsSink extends LogSink {
   /** The registry the metrics are in: expose it with `registry.metrics()` on the host's `/metrics`. */
-  readonly registry: PromClient.Registry;
+  readonly registry: MetricsRegistry;
 }
 
 const DEFAULT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -34,14 +44,24 @@ function loadPromClient(): typeof PromClient {
   }
 }
 
+/** The model label values in use, per registry and prefix: sinks that share metrics (two apps) share the cap. */
+const modelSets = new WeakMap<object, Map<string, Set<string>>>();
+function sharedModels(registry: object, prefix: string): Set<string> {
+  let byPrefix = modelSets.get(registry);
+  if (!byPrefix) modelSets.set(registry, (byPrefix = new Map()));
+  let models = byPrefix.get(prefix);
+  if (!models) byPrefix.set(prefix, (models = new Set()));
+  return models;
+}
+
 export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink {
   const prom = loadPromClient();
-  const registry = options.registry ?? prom.register;
+  const registry = (options.registry as PromClient.Registry | undefined) ?? prom.register;
   const prefix = options.prefix ?? 'switchyard_';
   const buckets = options.buckets ?? DEFAULT_BUCKETS;
   const maxModels = options.maxModels ?? 50;
   if (!Number.isInteger(maxModels) || maxModels < 0) throw new RangeError('createMetricsSink: maxModels must be an integer >= 0');
-  const models = new Set<string>();
+  const models = sharedModels(registry, prefix);
   const modelLabel = (model: string): string => {
     if (models.has(model)) return model;
     if (models.size >= maxModels) return 'other';

@@ -24,6 +24,20 @@ export interface SqliteOps {
   prune(now: number, maxAgeMs: number, maxRows: number): number;
 }
 
+/**
+ * Throws when the process may read the database but not write it (a read-only file opens without complaint, and
+ * every write would fail later, one warning and a counter): a no-op write says so at startup. A lock held by
+ * another process (SQLITE_BUSY) is no such failure: that passes.
+ */
+export function assertWritable(db: Database.Database, table: string, path: string): void {
+  try {
+    db.exec(`DELETE FROM ${table} WHERE 0`);
+  } catch (err) {
+    if (!String((err as { code?: unknown }).code).startsWith('SQLITE_READONLY')) return;
+    throw new Error(`SqliteLogStore cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export function sqliteOps(db: Database.Database, table: string, maxStatements: number): SqliteOps {
   const insert = db.prepare(
     `INSERT INTO ${table} (request_id, trace_id, config_id, started_at, status, fallback, provider, model, served_model, total_tokens, cost_usd, event)

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteLogStore, type LogEvent } from '@switchyard/logs';
+import { assertWritable } from './sqlite-ops';
 
 let seq = 0;
 function event(over: Partial<LogEvent> = {}): LogEvent {
@@ -222,6 +223,22 @@ describe('SQLite log store', () => {
     } finally {
       await mine.close();
     }
+  });
+
+  it('refuses at startup a database it may read but not write, or cannot open, naming the path', () => {
+    const path = join(dir, 'read-only.db');
+    const setup = new Database(path);
+    setup.exec('CREATE TABLE t (x)');
+    setup.close();
+    // What a file the process's user may only read opens as (root could write it: the test opens it read-only).
+    const readOnly = new Database(path, { readonly: true });
+    expect(() => assertWritable(readOnly, 't', path)).toThrow(`SqliteLogStore cannot write ${path}: attempt to write a readonly database`);
+    readOnly.close();
+    const writable = new Database(path);
+    expect(() => assertWritable(writable, 't', path)).not.toThrow();
+    writable.close();
+    const missing = join(dir, 'no-such-dir', 'logs.db');
+    expect(() => new SqliteLogStore({ path: missing })).toThrow(`SqliteLogStore cannot open ${missing}: `);
   });
 
   it('refuses a retention interval or a lock wait that would stall the process', () => {

@@ -11,7 +11,7 @@ import {
   MAX_TIMER_MS, encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
-import { sqliteOps, type EventRow, type SqliteOps, type WriteResult } from './sqlite-ops';
+import { assertWritable, sqliteOps, type EventRow, type SqliteOps, type WriteResult } from './sqlite-ops';
 import { SqliteWorker, runLocal, type DatabaseFile, type DatabaseOp } from './sqlite-worker';
 
 export interface SqliteRetention {
@@ -117,11 +117,21 @@ export class SqliteLogStore implements LogStore {
       throw new RangeError('SqliteLogStore busyTimeoutMs must be between 0 and 1000 (in this thread, the wait blocks the event loop).');
     }
     // better-sqlite3 waits for a lock synchronously (5 s by default): that would freeze every request of the process.
-    this.db = new Database(options.path, { timeout: busyTimeoutMs });
+    try {
+      this.db = new Database(options.path, { timeout: busyTimeoutMs });
+    } catch (err) {
+      throw new Error(`SqliteLogStore cannot open ${options.path}: ${reason(err)}`, { cause: err });
+    }
     // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.
     const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
+    try {
+      assertWritable(this.db, TABLE, options.path);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
     this.local = sqliteOps(this.db, TABLE, MAX_CACHED_STATEMENTS);
     // Another connection sees this one's writes only in a file, and works beside another only in WAL mode (a file
     // system without it would fail writes during a long read): else everything stays on this connection.

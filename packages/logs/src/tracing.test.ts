@@ -7,7 +7,6 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import express from 'express';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { SpanKind } from '@opentelemetry/api';
 import type { LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
@@ -17,9 +16,11 @@ import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } fro
 /** The copy of @opentelemetry/api that core uses: a provider must be registered through a compatible API version. */
 interface OtelApi {
   trace: { setGlobalTracerProvider(provider: unknown): boolean; disable(): void };
+  SpanKind: { CLIENT: number };
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const api = require(require.resolve('@opentelemetry/api', { paths: [resolve(__dirname, '../../core')] })) as OtelApi;
+const { SpanKind } = api;
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_SPAN = '00f067aa0ba902b7';
