@@ -15,6 +15,8 @@ import { messages, nextLog, until } from './support/fixture';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
+const RAW_KEY = 'sk-raw-upstream-key-0123456789';
+
 const completion = (content: string) =>
   JSON.stringify({
     id: 'chatcmpl-raw', object: 'chat.completion', created: 1, model: 'gpt-4o',
@@ -76,7 +78,7 @@ describe('upstreams that misbehave', () => {
 
   const options = (): SwitchyardOptions => ({
     virtualKeys: {
-      raw: { provider: 'openai', api_key: 'sk-raw', custom_host: upstreamUrl },
+      raw: { provider: 'openai', api_key: RAW_KEY, custom_host: upstreamUrl },
       'azure-prod': { provider: 'azure-openai', api_key: 'az', custom_host: azure.baseURL, deployments: { 'gpt-4o': 'gpt4o-prod' } },
     },
     configs: { 'raw-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'raw' }] } },
@@ -295,6 +297,21 @@ describe('upstreams that misbehave', () => {
     const { got, err } = await drain(await inProcess.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([got, (err as FallbackRequestError).code]).toEqual([['first'], 'upstream_invalid_response']);
     expect((await nextLog(logs)).attempts[0]!.error?.code).toBe('upstream_invalid_response');
+  });
+
+  it('masks its own key in an upstream error body that quotes it, for the client and the in-process client', async () => {
+    handler = (req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `Incorrect API key provided: ${req.headers.authorization}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }));
+    };
+    const err = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+    expect([err.status, err.code]).toEqual([401, 'invalid_api_key']);
+    expect(err.message).toContain('Incorrect API key provided: Bearer sk-...6789.');
+    const inProcess = await createFallbackClient({ ...options(), config: options().configs!['raw-only'] })
+      .chat.completions.create({ model: 'gpt-4o', messages })
+      .catch((e: unknown) => e);
+    expect(String((inProcess as FallbackRequestError).message)).toContain('Bearer sk-...6789');
+    expect(JSON.stringify([err.error, (inProcess as FallbackRequestError).body])).not.toContain(RAW_KEY);
   });
 
   it('the in-process client fails a stream cut mid-event the same way', async () => {

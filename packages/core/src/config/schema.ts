@@ -174,9 +174,12 @@ export const optionsSchema = z.strictObject({
   maxRetryDelayMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
   /**
    * Prices in USD per 1M tokens, by model (`'gpt-4o'`) or by provider and model (`'azure-openai/gpt-4o'`), used for
-   * `costUsd` before the built-in table (OpenAI's list prices). A model with no price logs `costUsd: null`.
+   * `costUsd` before the built-in table (OpenAI's list prices); `cached` prices prompt tokens read from the prompt cache
+   * (default: `prompt`). A model with no price logs `costUsd: null`.
    */
-  prices: z.record(z.string().min(1), z.strictObject({ prompt: z.number().min(0), completion: z.number().min(0) })).optional(),
+  prices: z
+    .record(z.string().min(1), z.strictObject({ prompt: z.number().min(0), completion: z.number().min(0), cached: z.number().min(0).optional() }))
+    .optional(),
 });
 
 /** Options as a user writes them. */

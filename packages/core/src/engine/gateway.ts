@@ -13,9 +13,9 @@ import type { BodyStream } from '../http/body-stream';
 import { codecFor, contentCoding } from '../http/content-coding';
 import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
 import { emitLog } from '../log/emit';
-import { extractResponseModel, extractUsage, StreamTail } from '../log/usage';
+import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
-import type { UpstreamPlan } from '../providers/provider';
+import { maskSecret, type UpstreamPlan } from '../providers/provider';
 import { givenConfigId, givenTraceId, header, newTraceId, parseBody, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { Cancellation } from './cancellation';
@@ -393,6 +393,7 @@ export class Gateway {
         body = await res.read(max);
         if (body !== null && encoding !== null) body = decoded(res, body, encoding, max);
         if (body === null) body = oversizedError(res, entry);
+        else if (res.status >= 400) body = maskSecret(body, leaf.endpoint.secret);
       }
       entry.durationMs = performance.now() - t;
       return { ok: true, leaf, plan, res, body, stream, entry, startedAt: t };
@@ -446,12 +447,13 @@ export class Gateway {
         }
         // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
         if (this.options.sinks.length === 0 && !log.otel) return;
-        const { usage, model: reported, errorEvent }: { usage: TokenUsage | null; model: string | null; errorEvent: string | null } = body
-          ? { usage: extractUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
+        const { usage: read, model: reported, errorEvent }: { usage: UsageRead | null; model: string | null; errorEvent: string | null } = body
+          ? { usage: readUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
           : tail!.read();
+        const usage = read?.usage ?? null;
         // The upstream's error event ended a stream that had started: the client's SDK threw it; the log says so.
         if (errorEvent !== null && !entry.error) entry.error = { code: 'upstream_error_event', message: errorEvent || 'The upstream sent an error event.' };
-        const costUsd = usage ? this.costOf(leaf, run.parsed, reported, usage) : null;
+        const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
         const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
         log.otel?.end(event, reported);
         emitLog(this.options.sinks, event);
@@ -486,9 +488,10 @@ export class Gateway {
    * The model the upstream reports is what was billed (the client's model string may be anything an Azure
    * deployment accepts); the model asked of the target prices a response that names none, or an unknown one.
    */
-  private costOf(leaf: LeafNode, parsed: ParsedBody, reported: string | null, usage: TokenUsage): number | null {
+  private costOf(leaf: LeafNode, parsed: ParsedBody, reported: string | null, { usage, cachedTokens }: UsageRead): number | null {
     const { prices } = this.options;
-    return (reported === null ? null : prices.costOf(leaf.provider, reported, usage)) ?? prices.costOf(leaf.provider, modelAsked(leaf, parsed), usage);
+    const cost = (model: string) => prices.costOf(leaf.provider, model, usage, cachedTokens);
+    return (reported === null ? null : cost(reported)) ?? cost(modelAsked(leaf, parsed));
   }
 
   private switchyardHeaders(

@@ -18,6 +18,14 @@ describe('price table', () => {
     expect(table.costOf('azure-openai', 'gpt-4.1', usage)).toBe(2 + 2 * 8);
   });
 
+  it('prices prompt tokens read from the cache at the cached rate, or the full one where none is listed', () => {
+    const table = new PriceTable({ mine: { prompt: 1, completion: 1 } });
+    // 200k uncached at 2.50, 800k cached at 1.25, 2M completion at 10.
+    expect(table.costOf('openai', 'gpt-4o', usage, 800_000)).toBe(0.5 + 1 + 20);
+    expect(table.costOf('openai', 'gpt-4o-2024-05-13', usage, 800_000)).toBe(5 + 2 * 15);
+    expect(table.costOf('openai', 'mine', usage, 800_000)).toBe(3);
+  });
+
   it('is null, never 0, for a model without a price', () => {
     expect(new PriceTable().costOf('openai', 'ft:gpt-4o:acme::abc', usage)).toBeNull();
     expect(new PriceTable().costOf('openai', 'gpt-4o-audio-preview', usage)).toBeNull();
@@ -34,7 +42,7 @@ describe('price table', () => {
   it('lists every default price as a positive number pair', () => {
     expect(Object.keys(DEFAULT_PRICES).length).toBeGreaterThan(10);
     for (const [model, price] of Object.entries(DEFAULT_PRICES)) {
-      expect([model, price.prompt > 0 && price.completion >= price.prompt]).toEqual([model, true]);
+      expect([model, price.prompt > 0 && price.completion >= price.prompt && (price.cached ?? price.prompt) <= price.prompt]).toEqual([model, true]);
     }
   });
 });
@@ -54,6 +62,16 @@ describe('costUsd on log events (official SDK -> Express -> fakes)', () => {
     const event = await nextLog(logs);
     expect(event.usage).toEqual({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 });
     expect(event.costUsd).toBeCloseTo((10 * 2.5 + 5 * 10) / 1e6, 12);
+  });
+
+  it('prices the cached part of the prompt at the cached rate (prompt_tokens_details.cached_tokens)', async () => {
+    const url = await start();
+    const usage = { prompt_tokens: 10_000, completion_tokens: 1_000, total_tokens: 11_000, prompt_tokens_details: { cached_tokens: 8_000 } };
+    up.openai.enqueue({ body: { id: 'c', object: 'chat.completion', created: 1, model: 'gpt-4o-2024-08-06', choices: [], usage } });
+    await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+    const event = await nextLog(logs);
+    expect(event.usage).toEqual({ prompt_tokens: 10_000, completion_tokens: 1_000, total_tokens: 11_000 });
+    expect(event.costUsd).toBeCloseTo((2_000 * 2.5 + 8_000 * 1.25 + 1_000 * 10) / 1e6, 12);
   });
 
   it('prices an Azure fallback by the requested model, not the deployment name, and honours prices overrides', async () => {

@@ -9,30 +9,32 @@ import type { TokenUsage } from './log-event';
 export interface ModelPrice {
   prompt: number;
   completion: number;
+  /** Prompt tokens read from the prompt cache (`prompt_tokens_details.cached_tokens`). Default: `prompt`. */
+  cached?: number;
 }
 
 /**
  * List prices of OpenAI's API (https://openai.com/api/pricing, standard tier) as of 2025-08. Azure OpenAI's Global
  * Standard deployments list the same prices for these models
  * (https://azure.microsoft.com/pricing/details/cognitive-services/openai-service); regional and data-zone
- * deployments cost more: override them with `prices` (e.g. `'azure-openai/gpt-4o'`). Cached-input discounts and
- * batch prices are not applied. Check the pages above before relying on these figures.
+ * deployments cost more: override them with `prices` (e.g. `'azure-openai/gpt-4o'`). Cached input is priced at
+ * `cached`; batch and priority prices are not applied. Check the pages above before relying on these figures.
  */
 export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = {
-  'gpt-5': { prompt: 1.25, completion: 10 },
-  'gpt-5-mini': { prompt: 0.25, completion: 2 },
-  'gpt-5-nano': { prompt: 0.05, completion: 0.4 },
-  'gpt-4.1': { prompt: 2, completion: 8 },
-  'gpt-4.1-mini': { prompt: 0.4, completion: 1.6 },
-  'gpt-4.1-nano': { prompt: 0.1, completion: 0.4 },
-  'gpt-4o': { prompt: 2.5, completion: 10 },
+  'gpt-5': { prompt: 1.25, cached: 0.125, completion: 10 },
+  'gpt-5-mini': { prompt: 0.25, cached: 0.025, completion: 2 },
+  'gpt-5-nano': { prompt: 0.05, cached: 0.005, completion: 0.4 },
+  'gpt-4.1': { prompt: 2, cached: 0.5, completion: 8 },
+  'gpt-4.1-mini': { prompt: 0.4, cached: 0.1, completion: 1.6 },
+  'gpt-4.1-nano': { prompt: 0.1, cached: 0.025, completion: 0.4 },
+  'gpt-4o': { prompt: 2.5, cached: 1.25, completion: 10 },
   'gpt-4o-2024-05-13': { prompt: 5, completion: 15 },
-  'gpt-4o-mini': { prompt: 0.15, completion: 0.6 },
-  'o1': { prompt: 15, completion: 60 },
-  'o1-mini': { prompt: 1.1, completion: 4.4 },
-  'o3': { prompt: 2, completion: 8 },
-  'o3-mini': { prompt: 1.1, completion: 4.4 },
-  'o4-mini': { prompt: 1.1, completion: 4.4 },
+  'gpt-4o-mini': { prompt: 0.15, cached: 0.075, completion: 0.6 },
+  'o1': { prompt: 15, cached: 7.5, completion: 60 },
+  'o1-mini': { prompt: 1.1, cached: 0.55, completion: 4.4 },
+  'o3': { prompt: 2, cached: 0.5, completion: 8 },
+  'o3-mini': { prompt: 1.1, cached: 0.55, completion: 4.4 },
+  'o4-mini': { prompt: 1.1, cached: 0.275, completion: 4.4 },
   'gpt-4-turbo': { prompt: 10, completion: 30 },
   'gpt-4': { prompt: 30, completion: 60 },
   'gpt-3.5-turbo': { prompt: 0.5, completion: 1.5 },
@@ -55,11 +57,12 @@ export class PriceTable {
     return this.lookup(provider, model.replace(DATED_SNAPSHOT, ''));
   }
 
-  /** Cost in USD of a request's usage, or null when the model has no price. */
-  costOf(provider: ProviderName, model: string, usage: TokenUsage): number | null {
+  /** Cost in USD of a request's usage (`cachedTokens` of its prompt tokens from the cache), or null when the model has no price. */
+  costOf(provider: ProviderName, model: string, usage: TokenUsage, cachedTokens = 0): number | null {
     const price = this.priceOf(provider, model);
     if (!price) return null;
-    const usd = (usage.prompt_tokens * price.prompt + usage.completion_tokens * price.completion) / 1_000_000;
+    const prompt = (usage.prompt_tokens - cachedTokens) * price.prompt + cachedTokens * (price.cached ?? price.prompt);
+    const usd = (prompt + usage.completion_tokens * price.completion) / 1_000_000;
     // Rounded to 1e-10 USD: enough for one token of the cheapest model, without float noise in the logs.
     return Math.round(usd * 1e10) / 1e10;
   }

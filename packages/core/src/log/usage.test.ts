@@ -11,7 +11,7 @@ describe('usage extraction', () => {
     tail.push(Buffer.from('data: {"choices":[{"delta":{"content":"x"}}],"usage":null}\n\n'));
     tail.push(Buffer.from('data: {"choices":[],"usage":{"prompt_tokens":1,'));
     tail.push(Buffer.from('"completion_tokens":2,"total_tokens":3}}\n\ndata: [DONE]\n\n'));
-    expect(tail.read().usage).toEqual({ prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
+    expect(tail.read().usage).toEqual({ usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, cachedTokens: 0 });
   });
 
   it('is null when there is no usage', () => {

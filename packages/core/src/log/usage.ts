@@ -8,6 +8,16 @@ const USAGE_KEY = '"usage"';
  * OpenAI puts usage last (the final chunk of a stream), so a reverse search is enough and costs little.
  */
 export function extractUsage(data: Buffer | string): TokenUsage | null {
+  return readUsage(data)?.usage ?? null;
+}
+
+/** Usage, and of its prompt tokens those read from OpenAI's prompt cache (`prompt_tokens_details.cached_tokens`). */
+export interface UsageRead {
+  usage: TokenUsage;
+  cachedTokens: number;
+}
+
+export function readUsage(data: Buffer | string): UsageRead | null {
   // Decode from the last occurrence only: a long body's content never needs to become a string.
   const last = typeof data === 'string' ? -1 : data.lastIndexOf(USAGE_KEY);
   const text = typeof data === 'string' ? data : last < 0 ? '' : data.toString('latin1', last);
@@ -15,7 +25,7 @@ export function extractUsage(data: Buffer | string): TokenUsage | null {
   return found || typeof data === 'string' || last <= 0 ? found : usageIn(data.toString('latin1'));
 }
 
-function usageIn(text: string): TokenUsage | null {
+function usageIn(text: string): UsageRead | null {
   let at = text.lastIndexOf(USAGE_KEY);
   while (at >= 0) {
     const usage = usageAt(text, at + USAGE_KEY.length);
@@ -25,7 +35,7 @@ function usageIn(text: string): TokenUsage | null {
   return null;
 }
 
-function usageAt(text: string, from: number): TokenUsage | null {
+function usageAt(text: string, from: number): UsageRead | null {
   let i = from;
   while (text[i] === ' ' || text[i] === ':') i++;
   if (text[i] !== '{') return null; // `"usage": null` in intermediate chunks
@@ -35,10 +45,14 @@ function usageAt(text: string, from: number): TokenUsage | null {
     if (c === '{') depth++;
     else if (c === '}' && --depth === 0) {
       try {
-        const u = JSON.parse(text.slice(i, j + 1)) as Partial<TokenUsage>;
+        const u = JSON.parse(text.slice(i, j + 1)) as Partial<TokenUsage> & { prompt_tokens_details?: { cached_tokens?: unknown } | null };
         if (typeof u.prompt_tokens !== 'number' || typeof u.completion_tokens !== 'number') return null;
         const total = typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens + u.completion_tokens;
-        return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: total };
+        const cached = u.prompt_tokens_details?.cached_tokens;
+        return {
+          usage: { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: total },
+          cachedTokens: typeof cached === 'number' && cached > 0 ? Math.min(cached, u.prompt_tokens) : 0,
+        };
       } catch {
         return null;
       }
@@ -94,9 +108,9 @@ export class StreamTail {
   }
 
   /** The usage and the reporting model of the stream's last chunks, and the message of an error event ending it. */
-  read(): { usage: TokenUsage | null; model: string | null; errorEvent: string | null } {
+  read(): { usage: UsageRead | null; model: string | null; errorEvent: string | null } {
     if (this.chunks.length === 0) return { usage: null, model: null, errorEvent: null };
     const tail = Buffer.concat(this.chunks, this.bytes);
-    return { usage: extractUsage(tail), model: extractResponseModel(tail, 'end'), errorEvent: errorEventIn(tail, 'last') };
+    return { usage: readUsage(tail), model: extractResponseModel(tail, 'end'), errorEvent: errorEventIn(tail, 'last') };
   }
 }

@@ -43,6 +43,7 @@ export function azureOpenAIEndpoint(options: AzureEndpointOptions): ProviderEndp
   const paths = new Map<string, string>();
   return {
     provider: 'azure-openai',
+    secret: options.api_key,
     plan(model): UpstreamPlan | SwitchyardError {
       const deployment = deploymentFor(model);
       if (deployment === undefined) {

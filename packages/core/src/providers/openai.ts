@@ -23,6 +23,7 @@ export function openAIEndpoint(options: OpenAIEndpointOptions): ProviderEndpoint
   const path = `${prefix}/chat/completions`;
   return {
     provider: 'openai',
+    secret: options.api_key,
     plan: (model): UpstreamPlan => ({ origin, path, headers, model }),
   };
 }

@@ -17,8 +17,23 @@ export interface UpstreamPlan {
 
 export interface ProviderEndpoint {
   readonly provider: ProviderName;
+  /** The credential this endpoint sends: masked in an upstream error body that quotes it. */
+  readonly secret: string;
   /** Plans one attempt for the requested model; a SwitchyardError when this target cannot serve it. */
   plan(model: string): UpstreamPlan | SwitchyardError;
+}
+
+/** A shorter credential is not masked: it would match ordinary text. */
+const MIN_MASKED = 8;
+
+/**
+ * An upstream error body that quotes the credential it was sent (a proxy, a misconfigured endpoint) gets it masked,
+ * as OpenAI masks a wrong key itself (`sk-...wxyz`; a short key wholly): secrets never reach a client or a log.
+ */
+export function maskSecret(body: Buffer, secret: string): Buffer {
+  if (secret.length < MIN_MASKED || !body.includes(secret)) return body;
+  const masked = secret.length >= 20 ? `${secret.slice(0, 3)}...${secret.slice(-4)}` : '***';
+  return Buffer.from(body.toString('utf8').replaceAll(secret, masked));
 }
 
 /** Splits a base URL into the pool origin and a path prefix without a trailing slash. */
