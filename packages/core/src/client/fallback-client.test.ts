@@ -55,6 +55,22 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(openai.requests).toHaveLength(0);
   });
 
+  it("reads the trace id and config from SDK-style per-request headers, as code written for the SDK passes them", async () => {
+    const client = createFallbackClient(options);
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'X-Switchyard-Trace-Id': 'from-headers', 'x-switchyard-config': 'azure-only', 'x-other': 'ignored' } });
+    expect(logs[0]).toMatchObject({ traceId: 'from-headers', configId: 'azure-only', servedBy: { provider: 'azure-openai' } });
+    expect(azure.requests[0]!.headers['x-other']).toBeUndefined();
+  });
+
+  it('throws on a second loop over a stream, as the SDK does, instead of ending it as if empty', async () => {
+    const client = createFallbackClient(options);
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Hello from openai');
+    expect(() => stream[Symbol.asyncIterator]()).toThrow('Cannot iterate over a consumed stream');
+  });
+
   it('leaves no listener on a signal the caller reuses for many requests', async () => {
     const client = createFallbackClient(options);
     const controller = new AbortController();

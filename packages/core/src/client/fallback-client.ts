@@ -31,7 +31,15 @@ export interface FallbackRequestOptions {
    * `deadline_exceeded`.
    */
   timeout?: number;
+  /**
+   * As the SDK's per-request `headers`, for code written against it: `x-switchyard-trace-id`, `x-switchyard-config`
+   * and `traceparent` are read from them (`traceId` and `configId` win); nothing here is sent upstream.
+   */
+  headers?: Readonly<Record<string, string | null | undefined>>;
 }
+
+/** The request headers the engine reads: the only ones taken from `headers`. */
+const READ_HEADERS = new Set(['x-switchyard-trace-id', 'x-switchyard-config', 'traceparent']);
 
 /**
  * A request that did not succeed, as in-process callers see it: the status the HTTP route would have answered with
@@ -95,6 +103,10 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
   const gateway = options instanceof Gateway ? options : new Gateway(options);
   const create = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
     const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(opts.headers ?? {})) {
+      const key = name.toLowerCase();
+      if (typeof value === 'string' && READ_HEADERS.has(key)) headers[key] = value;
+    }
     if (opts.traceId !== undefined) headers['x-switchyard-trace-id'] = opts.traceId;
     if (opts.configId !== undefined) headers['x-switchyard-config'] = opts.configId;
     const { signal, timeout } = opts;
@@ -140,7 +152,7 @@ function aborted(res: GatewayResponse): FallbackRequestError {
  * The stream's chunks. Until its first `next()` the body holds what arrives (up to 64 KiB, then the upstream is
  * paused); the signal is watched from now on, so a stream aborted before anyone reads it still ends and is logged.
  */
-function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncGenerator<ChatCompletionChunk> {
+function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncIterable<ChatCompletionChunk> {
   // Watched only until reading starts: from then on, parseStream answers an abort.
   const onAbort = () => abandon(res);
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -149,7 +161,16 @@ function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncGen
     if (signal?.aborted) throw aborted(res);
     yield* parseStream(res, signal);
   };
-  return iterate();
+  const generator = iterate();
+  let used = false;
+  return {
+    // A second loop over the same stream would end at once, as if it were empty: the SDK throws instead, and so do we.
+    [Symbol.asyncIterator]: () => {
+      if (used) throw new Error('Cannot iterate over a consumed stream: a stream can be read once.');
+      used = true;
+      return generator;
+    },
+  };
 }
 
 /** Parses the SSE stream into chunks; an upstream failure or an error event is thrown, never a silent end. */
