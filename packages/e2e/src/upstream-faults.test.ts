@@ -81,10 +81,19 @@ describe('upstreams that misbehave', () => {
       raw: { provider: 'openai', api_key: RAW_KEY, custom_host: upstreamUrl },
       'azure-prod': { provider: 'azure-openai', api_key: 'az', custom_host: azure.baseURL, deployments: { 'gpt-4o': 'gpt4o-prod' } },
     },
-    configs: { 'raw-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'raw' }] } },
+    configs: {
+      'raw-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'raw' }] },
+      'raw-429': { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
+    },
     config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
     onLog: (e) => logs.push(e),
   });
+  /** The oldest log event not taken yet (waiting for it), taken: each request's event in turn. */
+  const takeLog = async (): Promise<LogEvent> => {
+    const event = await nextLog(logs);
+    logs.shift();
+    return event;
+  };
   const client = (configId?: string) =>
     new OpenAI({ apiKey: 'unused', baseURL: `${app.url}/v1`, maxRetries: 0, defaultHeaders: configId ? { 'x-switchyard-config': configId } : {} });
 
@@ -246,29 +255,43 @@ describe('upstreams that misbehave', () => {
     azure.enqueue(replies.stream({ chunks: ['from azure'] }));
     const served = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([served.got.join(''), served.err]).toEqual(['from azure', undefined]);
-    expect((await nextLog(logs)).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_invalid_response'], [200, undefined]]);
+    expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_invalid_response'], [200, undefined]]);
 
     const err = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
-    expect([err.status, err.code]).toEqual([502, 'upstream_invalid_response']);
+    expect([err.status, err.code, err.headers?.get('x-should-retry')]).toEqual([502, 'upstream_invalid_response', 'false']);
     expect(err.message).toContain('application/json');
     expect(seen.filter((r) => r.url === '/v1/chat/completions')).toHaveLength(2); // not retried: it would answer the same
   });
 
-  it("falls back from a stream whose first event is the upstream's error; later, the SDK throws it and the log records it", async () => {
+  it("answers a stream whose first event is the upstream's error as that error (falling back by its status); later, the SDK throws it and the log records it", async () => {
     const errorEvent = 'data: {"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}\n\n';
-    handler = (_req, res) => {
+    const firstEvent = (data: string) => (_req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(`: keep-alive\n\n${errorEvent}`);
+      res.end(`: keep-alive\n\n${data}`);
     };
+    handler = firstEvent(errorEvent);
     azure.enqueue(replies.stream({ chunks: ['from azure'] }));
     const served = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([served.got.join(''), served.err]).toEqual(['from azure', undefined]);
-    const moved = await nextLog(logs);
-    expect(moved.attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: expect.stringContaining('The server had an error') });
+    const moved = await takeLog();
+    expect(moved.attempts[0]).toMatchObject({ status: 200, error: { code: 'upstream_error_event', message: 'The server had an error while processing your request.' } });
 
+    // As the last answer: a 500 (a server error) with the upstream's own error, which the SDK raises.
     const last = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
-    expect([last.status, last.code, last.message]).toEqual([502, 'upstream_error_event', expect.stringContaining('The server had an error')]);
-    await nextLog(logs);
+    expect([last.status, last.type, last.message]).toEqual([500, 'server_error', expect.stringContaining('The server had an error')]);
+    expect((await takeLog()).status).toBe(500);
+
+    // Its status decides, as a status would: with on_status_codes [429], a rate limit moves on, a refused request does not.
+    handler = firstEvent('data: {"error":{"message":"Rate limit reached","type":"tokens","code":"rate_limit_exceeded"}}\n\n');
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const limited = await drain(await client('raw-429').chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect(limited.got.join('')).toBe('from azure');
+    await takeLog();
+    handler = firstEvent('data: {"error":{"message":"Invalid prompt","type":"invalid_request_error","code":"invalid_prompt"}}\n\n');
+    const azureCalls = azure.requests.length;
+    const refused = (await client('raw-429').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
+    expect([refused.status, refused.code, azure.requests.length]).toEqual([400, 'invalid_prompt', azureCalls]);
+    await takeLog();
 
     // After content was sent: the error event passes to the client (its SDK throws it), and the log says so.
     handler = (_req, res) => {
@@ -278,14 +301,14 @@ describe('upstreams that misbehave', () => {
     const cut = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect(cut.got).toEqual(['partial']);
     expect((cut.err as APIError).message).toContain('The server had an error');
-    const logged = await nextLog(logs);
-    expect([logged.status, logged.attempts.map((a) => a.error?.code)]).toEqual([200, ['upstream_error_event']]);
+    const logged = await takeLog();
+    expect([logged.status, logged.attempts.map((a) => a.error)]).toEqual([200, [{ code: 'upstream_error_event', message: 'The server had an error while processing your request.' }]]);
 
     // The in-process client records it the same way.
     const inProcess = createFallbackClient(options());
     const thrown = await drain(await inProcess.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([thrown.got, (thrown.err as FallbackRequestError).status]).toEqual([['partial'], 502]);
-    expect((await nextLog(logs)).attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: expect.stringContaining('The server had an error') });
+    expect((await takeLog()).attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: 'The server had an error while processing your request.' });
   });
 
   it('the in-process client throws on an event that is not JSON, as the SDK does, instead of yielding a string', async () => {
@@ -296,7 +319,7 @@ describe('upstreams that misbehave', () => {
     const inProcess = createFallbackClient(options());
     const { got, err } = await drain(await inProcess.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([got, (err as FallbackRequestError).code]).toEqual([['first'], 'upstream_invalid_response']);
-    expect((await nextLog(logs)).attempts[0]!.error?.code).toBe('upstream_invalid_response');
+    expect((await takeLog()).attempts[0]!.error?.code).toBe('upstream_invalid_response');
   });
 
   it('masks its own key in an upstream error body that quotes it, for the client and the in-process client', async () => {
@@ -312,6 +335,19 @@ describe('upstreams that misbehave', () => {
       .catch((e: unknown) => e);
     expect(String((inProcess as FallbackRequestError).message)).toContain('Bearer sk-...6789');
     expect(JSON.stringify([err.error, (inProcess as FallbackRequestError).body])).not.toContain(RAW_KEY);
+    await nextLog(logs, 2);
+    logs.length = 0;
+
+    // Quoted in a stream's first error event: masked in the answer it stands for and in the log.
+    handler = (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`data: ${JSON.stringify({ error: { message: `Bad key ${req.headers.authorization}`, type: 'invalid_request_error' } })}\n\n`);
+    };
+    const streamed = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
+    expect(streamed.message).toContain('Bad key Bearer sk-...6789');
+    const logged = await takeLog();
+    expect(logged.attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: 'Bad key Bearer sk-...6789' });
+    expect(JSON.stringify([streamed.error, logged])).not.toContain(RAW_KEY);
   });
 
   it('the in-process client fails a stream cut mid-event the same way', async () => {

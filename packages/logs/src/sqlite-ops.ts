@@ -29,12 +29,11 @@ export interface SqliteOps {
  * every write would fail later, one warning and a counter): a no-op write says so at startup. A lock held by
  * another process (SQLITE_BUSY) is no such failure: that passes.
  */
-export function assertWritable(db: Database.Database, table: string, path: string): void {
+export function assertWritable(db: Database.Database, table: string): void {
   try {
     db.exec(`DELETE FROM ${table} WHERE 0`);
   } catch (err) {
-    if (!String((err as { code?: unknown }).code).startsWith('SQLITE_READONLY')) return;
-    throw new Error(`SqliteLogStore cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    if (String((err as { code?: unknown }).code).startsWith('SQLITE_READONLY')) throw err;
   }
 }
 

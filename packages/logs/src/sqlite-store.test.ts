@@ -232,10 +232,10 @@ describe('SQLite log store', () => {
     setup.close();
     // What a file the process's user may only read opens as (root could write it: the test opens it read-only).
     const readOnly = new Database(path, { readonly: true });
-    expect(() => assertWritable(readOnly, 't', path)).toThrow(`SqliteLogStore cannot write ${path}: attempt to write a readonly database`);
+    expect(() => assertWritable(readOnly, 't')).toThrow('attempt to write a readonly database');
     readOnly.close();
     const writable = new Database(path);
-    expect(() => assertWritable(writable, 't', path)).not.toThrow();
+    expect(() => assertWritable(writable, 't')).not.toThrow();
     writable.close();
     const missing = join(dir, 'no-such-dir', 'logs.db');
     expect(() => new SqliteLogStore({ path: missing })).toThrow(`SqliteLogStore cannot open ${missing}: `);

@@ -117,20 +117,22 @@ export class SqliteLogStore implements LogStore {
       throw new RangeError('SqliteLogStore busyTimeoutMs must be between 0 and 1000 (in this thread, the wait blocks the event loop).');
     }
     // better-sqlite3 waits for a lock synchronously (5 s by default): that would freeze every request of the process.
+    let wal: boolean;
     try {
       this.db = new Database(options.path, { timeout: busyTimeoutMs });
     } catch (err) {
       throw new Error(`SqliteLogStore cannot open ${options.path}: ${reason(err)}`, { cause: err });
     }
-    // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.
-    const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
-    this.db.pragma('synchronous = NORMAL');
-    this.db.exec(SCHEMA);
     try {
-      assertWritable(this.db, TABLE, options.path);
+      // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.
+      wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+      assertWritable(this.db, TABLE);
     } catch (err) {
+      // A file, or a directory, this process may not write (WAL needs its -wal and -shm files beside the database).
       this.db.close();
-      throw err;
+      throw new Error(`SqliteLogStore cannot open ${options.path} for writing: ${reason(err)}`, { cause: err });
     }
     this.local = sqliteOps(this.db, TABLE, MAX_CACHED_STATEMENTS);
     // Another connection sees this one's writes only in a file, and works beside another only in WAL mode (a file

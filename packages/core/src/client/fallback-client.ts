@@ -15,7 +15,7 @@ import { MAX_TIMER_MS, positiveMs, type SwitchyardOptions } from '../config/sche
 import { clientClosed, Gateway, streamInterrupted, type GatewayResponse } from '../engine/gateway';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
-import { SseFramer } from '../http/sse-framer';
+import { errorMessage, SseFramer } from '../http/sse-framer';
 import type { AttemptLog } from '../log/log-event';
 
 export interface FallbackRequestOptions {
@@ -56,7 +56,7 @@ export class FallbackRequestError extends Error {
     /** The upstream's response headers that are forwarded (e.g. `retry-after`, `x-request-id`). */
     readonly headers: Readonly<Record<string, string>>,
   ) {
-    super(errorMessage(status, body));
+    super(failureMessage(status, body));
   }
 
   /** The envelope's error object (as the SDK's `APIError.error`), when the body is OpenAI's envelope. */
@@ -190,10 +190,11 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
         failed = invalidResponse('The upstream sent an event that is not JSON.');
         failure = new FallbackRequestError(failed.status, failed.toBody(), res.attempts, res.headers);
       } else if ('error' in data && data.error) {
-        // The upstream failed after the response had started: a bad gateway, with the upstream's own error.
-        const message = typeof data.error.message === 'string' ? `: ${data.error.message.slice(0, 500)}` : '';
-        failed = new SwitchyardError('upstream_error_event', `The upstream sent an error event${message}.`);
-        failure = new FallbackRequestError(502, { error: data.error }, res.attempts, res.headers);
+        // The upstream failed after the response had started: a bad gateway, with the upstream's own error (its
+        // message as the HTTP route's log records it; a key it quotes masked).
+        const { error } = JSON.parse(res.redact(JSON.stringify({ error: data.error }))) as { error: OpenAIErrorBody['error'] };
+        failed = new SwitchyardError('upstream_error_event', errorMessage(error) || 'The upstream sent an error event.');
+        failure = new FallbackRequestError(502, { error }, res.attempts, res.headers);
       } else ready.push(data);
     },
   });
@@ -238,7 +239,7 @@ function parseJson(data: Buffer | string): unknown {
   }
 }
 
-function errorMessage(status: number, body: unknown): string {
+function failureMessage(status: number, body: unknown): string {
   const message = (body as Partial<OpenAIErrorBody> | null)?.error?.message;
   return `${status} ${message ?? 'upstream error'}`;
 }

@@ -164,6 +164,21 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
+  it('reads the key an unknown one sits in by its path: renamed fields, prices, a config named like a field', () => {
+    expect(
+      issuesOf({
+        virtualKeys: { o: { provider: 'openai', api_key: 'k', organization: 'org' } },
+        configs: { retry: { virtualKey: 'o' } },
+        prices: { 'gpt-4o': { prompt: 1, completion: 2, cache: 0.5, Cached: 0.5 } },
+      }),
+    ).toEqual([
+      'virtualKeys.o.organization: unknown option (did you mean `openai_organization`?)',
+      'configs.retry.virtualKey: unknown option (did you mean `virtual_key`?)',
+      'prices["gpt-4o"].cache: unknown option',
+      'prices["gpt-4o"].Cached: unknown option (did you mean `cached`?)',
+    ]);
+  });
+
   it("accepts Portkey's `provider` beside `virtual_key` when it is the virtual key's provider", () => {
     expect(() => new Gateway({ virtualKeys, config: { virtual_key: 'openai-prod', provider: 'openai' } })).not.toThrow();
     expect(issuesOf({ virtualKeys, config: { virtual_key: 'openai-prod', provider: 'azure-openai' } })).toEqual([

@@ -15,6 +15,7 @@ import {
   retrySchema,
   routingConfigSchema,
   strategySchema,
+  PRICE_KEYS,
   TARGET_KEYS,
   virtualKeySchema,
   type ProviderName,
@@ -111,22 +112,30 @@ const PORTKEY_ONLY = new Set([
   'strict_open_ai_compliance', 'forward_headers', 'conditions', 'default',
 ]);
 
+/** Provider fields under the names Portkey gives them (Switchyard's first versions used the short ones). */
+const RENAMED: Readonly<Record<string, string>> = { organization: 'openai_organization', project: 'openai_project' };
+
 function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string {
-  if (PORTKEY_ONLY.has(key)) return 'unknown option: a Portkey feature Switchyard does not support';
+  const known = knownKeys(at);
+  const provider = known === TARGET_KEYS || at[0] === 'virtualKeys';
+  if (provider && Object.hasOwn(RENAMED, key)) return `unknown option (did you mean \`${RENAMED[key]}\`?)`;
+  if (known === TARGET_KEYS && PORTKEY_ONLY.has(key)) return 'unknown option: a Portkey feature Switchyard does not support';
   // Same letters but for case, dashes, underscores or a plural: `apiKey`, `use_retry_after_headers`, `virtual_keys`.
   const loose = (name: string) => name.toLowerCase().replace(/[-_]/g, '').replace(/s$/, '');
-  const near = knownKeys(at).find((name) => loose(name) === loose(key));
+  const near = known.find((name) => loose(name) === loose(key));
   return near ? `unknown option (did you mean \`${near}\`?)` : 'unknown option';
 }
 
-/** The keys of the object at `at` in the options. */
+/** The keys of the object at `at` in the options (an object zod refused a key of: its path has one of these shapes). */
 function knownKeys(at: ReadonlyArray<PropertyKey>): readonly string[] {
-  const last = at[at.length - 1];
   if (at.length === 0) return Object.keys(optionsSchema.shape);
-  if (at[0] === 'virtualKeys' && at.length === 2) return Object.keys(virtualKeySchema.shape);
-  if (at[0] === 'prices') return ['prompt', 'completion'];
-  if (last === 'retry') return Object.keys(retrySchema.shape);
-  if (last === 'strategy') return Object.keys(strategySchema.shape);
+  if (at[0] === 'virtualKeys') return Object.keys(virtualKeySchema.shape);
+  if (at[0] === 'prices') return PRICE_KEYS;
+  // A routing config (`config`, `configs.<id>`), then `targets[i]` pairs down to a target, then maybe its retry or strategy.
+  let rest = at.slice(at[0] === 'config' ? 1 : 2);
+  while (rest[0] === 'targets' && typeof rest[1] === 'number') rest = rest.slice(2);
+  if (rest[0] === 'retry') return Object.keys(retrySchema.shape);
+  if (rest[0] === 'strategy') return Object.keys(strategySchema.shape);
   return TARGET_KEYS;
 }
 

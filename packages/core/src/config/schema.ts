@@ -150,6 +150,10 @@ const logSinkSchema = z.custom<LogSink>(
   { error: 'must be a log sink: an object with write(event)' },
 );
 
+const priceSchema = z.strictObject({ prompt: z.number().min(0), completion: z.number().min(0), cached: z.number().min(0).optional() });
+/** The keys of a price, for the "did you mean" hint of an unknown option. */
+export const PRICE_KEYS: readonly string[] = Object.keys(priceSchema.shape);
+
 export const optionsSchema = z.strictObject({
   /** Named server-side credentials; the provider is inferred from them. */
   virtualKeys: z.record(z.string().min(1), virtualKeySchema).optional(),
@@ -177,9 +181,7 @@ export const optionsSchema = z.strictObject({
    * `costUsd` before the built-in table (OpenAI's list prices); `cached` prices prompt tokens read from the prompt cache
    * (default: `prompt`). A model with no price logs `costUsd: null`.
    */
-  prices: z
-    .record(z.string().min(1), z.strictObject({ prompt: z.number().min(0), completion: z.number().min(0), cached: z.number().min(0).optional() }))
-    .optional(),
+  prices: z.record(z.string().min(1), priceSchema).optional(),
 });
 
 /** Options as a user writes them. */

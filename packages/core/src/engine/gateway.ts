@@ -8,14 +8,14 @@ import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../conf
 import { resolveOptions } from '../config/resolve';
 import type { SwitchyardOptions } from '../config/schema';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
-import { createUpstreamClient, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
+import { createUpstreamClient, FirstEventError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
 import type { BodyStream } from '../http/body-stream';
 import { codecFor, contentCoding } from '../http/content-coding';
 import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
 import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
-import { maskSecret, type UpstreamPlan } from '../providers/provider';
+import { maskSecret, redact, type UpstreamPlan } from '../providers/provider';
 import { givenConfigId, givenTraceId, header, newTraceId, parseBody, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { Cancellation } from './cancellation';
@@ -85,6 +85,8 @@ export interface GatewayResponse {
   attempts: readonly AttemptLog[];
   /** Feed every streamed chunk here: the final usage chunk is read from the tail. */
   observe(chunk: Buffer): void;
+  /** `text` (an upstream's error event) with the serving target's key masked, as in error bodies. */
+  redact(text: string): string;
   /** Call once when delivery ended: emits the log event. */
   end(how?: DeliveryEnd): void;
 }
@@ -381,7 +383,18 @@ export class Gateway {
           res.discard();
           throw new SwitchyardError('upstream_unreachable', `The upstream compressed its event stream (${encoding}).`);
         }
-        stream = await res.stream();
+        try {
+          stream = await res.stream();
+        } catch (err) {
+          if (!(err instanceof FirstEventError)) throw err;
+          // The upstream's error as a stream's first event: the error answer it stands for (a status the fallback and
+          // retry rules read, the upstream's error as JSON for the client), not a broken connection.
+          const { error, message } = err.event;
+          entry.error = { code: 'upstream_error_event', message: redact(message || 'The upstream sent an error event.', leaf.endpoint.secret) };
+          entry.durationMs = performance.now() - t;
+          const body = maskSecret(Buffer.from(JSON.stringify({ error })), leaf.endpoint.secret);
+          return { ok: true, leaf, plan, res: errorAnswer(res, errorEventStatus(error)), body, stream: null, entry, startedAt: t };
+        }
         streaming = true;
       } else if (run.stream && res.status < 300) {
         // A JSON answer to a stream request would reach the SDK as an empty, successful stream: nothing was sent yet.
@@ -432,6 +445,7 @@ export class Gateway {
       stream,
       attempts: run.attempts,
       observe: (chunk) => tail?.push(chunk),
+      redact: (text) => redact(text, leaf.endpoint.secret),
       end: (how = {}) => {
         if (ended) return;
         ended = true;
@@ -443,7 +457,7 @@ export class Gateway {
         if (stream) entry.durationMs = performance.now() - outcome.startedAt;
         if (how.streamError !== undefined) {
           const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
-          entry.error = { code: error.code, message: error.message };
+          entry.error = { code: error.code, message: redact(error.message, leaf.endpoint.secret) };
         }
         // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
         if (this.options.sinks.length === 0 && !log.otel) return;
@@ -452,7 +466,9 @@ export class Gateway {
           : tail!.read();
         const usage = read?.usage ?? null;
         // The upstream's error event ended a stream that had started: the client's SDK threw it; the log says so.
-        if (errorEvent !== null && !entry.error) entry.error = { code: 'upstream_error_event', message: errorEvent || 'The upstream sent an error event.' };
+        if (errorEvent !== null && !entry.error) {
+          entry.error = { code: 'upstream_error_event', message: redact(errorEvent || 'The upstream sent an error event.', leaf.endpoint.secret) };
+        }
         const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
         const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
         log.otel?.end(event, reported);
@@ -473,6 +489,7 @@ export class Gateway {
       stream: null,
       attempts: log.attempts,
       observe: () => {},
+      redact: (text) => text,
       end: (how = {}) => {
         if (ended) return;
         ended = true;
@@ -511,8 +528,9 @@ export class Gateway {
     headers['x-switchyard-fallback'] = String(fallback);
     if (target !== null) headers['x-switchyard-target'] = target;
     // The openai SDK retries a 429 or 5xx (twice by default) unless told not to: after our own retries and
-    // fallbacks, or the whole deadline, its retry would run that chain again, and wait out a retry-after we skipped.
-    if (status >= 400 && (tried > 1 || code === 'deadline_exceeded')) headers['x-should-retry'] = 'false';
+    // fallbacks, or the whole deadline, its retry would run that chain again, and wait out a retry-after we skipped;
+    // an answer of the wrong kind would come again.
+    if (status >= 400 && (tried > 1 || code === 'deadline_exceeded' || code === 'upstream_invalid_response')) headers['x-should-retry'] = 'false';
   }
 
 }
@@ -577,6 +595,24 @@ function decoded(res: UpstreamResponse, body: Buffer, encoding: string, max: num
   }
   res.headers = { ...res.headers, 'content-encoding': undefined };
   return plain;
+}
+
+/** The HTTP status an upstream's in-band error stands for, from its type and code as OpenAI names them. */
+function errorEventStatus(error: unknown): number {
+  const { type, code } = typeof error === 'object' && error !== null ? (error as { type?: unknown; code?: unknown }) : {};
+  if ([type, code].some((v) => typeof v === 'string' && v.includes('rate_limit'))) return 429;
+  return type === 'invalid_request_error' ? 400 : 500;
+}
+
+/** The answer an error event stands for: `status`, JSON, with the stream's headers (its body was already dropped). */
+function errorAnswer(res: UpstreamResponse, status: number): UpstreamResponse {
+  return {
+    status,
+    headers: { ...res.headers, 'content-type': 'application/json' },
+    read: () => Promise.reject(new Error('The error answer has no body to read.')),
+    stream: () => Promise.reject(new Error('The error answer has no stream.')),
+    discard: () => {},
+  };
 }
 
 /** An upstream error body is an envelope of a few hundred bytes; past this it is dropped, not held in memory. */

@@ -88,21 +88,25 @@ describe('SseFramer', () => {
 });
 
 describe('errorEventIn', () => {
-  const bytes = (text: string) => Buffer.from(text);
+  const pieces = (...texts: string[]) => texts.map((t) => Buffer.from(t));
+  const messageOf = (found: ReturnType<typeof errorEventIn>) => found?.message ?? null;
   const chunk = 'data: {"choices":[{"delta":{"content":"say \\"error\\""}}]}\n\n';
 
-  it("finds OpenAI's error event first or last, with its message, across line endings and split data lines", () => {
+  it("finds OpenAI's error event first or last, with its message, across line endings, split data lines and pieces", () => {
     const error = 'data: {"error": {"message": "The server had an error", "type": "server_error"}}\n\n';
-    expect(errorEventIn(bytes(`: keep-alive\n\n${error}`), 'first')).toBe('The server had an error');
-    expect(errorEventIn(bytes(`${chunk}${error}data: [DONE]\n\n`), 'last')).toBe('The server had an error');
-    expect(errorEventIn(bytes('data: {"error":\r\ndata: {"code":"x"}}\r\n\r\n'), 'first')).toBe('');
-    expect(errorEventIn(bytes(`data:{"error":"${'m'.repeat(600)}"}\r\r`), 'first')).toBe(`${'m'.repeat(500)}...`);
+    expect(errorEventIn(pieces(`: keep-alive\n\n${error}`), 'first')).toEqual({ error: { message: 'The server had an error', type: 'server_error' }, message: 'The server had an error' });
+    expect(messageOf(errorEventIn(pieces(`${chunk}${error}data: [DONE]\n\n`), 'last'))).toBe('The server had an error');
+    expect(messageOf(errorEventIn(pieces('data: {"error":\r\ndata: {"code":"x"}}\r\n\r\n'), 'first'))).toBe('');
+    expect(messageOf(errorEventIn(pieces(`data:{"error":"${'m'.repeat(600)}"}\r\r`), 'first'))).toBe(`${'m'.repeat(500)}...`);
+    // `"error"` cut across pieces, even a byte at a time; a BOM before the first line.
+    expect(messageOf(errorEventIn(pieces('data: {"er', 'r', 'o', 'r":{"message":"split"}}\n\n'), 'first'))).toBe('split');
+    expect(messageOf(errorEventIn(pieces('\ufeffdata: {"error":{"message":"bom"}}\n\n'), 'first'))).toBe('bom');
   });
 
   it('finds none in an ordinary stream, a quoted word, an error after the first event, or an event not yet whole', () => {
-    expect(errorEventIn(bytes(chunk), 'first')).toBeNull();
-    expect(errorEventIn(bytes(`${chunk}data: {"error":{"message":"late"}}\n\n`), 'first')).toBeNull();
-    expect(errorEventIn(bytes(`${chunk}data: {"error":{"message":"cut"}}`), 'last')).toBeNull();
-    expect(errorEventIn(bytes('data: {"error": null, "choices": []}\n\n'), 'first')).toBeNull();
+    expect(errorEventIn(pieces(chunk), 'first')).toBeNull();
+    expect(errorEventIn(pieces(`${chunk}data: {"error":{"message":"late"}}\n\n`), 'first')).toBeNull();
+    expect(errorEventIn(pieces(`${chunk}data: {"error":{"message":"cut"}}`), 'last')).toBeNull();
+    expect(errorEventIn(pieces('data: {"error": null, "choices": []}\n\n'), 'first')).toBeNull();
   });
 });

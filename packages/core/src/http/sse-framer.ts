@@ -160,33 +160,61 @@ function wholeEventsEnd(buf: Buffer, prev1: number | undefined, prev2: number | 
 }
 
 const ERROR_KEY = Buffer.from('"error"');
-/** An upstream's error message is quoted up to this length (it goes into a log event and a 502's message). */
+/** An upstream's error message is quoted up to this length (it goes into a log event and an error's message). */
 const MAX_ERROR_MESSAGE = 500;
 
+/** The upstream's error event: its `error` member as sent (an object, or a string), and its message. */
+export interface UpstreamErrorEvent {
+  error: unknown;
+  /** The error's message, cut at 500 characters; '' when it has none. */
+  message: string;
+}
+
 /**
- * The upstream's error event (`data: {"error": {...}}`), which OpenAI may send inside a 200 stream: its message ('' if
- * it has none; cut at 500 characters) when the first (or last) whole event with data in `bytes` is one, else null. Only bytes that hold
- * `"error"` are parsed (a word in generated text is escaped, `\"error\"`): the usual stream costs one search.
+ * The upstream's error event (`data: {"error": {...}}`), which OpenAI may send inside a 200 stream, when the first
+ * (or last) whole event with data in `pieces` is one, else null. Only bytes that hold `"error"` are parsed (a word in
+ * generated text is escaped, `\"error\"`): the usual stream costs one search per piece, no copy.
  */
-export function errorEventIn(bytes: Buffer, which: 'first' | 'last'): string | null {
-  if (!bytes.includes(ERROR_KEY)) return null;
+export function errorEventIn(pieces: readonly Buffer[], which: 'first' | 'last'): UpstreamErrorEvent | null {
+  if (!holds(pieces, ERROR_KEY)) return null;
+  const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   const data = eventData(bytes.toString('utf8'), which);
   if (data === null || !/^\s*\{/.test(data)) return null;
   try {
     const error = (JSON.parse(data) as { error?: unknown }).error;
     if (error === undefined || error === null || error === false) return null;
-    const message = typeof error === 'string' ? error : (error as { message?: unknown }).message;
-    if (typeof message !== 'string') return '';
-    return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}...` : message;
+    return { error, message: errorMessage(error) };
   } catch {
     return null;
   }
+}
+
+/** The message of an upstream's `error` member (an object with `message`, or a string), cut at 500 characters. */
+export function errorMessage(error: unknown): string {
+  const message = typeof error === 'string' ? error : (error as { message?: unknown } | null)?.message;
+  if (typeof message !== 'string') return '';
+  return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}...` : message;
+}
+
+/** Whether `key` is in the pieces taken together, also across their boundaries, without joining them. */
+function holds(pieces: readonly Buffer[], key: Buffer): boolean {
+  const keep = key.length - 1;
+  // The last `keep` bytes seen before the current piece: a key split across pieces ends in the next one's first bytes.
+  let carry: Buffer = Buffer.alloc(0);
+  for (const piece of pieces) {
+    if (piece.includes(key)) return true;
+    if (carry.length > 0 && Buffer.concat([carry, piece.subarray(0, keep)]).includes(key)) return true;
+    carry = piece.length >= keep ? piece.subarray(piece.length - keep) : Buffer.concat([carry, piece]).subarray(-keep);
+  }
+  return false;
 }
 
 /** The data of the first (or last, not `[DONE]`) whole event with data: its data lines joined, as a client reads them. */
 function eventData(text: string, which: 'first' | 'last'): string | null {
   let lines: string[] | null = null;
   let last: string | null = null;
+  // A BOM before the first line is not part of it (FirstEventScanner skips it too).
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   for (const line of text.split(/\r\n|\r|\n/)) {
     if (line === '') {
       if (lines === null) continue;

@@ -9,7 +9,7 @@ import type { CancelSignal } from '../engine/cancellation';
 import { SwitchyardError } from '../errors';
 import type { BodyConsumer, BodyStream } from './body-stream';
 import { HeldBytes } from './held-bytes';
-import { errorEventIn, FirstEventScanner, MAX_EVENT_BYTES } from './sse-framer';
+import { errorEventIn, FirstEventScanner, MAX_EVENT_BYTES, type UpstreamErrorEvent } from './sse-framer';
 
 export interface UpstreamResponse {
   status: number;
@@ -82,11 +82,18 @@ const readTooLong = () => new Error('Response body longer than the limit it was 
 // A Switchyard error, so the attempt is logged as what happened, not as a connection failure.
 const endedBeforeEvent = () => new SwitchyardError('upstream_unreachable', 'The upstream ended its stream before sending any event.');
 const noEventInLimit = () => new SwitchyardError('upstream_unreachable', `The upstream sent ${MAX_BEFORE_EVENT} bytes of its stream without a whole event.`);
-/** An error as the stream's first event (OpenAI may answer so with a 200): nothing a client can use was sent yet. */
-function errorAsFirstEvent(held: readonly Buffer[], size: number): SwitchyardError | null {
-  const message = errorEventIn(held.length === 1 ? held[0]! : Buffer.concat(held, size), 'first');
-  if (message === null) return null;
-  return new SwitchyardError('upstream_error_event', `The upstream's stream began with an error event${message ? `: ${message}` : ''}.`);
+/**
+ * A stream whose first event is the upstream's error (OpenAI may answer so with a 200): nothing a client can use was
+ * sent yet, so `stream()` rejects with this, and the engine treats the event as the error answer it is.
+ */
+export class FirstEventError extends Error {
+  constructor(readonly event: UpstreamErrorEvent) {
+    super(`The upstream's stream began with an error event${event.message ? `: ${event.message}` : ''}.`);
+  }
+}
+function errorAsFirstEvent(held: readonly Buffer[]): FirstEventError | null {
+  const event = errorEventIn(held, 'first');
+  return event ? new FirstEventError(event) : null;
 }
 
 /** One upstream request and its response: undici's handler, the engine's `UpstreamResponse` and its body stream. */
@@ -156,7 +163,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
         this.size += chunk.length;
         if (this.waiter) {
           if (this.scanner!.push(chunk)) {
-            const failed = errorAsFirstEvent(this.chunks.view(), this.size);
+            const failed = errorAsFirstEvent(this.chunks.view());
             if (failed) return this.failBeforeEvent(failed);
             this.settle(this);
           } else if (this.size > MAX_BEFORE_EVENT) return this.failBeforeEvent(noEventInLimit());
@@ -230,7 +237,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     const scanner = new FirstEventScanner();
     let whole = false;
     for (const piece of this.chunks.view()) if (!whole) whole = scanner.push(piece);
-    const failed = whole ? errorAsFirstEvent(this.chunks.view(), this.size) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
+    const failed = whole ? errorAsFirstEvent(this.chunks.view()) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
     if (failed) {
       this.failBeforeEvent(failed);
       return Promise.reject(failed);

@@ -111,6 +111,7 @@ export class StreamTail {
   read(): { usage: UsageRead | null; model: string | null; errorEvent: string | null } {
     if (this.chunks.length === 0) return { usage: null, model: null, errorEvent: null };
     const tail = Buffer.concat(this.chunks, this.bytes);
-    return { usage: readUsage(tail), model: extractResponseModel(tail, 'end'), errorEvent: errorEventIn(tail, 'last') };
+    const errorEvent = errorEventIn([tail], 'last');
+    return { usage: readUsage(tail), model: extractResponseModel(tail, 'end'), errorEvent: errorEvent ? errorEvent.message : null };
   }
 }

@@ -32,8 +32,13 @@ const MIN_MASKED = 8;
  */
 export function maskSecret(body: Buffer, secret: string): Buffer {
   if (secret.length < MIN_MASKED || !body.includes(secret)) return body;
-  const masked = secret.length >= 20 ? `${secret.slice(0, 3)}...${secret.slice(-4)}` : '***';
-  return Buffer.from(body.toString('utf8').replaceAll(secret, masked));
+  return Buffer.from(redact(body.toString('utf8'), secret));
+}
+
+/** `text` with `secret` masked (see maskSecret): for an upstream's error message in a log event or an error. */
+export function redact(text: string, secret: string): string {
+  if (secret.length < MIN_MASKED || !text.includes(secret)) return text;
+  return text.replaceAll(secret, secret.length >= 20 ? `${secret.slice(0, 3)}...${secret.slice(-4)}` : '***');
 }
 
 /** Splits a base URL into the pool origin and a path prefix without a trailing slash. */
