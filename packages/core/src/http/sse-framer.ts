@@ -199,12 +199,15 @@ export function errorMessage(error: unknown): string {
 /** Whether `key` is in the pieces taken together, also across their boundaries, without joining them. */
 function holds(pieces: readonly Buffer[], key: Buffer): boolean {
   const keep = key.length - 1;
-  // The last `keep` bytes seen before the current piece: a key split across pieces ends in the next one's first bytes.
-  let carry: Buffer = Buffer.alloc(0);
+  // The last `keep` bytes before the current piece, when they hold the key's first byte (a key split across pieces
+  // starts there): only then is a boundary joined and searched.
+  let carry: Buffer | null = null;
   for (const piece of pieces) {
     if (piece.includes(key)) return true;
-    if (carry.length > 0 && Buffer.concat([carry, piece.subarray(0, keep)]).includes(key)) return true;
-    carry = piece.length >= keep ? piece.subarray(piece.length - keep) : Buffer.concat([carry, piece]).subarray(-keep);
+    if (carry !== null && Buffer.concat([carry, piece.subarray(0, keep)]).includes(key)) return true;
+    if (pieces.length === 1) return false;
+    const tail: Buffer = piece.length >= keep ? piece.subarray(piece.length - keep) : Buffer.concat(carry ? [carry, piece] : [piece]).subarray(-keep);
+    carry = tail.includes(key[0]!) ? tail : null;
   }
   return false;
 }

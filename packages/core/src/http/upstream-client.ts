@@ -235,9 +235,12 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     // A body that failed before it was asked for is not started: the engine may still fall back.
     if (this.failure) return Promise.reject(this.failure);
     const scanner = new FirstEventScanner();
+    const held = this.chunks.view();
+    // The pieces up to the first event's end: only those can hold it (a fast upstream may have sent the whole answer).
+    let upTo = 0;
     let whole = false;
-    for (const piece of this.chunks.view()) if (!whole) whole = scanner.push(piece);
-    const failed = whole ? errorAsFirstEvent(this.chunks.view()) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
+    while (!whole && upTo < held.length) whole = scanner.push(held[upTo++]!);
+    const failed = whole ? errorAsFirstEvent(upTo === held.length ? held : held.slice(0, upTo)) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
     if (failed) {
       this.failBeforeEvent(failed);
       return Promise.reject(failed);
