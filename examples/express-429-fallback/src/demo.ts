@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import type { LogEvent } from '@switchyard/express';
-import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { buildApp } from './app';
 import { fallbackOptions } from './options';
 
@@ -17,18 +17,6 @@ export interface DemoResult {
   found: LogEvent[];
   /** Requests that got an error (every provider failed). */
   failed: number;
-}
-
-/** Listens on `PORT` (any free port when unset), failing with a sentence, not a stack, when it cannot. */
-function listen(server: Server, port: string | undefined): Promise<void> {
-  const n = port ? Number(port) : 0;
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) return Promise.reject(new Error(`PORT must be a port number (0-65535), not "${port}".`));
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new Error(`Port ${n} is in use: set PORT to a free port, or leave it unset for any free one.`) : err),
-    );
-    server.listen(n, '127.0.0.1', resolve);
-  });
 }
 
 /**
@@ -55,7 +43,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
     const token = randomBytes(16).toString('hex');
     const app = buildApp(fallbackOptions(real ? env : { DEMO_MODEL: env.DEMO_MODEL }, hosts, (event) => logs.push(event)), { store, token });
     const server = createServer(app);
-    await listen(server, env.PORT);
+    await listenOnPort(server, env.PORT);
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     print(`Switchyard demo (${real ? 'real providers' : 'fake providers: OpenAI answers 429 to every other request'}) at ${url}/v1`);
 

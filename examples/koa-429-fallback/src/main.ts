@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import type { LogEvent } from '@switchyard/koa';
-import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
 import { buildApp, fallbackOptions, type Hosts } from './app';
 
 /** Runs the Koa app; without real keys on fakes where OpenAI rate-limits every other request. Returns who served what. */
@@ -23,7 +23,7 @@ export async function main(env = process.env, print: (line: string) => void = co
     print(`Koa app with Switchyard on ${real ? 'real providers' : 'fake providers (OpenAI answers 429 to every other request)'}`);
     const listening = createServer(buildApp(fallbackOptions(real ? env : { DEMO_MODEL: env.DEMO_MODEL }, hosts, (e) => logs.push(e))).callback());
     server = listening;
-    await listen(listening, env.PORT);
+    await listenOnPort(listening, env.PORT);
     const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(listening.address() as AddressInfo).port}/v1`, maxRetries: 0 });
     for (const stream of [false, true]) {
       const params = { model: env.DEMO_MODEL || 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Say hello' }] };
@@ -55,18 +55,6 @@ export async function main(env = process.env, print: (line: string) => void = co
   }
   for (const event of logs) print(JSON.stringify(event));
   return { targets, logs };
-}
-
-/** Listens on `PORT` (any free port when unset), failing with a sentence, not a stack, when it cannot. */
-function listen(server: Server, port: string | undefined): Promise<void> {
-  const n = port ? Number(port) : 0;
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) return Promise.reject(new Error(`PORT must be a port number (0-65535), not "${port}".`));
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new Error(`Port ${n} is in use: set PORT to a free port, or leave it unset for any free one.`) : err),
-    );
-    server.listen(n, '127.0.0.1', resolve);
-  });
 }
 
 if (require.main === module) {

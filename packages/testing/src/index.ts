@@ -1,4 +1,5 @@
 export { startFakeProvider, startFakeOpenAI, startFakeAzureOpenAI } from './fake-provider';
+export { listenOnPort } from './listen-port';
 export { missingProviderEnv } from './provider-env';
 export { replies } from './replies';
 export type {
