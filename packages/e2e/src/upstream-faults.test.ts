@@ -348,6 +348,16 @@ describe('upstreams that misbehave', () => {
     const logged = await takeLog();
     expect(logged.attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: 'Bad key Bearer sk-...6789' });
     expect(JSON.stringify([streamed.error, logged])).not.toContain(RAW_KEY);
+
+    // Quoted in an error event after content, read by the in-process client: masked in its error and the log.
+    handler = (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${event('partial')}data: ${JSON.stringify({ error: { message: `Bad key ${req.headers.authorization}`, type: 'server_error' } })}\n\n`);
+    };
+    const inStream = await createFallbackClient({ ...options(), config: options().configs!['raw-only'] }).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const { err: midStream } = await drain(inStream);
+    expect((midStream as FallbackRequestError).error?.message).toBe('Bad key Bearer sk-...6789');
+    expect((await takeLog()).attempts[0]!.error?.message).toBe('Bad key Bearer sk-...6789');
   });
 
   it('the in-process client fails a stream cut mid-event the same way', async () => {

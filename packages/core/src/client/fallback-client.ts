@@ -192,7 +192,7 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
       } else if ('error' in data && data.error) {
         // The upstream failed after the response had started: a bad gateway, with the upstream's own error (its
         // message as the HTTP route's log records it; a key it quotes masked).
-        const { error } = JSON.parse(res.redact(JSON.stringify({ error: data.error }))) as { error: OpenAIErrorBody['error'] };
+        const { error } = JSON.parse(res.redact(event.data)) as OpenAIErrorBody;
         failed = new SwitchyardError('upstream_error_event', errorMessage(error) || 'The upstream sent an error event.');
         failure = new FallbackRequestError(502, { error }, res.attempts, res.headers);
       } else ready.push(data);
