@@ -63,6 +63,27 @@ describe('logs endpoint (Koa)', () => {
     }
   });
 
+  it('is done when its answer is written: middleware in front that handles 404s after next() leaves it alone', async () => {
+    const koa = new Koa();
+    const seen: number[] = [];
+    koa.use(async (ctx, next) => {
+      await next();
+      seen.push(ctx.status);
+      if (ctx.status === 404 && !ctx.body) ctx.throw(404, 'app not found');
+    });
+    // An async hook keeps the answer pending after the middleware's first await.
+    koa.use(logsMiddleware({ path: '/logs', store, auth: async () => new Promise<boolean>((r) => setTimeout(() => r(true), 20)) }));
+    const own = await listen(createServer(koa.callback()));
+    try {
+      const res = await fetch(`${own.url}/logs/api/requests`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ data: expect.any(Array) });
+      expect(seen).toEqual([200]); // what went out, as an access log in front would record it
+    } finally {
+      await own.close();
+    }
+  });
+
   it('refuses to start without a path (it would answer every request of the app)', () => {
     const options = { store, token: TOKEN } as unknown as Parameters<typeof logsMiddleware>[0];
     expect(() => logsMiddleware(options)).toThrow(SwitchyardOptionsError);

@@ -31,10 +31,12 @@ export function logsMiddleware(options: KoaLogsOptions): Middleware {
     // The handler tells at once (before any await) whether a path below the mount is its own; the app's
     // own routes there, as in Express, go on to next().
     let notOurs = false;
-    handler(ctx.req, ctx.res, () => {
+    const served = handler(ctx.req, ctx.res, () => {
       notOurs = true;
     });
     if (notOurs) return next();
     ctx.respond = false;
+    // Until the answer is written: middleware in front (a 404 handler, an access log) sees the request done.
+    await served;
   };
 }

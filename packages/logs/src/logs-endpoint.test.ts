@@ -89,6 +89,13 @@ describe('logs endpoint (Express)', () => {
       expect([res.status, ((await res.json()) as { error: { param: string } }).error.param]).toEqual([400, param]);
     }
     expect((await fetch(`${url}/switchyard/logs/api/requests?limit=10&minCostUsd=0.5&maxTokens=100`, { headers: auth })).status).toBe(200);
+    expect((await fetch(`${url}/switchyard/logs/api/requests?minCostUsd=.5`, { headers: auth })).status).toBe(200);
+    // What is wrong is said: an exponent, a number too large, or an empty range (as from after to is).
+    const said = async (query: string) => ((await (await fetch(`${url}/switchyard/logs/api/requests?${query}`, { headers: auth })).json()) as { error: { message: string; param: string } }).error;
+    expect(await said('minCostUsd=1e-3')).toEqual(expect.objectContaining({ param: 'minCostUsd', message: expect.stringContaining('plain digits') }));
+    expect(await said(`minTokens=${'9'.repeat(400)}`)).toEqual(expect.objectContaining({ param: 'minTokens', message: 'minTokens is too large.' }));
+    expect(await said('minCostUsd=0.02&maxCostUsd=0.01')).toEqual(expect.objectContaining({ param: 'minCostUsd', message: 'minCostUsd must not be more than maxCostUsd.' }));
+    expect(await said('minTokens=5&maxTokens=1')).toEqual(expect.objectContaining({ param: 'minTokens' }));
     // An offset's + that was not encoded arrives as a space: the message says what to send.
     const plus = await fetch(`${url}/switchyard/logs/api/requests?from=2026-11-26T09:00+02:00`, { headers: auth });
     expect(((await plus.json()) as { error: { message: string } }).error.message).toMatch(/ISO 8601 date .*%2B/);
@@ -112,6 +119,9 @@ describe('logs endpoint (Express)', () => {
       console.log(JSON.stringify([q('2026-11-26T09:00'), q('2026-11-26T09:00:00.5'), q('2026-11-26T09:00+02:00'), q('2026-11-26')]));`;
     const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: 'America/New_York' }, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual([Date.UTC(2026, 10, 26, 9), Date.UTC(2026, 10, 26, 9, 0, 0, 500), Date.UTC(2026, 10, 26, 7), Date.UTC(2026, 10, 26)]);
+    // One request's record takes no parameters: one given is refused, as on the list, not ignored.
+    const stray = await fetch(`${url}/switchyard/logs/api/requests/nope?foo=1`, { headers: auth });
+    expect([stray.status, ((await stray.json()) as { error: { param: string } }).error.param]).toEqual([400, 'foo']);
     const missing = await fetch(`${url}/switchyard/logs/api/requests/nope`, { headers: auth });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'not_found', param: 'requestId' } });

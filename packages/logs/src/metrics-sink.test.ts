@@ -63,6 +63,9 @@ describe('Prometheus metrics sink', () => {
     expect(series.map((l) => /model="([^"]*)"/.exec(l)![1]).sort()).toEqual(['gpt-4o', 'gpt-4o-mini', 'other']);
     expect(text).toMatch(/model="gpt-4o",kind="prompt"\} 2\b/);
     expect(text).toMatch(/model="other",kind="prompt"\} 2\b/);
+    // One cap per label: a sink asking for another is refused; one that names none shares it.
+    expect(() => createMetricsSink({ registry: own, maxModels: 100 })).toThrow(/maxModels 100 differs from 2/);
+    expect(() => createMetricsSink({ registry: own })).not.toThrow();
   });
 
   it('records no upstream latency for a target that called no upstream (no deployment for the model)', async () => {

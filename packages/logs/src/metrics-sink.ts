@@ -24,7 +24,7 @@ export interface MetricsSinkOptions {
   prefix?: string;
   /** Buckets of the latency histograms, in seconds. */
   buckets?: number[];
-  /** Distinct `model` label values kept; later models are counted as `other`. Default 50. */
+  /** Distinct `model` label values kept; later models are counted as `other`. Default 50. Sinks on one registry and prefix share one cap (a different one throws). */
   maxModels?: number;
 }
 
@@ -44,14 +44,21 @@ function loadPromClient(): typeof PromClient {
   }
 }
 
-/** The model label values in use, per registry and prefix: sinks that share metrics (two apps) share the cap. */
-const modelSets = new WeakMap<object, Map<string, Set<string>>>();
-function sharedModels(registry: object, prefix: string): Set<string> {
+/**
+ * The model label values in use, per registry and prefix, with their cap: sinks that share metrics (two apps) share
+ * one set and one cap, set by the first of them.
+ */
+const modelSets = new WeakMap<object, Map<string, { models: Set<string>; max: number }>>();
+function sharedModels(registry: object, prefix: string, maxModels: number | undefined): { models: Set<string>; max: number } {
   let byPrefix = modelSets.get(registry);
   if (!byPrefix) modelSets.set(registry, (byPrefix = new Map()));
-  let models = byPrefix.get(prefix);
-  if (!models) byPrefix.set(prefix, (models = new Set()));
-  return models;
+  let shared = byPrefix.get(prefix);
+  if (!shared) byPrefix.set(prefix, (shared = { models: new Set(), max: maxModels ?? 50 }));
+  else if (maxModels !== undefined && maxModels !== shared.max) {
+    // Two caps on one label would each let the other's values through: the contradiction is refused.
+    throw new RangeError(`createMetricsSink: maxModels ${maxModels} differs from ${shared.max}, the cap of the sink already counting ${prefix}* metrics in this registry`);
+  }
+  return shared;
 }
 
 export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink {
@@ -59,9 +66,9 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
   const registry = (options.registry as PromClient.Registry | undefined) ?? prom.register;
   const prefix = options.prefix ?? 'switchyard_';
   const buckets = options.buckets ?? DEFAULT_BUCKETS;
-  const maxModels = options.maxModels ?? 50;
-  if (!Number.isInteger(maxModels) || maxModels < 0) throw new RangeError('createMetricsSink: maxModels must be an integer >= 0');
-  const models = sharedModels(registry, prefix);
+  const given = options.maxModels;
+  if (given !== undefined && (!Number.isInteger(given) || given < 0)) throw new RangeError('createMetricsSink: maxModels must be an integer >= 0');
+  const { models, max: maxModels } = sharedModels(registry, prefix, given);
   const modelLabel = (model: string): string => {
     if (models.has(model)) return model;
     if (models.size >= maxModels) return 'other';

@@ -208,6 +208,19 @@ describe('viewer page in headless Chromium', () => {
     expect(await crafted.locator('#summary').textContent()).toContain('cost unknown');
     await crafted.close();
 
+    // A time that is none goes to the API as it is and is refused there, with its reason: never widened to any time.
+    // A filter given twice is said; the last one is used.
+    const wrong = await browser.newPage();
+    wrong.on('pageerror', (err) => errors.push(err.message));
+    await wrong.goto(`${app.url}/switchyard/logs/?from=garbage#token=${TOKEN}`);
+    await wrong.locator('#error.show').waitFor();
+    expect(await wrong.locator('#error').textContent()).toMatch(/from must be epoch milliseconds or an ISO 8601 date/);
+    expect(await wrong.locator('tr.row').count()).toBe(0);
+    await wrong.goto(`${app.url}/switchyard/logs/?model=gpt-4o-mini&model=my-finetune-x`);
+    await rowCount(wrong, 1);
+    expect(await wrong.locator('#error').textContent()).toBe('The link gives model more than once: the last one is used.');
+    await wrong.close();
+
     // A token that is not valid percent-encoding: the page asks for one instead of dying.
     const mangled = await browser.newPage();
     mangled.on('pageerror', (err) => errors.push(err.message));
@@ -252,6 +265,13 @@ describe('viewer page in headless Chromium', () => {
     await shared.click('#refresh');
     await rowCount(shared, 61);
     expect(await shared.locator('tr.row').first().textContent()).toContain('bulk-60');
+    // A request logged late (a long stream, logged when it ends under the time it started) lands among the rows
+    // loaded: a refresh shows it there, not only what is newer than the top row.
+    store.write({ ...bulk(61, t0 + 5_500), traceId: 'bulk-late' }); // below the first page
+    await store.flush();
+    await shared.click('#refresh');
+    await rowCount(shared, 62);
+    expect(await shared.locator('tr.row', { hasText: 'bulk-late' }).count()).toBe(1);
     await shared.close();
     expect(pageErrors).toEqual([]);
   });

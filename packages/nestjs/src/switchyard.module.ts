@@ -70,7 +70,7 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
             : belowMount(req.originalUrl ?? url, mount);
           const q = url.indexOf('?');
           req.url = `${mount}${below === '' ? '' : `/${below}`}${q < 0 ? '' : url.slice(q)}`;
-          handler(req, res, (err?: unknown) => {
+          void handler(req, res, (err?: unknown) => {
             req.url = url;
             next(err);
           });

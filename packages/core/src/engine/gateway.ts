@@ -507,8 +507,9 @@ export class Gateway {
    */
   private costOf(leaf: LeafNode, parsed: ParsedBody, reported: string | null, { usage, cachedTokens }: UsageRead): number | null {
     const { prices } = this.options;
-    const cost = (model: string) => prices.costOf(leaf.provider, model, usage, cachedTokens);
-    return (reported === null ? null : cost(reported)) ?? cost(modelAsked(leaf, parsed));
+    // The model the provider says served is what is billed: when it has no price (an Azure deployment of another
+    // model than asked), the cost is unknown, not the asked model's price. Without one, the model asked for.
+    return prices.costOf(leaf.provider, reported ?? modelAsked(leaf, parsed), usage, cachedTokens);
   }
 
   private switchyardHeaders(

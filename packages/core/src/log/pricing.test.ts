@@ -102,10 +102,20 @@ describe('costUsd on log events (official SDK -> Express -> fakes)', () => {
     const url = await start();
     await sdk(url).chat.completions.create({ model: 'my-own-model', messages });
     expect((await nextLog(logs)).costUsd).toBeNull();
+    // The deployment runs a model with no price: unknown, not the price of the model asked for.
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue({ model: 'gpt-4-32k' });
+    await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+    expect((await nextLog(logs, 2)).costUsd).toBeNull();
+    // Azure's own name for GPT-3.5 Turbo is priced.
+    up.azure.enqueue({ model: 'gpt-35-turbo' });
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+    expect((await nextLog(logs, 3)).costUsd).toBeCloseTo((10 * 0.5 + 5 * 1.5) / 1e6, 12);
     up.openai.enqueue({ status: 400 });
     up.azure.enqueue({ status: 400 });
     await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
-    const failed = await nextLog(logs, 2);
+    const failed = await nextLog(logs, 4);
     expect([failed.status, failed.usage, failed.costUsd]).toEqual([400, null, null]);
   });
 

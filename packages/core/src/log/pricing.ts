@@ -38,6 +38,8 @@ export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = {
   'gpt-4-turbo': { prompt: 10, completion: 30 },
   'gpt-4': { prompt: 30, completion: 60 },
   'gpt-3.5-turbo': { prompt: 0.5, completion: 1.5 },
+  // Azure OpenAI names this model without the dot in its responses.
+  'gpt-35-turbo': { prompt: 0.5, completion: 1.5 },
 };
 
 const DATED_SNAPSHOT = /-\d{4}-\d{2}-\d{2}$/;

@@ -62,6 +62,7 @@ const PROVIDERS: readonly ProviderName[] = ['openai', 'azure-openai'];
 
 /** `value` as a finite number >= `min`; else the error names the parameter and says what it takes (`what`). */
 function finite(param: string, value: unknown, min = -Infinity, what = 'a number'): number {
+  if (value === Infinity) throw new LogQueryError(param, `${param} is too large.`);
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     throw new LogQueryError(param, `${param} must be ${what}${min > -Infinity ? ` >= ${min}` : ''}.`);
   }
@@ -69,8 +70,8 @@ function finite(param: string, value: unknown, min = -Infinity, what = 'a number
 }
 const A_TIME = 'epoch milliseconds or an ISO 8601 date (a + in an offset sent as %2B)';
 
-/** A decimal number as a person writes it: `Number()` alone also reads `0x10`, `1e2` and padded blanks. */
-const DECIMAL = /^\d+(?:\.\d+)?$/;
+/** A decimal number as a person writes it (`12`, `0.5`, `.5`): `Number()` alone also reads `0x10`, `1e2` and padded blanks. */
+const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
 
 /** Checks a query and applies defaults. Throws LogQueryError naming the first bad field. */
 export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
@@ -99,6 +100,10 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
   for (const key of ['from', 'to'] as const) if (query[key] !== undefined) out[key] = finite(key, query[key], -Infinity, A_TIME);
   for (const key of ['minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'] as const) if (query[key] !== undefined) out[key] = finite(key, query[key], 0);
   if (out.from !== undefined && out.to !== undefined && out.from > out.to) throw new LogQueryError('from', 'from must not be after to.');
+  // An empty range is a mistake in the query, as from after to is: said, not answered with nothing.
+  for (const [min, max] of [['minCostUsd', 'maxCostUsd'], ['minTokens', 'maxTokens']] as const) {
+    if (out[min] !== undefined && out[max] !== undefined && out[min] > out[max]) throw new LogQueryError(min, `${min} must not be more than ${max}.`);
+  }
   if (query.limit !== undefined) {
     const limit = finite('limit', query.limit, 1);
     if (!Number.isInteger(limit) || limit > MAX_PAGE_SIZE) throw new LogQueryError('limit', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}.`);
@@ -158,7 +163,11 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
       case 'minTokens':
       case 'maxTokens':
       case 'limit':
-        query[key] = DECIMAL.test(value) ? Number(value) : NaN;
+        // Refused here with what is wrong: past this point `1e-3` would only be "not a number >= 0".
+        if (!DECIMAL.test(value)) {
+          throw new LogQueryError(key, key === 'limit' ? `limit must be an integer from 1 to ${MAX_PAGE_SIZE}.` : `${key} must be a number >= 0 in plain digits, such as 0.05 (no sign or exponent).`);
+        }
+        query[key] = Number(value);
         break;
       default:
         throw new LogQueryError(key, `Unknown query parameter "${key}".`);

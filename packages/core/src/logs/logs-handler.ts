@@ -38,9 +38,10 @@ export interface LogsHandlerOptions {
 
 /**
  * A Node request handler; requests it does not serve go to `next` (or get a 404 without one), at once, before the
- * handler returns: Koa's middleware relies on that to tell whether the response is the handler's.
+ * handler returns: Koa's middleware relies on that to tell whether the response is the handler's. The promise
+ * resolves once the response is written (it never rejects), so a framework can wait for it.
  */
-export type LogsHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+export type LogsHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => Promise<void>;
 
 const REQUEST_PATH = /^\/api\/requests\/([^/]+)\/?$/;
 
@@ -103,6 +104,9 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
     if (verdict === 403) return sendError(res, 403, 'forbidden', 'You may not see these logs.');
     if (page) return sendPage(res);
     if (one) {
+      // As on the list: a parameter this route does not take is refused, not ignored.
+      const stray = new URLSearchParams(search).keys().next();
+      if (!stray.done) throw new LogQueryError(stray.value, `Unknown query parameter "${stray.value}": one request's record takes none.`);
       let requestId: string;
       try {
         requestId = decodeURIComponent(one[1]!);
@@ -129,11 +133,11 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
       if (path !== prefix && !path.startsWith(`${prefix}/`)) {
         if (next) next();
         else notFound(res);
-        return;
+        return Promise.resolve();
       }
       path = path.slice(prefix.length);
     }
-    serve(req, res, path, search, next).catch((err: unknown) => {
+    return serve(req, res, path, search, next).catch((err: unknown) => {
       if (err instanceof LogQueryError) return sendJson(res, 400, err.toBody());
       // Store or hook failures: details stay on the server.
       process.emitWarning(`Switchyard logs endpoint failed: ${String(err)}`, 'SwitchyardLogsWarning');

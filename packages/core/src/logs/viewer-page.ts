@@ -3,6 +3,7 @@
  * from a log event is put in the page with `textContent`, never as HTML: trace ids and models are client input.
  * The API is addressed relative to the page, so the page works wherever the handler is mounted.
  */
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './log-query';
 
 const STYLE = `
 :root{--bg:#f7f8fa;--panel:#fff;--fg:#17191c;--muted:#667085;--line:#e4e7ec;--hover:#f1f4f9;--accent:#4f46e5;
@@ -74,6 +75,7 @@ const SCRIPT = `
 var base = location.pathname.endsWith('/') ? location.pathname : location.pathname + '/';
 var api = base + 'api/requests';
 var cursor = null, rows = [], selected = null, timer = null;
+var PAGE = ${DEFAULT_PAGE_SIZE}, MAX_PAGE = ${MAX_PAGE_SIZE};
 var $ = function (id) { return document.getElementById(id); };
 
 // A token in the URL fragment (never sent to servers) is kept for this tab only, then removed from the address bar.
@@ -153,17 +155,27 @@ function timeOf(v) {
   if (/^-?\\d+$/.test(v)) return Number(v);
   return Date.parse(/T[^Z+-]*$/.test(v) ? v + 'Z' : v);
 }
+// What the page could not take from a link as it is (a filter given twice): said above the rows it loads.
+var linkNote = '';
 function fillFilters() {
-  var f = $('filters'), p = new URLSearchParams(location.search);
+  var f = $('filters'), p = new URLSearchParams(location.search), seen = {};
   exactTime = {};
+  linkNote = '';
   p.forEach(function (v, k) {
     // Only the filters' own fields: the form's elements collection also answers to names like length or item.
     if (FILTERS.indexOf(k) < 0) return;
     var input = f.elements[k];
     if (!input) return;
+    if (seen[k]) linkNote = 'The link gives ' + k + ' more than once: the last one is used.';
+    seen[k] = true;
     if (k === 'from' || k === 'to') {
       var d = new Date(timeOf(v));
-      if (isNaN(d)) return;
+      // Not a time: sent as it is, for the API to refuse (with its reason), rather than dropped to "any time".
+      if (isNaN(d)) {
+        input.value = '';
+        exactTime[k] = { value: v, shown: '' };
+        return;
+      }
       input.value = fmtDate(d.getTime()).slice(0, 16).replace(' ', 'T');
       exactTime[k] = { value: v, shown: input.value };
     } else if (input.tagName === 'SELECT' && !Array.prototype.some.call(input.options, function (o) { return o.value === v; })) {
@@ -214,20 +226,18 @@ function load(mode, step) {
   if (append && (!cursor || shown !== search)) return Promise.resolve();
   var p = new URLSearchParams(applied);
   if (append) p.set('cursor', cursor);
-  // A later load of any kind makes this answer stale (dropped below), so the rows and cursor it merges with are still
-  // the ones on screen when it arrives.
-  var seq = ++latest, merge = mode === 'refresh' && shown === search;
+  // A refresh of the rows on screen reloads them from the top, with room for a page of new ones: a request logged
+  // late (a long stream is logged when it ends, under the time it started) shows up among them, never in a gap.
+  else if (mode === 'refresh' && shown === search) p.set('limit', String(Math.min(MAX_PAGE, rows.length + PAGE)));
+  // A later load of any kind makes this answer stale (dropped below), so the rows it extends are still the ones on
+  // screen when it arrives.
+  var seq = ++latest;
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;
-    showError('');
-    if (append) {
-      rows = rows.concat(page.data);
-      cursor = page.nextCursor;
-    } else if (merge) refreshed(page);
-    else {
-      rows = page.data;
-      cursor = page.nextCursor;
-    }
+    showError(linkNote);
+    linkNote = '';
+    rows = append ? rows.concat(page.data) : page.data;
+    cursor = page.nextCursor;
     shown = search;
     render();
   }).catch(function (err) {
@@ -241,21 +251,6 @@ function load(mode, step) {
       render();
     }
   });
-}
-
-/** Newest first, as the API orders: by time, then request id. */
-function olderThan(a, b) { return a.startedAt < b.startedAt || (a.startedAt === b.startedAt && a.requestId < b.requestId); }
-
-/**
- * A refresh (or live mode) puts the new first page on top and keeps the pages already loaded below it, where the two
- * meet. When more than a page arrived since, they do not meet: the old rows go, as a gap would hide requests.
- */
-function refreshed(page) {
-  var fresh = page.data, last = fresh[fresh.length - 1];
-  var meets = !page.nextCursor || (last && rows.some(function (e) { return !olderThan(e, last); }));
-  var tail = meets && page.nextCursor ? rows.filter(function (e) { return olderThan(e, last); }) : [];
-  rows = fresh.concat(tail);
-  cursor = tail.length > 0 ? cursor : page.nextCursor;
 }
 
 /** Rebuilds the table; the row that had the focus (or the one named) gets it back. */
