@@ -30,4 +30,4 @@ export type { NormalizedLogQuery, LogCursor } from './logs/log-query';
 export { createLogsHandler } from './logs/logs-handler';
 export type { LogsHandler, LogsHandlerOptions } from './logs/logs-handler';
 export { createFallbackClient, FallbackRequestError } from './client/fallback-client';
-export type { FallbackClient, FallbackChatCompletions, FallbackRequestOptions } from './client/fallback-client';
+export type { FallbackClient, FallbackChatCompletions, FallbackRequestOptions, RequestHeaders } from './client/fallback-client';

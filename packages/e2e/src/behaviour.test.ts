@@ -367,6 +367,27 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect((await nextLog(logs)).attempts[0]!.error?.code).toBe('stream_interrupted');
     });
 
+    it('a stream that ends without [DONE] was cut: the SDK gets our error event, not a clean end', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: 3, omitDone: true }));
+      const { received, err } = await readUntilError(await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+
+      expect(received).toHaveLength(3);
+      expect(err).toBeInstanceOf(APIError);
+      expect((err as APIError).error).toMatchObject({ code: 'stream_interrupted', message: expect.stringContaining('ENDED_WITHOUT_DONE') });
+      expect((await nextLog(logs)).attempts[0]!.error?.code).toBe('stream_interrupted');
+    });
+
+    it('a connection lost after [DONE] lost nothing: the stream ends cleanly, and is logged so', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: 3, cutAfterDone: true }));
+      const { received, err } = await readUntilError(await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+
+      expect([received.length, err]).toEqual([3, undefined]);
+      const event = await nextLog(logs);
+      expect([event.status, event.attempts[0]!.error]).toEqual([200, undefined]);
+    });
+
     it('delivers each chunk as the upstream sends it, not at the end', async () => {
       const url = await start();
       up.openai.enqueue(replies.stream({ chunks: 6, intervalMs: 100 }));
@@ -498,6 +519,14 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     expect(res.status).toBe(200);
     expect(res.body.object).toBe('chat.completion');
     expect(up.openai.requests).toHaveLength(1);
+  });
+
+  it('ignores a UTF-8 byte order mark before the JSON, as express.json() does, and sends the JSON without it', async () => {
+    const url = await start();
+    const json = JSON.stringify({ model: 'gpt-4o', messages });
+    const res = await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send(`\ufeff${json}`);
+    expect([res.status, res.body.error]).toEqual([200, undefined]);
+    expect(up.openai.requests[0]!.rawBody.charCodeAt(0)).toBe('{'.charCodeAt(0));
   });
 
   describe('bad input gets an OpenAI-style 4xx and causes no upstream call', () => {

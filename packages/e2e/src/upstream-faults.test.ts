@@ -247,6 +247,24 @@ describe('upstreams that misbehave', () => {
     expect([gz.status, gz.code, packed.length < 64 * 1024]).toEqual([503, 'upstream_error_too_large', true]);
   });
 
+  it('falls back from a 200 that is no JSON object (a proxy\'s page, an event stream); as the last answer it is a 502', async () => {
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html>Access denied</html>');
+    };
+    const served = await client().chat.completions.create({ model: 'gpt-4o', messages });
+    expect(served.choices[0]!.message.content).toBe('Hello from azure');
+    expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_invalid_response'], [200, undefined]]);
+
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end('data: {"choices":[]}\n\ndata: [DONE]\n\n');
+    };
+    const err = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+    expect([err.status, err.code, err.headers?.get('x-should-retry')]).toEqual([502, 'upstream_invalid_response', 'false']);
+    expect(err.message).toContain('text/event-stream');
+  });
+
   it('falls back from a 200 JSON answer to a stream request; as the last answer it is a 502, not an empty stream', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -322,7 +322,9 @@ class FakeProviderImpl implements FakeProvider {
       const u = { prompt_tokens: 10, completion_tokens: n, total_tokens: 10 + n };
       res.write(`data: ${JSON.stringify({ ...head, choices: [], usage: u })}\n\n`);
     }
-    res.end('data: [DONE]\n\n');
+    if (opts.omitDone) res.end();
+    else if (opts.cutAfterDone) res.write('data: [DONE]\n\n', () => ex.cut());
+    else res.end('data: [DONE]\n\n');
   }
 }
 

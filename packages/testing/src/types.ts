@@ -39,6 +39,10 @@ export interface FakeStreamOptions {
   cutAfter?: number;
   /** With `cutAfter`: send only the first half of the last chunk's event before cutting (a failure mid-event). */
   cutMidEvent?: boolean;
+  /** End the stream cleanly but without its `data: [DONE]`: a stream cut at an event boundary (by a proxy, say). */
+  omitDone?: boolean;
+  /** Close the connection right after `data: [DONE]`, before the body's end: the answer itself is complete. */
+  cutAfterDone?: boolean;
   /** Send a final usage chunk. Default: when the request had `stream_options.include_usage`. */
   usage?: boolean;
   /** Pad each content piece to about this many bytes (large-stream benchmarks). */

@@ -60,6 +60,11 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'X-Switchyard-Trace-Id': 'from-headers', 'x-switchyard-config': 'azure-only', 'x-other': 'ignored' } });
     expect(logs[0]).toMatchObject({ traceId: 'from-headers', configId: 'azure-only', servedBy: { provider: 'azure-openai' } });
     expect(azure.requests[0]!.headers['x-other']).toBeUndefined();
+    // The SDK's other forms: a Headers, [name, value] pairs, a list of values.
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: new Headers({ 'x-switchyard-trace-id': 'from-Headers' }) });
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: [['x-switchyard-trace-id', 'from-pairs']] });
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'x-switchyard-trace-id': ['from-list', 'second'] } });
+    expect(logs.slice(1).map((e) => e.traceId)).toEqual(['from-Headers', 'from-pairs', 'from-list']);
   });
 
   it('throws on a second loop over a stream, as the SDK does, instead of ending it as if empty', async () => {
@@ -116,6 +121,19 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(seen).toHaveLength(2);
     expect(err).toBeInstanceOf(FallbackRequestError);
     expect((err as FallbackRequestError).code).toBe('stream_interrupted');
+
+    // Ended without [DONE]: cut at an event boundary, not complete. After [DONE], a lost connection lost nothing.
+    openai.enqueue(replies.stream({ chunks: 2, omitDone: true }));
+    const cut = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const read = async (s: AsyncIterable<unknown>) => {
+      let n = 0;
+      for await (const _ of s) n++;
+      return n;
+    };
+    const cutErr = (await read(cut).catch((e: unknown) => e)) as FallbackRequestError;
+    expect([cutErr.code, cutErr.message]).toEqual(['stream_interrupted', expect.stringContaining('ENDED_WITHOUT_DONE')]);
+    openai.enqueue(replies.stream({ chunks: 2, cutAfterDone: true }));
+    expect(await read(await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).toBe(2);
 
     const viaConfig = await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'azure-only' });
     expect(viaConfig.choices[0]!.message.content).toBe('Hello from azure');
@@ -198,8 +216,8 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
 
   it('a 2xx body that is not what was asked for rejects with 502 upstream_invalid_response, never the wrong type', async () => {
     const client = createFallbackClient(options);
-    // A proxy's login page where a completion was expected.
-    openai.enqueue({ status: 200, headers: { 'content-type': 'text/html' }, body: '<html>proxy login</html>' });
+    // A proxy's login page where a completion was expected, from both providers (from one, the other would serve).
+    for (const fake of [openai, azure]) fake.enqueue({ status: 200, headers: { 'content-type': 'text/html' }, body: '<html>proxy login</html>' });
     const page = await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((err: unknown) => err);
     expect(page).toBeInstanceOf(FallbackRequestError);
     expect(page).toMatchObject({ status: 502, code: 'upstream_invalid_response' });
@@ -211,7 +229,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect((stream as FallbackRequestError).error?.message).toMatch(/stream request with content-type application\/json, not an event stream/);
     // Logged as what the caller got (502), the upstream's 200 and the error on its attempt. The stream's attempt
     // failed in the engine, like a broken connection: no target served it.
-    expect(logs[0]).toMatchObject({ status: 502, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }] });
+    expect(logs[0]).toMatchObject({ status: 502, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }, { status: 200, error: { code: 'upstream_invalid_response' } }] });
     expect(logs[1]).toMatchObject({ status: 502, servedBy: null, attempts: [{ status: 429 }, { status: 200, error: { code: 'upstream_invalid_response' } }] });
   });
 

@@ -15,7 +15,7 @@ import { MAX_TIMER_MS, positiveMs, type SwitchyardOptions } from '../config/sche
 import { clientClosed, Gateway, streamInterrupted, type GatewayResponse } from '../engine/gateway';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
-import { errorMessage, SseFramer } from '../http/sse-framer';
+import { errorMessage, SseFramer, streamFault } from '../http/sse-framer';
 import type { AttemptLog } from '../log/log-event';
 
 export interface FallbackRequestOptions {
@@ -32,10 +32,23 @@ export interface FallbackRequestOptions {
    */
   timeout?: number;
   /**
-   * As the SDK's per-request `headers`, for code written against it: `x-switchyard-trace-id`, `x-switchyard-config`
-   * and `traceparent` are read from them (`traceId` and `configId` win); nothing here is sent upstream.
+   * As the SDK's per-request `headers` (a plain object, a `Headers` or `[name, value]` pairs), for code written
+   * against it: `x-switchyard-trace-id`, `x-switchyard-config` and `traceparent` are read from them (`traceId` and
+   * `configId` win); nothing here is sent upstream.
    */
-  headers?: Readonly<Record<string, string | null | undefined>>;
+  headers?: RequestHeaders;
+}
+
+/** The forms the SDK takes per-request headers in. */
+export type RequestHeaders =
+  | Headers
+  | ReadonlyArray<readonly [string, string | null | undefined]>
+  | Readonly<Record<string, string | readonly string[] | null | undefined>>;
+
+function headerEntries(headers: RequestHeaders | undefined): Iterable<readonly [string, unknown]> {
+  if (!headers) return [];
+  if (headers instanceof Headers) return headers.entries();
+  return Array.isArray(headers) ? (headers as ReadonlyArray<readonly [string, unknown]>) : Object.entries(headers);
 }
 
 /** The request headers the engine reads: the only ones taken from `headers`. */
@@ -103,9 +116,11 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
   const gateway = options instanceof Gateway ? options : new Gateway(options);
   const create = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(opts.headers ?? {})) {
+    for (const [name, value] of headerEntries(opts.headers)) {
       const key = name.toLowerCase();
-      if (typeof value === 'string' && READ_HEADERS.has(key)) headers[key] = value;
+      // A list (the SDK's form for a repeated header) counts by its first value, as a repeated HTTP header does.
+      const first = Array.isArray(value) ? (value as unknown[]).find((v) => typeof v === 'string') : value;
+      if (typeof first === 'string' && READ_HEADERS.has(key)) headers[key] = first;
     }
     if (opts.traceId !== undefined) headers['x-switchyard-trace-id'] = opts.traceId;
     if (opts.configId !== undefined) headers['x-switchyard-config'] = opts.configId;
@@ -181,9 +196,12 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   let failure: FallbackRequestError | undefined;
   /** What the log event records for `failure` on the serving attempt. */
   let failed: SwitchyardError | undefined;
+  /** The upstream's [DONE] came: the answer is complete, whatever its connection does next. */
+  let done = false;
   const parser = createParser({
     onEvent: (event) => {
-      if (event.data === '[DONE]' || failure) return;
+      if (event.data === '[DONE]') done = true;
+      if (done || failure) return;
       const data = parseJson(event.data) as ChatCompletionChunk & Partial<OpenAIErrorBody>;
       if (typeof data !== 'object' || data === null) {
         // The SDK throws on an event that is not JSON: a chunk of the wrong type would fail later, in caller code.
@@ -208,15 +226,22 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
     const feed = (pieces: Buffer[]) => {
       for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
     };
-    for await (const chunk of stream) {
-      res.observe(chunk as Buffer);
-      feed(framer.push(chunk as Buffer));
-      while (ready.length > 0) yield ready.shift()!;
-      if (failure) throw failure;
+    try {
+      for await (const chunk of stream) {
+        res.observe(chunk as Buffer);
+        feed(framer.push(chunk as Buffer));
+        while (ready.length > 0) yield ready.shift()!;
+        if (failure) throw failure;
+      }
+    } catch (err) {
+      // A connection that fails after [DONE] lost nothing: the chunks before it are the whole answer.
+      if (!done || err instanceof FallbackRequestError || signal?.aborted) throw err;
     }
-    feed(framer.end());
+    if (!done) feed(framer.end());
     while (ready.length > 0) yield ready.shift()!;
     if (failure) throw failure;
+    // Ended without [DONE] (and without an error event, thrown above): cut at an event boundary, not complete.
+    if (!done) throw streamFault('ENDED_WITHOUT_DONE', 'The upstream ended its stream without data: [DONE].');
     completed = true;
   } catch (err) {
     if (signal?.aborted) throw aborted(res);

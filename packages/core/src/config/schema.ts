@@ -18,7 +18,8 @@ const baseUrl = httpUrl.refine((value) => {
 /** Node's timers hold at most 2^31-1 ms (~24.8 days); a longer one would fire at once. */
 /** Node runs a timer with a longer delay after 1 ms: every duration option is capped here. */
 export const MAX_TIMER_MS = 2_147_483_647;
-export const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, 'must be at most 2147483647 (about 24.8 days)');
+const TIMER_LIMIT = 'must be at most 2147483647 (about 24.8 days)';
+export const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, TIMER_LIMIT);
 /**
  * Sent as an HTTP header value: a line break, a control character or one beyond Latin-1 (a typographic dash or a
  * zero-width space pasted with a key) would make every request fail.
@@ -175,7 +176,7 @@ export const optionsSchema = z.strictObject({
   /** Deadline for the whole request (every retry and fallback) until the response starts, in ms. Default 600000. */
   deadlineMs: positiveMs.optional(),
   /** Upper bound of one wait between retries, in ms. A `retry-after` longer than this skips to the next target. Default 8000. */
-  maxRetryDelayMs: z.number().int().min(0).max(MAX_TIMER_MS).optional(),
+  maxRetryDelayMs: z.number().int().min(0).max(MAX_TIMER_MS, TIMER_LIMIT).optional(),
   /**
    * Prices in USD per 1M tokens, by model (`'gpt-4o'`) or by provider and model (`'azure-openai/gpt-4o'`), used for
    * `costUsd` before the built-in table (OpenAI's list prices); `cached` prices prompt tokens read from the prompt cache

@@ -48,6 +48,14 @@ export function hostAnswered(status: number): SwitchyardError {
 }
 
 /** The error of an upstream stream that failed after the response had started (its body reached the client). */
+/** Whether a body's first byte past blanks opens a JSON object: a completion does; HTML, SSE or plain text do not. */
+function startsAsObject(body: Buffer): boolean {
+  for (const byte of body) {
+    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) return byte === 0x7b;
+  }
+  return false;
+}
+
 export function streamInterrupted(cause: unknown): SwitchyardError {
   const code = (cause as { code?: unknown } | null)?.code;
   const detail = typeof code === 'string' ? ` (${code})` : '';
@@ -407,6 +415,12 @@ export class Gateway {
         if (body !== null && encoding !== null) body = decoded(res, body, encoding, max);
         if (body === null) body = oversizedError(res, entry);
         else if (res.status >= 400) body = maskSecret(body, leaf.endpoint.secret);
+        else if (res.status < 300 && !startsAsObject(body)) {
+          // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
+          // a string, and the next target may answer properly. As for a stream answered in JSON: nothing was sent.
+          const type = header(res.headers, 'content-type');
+          throw new SwitchyardError('upstream_invalid_response', `The upstream answered with a body that is not a JSON object (${type ? `content-type ${type}` : 'no content-type'}).`);
+        }
       }
       entry.durationMs = performance.now() - t;
       return { ok: true, leaf, plan, res, body, stream, entry, startedAt: t };

@@ -83,6 +83,9 @@ export function parseBody(input: unknown, maxBytes: number): ParsedBody {
   }
   let body: unknown = input;
   let raw: string | Buffer | null = null;
+  // A UTF-8 byte order mark is not part of the JSON (RFC 8259 lets a parser ignore it, as express.json() does).
+  if (Buffer.isBuffer(input) && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf) input = input.subarray(3);
+  else if (typeof input === 'string' && input.charCodeAt(0) === 0xfeff) input = input.slice(1);
   if (typeof input === 'string' || Buffer.isBuffer(input)) {
     const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
     if (size > maxBytes) throw tooLarge(maxBytes);

@@ -11,7 +11,7 @@ import { Cancellation } from '../engine/cancellation';
 import { invalidJson, tooLarge } from '../engine/request';
 import { codecFor, contentCoding } from './content-coding';
 import { readStream } from './read-stream';
-import { SseFramer } from './sse-framer';
+import { errorEventIn, SseFramer, streamFault } from './sse-framer';
 
 export interface NodeRequestOptions {
   /** A body the host's body parser already produced (`req.body`); used only if the parser read the request stream. */
@@ -151,6 +151,11 @@ function decoderFor(encoding: string | undefined): Transform | null {
   return codec.stream();
 }
 
+function endsWithErrorEvent(framer: SseFramer): boolean {
+  const last = framer.lastPiece;
+  return last !== null && errorEventIn([last], 'last') !== null;
+}
+
 /** An SSE event the official SDKs raise as an APIError: a broken stream never looks like a clean end. */
 function sseErrorEvent(err: unknown): string {
   return `data: ${JSON.stringify(streamInterrupted(err).toBody())}\n\n`;
@@ -225,8 +230,11 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
         return;
       }
       send(pieces);
+      // Ended without [DONE]: cut at an event boundary, unless its last event was the upstream's own error.
+      if (!framer.done && !endsWithErrorEvent(framer)) return fail(streamFault('ENDED_WITHOUT_DONE', 'The upstream ended its stream without data: [DONE].'));
       res.end();
     },
-    error: fail,
+    // A connection that fails after [DONE] lost nothing the client needed: the answer is complete.
+    error: (err) => (framer.done ? res.end() : fail(err)),
   });
 }

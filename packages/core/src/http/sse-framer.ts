@@ -18,7 +18,7 @@ const CR = 0x0d;
 export const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 
 /** Why a stream that started cannot go on; its `code` names the cause in the SSE error event. */
-export function streamFault(code: 'EVENT_TOO_LARGE' | 'ENDED_MID_EVENT', message: string): Error {
+export function streamFault(code: 'EVENT_TOO_LARGE' | 'ENDED_MID_EVENT' | 'ENDED_WITHOUT_DONE', message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
@@ -32,6 +32,9 @@ export class SseFramer {
   /** The last two held bytes (a blank line may start in them, across pieces), last first. */
   private prev1: number | undefined;
   private prev2: number | undefined;
+  /** The last piece passed on (it ends on an event boundary): read only when the stream ends. */
+  private last: Buffer | null = null;
+  private doneAtEnd = false;
 
   /**
    * The pieces to send now, in order: held bytes and the chunk up to its last blank line (empty when none). Throws
@@ -44,7 +47,8 @@ export class SseFramer {
       return [];
     }
     const out = this.held.take();
-    out.push(end === chunk.length ? chunk : chunk.subarray(0, end));
+    this.last = end === chunk.length ? chunk : chunk.subarray(0, end);
+    out.push(this.last);
     this.prev1 = this.prev2 = undefined;
     if (end < chunk.length) this.hold(chunk.subarray(end));
     return out;
@@ -61,9 +65,25 @@ export class SseFramer {
     this.prev1 = this.prev2 = undefined;
     if (held.length === 0) return [];
     const text = Buffer.concat(held).toString('utf8').trim();
-    if (DONE.test(text)) return [...held, Buffer.from('\n\n')];
+    if (DONE.test(text)) {
+      this.doneAtEnd = true;
+      return [...held, Buffer.from('\n\n')];
+    }
     if (DATA_LINE.test(text)) throw streamFault('ENDED_MID_EVENT', 'The upstream stream ended in the middle of an event.');
     return [];
+  }
+
+  /**
+   * Whether the last event passed on is `data: [DONE]`, the end OpenAI and Azure always send: a stream that stops
+   * without it was cut at an event boundary (the connection closed, a proxy gave up), and looks complete otherwise.
+   */
+  get done(): boolean {
+    return this.doneAtEnd || (this.last !== null && DONE.test(lastLine(this.last)));
+  }
+
+  /** The last piece passed on: its last event is the stream's last (an upstream's error event, say). */
+  get lastPiece(): Buffer | null {
+    return this.last;
   }
 
   private hold(bytes: Buffer): void {
@@ -73,6 +93,15 @@ export class SseFramer {
     this.prev2 = n >= 2 ? bytes[n - 2] : this.prev1;
     this.prev1 = bytes[n - 1];
   }
+}
+
+/** The last non-blank line of `buf` (its last event's last line), as text. */
+function lastLine(buf: Buffer): string {
+  let end = buf.length;
+  while (end > 0 && (buf[end - 1] === LF || buf[end - 1] === CR)) end--;
+  let start = end;
+  while (start > 0 && buf[start - 1] !== LF && buf[start - 1] !== CR) start--;
+  return buf.toString('utf8', start, end);
 }
 
 /**
