@@ -1,4 +1,6 @@
 import { Gateway, SwitchyardOptionsError, type SwitchyardOptions } from '../index';
+import type { UpstreamPlan } from '../providers/provider';
+import type { RouteNode } from './resolve';
 
 function issuesOf(options: unknown): string[] {
   try {
@@ -150,12 +152,17 @@ describe('options validation (at construction, every issue with its path)', () =
           cache: { mode: 'simple' },
           retry: { use_retry_after_headers: true },
           strategy: { mode: 'fallback', onStatusCodes: [429] },
-          targets: [{ virtual_key: 'openai-prod' }, { strategy: { mode: 'conditional' }, targets: [{ virtual_key: 'openai-prod' }] }],
+          targets: [
+            { virtual_key: 'openai-prod', name: 'primary' },
+            { strategy: { mode: 'conditional' }, targets: [{ virtual_key: 'openai-prod', azure_auth_mode: 'entra' }] },
+          ],
         },
       }),
     ).toEqual([
       'config.strategy.onStatusCodes: unknown option (did you mean `on_status_codes`?)',
+      'config.targets[0].name: unknown option: a Portkey feature Switchyard does not support',
       'config.targets[1].strategy.mode: must be "fallback", "single" or "loadbalance" (Portkey\'s "conditional" is not supported)',
+      'config.targets[1].targets[0].azure_auth_mode: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
       'config.retry.attempts: is required',
       'config.retry.use_retry_after_headers: unknown option (did you mean `use_retry_after_header`?)',
       'config.virtualKey: unknown option (did you mean `virtual_key`?)',
@@ -177,6 +184,23 @@ describe('options validation (at construction, every issue with its path)', () =
       'prices["gpt-4o"].cache: unknown option',
       'prices["gpt-4o"].Cached: unknown option (did you mean `cached`?)',
     ]);
+  });
+
+  it("passes a strategy's custom_host down to its targets that name none, as Portkey does", () => {
+    const gateway = new Gateway({
+      virtualKeys: { ...virtualKeys, plain: { provider: 'openai', api_key: 'sk-plain' } },
+      config: {
+        strategy: { mode: 'fallback' },
+        custom_host: 'http://127.0.0.1:9/gw/v1',
+        targets: [{ virtual_key: 'plain' }, { virtual_key: 'plain', custom_host: 'http://127.0.0.1:9/own/v1' }, { provider: 'openai', api_key: 'sk-inline' }],
+      },
+    });
+    const root = gateway.options.defaultConfig as Extract<RouteNode, { kind: 'strategy' }>;
+    const urls = root.children.map((c) => {
+      const plan = (c as Extract<RouteNode, { kind: 'target' }>).endpoint.plan('gpt-4o') as UpstreamPlan;
+      return `${plan.origin}${plan.path}`;
+    });
+    expect(urls).toEqual(['http://127.0.0.1:9/gw/v1/chat/completions', 'http://127.0.0.1:9/own/v1/chat/completions', 'http://127.0.0.1:9/gw/v1/chat/completions']);
   });
 
   it("accepts Portkey's `provider` beside `virtual_key` when it is the virtual key's provider", () => {

@@ -109,8 +109,12 @@ const parseErrors: z.core.$ZodErrorMap = (issue) => (issue.code === 'invalid_typ
  */
 const PORTKEY_ONLY = new Set([
   'cache', 'input_guardrails', 'output_guardrails', 'before_request_hooks', 'after_request_hooks',
-  'strict_open_ai_compliance', 'forward_headers', 'conditions', 'default',
+  'strict_open_ai_compliance', 'forward_headers', 'conditions', 'default', 'name', 'openai_beta', 'azure_model_name',
 ]);
+/** Portkey features with more to say than that Switchyard lacks them. */
+const PORTKEY_ONLY_WHY: Readonly<Record<string, string>> = {
+  azure_auth_mode: 'unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
+};
 
 /** Provider fields under the names Portkey gives them (Switchyard's first versions used the short ones). */
 const RENAMED: Readonly<Record<string, string>> = { organization: 'openai_organization', project: 'openai_project' };
@@ -119,6 +123,7 @@ function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string 
   const known = knownKeys(at);
   const provider = known === TARGET_KEYS || at[0] === 'virtualKeys';
   if (provider && Object.hasOwn(RENAMED, key)) return `unknown option (did you mean \`${RENAMED[key]}\`?)`;
+  if (known === TARGET_KEYS && Object.hasOwn(PORTKEY_ONLY_WHY, key)) return PORTKEY_ONLY_WHY[key]!;
   if (known === TARGET_KEYS && PORTKEY_ONLY.has(key)) return 'unknown option: a Portkey feature Switchyard does not support';
   // Same letters but for case, dashes, underscores or a plural: `apiKey`, `use_retry_after_headers`, `virtual_keys`.
   const loose = (name: string) => name.toLowerCase().replace(/[-_]/g, '').replace(/s$/, '');
@@ -256,6 +261,8 @@ interface Scope {
   overrideParams: Readonly<Record<string, unknown>> | null;
   retry: RetryPolicy | null;
   requestTimeoutMs: number | null;
+  /** A strategy's `custom_host`, for the targets below it that name none (as Portkey passes it down). */
+  customHost?: string;
 }
 const ROOT_SCOPE: Scope = { overrideParams: null, retry: null, requestTimeoutMs: null };
 
@@ -280,6 +287,7 @@ class Resolver {
       overrideParams: config.override_params ? { ...parent.overrideParams, ...config.override_params } : parent.overrideParams,
       retry: config.retry ? retryPolicy(config.retry) : parent.retry,
       requestTimeoutMs: config.request_timeout ?? parent.requestTimeoutMs,
+      customHost: (config.targets || config.strategy ? config.custom_host : undefined) ?? parent.customHost,
     };
     const weight = config.weight ?? 1;
     if (config.targets || config.strategy) return this.strategy(config, at, scope, targetPath, weight);
@@ -289,7 +297,7 @@ class Resolver {
   private strategy(config: TargetConfig, at: PropertyKey[], scope: Scope, targetPath: string, weight: number): RouteNode {
     if (!config.strategy) this.issues.push({ path: formatPath([...at, 'strategy']), message: 'is required with `targets`' });
     if (!config.targets) this.issues.push({ path: formatPath([...at, 'targets']), message: 'is required with `strategy`' });
-    for (const key of ['virtual_key', ...PROVIDER_FIELDS, 'custom_host'] as const) {
+    for (const key of ['virtual_key', ...PROVIDER_FIELDS] as const) {
       if (config[key] !== undefined) {
         this.issues.push({ path: formatPath([...at, key]), message: 'a config with a `strategy` cannot also be a provider: move it into one of its `targets`' });
       }
@@ -335,9 +343,9 @@ class Resolver {
         this.issues.push({ path: formatPath([...at, key]), message });
       }
       virtualKey = config.virtual_key;
-      fields = { ...vk, custom_host: config.custom_host ?? vk.custom_host };
+      fields = { ...vk, custom_host: config.custom_host ?? scope.customHost ?? vk.custom_host };
     } else {
-      fields = config;
+      fields = { ...config, custom_host: config.custom_host ?? scope.customHost };
       if (!config.provider) {
         this.issues.push({ path: formatPath(at), message: 'a target needs `virtual_key`, inline `provider` + `api_key`, or `strategy` + `targets`' });
         return this.placeholder(targetPath, weight);
@@ -345,12 +353,13 @@ class Resolver {
       if (!config.api_key) {
         this.issues.push({ path: formatPath([...at, 'api_key']), message: 'is required for an inline provider (read it from an environment variable)' });
       }
-      checkProviderFields(config, config.provider, at, this.issues);
+      checkProviderFields(fields, config.provider, at, this.issues);
     }
     const provider = fields.provider ?? 'openai';
     const api_key = fields.api_key ?? '';
     const endpoint = provider === 'openai' ? openAIEndpoint({ ...fields, api_key }) : azureOpenAIEndpoint({ ...fields, api_key });
-    return { kind: 'target', path: targetPath || 'config', provider, virtualKey, endpoint, weight, ...scope };
+    const { customHost: _host, ...inherited } = scope;
+    return { kind: 'target', path: targetPath || 'config', provider, virtualKey, endpoint, weight, ...inherited };
   }
 
   /** Stands in for a target whose problem was already reported; never runs (construction throws). */

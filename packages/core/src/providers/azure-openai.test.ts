@@ -26,5 +26,10 @@ describe('Azure OpenAI URLs', () => {
       expect(`${plan.origin}${plan.path}`).toBe('https://contoso.openai.azure.com/openai/v1/chat/completions');
       expect(plan.bodyModel).toBe('gpt4o-prod');
     }
+    // The same base URL as a custom_host (a gateway in front of Azure).
+    for (const custom_host of ['https://gw.example.com/openai/v1', 'https://gw.example.com/openai/v1/', 'https://gw.example.com/openai']) {
+      const plan = planOf({ api_key: 'k', custom_host, api_version: 'v1', deployments: { 'gpt-4o': 'gpt4o-prod' } });
+      expect(`${plan.origin}${plan.path}`).toBe('https://gw.example.com/openai/v1/chat/completions');
+    }
   });
 });

@@ -17,7 +17,8 @@ export interface AzureEndpointOptions {
 
 /** Base URL ending in `/openai`, from `custom_host`, `endpoint` or `resource_name` (checked at resolution). */
 function azureBaseUrl(options: AzureEndpointOptions): string {
-  if (options.custom_host) return options.custom_host;
+  // Up to `/openai`: a host given as Azure's v1 base URL (`.../openai/v1`) would otherwise get `/v1` twice.
+  if (options.custom_host) return options.custom_host.replace(/\/+$/, '').replace(/\/openai\/v1$/, '/openai');
   // The portal shows the resource endpoint; Azure's v1 docs give `.../openai/v1/` as the base URL. Both mean the resource.
   if (options.endpoint) return `${options.endpoint.replace(/\/+$/, '').replace(/\/openai(\/v1)?$/, '')}/openai`;
   return `https://${options.resource_name}.openai.azure.com/openai`;
