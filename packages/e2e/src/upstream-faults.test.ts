@@ -256,13 +256,15 @@ describe('upstreams that misbehave', () => {
     expect(served.choices[0]!.message.content).toBe('Hello from azure');
     expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_invalid_response'], [200, undefined]]);
 
+    // An event stream that never ends: not waited for (nor held in memory) to its end.
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end('data: {"choices":[]}\n\ndata: [DONE]\n\n');
+      res.write('data: {"choices":[]}\n\n');
     };
     const err = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
     expect([err.status, err.code, err.headers?.get('x-should-retry')]).toEqual([502, 'upstream_invalid_response', 'false']);
     expect(err.message).toContain('text/event-stream');
+    await until(() => cutOff === 1); // its connection closed, not held open waiting for an end
   });
 
   it('falls back from a 200 JSON answer to a stream request; as the last answer it is a 502, not an empty stream', async () => {

@@ -129,16 +129,20 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
-  it('refuses configs that could never do what they say: an empty status list, a loadbalance with every weight 0', () => {
+  it('refuses configs that could never do what they say: an empty status list, a loadbalance with every weight 0, a stream override', () => {
     expect(
       issuesOf({
         virtualKeys,
-        config: { strategy: { mode: 'fallback', on_status_codes: [] }, targets: [{ virtual_key: 'openai-prod', retry: { attempts: 2, on_status_codes: [] } }] },
+        config: {
+          strategy: { mode: 'fallback', on_status_codes: [] },
+          targets: [{ virtual_key: 'openai-prod', retry: { attempts: 2, on_status_codes: [] } }, { virtual_key: 'azure-prod', override_params: { stream: true } }],
+        },
         configs: { lb: { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: 0 }, { virtual_key: 'azure-prod', weight: 0 }] } },
       }),
     ).toEqual([
       'config.strategy.on_status_codes: must list at least one status (leave it out to fall back on every status >= 400)',
       'config.targets[0].retry.on_status_codes: must list at least one status (leave it out for 429 and 5xx)',
+      'config.targets[1].override_params: cannot set `stream`: the client chooses a JSON answer or a stream',
       'configs.lb.targets: a loadbalance strategy needs a target with a weight above 0',
     ]);
   });

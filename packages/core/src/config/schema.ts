@@ -40,7 +40,11 @@ export const retrySchema = z.strictObject({
 });
 
 /** Body parameters merged over the client's request body (parent first, then child: the child wins). */
-export const overrideParamsSchema = z.record(z.string(), z.unknown()).refine(isJson, 'must be JSON-encodable (no BigInt, no cycles)');
+export const overrideParamsSchema = z
+  .record(z.string(), z.unknown())
+  .refine(isJson, 'must be JSON-encodable (no BigInt, no cycles)')
+  // The answer's kind (JSON or a stream) is the client's: an override would fail every request of the other kind.
+  .refine((params) => !Object.hasOwn(params, 'stream'), 'cannot set `stream`: the client chooses a JSON answer or a stream');
 
 /** Override params are sent as JSON with every request: one that cannot be encoded fails at startup, not per request. */
 function isJson(value: unknown): boolean {

@@ -409,6 +409,10 @@ export class Gateway {
         res.discard();
         const type = header(res.headers, 'content-type');
         throw new SwitchyardError('upstream_invalid_response', `The upstream answered a stream request with ${type ? `content-type ${type}` : 'no content-type'}, not an event stream.`);
+      } else if (res.status < 300 && isEventStream(res.headers)) {
+        // An event stream for a JSON request: not waited for to its end (it may never end, and it would be held whole).
+        res.discard(true);
+        throw new SwitchyardError('upstream_invalid_response', 'The upstream answered a JSON request with an event stream (content-type text/event-stream).');
       } else {
         const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity;
         body = await res.read(max);

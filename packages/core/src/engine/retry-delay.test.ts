@@ -13,6 +13,18 @@ describe('retry wait rule', () => {
     expect(retryAfterMs(headers({}))).toBeUndefined();
   });
 
+  it('reads only digits and HTTP dates: what Number() or Date.parse would also take is no hint (then backoff)', () => {
+    const now = Date.parse('1994-11-06T08:49:30Z');
+    // The obsolete RFC 850 and asctime forms RFC 9110 asks recipients to accept.
+    expect(retryAfterMs(headers({ 'retry-after': 'Sunday, 06-Nov-94 08:49:37 GMT' }), now)).toBe(7000);
+    expect(retryAfterMs(headers({ 'retry-after': 'Sun Nov  6 08:49:37 1994' }), now)).toBe(7000); // GMT, whatever the TZ
+    expect(retryAfterMs(headers({ 'retry-after': '1.5' }))).toBe(1500);
+    for (const nonsense of ['1, 2', 'x 1', '1/2', '1,5', '0x10', '1e3', '-1', 'Infinity']) {
+      expect([nonsense, retryAfterMs(headers({ 'retry-after': nonsense }))]).toEqual([nonsense, undefined]);
+    }
+    expect(retryAfterMs(headers({ 'retry-after-ms': '0x10', 'retry-after': '2' }))).toBe(2000);
+  });
+
   it('reads an empty header as no hint, not as "retry at once"', () => {
     expect(retryAfterMs(headers({ 'retry-after-ms': '', 'retry-after': '2' }))).toBe(2000);
     expect(retryAfterMs(headers({ 'x-ms-retry-after-ms': ' ' }))).toBeUndefined();

@@ -12,18 +12,23 @@ const BASE_DELAY_MS = 500;
 export function retryAfterMs(header: HeaderLookup, now = Date.now()): number | undefined {
   for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
     const value = given(header(name));
-    if (value !== undefined) {
-      const ms = Number(value);
-      if (Number.isFinite(ms) && ms >= 0) return ms;
-    }
+    if (value !== undefined && DECIMAL.test(value)) return Number(value);
   }
   const value = given(header('retry-after'));
   if (value === undefined) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
-  const date = Date.parse(value);
+  if (DECIMAL.test(value)) return Number(value) * 1000;
+  // Only an HTTP date (RFC 9110: IMF-fixdate, or the obsolete RFC 850 and asctime forms): Date.parse alone reads
+  // "1, 2" or "1/2" as dates in 2001, a hint to retry at once.
+  if (!HTTP_DATE.test(value)) return undefined;
+  // asctime names no zone, and Date.parse would read it as the server's local time: it is GMT.
+  const date = Date.parse(value.includes('GMT') ? value : `${value.trim()} GMT`);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
+
+/** Digits, with decimals as some gateways send them: `Number()` alone also reads hex (`0x10`), exponents and blanks. */
+const DECIMAL = /^\s*\d+(?:\.\d+)?\s*$/;
+const HTTP_DATE =
+  /^\s*(?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})\s*$/;
 
 /** A header's value, or undefined when it is empty: `Number('')` is 0, which is no hint to retry at once. */
 function given(value: string | undefined): string | undefined {

@@ -26,8 +26,11 @@ export interface UpstreamResponse {
    * ends or fails before that event, or sends 4 MiB without one: nothing a client would read was sent yet.
    */
   stream(): Promise<BodyStream>;
-  /** Drops the body; a short one is read to its end so the connection stays reusable. */
-  discard(): void;
+  /**
+   * Drops the body; a short one is read to its end so the connection stays reusable. `cut`: closes the connection
+   * at once instead (a body that may never end, such as an event stream).
+   */
+  discard(cut?: boolean): void;
 }
 
 export interface UpstreamRequest {
@@ -284,14 +287,14 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     if (!this.ended && !this.failure) this.controller?.abort(err ?? new Error('The response stream was destroyed.'));
   }
 
-  discard(): void {
+  discard(cut = false): void {
     if (this.mode === 'stream') {
       this.destroy();
       return;
     }
     this.mode = 'discard';
     this.chunks.clear();
-    if (!this.ended && !this.failure && this.size > DISCARD_LIMIT) this.controller?.abort(discardedTooLong());
+    if (!this.ended && !this.failure && (cut || this.size > DISCARD_LIMIT)) this.controller?.abort(discardedTooLong());
   }
 
   private body(): Buffer {
