@@ -3,7 +3,9 @@
  * response itself, so what the host's Fastify hooks set on the reply must still reach the client.
  */
 import 'reflect-metadata';
-import { Module } from '@nestjs/common';
+import { Module, RequestTimeoutException, type CallHandler, type NestInterceptor } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
+import { catchError, throwError, timeout } from 'rxjs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
@@ -41,12 +43,43 @@ describe('NestJS on Fastify: the chat route', () => {
     expect([refused.status, refused.body.error.code, refused.headers['x-host-request-id']]).toEqual([400, 'invalid_request', 'rid-1']);
     expect(up.openai.requests).toHaveLength(2);
   });
+
+  it("leaves the reply to Nest until it writes: an interceptor's timeout is answered as on Express, and stops the upstream", async () => {
+    class Timeout implements NestInterceptor {
+      intercept(_ctx: unknown, next: CallHandler) {
+        return next.handle().pipe(timeout(300), catchError(() => throwError(() => new RequestTimeoutException())));
+      }
+    }
+    @Module({
+      imports: [SwitchyardModule.forRoot({ ...seedOptions(up, logs), route: { path: 'v1/chat/completions' } })],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: Timeout }],
+    })
+    class AppModule {}
+    const app = await NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter({ forceCloseConnections: true }), { logger: false });
+    const url = track(await listenNest(app));
+    up.openai.enqueue({ delayMs: 1500 });
+    const res = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages });
+    expect([res.status, res.body.statusCode]).toEqual([408, 408]);
+    await until(() => logs.length === 1);
+    expect(logs[0]!.attempts[0]!.error?.code).toBe('host_answered');
+  });
 });
 
 describe('NestJS on Fastify: the logs endpoint', () => {
   const { up, logs, track } = useUpstreams();
   const TOKEN = 'fastify-logs-token-0123';
   const auth = { authorization: `Bearer ${TOKEN}` };
+
+  it('is found below a global prefix named like its own path (logs/logs/...)', async () => {
+    const store = new MemoryLogStore();
+    @Module({ imports: [SwitchyardModule.forRoot({ ...seedOptions(up, logs, { logSinks: [store] }), logs: { path: 'logs', store, token: TOKEN } })] })
+    class AppModule {}
+    const app = await NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter({ forceCloseConnections: true }), { logger: false });
+    app.setGlobalPrefix('logs');
+    const url = track(await listenNest(app));
+    const list = await request(url).get('/logs/logs/api/requests').set(auth);
+    expect([list.status, list.body.data]).toEqual([200, []]);
+  });
 
   it('serves the API and the viewer below its path, behind a global prefix (Fastify gives its middleware no route params)', async () => {
     const store = new MemoryLogStore();

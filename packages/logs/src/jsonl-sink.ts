@@ -47,9 +47,11 @@ export class JsonLinesSink implements LogSink {
     this.queue.push(event);
   }
 
-  /** Hands the queued events to the file stream now. */
-  flush(): void {
+  /** Hands the queued events to the file stream now; resolves when what was written so far reached the file. */
+  flush(): Promise<void> {
     this.queue.flush();
+    if (this.closed || this.broken) return Promise.resolve();
+    return new Promise((resolve) => this.stream.write('', () => resolve()));
   }
 
   private writeBatch(batch: LogEvent[]): void {
@@ -72,7 +74,7 @@ export class JsonLinesSink implements LogSink {
    */
   reopen(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    this.flush();
+    this.queue.flush();
     const old = this.stream;
     this.stream = this.open();
     this.broken = false;
@@ -81,7 +83,7 @@ export class JsonLinesSink implements LogSink {
 
   /** Flushes and closes the file; resolves when everything written reached it. */
   close(): Promise<void> {
-    this.flush();
+    this.queue.flush();
     this.closed = true;
     return new Promise((resolve) => this.stream.end(() => resolve()));
   }

@@ -1,6 +1,7 @@
-import { Controller, Inject, Post, Req, Res, type Type } from '@nestjs/common';
+import { Controller, Inject, Post, Req, Res, VERSION_NEUTRAL, type Type } from '@nestjs/common';
 import { handleNodeRequest, type Gateway } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RouteVersion } from './switchyard.module-definition';
 
 /** Injection token of the module's fallback engine (here, not in the module definition, which imports this file). */
 export const SWITCHYARD_GATEWAY = Symbol('SWITCHYARD_GATEWAY');
@@ -10,12 +11,18 @@ type PlatformRequest = IncomingMessage & { body?: unknown; raw?: IncomingMessage
 type FastifyReplyLike = { raw: ServerResponse; hijack(): void; getHeaders(): Record<string, number | string | string[] | undefined> };
 type PlatformResponse = ServerResponse | FastifyReplyLike;
 
-/** Node's response to write to. On Fastify, the reply is taken over, keeping the headers its hooks already set. */
-function nodeResponse(res: PlatformResponse): ServerResponse {
-  if (!('raw' in res) || !res.raw) return res as ServerResponse;
-  for (const [name, value] of Object.entries(res.getHeaders())) if (value !== undefined) res.raw.setHeader(name, value);
-  res.hijack();
-  return res.raw;
+/**
+ * Node's response to write to. On Fastify, the reply is taken over only when Switchyard writes (keeping the headers
+ * its hooks set): until then, an exception the app raises (a timeout interceptor's) is answered by Nest as usual.
+ */
+function nodeResponse(res: PlatformResponse): { raw: ServerResponse; beforeWrite?: () => void } {
+  if (!('raw' in res) || !res.raw) return { raw: res as ServerResponse };
+  const reply = res;
+  const beforeWrite = () => {
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
+    reply.hijack();
+  };
+  return { raw: reply.raw, beforeWrite };
 }
 
 /**
@@ -24,15 +31,18 @@ function nodeResponse(res: PlatformResponse): ServerResponse {
  * (`@Res()`), so interceptors run around it but see no return value; they resume once the response is handed over
  * (a JSON answer sent, a stream started), so a timing interceptor measures the request, not the handler's call.
  */
-export function chatRouteController(path: string): Type<unknown> {
-  @Controller()
+export function chatRouteController(path: string, version: RouteVersion = VERSION_NEUTRAL): Type<unknown> {
+  // Version-neutral unless told: an OpenAI-compatible path (`v1/chat/completions`) is what SDK clients call, and the
+  // app's versioning (a URI prefix, a required header) would move or hide it.
+  @Controller({ version })
   class SwitchyardChatController {
     constructor(@Inject(SWITCHYARD_GATEWAY) private readonly gateway: Gateway) {}
 
     @Post(path)
     chat(@Req() req: PlatformRequest, @Res() res: PlatformResponse): Promise<void> {
       // Never rejects: every failure is answered in the response.
-      return handleNodeRequest(this.gateway, req.raw ?? req, nodeResponse(res), { parsedBody: req.body });
+      const { raw, beforeWrite } = nodeResponse(res);
+      return handleNodeRequest(this.gateway, req.raw ?? req, raw, { parsedBody: req.body, beforeWrite });
     }
   }
   // One name per path: Nest's deep-hash module ids serialise controllers by name, and two routes must not collide.

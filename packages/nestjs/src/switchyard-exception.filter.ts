@@ -1,6 +1,7 @@
-import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { Catch, Optional, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { FallbackRequestError } from '@switchyard/core';
+import type { ServerResponse } from 'node:http';
 
 /** Headers that describe the body the filter does not send: the platform sets its own. */
 const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding']);
@@ -14,12 +15,13 @@ const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encodin
  */
 @Catch(FallbackRequestError)
 export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackRequestError> {
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  /** `adapterHost` is injected by Nest; `new SwitchyardExceptionFilter()` without it answers through Node's response. */
+  constructor(@Optional() private readonly adapterHost?: HttpAdapterHost) {}
 
   catch(err: FallbackRequestError, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw err;
-    const adapter = this.adapterHost.httpAdapter;
     const res: unknown = host.switchToHttp().getResponse();
+    const adapter = this.adapterHost?.httpAdapter ?? nodeAdapter;
     // Part of a streamed answer went out already (the handler piped the stream): only ending it is left.
     if (adapter.isHeadersSent(res)) {
       adapter.end(res);
@@ -30,4 +32,23 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
     for (const [name, value] of Object.entries(err.headers)) if (!BODY_HEADERS.has(name)) adapter.setHeader(res, name, value);
     adapter.reply(res, err.body, err.status);
   }
+}
+
+/** What the filter needs of Nest's HTTP adapter, on Node's response (Express's) or Fastify's reply (its `raw`). */
+const nodeAdapter = {
+  isHeadersSent: (res: unknown): boolean => nodeOf(res).headersSent,
+  end: (res: unknown): void => void nodeOf(res).end(),
+  setHeader: (res: unknown, name: string, value: string): void => void nodeOf(res).setHeader(name, value),
+  reply: (res: unknown, body: unknown, status: number): void => {
+    const node = nodeOf(res);
+    const json = JSON.stringify(body);
+    node.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(json)) });
+    node.end(json);
+  },
+};
+
+function nodeOf(res: unknown): ServerResponse {
+  const raw = (res as { raw?: ServerResponse }).raw;
+  if (raw) (res as { hijack?: () => void }).hijack?.(); // Fastify's reply: taken over, as the route does
+  return raw ?? (res as ServerResponse);
 }

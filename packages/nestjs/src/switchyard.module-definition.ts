@@ -1,4 +1,4 @@
-import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@nestjs/common';
+import { ConfigurableModuleBuilder, type DynamicModule, type Provider, type VERSION_NEUTRAL } from '@nestjs/common';
 import type { LogsHandlerOptions, OptionsIssue, SwitchyardOptions } from '@switchyard/core';
 import { chatRouteController, SWITCHYARD_GATEWAY } from './chat-route.controller';
 
@@ -11,6 +11,9 @@ export type SwitchyardModuleOptions = Omit<SwitchyardOptions, 'basePath'> & {
   logs?: Omit<LogsHandlerOptions, 'path'> & { path: string };
 };
 
+/** A Nest controller version (as `@Controller({ version })` takes it). */
+export type RouteVersion = string | typeof VERSION_NEUTRAL | Array<string | typeof VERSION_NEUTRAL>;
+
 /** Given to `forRoot` / `forRootAsync` beside the options: Nest fixes its routes before any factory runs. */
 export interface SwitchyardModuleExtras {
   /** Registers the module globally: SwitchyardService injectable without importing the module. Default false. */
@@ -18,9 +21,10 @@ export interface SwitchyardModuleExtras {
   /**
    * Serves an OpenAI-compatible route, e.g. `{ path: 'v1/chat/completions' }` (POST), as a Nest controller: the
    * app's guards, global prefix and exception filters apply to it as to any route (interceptors run, but see no
-   * return value: the route writes its response itself). Off when absent.
+   * return value: the route writes its response itself). Version-neutral unless `version` says otherwise (the app's
+   * `enableVersioning` would otherwise move it or require a version header SDK clients do not send). Off when absent.
    */
-  route?: { path: string };
+  route?: { path: string; version?: RouteVersion };
 }
 
 /** What `forRoot` takes: the options and the extras in one object. */
@@ -61,7 +65,7 @@ function withExtras(definition: DynamicModule, extras: SwitchyardModuleExtras): 
   if (route !== undefined) {
     if (typeof route !== 'object' || route === null || typeof route.path !== 'string' || route.path === '') {
       issues.push({ path: 'route.path', message: 'must be a non-empty path, e.g. "v1/chat/completions"' });
-    } else controllers = [chatRouteController(route.path)];
+    } else controllers = [chatRouteController(route.path, route.version)];
   }
   const providers: Provider[] = [...(definition.providers ?? []), { provide: SWITCHYARD_EXTRAS_ISSUES, useValue: issues }];
   return { ...definition, global: extras.isGlobal === true, controllers, providers };

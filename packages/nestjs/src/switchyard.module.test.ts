@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, Inject, Injectable, Module, Post, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Controller, Inject, Injectable, Module, Post, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { tap, type Observable } from 'rxjs';
 import OpenAI from 'openai';
@@ -275,6 +275,35 @@ describe('SwitchyardModule', () => {
     await expect(Test.createTestingModule({ imports: [SwitchyardModule.forRootAsync(misplaced)] }).compile()).rejects.toThrow(
       'logs: forRootAsync does not take it beside the factory: return it from useFactory ({ ...options, logs })',
     );
+    // The logs endpoint's options are checked at init too, under `logs.`: not first when Nest mounts it, or never.
+    const logsOf = async (logs: unknown) => {
+      const options = { ...config.switchyard(), logs } as SwitchyardModuleOptions;
+      const failed = await Test.createTestingModule({ imports: [SwitchyardModule.forRoot(options)] }).compile().catch((e: unknown) => e);
+      return (failed as SwitchyardOptionsError).issues.map((i) => `${i.path}: ${i.message}`);
+    };
+    expect(await logsOf({ path: 'logs', store, token: 'short', tokne: 'x' })).toEqual([
+      'logs.tokne: unknown option',
+      'logs.token: must be a string of at least 16 characters',
+    ]);
+    // At the root it would answer every GET of the app.
+    for (const path of [undefined, '', '/']) expect(await logsOf({ path, store, token: TOKEN })).toEqual([expect.stringMatching(/^logs\.path: required/)]);
+    // A block-bodied factory that forgot its return.
+    const forgot = SwitchyardModule.forRootAsync({ useFactory: () => undefined as unknown as SwitchyardModuleOptions });
+    await expect(Test.createTestingModule({ imports: [forgot] }).compile()).rejects.toThrow('useFactory: returned undefined, not the options object');
+  });
+
+  it('writes out what its log sinks still queue when the app closes (a store made in useFactory has no other owner)', async () => {
+    const written: LogEvent[] = [];
+    const queued: LogEvent[] = [];
+    // A sink that, like the SQLite store, writes in batches: flush() writes what is queued.
+    const sink = { write: (e: LogEvent) => void queued.push(e), flush: async () => void written.push(...queued.splice(0)) };
+    const app = await NestFactory.create(SwitchyardModule.forRootAsync({ useFactory: () => ({ ...config.switchyard(), logSinks: [sink] }) }), { logger: false });
+    await app.init();
+    await app.get(SwitchyardService).createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    await new Promise((r) => setTimeout(r, 20));
+    expect([queued.length, written.length]).toEqual([1, 0]);
+    await app.close();
+    expect([queued.length, written.length]).toEqual([0, 1]);
   });
 });
 
@@ -348,5 +377,60 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
     openai.enqueue(replies.rateLimited());
     const ok = await fetch(`${app.url}/summaries`, { method: 'POST' });
     expect([ok.status, await ok.json()]).toEqual([201, { summary: 'Hello from azure' }]);
+  });
+});
+
+describe.each(nestPlatforms)("the route and the filter in the app's own setup, on Nest's %s platform", (_platform, create) => {
+  let openai: FakeProvider;
+  let azure: FakeProvider;
+  const apps: RunningApp[] = [];
+
+  beforeAll(async () => {
+    [openai, azure] = await Promise.all([startFakeOpenAI({ name: 'openai' }), startFakeAzureOpenAI({ name: 'azure' })]);
+    hosts.openai = openai.baseURL;
+    hosts.azure = azure.baseURL;
+  });
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    await Promise.all([openai.close(), azure.close()]);
+  });
+
+  it("keeps the route where SDK clients call it under the app's versioning, unless given a version", async () => {
+    @Module({
+      imports: [
+        SwitchyardModule.forRoot({ ...new AppConfig().switchyard(), route: { path: 'v1/chat/completions' } }),
+        SwitchyardModule.forRoot({ ...new AppConfig().switchyard(), route: { path: 'pinned/chat/completions', version: '3' } }),
+      ],
+    })
+    class AppModule {}
+    const nest = await create(AppModule);
+    nest.enableVersioning({ type: VersioningType.URI, defaultVersion: '2' });
+    const app = await listenNest(nest);
+    apps.push(app);
+    const post = (path: string) => fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect((await post('/v1/chat/completions')).status).toBe(200);
+    expect((await post('/v3/pinned/chat/completions')).status).toBe(200);
+    expect((await post('/v2/v1/chat/completions')).status).toBe(404);
+  });
+
+  it('answers a FallbackRequestError when the filter is made with new, without the HttpAdapterHost', async () => {
+    @Controller()
+    class Summaries {
+      constructor(@Inject(SwitchyardService) private readonly switchyard: SwitchyardService) {}
+      @Post('summaries')
+      async summarise(): Promise<unknown> {
+        return this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      }
+    }
+    @Module({ imports: [SwitchyardModule.forRoot(new AppConfig().switchyard())], controllers: [Summaries] })
+    class AppModule {}
+    const nest = await create(AppModule);
+    nest.useGlobalFilters(new SwitchyardExceptionFilter());
+    const app = await listenNest(nest);
+    apps.push(app);
+    openai.enqueue(replies.rateLimited(7));
+    azure.enqueue(replies.rateLimited(3));
+    const res = await fetch(`${app.url}/summaries`, { method: 'POST' });
+    expect([res.status, res.headers.get('retry-after'), ((await res.json()) as { error: { code: string } }).error.code]).toEqual([429, '3', '429']);
   });
 });

@@ -1,5 +1,5 @@
-import { Inject, Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { createLogsHandler, Gateway, SwitchyardOptionsError, type OptionsIssue } from '@switchyard/core';
+import { Inject, Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule, type OnApplicationShutdown } from '@nestjs/common';
+import { createLogsHandler, Gateway, SwitchyardOptionsError, type LogsHandlerOptions, type OptionsIssue } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   SWITCHYARD_ASYNC_OPTIONS_TYPE, SWITCHYARD_EXTRAS_ISSUES, SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, asyncKeyIssues, withIssues,
@@ -9,9 +9,13 @@ import { SwitchyardService } from './switchyard.service';
 
 /** Builds the engine once; invalid options (and extras) fail module init with each field's path. */
 function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIssue[]): Gateway {
+  if (typeof options !== 'object' || options === null) {
+    // A block-bodied factory that forgot its `return`.
+    throw new SwitchyardOptionsError([{ path: 'useFactory', message: `returned ${options === null ? 'null' : typeof options}, not the options object` }]);
+  }
   // `route` and `basePath` are not in the type, but plain JS or a shared options object may still carry them.
-  const { logs: _logs, route, basePath, ...rest } = options as SwitchyardModuleOptions & { route?: unknown; basePath?: unknown };
-  const issues: OptionsIssue[] = [...extrasIssues];
+  const { logs, route, basePath, ...rest } = options as SwitchyardModuleOptions & { route?: unknown; basePath?: unknown };
+  const issues: OptionsIssue[] = [...extrasIssues, ...logsIssues(logs)];
   // Nest fixes its routes before a factory runs: the route is given beside it, and a basePath has no meaning here.
   if (route !== undefined) {
     issues.push({ path: 'route', message: 'give it to forRoot/forRootAsync beside the options (forRootAsync({ route, useFactory })), not from useFactory' });
@@ -29,6 +33,31 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
   return gateway;
 }
 
+const LOGS_KEYS = new Set(['path', 'store', 'auth', 'token', 'allowUnauthenticated', 'viewer']);
+
+/** The logs endpoint's problems, checked with the engine's (at module init, not first when Nest mounts it). */
+function logsIssues(logs: unknown): OptionsIssue[] {
+  if (logs === undefined) return [];
+  if (typeof logs !== 'object' || logs === null) return [{ path: 'logs', message: 'must be an object: { path, store, token | auth, viewer? }' }];
+  const issues: OptionsIssue[] = Object.keys(logs)
+    .filter((key) => !LOGS_KEYS.has(key))
+    .map((key) => ({ path: `logs.${key}`, message: 'unknown option' }));
+  const { path } = logs as { path?: unknown };
+  const mount = typeof path === 'string' ? path.replace(/^\/+|\/+$/g, '') : '';
+  // At the root it would answer every GET of the app (the viewer instead of the app's own pages).
+  if (mount === '') issues.push({ path: 'logs.path', message: 'required: where the endpoint lives below the app\'s root, e.g. "switchyard/logs"' });
+  try {
+    createLogsHandler({ ...(logs as LogsHandlerOptions), path: `/${mount}` });
+  } catch (err) {
+    if (!(err instanceof SwitchyardOptionsError)) throw err;
+    issues.push(...err.issues.filter((i) => i.path !== 'path').map((i) => ({ ...i, path: `logs.${i.path}` })));
+  }
+  return issues;
+}
+
+/** Log sinks that hold events in memory a moment (SQLite, JSON lines): written out before the app stops. */
+type FlushableSink = { flush?: () => unknown };
+
 /**
  * `SwitchyardModule.forRoot(options)` / `forRootAsync({ imports, inject, useFactory })`, with `isGlobal` and `route`
  * beside the options. Provides `SwitchyardService`; with `route`, also serves an OpenAI-compatible POST route.
@@ -40,9 +69,20 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
   ],
   exports: [SwitchyardService, SWITCHYARD_GATEWAY],
 })
-export class SwitchyardModule extends SwitchyardConfigurableModule implements NestModule {
-  constructor(@Inject(SWITCHYARD_OPTIONS) private readonly options: SwitchyardModuleOptions) {
+export class SwitchyardModule extends SwitchyardConfigurableModule implements NestModule, OnApplicationShutdown {
+  constructor(
+    @Inject(SWITCHYARD_OPTIONS) private readonly options: SwitchyardModuleOptions,
+    @Inject(SWITCHYARD_GATEWAY) private readonly gateway: Gateway,
+  ) {
     super();
+  }
+
+  /**
+   * `app.close()` (or a signal with `enableShutdownHooks`): the events the sinks still queue are written first, as a
+   * store made in `useFactory` has no other owner to flush it. The sinks stay open (a test may reuse one).
+   */
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.gateway.options.sinks.map((sink) => (sink as FlushableSink).flush?.()));
   }
 
   static override forRootAsync(options: typeof SWITCHYARD_ASYNC_OPTIONS_TYPE): DynamicModule {
@@ -84,15 +124,22 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
  * The path below `mount` in a URL (still percent-encoded): searched from the start at segment boundaries, so a global
  * prefix may stand before the mount, and the ids after it cannot be mistaken for it.
  */
+const OWN_PATH = /^(?:api\/requests(?:\/[^/]+)?\/?)?$/;
+
 function belowMount(url: string, mount: string): string {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   // Nest's routes match regardless of case (Fastify's too, as Nest sets it up): so does the mount here.
   const lower = path.toLowerCase();
   const wanted = mount.toLowerCase();
+  let first: string | undefined;
   for (let at = lower.indexOf(wanted); at >= 0; at = lower.indexOf(wanted, at + 1)) {
     const end = at + mount.length;
-    if (end === path.length || path[end] === '/') return path.slice(end).replace(/^\/+/, '');
+    if (end !== path.length && path[end] !== '/') continue;
+    const below = path.slice(end).replace(/^\/+/, '');
+    // A global prefix named like the mount (`logs/logs/...`): the match whose rest is one of the endpoint's paths.
+    if (OWN_PATH.test(below)) return below;
+    first ??= below;
   }
-  return '';
+  return first ?? '';
 }

@@ -16,6 +16,12 @@ import { errorEventIn, SseFramer, streamFault } from './sse-framer';
 export interface NodeRequestOptions {
   /** A body the host's body parser already produced (`req.body`); used only if the parser read the request stream. */
   parsedBody?: unknown;
+  /**
+   * Called once, just before Switchyard writes its response (not when the client left or the host answered first):
+   * where a framework's own reply is taken over (Fastify's `reply.hijack()`), so that until then the host's error
+   * handling (a timeout interceptor's 408) still answers in the framework's way.
+   */
+  beforeWrite?: () => void;
 }
 
 /** Serves one chat completion request. Resolves when the response is handed over; never rejects. */
@@ -51,7 +57,7 @@ export async function handleNodeRequest(
     result = gateway.reject(error, req.headers);
   }
   res.off('close', onClose);
-  writeResponse(result, res);
+  writeResponse(result, res, options.beforeWrite);
 }
 
 /**
@@ -161,7 +167,7 @@ function sseErrorEvent(err: unknown): string {
   return `data: ${JSON.stringify(streamInterrupted(err).toBody())}\n\n`;
 }
 
-function writeResponse(result: GatewayResponse, res: ServerResponse): void {
+function writeResponse(result: GatewayResponse, res: ServerResponse, beforeWrite?: () => void): void {
   // Gone, or answered by the host meanwhile (headers already sent by middleware in front): nothing of ours can go out.
   if (res.destroyed || res.writableEnded || res.headersSent) {
     result.stream?.destroy();
@@ -173,6 +179,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse): void {
     }
     return;
   }
+  beforeWrite?.();
   const { stream, body } = result;
   if (!stream) {
     res.once('close', () => result.end({ clientClosed: !res.writableFinished }));
