@@ -47,7 +47,6 @@ export function hostAnswered(status: number): SwitchyardError {
   return new SwitchyardError('host_answered', `The host app answered the request itself (status ${status}) before Switchyard did.`);
 }
 
-/** The error of an upstream stream that failed after the response had started (its body reached the client). */
 /** Whether a body's first byte past blanks opens a JSON object: a completion does; HTML, SSE or plain text do not. */
 function startsAsObject(body: Buffer): boolean {
   for (const byte of body) {
@@ -56,6 +55,7 @@ function startsAsObject(body: Buffer): boolean {
   return false;
 }
 
+/** The error of an upstream stream that failed after the response had started (its body reached the client). */
 export function streamInterrupted(cause: unknown): SwitchyardError {
   const code = (cause as { code?: unknown } | null)?.code;
   const detail = typeof code === 'string' ? ` (${code})` : '';
