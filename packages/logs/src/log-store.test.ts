@@ -128,6 +128,20 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect(seen).toEqual(['req-twin-b', 'req-twin-a', ...idsOf([...all].reverse())]);
   });
 
+  it('orders ids that started together by their UTF-8 bytes, in every store (ids from other writers need not be UUIDs)', async () => {
+    const same = all[5]!.startedAt + 1;
+    // U+FF01 sorts before U+1F600 by code point (and UTF-8 bytes, as SQLite compares), after it by UTF-16 code units.
+    for (const requestId of ['req-\uff01', 'req-\u{1f600}', 'req-z']) store.write(event({ startedAt: same, requestId }));
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await store.query({ limit: 1, cursor, from: same });
+      seen.push(...page.data.map((e) => e.requestId));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toEqual(['req-\u{1f600}', 'req-\uff01', 'req-z']);
+  });
+
   it('rejects invalid queries with a typed error naming the field', async () => {
     const bad: Array<[LogQuery, string]> = [
       [{ status: '6xx' as never }, 'status'],

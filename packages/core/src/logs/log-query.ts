@@ -191,7 +191,17 @@ function decodeCursor(cursor: string): LogCursor {
 /** Newest first: by `startedAt`, then `requestId` (so pages never skip or repeat events that started together). */
 export function newestFirst(a: LogEvent, b: LogEvent): number {
   if (a.startedAt !== b.startedAt) return b.startedAt - a.startedAt;
-  return a.requestId < b.requestId ? 1 : a.requestId > b.requestId ? -1 : 0;
+  return -compareIds(a.requestId, b.requestId);
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+/**
+ * Ids in UTF-8 byte order, as SQLite compares them: JavaScript's `<` compares UTF-16 code units, which puts a
+ * character beyond U+FFFF (a surrogate pair) before U+E000-U+FFFF. Ids without one (UUIDs) take the plain compare.
+ */
+export function compareIds(a: string, b: string): number {
+  if (SURROGATE.test(a) || SURROGATE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The provider a request is filed under: who served it, else who was tried last. */
@@ -216,7 +226,7 @@ export function matchesLogQuery(event: LogEvent, q: NormalizedLogQuery): boolean
   if (q.maxTokens !== undefined && (tokens === undefined || tokens > q.maxTokens)) return false;
   if (q.cursor) {
     const { startedAt, requestId } = q.cursor;
-    if (event.startedAt > startedAt || (event.startedAt === startedAt && event.requestId >= requestId)) return false;
+    if (event.startedAt > startedAt || (event.startedAt === startedAt && compareIds(event.requestId, requestId) >= 0)) return false;
   }
   return true;
 }
