@@ -27,7 +27,7 @@ export {
   LogQueryError, normalizeLogQuery, parseLogQuery, matchesLogQuery, newestFirst, encodeCursor, providerOf, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 } from './logs/log-query';
 export type { NormalizedLogQuery, LogCursor } from './logs/log-query';
-export { createLogsHandler } from './logs/logs-handler';
+export { createLogsHandler, isLogsPath } from './logs/logs-handler';
 export type { LogsHandler, LogsHandlerOptions } from './logs/logs-handler';
 export { createFallbackClient, FallbackRequestError } from './client/fallback-client';
 export type { FallbackClient, FallbackChatCompletions, FallbackRequestOptions, RequestHeaders } from './client/fallback-client';

@@ -37,18 +37,20 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
 /** What the filter needs of Nest's HTTP adapter, on Node's response (Express's) or Fastify's reply (its `raw`). */
 const nodeAdapter = {
   isHeadersSent: (res: unknown): boolean => nodeOf(res).headersSent,
-  end: (res: unknown): void => void nodeOf(res).end(),
+  end: (res: unknown): void => void takeOver(res).end(),
   setHeader: (res: unknown, name: string, value: string): void => void nodeOf(res).setHeader(name, value),
   reply: (res: unknown, body: unknown, status: number): void => {
-    const node = nodeOf(res);
     const json = JSON.stringify(body);
-    node.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(json)) });
-    node.end(json);
+    takeOver(res).writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(json)) }).end(json);
   },
 };
 
 function nodeOf(res: unknown): ServerResponse {
-  const raw = (res as { raw?: ServerResponse }).raw;
-  if (raw) (res as { hijack?: () => void }).hijack?.(); // Fastify's reply: taken over, as the route does
-  return raw ?? (res as ServerResponse);
+  return (res as { raw?: ServerResponse }).raw ?? (res as ServerResponse);
+}
+
+/** Node's response, to write to: Fastify's reply is taken over first, as the route does. */
+function takeOver(res: unknown): ServerResponse {
+  (res as { hijack?: () => void }).hijack?.();
+  return nodeOf(res);
 }

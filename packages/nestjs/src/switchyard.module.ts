@@ -1,5 +1,5 @@
 import { Inject, Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule, type OnApplicationShutdown } from '@nestjs/common';
-import { createLogsHandler, Gateway, SwitchyardOptionsError, type LogsHandlerOptions, type OptionsIssue } from '@switchyard/core';
+import { createLogsHandler, Gateway, isLogsPath, SwitchyardOptionsError, type LogsHandlerOptions, type OptionsIssue } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   SWITCHYARD_ASYNC_OPTIONS_TYPE, SWITCHYARD_EXTRAS_ISSUES, SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, asyncKeyIssues, withIssues,
@@ -43,7 +43,7 @@ function logsIssues(logs: unknown): OptionsIssue[] {
     .filter((key) => !LOGS_KEYS.has(key))
     .map((key) => ({ path: `logs.${key}`, message: 'unknown option' }));
   const { path } = logs as { path?: unknown };
-  const mount = typeof path === 'string' ? path.replace(/^\/+|\/+$/g, '') : '';
+  const mount = typeof path === 'string' ? mountOf(path) : '';
   // At the root it would answer every GET of the app (the viewer instead of the app's own pages).
   if (mount === '') issues.push({ path: 'logs.path', message: 'required: where the endpoint lives below the app\'s root, e.g. "switchyard/logs"' });
   try {
@@ -53,6 +53,11 @@ function logsIssues(logs: unknown): OptionsIssue[] {
     issues.push(...err.issues.filter((i) => i.path !== 'path').map((i) => ({ ...i, path: `logs.${i.path}` })));
   }
   return issues;
+}
+
+/** The logs path as Nest routes it: no slash at either end. */
+function mountOf(path: string): string {
+  return path.replace(/^\/+|\/+$/g, '');
 }
 
 /** Log sinks that hold events in memory a moment (SQLite, JSON lines): written out before the app stops. */
@@ -94,7 +99,7 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
   configure(consumer: MiddlewareConsumer): void {
     const logs = this.options.logs;
     if (logs) {
-      const prefix = logs.path.replace(/^\/+|\/+$/g, '');
+      const prefix = mountOf(logs.path);
       const mount = `/${prefix}`;
       // GET routes keep the full URL (a prefix `use` would strip it), so the handler matches its own prefix.
       const handler = createLogsHandler({ ...logs, path: mount });
@@ -124,8 +129,6 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
  * The path below `mount` in a URL (still percent-encoded): searched from the start at segment boundaries, so a global
  * prefix may stand before the mount, and the ids after it cannot be mistaken for it.
  */
-const OWN_PATH = /^(?:api\/requests(?:\/[^/]+)?\/?)?$/;
-
 function belowMount(url: string, mount: string): string {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
@@ -138,7 +141,7 @@ function belowMount(url: string, mount: string): string {
     if (end !== path.length && path[end] !== '/') continue;
     const below = path.slice(end).replace(/^\/+/, '');
     // A global prefix named like the mount (`logs/logs/...`): the match whose rest is one of the endpoint's paths.
-    if (OWN_PATH.test(below)) return below;
+    if (isLogsPath(`/${below}`)) return below;
     first ??= below;
   }
   return first ?? '';

@@ -140,8 +140,8 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
       res.end();
       throw new FallbackRequestError(res.status, body, res.attempts, res.headers);
     }
-    // What the HTTP route passes on as it is, the caller here would get under the wrong type (a proxy's HTML page as
-    // a ChatCompletion): a bad gateway, as the SDK throws. (A JSON answer to a stream request fails its attempt.)
+    // The engine falls back from a 2xx that does not open as a JSON object; one that opens so but does not parse, the
+    // HTTP route passes on as it came, and the caller here would get as a string typed ChatCompletion: a bad gateway.
     const invalid = typeof body !== 'object' || body === null ? invalidResponse('The upstream answered with a body that is not a JSON object.') : null;
     res.end(invalid ? { streamError: invalid, status: invalid.status } : {});
     if (invalid) throw new FallbackRequestError(invalid.status, invalid.toBody(), res.attempts, res.headers);
@@ -196,12 +196,12 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   let failure: FallbackRequestError | undefined;
   /** What the log event records for `failure` on the serving attempt. */
   let failed: SwitchyardError | undefined;
-  /** The upstream's [DONE] came: the answer is complete, whatever its connection does next. */
-  let done = false;
+  // Whole events only, as the HTTP route passes them: an event cut by the upstream's end, or one too large to hold,
+  // fails the stream instead of vanishing in the parser. Its `done` says the upstream's [DONE] came, as there.
+  const framer = new SseFramer();
   const parser = createParser({
     onEvent: (event) => {
-      if (event.data === '[DONE]') done = true;
-      if (done || failure) return;
+      if (event.data === '[DONE]' || failure) return;
       const data = parseJson(event.data) as ChatCompletionChunk & Partial<OpenAIErrorBody>;
       if (typeof data !== 'object' || data === null) {
         // The SDK throws on an event that is not JSON: a chunk of the wrong type would fail later, in caller code.
@@ -220,9 +220,6 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   let completed = false;
   let streamError: unknown;
   try {
-    // Whole events only, as the HTTP route passes them: an event cut by the upstream's end, or one too large to
-    // hold, fails the stream instead of vanishing in the parser.
-    const framer = new SseFramer();
     const feed = (pieces: Buffer[]) => {
       for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
     };
@@ -235,13 +232,13 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
       }
     } catch (err) {
       // A connection that fails after [DONE] lost nothing: the chunks before it are the whole answer.
-      if (!done || err instanceof FallbackRequestError || signal?.aborted) throw err;
+      if (!framer.done || err instanceof FallbackRequestError || signal?.aborted) throw err;
     }
-    if (!done) feed(framer.end());
+    if (!framer.done) feed(framer.end());
     while (ready.length > 0) yield ready.shift()!;
     if (failure) throw failure;
     // Ended without [DONE] (and without an error event, thrown above): cut at an event boundary, not complete.
-    if (!done) throw streamFault('ENDED_WITHOUT_DONE', 'The upstream ended its stream without data: [DONE].');
+    if (!framer.done) throw streamFault('ENDED_WITHOUT_DONE', 'The upstream ended its stream without data: [DONE].');
     completed = true;
   } catch (err) {
     if (signal?.aborted) throw aborted(res);

@@ -283,14 +283,15 @@ class Resolver {
   ) {}
 
   resolve(config: TargetConfig, at: PropertyKey[], parent: Scope, targetPath = ''): RouteNode {
+    const isStrategy = config.targets !== undefined || config.strategy !== undefined;
     const scope: Scope = {
       overrideParams: config.override_params ? { ...parent.overrideParams, ...config.override_params } : parent.overrideParams,
       retry: config.retry ? retryPolicy(config.retry) : parent.retry,
       requestTimeoutMs: config.request_timeout ?? parent.requestTimeoutMs,
-      customHost: (config.targets || config.strategy ? config.custom_host : undefined) ?? parent.customHost,
+      customHost: (isStrategy ? config.custom_host : undefined) ?? parent.customHost,
     };
     const weight = config.weight ?? 1;
-    if (config.targets || config.strategy) return this.strategy(config, at, scope, targetPath, weight);
+    if (isStrategy) return this.strategy(config, at, scope, targetPath, weight);
     return this.leaf(config, at, scope, targetPath, weight);
   }
 

@@ -55,6 +55,12 @@ function startsAsObject(body: Buffer): boolean {
   return false;
 }
 
+/** A 2xx of the wrong kind for the request (`upstream_invalid_response`), naming the content type it came with. */
+function wrongKind(res: UpstreamResponse, answered: string): SwitchyardError {
+  const type = header(res.headers, 'content-type');
+  return new SwitchyardError('upstream_invalid_response', `The upstream answered ${answered} (${type ? `content-type ${type}` : 'no content-type'}).`);
+}
+
 /** The error of an upstream stream that failed after the response had started (its body reached the client). */
 export function streamInterrupted(cause: unknown): SwitchyardError {
   const code = (cause as { code?: unknown } | null)?.code;
@@ -407,12 +413,11 @@ export class Gateway {
       } else if (run.stream && res.status < 300) {
         // A JSON answer to a stream request would reach the SDK as an empty, successful stream: nothing was sent yet.
         res.discard();
-        const type = header(res.headers, 'content-type');
-        throw new SwitchyardError('upstream_invalid_response', `The upstream answered a stream request with ${type ? `content-type ${type}` : 'no content-type'}, not an event stream.`);
+        throw wrongKind(res, 'a stream request with something other than an event stream');
       } else if (res.status < 300 && isEventStream(res.headers)) {
         // An event stream for a JSON request: not waited for to its end (it may never end, and it would be held whole).
         res.discard(true);
-        throw new SwitchyardError('upstream_invalid_response', 'The upstream answered a JSON request with an event stream (content-type text/event-stream).');
+        throw wrongKind(res, 'a JSON request with an event stream');
       } else {
         const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity;
         body = await res.read(max);
@@ -422,8 +427,7 @@ export class Gateway {
         else if (res.status < 300 && !startsAsObject(body)) {
           // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
           // a string, and the next target may answer properly. As for a stream answered in JSON: nothing was sent.
-          const type = header(res.headers, 'content-type');
-          throw new SwitchyardError('upstream_invalid_response', `The upstream answered with a body that is not a JSON object (${type ? `content-type ${type}` : 'no content-type'}).`);
+          throw wrongKind(res, 'with a body that is not a JSON object');
         }
       }
       entry.durationMs = performance.now() - t;

@@ -44,6 +44,12 @@ export interface LogsHandlerOptions {
 export type LogsHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => Promise<void>;
 
 const REQUEST_PATH = /^\/api\/requests\/([^/]+)\/?$/;
+const LIST_PATH = /^\/api\/requests\/?$/;
+
+/** Whether a path below the mount (`''`, `/`, `/api/requests...`) is one the handler serves (the page whether or not it is on). */
+export function isLogsPath(path: string): boolean {
+  return path === '' || path === '/' || LIST_PATH.test(path) || REQUEST_PATH.test(path);
+}
 
 export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   const { store, auth, token, allowUnauthenticated = false, viewer = false } = options;
@@ -88,7 +94,7 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   const serve = async (req: IncomingMessage, res: ServerResponse, path: string, search: string, next?: (err?: unknown) => void) => {
     const page = path === '' || path === '/';
     const one = REQUEST_PATH.exec(path);
-    const list = path === '/api/requests' || path === '/api/requests/';
+    const list = LIST_PATH.test(path);
     // Before any await: a request that is not ours goes to `next` while the handler is still running (see LogsHandler).
     if (!page && !one && !list) return notFound(res, next);
     if (page && !viewer) return notFound(res, next);
