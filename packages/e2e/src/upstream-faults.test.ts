@@ -267,6 +267,20 @@ describe('upstreams that misbehave', () => {
     await until(() => cutOff === 1); // its connection closed, not held open waiting for an end
   });
 
+  it('falls back from a redirect (Switchyard follows none); as the last answer it is a 502 that names it', async () => {
+    handler = (_req, res) => {
+      res.writeHead(301, { location: 'https://elsewhere.example/v1/chat/completions', 'content-type': 'text/html' });
+      res.end('<html>Moved Permanently</html>');
+    };
+    const served = await client().chat.completions.create({ model: 'gpt-4o', messages });
+    expect(served.choices[0]!.message.content).toBe('Hello from azure');
+    expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code])).toEqual([[301, 'upstream_invalid_response'], [200, undefined]]);
+
+    const err = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+    expect([err.status, err.code, err.headers?.get('x-should-retry'), err.headers?.get('location')]).toEqual([502, 'upstream_invalid_response', 'false', null]);
+    expect(err.message).toContain('answered 301, a redirect');
+  });
+
   it('falls back from a 200 JSON answer to a stream request; as the last answer it is a 502, not an empty stream', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -23,7 +23,11 @@ export interface FallbackRequestOptions {
   traceId?: string;
   /** Id of a named routing config (as the `x-switchyard-config` header). */
   configId?: string;
-  /** Aborts the request, including a running stream: it rejects with a FallbackRequestError, status 499, `client_closed`. */
+  /**
+   * Aborts the request: until `create` resolves, it rejects with a FallbackRequestError, status 499, `client_closed`
+   * (where the SDK throws `APIUserAbortError`); a stream it returned then ends early without an error, as the SDK's
+   * does (its upstream is closed, the log event says 499).
+   */
   signal?: AbortSignal;
   /**
    * Milliseconds until the response must start, every retry and fallback included (the SDK's `timeout` times each
@@ -158,7 +162,7 @@ function abandon(res: GatewayResponse): void {
 
 const invalidResponse = (message: string) => new SwitchyardError('upstream_invalid_response', message);
 
-/** What every abort by the caller's signal rejects with, before or during a stream. */
+/** What an abort by the caller's signal rejects `create` with (a stream it returned ends quietly instead). */
 function aborted(res: GatewayResponse): FallbackRequestError {
   return new FallbackRequestError(499, clientClosed().toBody(), res.attempts, res.headers);
 }
@@ -173,7 +177,8 @@ function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncIte
   signal?.addEventListener('abort', onAbort, { once: true });
   const iterate = async function* (): AsyncGenerator<ChatCompletionChunk> {
     signal?.removeEventListener('abort', onAbort);
-    if (signal?.aborted) throw aborted(res);
+    // Aborted before the first read: the stream was closed and logged then; like the SDK's, it ends with no chunk.
+    if (signal?.aborted) return;
     yield* parseStream(res, signal);
   };
   const generator = iterate();
@@ -241,7 +246,9 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
     if (!framer.done) throw streamFault('ENDED_WITHOUT_DONE', 'The upstream ended its stream without data: [DONE].');
     completed = true;
   } catch (err) {
-    if (signal?.aborted) throw aborted(res);
+    // The caller stopped the stream: the loop ends where it is, as the SDK's does (code after it keeps the partial
+    // answer); the upstream is closed and the request logged as 499 below.
+    if (signal?.aborted) return;
     streamError = err;
     if (err instanceof FallbackRequestError) throw err;
     const error = streamInterrupted(err);

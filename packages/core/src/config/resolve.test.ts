@@ -129,7 +129,7 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
-  it('refuses configs that could never do what they say: an empty status list, a loadbalance with every weight 0, a stream override', () => {
+  it('refuses configs that could never do what they say: an empty status list, a loadbalance with every weight 0, a stream override, a model that is no name', () => {
     expect(
       issuesOf({
         virtualKeys,
@@ -137,12 +137,17 @@ describe('options validation (at construction, every issue with its path)', () =
           strategy: { mode: 'fallback', on_status_codes: [] },
           targets: [{ virtual_key: 'openai-prod', retry: { attempts: 2, on_status_codes: [] } }, { virtual_key: 'azure-prod', override_params: { stream: true } }],
         },
-        configs: { lb: { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: 0 }, { virtual_key: 'azure-prod', weight: 0 }] } },
+        configs: {
+          lb: { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: 0 }, { virtual_key: 'azure-prod', weight: 0 }] },
+          models: { strategy: { mode: 'fallback' }, override_params: { model: 5 }, targets: [{ virtual_key: 'openai-prod', override_params: { model: '' } }] },
+        },
       }),
     ).toEqual([
       'config.strategy.on_status_codes: must list at least one status (leave it out to fall back on every status >= 400)',
       'config.targets[0].retry.on_status_codes: must list at least one status (leave it out for 429 and 5xx)',
       'config.targets[1].override_params: cannot set `stream`: the client chooses a JSON answer or a stream',
+      'configs.models.targets[0].override_params.model: must be a model name (a non-empty string)',
+      'configs.models.override_params.model: must be a model name (a non-empty string)',
       'configs.lb.targets: a loadbalance strategy needs a target with a weight above 0',
     ]);
   });
@@ -151,6 +156,8 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(
       issuesOf({
         virtual_keys: virtualKeys,
+        virtualKeys: { entra: { provider: 'azure-openai', api_key: 'k', resource_name: 'r', deployment_id: 'd', azure_auth_mode: 'entra' } },
+        configs: { catalog: { provider: '@openai-prod', api_key: 'k' } },
         config: {
           virtualKey: 'openai-prod',
           cache: { mode: 'simple' },
@@ -158,19 +165,23 @@ describe('options validation (at construction, every issue with its path)', () =
           strategy: { mode: 'fallback', onStatusCodes: [429] },
           targets: [
             { virtual_key: 'openai-prod', name: 'primary' },
-            { strategy: { mode: 'conditional' }, targets: [{ virtual_key: 'openai-prod', azure_auth_mode: 'entra' }] },
+            { strategy: { mode: 'conditional', conditions: [], default: 'a' }, targets: [{ virtual_key: 'openai-prod', azure_auth_mode: 'entra' }] },
           ],
         },
       }),
     ).toEqual([
+      'virtualKeys.entra.azure_auth_mode: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
       'config.strategy.onStatusCodes: unknown option (did you mean `on_status_codes`?)',
       'config.targets[0].name: unknown option: a Portkey feature Switchyard does not support',
       'config.targets[1].strategy.mode: must be "fallback", "single" or "loadbalance" (Portkey\'s "conditional" is not supported)',
+      'config.targets[1].strategy.conditions: unknown option: a Portkey feature Switchyard does not support',
+      'config.targets[1].strategy.default: unknown option: a Portkey feature Switchyard does not support',
       'config.targets[1].targets[0].azure_auth_mode: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
       'config.retry.attempts: is required',
       'config.retry.use_retry_after_headers: unknown option (did you mean `use_retry_after_header`?)',
       'config.virtualKey: unknown option (did you mean `virtual_key`?)',
       'config.cache: unknown option: a Portkey feature Switchyard does not support',
+      'configs.catalog.provider: must be "openai" or "azure-openai" (for Portkey\'s "@openai-prod", define a virtual key and name it in `virtual_key`)',
       'virtual_keys: unknown option (did you mean `virtualKeys`?)',
     ]);
   });
@@ -205,6 +216,37 @@ describe('options validation (at construction, every issue with its path)', () =
       return `${plan.origin}${plan.path}`;
     });
     expect(urls).toEqual(['http://127.0.0.1:9/gw/v1/chat/completions', 'http://127.0.0.1:9/own/v1/chat/completions', 'http://127.0.0.1:9/gw/v1/chat/completions']);
+  });
+
+  it("keeps a target's own host over a strategy's custom_host: a virtual key's custom_host, an Azure resource or endpoint", () => {
+    const gateway = new Gateway({
+      virtualKeys: {
+        plain: { provider: 'openai', api_key: 'sk-plain' },
+        apim: { provider: 'azure-openai', api_key: 'az-apim', custom_host: 'https://apim.example.com/openai', deployment_id: 'd' },
+        resource: { provider: 'azure-openai', api_key: 'az-res', resource_name: 'res', deployment_id: 'd' },
+      },
+      config: {
+        strategy: { mode: 'fallback' },
+        custom_host: 'https://egress.example.com/v1',
+        targets: [
+          { virtual_key: 'plain' },
+          { virtual_key: 'apim' },
+          { virtual_key: 'resource' },
+          { provider: 'azure-openai', api_key: 'az-inline', endpoint: 'https://inline.openai.azure.com', deployment_id: 'd' },
+        ],
+      },
+    });
+    const root = gateway.options.defaultConfig as Extract<RouteNode, { kind: 'strategy' }>;
+    const sent = root.children.map((c) => {
+      const plan = (c as Extract<RouteNode, { kind: 'target' }>).endpoint.plan('gpt-4o') as UpstreamPlan;
+      return `${plan.origin} ${plan.headers['api-key'] ?? plan.headers.authorization}`;
+    });
+    expect(sent).toEqual([
+      'https://egress.example.com Bearer sk-plain',
+      'https://apim.example.com az-apim',
+      'https://res.openai.azure.com az-res',
+      'https://inline.openai.azure.com az-inline',
+    ]);
   });
 
   it("accepts Portkey's `provider` beside `virtual_key` when it is the virtual key's provider", () => {

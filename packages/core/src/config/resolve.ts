@@ -123,13 +123,18 @@ function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string 
   const known = knownKeys(at);
   const provider = known === TARGET_KEYS || at[0] === 'virtualKeys';
   if (provider && Object.hasOwn(RENAMED, key)) return `unknown option (did you mean \`${RENAMED[key]}\`?)`;
-  if (known === TARGET_KEYS && Object.hasOwn(PORTKEY_ONLY_WHY, key)) return PORTKEY_ONLY_WHY[key]!;
-  if (known === TARGET_KEYS && PORTKEY_ONLY.has(key)) return 'unknown option: a Portkey feature Switchyard does not support';
+  // Where a pasted Portkey config puts them: a target, the credentials of a virtual key, a strategy (conditional routing).
+  if (provider || known === STRATEGY_KEYS) {
+    if (Object.hasOwn(PORTKEY_ONLY_WHY, key)) return PORTKEY_ONLY_WHY[key]!;
+    if (PORTKEY_ONLY.has(key)) return 'unknown option: a Portkey feature Switchyard does not support';
+  }
   // Same letters but for case, dashes, underscores or a plural: `apiKey`, `use_retry_after_headers`, `virtual_keys`.
   const loose = (name: string) => name.toLowerCase().replace(/[-_]/g, '').replace(/s$/, '');
   const near = known.find((name) => loose(name) === loose(key));
   return near ? `unknown option (did you mean \`${near}\`?)` : 'unknown option';
 }
+
+const STRATEGY_KEYS: readonly string[] = Object.keys(strategySchema.shape);
 
 /** The keys of the object at `at` in the options (an object zod refused a key of: its path has one of these shapes). */
 function knownKeys(at: ReadonlyArray<PropertyKey>): readonly string[] {
@@ -140,7 +145,7 @@ function knownKeys(at: ReadonlyArray<PropertyKey>): readonly string[] {
   let rest = at.slice(at[0] === 'config' ? 1 : 2);
   while (rest[0] === 'targets' && typeof rest[1] === 'number') rest = rest.slice(2);
   if (rest[0] === 'retry') return Object.keys(retrySchema.shape);
-  if (rest[0] === 'strategy') return Object.keys(strategySchema.shape);
+  if (rest[0] === 'strategy') return STRATEGY_KEYS;
   return TARGET_KEYS;
 }
 
@@ -274,6 +279,14 @@ function retryPolicy(retry: RetryConfig): RetryPolicy {
   };
 }
 
+/**
+ * A strategy's `custom_host` for a target that names no host of its own: a virtual key's `custom_host`, or an Azure
+ * `resource_name` or `endpoint`, is the target's own, and one provider's key never goes to a host meant for another.
+ */
+function inheritedHost(fields: ProviderFields, scope: Scope): string | undefined {
+  return fields.resource_name !== undefined || fields.endpoint !== undefined ? undefined : scope.customHost;
+}
+
 class Resolver {
   constructor(
     private readonly virtualKeys: Record<string, VirtualKeyConfig>,
@@ -344,9 +357,9 @@ class Resolver {
         this.issues.push({ path: formatPath([...at, key]), message });
       }
       virtualKey = config.virtual_key;
-      fields = { ...vk, custom_host: config.custom_host ?? scope.customHost ?? vk.custom_host };
+      fields = { ...vk, custom_host: config.custom_host ?? vk.custom_host ?? inheritedHost(vk, scope) };
     } else {
-      fields = { ...config, custom_host: config.custom_host ?? scope.customHost };
+      fields = { ...config, custom_host: config.custom_host ?? inheritedHost(config, scope) };
       if (!config.provider) {
         this.issues.push({ path: formatPath(at), message: 'a target needs `virtual_key`, inline `provider` + `api_key`, or `strategy` + `targets`' });
         return this.placeholder(targetPath, weight);

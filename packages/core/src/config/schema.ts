@@ -44,7 +44,12 @@ export const overrideParamsSchema = z
   .record(z.string(), z.unknown())
   .refine(isJson, 'must be JSON-encodable (no BigInt, no cycles)')
   // The answer's kind (JSON or a stream) is the client's: an override would fail every request of the other kind.
-  .refine((params) => !Object.hasOwn(params, 'stream'), 'cannot set `stream`: the client chooses a JSON answer or a stream');
+  .refine((params) => !Object.hasOwn(params, 'stream'), 'cannot set `stream`: the client chooses a JSON answer or a stream')
+  // Sent with every request, and what the log, the price and an Azure deployment map are read by.
+  .refine((params) => !Object.hasOwn(params, 'model') || (typeof params.model === 'string' && params.model !== ''), {
+    message: 'must be a model name (a non-empty string)',
+    path: ['model'],
+  });
 
 /** Override params are sent as JSON with every request: one that cannot be encoded fails at startup, not per request. */
 function isJson(value: unknown): boolean {
@@ -56,7 +61,15 @@ function isJson(value: unknown): boolean {
   }
 }
 
-export const providerSchema = z.enum(['openai', 'azure-openai']);
+export const providerSchema = z.enum(['openai', 'azure-openai'], {
+  error: (issue) =>
+    typeof issue.input === 'string' && issue.input.startsWith('@')
+      ? // Portkey's Model Catalog names a provider integration so; here a named credential is a virtual key.
+        `must be "openai" or "azure-openai" (for Portkey's "${issue.input}", define a virtual key and name it in \`virtual_key\`)`
+      : issue.input === undefined
+        ? 'is required'
+        : 'must be "openai" or "azure-openai"',
+});
 
 /** Fields that describe where and how to reach a provider. Used by virtual keys and by inline targets. */
 const providerFields = {

@@ -388,6 +388,12 @@ export class Gateway {
     try {
       const res = await this.client.request({ origin: plan.origin, path: plan.path, headers: plan.headers, body: payload, signal });
       entry.status = res.status;
+      if (res.status < 400 && res.status >= 300) {
+        // A redirect (a custom_host on http where https is served, a moved path): the SDK could not follow it either
+        // (no Location is forwarded, and a POST must not be replayed elsewhere unasked). Nothing was sent: fall back.
+        res.discard();
+        throw new SwitchyardError('upstream_invalid_response', `The upstream answered ${res.status}, a redirect: Switchyard does not follow redirects; point the target at the address it redirects to.`);
+      }
       let body: Buffer | null = null;
       let stream: BodyStream | null = null;
       const encoding = contentCoding(res.headers['content-encoding']);
