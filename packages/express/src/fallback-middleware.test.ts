@@ -204,3 +204,45 @@ describe('behind a JSON parser with a larger limit than maxBodyBytes', () => {
     expect(up.openai.requests).toHaveLength(0);
   });
 });
+
+describe.each([
+  ['express.raw()', () => express.raw({ type: 'application/json' })],
+  ['express.text()', () => express.text({ type: 'application/json' })],
+])('a %s parser in front', (_name, parser) => {
+  let up: Upstreams;
+  let app: RunningApp;
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+    const host = express();
+    host.use(parser());
+    host.use(fallbackMiddleware(seedOptions(up, [], { maxBodyBytes: 2048 })));
+    app = await listen(createServer(host));
+  });
+  afterAll(async () => {
+    await app.close();
+    await up.close();
+  });
+
+  /** Sent chunked and gzip-compressed: only the bytes the parser produced can be held to the limit. */
+  const post = (json: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${app.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'transfer-encoding': 'chunked' },
+      }, (res) => resolve(res.resume().statusCode!));
+      req.on('error', reject);
+      req.end(gzipSync(json));
+    });
+
+  it('holds the body it produced to maxBodyBytes by its own size, not by the size of its JSON encoding', async () => {
+    // Quotes and line breaks, which a JSON encoding of the text would escape: 1,860 bytes, under the limit.
+    const fits = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'say "hi"\n'.repeat(150) }] });
+    expect(Buffer.byteLength(fits)).toBeGreaterThan(1800);
+    expect(Buffer.byteLength(fits)).toBeLessThan(2048);
+    expect(await post(fits)).toBe(200);
+    expect(up.openai.requests).toHaveLength(1);
+    expect(await post(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(3000) }] }))).toBe(413);
+    expect(up.openai.requests).toHaveLength(1);
+  });
+});

@@ -10,8 +10,14 @@ export function fallbackMiddleware(options: SwitchyardOptions): Middleware {
   const gateway = new Gateway(options);
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) return next();
-    ctx.respond = false;
+    // Koa's own reply is given up only when ours is written: a timeout middleware in front that answers through
+    // ctx.status and ctx.body before then (and stops the upstream call) is answered by Koa as the host meant.
+    const takeOver = () => {
+      ctx.respond = false;
+    };
     // A body parser (e.g. @koa/bodyparser) leaves the parsed body on ctx.request.body.
-    await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body });
+    await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body, beforeWrite: takeOver });
+    // Answered by us, or ended for a client that left: nothing for Koa to write after this middleware.
+    takeOver();
   };
 }

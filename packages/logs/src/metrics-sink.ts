@@ -5,7 +5,7 @@
  * a client sends, at most `maxModels` distinct values are kept and later ones count as `other`.
  */
 import type * as PromClient from 'prom-client';
-import { providerOf, type LogEvent, type LogSink } from '@switchyard/core';
+import { calledUpstream, providerOf, type LogEvent, type LogSink } from '@switchyard/core';
 
 /**
  * What is used of a prom-client `Registry` (any one fits). Written out so that this package's types do not import
@@ -99,7 +99,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
       if (event.fallback) fallbacks.inc({ provider });
       for (const attempt of event.attempts) {
         // A target with no deployment for the model called no upstream: it has no latency to record.
-        if (attempt.error?.code === 'model_not_deployed') continue;
+        if (!calledUpstream(attempt)) continue;
         const outcome = attempt.error?.code ?? (attempt.status === null ? 'no_response' : String(attempt.status));
         attemptSeconds.observe({ provider: attempt.provider, outcome }, attempt.durationMs / 1000);
       }

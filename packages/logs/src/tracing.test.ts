@@ -117,6 +117,8 @@ describe('OpenTelemetry spans', () => {
     const spans = exporter.getFinishedSpans();
     const request = spans.find((s) => s.name.startsWith('switchyard'))!;
     expect([request.attributes['error.type'], request.attributes['http.response.status_code']]).toEqual(['429', 429]);
+    // Upstream attempts, as the x-switchyard-attempts header counts them.
+    expect(request.attributes['switchyard.attempts']).toBe(1);
     for (const span of spans) expect(span.attributes['gen_ai.response.model']).toBeUndefined();
     // The target that could not be tried called no upstream: one client span, OpenAI's.
     expect(spans.filter((s) => s.kind === SpanKind.CLIENT).map((s) => s.attributes['gen_ai.provider.name'])).toEqual(['openai']);

@@ -31,7 +31,7 @@ function nodeResponse(res: PlatformResponse): { raw: ServerResponse; beforeWrite
  * (`@Res()`), so interceptors run around it but see no return value; they resume once the response is handed over
  * (a JSON answer sent, a stream started), so a timing interceptor measures the request, not the handler's call.
  */
-export function chatRouteController(path: string, version: RouteVersion = VERSION_NEUTRAL): Type<unknown> {
+export function chatRouteController(path: string, version: RouteVersion = VERSION_NEUTRAL, decorators: readonly ClassDecorator[] = []): Type<unknown> {
   // Version-neutral unless told: an OpenAI-compatible path (`v1/chat/completions`) is what SDK clients call, and the
   // app's versioning (a URI prefix, a required header) would move or hide it.
   @Controller({ version })
@@ -47,5 +47,7 @@ export function chatRouteController(path: string, version: RouteVersion = VERSIO
   }
   // One name per path: Nest's deep-hash module ids serialise controllers by name, and two routes must not collide.
   Object.defineProperty(SwitchyardChatController, 'name', { value: `SwitchyardChatController(${path})` });
+  // The host's own metadata and guards for this route (`Public()`, `UseGuards(...)`), as on a controller of its own.
+  for (const decorate of decorators) decorate(SwitchyardChatController);
   return SwitchyardChatController;
 }

@@ -22,9 +22,11 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
     if (host.getType() !== 'http') throw err;
     const res: unknown = host.switchToHttp().getResponse();
     const adapter = this.adapterHost?.httpAdapter ?? nodeAdapter;
-    // Part of a streamed answer went out already (the handler piped the stream): only ending it is left.
-    if (adapter.isHeadersSent(res)) {
-      adapter.end(res);
+    // Part of a streamed answer went out already (the handler piped the stream): only ending it is left. Node's own
+    // response is asked too: Fastify's reply counts as sent only once taken over or ended, not when a handler wrote
+    // to `reply.raw` itself, and answering it then would throw outside any handler (the process would exit).
+    if (adapter.isHeadersSent(res) || nodeOf(res).headersSent) {
+      takeOver(res).end();
       return;
     }
     // The body is the error's, not the upstream's: its type and framing are the platform's to set (a stream's
@@ -37,7 +39,6 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
 /** What the filter needs of Nest's HTTP adapter, on Node's response (Express's) or Fastify's reply (its `raw`). */
 const nodeAdapter = {
   isHeadersSent: (res: unknown): boolean => nodeOf(res).headersSent,
-  end: (res: unknown): void => void takeOver(res).end(),
   setHeader: (res: unknown, name: string, value: string): void => void nodeOf(res).setHeader(name, value),
   reply: (res: unknown, body: unknown, status: number): void => {
     const json = JSON.stringify(body);

@@ -23,8 +23,10 @@ export interface SwitchyardModuleExtras {
    * app's guards, global prefix and exception filters apply to it as to any route (interceptors run, but see no
    * return value: the route writes its response itself). Version-neutral unless `version` says otherwise (the app's
    * `enableVersioning` would otherwise move it or require a version header SDK clients do not send). Off when absent.
+   * `decorators` go on its controller class, as on one of yours: `[Public()]` for a global auth guard that skips
+   * public routes by their metadata, `[UseGuards(ApiKeyGuard)]` for a guard of this route only, `[SkipThrottle()]`.
    */
-  route?: { path: string; version?: RouteVersion };
+  route?: { path: string; version?: RouteVersion; decorators?: ClassDecorator[] };
 }
 
 /** What `forRoot` takes: the options and the extras in one object. */
@@ -63,9 +65,12 @@ function withExtras(definition: DynamicModule, extras: SwitchyardModuleExtras): 
   const issues: OptionsIssue[] = [];
   let controllers: DynamicModule['controllers'] = [];
   if (route !== undefined) {
+    const decorators: unknown = (route as { decorators?: unknown } | null)?.decorators;
     if (typeof route !== 'object' || route === null || typeof route.path !== 'string' || route.path === '') {
       issues.push({ path: 'route.path', message: 'must be a non-empty path, e.g. "v1/chat/completions"' });
-    } else controllers = [chatRouteController(route.path, route.version)];
+    } else if (decorators !== undefined && !(Array.isArray(decorators) && decorators.every((d) => typeof d === 'function'))) {
+      issues.push({ path: 'route.decorators', message: 'must be a list of class decorators, e.g. [UseGuards(ApiKeyGuard)]' });
+    } else controllers = [chatRouteController(route.path, route.version, route.decorators)];
   }
   const providers: Provider[] = [...(definition.providers ?? []), { provide: SWITCHYARD_EXTRAS_ISSUES, useValue: issues }];
   return { ...definition, global: extras.isGlobal === true, controllers, providers };

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import { Controller, Inject, Injectable, Module, Post, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import { Controller, Inject, Injectable, Module, Post, Res, SetMetadata, UseGuards, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
 import { tap, type Observable } from 'rxjs';
+import type { ServerResponse } from 'node:http';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import { Test } from '@nestjs/testing';
@@ -196,6 +197,44 @@ describe('SwitchyardModule', () => {
     }
   });
 
+  it("takes the app's decorators for the route: Public() for a global guard that skips public routes, a guard of its own", async () => {
+    const IS_PUBLIC = 'isPublic';
+    const Public = () => SetMetadata(IS_PUBLIC, true);
+    @Injectable()
+    class JwtLikeGuard implements CanActivate {
+      constructor(@Inject(Reflector) private readonly reflector: Reflector) {}
+      canActivate(context: ExecutionContext): boolean {
+        return this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]) === true;
+      }
+    }
+    @Injectable()
+    class RouteKeyGuard implements CanActivate {
+      canActivate(context: ExecutionContext): boolean {
+        return context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>().headers['x-route-key'] === 'ok';
+      }
+    }
+    @Module({
+      imports: [
+        SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: 'v1/chat/completions', decorators: [Public()] } }),
+        SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: 'keyed/chat/completions', decorators: [Public(), UseGuards(RouteKeyGuard)] } }),
+      ],
+      providers: [{ provide: APP_GUARD, useClass: JwtLikeGuard }],
+    })
+    class App {}
+    const app = await listenNest(await NestFactory.create(App, { logger: false }));
+    try {
+      const ask = (base: string, headers: Record<string, string> = {}) =>
+        new OpenAI({ apiKey: 'unused', baseURL: `${app.url}/${base}`, maxRetries: 0, defaultHeaders: headers }).chat.completions
+          .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
+          .then((c) => c.choices[0]!.message.content, (e: { status?: number }) => e.status);
+      expect(await ask('v1')).toBe('Hello from openai');
+      expect(await ask('keyed')).toBe(403);
+      expect(await ask('keyed', { 'x-route-key': 'ok' })).toBe('Hello from openai');
+    } finally {
+      await app.close();
+    }
+  });
+
   it("lets the app's interceptors resume once the response is handed over, not when the handler was called", async () => {
     const seen: Array<[boolean, boolean]> = [];
     @Injectable()
@@ -260,6 +299,10 @@ describe('SwitchyardModule', () => {
     await expect(
       Test.createTestingModule({ imports: [SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: '' } })] }).compile(),
     ).rejects.toThrow('route.path');
+    const decorators = ['Public'] as unknown as ClassDecorator[];
+    await expect(
+      Test.createTestingModule({ imports: [SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: 'x', decorators } })] }).compile(),
+    ).rejects.toThrow('route.decorators: must be a list of class decorators');
     // A basePath would be silently ignored (Nest routes by route.path): refused, so the mistake is seen at init.
     const withBasePath = { ...config.switchyard(), basePath: '/api' } as Parameters<typeof SwitchyardModule.forRoot>[0];
     await expect(Test.createTestingModule({ imports: [SwitchyardModule.forRoot(withBasePath)] }).compile()).rejects.toThrow(
@@ -328,6 +371,15 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
       for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
       return { text };
     }
+    /** Relays the chunks as SSE on Node's response itself (Fastify's `reply.raw`), without taking the reply over. */
+    @Post('relayed')
+    async relayed(@Res() res: ServerResponse | { raw: ServerResponse }): Promise<void> {
+      const stream = await this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      const raw = 'raw' in res ? res.raw : res;
+      raw.writeHead(200, { 'content-type': 'text/event-stream' });
+      for await (const chunk of stream) raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      raw.end('data: [DONE]\n\n');
+    }
     @Post('boom')
     boom(): never {
       throw new Error('a bug of the host');
@@ -369,6 +421,18 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
     const res = await fetch(`${app.url}/streamed`, { method: 'POST' });
     expect([res.status, res.headers.get('content-type')]).toEqual([502, expect.stringMatching(/^application\/json/)]);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('stream_interrupted');
+  });
+
+  it('ends a stream the handler relayed itself when it fails midway (headers sent): no second answer, the app stays up', async () => {
+    openai.enqueue(replies.stream({ chunks: ['Hel', 'lo', ' there'], cutAfter: 1, intervalMs: 20 }));
+    const res = await fetch(`${app.url}/relayed`, { method: 'POST' });
+    expect([res.status, res.headers.get('content-type')]).toEqual([200, 'text/event-stream']);
+    const text = await res.text();
+    expect(text).toContain('"content":"Hel"');
+    expect(text).not.toContain('[DONE]'); // ended, not completed
+    openai.enqueue(replies.stream({ chunks: ['Hel', 'lo'] }));
+    const next = await fetch(`${app.url}/relayed`, { method: 'POST' });
+    expect(await next.text()).toContain('[DONE]');
   });
 
   it('leaves every other error to Nest, and successes alone', async () => {

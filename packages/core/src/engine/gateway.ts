@@ -11,7 +11,7 @@ import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { createUpstreamClient, FirstEventError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
 import type { BodyStream } from '../http/body-stream';
 import { codecFor, contentCoding } from '../http/content-coding';
-import type { AttemptLog, LogEvent, ServedBy, TokenUsage } from '../log/log-event';
+import { calledUpstream, type AttemptLog, type LogEvent, type ServedBy, type TokenUsage } from '../log/log-event';
 import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
@@ -551,8 +551,7 @@ export class Gateway {
   ): void {
     if (traceId) headers['x-switchyard-trace-id'] = traceId;
     // Upstream attempts: a target that could not be tried (no deployment for the model) called no upstream.
-    let tried = 0;
-    for (const attempt of attempts) if (attempt.error?.code !== 'model_not_deployed') tried++;
+    const tried = attempts.filter(calledUpstream).length;
     headers['x-switchyard-attempts'] = String(tried);
     headers['x-switchyard-fallback'] = String(fallback);
     if (target !== null) headers['x-switchyard-target'] = target;

@@ -106,6 +106,9 @@ function hostParsed(req: IncomingMessage, parsed: unknown, maxBytes: number): un
 }
 
 function jsonBytes(value: unknown): number {
+  // The bytes themselves from a raw or text parser (express.raw(), express.text()): not their JSON encoding.
+  if (Buffer.isBuffer(value)) return value.length;
+  if (typeof value === 'string') return Buffer.byteLength(value);
   try {
     const json = JSON.stringify(value);
     return json === undefined ? 0 : Buffer.byteLength(json);
@@ -189,6 +192,8 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, beforeWrite
   }
 
   let streamError: unknown;
+  // A length the host set before we answered (Koa sets one with a string ctx.body) would cut the stream short.
+  res.removeHeader('content-length');
   // no-transform: compression middleware (Express's `compression`) leaves the stream alone instead of buffering it.
   res.writeHead(result.status, { ...result.headers, 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
   // Whole events only: a failure mid-event drops that event's start, so our error event is parsed cleanly.

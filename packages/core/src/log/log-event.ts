@@ -21,6 +21,14 @@ export interface AttemptLog {
   error?: { code: string; message: string };
 }
 
+/**
+ * Whether an attempt called its upstream: a target with no deployment for the model (`model_not_deployed`) did not.
+ * Only those count as upstream attempts (the `x-switchyard-attempts` header, spans, metrics).
+ */
+export function calledUpstream(attempt: AttemptLog): boolean {
+  return attempt.error?.code !== 'model_not_deployed';
+}
+
 export interface ServedBy {
   target: string;
   provider: ProviderName;

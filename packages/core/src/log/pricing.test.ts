@@ -16,6 +16,10 @@ describe('price table', () => {
     // A snapshot with a price of its own keeps it.
     expect(table.costOf('openai', 'gpt-4o-2024-05-13', usage)).toBe(5 + 2 * 15);
     expect(table.costOf('azure-openai', 'gpt-4.1', usage)).toBe(2 + 2 * 8);
+    // Older models answer with a four-digit snapshot: each is listed, at its own price.
+    expect(table.costOf('openai', 'gpt-3.5-turbo-0125', usage)).toBe(0.5 + 2 * 1.5);
+    expect(table.costOf('openai', 'gpt-3.5-turbo-1106', usage)).toBe(1 + 2 * 2);
+    expect(table.costOf('openai', 'gpt-4-0613', usage)).toBe(30 + 2 * 60);
   });
 
   it('prices prompt tokens read from the cache at the cached rate, or the full one where none is listed', () => {

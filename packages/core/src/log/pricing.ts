@@ -38,6 +38,13 @@ export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = {
   'gpt-4-turbo': { prompt: 10, completion: 30 },
   'gpt-4': { prompt: 30, completion: 60 },
   'gpt-3.5-turbo': { prompt: 0.5, completion: 1.5 },
+  // The snapshots older models report (`gpt-4` answers as `gpt-4-0613`): four digits, not a date, and the same base
+  // name priced differently by snapshot (`-1106` vs `-0125`), so each is listed rather than stripped.
+  'gpt-4-0613': { prompt: 30, completion: 60 },
+  'gpt-4-0125-preview': { prompt: 10, completion: 30 },
+  'gpt-4-1106-preview': { prompt: 10, completion: 30 },
+  'gpt-3.5-turbo-0125': { prompt: 0.5, completion: 1.5 },
+  'gpt-3.5-turbo-1106': { prompt: 1, completion: 2 },
   // Azure OpenAI names this model without the dot in its responses.
   'gpt-35-turbo': { prompt: 0.5, completion: 1.5 },
 };

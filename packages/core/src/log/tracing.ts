@@ -21,7 +21,7 @@ import {
 } from '@opentelemetry/api';
 import type { ProviderName } from '../config/schema';
 import { header, parseTraceparent, type HeaderBag } from '../engine/request';
-import type { LogEvent } from './log-event';
+import { calledUpstream, type LogEvent } from './log-event';
 
 const TRACER_NAME = '@switchyard/core';
 /** The API's no-op provider: what a proxy delegates to until an SDK is registered. */
@@ -84,7 +84,7 @@ export class RequestTrace {
       const servedAt = servedAttempt(event);
       event.attempts.forEach((attempt, i) => {
         // A target with no deployment for the model called no upstream: no client span (its error is on the log).
-        if (attempt.error?.code === 'model_not_deployed') return;
+        if (!calledUpstream(attempt)) return;
         const start = this.attemptStarts[i] ?? now() - attempt.durationMs;
         const attrs: Attributes = {
           'gen_ai.operation.name': 'chat',
@@ -124,7 +124,8 @@ export class RequestTrace {
         'switchyard.trace_id': event.traceId,
         'switchyard.request_id': event.requestId,
         'switchyard.fallback': event.fallback,
-        'switchyard.attempts': event.attempts.length,
+        // Upstream attempts, as the x-switchyard-attempts header counts them.
+        'switchyard.attempts': event.attempts.filter(calledUpstream).length,
         'switchyard.stream': event.stream,
       };
       if (event.model !== null) attrs['gen_ai.request.model'] = event.model;

@@ -1,0 +1,69 @@
+import { createServer } from 'node:http';
+import Koa from 'koa';
+import request from 'supertest';
+import { fallbackMiddleware } from '@switchyard/koa';
+import { replies } from '@switchyard/testing';
+import { listen } from '../../e2e/src/support/adapters';
+import { messages, nextLog, sdk, seedOptions, until, useUpstreams } from '../../e2e/src/support/fixture';
+
+const { up, logs, track } = useUpstreams();
+
+/** A Koa timeout middleware as they are often written: races the rest of the app and answers through ctx. */
+function timeoutAnswer(ms: number): Koa.Middleware {
+  return async (ctx, next) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        ctx.status = 503;
+        ctx.body = 'Service Unavailable: timed out';
+        resolve();
+      }, ms);
+    });
+    try {
+      await Promise.race([next(), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+describe('Koa: a timeout middleware in front that answers through ctx.status and ctx.body', () => {
+  it.each([
+    ['a JSON request', false],
+    ['a stream request', true],
+  ])('answers %s with the host\'s 503, stops the upstream call, and serves the next request', async (_name, stream) => {
+    const app = new Koa();
+    app.use(timeoutAnswer(150));
+    app.use(fallbackMiddleware(seedOptions(up, logs)));
+    const url = track(await listen(createServer(app.callback())));
+    up.openai.enqueue({ ...replies.stream({ chunks: 3 }), delayMs: 2000 });
+
+    const res = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages, stream });
+    expect([res.status, res.text]).toEqual([503, 'Service Unavailable: timed out']);
+    await until(() => up.openai.requests[0]?.aborted === true);
+    expect(await nextLog(logs)).toMatchObject({ status: 503, attempts: [{ status: null, error: { code: 'host_answered' } }] });
+    expect(up.azure.requests).toHaveLength(0);
+
+    // Answered in time: Switchyard's response, whole (no length the host left behind cuts a stream short).
+    up.openai.enqueue(replies.stream({ chunks: ['Hel', 'lo'] }));
+    const next = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    let text = '';
+    for await (const chunk of next) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Hello');
+  });
+});
+
+it('Koa: a stream is not cut short by a content-length the host set before Switchyard answered', async () => {
+  const app = new Koa();
+  app.use(async (ctx, next) => {
+    ctx.body = 'a default body'; // Koa sets its content-length header on the response at once
+    await next();
+  });
+  app.use(fallbackMiddleware(seedOptions(up, logs)));
+  const url = track(await listen(createServer(app.callback())));
+  up.openai.enqueue(replies.stream({ chunks: ['a much longer answer ', 'than fourteen bytes'] }));
+  const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+  expect(text).toBe('a much longer answer than fourteen bytes');
+});
