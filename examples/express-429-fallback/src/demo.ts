@@ -6,7 +6,7 @@ import { MemoryLogStore } from '@switchyard/core';
 import type { LogEvent } from '@switchyard/express';
 import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { buildApp } from './app';
-import { fallbackOptions } from './options';
+import { FAKE_KEYS, fallbackOptions } from './options';
 
 export interface DemoResult {
   mode: 'fakes' | 'real providers';
@@ -31,8 +31,8 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
   const fakes: FakeProvider[] = [];
   let hosts = {};
   if (!real) {
-    const openai = await startFakeOpenAI({ defaultReply: (_req, i) => (i % 2 === 0 ? replies.rateLimited(1) : replies.ok('Hello from OpenAI')) });
-    const azure = await startFakeAzureOpenAI({ defaultReply: replies.ok('Hello from Azure OpenAI') });
+    const openai = await startFakeOpenAI({ apiKey: FAKE_KEYS.openai, defaultReply: (_req, i) => (i % 2 === 0 ? replies.rateLimited(1) : replies.ok('Hello from OpenAI')) });
+    const azure = await startFakeAzureOpenAI({ apiKey: FAKE_KEYS.azure, defaultReply: replies.ok('Hello from Azure OpenAI') });
     fakes.push(openai, azure);
     hosts = { openai: openai.baseURL, azure: azure.baseURL };
   }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import type { LogEvent } from '@switchyard/koa';
 import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
-import { buildApp, fallbackOptions, type Hosts } from './app';
+import { buildApp, FAKE_KEYS, fallbackOptions, type Hosts } from './app';
 
 /** Runs the Koa app; without real keys on fakes where OpenAI rate-limits every other request. Returns who served what. */
 export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ targets: string[]; logs: LogEvent[] }> {
@@ -13,7 +13,7 @@ export async function main(env = process.env, print: (line: string) => void = co
   if (!real && missing.length < missingProviderEnv({}).length) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes = real
     ? []
-    : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
+    : [await startFakeOpenAI({ apiKey: FAKE_KEYS.openai, defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI({ apiKey: FAKE_KEYS.azure })];
   const hosts: Hosts = fakes.length ? { openai: fakes[0]!.baseURL, azure: fakes[1]!.baseURL } : {};
   const logs: LogEvent[] = [];
   const targets: string[] = [];

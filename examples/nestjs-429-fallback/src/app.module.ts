@@ -2,6 +2,9 @@ import { Body, Controller, Module, Post } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { SwitchyardExceptionFilter, SwitchyardModule, SwitchyardService, type SwitchyardForRootOptions } from '@switchyard/nestjs';
 
+/** The keys used on the fakes, which check them as the real providers would: a key sent to the wrong one is refused. */
+export const FAKE_KEYS = { openai: 'sk-fake', azure: 'fake-azure-key' };
+
 export interface Hosts {
   openai?: string;
   azure?: string;
@@ -12,10 +15,10 @@ export function switchyardOptions(env: NodeJS.ProcessEnv, hosts: Hosts): Switchy
   const model = env.DEMO_MODEL || 'gpt-4o-mini';
   return {
     virtualKeys: {
-      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY || 'sk-fake', ...(hosts.openai && { custom_host: hosts.openai }) },
+      'openai-prod': { provider: 'openai', api_key: env.OPENAI_API_KEY || FAKE_KEYS.openai, ...(hosts.openai && { custom_host: hosts.openai }) },
       'azure-prod': {
         provider: 'azure-openai',
-        api_key: env.AZURE_OPENAI_API_KEY || 'fake-azure-key',
+        api_key: env.AZURE_OPENAI_API_KEY || FAKE_KEYS.azure,
         ...(hosts.azure ? { custom_host: hosts.azure } : env.AZURE_OPENAI_ENDPOINT ? { endpoint: env.AZURE_OPENAI_ENDPOINT } : { resource_name: env.AZURE_OPENAI_RESOURCE || 'my-resource' }),
         ...(env.AZURE_OPENAI_API_VERSION ? { api_version: env.AZURE_OPENAI_API_VERSION } : {}),
         deployments: { [model]: env.AZURE_OPENAI_DEPLOYMENT || `${model}-prod` },

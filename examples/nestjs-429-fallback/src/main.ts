@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import OpenAI from 'openai';
 import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
-import { appModule, switchyardOptions, type Hosts } from './app.module';
+import { appModule, FAKE_KEYS, switchyardOptions, type Hosts } from './app.module';
 
 /** Starts the Nest app (on fakes without real keys: OpenAI rate-limits every other request) and calls it twice. */
 export async function main(env = process.env, print: (line: string) => void = console.log): Promise<{ summary: string; routeTarget: string | null }> {
@@ -13,7 +13,7 @@ export async function main(env = process.env, print: (line: string) => void = co
   if (!real && missing.length < missingProviderEnv({}).length) print(`Not enough for the real providers (missing ${missing.join(', ')}): running on fake providers, with fake keys.`);
   const fakes = real
     ? []
-    : [await startFakeOpenAI({ defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI()];
+    : [await startFakeOpenAI({ apiKey: FAKE_KEYS.openai, defaultReply: (_r, i) => (i % 2 === 0 ? replies.rateLimited() : replies.ok()) }), await startFakeAzureOpenAI({ apiKey: FAKE_KEYS.azure })];
   const hosts: Hosts = fakes.length ? { openai: fakes[0]!.baseURL, azure: fakes[1]!.baseURL } : {};
   let app: NestExpressApplication | undefined;
   // Everything after the fakes started closes them, also when the options are refused: the process must exit.

@@ -1,5 +1,5 @@
 /// <reference types="jest" />
-import OpenAI, { APIConnectionError, AuthenticationError, AzureOpenAI, RateLimitError } from 'openai';
+import OpenAI, { APIConnectionError, APIError, AuthenticationError, AzureOpenAI, RateLimitError } from 'openai';
 import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from './index';
 
 const KEY = 'sk-test-key';
@@ -71,11 +71,13 @@ describe('fake OpenAI', () => {
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
 
-    expect(chunks).toHaveLength(4); // 3 content chunks + usage
+    expect(chunks).toHaveLength(5); // 3 content chunks, the finish chunk, usage
     expect(chunks.slice(0, 3).map((c) => c.choices[0]?.delta.content).join('')).toBe('Hello from openai');
     expect(chunks[0]?.choices[0]?.delta.role).toBe('assistant');
-    expect(chunks.map((c) => c.choices[0]?.finish_reason ?? null)).toEqual([null, null, 'stop', null]);
-    expect(chunks[3]).toMatchObject({ choices: [], usage: { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 } });
+    // As OpenAI ends a choice: a chunk of its own, with an empty delta and the finish reason.
+    expect(chunks.map((c) => c.choices[0]?.finish_reason ?? null)).toEqual([null, null, null, 'stop', null]);
+    expect(chunks[3]?.choices[0]?.delta).toEqual({});
+    expect(chunks[4]).toMatchObject({ choices: [], usage: { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 } });
     expect(new Set(chunks.map((c) => c.id))).toEqual(new Set(['chatcmpl-fake-1']));
   });
 
@@ -85,8 +87,8 @@ describe('fake OpenAI', () => {
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     expect(res.headers.get('cache-control')).toBe('no-cache');
     const events = (await res.text()).split('\n\n').filter(Boolean);
-    expect(events).toHaveLength(3);
-    expect(events[2]).toBe('data: [DONE]');
+    expect(events).toHaveLength(4); // a, b, the finish chunk, [DONE]
+    expect(events[3]).toBe('data: [DONE]');
     expect(JSON.parse(events[1]!.slice(6))).toMatchObject({ object: 'chat.completion.chunk', choices: [{ delta: { content: 'b' } }] });
   });
 
@@ -188,7 +190,7 @@ describe('fake OpenAI', () => {
     const res = await post(`${fake.baseURL}/chat/completions`, { model: 'm' }, { authorization: `Bearer ${KEY}` });
     const text = await res.text();
     const events = text.split('\n\n').filter(Boolean);
-    expect(events).toHaveLength(2001);
+    expect(events).toHaveLength(2002); // and the finish chunk and [DONE]
     expect(text.length).toBeGreaterThan(2000 * 4096);
     const first = JSON.parse(events[0]!.slice(6)) as { choices: Array<{ delta: { content: string } }> };
     expect(Buffer.byteLength(first.choices[0]!.delta.content)).toBe(4096);
@@ -274,6 +276,11 @@ describe('fake Azure OpenAI', () => {
     expect(err).toBeInstanceOf(RateLimitError);
     expect([err.code, err.type]).toEqual(['429', undefined]);
     expect(err.headers?.get('retry-after')).toBe('2');
+
+    // A client error without a stock text is not described as a server error.
+    fake.enqueue({ status: 400 });
+    const bad = (await azure.chat.completions.create({ model: '', messages }).catch((e: unknown) => e)) as APIError;
+    expect([bad.status, bad.code, bad.error]).toEqual([400, '400', { code: '400', message: 'The request was refused (status 400).' }]);
   });
 
   it('answers a malformed deployment path with 404 instead of throwing', async () => {

@@ -304,8 +304,7 @@ class FakeProviderImpl implements FakeProvider {
       if (i > 0 && interval > 0) await ex.wait(interval);
       if (ex.closed) return;
       const delta = i === 0 ? { role: 'assistant', content: pieces[i] } : { content: pieces[i] };
-      const finish = i === pieces.length - 1 ? 'stop' : null;
-      const choice = { index: 0, delta, logprobs: null, finish_reason: finish, ...(azure && { content_filter_results: CONTENT_FILTER_RESULTS }) };
+      const choice = { index: 0, delta, logprobs: null, finish_reason: null, ...(azure && { content_filter_results: CONTENT_FILTER_RESULTS }) };
       const event = `data: ${JSON.stringify({ ...head, choices: [choice], ...usageField })}\n\n`;
       if (cutAfter !== undefined && i + 1 >= cutAfter) {
         const sent = opts.cutMidEvent ? event.slice(0, Math.floor(event.length / 2)) : event;
@@ -316,6 +315,13 @@ class FakeProviderImpl implements FakeProvider {
         await ex.drain();
         if (ex.closed) return;
       }
+    }
+    // As both providers end the choice: a chunk of its own with an empty delta and the finish reason, so code that
+    // reads `delta.content` unguarded, or stops at the finish reason, meets here what it meets there.
+    const finish = { index: 0, delta: {}, logprobs: null, finish_reason: 'stop', ...(azure && { content_filter_results: {} }) };
+    if (!res.write(`data: ${JSON.stringify({ ...head, choices: [finish], ...usageField })}\n\n`)) {
+      await ex.drain();
+      if (ex.closed) return;
     }
     if (usage) {
       const n = pieces.length;

@@ -63,7 +63,9 @@ const AZURE_ERRORS: Record<number, string> = {
 };
 
 export function azureErrorBody(status: number, message?: string): AzureErrorBody {
-  return { error: { code: String(status), message: message ?? AZURE_ERRORS[status] ?? AZURE_ERRORS[500]! } };
+  // A status without a stock text of its own: a client error is not described as a server error.
+  const stock = AZURE_ERRORS[status] ?? (status >= 500 ? AZURE_ERRORS[500]! : `The request was refused (status ${status}).`);
+  return { error: { code: String(status), message: message ?? stock } };
 }
 
 /** What Azure's content filters report on a prompt or a choice that passed them. */

@@ -133,7 +133,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const cutErr = (await read(cut).catch((e: unknown) => e)) as FallbackRequestError;
     expect([cutErr.code, cutErr.message]).toEqual(['stream_interrupted', expect.stringContaining('ENDED_WITHOUT_DONE')]);
     openai.enqueue(replies.stream({ chunks: 2, cutAfterDone: true }));
-    expect(await read(await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).toBe(2);
+    expect(await read(await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).toBe(3); // 2 content chunks and the finish chunk
 
     const viaConfig = await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'azure-only' });
     expect(viaConfig.choices[0]!.message.content).toBe('Hello from azure');
