@@ -84,6 +84,7 @@ describe('upstreams that misbehave', () => {
     configs: {
       'raw-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'raw' }] },
       'raw-429': { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
+      'raw-timed': { strategy: { mode: 'fallback' }, request_timeout: 300, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
     },
     config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
     onLog: (e) => logs.push(e),
@@ -295,6 +296,35 @@ describe('upstreams that misbehave', () => {
     expect([err.status, err.code, err.headers?.get('x-should-retry')]).toEqual([502, 'upstream_invalid_response', 'false']);
     expect(err.message).toContain('application/json');
     expect(seen.filter((r) => r.url === '/v1/chat/completions')).toHaveLength(2); // not retried: it would answer the same
+  });
+
+  it("does not commit a stream on Azure's prompt-filter verdict: a stall or an error after it still falls back; content after it streams", async () => {
+    const verdict = `data: ${JSON.stringify({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] })}\n\n`;
+    const afterVerdict = (then: (res: ServerResponse) => void) => (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(verdict);
+      then(res);
+    };
+    // Silent after the verdict: request_timeout (300 ms) still runs, and Azure serves.
+    handler = afterVerdict(() => undefined);
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const stalled = await drain(await client('raw-timed').chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([stalled.got.join(''), stalled.err]).toEqual(['from azure', undefined]);
+    expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_timeout'], [200, undefined]]);
+    await until(() => cutOff === 1); // the stalled upstream was cut off
+
+    // The upstream's error right after the verdict: the error answer it stands for, so the fallback runs.
+    handler = afterVerdict((res) => res.end('data: {"error":{"message":"The server had an error","type":"server_error","param":null,"code":null}}\n\n'));
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const failed = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([failed.got.join(''), failed.err]).toEqual(['from azure', undefined]);
+    expect((await takeLog()).attempts[0]).toMatchObject({ status: 200, error: { code: 'upstream_error_event' } });
+
+    // Content after the verdict: the client gets both, the verdict first, as from Azure itself.
+    handler = afterVerdict((res) => res.end(`${event('Hello')}data: [DONE]\n\n`));
+    const raw = await fetch(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-config': 'raw-only' }, body: JSON.stringify({ model: 'gpt-4o', messages, stream: true }) });
+    expect(await raw.text()).toBe(`${verdict}${event('Hello')}data: [DONE]\n\n`);
+    await takeLog();
   });
 
   it("answers a stream whose first event is the upstream's error as that error (falling back by its status); later, the SDK throws it and the log records it", async () => {

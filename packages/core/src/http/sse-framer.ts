@@ -105,12 +105,15 @@ function lastLine(buf: Buffer): string {
 }
 
 /**
- * Whether the first event with data has arrived whole, over a body's chunks in order: the point where a stream can be
- * committed. Blocks without a `data` line (`: keep-alive` comments, `retry:`, `id:`, a lone `event:`) and stray blank
- * lines do not count: a client's SSE parser (the SDK's, a browser's) dispatches nothing for them, so nothing has been
- * delivered yet and a failure may still fall back.
+ * Counts the whole events with data over a body's chunks in order: the first one (that is not Azure's prompt-filter
+ * verdict, see `leadingPreambles`) is the point where a stream can be committed. Blocks without a `data` line
+ * (`: keep-alive` comments, `retry:`, `id:`, a lone `event:`) and stray blank lines do not count: a client's SSE parser
+ * (the SDK's, a browser's) dispatches nothing for them, so nothing has been delivered yet and a failure may still fall
+ * back.
  */
 export class FirstEventScanner {
+  /** Whole events with data seen so far. */
+  events = 0;
   /** No byte seen yet: a UTF-8 BOM there is not part of the first line. */
   private atStart = true;
   /** The first bytes of the current line, until it is known whether it is a `data` line (at most 5). */
@@ -122,8 +125,8 @@ export class FirstEventScanner {
   /** The current block has a `data` line. */
   private hasData = false;
 
-  /** Feeds the next chunk; true once such an event's blank line has been seen. */
-  push(chunk: Buffer): boolean {
+  /** Feeds the next chunk; returns the whole events with data seen so far. */
+  push(chunk: Buffer): number {
     const n = chunk.length;
     let i = 0;
     if (this.atStart && n > 0) {
@@ -139,7 +142,7 @@ export class FirstEventScanner {
           end = cr;
           this.afterCr = true;
         }
-        if (end < 0) return false;
+        if (end < 0) return this.events;
         this.midLine = false;
         i = end + 1;
         continue;
@@ -154,19 +157,22 @@ export class FirstEventScanner {
       }
       if (this.head === '' && (c === LF || c === CR)) {
         // A blank line ends the block: an event if it had data, else nothing a client acts on.
-        if (this.hasData) return true;
+        if (this.hasData) {
+          this.events++;
+          this.hasData = false;
+        }
         this.afterCr = c === CR;
         i++;
         continue;
       }
       // Collect the line's first bytes: "data:" or a bare "data" line is a data line (the field may be split).
       while (i < n && this.head.length < 5 && chunk[i] !== LF && chunk[i] !== CR) this.head += String.fromCharCode(chunk[i++]!);
-      if (i === n && this.head.length < 5) return false;
+      if (i === n && this.head.length < 5) return this.events;
       if (this.head === 'data:' || (this.head === 'data' && i < n)) this.hasData = true;
       this.head = '';
       this.midLine = true;
     }
-    return false;
+    return this.events;
   }
 }
 
@@ -241,22 +247,58 @@ function holds(pieces: readonly Buffer[], key: Buffer): boolean {
   return false;
 }
 
-/** The data of the first (or last, not `[DONE]`) whole event with data: its data lines joined, as a client reads them. */
+/**
+ * The data of the first whole event with data that is no prompt-filter verdict (or of the last, not `[DONE]`): its
+ * data lines joined, as a client reads them.
+ */
 function eventData(text: string, which: 'first' | 'last'): string | null {
+  const events = eventsData(text);
+  if (which === 'first') return events.find((data) => !isPreamble(data)) ?? null;
+  for (let i = events.length - 1; i >= 0; i--) if (events[i] !== '[DONE]') return events[i]!;
+  return null;
+}
+
+/** The data of every whole event with data in `text`, in order. */
+function eventsData(text: string): string[] {
+  const events: string[] = [];
   let lines: string[] | null = null;
-  let last: string | null = null;
   // A BOM before the first line is not part of it (FirstEventScanner skips it too).
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  for (const line of text.split(/\r\n|\r|\n/)) {
+  const all = text.split(/\r\n|\r|\n/);
+  all.pop(); // what follows the last line break: a line not ended yet, or nothing
+  for (const line of all) {
     if (line === '') {
-      if (lines === null) continue;
-      const data = lines.join('\n');
-      if (which === 'first') return data;
-      if (data !== '[DONE]') last = data;
+      if (lines !== null) events.push(lines.join('\n'));
       lines = null;
     } else if (line.startsWith('data:') || line === 'data') {
       (lines ??= []).push(line.length <= 5 ? '' : line.slice(line[5] === ' ' ? 6 : 5));
     }
   }
-  return which === 'first' ? null : last;
+  return events;
+}
+
+const PROMPT_FILTER_KEY = Buffer.from('"prompt_filter_results"');
+
+/**
+ * How many of the whole events with data in `pieces` open the stream with Azure's prompt-filter verdict: an event
+ * with `prompt_filter_results`, no choices, no usage and no error, which Azure sends before it generates anything.
+ * It answers nothing yet, so the stream is not committed on it: a stream that stalls or fails after it may still
+ * fall back. Only bytes that hold `"prompt_filter_results"` are parsed (OpenAI's streams cost one search).
+ */
+export function leadingPreambles(pieces: readonly Buffer[]): number {
+  if (!holds(pieces, PROMPT_FILTER_KEY)) return 0;
+  const events = eventsData((pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)).toString('utf8'));
+  let n = 0;
+  while (n < events.length && isPreamble(events[n]!)) n++;
+  return n;
+}
+
+function isPreamble(data: string): boolean {
+  if (!data.includes('"prompt_filter_results"')) return false;
+  try {
+    const event = JSON.parse(data) as { choices?: unknown; prompt_filter_results?: unknown; usage?: unknown; error?: unknown };
+    return Array.isArray(event.choices) && event.choices.length === 0 && event.prompt_filter_results !== undefined && event.usage == null && event.error == null;
+  } catch {
+    return false;
+  }
 }

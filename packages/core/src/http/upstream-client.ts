@@ -9,7 +9,7 @@ import type { CancelSignal } from '../engine/cancellation';
 import { SwitchyardError } from '../errors';
 import type { BodyConsumer, BodyStream } from './body-stream';
 import { HeldBytes } from './held-bytes';
-import { errorEventIn, FirstEventScanner, MAX_EVENT_BYTES, type UpstreamErrorEvent } from './sse-framer';
+import { errorEventIn, FirstEventScanner, leadingPreambles, MAX_EVENT_BYTES, type UpstreamErrorEvent } from './sse-framer';
 
 export interface UpstreamResponse {
   status: number;
@@ -21,7 +21,8 @@ export interface UpstreamResponse {
    */
   read(limit?: number): Promise<Buffer | null>;
   /**
-   * For a server-sent event stream: resolves once the body's first whole event with data arrived, with the body for
+   * For a server-sent event stream: resolves once the body's first whole event with data arrived (past Azure's
+   * prompt-filter verdict, which answers nothing yet), with the body for
    * one consumer (backpressure reaches the upstream; destroying it aborts the upstream request). Rejects if the body
    * ends or fails before that event, or sends 4 MiB without one: nothing a client would read was sent yet.
    */
@@ -94,6 +95,14 @@ export class FirstEventError extends Error {
     super(`The upstream's stream began with an error event${event.message ? `: ${event.message}` : ''}.`);
   }
 }
+/**
+ * Whether `pieces`, fed to `scanner`, hold a whole event a client can use: Azure's prompt-filter verdict, which opens
+ * its streams before anything is generated, is not one (a stream that stalls or fails after it may still fall back).
+ */
+function answerStarted(scanner: FirstEventScanner, pieces: readonly Buffer[]): boolean {
+  return scanner.events > 0 && scanner.events > leadingPreambles(pieces);
+}
+
 function errorAsFirstEvent(held: readonly Buffer[]): FirstEventError | null {
   const event = errorEventIn(held, 'first');
   return event ? new FirstEventError(event) : null;
@@ -165,7 +174,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
         this.chunks.push(chunk);
         this.size += chunk.length;
         if (this.waiter) {
-          if (this.scanner!.push(chunk)) {
+          this.scanner!.push(chunk);
+          if (answerStarted(this.scanner!, this.chunks.view())) {
             const failed = errorAsFirstEvent(this.chunks.view());
             if (failed) return this.failBeforeEvent(failed);
             this.settle(this);
@@ -242,7 +252,10 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     // The pieces up to the first event's end: only those can hold it (a fast upstream may have sent the whole answer).
     let upTo = 0;
     let whole = false;
-    while (!whole && upTo < held.length) whole = scanner.push(held[upTo++]!);
+    while (!whole && upTo < held.length) {
+      scanner.push(held[upTo++]!);
+      whole = answerStarted(scanner, upTo === held.length ? held : held.slice(0, upTo));
+    }
     const failed = whole ? errorAsFirstEvent(upTo === held.length ? held : held.slice(0, upTo)) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
     if (failed) {
       this.failBeforeEvent(failed);
