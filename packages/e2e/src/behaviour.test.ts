@@ -521,6 +521,23 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     expect(up.openai.requests).toHaveLength(1);
   });
 
+  it('refuses a JSON body sent without a CORS preflight by a page of another site (an HTML form\'s text/plain), with 415', async () => {
+    const url = await start();
+    const body = JSON.stringify({ model: 'gpt-4o', messages });
+    const post = (headers: Record<string, string>) => request(url).post('/v1/chat/completions').set(headers).send(body);
+    const forged = await post({ 'content-type': 'text/plain', 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' });
+    expect([forged.status, forged.body.error?.code]).toEqual([415, 'unsupported_media_type']);
+    // Without Sec-Fetch-Site (an older browser), by its Origin.
+    expect((await post({ 'content-type': 'text/plain', origin: 'https://evil.example' })).status).toBe(415);
+    expect(up.openai.requests).toHaveLength(0);
+    // The same page's own fetch, a preflighted cross-site JSON request (CORS is the host's to allow), or no browser at all.
+    const host = new URL(url).host;
+    expect((await post({ 'content-type': 'text/plain', 'sec-fetch-site': 'same-origin', origin: `http://${host}` })).status).toBe(200);
+    expect((await post({ 'content-type': 'text/plain', origin: `http://${host}` })).status).toBe(200);
+    expect((await post({ 'content-type': 'application/json', 'sec-fetch-site': 'cross-site', origin: 'https://app.example' })).status).toBe(200);
+    expect(up.openai.requests).toHaveLength(3);
+  });
+
   it('ignores a UTF-8 byte order mark before the JSON, as express.json() does, and sends the JSON without it', async () => {
     const url = await start();
     const json = JSON.stringify({ model: 'gpt-4o', messages });

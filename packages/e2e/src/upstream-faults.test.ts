@@ -422,6 +422,18 @@ describe('upstreams that misbehave', () => {
     const { err: midStream } = await drain(inStream);
     expect((midStream as FallbackRequestError).error?.message).toBe('Bad key Bearer sk-...6789');
     expect((await takeLog()).attempts[0]!.error?.message).toBe('Bad key Bearer sk-...6789');
+
+    // Echoed in a forwarded header, or quoted with JSON escapes the client's parser turns back into the key.
+    handler = (req, res) => {
+      const escaped = `Bad key ${req.headers.authorization}`.replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+      res.writeHead(401, { 'content-type': 'application/json', 'x-request-id': `req ${req.headers.authorization}`, 'x-ratelimit-key': RAW_KEY });
+      res.end(`{"error":{"message":"${escaped}","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`);
+    };
+    const echoed = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+    expect([echoed.status, echoed.requestID, echoed.headers?.get('x-ratelimit-key')]).toEqual([401, 'req Bearer sk-...6789', 'sk-...6789']);
+    expect(echoed.message).toContain('Bad key Bearer sk-...6789');
+    expect(JSON.stringify([echoed.error, [...(echoed.headers?.entries() ?? [])]])).not.toContain(RAW_KEY);
+    await takeLog();
   });
 
   it('the in-process client fails a stream cut mid-event the same way', async () => {

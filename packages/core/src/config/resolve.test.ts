@@ -260,6 +260,11 @@ describe('options validation (at construction, every issue with its path)', () =
     const issues = issuesOf({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-secret-123', custom_host: 'not a url' } }, config: { virtual_key: 'o' } });
     expect(issues.join('\n')).not.toContain('sk-secret-123');
     expect(issues).toEqual([expect.stringMatching(/^virtualKeys\.o\.custom_host: /)]);
+    // A provider key pasted where a virtual key's name goes is masked, not printed into boot logs.
+    const pasted = issuesOf({ virtualKeys, config: { virtual_key: 'sk-proj-abcdefghijklmnopqrstuvwxyz0123' } });
+    expect(pasted).toEqual([
+      'config.virtual_key: unknown virtual key "sk-...0123" (it looks like an API key: `virtual_key` names an entry of `virtualKeys`, which holds the key) (known: openai-prod, azure-prod)',
+    ]);
   });
 
   it('accepts the seed config, a single-provider config and inline targets', () => {

@@ -287,6 +287,16 @@ function inheritedHost(fields: ProviderFields, scope: Scope): string | undefined
   return fields.resource_name !== undefined || fields.endpoint !== undefined ? undefined : scope.customHost;
 }
 
+/**
+ * A virtual key's name as an error message quotes it, unless it looks like a credential (`virtual_key:
+ * process.env.OPENAI_API_KEY`, as Portkey's own virtual keys read): that is masked, never printed into boot logs.
+ */
+function shownKeyName(name: string): string {
+  const secretLike = /^(?:sk-|sess-)/.test(name) || /^[\da-f]{32}$/i.test(name) || name.length > 40;
+  if (!secretLike) return `"${name}"`;
+  return `"${name.length >= 20 ? `${name.slice(0, 3)}...${name.slice(-4)}` : '***'}" (it looks like an API key: \`virtual_key\` names an entry of \`virtualKeys\`, which holds the key)`;
+}
+
 class Resolver {
   constructor(
     private readonly virtualKeys: Record<string, VirtualKeyConfig>,
@@ -343,7 +353,7 @@ class Resolver {
         const known = Object.keys(this.virtualKeys);
         this.issues.push({
           path: formatPath([...at, 'virtual_key']),
-          message: `unknown virtual key "${config.virtual_key}"${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+          message: `unknown virtual key ${shownKeyName(config.virtual_key)}${known.length ? ` (known: ${known.join(', ')})` : ''}`,
         });
         return this.placeholder(targetPath, weight);
       }

@@ -456,7 +456,8 @@ export class Gateway {
     for (const name in res.headers) {
       const value = res.headers[name];
       if (value !== undefined && (FORWARDED_HEADERS.has(name) || name.startsWith('x-ratelimit-'))) {
-        headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        // A proxy that echoes the credential in a header it sets: masked, as in an error body.
+        headers[name] = redact(Array.isArray(value) ? value.join(', ') : value, leaf.endpoint.secret);
       }
     }
     const first = run.attempts[0]!;

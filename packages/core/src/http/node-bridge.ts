@@ -41,6 +41,7 @@ export async function handleNodeRequest(
 
   let result: GatewayResponse;
   try {
+    refuseCrossSiteForm(req.headers);
     const max = gateway.options.maxBodyBytes;
     // The declared length is checked even when a host parser already read the body.
     if (Number(req.headers['content-length']) > max) throw tooLarge(max);
@@ -117,6 +118,34 @@ function jsonBytes(value: unknown): number {
   }
 }
 const FORM_TYPE = /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\b/i;
+
+/** Content types a page on any site may send without a CORS preflight, as an HTML form does. */
+const NO_PREFLIGHT_TYPE = /^\s*(?:text\/plain|application\/x-www-form-urlencoded|multipart\/form-data)\b/i;
+
+/**
+ * A JSON body is read whatever its content type (`fetch` with a string body sends `text/plain`), except from a page
+ * of another site: there a `text/plain` form (`enctype="text/plain"`) can carry JSON with the user's cookies and no
+ * CORS preflight, and run prompts on a host that authenticates by cookie. Browsers say where a request comes from
+ * (`Sec-Fetch-Site`, else `Origin`); other clients send neither and are not affected.
+ */
+function refuseCrossSiteForm(headers: IncomingMessage['headers']): void {
+  const type = headers['content-type'];
+  if (type !== undefined && !NO_PREFLIGHT_TYPE.test(type)) return;
+  const site = headers['sec-fetch-site'];
+  const crossSite = site !== undefined ? site === 'cross-site' || site === 'same-site' : foreignOrigin(headers.origin, headers.host);
+  if (crossSite) {
+    throw new SwitchyardError('unsupported_media_type', 'A request from a page of another site must send its JSON body as application/json.');
+  }
+}
+
+function foreignOrigin(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== host;
+  } catch {
+    return true; // `null` (a sandboxed or file page): not this site
+  }
+}
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   // A body something else consumed already (and did not leave in req.body) cannot be read again.

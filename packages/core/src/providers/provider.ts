@@ -31,8 +31,17 @@ const MIN_MASKED = 8;
  * as OpenAI masks a wrong key itself (`sk-...wxyz`; a short key wholly): secrets never reach a client or a log.
  */
 export function maskSecret(body: Buffer, secret: string): Buffer {
-  if (secret.length < MIN_MASKED || !body.includes(secret)) return body;
-  return Buffer.from(redact(body.toString('utf8'), secret));
+  if (secret.length < MIN_MASKED) return body;
+  if (body.includes(secret)) return Buffer.from(redact(body.toString('utf8'), secret));
+  // JSON may quote it with escapes (`\u0061` for `a`), which the client's parser turns back into the key: such a body
+  // is read as the client will read it, and re-encoded if it holds the key.
+  if (!body.includes('\\u')) return body;
+  try {
+    const text = JSON.stringify(JSON.parse(body.toString('utf8')));
+    return text.includes(secret) ? Buffer.from(redact(text, secret)) : body;
+  } catch {
+    return body;
+  }
 }
 
 /** `text` with `secret` masked (see maskSecret): for an upstream's error message in a log event or an error. */
