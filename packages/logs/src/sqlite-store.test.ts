@@ -183,6 +183,24 @@ describe('SQLite log store', () => {
     await again.close();
   });
 
+  it('ends its idle worker thread, so a store nobody closes does not hold one for good; the next operation starts another', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'idle.db') });
+    // The idle time (30 s by default), shortened for the test.
+    const worker = (store as unknown as { worker: { idleThreadMs: number; readonly threadRunning: boolean } }).worker;
+    worker.idleThreadMs = 50;
+    store.write(event({ traceId: 'before' }));
+    expect((await store.query()).data).toHaveLength(1);
+    expect(worker.threadRunning).toBe(true);
+    const end = Date.now() + 3000;
+    while (worker.threadRunning && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(worker.threadRunning).toBe(false);
+    store.write(event({ traceId: 'after' }));
+    expect((await store.query()).data.map((e) => e.traceId).sort()).toEqual(['after', 'before']);
+    expect(worker.threadRunning).toBe(true);
+    expect(warn).not.toHaveBeenCalled(); // a retired thread is not a failure to fall back from
+    await store.close();
+  });
+
   it('fails an operation with a value no thread can receive (from untyped code) alone: close still completes', async () => {
     const store = new SqliteLogStore({ path: join(dir, 'uncloneable.db') });
     await store.count(); // the worker is up

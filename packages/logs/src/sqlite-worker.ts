@@ -64,8 +64,15 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/**
+ * An idle worker thread ends after this long (the next operation starts another, in ~30 ms): a store nobody closes (one
+ * made in a NestJS `useFactory`, a test's) does not keep a thread and its memory for the life of the process.
+ */
+const IDLE_THREAD_MS = 30_000;
+
 export class SqliteWorker {
   private worker: Worker | null = null;
+  private retireTimer: NodeJS.Timeout | undefined;
   /** The worker could not start or died: operations run in the calling thread from then on. */
   private inThread = false;
   private closed = false;
@@ -78,10 +85,17 @@ export class SqliteWorker {
     private readonly options: { timeoutMs: number; table: string; maxStatements: number },
     /** The store's own connection: what runs an operation when the worker cannot. */
     private readonly local: SqliteOps,
+    private readonly idleThreadMs = IDLE_THREAD_MS,
   ) {}
+
+  /** Whether a worker thread runs now (it ends when idle, and starts again with the next operation). */
+  get threadRunning(): boolean {
+    return this.worker !== null;
+  }
 
   run<T>(op: DatabaseOp): Promise<T> {
     if (this.closed) return Promise.reject(new Error('The SQLite log store is closed.'));
+    clearTimeout(this.retireTimer);
     const worker = this.inThread ? null : (this.worker ?? this.start());
     if (!worker) return runLocal<T>(this.local, op);
     const id = this.nextId++;
@@ -102,6 +116,7 @@ export class SqliteWorker {
   /** Lets what was asked finish (writes included), then stops the thread. Later operations are refused. */
   close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retireTimer);
     const worker = this.worker;
     if (!worker) return Promise.resolve();
     const idle = this.pending.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => this.drained.push(resolve));
@@ -143,6 +158,17 @@ export class SqliteWorker {
     const waiting = this.drained;
     this.drained = [];
     for (const resolve of waiting) resolve();
+    if (this.closed || this.worker !== worker) return;
+    clearTimeout(this.retireTimer);
+    this.retireTimer = setTimeout(() => this.retire(worker), this.idleThreadMs);
+    this.retireTimer.unref();
+  }
+
+  /** Ends an idle worker's thread; the next operation starts a new one. */
+  private retire(worker: Worker): void {
+    if (this.worker !== worker || this.pending.size > 0) return;
+    this.worker = null; // before it exits: its exit is not a failure to fall back from
+    void worker.terminate().catch(() => undefined);
   }
 
   /** The worker failed (it could not load the driver or open the file, or it died): nothing asked is lost. */
