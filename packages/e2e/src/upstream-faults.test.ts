@@ -327,6 +327,51 @@ describe('upstreams that misbehave', () => {
     await takeLog();
   });
 
+  it('reads [DONE] and an error event wherever the connection splits them; the in-process client stops at [DONE], as the SDK', async () => {
+    /** Writes the pieces 20 ms apart (each its own read upstream of Switchyard), then ends. */
+    const inPieces = (...pieces: string[]) => (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const next = (i: number) => (i < pieces.length ? res.write(pieces[i], () => setTimeout(() => next(i + 1), 20)) : res.end());
+      next(0);
+    };
+    const inProcess = () => createFallbackClient({ ...options(), config: options().configs!['raw-only'] });
+    for (const [a, b] of [['data: [DO', 'NE]\n\n'], ['data: [DONE]\n', '\n'], ['data: [DONE]\r\n', '\r\n']]) {
+      handler = inPieces(event('Hello'), a!, b!);
+      const res = await fetch(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages, stream: true }) });
+      expect(await res.text()).toBe(`${event('Hello')}${a}${b}`); // complete: no error event after it
+      expect((await takeLog()).attempts[0]!.error).toBeUndefined();
+      const read = await drain(await inProcess().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+      expect([read.got.join(''), read.err]).toEqual(['Hello', undefined]);
+      await takeLog();
+    }
+
+    // An error event in two reads: the SDK throws it, and the log keeps the upstream's message.
+    handler = inPieces(event('Hello'), 'data: {"error":{"message":"The server had an error","type":"server_error","pa', 'ram":null,"code":null}}\n\n');
+    const failed = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([failed.got.join(''), (failed.err as APIError).message]).toEqual(['Hello', expect.stringContaining('The server had an error')]);
+    expect((await takeLog()).attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: 'The server had an error' });
+
+    // After [DONE], nothing is read: a later chunk, error event or comment.
+    handler = inPieces(event('Hello'), 'data: [DONE]\n\n', event(' again'), 'data: {"error":{"message":"late"}}\n\n', ': bye\n\n');
+    const over = await drain(await inProcess().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([over.got.join(''), over.err]).toEqual(['Hello', undefined]);
+    expect((await takeLog()).attempts[0]!.error).toBeUndefined();
+  });
+
+  it('falls back from a stream that ends at [DONE] before any answer (with or without the Azure verdict): the client would read an empty one', async () => {
+    const verdict = `data: ${JSON.stringify({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [] })}\n\n`;
+    for (const body of [': keep-alive\n\ndata: [DONE]\n\n', `${verdict}data: [DONE]\n\n`]) {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(body);
+      };
+      azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+      const served = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+      expect([served.got.join(''), served.err]).toEqual(['from azure', undefined]);
+      expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_unreachable'], [200, undefined]]);
+    }
+  });
+
   it("answers a stream whose first event is the upstream's error as that error (falling back by its status); later, the SDK throws it and the log records it", async () => {
     const errorEvent = 'data: {"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}\n\n';
     const firstEvent = (data: string) => (_req: IncomingMessage, res: ServerResponse) => {

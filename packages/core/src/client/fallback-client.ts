@@ -204,9 +204,15 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   // Whole events only, as the HTTP route passes them: an event cut by the upstream's end, or one too large to hold,
   // fails the stream instead of vanishing in the parser. Its `done` says the upstream's [DONE] came, as there.
   const framer = new SseFramer();
+  // As the SDK: the stream's end is its [DONE]; whatever an upstream sends after it is not read.
+  let ended = false;
   const parser = createParser({
     onEvent: (event) => {
-      if (event.data === '[DONE]' || failure) return;
+      if (ended || failure) return;
+      if (event.data.startsWith('[DONE]')) {
+        ended = true;
+        return;
+      }
       const data = parseJson(event.data) as ChatCompletionChunk & Partial<OpenAIErrorBody>;
       if (typeof data !== 'object' || data === null) {
         // The SDK throws on an event that is not JSON: a chunk of the wrong type would fail later, in caller code.

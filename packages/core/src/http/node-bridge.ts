@@ -190,8 +190,7 @@ function decoderFor(encoding: string | undefined): Transform | null {
 }
 
 function endsWithErrorEvent(framer: SseFramer): boolean {
-  const last = framer.lastPiece;
-  return last !== null && errorEventIn([last], 'last') !== null;
+  return errorEventIn(framer.lastPieces, 'last') !== null;
 }
 
 /** An SSE event the official SDKs raise as an APIError: a broken stream never looks like a clean end. */

@@ -1,4 +1,4 @@
-import { errorEventIn, leadingPreambles, MAX_EVENT_BYTES, SseFramer } from './sse-framer';
+import { errorEventIn, unansweredEvents, MAX_EVENT_BYTES, SseFramer } from './sse-framer';
 
 const text = (pieces: Buffer[]) => Buffer.concat(pieces).toString();
 
@@ -111,21 +111,25 @@ describe('errorEventIn', () => {
   });
 });
 
-describe('leadingPreambles', () => {
+describe('unansweredEvents', () => {
   const pieces = (...texts: string[]) => texts.map((t) => Buffer.from(t));
   const verdict = 'data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0}]}\n\n';
   const chunk = 'data: {"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n';
 
-  it("counts the whole events that open a stream with Azure's prompt-filter verdict, and nothing else", () => {
-    expect(leadingPreambles(pieces(verdict))).toBe(1);
-    expect(leadingPreambles(pieces(verdict.slice(0, 40), verdict.slice(40), chunk))).toBe(1);
-    expect(leadingPreambles(pieces(verdict.slice(0, -1)))).toBe(0); // not whole yet
-    expect(leadingPreambles(pieces(chunk, verdict))).toBe(0); // not leading
+  it("counts the whole events that answer nothing before the first that does: Azure's prompt-filter verdict, a leading [DONE]", () => {
+    expect(unansweredEvents(pieces(verdict))).toBe(1);
+    expect(unansweredEvents(pieces(verdict.slice(0, 40), verdict.slice(40), chunk))).toBe(1);
+    expect(unansweredEvents(pieces(verdict.slice(0, -1)))).toBe(0); // not whole yet
+    expect(unansweredEvents(pieces(chunk, verdict))).toBe(0); // not leading
     // Content, usage or an error beside the verdict answer something: not a preamble.
-    expect(leadingPreambles(pieces('data: {"choices":[{"index":0,"delta":{}}],"prompt_filter_results":[]}\n\n'))).toBe(0);
-    expect(leadingPreambles(pieces('data: {"choices":[],"prompt_filter_results":[],"usage":{"total_tokens":1}}\n\n'))).toBe(0);
-    expect(leadingPreambles(pieces('data: {"choices":[],"prompt_filter_results":[],"error":{"message":"x"}}\n\n'))).toBe(0);
-    expect(leadingPreambles(pieces(chunk))).toBe(0);
+    expect(unansweredEvents(pieces('data: {"choices":[{"index":0,"delta":{}}],"prompt_filter_results":[]}\n\n'))).toBe(0);
+    expect(unansweredEvents(pieces('data: {"choices":[],"prompt_filter_results":[],"usage":{"total_tokens":1}}\n\n'))).toBe(0);
+    expect(unansweredEvents(pieces('data: {"choices":[],"prompt_filter_results":[],"error":{"message":"x"}}\n\n'))).toBe(0);
+    expect(unansweredEvents(pieces(chunk))).toBe(0);
+    // [DONE] before any answer: nothing will be answered (a client reads an empty stream).
+    expect(unansweredEvents(pieces('data: [DONE]\n\n'))).toBe(Infinity);
+    expect(unansweredEvents(pieces(verdict, 'data: [DONE]\n\n'))).toBe(Infinity);
+    expect(unansweredEvents(pieces(chunk, 'data: [DONE]\n\n'))).toBe(0);
   });
 
   it('an error event after the verdict is the first event errorEventIn reads', () => {

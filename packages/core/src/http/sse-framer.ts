@@ -32,9 +32,13 @@ export class SseFramer {
   /** The last two held bytes (a blank line may start in them, across pieces), last first. */
   private prev1: number | undefined;
   private prev2: number | undefined;
-  /** The last piece passed on (it ends on an event boundary): read only when the stream ends. */
-  private last: Buffer | null = null;
-  private doneAtEnd = false;
+  /**
+   * The pieces of the last push that passed something on: they start and end on event boundaries, so they hold the
+   * last event whole, even when it began in held bytes (kept as they are, not copied). Read when the stream ends.
+   */
+  private last: Buffer[] | null = null;
+  /** A `data: [DONE]` event was passed on: the answer is complete, whatever follows it. */
+  private doneSeen = false;
 
   /**
    * The pieces to send now, in order: held bytes and the chunk up to its last blank line (empty when none). Throws
@@ -47,8 +51,9 @@ export class SseFramer {
       return [];
     }
     const out = this.held.take();
-    this.last = end === chunk.length ? chunk : chunk.subarray(0, end);
-    out.push(this.last);
+    out.push(end === chunk.length ? chunk : chunk.subarray(0, end));
+    this.last = out;
+    if (!this.doneSeen && endsWithDone(out)) this.doneSeen = true;
     this.prev1 = this.prev2 = undefined;
     if (end < chunk.length) this.hold(chunk.subarray(end));
     return out;
@@ -66,7 +71,7 @@ export class SseFramer {
     if (held.length === 0) return [];
     const text = Buffer.concat(held).toString('utf8').trim();
     if (DONE.test(text)) {
-      this.doneAtEnd = true;
+      this.doneSeen = true;
       return [...held, Buffer.from('\n\n')];
     }
     if (DATA_LINE.test(text)) throw streamFault('ENDED_MID_EVENT', 'The upstream stream ended in the middle of an event.');
@@ -78,12 +83,12 @@ export class SseFramer {
    * without it was cut at an event boundary (the connection closed, a proxy gave up), and looks complete otherwise.
    */
   get done(): boolean {
-    return this.doneAtEnd || (this.last !== null && DONE.test(lastLine(this.last)));
+    return this.doneSeen;
   }
 
-  /** The last piece passed on: its last event is the stream's last (an upstream's error event, say). */
-  get lastPiece(): Buffer | null {
-    return this.last;
+  /** The pieces that hold the last event passed on, whole: the stream's last (an upstream's error event, say). */
+  get lastPieces(): readonly Buffer[] {
+    return this.last ?? [];
   }
 
   private hold(bytes: Buffer): void {
@@ -95,18 +100,48 @@ export class SseFramer {
   }
 }
 
-/** The last non-blank line of `buf` (its last event's last line), as text. */
-function lastLine(buf: Buffer): string {
+/**
+ * Whether the last line passed on is `data: [DONE]`, also when it came in two reads (`[DO`, `NE]`). Per push: a look at
+ * the last bytes before the line breaks (a `]`?), then at most a few bytes joined.
+ */
+function endsWithDone(pieces: readonly Buffer[]): boolean {
+  const piece = pieces[pieces.length - 1]!;
+  let k = piece.length - 1;
+  while (k >= 0 && (piece[k] === LF || piece[k] === CR)) k--;
+  if (k >= 0 && piece[k] !== 0x5d) return false;
+  return DONE.test(lastLine(pieces));
+}
+
+/** Longer than `data: [DONE]` with its line breaks: a last line is read only this far back. */
+const SHORT_LINE = 32;
+
+/**
+ * The last non-blank line of the pieces taken together (their last event's last line), as text, when it is short
+ * (`data: [DONE]` is); '' for a longer one. Only the last few bytes are joined, never whole pieces.
+ */
+function lastLine(pieces: readonly Buffer[]): string {
+  const tail: Buffer[] = [];
+  let size = 0;
+  let i = pieces.length - 1;
+  for (; i >= 0 && size < SHORT_LINE; i--) {
+    const piece = pieces[i]!;
+    const room = SHORT_LINE - size;
+    tail.unshift(piece.length > room ? piece.subarray(piece.length - room) : piece);
+    size += Math.min(piece.length, room);
+  }
+  const buf = tail.length === 1 ? tail[0]! : Buffer.concat(tail, size);
+  // All of the pieces' bytes are here (none left before, none cut off): their first line starts at 0.
+  const whole = i < 0 && size < SHORT_LINE;
   let end = buf.length;
   while (end > 0 && (buf[end - 1] === LF || buf[end - 1] === CR)) end--;
   let start = end;
   while (start > 0 && buf[start - 1] !== LF && buf[start - 1] !== CR) start--;
-  return buf.toString('utf8', start, end);
+  return start > 0 || whole ? buf.toString('utf8', start, end) : '';
 }
 
 /**
- * Counts the whole events with data over a body's chunks in order: the first one (that is not Azure's prompt-filter
- * verdict, see `leadingPreambles`) is the point where a stream can be committed. Blocks without a `data` line
+ * Counts the whole events with data over a body's chunks in order: the first one that answers something (see
+ * `unansweredEvents`) is the point where a stream can be committed. Blocks without a `data` line
  * (`: keep-alive` comments, `retry:`, `id:`, a lone `event:`) and stray blank lines do not count: a client's SSE parser
  * (the SDK's, a browser's) dispatches nothing for them, so nothing has been delivered yet and a failure may still fall
  * back.
@@ -254,9 +289,12 @@ function holds(pieces: readonly Buffer[], key: Buffer): boolean {
 function eventData(text: string, which: 'first' | 'last'): string | null {
   const events = eventsData(text);
   if (which === 'first') return events.find((data) => !isPreamble(data)) ?? null;
-  for (let i = events.length - 1; i >= 0; i--) if (events[i] !== '[DONE]') return events[i]!;
-  return null;
+  // A client stops reading at [DONE] (the SDK does): what follows it was never read.
+  const end = events.findIndex(isDone);
+  return (end < 0 ? events : events.slice(0, end)).pop() ?? null;
 }
+
+const isDone = (data: string): boolean => data.startsWith('[DONE]');
 
 /** The data of every whole event with data in `text`, in order. */
 function eventsData(text: string): string[] {
@@ -278,18 +316,24 @@ function eventsData(text: string): string[] {
 }
 
 const PROMPT_FILTER_KEY = Buffer.from('"prompt_filter_results"');
+const DONE_KEY = Buffer.from('[DONE]');
 
 /**
- * How many of the whole events with data in `pieces` open the stream with Azure's prompt-filter verdict: an event
- * with `prompt_filter_results`, no choices, no usage and no error, which Azure sends before it generates anything.
- * It answers nothing yet, so the stream is not committed on it: a stream that stalls or fails after it may still
- * fall back. Only bytes that hold `"prompt_filter_results"` are parsed (OpenAI's streams cost one search).
+ * How many of the whole events with data in `pieces` answer nothing before the first that does: Azure's
+ * prompt-filter verdict (an event with `prompt_filter_results`, no choices, no usage and no error, sent before anything
+ * is generated); Infinity when `data: [DONE]` comes first (a client would read an empty, successful stream). The
+ * stream is not committed on them: a stream that stalls, fails or ends after them may still fall back. Only bytes
+ * that hold `"prompt_filter_results"` or `[DONE]` are parsed (OpenAI's first events cost two searches).
  */
-export function leadingPreambles(pieces: readonly Buffer[]): number {
-  if (!holds(pieces, PROMPT_FILTER_KEY)) return 0;
+export function unansweredEvents(pieces: readonly Buffer[]): number {
+  if (!holds(pieces, PROMPT_FILTER_KEY) && !holds(pieces, DONE_KEY)) return 0;
   const events = eventsData((pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)).toString('utf8'));
   let n = 0;
-  while (n < events.length && isPreamble(events[n]!)) n++;
+  for (const data of events) {
+    if (isDone(data)) return Infinity;
+    if (!isPreamble(data)) break;
+    n++;
+  }
   return n;
 }
 

@@ -9,7 +9,7 @@ import type { CancelSignal } from '../engine/cancellation';
 import { SwitchyardError } from '../errors';
 import type { BodyConsumer, BodyStream } from './body-stream';
 import { HeldBytes } from './held-bytes';
-import { errorEventIn, FirstEventScanner, leadingPreambles, MAX_EVENT_BYTES, type UpstreamErrorEvent } from './sse-framer';
+import { errorEventIn, FirstEventScanner, MAX_EVENT_BYTES, unansweredEvents, type UpstreamErrorEvent } from './sse-framer';
 
 export interface UpstreamResponse {
   status: number;
@@ -97,10 +97,11 @@ export class FirstEventError extends Error {
 }
 /**
  * Whether `pieces`, fed to `scanner`, hold a whole event a client can use: Azure's prompt-filter verdict, which opens
- * its streams before anything is generated, is not one (a stream that stalls or fails after it may still fall back).
+ * its streams before anything is generated, is not one, nor is a `[DONE]` before any (a stream that stalls, fails or
+ * ends after them may still fall back).
  */
 function answerStarted(scanner: FirstEventScanner, pieces: readonly Buffer[]): boolean {
-  return scanner.events > 0 && scanner.events > leadingPreambles(pieces);
+  return scanner.events > 0 && scanner.events > unansweredEvents(pieces);
 }
 
 function errorAsFirstEvent(held: readonly Buffer[]): FirstEventError | null {
