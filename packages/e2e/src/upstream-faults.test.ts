@@ -472,11 +472,12 @@ describe('upstreams that misbehave', () => {
     handler = (req, res) => {
       const escaped = `Bad key ${req.headers.authorization}`.replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
       res.writeHead(401, { 'content-type': 'application/json', 'x-request-id': `req ${req.headers.authorization}`, 'x-ratelimit-key': RAW_KEY });
-      res.end(`{"error":{"message":"${escaped}","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`);
+      // Quoted twice: escaped in the message, as it is in `param`.
+      res.end(`{"error":{"message":"${escaped}","type":"invalid_request_error","param":"${RAW_KEY}","code":"invalid_api_key"}}`);
     };
     const echoed = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
     expect([echoed.status, echoed.requestID, echoed.headers?.get('x-ratelimit-key')]).toEqual([401, 'req Bearer sk-...6789', 'sk-...6789']);
-    expect(echoed.message).toContain('Bad key Bearer sk-...6789');
+    expect([echoed.message, echoed.param]).toEqual([expect.stringContaining('Bad key Bearer sk-...6789'), 'sk-...6789']);
     expect(JSON.stringify([echoed.error, [...(echoed.headers?.entries() ?? [])]])).not.toContain(RAW_KEY);
     await takeLog();
   });

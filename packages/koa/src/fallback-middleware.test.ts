@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { Readable } from 'node:stream';
 import Koa from 'koa';
 import request from 'supertest';
 import { fallbackMiddleware } from '@switchyard/koa';
@@ -51,6 +52,32 @@ describe('Koa: a timeout middleware in front that answers through ctx.status and
     for await (const chunk of next) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('Hello');
   });
+});
+
+it('Koa: a streamed answer of the host (ctx.body a Readable) is left for Koa to finish when the upstream answers meanwhile', async () => {
+  const app = new Koa();
+  app.use(async (ctx, next) => {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        ctx.status = 503;
+        let n = 0; // a page streamed out slowly: 6 parts over ~300 ms
+        ctx.body = new Readable({ read() { setTimeout(() => this.push(n++ < 6 ? `part${n};` : null), 50); } });
+        resolve();
+      }, 100);
+    });
+    try {
+      await Promise.race([next(), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+  app.use(fallbackMiddleware(seedOptions(up, logs)));
+  const url = track(await listen(createServer(app.callback())));
+  up.openai.enqueue({ ...replies.ok('late'), delayMs: 200 });
+  const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages }) });
+  expect([res.status, await res.text()]).toEqual([503, 'part1;part2;part3;part4;part5;part6;']);
+  expect((await nextLog(logs)).status).toBe(503);
 });
 
 it('Koa: a stream is not cut short by a content-length the host set before Switchyard answered', async () => {

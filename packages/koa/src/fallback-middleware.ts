@@ -16,7 +16,8 @@ export function fallbackMiddleware(options: SwitchyardOptions): Middleware {
       ctx.respond = false;
     };
     // A body parser (e.g. @koa/bodyparser) leaves the parsed body on ctx.request.body.
-    await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body, beforeWrite: takeOver });
+    // A reply Koa started meanwhile (a streamed ctx.body) is Koa's to finish: hostFinishes.
+    await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body, beforeWrite: takeOver, hostFinishes: true });
     // Answered by us, or ended for a client that left: nothing for Koa to write after this middleware.
     takeOver();
   };

@@ -24,7 +24,8 @@ export interface SwitchyardModuleExtras {
    * return value: the route writes its response itself). Version-neutral unless `version` says otherwise (the app's
    * `enableVersioning` would otherwise move it or require a version header SDK clients do not send). Off when absent.
    * `decorators` go on its controller class, as on one of yours: `[Public()]` for a global auth guard that skips
-   * public routes by their metadata, `[UseGuards(ApiKeyGuard)]` for a guard of this route only, `[SkipThrottle()]`.
+   * public routes by their metadata, `[UseGuards(ApiKeyGuard)]` for a guard of this route only, `[SkipThrottle()]`
+   * (a guard class is made in this module: what it injects must reach it, e.g. through forRootAsync's `imports`).
    */
   route?: { path: string; version?: RouteVersion; decorators?: ClassDecorator[] };
 }

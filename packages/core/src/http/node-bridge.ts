@@ -8,7 +8,7 @@ import type { Transform } from 'node:stream';
 import { SwitchyardError } from '../errors';
 import { clientClosed, hostAnswered, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { Cancellation } from '../engine/cancellation';
-import { invalidJson, tooLarge } from '../engine/request';
+import { header, invalidJson, tooLarge } from '../engine/request';
 import { codecFor, contentCoding } from './content-coding';
 import { readStream } from './read-stream';
 import { errorEventIn, SseFramer, streamFault } from './sse-framer';
@@ -22,6 +22,12 @@ export interface NodeRequestOptions {
    * handling (a timeout interceptor's 408) still answers in the framework's way.
    */
   beforeWrite?: () => void;
+  /**
+   * A response the host started before Switchyard could write is the host's to finish (Koa pipes a streamed
+   * `ctx.body` of a timeout middleware after sending its headers): it is left alone, and logged when it ends. Without
+   * this, such a response is ended, so that a host that sent headers and moved on does not leave its client waiting.
+   */
+  hostFinishes?: boolean;
 }
 
 /** Serves one chat completion request. Resolves when the response is handed over; never rejects. */
@@ -58,7 +64,7 @@ export async function handleNodeRequest(
     result = gateway.reject(error, req.headers);
   }
   res.off('close', onClose);
-  writeResponse(result, res, options.beforeWrite);
+  writeResponse(result, res, options);
 }
 
 /**
@@ -70,7 +76,7 @@ export function handleParserError(gateway: Gateway, err: unknown, req: IncomingM
   const error = parserRefusal(err);
   if (!error || res.headersSent) return false;
   // body-parser reads off the rest of a refused body before calling next(err): the connection stays usable.
-  writeResponse(gateway.reject(error, req.headers), res);
+  writeResponse(gateway.reject(error, req.headers), res, {});
   return true;
 }
 
@@ -132,18 +138,36 @@ function refuseCrossSiteForm(headers: IncomingMessage['headers']): void {
   const type = headers['content-type'];
   if (type !== undefined && !NO_PREFLIGHT_TYPE.test(type)) return;
   const site = headers['sec-fetch-site'];
-  const crossSite = site !== undefined ? site === 'cross-site' || site === 'same-site' : foreignOrigin(headers.origin, headers.host);
+  const crossSite = site !== undefined ? site === 'cross-site' || site === 'same-site' : foreignOrigin(headers);
   if (crossSite) {
     throw new SwitchyardError('unsupported_media_type', 'A request from a page of another site must send its JSON body as application/json.');
   }
 }
 
-function foreignOrigin(origin: string | undefined, host: string | undefined): boolean {
+/**
+ * Whether an `Origin` names another site than the one asked: its host is compared with `Host` and with what a proxy in
+ * front says it was (`X-Forwarded-Host`, `Forwarded: host=`; a page cannot set these on a form or a simple request),
+ * each read as a URL of the Origin's scheme reads it (case, default port).
+ */
+function foreignOrigin(headers: IncomingMessage['headers']): boolean {
+  const { origin } = headers;
   if (origin === undefined) return false;
+  let url: URL;
   try {
-    return new URL(origin).host !== host;
+    url = new URL(origin);
   } catch {
     return true; // `null` (a sandboxed or file page): not this site
+  }
+  const forwarded = /(?:^|[;,\s])host="?([^";,\s]+)/i.exec(header(headers, 'forwarded') ?? '')?.[1];
+  const named = [headers.host, header(headers, 'x-forwarded-host')?.split(',')[0]?.trim(), forwarded];
+  return !named.some((host) => host !== undefined && host !== '' && sameHost(url, host));
+}
+
+function sameHost(origin: URL, host: string): boolean {
+  try {
+    return new URL(`${origin.protocol}//${host}`).host === origin.host;
+  } catch {
+    return false;
   }
 }
 
@@ -198,12 +222,13 @@ function sseErrorEvent(err: unknown): string {
   return `data: ${JSON.stringify(streamInterrupted(err).toBody())}\n\n`;
 }
 
-function writeResponse(result: GatewayResponse, res: ServerResponse, beforeWrite?: () => void): void {
+function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWrite, hostFinishes }: NodeRequestOptions): void {
   // Gone, or answered by the host meanwhile (headers already sent by middleware in front): nothing of ours can go out.
   if (res.destroyed || res.writableEnded || res.headersSent) {
     result.stream?.destroy();
     // A response the host ended is what the client got, and what is logged; one it only started is not delivered.
     if (res.writableEnded) result.end({ status: res.statusCode });
+    else if (hostFinishes && !res.destroyed) res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
     else {
       res.end();
       result.end({ clientClosed: true });

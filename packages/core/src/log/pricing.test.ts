@@ -35,6 +35,13 @@ describe('price table', () => {
     expect(new PriceTable().costOf('openai', 'gpt-4o-audio-preview', usage)).toBeNull();
   });
 
+  it("applies a host's price for a base model to its snapshots, before any list price of a snapshot", () => {
+    const table = new PriceTable({ 'azure-openai/gpt-4': { prompt: 1, completion: 1 }, 'gpt-4o': { prompt: 2, completion: 2 } });
+    expect(table.costOf('azure-openai', 'gpt-4-0613', usage)).toBe(3);
+    expect(table.costOf('openai', 'gpt-4-0613', usage)).toBe(30 + 2 * 60); // not the host's: its price is Azure's
+    expect(table.costOf('openai', 'gpt-4o-2024-05-13', usage)).toBe(6);
+  });
+
   it('uses the host prices first, provider-scoped before model-wide', () => {
     const table = new PriceTable({ 'gpt-4o': { prompt: 1, completion: 1 }, 'azure-openai/gpt-4o': { prompt: 3, completion: 3 }, mine: { prompt: 0, completion: 0 } });
     expect(table.costOf('openai', 'gpt-4o', usage)).toBe(3);

@@ -50,6 +50,8 @@ export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = {
 };
 
 const DATED_SNAPSHOT = /-\d{4}-\d{2}-\d{2}$/;
+/** An older model's snapshot suffix: `-0613`, `-0125-preview`. */
+const NUMBERED_SNAPSHOT = /-\d{4}(?:-preview)?$/;
 
 /** Looks prices up: the host's table first, then the defaults; `provider/model` before `model`. */
 export class PriceTable {
@@ -61,9 +63,17 @@ export class PriceTable {
 
   /** The price of a model, trying a dated snapshot (`gpt-4o-2024-08-06`) under its base name; null when unknown. */
   priceOf(provider: ProviderName, model: string): ModelPrice | null {
-    const found = this.lookup(provider, model);
-    if (found || !DATED_SNAPSHOT.test(model)) return found;
-    return this.lookup(provider, model.replace(DATED_SNAPSHOT, ''));
+    // The host's prices first, for the snapshot or its base model (a four-digit snapshot too: `gpt-4-0613`); then the
+    // list prices, where a four-digit snapshot has its own entry.
+    const base = model.replace(DATED_SNAPSHOT, '').replace(NUMBERED_SNAPSHOT, '');
+    const dated = model.replace(DATED_SNAPSHOT, '');
+    return (
+      this.fromHost(provider, model) ??
+      (base !== model ? this.fromHost(provider, base) : null) ??
+      own(DEFAULT_PRICES, `${provider}/${model}`) ??
+      own(DEFAULT_PRICES, model) ??
+      (dated !== model ? own(DEFAULT_PRICES, `${provider}/${dated}`) ?? own(DEFAULT_PRICES, dated) : null)
+    );
   }
 
   /** Cost in USD of a request's usage (`cachedTokens` of its prompt tokens from the cache), or null when the model has no price. */
@@ -76,9 +86,8 @@ export class PriceTable {
     return Math.round(usd * 1e10) / 1e10;
   }
 
-  private lookup(provider: ProviderName, model: string): ModelPrice | null {
-    const scoped = `${provider}/${model}`;
-    return this.overrides.get(scoped) ?? this.overrides.get(model) ?? own(DEFAULT_PRICES, scoped) ?? own(DEFAULT_PRICES, model);
+  private fromHost(provider: ProviderName, model: string): ModelPrice | null {
+    return this.overrides.get(`${provider}/${model}`) ?? this.overrides.get(model) ?? null;
   }
 }
 
