@@ -16,8 +16,9 @@ export function fallbackMiddleware(options: SwitchyardOptions): Middleware {
       ctx.respond = false;
     };
     // A body parser (e.g. @koa/bodyparser) leaves the parsed body on ctx.request.body.
-    // A reply Koa started meanwhile (a streamed ctx.body) is Koa's to finish: hostFinishes.
-    await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body, beforeWrite: takeOver, hostFinishes: true });
+    // A reply Koa is piping meanwhile (a timeout middleware's streamed ctx.body) is Koa's to finish.
+    const hostFinishes = () => typeof (ctx.body as { pipe?: unknown } | null)?.pipe === 'function';
+    await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body, beforeWrite: takeOver, hostFinishes });
     // Answered by us, or ended for a client that left: nothing for Koa to write after this middleware.
     takeOver();
   };

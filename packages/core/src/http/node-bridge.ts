@@ -23,11 +23,11 @@ export interface NodeRequestOptions {
    */
   beforeWrite?: () => void;
   /**
-   * A response the host started before Switchyard could write is the host's to finish (Koa pipes a streamed
-   * `ctx.body` of a timeout middleware after sending its headers): it is left alone, and logged when it ends. Without
-   * this, such a response is ended, so that a host that sent headers and moved on does not leave its client waiting.
+   * Whether a response the host started before Switchyard could write is the host's to finish (Koa pipes a streamed
+   * `ctx.body` of a timeout middleware after sending its headers): it is then left alone, and logged when it ends.
+   * Otherwise such a response is ended, so that a host that sent headers and moved on does not leave its client waiting.
    */
-  hostFinishes?: boolean;
+  hostFinishes?: () => boolean;
 }
 
 /** Serves one chat completion request. Resolves when the response is handed over; never rejects. */
@@ -228,7 +228,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     result.stream?.destroy();
     // A response the host ended is what the client got, and what is logged; one it only started is not delivered.
     if (res.writableEnded) result.end({ status: res.statusCode });
-    else if (hostFinishes && !res.destroyed) res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
+    else if (hostFinishes?.() && !res.destroyed) res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
     else {
       res.end();
       result.end({ clientClosed: true });
