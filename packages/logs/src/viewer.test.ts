@@ -272,8 +272,56 @@ describe('viewer page in headless Chromium', () => {
     await shared.click('#refresh');
     await rowCount(shared, 62);
     expect(await shared.locator('tr.row', { hasText: 'bulk-late' }).count()).toBe(1);
+
+    // More stored than shown: a refresh with nothing new keeps the rows shown, not a page more each time.
+    await shared.goto(`${app.url}/switchyard/logs/`);
+    await rowCount(shared, 50);
+    for (let i = 0; i < 2; i++) {
+      await shared.click('#refresh');
+      await shared.waitForTimeout(200);
+      await rowCount(shared, 50);
+    }
+    expect(await shared.locator('#more').isVisible()).toBe(true);
     await shared.close();
     expect(pageErrors).toEqual([]);
+  });
+
+  it('marks an answer that broke after it started, counts only upstream calls as tries, and stops live mode at a refused token', async () => {
+    const first = logs[0]!;
+    const at = Date.now() + 60_000; // newest: on top
+    store.write({
+      ...first, requestId: 'broken-1', traceId: 'broken-stream', startedAt: at, status: 200, stream: true, fallback: false,
+      attempts: [{ target: 'targets[0]', provider: 'openai', model: 'gpt-4o', status: 200, durationMs: 5, error: { code: 'stream_interrupted', message: 'cut' } }],
+      servedBy: { target: 'targets[0]', provider: 'openai', model: 'gpt-4o' },
+    });
+    store.write({
+      ...first, requestId: 'skipped-1', traceId: 'skipped-target', startedAt: at - 1, status: 429, fallback: false,
+      attempts: [
+        { target: 'targets[0]', provider: 'openai', model: 'o3', status: 429, durationMs: 5 },
+        { target: 'targets[1]', provider: 'azure-openai', model: 'o3', status: null, durationMs: 0, error: { code: 'model_not_deployed', message: 'none' } },
+      ],
+      servedBy: { target: 'targets[0]', provider: 'openai', model: 'o3' },
+    });
+    await store.flush();
+    const page = await browser.newPage();
+    await page.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
+    const broken = page.locator('tr.row', { hasText: 'broken-stream' });
+    await broken.waitFor();
+    expect(await broken.locator('.broke').textContent()).toBe('broke');
+    const skipped = page.locator('tr.row', { hasText: 'skipped-target' });
+    expect(await skipped.textContent()).not.toContain('tries');
+
+    // The token stops working while live: live mode stops, and what is typed in the token box stays.
+    await page.check('#live');
+    await page.evaluate(() => sessionStorage.setItem('switchyard-logs-token', 'rotated-away'));
+    await page.click('#refresh');
+    await page.locator('#login.show').waitFor();
+    expect(await page.isChecked('#live')).toBe(false);
+    await page.fill('#token', 'being-typed');
+    await page.click('#refresh');
+    await page.waitForTimeout(200);
+    expect(await page.inputValue('#token')).toBe('being-typed');
+    await page.close();
   });
 
   it('never shows rows under filters they do not match, keeps long values in their column, and works from the keyboard and Back', async () => {

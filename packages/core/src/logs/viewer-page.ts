@@ -32,7 +32,7 @@ form#filters{display:flex;flex-wrap:wrap;gap:8px 10px;align-items:flex-end;paddi
 form#filters label{display:flex;flex-direction:column;gap:2px;font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 form#filters input,form#filters select{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:4px 7px;min-width:0;text-transform:none;letter-spacing:0;font-size:13px}
 form#filters input:focus,form#filters select:focus{outline:2px solid var(--accent);outline-offset:-1px}
-.w-trace{width:250px}.w-s{width:78px}.w-m{width:130px}.w-t{width:170px}
+.w-trace{width:250px}.w-s{width:78px}.w-m{width:130px}.w-t{width:215px}
 .range{display:flex;gap:4px}
 #error{display:none;margin:10px 16px 0;padding:8px 12px;border-radius:6px;background:var(--err-bg);color:var(--err)}
 #error.show{display:block}
@@ -51,7 +51,7 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 .trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
 .clip{max-width:200px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
 .chip{display:inline-block;padding:1px 7px;border-radius:999px;font-size:12px;font-weight:600;font-variant-numeric:tabular-nums}
-.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--muted)}
+.broke{margin-left:4px}.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--muted)}
 .badge-fallback{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;background:var(--fb-bg);color:var(--fb);font-size:11px;font-weight:650;letter-spacing:.02em}
 .sub{color:var(--muted)}
 .empty{padding:30px;text-align:center;color:var(--muted)}
@@ -59,14 +59,16 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 #detail{position:fixed;top:0;right:0;bottom:0;width:min(560px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease,visibility 0s linear .15s;visibility:hidden;z-index:3;overflow:auto;padding:16px 18px}
 #detail.open{transform:none;visibility:visible;transition:transform .15s ease}
 @media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
+@media (max-width:1100px){.trace{max-width:140px}.clip{max-width:110px}}
 @media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
 #detail h2{margin:0 0 2px;font-size:15px;overflow-wrap:anywhere}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
 dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
-#attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:anywhere}
-#attempts td:nth-child(7){min-width:70px}
-pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;font-size:12px;max-height:360px}
+#attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:break-word;word-break:normal}
+#attempts td:nth-child(4){min-width:90px}#attempts td:nth-child(7){min-width:140px}
+pre{tab-size:2}
+pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;font-size:12px;max-height:360px}
 .err-text{color:var(--err)}
 `;
 
@@ -195,8 +197,13 @@ function request(url) {
       if (res.status === 401) {
         var had = sessionStorage.getItem('switchyard-logs-token');
         sessionStorage.removeItem('switchyard-logs-token');
-        $('token').value = '';
-        $('login').className = 'show';
+        // Live mode stops: its ticks would come back here every 5 s, over what is being typed.
+        if ($('live').checked) { $('live').checked = false; clearInterval(timer); }
+        if ($('login').className !== 'show') {
+          $('token').value = '';
+          $('login').className = 'show';
+          $('token').focus();
+        }
         throw new Error(had ? 'That token was not accepted: enter the logs token.' : 'A token is needed to read the logs.');
       }
       if (!res.ok) {
@@ -232,12 +239,20 @@ function load(mode, step) {
   // A later load of any kind makes this answer stale (dropped below), so the rows it extends are still the ones on
   // screen when it arrives.
   var seq = ++latest;
+  var bottom = mode === 'refresh' && shown === search && rows.length ? rows[rows.length - 1].requestId : null;
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;
     showError(linkNote);
     linkNote = '';
-    rows = append ? rows.concat(page.data) : page.data;
-    cursor = page.nextCursor;
+    // A refresh ends where the rows on screen ended (with the same "Load more"): the page of room it asked for
+    // holds new rows on top, not older ones below to grow the list with every refresh.
+    var at = -1;
+    if (bottom !== null) for (var i = 0; i < page.data.length && at < 0; i++) if (page.data[i].requestId === bottom) at = i;
+    if (at >= 0) rows = page.data.slice(0, at + 1);
+    else {
+      rows = append ? rows.concat(page.data) : page.data;
+      cursor = page.nextCursor;
+    }
     shown = search;
     render();
   }).catch(function (err) {
@@ -274,14 +289,19 @@ function render(focusId) {
     var served = e.servedBy
       ? [failed ? el('span', 'sub', ['error from ']) : null, el('span', null, [providerName(e.servedBy.provider)]), el('span', 'sub', [' · ']), el('span', 'sub clip', [e.servedBy.model], e.servedBy.model)]
       : [el('span', 'sub', ['not served'])];
-    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], (failed ? 'Answered by ' : 'Served by ') + (e.servedBy ? e.servedBy.target : '?') + ' after ' + (e.attempts.length - 1) + ' earlier attempt(s)'));
+    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], (failed ? 'Answered by ' : 'Served by ') + (e.servedBy ? e.servedBy.target : '?') + ' after ' + (e.attempts.length - 1) + ' earlier target(s) tried'));
     var u = e.usage;
+    // Upstream calls, as x-switchyard-attempts counts them (a target with no deployment called none).
+    var tries = e.attempts.filter(function (a) { return !a.error || a.error.code !== 'model_not_deployed'; }).length;
+    // The answer started, then broke (a stream cut, an error event): the status alone would look healthy.
+    var servedAttempt = e.servedBy && e.status < 400 ? e.attempts[e.attempts.length - 1] : null;
+    var broke = servedAttempt && servedAttempt.error ? servedAttempt.error : null;
     var tr = el('tr', 'row' + (e.fallback ? ' fb' : '') + (selected === e.requestId ? ' selected' : ''), [
       el('td', 'mono', [fmtTime(e.startedAt)], new Date(e.startedAt).toISOString()),
       el('td', null, [el('span', 'mono trace', [e.traceId], e.traceId)]),
       el('td', null, [el('span', 'clip', [e.model || '—'], e.model), e.stream ? el('span', 'sub', [' · stream']) : null]),
       el('td', null, served),
-      el('td', null, [statusChip(e.status), e.attempts.length > 1 ? el('span', 'sub', [' ' + e.attempts.length + ' tries']) : null]),
+      el('td', null, [statusChip(e.status), broke ? el('span', 'chip s5 broke', ['broke'], broke.code + ': ' + broke.message) : null, tries > 1 ? el('span', 'sub', [' ' + tries + ' tries']) : null]),
       el('td', 'num', [u ? u.total_tokens : '—'], u ? u.prompt_tokens + ' prompt + ' + u.completion_tokens + ' completion' : ''),
       el('td', 'num', [fmtCost(e.costUsd)]),
       el('td', 'num', [fmtMs(e.durationMs)]),
@@ -347,20 +367,22 @@ function showDetail(e) {
   t.id = 'attempts';
   d.appendChild(t);
   d.appendChild(el('h3', null, ['Event']));
-  d.appendChild(el('pre', 'mono', [JSON.stringify(e, null, 2)]));
+  var json = el('pre', 'mono', [JSON.stringify(e, null, 2)]);
+  json.tabIndex = 0; // scrollable from the keyboard
+  d.appendChild(json);
   $('detail').className = 'open';
   document.body.classList.add('drawer');
   $('close').focus();
 }
 
-function close() {
+function close(refocus) {
   opened++;
   var back = selected;
   $('detail').className = '';
   document.body.classList.remove('drawer');
   selected = null;
-  // Back to the row the drawer was opened from.
-  render(back);
+  // Back to the row the drawer was opened from (unless the focus is elsewhere, in a filter being typed in).
+  render(refocus === false ? undefined : back);
 }
 
 $('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load('apply', true); });
@@ -374,7 +396,12 @@ window.addEventListener('popstate', function () {
 $('refresh').addEventListener('click', function () { load('refresh'); });
 $('more').addEventListener('click', function () { load('more'); });
 $('close').addEventListener('click', close);
-document.addEventListener('keydown', function (ev) { if (ev.key === 'Escape' && (selected || $('detail').className === 'open')) close(); });
+document.addEventListener('keydown', function (ev) {
+  if (ev.key !== 'Escape' || !(selected || $('detail').className === 'open')) return;
+  // Typing in a filter stays there; from the panel, the focus goes back to its row.
+  var inPanel = $('detail').contains(document.activeElement);
+  close(inPanel);
+});
 $('live').addEventListener('change', function (ev) {
   clearInterval(timer);
   if (ev.target.checked) timer = setInterval(function () {
@@ -407,7 +434,7 @@ const BODY = `
 </header>
 <form id="filters" autocomplete="off">
   <label>Trace id<input name="traceId" class="w-trace mono" placeholder="exact trace id"></label>
-  <label>Status<input name="status" class="w-s" placeholder="429, 5xx"></label>
+  <label>Status<input name="status" class="w-s" placeholder="429 or 5xx"></label>
   <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Model<input name="model" class="w-m" placeholder="gpt-4o"></label>
@@ -419,7 +446,7 @@ const BODY = `
   <button type="submit" class="primary">Apply</button><button type="button" id="clear">Clear</button>
 </form>
 <div id="error" role="alert"></div>
-<form id="login"><strong>Logs token</strong><div class="sub">Kept in this tab only.</div><input id="token" type="password" autocomplete="off"><button class="primary">Open logs</button></form>
+<form id="login"><strong>Logs token</strong><div class="sub">Kept in this tab only.</div><label for="token" class="sub">Token</label><input id="token" type="password" autocomplete="off"><button class="primary">Open logs</button></form>
 <main>
   <table id="requests">
     <thead><tr><th id="time-col">Time</th><th>Trace id</th><th>Model</th><th>Served by</th><th>Status</th><th class="num">Tokens</th><th class="num">Cost</th><th class="num">Latency</th></tr></thead>
