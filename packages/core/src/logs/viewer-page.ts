@@ -32,7 +32,7 @@ form#filters{display:flex;flex-wrap:wrap;gap:8px 10px;align-items:flex-end;paddi
 form#filters label{display:flex;flex-direction:column;gap:2px;font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 form#filters input,form#filters select{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:4px 7px;min-width:0;text-transform:none;letter-spacing:0;font-size:13px}
 form#filters input:focus,form#filters select:focus{outline:2px solid var(--accent);outline-offset:-1px}
-.w-trace{width:250px}.w-s{width:78px}.w-m{width:130px}.w-t{width:215px}
+.w-trace{width:250px}.w-s{width:78px}.w-m{width:130px}.w-t{width:215px}.w-st{width:100px}
 .range{display:flex;gap:4px}
 #error{display:none;margin:10px 16px 0;padding:8px 12px;border-radius:6px;background:var(--err-bg);color:var(--err)}
 #error.show{display:block}
@@ -434,7 +434,7 @@ const BODY = `
 </header>
 <form id="filters" autocomplete="off">
   <label>Trace id<input name="traceId" class="w-trace mono" placeholder="exact trace id"></label>
-  <label>Status<input name="status" class="w-s" placeholder="429 or 5xx"></label>
+  <label>Status<input name="status" class="w-st" placeholder="429 or 5xx"></label>
   <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Model<input name="model" class="w-m" placeholder="gpt-4o"></label>
