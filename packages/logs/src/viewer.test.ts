@@ -313,7 +313,7 @@ describe('viewer page in headless Chromium', () => {
 
     // The token stops working while live: live mode stops, and what is typed in the token box stays.
     await page.check('#live');
-    await page.evaluate(() => sessionStorage.setItem('switchyard-logs-token', 'rotated-away'));
+    await page.evaluate("sessionStorage.setItem('switchyard-logs-token', 'rotated-away')");
     await page.click('#refresh');
     await page.locator('#login.show').waitFor();
     expect(await page.isChecked('#live')).toBe(false);
