@@ -283,8 +283,8 @@ function holds(pieces: readonly Buffer[], key: Buffer): boolean {
 }
 
 /**
- * The data of the first whole event with data that is no prompt-filter verdict (or of the last, not `[DONE]`): its
- * data lines joined, as a client reads them.
+ * The data of the first whole event with data that is no prompt-filter verdict (or of the last one before `[DONE]`):
+ * its data lines joined, as a client reads them.
  */
 function eventData(text: string, which: 'first' | 'last'): string | null {
   const events = eventsData(text);
