@@ -176,8 +176,9 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
         this.size += chunk.length;
         if (this.waiter) {
           this.scanner!.push(chunk);
-          if (answerStarted(this.scanner!, this.chunks.view())) {
-            const failed = errorAsFirstEvent(this.chunks.view());
+          const held = this.chunks.view();
+          if (answerStarted(this.scanner!, held)) {
+            const failed = errorAsFirstEvent(held);
             if (failed) return this.failBeforeEvent(failed);
             this.settle(this);
           } else if (this.size > MAX_BEFORE_EVENT) return this.failBeforeEvent(noEventInLimit());
@@ -252,12 +253,14 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     const held = this.chunks.view();
     // The pieces up to the first event's end: only those can hold it (a fast upstream may have sent the whole answer).
     let upTo = 0;
+    let seen: readonly Buffer[] = [];
     let whole = false;
     while (!whole && upTo < held.length) {
       scanner.push(held[upTo++]!);
-      whole = answerStarted(scanner, upTo === held.length ? held : held.slice(0, upTo));
+      seen = upTo === held.length ? held : held.slice(0, upTo);
+      whole = answerStarted(scanner, seen);
     }
-    const failed = whole ? errorAsFirstEvent(upTo === held.length ? held : held.slice(0, upTo)) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
+    const failed = whole ? errorAsFirstEvent(seen) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
     if (failed) {
       this.failBeforeEvent(failed);
       return Promise.reject(failed);

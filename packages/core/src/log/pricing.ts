@@ -61,19 +61,15 @@ export class PriceTable {
     this.overrides = new Map(Object.entries(overrides));
   }
 
-  /** The price of a model, trying a dated snapshot (`gpt-4o-2024-08-06`) under its base name; null when unknown. */
+  /**
+   * The price of a model; null when unknown. The host's prices first, for the snapshot or its base model (`gpt-4o` for
+   * `gpt-4o-2024-08-06`, `gpt-4` for `gpt-4-0613`); then the list prices, where a four-digit snapshot has its own entry
+   * and a dated one is priced as its base model.
+   */
   priceOf(provider: ProviderName, model: string): ModelPrice | null {
-    // The host's prices first, for the snapshot or its base model (a four-digit snapshot too: `gpt-4-0613`); then the
-    // list prices, where a four-digit snapshot has its own entry.
-    const base = model.replace(DATED_SNAPSHOT, '').replace(NUMBERED_SNAPSHOT, '');
     const dated = model.replace(DATED_SNAPSHOT, '');
-    return (
-      this.fromHost(provider, model) ??
-      (base !== model ? this.fromHost(provider, base) : null) ??
-      own(DEFAULT_PRICES, `${provider}/${model}`) ??
-      own(DEFAULT_PRICES, model) ??
-      (dated !== model ? own(DEFAULT_PRICES, `${provider}/${dated}`) ?? own(DEFAULT_PRICES, dated) : null)
-    );
+    const base = dated.replace(NUMBERED_SNAPSHOT, '');
+    return this.fromHost(provider, model) ?? this.fromHost(provider, base) ?? listPrice(provider, model) ?? listPrice(provider, dated);
   }
 
   /** Cost in USD of a request's usage (`cachedTokens` of its prompt tokens from the cache), or null when the model has no price. */
@@ -89,6 +85,10 @@ export class PriceTable {
   private fromHost(provider: ProviderName, model: string): ModelPrice | null {
     return this.overrides.get(`${provider}/${model}`) ?? this.overrides.get(model) ?? null;
   }
+}
+
+function listPrice(provider: ProviderName, model: string): ModelPrice | null {
+  return own(DEFAULT_PRICES, `${provider}/${model}`) ?? own(DEFAULT_PRICES, model);
 }
 
 function own(table: Readonly<Record<string, ModelPrice>>, key: string): ModelPrice | null {
