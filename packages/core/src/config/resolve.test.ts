@@ -186,6 +186,49 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
+  it("points a pasted Portkey config's other forms to what Switchyard reads", () => {
+    expect(
+      issuesOf({
+        virtualKeys,
+        configs: {
+          catalog: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod', override_params: { model: '@openai-prod/gpt-4o' } }] },
+          legacy: { mode: 'fallback', options: [{ virtual_key: 'openai-prod' }] },
+          shapes: { retry: 3, strategy: 'fallback', targets: [{ virtual_key: 'openai-prod', on_status_codes: [429] }] },
+          extras: {
+            strategy: { mode: 'loadbalance', sticky: { hash_fields: ['user'] }, cb_config: { failure_threshold: 5 } },
+            input_mutators: [], default_input_guardrails: [], metadata: { team: 'a' },
+            targets: [{ virtual_key: 'openai-prod' }],
+          },
+        },
+      }),
+    ).toEqual([
+      'configs.catalog.targets[0].override_params.model: "@openai-prod/gpt-4o" is Portkey\'s Model Catalog form: define virtual key "openai-prod" in `virtualKeys` and write `virtual_key: "openai-prod"` with `override_params: { model: "gpt-4o" }`',
+      'configs.legacy.mode: unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
+      'configs.legacy.options: unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
+      'configs.shapes.strategy: must be an object such as { mode: "fallback" }',
+      'configs.shapes.targets[0].on_status_codes: unknown option on a target: fallback triggers go in the parent\'s `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
+      'configs.shapes.retry: must be an object such as { attempts: 3 }',
+      'configs.extras.strategy.sticky: unknown option: a Portkey feature Switchyard does not support',
+      'configs.extras.strategy.cb_config: unknown option: a Portkey feature Switchyard does not support',
+      'configs.extras.input_mutators: unknown option: a Portkey feature Switchyard does not support',
+      'configs.extras.default_input_guardrails: unknown option: a Portkey feature Switchyard does not support',
+      'configs.extras.metadata: unknown option: a Portkey feature Switchyard does not support',
+    ]);
+  });
+
+  it('refuses a request_timeout longer than the deadline, which would always cut it first', () => {
+    const config = { strategy: { mode: 'fallback' }, request_timeout: 900_000, targets: [{ virtual_key: 'openai-prod', request_timeout: 2_000 }] };
+    expect(issuesOf({ virtualKeys, config })).toEqual([
+      'config.request_timeout: is longer than `deadlineMs` (600000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
+    ]);
+    expect(issuesOf({ virtualKeys, deadlineMs: 1_000, basePath: 5, config })).toEqual([
+      'basePath: Invalid input: expected string, received number',
+      'config.request_timeout: is longer than `deadlineMs` (1000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
+      'config.targets[0].request_timeout: is longer than `deadlineMs` (1000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
+    ]);
+    expect(() => new Gateway({ virtualKeys, deadlineMs: 900_000, config: config as SwitchyardOptions['config'] })).not.toThrow();
+  });
+
   it('reads the key an unknown one sits in by its path: renamed fields, prices, a config named like a field', () => {
     expect(
       issuesOf({

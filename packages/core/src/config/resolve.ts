@@ -110,10 +110,16 @@ const parseErrors: z.core.$ZodErrorMap = (issue) => (issue.code === 'invalid_typ
 const PORTKEY_ONLY = new Set([
   'cache', 'input_guardrails', 'output_guardrails', 'before_request_hooks', 'after_request_hooks',
   'strict_open_ai_compliance', 'forward_headers', 'conditions', 'default', 'name', 'openai_beta', 'azure_model_name',
+  'sticky', 'cb_config', 'input_mutators', 'output_mutators', 'default_input_guardrails', 'default_output_guardrails',
+  'metadata',
 ]);
 /** Portkey features with more to say than that Switchyard lacks them. */
 const PORTKEY_ONLY_WHY: Readonly<Record<string, string>> = {
   azure_auth_mode: 'unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
+  // Portkey's schema accepts it on a target (its gateway never reads it there); users put it there expecting a trigger.
+  on_status_codes: 'unknown option on a target: fallback triggers go in the parent\'s `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
+  mode: 'unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
+  options: 'unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
 };
 
 /** Provider fields under the names Portkey gives them (Switchyard's first versions used the short ones). */
@@ -151,7 +157,8 @@ function knownKeys(at: ReadonlyArray<PropertyKey>): readonly string[] {
 
 type ParsedOptions = z.infer<typeof optionsSchema>;
 const NO_CONFIG: OptionsIssue = { path: 'config', message: 'a routing config is required (`config`, or named `configs`)' };
-type RoutingSections = Pick<ParsedOptions, 'virtualKeys' | 'config' | 'configs'>;
+type RoutingSections = Pick<ParsedOptions, 'virtualKeys' | 'config' | 'configs' | 'deadlineMs'>;
+const DEFAULT_DEADLINE_MS = 600_000;
 
 /** Parses and resolves options; throws SwitchyardOptionsError listing every problem with its path. */
 export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
@@ -181,7 +188,7 @@ export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
     chatPath: `${basePath}/chat/completions`,
     sinks,
     maxBodyBytes: options.maxBodyBytes ?? 10 * 1024 * 1024,
-    deadlineMs: options.deadlineMs ?? 600_000,
+    deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
     maxRetryDelayMs: options.maxRetryDelayMs ?? 8_000,
     prices: new PriceTable(options.prices),
   };
@@ -197,7 +204,7 @@ function resolveRouting(
   for (const [name, vk] of Object.entries(virtualKeys)) {
     checkProviderFields(vk, vk.provider, ['virtualKeys', name], issues);
   }
-  const resolver = new Resolver(virtualKeys, issues, invalidKeys);
+  const resolver = new Resolver(virtualKeys, issues, invalidKeys, options.deadlineMs ?? DEFAULT_DEADLINE_MS);
   const defaultConfig = options.config ? resolver.resolve(options.config, ['config'], ROOT_SCOPE) : null;
   const configs = new Map<string, RouteNode>();
   for (const [id, config] of Object.entries(options.configs ?? {})) {
@@ -226,6 +233,8 @@ function validSections(input: unknown): { sections: RoutingSections; invalidKeys
       else invalidKeys.add(name);
     }
   }
+  const deadline = optionsSchema.shape.deadlineMs.safeParse(raw.deadlineMs);
+  if (deadline.success) sections.deadlineMs = deadline.data;
   const config = routingConfigSchema.safeParse(raw.config);
   if (raw.config !== undefined && config.success) sections.config = config.data;
   if (isRecord(raw.configs)) {
@@ -303,6 +312,7 @@ class Resolver {
     private readonly issues: OptionsIssue[],
     /** Virtual keys the schema refused (already reported): a target naming one is not reported again. */
     private readonly invalidKeys: ReadonlySet<string>,
+    private readonly deadlineMs: number,
   ) {}
 
   resolve(config: TargetConfig, at: PropertyKey[], parent: Scope, targetPath = ''): RouteNode {
@@ -313,6 +323,13 @@ class Resolver {
       requestTimeoutMs: config.request_timeout ?? parent.requestTimeoutMs,
       customHost: (isStrategy ? config.custom_host : undefined) ?? parent.customHost,
     };
+    // The overall deadline would cut such an attempt first: a pasted Portkey timeout (it has no deadline) says so at startup.
+    if (config.request_timeout !== undefined && config.request_timeout > this.deadlineMs) {
+      this.issues.push({
+        path: formatPath([...at, 'request_timeout']),
+        message: `is longer than \`deadlineMs\` (${this.deadlineMs} ms), which ends the whole request first: raise \`deadlineMs\` or lower it`,
+      });
+    }
     const weight = config.weight ?? 1;
     if (isStrategy) return this.strategy(config, at, scope, targetPath, weight);
     return this.leaf(config, at, scope, targetPath, weight);

@@ -30,14 +30,21 @@ const headerValue = (required?: string) =>
     .min(1, 'must not be empty')
     .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain line breaks, control characters or characters an HTTP header cannot carry');
 
+/** zod says "expected object, received number" for `retry: 3`: show the shape instead. */
+const objectExpected = (example: string): z.core.$ZodErrorMap => (issue) =>
+  issue.code === 'invalid_type' && issue.input !== undefined ? `must be an object such as ${example}` : undefined;
+
 /** Per-target retries, with Portkey's meaning: `attempts` is the number of retries after the first try. */
-export const retrySchema = z.strictObject({
-  attempts: z.number().int().min(0).max(10),
-  /** Statuses that are retried. Default: 429, 500, 502, 503, 504. */
-  on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for 429 and 5xx)').optional(),
-  /** Wait as long as `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` ask (up to the cap). Default: true. */
-  use_retry_after_header: z.boolean().optional(),
-});
+export const retrySchema = z.strictObject(
+  {
+    attempts: z.number().int().min(0).max(10),
+    /** Statuses that are retried. Default: 429, 500, 502, 503, 504. */
+    on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for 429 and 5xx)').optional(),
+    /** Wait as long as `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` ask (up to the cap). Default: true. */
+    use_retry_after_header: z.boolean().optional(),
+  },
+  { error: objectExpected('{ attempts: 3 }') },
+);
 
 /** Body parameters merged over the client's request body (parent first, then child: the child wins). */
 export const overrideParamsSchema = z
@@ -46,9 +53,23 @@ export const overrideParamsSchema = z
   // The answer's kind (JSON or a stream) is the client's: an override would fail every request of the other kind.
   .refine((params) => !Object.hasOwn(params, 'stream'), 'cannot set `stream`: the client chooses a JSON answer or a stream')
   // Sent with every request, and what the log, the price and an Azure deployment map are read by.
-  .refine((params) => !Object.hasOwn(params, 'model') || (typeof params.model === 'string' && params.model !== ''), {
-    message: 'must be a model name (a non-empty string)',
-    path: ['model'],
+  .superRefine((params, ctx) => {
+    if (!Object.hasOwn(params, 'model')) return;
+    const { model } = params;
+    if (typeof model !== 'string' || model === '') {
+      ctx.addIssue({ code: 'custom', message: 'must be a model name (a non-empty string)', path: ['model'] });
+      return;
+    }
+    // Portkey's Model Catalog names the provider in the model (`@openai-prod/gpt-4o`); sent as it is, every request
+    // would fail with the upstream's 404.
+    const catalog = /^@([^/]+)\/(.+)$/.exec(model);
+    if (catalog) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${model}" is Portkey's Model Catalog form: define virtual key "${catalog[1]}" in \`virtualKeys\` and write \`virtual_key: "${catalog[1]}"\` with \`override_params: { model: "${catalog[2]}" }\``,
+        path: ['model'],
+      });
+    }
   });
 
 /** Override params are sent as JSON with every request: one that cannot be encoded fails at startup, not per request. */
@@ -103,13 +124,16 @@ export const virtualKeySchema = z.strictObject({
 });
 
 /** Strategy of a routing config. `single` uses its first target only; `loadbalance` picks one by `weight`. */
-export const strategySchema = z.strictObject({
-  mode: z.enum(['fallback', 'single', 'loadbalance'], {
-    error: (issue) => (issue.input === undefined ? 'is required' : 'must be "fallback", "single" or "loadbalance" (Portkey\'s "conditional" is not supported)'),
-  }),
-  /** Statuses that move a request to the next target. Default: every status >= 400. */
-  on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out to fall back on every status >= 400)').optional(),
-});
+export const strategySchema = z.strictObject(
+  {
+    mode: z.enum(['fallback', 'single', 'loadbalance'], {
+      error: (issue) => (issue.input === undefined ? 'is required' : 'must be "fallback", "single" or "loadbalance" (Portkey\'s "conditional" is not supported)'),
+    }),
+    /** Statuses that move a request to the next target (fallback mode only). Default: every status >= 400. */
+    on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out to fall back on every status >= 400)').optional(),
+  },
+  { error: objectExpected('{ mode: "fallback" }') },
+);
 
 /**
  * A target, and also a routing config: a provider (by `virtual_key` or inline fields) or a nested
