@@ -475,6 +475,23 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.azure.requests).toHaveLength(0);
     });
 
+    it('stops the upstream stream when the host ends the response mid-stream (its own response timeout)', async () => {
+      const url = await start({}, {
+        before: async (res) => {
+          setTimeout(() => res.writableEnded || res.end(), 300);
+        },
+      });
+      up.openai.enqueue(replies.stream({ chunks: 200, intervalMs: 20 }));
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      let chunks = 0;
+      for await (const _ of stream) chunks++;
+      expect(chunks).toBeGreaterThan(0);
+      expect(chunks).toBeLessThan(100);
+      await until(() => up.openai.requests[0]?.aborted === true);
+      // What the client got (a 200 cut short), with why the attempt stopped.
+      expect(await nextLog(logs)).toMatchObject({ status: 200, attempts: [{ status: 200, error: { code: 'host_answered' } }] });
+    });
+
     it('survives a host that already sent headers: ends that response, logs it as undelivered, serves the next', async () => {
       let once = true;
       const url = await start({}, {

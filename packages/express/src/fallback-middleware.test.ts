@@ -155,6 +155,38 @@ describe('mounted under a path prefix', () => {
   });
 });
 
+describe('on a route method, with express.json() app-wide', () => {
+  let up: Upstreams;
+  let app: RunningApp;
+  const logs: LogEvent[] = [];
+
+  beforeAll(async () => {
+    up = await startUpstreams();
+    const host = express();
+    host.use(express.json());
+    // Express passes the parser's error only to error handlers at its own level, never into a route's stack.
+    const switchyard = fallbackMiddleware(seedOptions(up, logs, { basePath: '/api/v1' }));
+    host.post('/api/v1/chat/completions', switchyard);
+    host.use(switchyard[1]);
+    app = await listen(createServer(host));
+  });
+  afterAll(async () => {
+    await app.close();
+    await up.close();
+  });
+
+  it('serves the route, and its error handler beside the parser answers a refused body in OpenAI\'s format', async () => {
+    const completion = await sdk(`${app.url}/api`).chat.completions.create({ model: 'gpt-4o', messages });
+    expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+    const res = await request(app.url).post('/api/v1/chat/completions').set('content-type', 'application/json').send('{"model": ');
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_json' });
+    await until(() => logs.length === 2);
+    expect(logs[1]).toMatchObject({ status: 400 });
+    expect(up.openai.requests).toHaveLength(1);
+  });
+});
+
 describe('behind a JSON parser with a larger limit than maxBodyBytes', () => {
   let up: Upstreams;
   let app: RunningApp;

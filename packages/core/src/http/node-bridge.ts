@@ -217,6 +217,11 @@ function endsWithErrorEvent(framer: SseFramer): boolean {
   return errorEventIn(framer.lastPieces, 'last') !== null;
 }
 
+/** Why a stream's attempt stopped when the host app ended the response before the upstream ended the stream. */
+function hostEnded(): SwitchyardError {
+  return new SwitchyardError('host_answered', 'The host app ended the response before the upstream stream ended.');
+}
+
 /** An SSE event the official SDKs raise as an APIError: a broken stream never looks like a clean end. */
 function sseErrorEvent(err: unknown): string {
   return `data: ${JSON.stringify(streamInterrupted(err).toBody())}\n\n`;
@@ -260,15 +265,22 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     }
     return ok;
   };
+  // Set once the upstream's stream ended or failed while the response was still ours to end.
+  let upstreamDone = false;
   const onDrain = () => stream.resume();
   res.on('drain', onDrain);
   res.once('close', () => {
     res.off('drain', onDrain);
     const clientClosed = !res.writableFinished;
-    if (clientClosed) stream.destroy();
+    // Whoever ended the response, nobody reads the rest: the client left, or the host ended it (its own timeout).
+    if (!upstreamDone) {
+      stream.destroy();
+      if (!clientClosed) streamError ??= hostEnded();
+    }
     result.end({ clientClosed, streamError });
   });
   const fail = (err: unknown): void => {
+    upstreamDone = true;
     if (res.writableEnded || res.destroyed) return;
     streamError = err;
     res.end(sseErrorEvent(err));
@@ -276,6 +288,11 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   // Each upstream chunk is written from undici's data callback: a full socket buffer pauses the upstream.
   stream.consume({
     data: (chunk) => {
+      // The host ended the response: a write after its end would throw on the response.
+      if (res.writableEnded) {
+        stream.destroy();
+        return false;
+      }
       let pieces: Buffer[];
       try {
         pieces = framer.push(chunk);
@@ -287,6 +304,8 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
       return send(pieces);
     },
     end: () => {
+      if (res.writableEnded) return; // the host ended the response first: logged as such on close
+      upstreamDone = true;
       let pieces: Buffer[];
       try {
         pieces = framer.end();
@@ -300,6 +319,11 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
       res.end();
     },
     // A connection that fails after [DONE] lost nothing the client needed: the answer is complete.
-    error: (err) => (framer.done ? res.end() : fail(err)),
+    error: (err) => {
+      if (res.writableEnded) return;
+      upstreamDone = true;
+      if (framer.done) res.end();
+      else fail(err);
+    },
   });
 }
