@@ -5,39 +5,44 @@
  * Attempt spans are written when the request ends, from the attempt log and the start times noted here: the engine's
  * hot path only pushes a number per attempt, and only while tracing is on.
  */
-import {
-  context,
-  isSpanContextValid,
-  propagation,
-  ProxyTracerProvider,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Context,
-  type Span,
-  type Tracer,
-  type TracerProvider,
-} from '@opentelemetry/api';
+import type * as OtelApi from '@opentelemetry/api';
+import type { Attributes, Context, Span, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { ProviderName } from '../config/schema';
 import { header, parseTraceparent, type HeaderBag } from '../engine/request';
 import { calledUpstream, type LogEvent } from './log-event';
 
 const TRACER_NAME = '@switchyard/core';
-/** The API's no-op provider: what a proxy delegates to until an SDK is registered. */
-const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * `@opentelemetry/api` is an optional peer: without it (npm --legacy-peer-deps, Yarn 1 skip peers) there is no
+ * tracing, not a crash on load. Loaded on the first request, with the API's no-op provider, what a proxy delegates
+ * to until an SDK is registered.
+ */
+interface Otel {
+  api: typeof OtelApi;
+  noop: TracerProvider;
+}
+let otel: Otel | null | undefined;
+function loadOtel(): Otel | null {
+  try {
+    const api = require('@opentelemetry/api') as typeof OtelApi;
+    return { api, noop: new api.ProxyTracerProvider().getDelegate() };
+  } catch {
+    return null;
+  }
+}
 
 /** GenAI semconv's `gen_ai.provider.name` values. */
 const PROVIDER_NAMES: Record<ProviderName, string> = { openai: 'openai', 'azure-openai': 'azure.ai.openai' };
 
-function registeredProvider(): TracerProvider | null {
-  const provider = trace.getTracerProvider();
-  const real = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
-  return real === NOOP_PROVIDER ? null : real;
+function registeredProvider(api: typeof OtelApi, noop: TracerProvider): TracerProvider | null {
+  const provider = api.trace.getTracerProvider();
+  const real = provider instanceof api.ProxyTracerProvider ? provider.getDelegate() : provider;
+  return real === noop ? null : real;
 }
 
 /** The parent: the host's active span if its instrumentation has one, else the caller's W3C `traceparent`. */
-function parentContext(headers: HeaderBag): Context {
+function parentContext({ context, propagation, trace }: typeof OtelApi, headers: HeaderBag): Context {
   const active = context.active();
   if (trace.getSpanContext(active)) return active;
   const extracted = propagation.extract(active, headers);
@@ -56,6 +61,7 @@ export class RequestTrace {
   private readonly attemptOrigins: Array<string | undefined> = [];
 
   constructor(
+    private readonly api: typeof OtelApi,
     private readonly tracer: Tracer,
     private readonly span: Span,
     private readonly context: Context,
@@ -65,7 +71,7 @@ export class RequestTrace {
   get traceId(): string | undefined {
     const context = this.span.spanContext();
     // A suppressed or non-recording tracer gives the all-zero id: every request would share it.
-    return isSpanContextValid(context) ? context.traceId : undefined;
+    return this.api.isSpanContextValid(context) ? context.traceId : undefined;
   }
 
   /** Called as each attempt starts (in the order of `attempts`), with the upstream's origin when it has one. */
@@ -109,11 +115,11 @@ export class RequestTrace {
             attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
           }
         }
-        const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: SpanKind.CLIENT, startTime: start, attributes: attrs }, this.context);
+        const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: start, attributes: attrs }, this.context);
         const errorType = attempt.error?.code ?? (attempt.status !== null && attempt.status >= 400 ? String(attempt.status) : undefined);
         if (errorType !== undefined) {
           span.setAttribute('error.type', errorType);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
+          span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
         }
         span.end(start + attempt.durationMs);
       });
@@ -148,7 +154,7 @@ export class RequestTrace {
         const last = event.attempts[event.attempts.length - 1];
         // An upstream's own answer (e.g. a 429) names the error by its status; else the last attempt's failure does.
         this.span.setAttribute('error.type', event.status === 499 ? 'client_closed' : served ? String(event.status) : (last?.error?.code ?? String(event.status)));
-        this.span.setStatus({ code: SpanStatusCode.ERROR });
+        this.span.setStatus({ code: this.api.SpanStatusCode.ERROR });
       }
       this.span.end();
     } catch {
@@ -173,13 +179,16 @@ function servedAttempt(event: LogEvent): number {
 
 /** Starts a request's span, or returns null (the no-op fast path) when the host registered no OpenTelemetry SDK. */
 export function startRequestTrace(headers: HeaderBag): RequestTrace | null {
-  const provider = registeredProvider();
+  if (otel === undefined) otel = loadOtel();
+  if (otel === null) return null;
+  const { api, noop } = otel;
+  const provider = registeredProvider(api, noop);
   if (!provider) return null;
   try {
     const tracer = provider.getTracer(TRACER_NAME);
-    const parent = parentContext(headers);
-    const span = tracer.startSpan('switchyard chat', { kind: SpanKind.INTERNAL }, parent);
-    return new RequestTrace(tracer, span, trace.setSpan(parent, span));
+    const parent = parentContext(api, headers);
+    const span = tracer.startSpan('switchyard chat', { kind: api.SpanKind.INTERNAL }, parent);
+    return new RequestTrace(api, tracer, span, api.trace.setSpan(parent, span));
   } catch {
     return null;
   }
