@@ -174,6 +174,7 @@ describe('logs endpoint (Express)', () => {
     expect(() => logsMiddleware({ store, token: 'short' })).toThrow(/token: must be a string of at least 16 characters/);
     // HTTP drops blanks around a header value: a token read from a file with its newline could never match.
     expect(() => logsMiddleware({ store, token: 'a-token-of-16-chars-or-more\n' })).toThrow(/token: must not start or end with whitespace/);
+    expect(() => logsMiddleware({ store, token: 'geheim-schlüssel-€-0123456789' })).toThrow(/token: must be printable ASCII/);
     expect(() => logsMiddleware({ store, allowUnauthenticated: true })).not.toThrow();
     // It would skip the token's check: a contradiction, refused rather than resolved silently.
     expect(() => logsMiddleware({ store, allowUnauthenticated: true, token: 'a-token-of-16-chars-or-more' })).toThrow(/allowUnauthenticated: cannot be combined/);

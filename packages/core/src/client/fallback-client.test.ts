@@ -64,7 +64,11 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: new Headers({ 'x-switchyard-trace-id': 'from-Headers' }) });
     await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: [['x-switchyard-trace-id', 'from-pairs']] });
     await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'x-switchyard-trace-id': ['from-list', 'second'] } });
-    expect(logs.slice(1).map((e) => e.traceId)).toEqual(['from-Headers', 'from-pairs', 'from-list']);
+    // The SDK's parsed form, and no headers or signal at all (null, as the SDK's types allow).
+    const parsed = { values: new Headers({ 'x-switchyard-trace-id': 'from-parsed' }), nulls: new Set<string>() };
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: parsed });
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: null, signal: null, traceId: undefined });
+    expect(logs.slice(1).map((e) => e.traceId)).toEqual(['from-Headers', 'from-pairs', 'from-list', 'from-parsed', expect.stringMatching(/^[0-9a-f]{32}$/)]);
   });
 
   it('throws on a second loop over a stream, as the SDK does, instead of ending it as if empty', async () => {

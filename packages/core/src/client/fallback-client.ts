@@ -20,39 +20,42 @@ import type { AttemptLog } from '../log/log-event';
 
 export interface FallbackRequestOptions {
   /** Trace id of this request (as the `x-switchyard-trace-id` header). */
-  traceId?: string;
+  traceId?: string | undefined;
   /** Id of a named routing config (as the `x-switchyard-config` header). */
-  configId?: string;
+  configId?: string | undefined;
   /**
    * Aborts the request: until `create` resolves, it rejects with a FallbackRequestError, status 499, `client_closed`
    * (where the SDK throws `APIUserAbortError`); a stream it returned then ends early without an error, as the SDK's
    * does (its upstream is closed, the log event says 499).
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | null | undefined;
   /**
    * Milliseconds until the response must start, every retry and fallback included (the SDK's `timeout` times each
    * attempt): a shorter deadline than the options' `deadlineMs` for this call. Past it: FallbackRequestError 504
    * `deadline_exceeded`.
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * As the SDK's per-request `headers` (a plain object, a `Headers` or `[name, value]` pairs), for code written
    * against it: `x-switchyard-trace-id`, `x-switchyard-config` and `traceparent` are read from them (`traceId` and
    * `configId` win); nothing here is sent upstream.
    */
-  headers?: RequestHeaders;
+  headers?: RequestHeaders | null | undefined;
 }
 
 /** The forms the SDK takes per-request headers in. */
 export type RequestHeaders =
   | Headers
-  | ReadonlyArray<readonly [string, string | null | undefined]>
-  | Readonly<Record<string, string | readonly string[] | null | undefined>>;
+  | ReadonlyArray<ReadonlyArray<string | null | undefined>>
+  | Readonly<Record<string, string | null | undefined | ReadonlyArray<string | null | undefined>>>
+  // The SDK's own parsed form (its `HeadersLike` includes it), as code passing an SDK request's headers on holds it.
+  | { readonly values: Headers; readonly nulls: ReadonlySet<string> };
 
-function headerEntries(headers: RequestHeaders | undefined): Iterable<readonly [string, unknown]> {
+function headerEntries(headers: RequestHeaders | null | undefined): Iterable<readonly [unknown, unknown]> {
   if (!headers) return [];
   if (headers instanceof Headers) return headers.entries();
-  return Array.isArray(headers) ? (headers as ReadonlyArray<readonly [string, unknown]>) : Object.entries(headers);
+  if ('values' in headers && headers.values instanceof Headers) return headers.values.entries();
+  return Array.isArray(headers) ? (headers as ReadonlyArray<readonly [unknown, unknown]>) : Object.entries(headers);
 }
 
 /** The request headers the engine reads: the only ones taken from `headers`. */
@@ -121,6 +124,7 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
   const create = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
     const headers: Record<string, string> = {};
     for (const [name, value] of headerEntries(opts.headers)) {
+      if (typeof name !== 'string') continue;
       const key = name.toLowerCase();
       // A list (the SDK's form for a repeated header) counts by its first value, as a repeated HTTP header does.
       const first = Array.isArray(value) ? (value as unknown[]).find((v) => typeof v === 'string') : value;
@@ -128,7 +132,8 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
     }
     if (opts.traceId !== undefined) headers['x-switchyard-trace-id'] = opts.traceId;
     if (opts.configId !== undefined) headers['x-switchyard-config'] = opts.configId;
-    const { signal, timeout } = opts;
+    const { timeout } = opts;
+    const signal = opts.signal ?? undefined;
     if (timeout !== undefined && !positiveMs.safeParse(timeout).success) {
       throw new TypeError(`timeout must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}.`);
     }

@@ -140,24 +140,24 @@ export const strategySchema = z.strictObject(
  * `{ strategy, targets }`. Which fields may be combined is checked when targets are resolved.
  */
 interface TargetShape<Strategy, Retry> {
-  strategy?: Strategy;
-  targets?: Array<TargetShape<Strategy, Retry>>;
-  virtual_key?: string;
-  provider?: z.infer<typeof providerSchema>;
-  api_key?: string;
-  openai_organization?: string;
-  openai_project?: string;
-  resource_name?: string;
-  endpoint?: string;
-  deployment_id?: string;
-  deployments?: Record<string, string>;
-  api_version?: string;
-  custom_host?: string;
-  override_params?: Record<string, unknown>;
-  retry?: Retry;
+  strategy?: Strategy | undefined;
+  targets?: Array<TargetShape<Strategy, Retry>> | undefined;
+  virtual_key?: string | undefined;
+  provider?: z.infer<typeof providerSchema> | undefined;
+  api_key?: string | undefined;
+  openai_organization?: string | undefined;
+  openai_project?: string | undefined;
+  resource_name?: string | undefined;
+  endpoint?: string | undefined;
+  deployment_id?: string | undefined;
+  deployments?: Record<string, string> | undefined;
+  api_version?: string | undefined;
+  custom_host?: string | undefined;
+  override_params?: Record<string, unknown> | undefined;
+  retry?: Retry | undefined;
   /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first whole event, arrived. */
-  request_timeout?: number;
-  weight?: number;
+  request_timeout?: number | undefined;
+  weight?: number | undefined;
 }
 
 /** A target as validated (what the resolver reads). */

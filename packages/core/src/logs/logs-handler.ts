@@ -18,22 +18,22 @@ export interface LogsHandlerOptions {
    * Decides whether a request may see the logs, e.g. from the host's session cookie. Protects the viewer page and
    * the API. A hook that throws denies (500).
    */
-  auth?: (req: IncomingMessage) => boolean | Promise<boolean>;
+  auth?: ((req: IncomingMessage) => boolean | Promise<boolean>) | undefined;
   /**
    * A shared secret accepted as `Authorization: Bearer <token>` on the API. With a token only, the viewer page
    * (which holds no data) is served to anyone and asks for the token (or reads it from the URL's `#token=` fragment,
    * which browsers never send to servers).
    */
-  token?: string;
+  token?: string | undefined;
   /** Serve without any check. Only for a host that protects the mount path itself. Default false. */
-  allowUnauthenticated?: boolean;
+  allowUnauthenticated?: boolean | undefined;
   /** Serve the viewer page at `GET /`. Default false: off unless the host enables it. */
-  viewer?: boolean;
+  viewer?: boolean | undefined;
   /**
    * Path prefix to serve under, for hosts that do not strip a mount path (Koa, plain `node:http`), e.g.
    * `/switchyard/logs`. Requests outside it go to `next()`. Default: none (Express's `app.use(path, ...)` strips it).
    */
-  path?: string;
+  path?: string | undefined;
 }
 
 /**
@@ -62,6 +62,9 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   } else if (token !== undefined && token.trim() !== token) {
     // HTTP drops the blanks around a header value: such a token could never be sent (a newline read from a file?).
     issues.push({ path: 'token', message: 'must not start or end with whitespace' });
+  } else if (token !== undefined && !/^[\x20-\x7e]+$/.test(token)) {
+    // Browsers refuse to send a header beyond Latin-1, and curl sends UTF-8 that Node reads as Latin-1: never equal.
+    issues.push({ path: 'token', message: 'must be printable ASCII (an Authorization header cannot carry other characters)' });
   }
   if (auth !== undefined && typeof auth !== 'function') issues.push({ path: 'auth', message: 'must be a function (req) => boolean' });
   // A string from the environment ("false", "0") would read as true: only a boolean says it.

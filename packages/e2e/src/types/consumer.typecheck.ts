@@ -1,0 +1,43 @@
+/**
+ * The built packages' types as a strict consumer compiles them (`exactOptionalPropertyTypes`,
+ * `noUncheckedIndexedAccess`), by `tsc -p packages/e2e/tsconfig.consumer.json` in `pnpm test`: code written against
+ * the openai SDK's types passes its values on unchanged, and an optional value may be `undefined`.
+ */
+import type OpenAI from 'openai';
+import { createFallbackClient, MemoryLogStore, type RoutingConfig } from '@switchyard/core';
+import { logsMiddleware } from '@switchyard/express';
+
+declare const maybeMs: number | undefined;
+declare const maybeTraceId: string | undefined;
+declare const sdkOptions: OpenAI.RequestOptions;
+
+const config = {
+  strategy: { mode: 'fallback', on_status_codes: [429] },
+  request_timeout: maybeMs,
+  targets: [{ virtual_key: 'openai-prod', override_params: undefined }, { virtual_key: 'azure-prod' }],
+} satisfies RoutingConfig;
+
+const client = createFallbackClient({
+  virtualKeys: {
+    'openai-prod': { provider: 'openai', api_key: 'sk-x' },
+    'azure-prod': { provider: 'azure-openai', api_key: 'az-x', resource_name: 'res', deployment_id: 'dep' },
+  },
+  config,
+  deadlineMs: maybeMs,
+});
+const params = { model: 'gpt-4o', messages: [{ role: 'user' as const, content: 'hi' }] };
+
+export const withOptionalSignal = (signal?: AbortSignal): Promise<OpenAI.ChatCompletion> =>
+  client.chat.completions.create(params, { signal, traceId: maybeTraceId, timeout: maybeMs });
+export const withSdkOptions = (): Promise<OpenAI.ChatCompletion> =>
+  client.chat.completions.create(params, { signal: sdkOptions.signal, headers: sdkOptions.headers, timeout: sdkOptions.timeout });
+export const streamed = async (): Promise<string> => {
+  let text = '';
+  for await (const chunk of await client.chat.completions.create({ ...params, stream: true }, { signal: null })) {
+    text += chunk.choices[0]?.delta.content ?? '';
+  }
+  return text;
+};
+
+// The README's logs endpoint: a token read from the environment may be undefined (refused at startup, by name).
+export const logs = () => logsMiddleware({ store: new MemoryLogStore(), token: process.env.SWITCHYARD_LOGS_TOKEN, viewer: true });
