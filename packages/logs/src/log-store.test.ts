@@ -103,6 +103,9 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
 
   it('filters by time range, cost and tokens (unknown cost or usage never matches a bound)', async () => {
     expect(await ids({ from: all[2]!.startedAt, to: all[4]!.startedAt })).toEqual(idsOf([all[4]!, all[3]!, all[2]!]));
+    // The JS API also takes a Date and an ISO 8601 string, as its error message says.
+    expect(await ids({ from: new Date(all[2]!.startedAt), to: new Date(all[4]!.startedAt).toISOString() })).toEqual(idsOf([all[4]!, all[3]!, all[2]!]));
+    await expect(ids({ from: 'yesterday' })).rejects.toThrow('from must be epoch milliseconds or an ISO 8601 date');
     expect(await ids({ minCostUsd: 0.001 })).toEqual(idsOf([all[1]!]));
     expect(await ids({ maxCostUsd: 0.001 })).toEqual(idsOf([all[0]!]));
     expect(await ids({ minTokens: 100 })).toEqual(idsOf([all[1]!]));

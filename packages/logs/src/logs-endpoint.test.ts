@@ -114,8 +114,8 @@ describe('logs endpoint (Express)', () => {
     const source = resolve(__dirname, '../../core/src/logs/log-query.ts');
     const script = `const ts = require(${JSON.stringify(require.resolve('typescript'))});
       require.extensions['.ts'] = (m, file) => m._compile(ts.transpileModule(require('fs').readFileSync(file, 'utf8'), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText, file);
-      const { parseLogQuery } = require(${JSON.stringify(source)});
-      const q = (from) => parseLogQuery(new URLSearchParams({ from })).from;
+      const { normalizeLogQuery, parseLogQuery } = require(${JSON.stringify(source)});
+      const q = (from) => normalizeLogQuery(parseLogQuery(new URLSearchParams({ from }))).from;
       console.log(JSON.stringify([q('2026-11-26T09:00'), q('2026-11-26T09:00:00.5'), q('2026-11-26T09:00+02:00'), q('2026-11-26')]));`;
     const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: 'America/New_York' }, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual([Date.UTC(2026, 10, 26, 9), Date.UTC(2026, 10, 26, 9, 0, 0, 500), Date.UTC(2026, 10, 26, 7), Date.UTC(2026, 10, 26)]);

@@ -35,7 +35,11 @@ export interface LogCursor {
 }
 
 /** A query after validation: defaults applied, the cursor decoded, a status class split into a range. */
-export interface NormalizedLogQuery extends Omit<LogQuery, 'status' | 'cursor' | 'limit'> {
+export interface NormalizedLogQuery extends Omit<LogQuery, 'status' | 'cursor' | 'limit' | 'from' | 'to'> {
+  /** Epoch ms. */
+  from?: number;
+  /** Epoch ms. */
+  to?: number;
   /** Inclusive status range: an exact status is [s, s]. */
   status?: { min: number; max: number };
   limit: number;
@@ -57,6 +61,11 @@ function isoDateMs(value: string): number {
   if (Number(month) < 1 || Number(month) > 12 || Number(day) < 1 || Number(day) > daysInMonth) return NaN;
   if (Number(hour ?? 0) > 23 || Number(minute ?? 0) > 59 || Number(second ?? 0) > 59) return NaN;
   return Date.parse(hour !== undefined && offset === undefined ? `${value}Z` : value);
+}
+/** A time as the JS API takes it (epoch ms, a Date, an ISO 8601 string) in epoch ms; what is none stays for the error. */
+function epochMs(value: unknown): unknown {
+  if (value instanceof Date) return value.getTime();
+  return typeof value === 'string' ? isoDateMs(value) : value;
 }
 const PROVIDERS: readonly ProviderName[] = ['openai', 'azure-openai'];
 
@@ -97,7 +106,7 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
     if (typeof query.model !== 'string' || query.model === '') throw new LogQueryError('model', 'model must be a non-empty string.');
     out.model = query.model;
   }
-  for (const key of ['from', 'to'] as const) if (query[key] !== undefined) out[key] = finite(key, query[key], -Infinity, A_TIME);
+  for (const key of ['from', 'to'] as const) if (query[key] !== undefined) out[key] = finite(key, epochMs(query[key]), -Infinity, A_TIME);
   for (const key of ['minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'] as const) if (query[key] !== undefined) out[key] = finite(key, query[key], 0);
   if (out.from !== undefined && out.to !== undefined && out.from > out.to) throw new LogQueryError('from', 'from must not be after to.');
   // An empty range is a mistake in the query, as from after to is: said, not answered with nothing.
@@ -156,7 +165,7 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
         break;
       case 'from':
       case 'to':
-        query[key] = /^-?\d+$/.test(value) ? Number(value) : isoDateMs(value);
+        query[key] = /^-?\d+$/.test(value) ? Number(value) : value;
         break;
       case 'minCostUsd':
       case 'maxCostUsd':

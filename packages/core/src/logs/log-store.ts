@@ -20,10 +20,10 @@ export interface LogQuery {
   provider?: ProviderName;
   /** The model the client asked for, or the model (Azure: deployment) that served it. */
   model?: string;
-  /** Requests that started at or after this time (epoch ms). */
-  from?: number;
-  /** Requests that started at or before this time (epoch ms). */
-  to?: number;
+  /** Requests that started at or after this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an offset). */
+  from?: number | Date | string;
+  /** Requests that started at or before this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an offset). */
+  to?: number | Date | string;
   /** Cost bounds in USD, inclusive. Requests of unknown cost never match a cost bound. */
   minCostUsd?: number;
   maxCostUsd?: number;
