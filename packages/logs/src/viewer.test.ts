@@ -272,6 +272,14 @@ describe('viewer page in headless Chromium', () => {
     await shared.click('#refresh');
     await rowCount(shared, 62);
     expect(await shared.locator('tr.row', { hasText: 'bulk-late' }).count()).toBe(1);
+    // Every match on screen (no "Load more"): one logged late below the bottom row shows up too.
+    await shared.goto(`${app.url}/switchyard/logs/?from=${t0 + 39_500}&to=${t0 + 59_999}`);
+    await rowCount(shared, 21);
+    store.write({ ...bulk(62, t0 + 39_700), traceId: 'bulk-late-bottom' });
+    await store.flush();
+    await shared.click('#refresh');
+    await rowCount(shared, 22);
+    expect(await shared.locator('tr.row').last().textContent()).toContain('bulk-late-bottom');
 
     // More stored than shown: a refresh with nothing new keeps the rows shown, not a page more each time.
     await shared.goto(`${app.url}/switchyard/logs/`);

@@ -245,9 +245,10 @@ function load(mode, step) {
     showError(linkNote);
     linkNote = '';
     // A refresh ends where the rows on screen ended (with the same "Load more"): the page of room it asked for
-    // holds new rows on top, not older ones below to grow the list with every refresh.
+    // holds new rows on top, not older ones below to grow the list with every refresh. With every match on screen
+    // (no "Load more"), what is below the old bottom row can only be a request logged late: it is kept.
     var at = -1;
-    if (bottom !== null) for (var i = 0; i < page.data.length && at < 0; i++) if (page.data[i].requestId === bottom) at = i;
+    if (bottom !== null && cursor) for (var i = 0; i < page.data.length && at < 0; i++) if (page.data[i].requestId === bottom) at = i;
     if (at >= 0) rows = page.data.slice(0, at + 1);
     else {
       rows = append ? rows.concat(page.data) : page.data;
