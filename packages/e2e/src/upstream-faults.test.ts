@@ -176,6 +176,51 @@ describe('upstreams that misbehave', () => {
     expect(log.attempts[0]!.error?.code).toBe('stream_interrupted');
   });
 
+  it("reads a stream's end as the SDK does: [DONE] with more after it in the same read, a CR-ended last event, usage over several data lines", async () => {
+    const usage = { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 };
+    const bodies = [
+      // [DONE], then a keep-alive comment in the same write; and [DONE] with a blank after it (the SDK reads both as the end)
+      `${event('one')}data: [DONE]\n\n: keep-alive\n\n`,
+      `${event('one')}data: [DONE] \n\n`,
+      // CRLF events, the last blank line cut after its CR: whole for a client's parser
+      `${event('one').replace(/\n/g, '\r\n')}data: [DONE]\r\n\r`,
+      // the usage chunk as a two-line event, as OpenAI-compatible proxies may write it
+      `${event('one')}data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[],\ndata: "usage":${JSON.stringify(usage)}}\n\ndata: [DONE]\n\n`,
+    ];
+    for (const [i, body] of bodies.entries()) {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(body);
+      };
+      const raw = await fetch(`${app.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', messages, stream: true }),
+      });
+      const text = await raw.text();
+      expect([i, text.includes('stream_interrupted')]).toEqual([i, false]);
+      const log = await takeLog();
+      expect([i, log.attempts.map((a) => a.error?.code)]).toEqual([i, [undefined]]);
+      if (i === 3) expect(log.usage).toEqual(usage);
+
+      const inProcessLogs: LogEvent[] = [];
+      const inProcess = createFallbackClient({ ...options(), onLog: (e) => inProcessLogs.push(e) });
+      const { got, err } = await drain(await inProcess.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+      expect([i, got, err]).toEqual([i, i === 3 ? ['one', ''] : ['one'], undefined]);
+      await until(() => inProcessLogs.length === 1);
+      expect([i, inProcessLogs[0]!.attempts.map((a) => a.error?.code)]).toEqual([i, [undefined]]);
+    }
+    // An upstream error event ending a CRLF stream at its last CR: the in-process caller gets the upstream's message.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${event('one').replace(/\n/g, '\r\n')}data: {"error":{"message":"boom","type":"server_error"}}\r\n\r`);
+    };
+    const { err } = await drain(await createFallbackClient(options()).chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    expect((err as FallbackRequestError).message).toBe('502 boom');
+    logs.length = 0;
+  });
+
   it('fails a stream whose event never ends, cutting the upstream off instead of holding it in memory', async () => {
     const endless = neverEndingEvent(`${event('whole')}data: {"x":"`);
     handler = endless.handler;
@@ -183,7 +228,8 @@ describe('upstreams that misbehave', () => {
     expect(got).toEqual(['whole']);
     expect((err as APIError).message).toMatch(/EVENT_TOO_LARGE/);
     await nextLog(logs);
-    expect(cutOff).toBe(1); // the upstream was stopped, not read to its end
+    // The upstream was stopped, not read to its end (its side sees the close a moment after ours is logged).
+    await until(() => cutOff === 1);
     expect(endless.sent()).toBeLessThan(64);
   });
 

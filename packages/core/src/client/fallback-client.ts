@@ -236,25 +236,32 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   let completed = false;
   let streamError: unknown;
   try {
+    // The whole events the framer passes on are what the log reads usage from, as on the HTTP route.
     const feed = (pieces: Buffer[]) => {
-      for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
+      for (const piece of pieces) {
+        res.observe(piece);
+        parser.feed(decoder.decode(piece, { stream: true }));
+      }
     };
+    // As the SDK: its own [DONE] ends the stream, wherever the upstream's read put it.
+    const done = () => ended || framer.done;
     try {
       for await (const chunk of stream) {
-        res.observe(chunk as Buffer);
         feed(framer.push(chunk as Buffer));
         while (ready.length > 0) yield ready.shift()!;
         if (failure) throw failure;
       }
     } catch (err) {
       // A connection that fails after [DONE] lost nothing: the chunks before it are the whole answer.
-      if (!framer.done || err instanceof FallbackRequestError || signal?.aborted) throw err;
+      if (!done() || err instanceof FallbackRequestError || signal?.aborted) throw err;
     }
-    if (!framer.done) feed(framer.end());
+    if (!done()) feed(framer.end());
+    // An event the framer passed whole at a lone CR (`\r\n\r` at the end) waits in the parser for a possible LF.
+    parser.feed('\n');
     while (ready.length > 0) yield ready.shift()!;
     if (failure) throw failure;
     // Ended without [DONE] (and without an error event, thrown above): cut at an event boundary, not complete.
-    if (!framer.done) throw streamFault('ENDED_WITHOUT_DONE', 'The upstream ended its stream without data: [DONE].');
+    if (!done()) throw streamFault('ENDED_WITHOUT_DONE', 'The upstream ended its stream without data: [DONE].');
     completed = true;
   } catch (err) {
     // The caller stopped the stream: the loop ends where it is, as the SDK's does (code after it keeps the partial

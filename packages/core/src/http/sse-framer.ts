@@ -24,7 +24,8 @@ export function streamFault(code: 'EVENT_TOO_LARGE' | 'ENDED_MID_EVENT' | 'ENDED
 
 /** A data line at the start of the held bytes or of any line in them. */
 const DATA_LINE = /(?:^|[\r\n])data(?:[:\r\n]|$)/;
-const DONE = /^data: ?\[DONE\]$/;
+/** As the SDK reads it: a data line starting with `[DONE]` ends the stream. */
+const DONE = /^data: ?\[DONE\]/;
 
 export class SseFramer {
   /** Bytes of an event whose blank line has not arrived yet. */
@@ -68,7 +69,8 @@ export class SseFramer {
   end(): Buffer[] {
     const held = this.held.take();
     this.prev1 = this.prev2 = undefined;
-    if (held.length === 0) return [];
+    // After [DONE] a client reads nothing more: what is cut there broke nothing.
+    if (held.length === 0 || this.done) return [];
     const text = Buffer.concat(held).toString('utf8').trim();
     if (DONE.test(text)) {
       this.doneSeen = true;
@@ -83,6 +85,11 @@ export class SseFramer {
    * without it was cut at an event boundary (the connection closed, a proxy gave up), and looks complete otherwise.
    */
   get done(): boolean {
+    // Per push only the last line is looked at (the usual end, cheap on every chunk); at the end, a [DONE] that other
+    // lines followed in the same read (a keep-alive comment, `data: [DONE] ` with a blank) is found in the last pieces.
+    if (!this.doneSeen && this.last !== null && holds(this.last, DONE_KEY)) {
+      this.doneSeen = eventsData(Buffer.concat(this.last).toString('utf8')).some(isDone);
+    }
     return this.doneSeen;
   }
 
@@ -297,7 +304,7 @@ function eventData(text: string, which: 'first' | 'last'): string | null {
 const isDone = (data: string): boolean => data.startsWith('[DONE]');
 
 /** The data of every whole event with data in `text`, in order. */
-function eventsData(text: string): string[] {
+export function eventsData(text: string): string[] {
   const events: string[] = [];
   let lines: string[] | null = null;
   // A BOM before the first line is not part of it (FirstEventScanner skips it too).

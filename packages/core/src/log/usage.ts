@@ -1,4 +1,4 @@
-import { errorEventIn } from '../http/sse-framer';
+import { errorEventIn, eventsData } from '../http/sse-framer';
 import type { TokenUsage } from './log-event';
 
 const USAGE_KEY = '"usage"';
@@ -112,6 +112,8 @@ export class StreamTail {
     if (this.chunks.length === 0) return { usage: null, model: null, errorEvent: null };
     const tail = Buffer.concat(this.chunks, this.bytes);
     const errorEvent = errorEventIn([tail], 'last');
-    return { usage: readUsage(tail), model: extractResponseModel(tail, 'end'), errorEvent: errorEvent ? errorEvent.message : null };
+    // A usage chunk written over several `data:` lines (OpenAI-compatible proxies do) is read from the events' data.
+    const usage = readUsage(tail) ?? (tail.includes(USAGE_KEY) ? readUsage(eventsData(tail.toString('utf8')).join('\n')) : null);
+    return { usage, model: extractResponseModel(tail, 'end'), errorEvent: errorEvent ? errorEvent.message : null };
   }
 }
