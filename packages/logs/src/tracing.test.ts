@@ -139,6 +139,30 @@ describe('OpenTelemetry spans', () => {
     logs.length = 0;
   });
 
+  it("keeps attempt spans inside their request span on the SDK's clock, when the wall clock moved (NTP step, host resumed)", async () => {
+    const realNow = Date.now.bind(Date);
+    // The wall clock a minute ahead of the monotonic one: the SDK offsets performance times by it, as the spans must.
+    const ahead = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 60_000);
+    try {
+      up.openai.enqueue(replies.rateLimited());
+      await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+      await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 3);
+    } finally {
+      ahead.mockRestore();
+    }
+    const spans = exporter.getFinishedSpans();
+    const request = spans.find((s) => s.kind !== SpanKind.CLIENT)!;
+    const attempts = spans.filter((s) => s.kind === SpanKind.CLIENT);
+    expect(attempts).toHaveLength(2);
+    for (const attempt of attempts) {
+      // Within a millisecond of rounding: the SDK's own times are whole microseconds.
+      expect(ms(attempt.startTime)).toBeGreaterThanOrEqual(ms(request.startTime) - 1);
+      expect(ms(attempt.endTime)).toBeLessThanOrEqual(ms(request.endTime) + 1);
+    }
+    exporter.reset();
+    logs.length = 0;
+  });
+
   it('marks a request that failed everywhere as an error, and stops once the SDK is unregistered', async () => {
     up.openai.enqueue(replies.rateLimited());
     up.azure.enqueue(replies.rateLimited());

@@ -364,7 +364,7 @@ export class Gateway {
     const t = performance.now();
     const entry: AttemptLog = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model, status: null, durationMs: 0 };
     run.attempts.push(entry);
-    run.otel?.attemptStarted(plan instanceof SwitchyardError ? undefined : plan.origin);
+    run.otel?.attemptStarted(t, plan instanceof SwitchyardError ? undefined : plan.origin);
     if (plan instanceof SwitchyardError) {
       entry.error = { code: plan.code, message: plan.message };
       return { ok: false, error: plan };

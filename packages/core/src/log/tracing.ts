@@ -53,7 +53,12 @@ function parentContext({ context, propagation, trace }: typeof OtelApi, headers:
   return trace.setSpanContext(active, { traceId: parent.traceId, spanId: parent.spanId, traceFlags: parent.flags & 1, isRemote: true });
 }
 
-const now = () => performance.timeOrigin + performance.now();
+/**
+ * Attempt times are `performance.now()` readings, as the engine times attempts: the SDK reads a number that is no
+ * later than its own `performance.now()` as one and adds its wall-clock offset, so the attempt spans share the
+ * request span's clock (an epoch computed here from `timeOrigin` drifts from it after a host suspend or an NTP step).
+ */
+const now = () => performance.now();
 
 /** The spans of one request. */
 export class RequestTrace {
@@ -74,9 +79,9 @@ export class RequestTrace {
     return this.api.isSpanContextValid(context) ? context.traceId : undefined;
   }
 
-  /** Called as each attempt starts (in the order of `attempts`), with the upstream's origin when it has one. */
-  attemptStarted(origin?: string): void {
-    this.attemptStarts.push(now());
+  /** Called as each attempt starts (in the order of `attempts`), with its `performance.now()` start and the upstream's origin. */
+  attemptStarted(startedAt: number, origin?: string): void {
+    this.attemptStarts.push(startedAt);
     this.attemptOrigins.push(origin);
   }
 
@@ -121,7 +126,8 @@ export class RequestTrace {
           span.setAttribute('error.type', errorType);
           span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
         }
-        span.end(start + attempt.durationMs);
+        // Never later than now: a number past the SDK's performance.now() would be read as an epoch time.
+        span.end(Math.min(start + attempt.durationMs, now()));
       });
 
       const attrs: Attributes = {
