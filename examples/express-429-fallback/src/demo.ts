@@ -21,7 +21,8 @@ export interface DemoResult {
 
 /**
  * Starts the app, sends chat completions with the official `openai` SDK (the last one streamed) and reports who
- * served each. Without real keys, fake providers stand in and the OpenAI fake rate-limits every other request.
+ * served each. Without real keys, fake providers stand in and the OpenAI fake rate-limits all but the second request
+ * (the stream too: a stream falls back until its first event).
  */
 export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line: string) => void = console.log): Promise<DemoResult> {
   const missing = missingProviderEnv(env);
@@ -31,7 +32,7 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
   const fakes: FakeProvider[] = [];
   let hosts = {};
   if (!real) {
-    const openai = await startFakeOpenAI({ apiKey: FAKE_KEYS.openai, defaultReply: (_req, i) => (i % 2 === 0 ? replies.rateLimited(1) : replies.ok('Hello from OpenAI')) });
+    const openai = await startFakeOpenAI({ apiKey: FAKE_KEYS.openai, defaultReply: (_req, i) => (i === 1 ? replies.ok('Hello from OpenAI') : replies.rateLimited(1)) });
     const azure = await startFakeAzureOpenAI({ apiKey: FAKE_KEYS.azure, defaultReply: replies.ok('Hello from Azure OpenAI') });
     fakes.push(openai, azure);
     hosts = { openai: openai.baseURL, azure: azure.baseURL };
@@ -45,7 +46,11 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
     const server = createServer(app);
     await listenOnPort(server, env.PORT);
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    print(`Switchyard demo (${real ? 'real providers' : 'fake providers: OpenAI answers 429 to every other request'}) at ${url}/v1`);
+    print(
+      real
+        ? `Switchyard demo on the real providers at ${url}/v1 (OpenAI rarely answers 429: most requests stay with it)`
+        : `Switchyard demo on fake providers at ${url}/v1: OpenAI answers 429 to all but the second request`,
+    );
 
     // Business code: the official SDK, pointed at the host app. Nothing else changes.
     const client = new OpenAI({ apiKey: 'unused-by-the-gateway', baseURL: `${url}/v1`, maxRetries: 0 });
@@ -72,17 +77,27 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
         return { headers: response.headers, text };
       });
       await until(() => logs.length >= 4);
+      print('\nAttempts per request (from the log events):');
+      for (const event of logs) print(`${(event.traceId ?? '').padEnd(12)} ${attemptChain(event)}`);
       print('\nLog events (one per request, every attempt in it):');
       for (const event of logs) print(JSON.stringify(event));
 
       // The viewer's own query: find a request by trace id, fallbacks marked.
       const found = await fetch(`${url}/switchyard/logs/api/requests?traceId=demo-1`, { headers: { authorization: `Bearer ${token}` } });
       result.found = ((await found.json()) as { data: LogEvent[] }).data;
-      print(`\nRequest logs viewer: ${url}/switchyard/logs/#token=${token} (trace id demo-1: fallback=${result.found[0]?.fallback})`);
-      if (!env.DEMO_SERVE) print('The app stops now: run with DEMO_SERVE=1 to keep it up and open the viewer.');
+      print(`\nLogs API, trace id demo-1: found ${result.found.length}, fallback=${result.found[0]?.fallback}`);
+      // The token is this run's: the link works while the app runs.
+      const viewer = `${url}/switchyard/logs/?traceId=demo-1#token=${token}`;
+      if (!serve(env)) print(`The app stops now: run with DEMO_SERVE=1 to keep it up and open the request logs viewer.`);
       else {
-        print('DEMO_SERVE is set: the app stays up for the viewer (Ctrl+C to stop).');
-        await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+        print(`Request logs viewer (demo-1 selected): ${viewer}\nDEMO_SERVE is set: the app stays up for the viewer (Ctrl+C to stop).`);
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGINT', stop).off('SIGTERM', stop);
+            resolve();
+          };
+          process.once('SIGINT', stop).once('SIGTERM', stop);
+        });
       }
     } finally {
       server.closeAllConnections();
@@ -112,6 +127,16 @@ function record(result: DemoResult, request: string, headers: Headers, text: str
   const who = target === 'targets[1]' ? 'Azure OpenAI' : target === 'targets[0]' ? 'OpenAI' : 'nobody';
   result.served.push({ request, target, fallback, text });
   print(`${request.padEnd(12)} served by ${who.padEnd(12)} (${target}${fallback ? ', fell back' : ''}): ${JSON.stringify(text)}`);
+}
+
+/** `DEMO_SERVE=1` (or `true`): `0`, `false` or empty leave it off. */
+function serve(env: NodeJS.ProcessEnv): boolean {
+  return /^(1|true|yes)$/i.test(env.DEMO_SERVE ?? '');
+}
+
+/** `openai 429 (3 ms) -> azure-openai 200 (2 ms)`: each attempt's provider, status (or error) and time. */
+function attemptChain(event: LogEvent): string {
+  return event.attempts.map((a) => `${a.provider} ${a.status ?? a.error?.code ?? 'no answer'} (${Math.round(a.durationMs)} ms)`).join(' -> ');
 }
 
 async function until(cond: () => boolean, ms = 2000): Promise<void> {
