@@ -12,3 +12,18 @@ it('examples/nestjs-429-fallback: the business endpoint is served by Azure after
   expect(events.map((e) => e.fallback)).toEqual([true, false]);
   log.mockRestore();
 });
+
+it('examples/nestjs-429-fallback: bad options and a PORT that is no port are one sentence each, without a stack from Nest', async () => {
+  const errors = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const stdout = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  try {
+    await expect(main({ ...EMPTY_ENV, PORT: 'abc' }, () => undefined)).rejects.toThrow('PORT must be a port number (0-65535), not "abc".');
+    const real = { OPENAI_API_KEY: 'sk-fake', AZURE_OPENAI_API_KEY: 'az-fake', AZURE_OPENAI_ENDPOINT: 'my-resource.openai.azure.com' };
+    await expect(main({ ...EMPTY_ENV, ...real }, () => undefined)).rejects.toThrow(/endpoint/);
+    expect(errors).not.toHaveBeenCalled();
+    expect(stdout.mock.calls.map(([text]) => String(text)).join('')).not.toMatch(/ExceptionHandler|\n\s+at /);
+  } finally {
+    errors.mockRestore();
+    stdout.mockRestore();
+  }
+});

@@ -2,7 +2,9 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import OpenAI from 'openai';
-import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
 import { appModule, FAKE_KEYS, switchyardOptions, type Hosts } from './app.module';
 
 /** Starts the Nest app (on fakes without real keys: OpenAI rate-limits every other request) and calls it twice. */
@@ -19,13 +21,18 @@ export async function main(env = process.env, print: (line: string) => void = co
   // Everything after the fakes started closes them, also when the options are refused: the process must exit.
   try {
     print(`NestJS app with Switchyard on ${real ? 'real providers' : 'fake providers (OpenAI answers 429 to every other request)'}`);
-    // abortOnError off: refused options reject here (and the fakes close) instead of aborting the process.
+    // abortOnError off: refused options reject here (and the fakes close) instead of aborting the process. Nest's
+    // logger off: this script prints what happens, and a refused option once, as a sentence (below), not with a stack
+    // (even with only warnings on, Nest's ExceptionHandler prints it). An app of your own keeps its logger.
     const options = switchyardOptions(real ? env : { DEMO_MODEL: env.DEMO_MODEL }, hosts);
-    app = await NestFactory.create<NestExpressApplication>(appModule(options), { logger: ['error', 'warn'], abortOnError: false });
+    app = await NestFactory.create<NestExpressApplication>(appModule(options), { logger: false, abortOnError: false });
     // Nest's JSON parser runs before the route and stops at 100 kB by default: long chat histories are larger.
     app.useBodyParser('json', { limit: '10mb' });
-    await app.listen(Number(env.PORT ?? 0), '127.0.0.1');
-    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    await app.init();
+    // As the other examples: a PORT that is no port, or one in use, is a sentence.
+    const server = app.getHttpServer() as Server;
+    await listenOnPort(server, env.PORT);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     // 1. The business endpoint, which injects SwitchyardService.
     const res = await fetch(`${url}/summaries`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Switchyard moves failing requests to the next provider.' }) });
     const answer = (await res.json()) as { summary?: string; error?: { message?: string } };
