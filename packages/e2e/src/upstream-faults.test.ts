@@ -148,6 +148,19 @@ describe('upstreams that misbehave', () => {
     expect([got.join(''), err]).toEqual(['from azure', undefined]);
   });
 
+  it('labels a completion sent with another media type (none, text/plain, in capitals) as JSON, which the SDK reads by its type', async () => {
+    for (const type of [undefined, 'text/plain', 'application/JSON', 'text/html; charset=utf-8']) {
+      handler = (_req, res) => {
+        res.writeHead(200, type === undefined ? {} : { 'content-type': type });
+        res.end(completion('labelled wrongly'));
+      };
+      const res = await client().chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect([type, typeof res.data, res.data.choices[0]!.message.content]).toEqual([type, 'object', 'labelled wrongly']);
+      expect(res.response.headers.get('content-type')).toBe('application/json');
+      await takeLog();
+    }
+  });
+
   it('streams an event stream whose media type is written in capitals', async () => {
     let release!: () => void;
     const later = new Promise<void>((r) => (release = r));

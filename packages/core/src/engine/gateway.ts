@@ -430,10 +430,12 @@ export class Gateway {
         if (body !== null && encoding !== null) body = decoded(res, body, encoding, max);
         if (body === null) body = oversizedError(res, entry);
         else if (res.status >= 400) body = maskSecret(body, leaf.endpoint.secret);
-        else if (res.status < 300 && !startsAsObject(body)) {
+        else if (res.status < 300) {
           // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
           // a string, and the next target may answer properly. As for a stream answered in JSON: nothing was sent.
-          throw wrongKind(res, 'with a body that is not a JSON object');
+          if (!startsAsObject(body)) throw wrongKind(res, 'with a body that is not a JSON object');
+          // A completion labelled otherwise (none, text/plain): the SDK reads JSON by the media type alone.
+          if (!sdkReadsAsJson(res.headers['content-type'])) res.headers = { ...res.headers, 'content-type': 'application/json' };
         }
       }
       entry.durationMs = performance.now() - t;
@@ -595,6 +597,16 @@ function retriesError(error: SwitchyardError, onStatusCodes: ReadonlySet<number>
   // The same target would answer the same again: no deployment, or an answer of the wrong kind.
   if (error.code === 'model_not_deployed' || error.code === 'upstream_invalid_response') return false;
   return error.code !== 'upstream_timeout' || onStatusCodes.has(408);
+}
+
+/**
+ * Whether the openai SDK parses a body of this media type as JSON (`application/json` in it, or `+json` at its end,
+ * compared as written, as the SDK does); else it hands the caller the text.
+ */
+function sdkReadsAsJson(type: string | string[] | undefined): boolean {
+  if (type === 'application/json' || (typeof type === 'string' && type.startsWith('application/json;'))) return true;
+  const media = typeof type === 'string' ? type.split(';', 1)[0]!.trim() : '';
+  return media.includes('application/json') || media.endsWith('+json');
 }
 
 /** An SSE body, to pass on event by event (media types are case-insensitive). */
