@@ -1,4 +1,4 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, fstatSync, openSync, readSync, type WriteStream } from 'node:fs';
 import type { LogEvent, LogSink } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
 
@@ -12,6 +12,7 @@ export interface JsonLinesSinkOptions {
 /**
  * Appends one JSON line per event to a file. Events are encoded and written in batches on `setImmediate`, after the
  * response went out; when the disk falls behind, events are dropped and counted rather than buffered without end.
+ * A path that cannot be opened (no such directory, no permission) throws here, at startup.
  */
 export class JsonLinesSink implements LogSink {
   /** Events dropped: the disk fell behind, the file failed, or the sink was closed. */
@@ -26,17 +27,42 @@ export class JsonLinesSink implements LogSink {
   constructor(options: JsonLinesSinkOptions) {
     this.maxPendingBytes = options.maxPendingBytes ?? 8 * 1024 * 1024;
     this.path = options.path;
-    this.stream = this.open();
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'a+');
+    } catch (err) {
+      throw new Error(`JsonLinesSink cannot open ${JSON.stringify(this.path)} for appending: ${(err as Error).message}`, { cause: err });
+    }
+    this.stream = this.open(fd);
   }
 
-  private open(): WriteStream {
-    const stream = createWriteStream(this.path, { flags: 'a' });
+  /** A stream appending to the file (opened now unless `fd` is given), after ending a line a failed write cut short. */
+  private open(fd?: number): WriteStream {
+    let stream: WriteStream;
+    try {
+      fd ??= openSync(this.path, 'a+');
+      const cut = endsMidLine(fd);
+      stream = createWriteStream(this.path, { fd });
+      // The next event would be glued to the fragment, and a line-by-line reader would lose it.
+      if (cut) stream.write('\n');
+    } catch {
+      // Reopening after a rotation, the path's directory gone for now: this stream's own open fails the same way
+      // (below: a warning, events dropped until the next reopen()).
+      stream = createWriteStream(this.path, { flags: 'a' });
+    }
     stream.on('error', (err) => {
       if (stream !== this.stream) return; // a file already rotated away
-      if (!this.broken) process.emitWarning(`Switchyard's JSON-lines log sink failed; events are dropped: ${String(err)}`, 'SwitchyardLogSinkWarning');
+      this.warn(`Switchyard's JSON-lines log sink failed; events are dropped: ${String(err)}`);
       this.broken = true;
     });
     return stream;
+  }
+
+  private warned = false;
+  private warn(message: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    process.emitWarning(message, 'SwitchyardLogSinkWarning');
   }
 
   write(event: LogEvent): void {
@@ -60,10 +86,21 @@ export class JsonLinesSink implements LogSink {
       return;
     }
     let lines = '';
-    for (const event of batch) lines += `${JSON.stringify(event)}\n`;
-    // A file that fails later (it could not be opened, the disk is full) fails this write too: its events count.
+    let written = 0;
+    for (const event of batch) {
+      try {
+        lines += `${JSON.stringify(event)}\n`;
+        written++;
+      } catch (err) {
+        // An event another sink or onLog decorated with a cycle or a BigInt: dropped, never thrown at the host.
+        this.dropped++;
+        this.warn(`Switchyard's JSON-lines log sink dropped an event it could not encode: ${String(err)}`);
+      }
+    }
+    if (written === 0) return;
+    // A file that fails later (the disk is full) fails this write too: its events count.
     this.stream.write(lines, (err) => {
-      if (err) this.dropped += batch.length;
+      if (err) this.dropped += written;
     });
   }
 
@@ -76,8 +113,9 @@ export class JsonLinesSink implements LogSink {
     if (this.closed) return Promise.resolve();
     this.queue.flush();
     const old = this.stream;
-    this.stream = this.open();
     this.broken = false;
+    this.warned = false;
+    this.stream = this.open();
     return new Promise((resolve) => old.end(() => resolve()));
   }
 
@@ -87,4 +125,13 @@ export class JsonLinesSink implements LogSink {
     this.closed = true;
     return new Promise((resolve) => this.stream.end(() => resolve()));
   }
+}
+
+/** Whether the file's last byte is no line break: a write that failed part way (a full disk) left half a line. */
+function endsMidLine(fd: number): boolean {
+  const { size } = fstatSync(fd);
+  if (size === 0) return false;
+  const last = Buffer.alloc(1);
+  readSync(fd, last, 0, 1, size - 1);
+  return last[0] !== 0x0a;
 }

@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createLoggerSink, JsonLinesSink, type LogEvent } from '@switchyard/logs';
+import { until } from '../../e2e/src/support/fixture';
 
 let seq = 0;
 function event(over: Partial<LogEvent> = {}): LogEvent {
@@ -65,20 +66,51 @@ describe('JSON-lines sink', () => {
     expect(sink.dropped).toBe(2);
     await sink.close();
 
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
-    const broken = new JsonLinesSink({ path: join(dir, 'missing-dir', 'x.jsonl') });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(() => broken.write(event())).not.toThrow();
-    expect(broken.dropped).toBe(1);
-    expect(warn).toHaveBeenCalledTimes(1);
+    // A path that cannot be opened is a startup error, as for the SQLite store, not a sink that drops everything.
+    expect(() => new JsonLinesSink({ path: join(dir, 'missing-dir', 'x.jsonl') })).toThrow(/JsonLinesSink cannot open .*missing-dir.*ENOENT/);
 
-    // Events already handed to the file when it fails are counted too.
-    const failing = new JsonLinesSink({ path: join(dir, 'missing-dir', 'y.jsonl') });
+    // A file that fails later (rotated into a directory that is gone): dropped and counted, one warning.
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const gone = join(dir, 'gone');
+    mkdirSync(gone);
+    const failing = new JsonLinesSink({ path: join(gone, 'y.jsonl') });
+    rmSync(gone, { recursive: true });
+    void failing.reopen();
     for (let i = 0; i < 3; i++) failing.write(event());
     failing.flush(); // before the file's open fails
-    await new Promise((r) => setTimeout(r, 50));
-    expect(failing.dropped).toBe(3);
+    await until(() => failing.dropped === 3);
+    expect(() => failing.write(event())).not.toThrow();
+    expect(failing.dropped).toBe(4);
+    expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
+  });
+
+  it('drops an event it cannot encode (a cycle another sink added), keeps the rest of its batch, never throws', async () => {
+    const path = join(dir, 'cycle.jsonl');
+    const sink = new JsonLinesSink({ path });
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const cyclic = event() as LogEvent & { self?: unknown };
+    cyclic.self = cyclic;
+    const kept = [event(), event()];
+    sink.write(kept[0]!);
+    sink.write(cyclic);
+    sink.write(kept[1]!);
+    await sink.close();
+    warn.mockRestore();
+    expect(sink.dropped).toBe(1);
+    expect(readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent)).toEqual(kept);
+  });
+
+  it('ends a line a failed write cut short before appending, so that the next event is a line of its own', async () => {
+    const path = join(dir, 'cut.jsonl');
+    writeFileSync(path, `${JSON.stringify(event())}\n{"traceId":"cut-of`);
+    const sink = new JsonLinesSink({ path });
+    const next = event({ traceId: 'after-the-cut' });
+    sink.write(next);
+    await sink.close();
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(JSON.parse(lines[2]!)).toEqual(next);
   });
 });
 
