@@ -21,7 +21,8 @@ export interface SqliteOps {
   /** The first column of every row the query returns. */
   all(sql: string, params: unknown[]): unknown[];
   /** Applies retention; returns the number of requests deleted. */
-  prune(now: number, maxAgeMs: number, maxRows: number): number;
+  /** Deletes at most `limit` rows past retention; fewer than `limit` means none is left. */
+  prune(now: number, maxAgeMs: number, maxRows: number, limit: number): number;
 }
 
 /**
@@ -59,10 +60,14 @@ export function sqliteOps(db: Database.Database, table: string, maxStatements: n
     }
     return skipped;
   });
-  const deleteOlder = db.prepare(`DELETE FROM ${table} WHERE started_at < ?`);
+  // In chunks of `limit` rows, each its own transaction: a million expired rows (a restart after long downtime, a
+  // lowered retention) must not hold the database, and the writes queued behind it, for seconds.
+  const deleteOlder = db.prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE started_at < ? LIMIT ?)`);
   // Rowids grow by one per insert and only the oldest rows are deleted, so this keeps the newest N rows without the
   // O(N) scan an OFFSET would cost every prune.
-  const deleteBeyond = db.prepare(`DELETE FROM ${table} WHERE rowid <= (SELECT max(rowid) FROM ${table}) - ?`);
+  const deleteBeyond = db.prepare(
+    `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE rowid <= (SELECT max(rowid) FROM ${table}) - ? ORDER BY rowid LIMIT ?)`,
+  );
   const statements = new Map<string, Database.Statement<unknown[], unknown>>();
   const statement = (sql: string): Database.Statement<unknown[], unknown> => {
     let prepared = statements.get(sql);
@@ -79,10 +84,10 @@ export function sqliteOps(db: Database.Database, table: string, maxStatements: n
       return { written: rows.length - skipped, skipped };
     },
     all: (sql, params) => statement(sql).all(...params),
-    prune(now, maxAgeMs, maxRows) {
+    prune(now, maxAgeMs, maxRows, limit) {
       let deleted = 0;
-      if (Number.isFinite(maxAgeMs)) deleted += deleteOlder.run(now - maxAgeMs).changes;
-      if (Number.isFinite(maxRows)) deleted += deleteBeyond.run(maxRows).changes;
+      if (Number.isFinite(maxAgeMs)) deleted += deleteOlder.run(now - maxAgeMs, limit).changes;
+      if (deleted < limit && Number.isFinite(maxRows)) deleted += deleteBeyond.run(maxRows, limit - deleted).changes;
       return deleted;
     },
   };

@@ -96,6 +96,8 @@ export class SqliteLogStore implements LogStore {
   private warned = false;
   private pruneWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
+  /** The file's identity in OPEN_FILES, null for a database in memory. */
+  private fileKey: string | null = null;
 
   constructor(options: SqliteLogStoreOptions) {
     this.maxQueue = options.maxQueue ?? 10_000;
@@ -116,6 +118,10 @@ export class SqliteLogStore implements LogStore {
     if (!(Number.isFinite(busyTimeoutMs) && busyTimeoutMs >= 0 && busyTimeoutMs <= 1000)) {
       throw new RangeError('SqliteLogStore busyTimeoutMs must be between 0 and 1000 (in this thread, the wait blocks the event loop).');
     }
+    // better-sqlite3 opens a temporary database for an empty path: `process.env.LOG_DB` unset would lose every event.
+    if (typeof options.path !== 'string' || options.path.trim() === '') {
+      throw new TypeError('SqliteLogStore path must be a file path (or ":memory:" for a store that does not survive a restart).');
+    }
     // better-sqlite3 waits for a lock synchronously (5 s by default): that would freeze every request of the process.
     let wal: boolean;
     try {
@@ -127,6 +133,7 @@ export class SqliteLogStore implements LogStore {
       // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.
       wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
       this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('journal_size_limit = 67108864');
       this.db.exec(SCHEMA);
       assertWritable(this.db, TABLE);
     } catch (err) {
@@ -135,16 +142,23 @@ export class SqliteLogStore implements LogStore {
       throw new Error(`SqliteLogStore cannot open ${options.path} for writing: ${reason(err)}`, { cause: err });
     }
     this.local = sqliteOps(this.db, TABLE, MAX_CACHED_STATEMENTS);
+    const file = this.db.memory ? null : databaseFile(this.db.name);
+    // Two stores writing one file take turns at its lock and fail batches: one process shares one store.
+    const key = file && `${file.dev}:${file.ino}`;
+    if (key !== null) {
+      if (OPEN_FILES.has(key)) {
+        this.db.close();
+        throw new Error(`SqliteLogStore: ${file!.path} is already open in another SqliteLogStore of this process; share that instance.`);
+      }
+      OPEN_FILES.add(key);
+      this.fileKey = key;
+    }
     // Another connection sees this one's writes only in a file, and works beside another only in WAL mode (a file
     // system without it would fail writes during a long read): else everything stays on this connection.
-    this.worker = this.db.memory || !wal ? null : new SqliteWorker(databaseFile(this.db.name), { timeoutMs: busyTimeoutMs, table: TABLE, maxStatements: MAX_CACHED_STATEMENTS }, this.local);
-    // At open, here (the worker starts with the first write or query). A file another process holds locked (its
-    // store writing) is no reason to fail the host's startup: retention runs again at the next tick.
-    try {
-      this.local.prune(Date.now(), this.maxAgeMs, this.maxRows);
-    } catch (err) {
-      this.pruneFailed(err);
-    }
+    this.worker = file === null || !wal ? null : new SqliteWorker(file, { timeoutMs: busyTimeoutMs, table: TABLE, maxStatements: MAX_CACHED_STATEMENTS }, this.local);
+    // At open, on the worker and in chunks, not on the host's startup path (a million expired rows take seconds). A
+    // file another process holds locked (its store writing) is no reason to fail: retention runs again at the next tick.
+    this.prune().catch((err: unknown) => this.pruneFailed(err));
     this.pruneTimer = setInterval(() => {
       this.prune().catch((err: unknown) => this.pruneFailed(err));
     }, pruneIntervalMs);
@@ -213,11 +227,19 @@ export class SqliteLogStore implements LogStore {
     return this.worker ? this.worker.run<T>(op) : runLocal<T>(this.local, op);
   }
 
-  /** Applies retention now (after what is queued is written); resolves with the number of requests deleted. */
+  /**
+   * Applies retention now (after what is queued is written); resolves with the number of requests deleted. In
+   * chunks, each its own transaction: writes queued meanwhile go in between, none waits for the whole prune.
+   */
   async prune(now = Date.now()): Promise<number> {
-    if (this.closing !== null) return 0;
-    this.queue.flush();
-    return this.run<number>({ op: 'prune', now, maxAgeMs: this.maxAgeMs, maxRows: this.maxRows });
+    let deleted = 0;
+    for (;;) {
+      if (this.closing !== null) return deleted;
+      this.queue.flush();
+      const n = await this.run<number>({ op: 'prune', now, maxAgeMs: this.maxAgeMs, maxRows: this.maxRows, limit: PRUNE_CHUNK });
+      deleted += n;
+      if (n < PRUNE_CHUNK) return deleted;
+    }
   }
 
   async query(query?: LogQuery): Promise<LogPage> {
@@ -255,6 +277,7 @@ export class SqliteLogStore implements LogStore {
     if (this.closing) return this.closing;
     this.queue.flush();
     clearInterval(this.pruneTimer);
+    if (this.fileKey !== null) OPEN_FILES.delete(this.fileKey);
     // This connection closes last: only the last connection to a file folds the WAL back into it.
     const closing = (this.worker?.close() ?? Promise.resolve()).then(() => {
       this.db.close();
@@ -284,6 +307,11 @@ function toRow(e: LogEvent): EventRow | null {
 function bindable(value: unknown): boolean {
   return value === null || value === undefined || typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint';
 }
+
+/** Files (device:inode) a store of this process has open. */
+const OPEN_FILES = new Set<string>();
+/** Rows deleted per retention transaction. */
+const PRUNE_CHUNK = 5000;
 
 function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

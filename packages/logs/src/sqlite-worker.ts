@@ -17,7 +17,7 @@ export interface DatabaseFile {
 export type DatabaseOp =
   | { op: 'write'; rows: EventRow[] }
   | { op: 'all'; sql: string; params: unknown[] }
-  | { op: 'prune'; now: number; maxAgeMs: number; maxRows: number };
+  | { op: 'prune'; now: number; maxAgeMs: number; maxRows: number; limit: number };
 
 interface Pending {
   op: DatabaseOp;
@@ -31,7 +31,7 @@ type Reply = { id: number; result: unknown } | { id: number; error: string };
 export function runOp(ops: SqliteOps, op: DatabaseOp): unknown {
   if (op.op === 'write') return ops.write(op.rows);
   if (op.op === 'all') return ops.all(op.sql, op.params);
-  return ops.prune(op.now, op.maxAgeMs, op.maxRows);
+  return ops.prune(op.now, op.maxAgeMs, op.maxRows, op.limit);
 }
 
 /** An operation on this thread's connection, settled like one on the worker (a throw becomes a rejection). */
@@ -51,6 +51,8 @@ if (String(id.dev) !== dev || String(id.ino) !== ino) {
   throw new Error('the file at ' + path + ' is no longer the one the store writes');
 }
 db.pragma('synchronous = NORMAL');
+// A WAL grown by a large prune goes back to this size after its next checkpoint, not at close.
+db.pragma('journal_size_limit = 67108864');
 const ops = (${sqliteOps.toString()})(db, workerData.table, workerData.maxStatements);
 const runOp = ${runOp.toString()};
 parentPort.on('message', (m) => {
