@@ -539,6 +539,46 @@ describe('upstreams that misbehave', () => {
     expect([echoed.message, echoed.param]).toEqual([expect.stringContaining('Bad key Bearer sk-...6789'), 'sk-...6789']);
     expect(JSON.stringify([echoed.error, [...(echoed.headers?.entries() ?? [])]])).not.toContain(RAW_KEY);
     await takeLog();
+
+    // Escaped in an error event after content, read by the in-process client: masked as the caller reads it.
+    handler = (req, res) => {
+      const escaped = `Bad key ${req.headers.authorization}`.replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${event('partial')}data: {"error":{"message":"${escaped}","type":"server_error"}}\n\n`);
+    };
+    const escapedMid = await createFallbackClient({ ...options(), config: options().configs!['raw-only'] }).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const { err: escapedErr } = await drain(escapedMid);
+    expect((escapedErr as FallbackRequestError).message).toBe('502 Bad key Bearer sk-...6789');
+    expect(JSON.stringify((escapedErr as FallbackRequestError).body)).not.toContain(RAW_KEY);
+    await takeLog();
+
+    // In the parameters of a content-type named in an error; in a 200 that is a proxy's error.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': `text/html; x-auth=${RAW_KEY}` });
+      res.end('<html>login</html>');
+    };
+    const wrongType = await fetch(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-config': 'raw-only' }, body: JSON.stringify({ model: 'gpt-4o', messages }) });
+    expect(wrongType.status).toBe(502);
+    expect(await wrongType.text()).toContain('(content-type text/html)');
+    expect(JSON.stringify(await takeLog())).not.toContain(RAW_KEY);
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `bad key ${RAW_KEY}` } }));
+    };
+    const proxyError = await fetch(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-config': 'raw-only' }, body: JSON.stringify({ model: 'gpt-4o', messages }) });
+    expect(await proxyError.text()).toBe(JSON.stringify({ error: { message: 'bad key sk-...6789' } }));
+    await takeLog();
+
+    // A key with a `/`, quoted with JSON's `\/` escape (PHP writes it so): masked as the caller's parser reads it.
+    const SLASHED = 'sk-slashed/0123456789+abcdefKEY';
+    handler = (_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(`{"error":{"message":"Invalid API key: ${SLASHED.replace('/', '\\/')}","type":"invalid_request_error"}}`);
+    };
+    const slashed = await createFallbackClient({ virtualKeys: { s: { provider: 'openai', api_key: SLASHED, custom_host: upstreamUrl } }, config: { virtual_key: 's' } })
+      .chat.completions.create({ model: 'gpt-4o', messages })
+      .catch((e: unknown) => e);
+    expect((slashed as FallbackRequestError).message).toBe('401 Invalid API key: sk-...fKEY');
   });
 
   it('the in-process client fails a stream cut mid-event the same way', async () => {

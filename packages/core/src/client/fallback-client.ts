@@ -226,7 +226,8 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
       } else if ('error' in data && data.error) {
         // The upstream failed after the response had started: a bad gateway, with the upstream's own error (its
         // message as the HTTP route's log records it; a key it quotes masked).
-        const { error } = JSON.parse(res.redact(event.data)) as OpenAIErrorBody;
+        // Masked as the caller will read it: parsed first (an escaped key, `\u0073k-...`, is the key once parsed).
+        const { error } = JSON.parse(res.redact(JSON.stringify(data))) as OpenAIErrorBody;
         failed = new SwitchyardError('upstream_error_event', errorMessage(error) || 'The upstream sent an error event.');
         failure = new FallbackRequestError(502, { error }, res.attempts, res.headers);
       } else ready.push(data);

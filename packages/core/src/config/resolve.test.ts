@@ -308,6 +308,14 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(pasted).toEqual([
       'config.virtual_key: unknown virtual key "sk-...0123" (it looks like an API key: `virtual_key` names an entry of `virtualKeys`, which holds the key) (known: openai-prod, azure-prod)',
     ]);
+    // Other key forms: one configured as an api_key (whatever it looks like), or a long mixed-case one with digits.
+    const hint = '(it looks like an API key: `virtual_key` names an entry of `virtualKeys`, which holds the key)';
+    const gemini = { provider: 'openai' as const, api_key: 'plainkeyplainkey12', custom_host: 'https://generativelanguage.googleapis.com/v1beta/openai' };
+    expect(issuesOf({ virtualKeys: { gemini }, configs: { a: { virtual_key: 'plainkeyplainkey12' }, b: { virtual_key: 'AIzaSyLEAKCANARY0123456789abcdefghij' }, c: { virtual_key: 'azure-prod-eastus-2' } } })).toEqual([
+      `configs.a.virtual_key: unknown virtual key "***" ${hint} (known: gemini)`,
+      `configs.b.virtual_key: unknown virtual key "AIz...ghij" ${hint} (known: gemini)`,
+      'configs.c.virtual_key: unknown virtual key "azure-prod-eastus-2" (known: gemini)',
+    ]);
   });
 
   it('accepts the seed config, a single-provider config and inline targets', () => {

@@ -300,8 +300,14 @@ function inheritedHost(fields: ProviderFields, scope: Scope): string | undefined
  * A virtual key's name as an error message quotes it, unless it looks like a credential (`virtual_key:
  * process.env.OPENAI_API_KEY`, as Portkey's own virtual keys read): that is masked, never printed into boot logs.
  */
-function shownKeyName(name: string): string {
-  const secretLike = /^(?:sk-|sess-)/.test(name) || /^[\da-f]{32}$/i.test(name) || name.length > 40;
+function shownKeyName(name: string, apiKeys: ReadonlySet<string>): string {
+  // A key configured here, one of a known form, or what looks like one: long, mixed case with digits (`AIza...`).
+  const secretLike =
+    apiKeys.has(name) ||
+    /^(?:sk-|sess-)/.test(name) ||
+    /^[\da-f]{32}$/i.test(name) ||
+    name.length > 40 ||
+    (name.length >= 24 && /\d/.test(name) && /[a-z]/.test(name) && /[A-Z]/.test(name) && !/\s/.test(name));
   if (!secretLike) return `"${name}"`;
   return `"${name.length >= 20 ? `${name.slice(0, 3)}...${name.slice(-4)}` : '***'}" (it looks like an API key: \`virtual_key\` names an entry of \`virtualKeys\`, which holds the key)`;
 }
@@ -370,7 +376,7 @@ class Resolver {
         const known = Object.keys(this.virtualKeys);
         this.issues.push({
           path: formatPath([...at, 'virtual_key']),
-          message: `unknown virtual key ${shownKeyName(config.virtual_key)}${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+          message: `unknown virtual key ${shownKeyName(config.virtual_key, new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key)))}${known.length ? ` (known: ${known.join(', ')})` : ''}`,
         });
         return this.placeholder(targetPath, weight);
       }

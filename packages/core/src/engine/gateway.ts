@@ -57,7 +57,8 @@ function startsAsObject(body: Buffer): boolean {
 
 /** A 2xx of the wrong kind for the request (`upstream_invalid_response`), naming the content type it came with. */
 function wrongKind(res: UpstreamResponse, answered: string): SwitchyardError {
-  const type = header(res.headers, 'content-type');
+  // The media type alone, never the upstream's parameters (a proxy may put anything there, a credential even).
+  const type = header(res.headers, 'content-type')?.split(';', 1)[0]!.trim().slice(0, 100);
   return new SwitchyardError('upstream_invalid_response', `The upstream answered ${answered} (${type ? `content-type ${type}` : 'no content-type'}).`);
 }
 
@@ -434,6 +435,8 @@ export class Gateway {
           // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
           // a string, and the next target may answer properly. As for a stream answered in JSON: nothing was sent.
           if (!startsAsObject(body)) throw wrongKind(res, 'with a body that is not a JSON object');
+          // A proxy's error sent as a 200 may quote the key as well (one search: a body without it is not copied).
+          if (body.includes(leaf.endpoint.secret)) body = maskSecret(body, leaf.endpoint.secret);
           // A completion labelled otherwise (none, text/plain): the SDK reads JSON by the media type alone.
           if (!sdkReadsAsJson(res.headers['content-type'])) res.headers = { ...res.headers, 'content-type': 'application/json' };
         }

@@ -33,9 +33,9 @@ const MIN_MASKED = 8;
 export function maskSecret(body: Buffer, secret: string): Buffer {
   if (secret.length < MIN_MASKED) return body;
   const masked = body.includes(secret) ? Buffer.from(redact(body.toString('utf8'), secret)) : body;
-  // JSON may quote it with escapes (`\u0061` for `a`), which the client's parser turns back into the key: such a body
-  // is read as the client will read it, and re-encoded if it holds the key.
-  if (!masked.includes('\\u')) return masked;
+  // JSON may quote it with escapes (`\u0061` for `a`, `\/` for `/`), which the client's parser turns back into the
+  // key: a body with any escape is read as the client will read it, and re-encoded if it holds the key.
+  if (!masked.includes(0x5c)) return masked;
   try {
     const text = JSON.stringify(JSON.parse(masked.toString('utf8')));
     return text.includes(secret) ? Buffer.from(redact(text, secret)) : masked;
