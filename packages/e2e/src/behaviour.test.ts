@@ -573,11 +573,13 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     type Case = [string, (r: request.Test) => request.Test, number, string, RegExp?];
     const invalidJson: Case = ['invalid JSON', (r) => r.set('content-type', 'application/json').send('{"model": "gpt-4o", messages: ['), 400, 'invalid_json'];
     // The same answer whether the raw form reaches Switchyard or a form parser in front (Nest's, @koa/bodyparser) read it.
-    const form: Case = ['a form-encoded body', (r) => r.type('form').send({ model: 'gpt-4o', messages: 'hi' }), 400, 'invalid_json'];
+    const form: Case = ['a form-encoded body', (r) => r.type('form').send({ model: 'gpt-4o', messages: 'hi' }), 400, 'invalid_json', /sent as a form/];
+    // curl -d without a content-type: refused alike with or without a parser in front, saying what to send.
+    const jsonAsForm: Case = ['JSON labelled as a form', (r) => r.type('form').send(JSON.stringify({ model: 'gpt-4o', messages })), 400, 'invalid_json', /content-type: application\/json/];
     const cases: Case[] = [
       // express.json()'s refusal reaches Switchyard through next(err); @koa/bodyparser's and Nest's never do.
       ...(adapter.hostAnswersParserErrors ? [] : [invalidJson]),
-      ...(adapter.hostRefusesForms ? [] : [form]),
+      ...(adapter.hostRefusesForms ? [] : [form, jsonAsForm]),
       ['no messages', (r) => r.send({ model: 'gpt-4o' }), 400, 'invalid_request'],
       ['no model', (r) => r.send({ messages }), 400, 'invalid_request'],
       // It would be kept whole in log events (and the metrics' labels) otherwise.

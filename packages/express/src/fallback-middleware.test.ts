@@ -93,6 +93,19 @@ describe.each([
     expect(logs[0]).toMatchObject({ status, attempts: [] });
   });
 
+  it('a body that does not decompress as its content-encoding says gets OpenAI\'s 400 envelope and a log event', async () => {
+    const res = await request(app.url)
+      .post('/v1/chat/completions')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      .send(Buffer.from('not gzip at all, but long enough to be read as a body'));
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringContaining('could not be decompressed') });
+    expect(hostErrors).toEqual([]);
+    await until(() => logs.length === 1);
+    expect(logs[0]).toMatchObject({ status: 400, attempts: [] });
+  });
+
   it("an error of the host's own verify hook on the chat route stays the host's, with its status", async () => {
     const res = await request(app.url).post('/v1/chat/completions?signed=bad').send({ model: 'gpt-4o', messages });
     expect([res.status, res.text]).toEqual([401, 'host error handler']);

@@ -43,6 +43,9 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { traceId: 'a\r\nset-cookie: x=1' }).catch((e: unknown) => e)) as FallbackRequestError;
     expect(err).toBeInstanceOf(FallbackRequestError);
     expect([err.status, err.code, err.param]).toEqual([400, 'invalid_request', 'x-switchyard-trace-id']);
+    // Beyond Latin-1: the message says so (it names no line break or control character).
+    const wide = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { traceId: 'trace-é-✓' }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect([wide.status, wide.error?.message]).toEqual([400, expect.stringContaining('Latin-1 characters only')]);
     expect(openai.requests).toHaveLength(0);
   });
 

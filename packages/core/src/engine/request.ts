@@ -63,7 +63,7 @@ function idHeader(headers: HeaderBag, name: string): string | undefined {
   }
   // Node refuses these in a received header, but an in-process caller's trace id is echoed as a header by hosts.
   if (value !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
-    throw new SwitchyardError('invalid_request', `${name} must not contain line breaks or control characters.`, { param: name });
+    throw new SwitchyardError('invalid_request', `${name} must hold Latin-1 characters only, no line breaks or control characters (it is echoed as an HTTP header).`, { param: name });
   }
   return value === '' ? undefined : value;
 }

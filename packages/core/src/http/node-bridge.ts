@@ -84,6 +84,8 @@ export function handleParserError(gateway: Gateway, err: unknown, req: IncomingM
 const PARSER_REFUSALS = new Set(['entity.parse.failed', 'entity.too.large', 'charset.unsupported', 'encoding.unsupported', 'request.size.invalid', 'request.aborted']);
 
 function parserRefusal(err: unknown): SwitchyardError | null {
+  // body-parser passes a body that does not inflate on as zlib's own error (a status, no type).
+  if (isZlibError(err)) return notDecompressed();
   const { type, limit, expose, message } = (err ?? {}) as { type?: unknown; limit?: unknown; expose?: unknown; message?: unknown };
   if (typeof type !== 'string' || !PARSER_REFUSALS.has(type)) return null;
   if (type === 'entity.parse.failed') return invalidJson();
@@ -104,7 +106,8 @@ function parserRefusal(err: unknown): SwitchyardError | null {
  * to the JSON as it will be sent upstream.
  */
 function hostParsed(req: IncomingMessage, parsed: unknown, maxBytes: number): unknown {
-  if (FORM_TYPE.test(req.headers['content-type'] ?? '')) throw invalidJson();
+  const type = req.headers['content-type'] ?? '';
+  if (FORM_TYPE.test(type)) throw formBody();
   const length = req.headers['content-length'];
   if (length === '0') return '';
   // The declared length, when there is one, was checked; it says nothing of what a compressed body inflated to.
@@ -124,6 +127,11 @@ function jsonBytes(value: unknown): number {
   }
 }
 const FORM_TYPE = /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\b/i;
+
+/** A form, or JSON labelled as one (curl -d without a content-type): refused alike, raw or parsed by the host. */
+function formBody(): SwitchyardError {
+  return new SwitchyardError('invalid_json', 'The request body was sent as a form: send a JSON object with content-type: application/json.');
+}
 
 /** Content types a page on any site may send without a CORS preflight, as an HTML form does. */
 const NO_PREFLIGHT_TYPE = /^\s*(?:text\/plain|application\/x-www-form-urlencoded|multipart\/form-data)\b/i;
@@ -174,6 +182,8 @@ function sameHost(origin: URL, host: string): boolean {
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   // A body something else consumed already (and did not leave in req.body) cannot be read again.
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  // Before reading: the rest of the body is not read (the connection closes after the answer).
+  if (FORM_TYPE.test(req.headers['content-type'] ?? '')) return Promise.reject(formBody());
   checkCharset(req.headers['content-type']);
   const inflate = decoderFor(req.headers['content-encoding']);
   if (!inflate) return readStream(req, maxBytes, () => tooLarge(maxBytes));
@@ -188,8 +198,12 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
     // zlib gives up at the first bad bytes, often before the body has all arrived; the size limit, or the client
     // leaving mid-body, is what it is.
     if (!isZlibError(err)) throw err;
-    throw new SwitchyardError('invalid_request', 'The request body could not be decompressed as its content-encoding says.');
+    throw notDecompressed();
   });
+}
+
+function notDecompressed(): SwitchyardError {
+  return new SwitchyardError('invalid_request', 'The request body could not be decompressed as its content-encoding says.');
 }
 
 function isZlibError(err: unknown): boolean {
