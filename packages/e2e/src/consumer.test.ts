@@ -49,7 +49,13 @@ describe('built packages in a plain-JS consumer app', () => {
     };
     for (const t of tarballs) deps[`@switchyard/${/^switchyard-([a-z]+)-/.exec(t)![1]}`] = `file:./${t}`;
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, dependencies: deps }));
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'pipe' });
+    // From the registry (express, koa, Nest): one more try on a registry hiccup, as a CI machine meets them.
+    const install = () => execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'pipe' });
+    try {
+      install();
+    } catch {
+      install();
+    }
     writeFileSync(
       join(dir, 'app.cjs'),
       script(`const express = require('express');

@@ -84,7 +84,7 @@ describe('upstreams that misbehave', () => {
     configs: {
       'raw-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'raw' }] },
       'raw-429': { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
-      'raw-timed': { strategy: { mode: 'fallback' }, request_timeout: 300, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
+      'raw-timed': { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw', request_timeout: 300 }, { virtual_key: 'azure-prod' }] },
     },
     config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
     onLog: (e) => logs.push(e),

@@ -10,7 +10,7 @@ import { messages, nextLog, sdk, seedOptions, until, useUpstreams } from '../../
 const { up, logs, track } = useUpstreams();
 
 /** A Koa timeout middleware as they are often written: races the rest of the app and answers through ctx. */
-function timeoutAnswer(ms: number): Koa.Middleware {
+function timeoutAnswer(limit: { ms: number }): Koa.Middleware {
   return async (ctx, next) => {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {
@@ -18,7 +18,7 @@ function timeoutAnswer(ms: number): Koa.Middleware {
         ctx.status = 503;
         ctx.body = 'Service Unavailable: timed out';
         resolve();
-      }, ms);
+      }, limit.ms);
     });
     try {
       await Promise.race([next(), timedOut]);
@@ -34,7 +34,8 @@ describe('Koa: a timeout middleware in front that answers through ctx.status and
     ['a stream request', true],
   ])('answers %s with the host\'s 503, stops the upstream call, and serves the next request', async (_name, stream) => {
     const app = new Koa();
-    app.use(timeoutAnswer(150));
+    const limit = { ms: 150 };
+    app.use(timeoutAnswer(limit));
     app.use(fallbackMiddleware(seedOptions(up, logs)));
     const url = track(await listen(createServer(app.callback())));
     up.openai.enqueue({ ...replies.stream({ chunks: 3 }), delayMs: 2000 });
@@ -45,7 +46,9 @@ describe('Koa: a timeout middleware in front that answers through ctx.status and
     expect(await nextLog(logs)).toMatchObject({ status: 503, attempts: [{ status: null, error: { code: 'host_answered' } }] });
     expect(up.azure.requests).toHaveLength(0);
 
-    // Answered in time: Switchyard's response, whole (no length the host left behind cuts a stream short).
+    // Answered in time (a limit no busy machine reaches): Switchyard's response, whole (no length the host left
+    // behind cuts a stream short).
+    limit.ms = 10_000;
     up.openai.enqueue(replies.stream({ chunks: ['Hel', 'lo'] }));
     const next = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
     let text = '';

@@ -8,6 +8,14 @@ import { replies } from '@switchyard/testing';
 import { listen, type RunningApp } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
 
+/** A request OpenAI served, for the tests that write events straight to a sink (each runs alone too). */
+const served: LogEvent = {
+  traceId: 'served-1', requestId: 'served-1', configId: null, startedAt: 1_700_000_000_000, durationMs: 10, status: 200, stream: false,
+  fallback: false, model: 'gpt-4o', servedBy: { target: 'targets[0]', provider: 'openai', virtualKey: 'openai-prod', model: 'gpt-4o' },
+  attempts: [{ target: 'targets[0]', provider: 'openai', virtualKey: 'openai-prod', model: 'gpt-4o', status: 200, durationMs: 9 }],
+  usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }, costUsd: 0.000075,
+};
+
 describe('Prometheus metrics sink', () => {
   let up: Upstreams;
   let app: RunningApp;
@@ -54,7 +62,7 @@ describe('Prometheus metrics sink', () => {
     const own = new Registry();
     // Two apps (two sinks) in one process, exposing one registry.
     const sinks = [createMetricsSink({ registry: own, maxModels: 2 }), createMetricsSink({ registry: own, maxModels: 2 })];
-    const base = logs[0]!;
+    const base = served;
     for (const [i, model] of ['gpt-4o', 'gpt-4o-mini', 'made-up-1', 'made-up-2', 'gpt-4o'].entries()) {
       sinks[i % 2]!.write({ ...base, servedBy: { ...base.servedBy!, model }, usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
     }
@@ -71,7 +79,7 @@ describe('Prometheus metrics sink', () => {
   it('records no upstream latency for a target that called no upstream (no deployment for the model)', async () => {
     const own = new Registry();
     const sink = createMetricsSink({ registry: own });
-    const base = logs[0]!;
+    const base = served;
     sink.write({
       ...base,
       attempts: [

@@ -44,8 +44,7 @@ describe('JSON-lines sink', () => {
     const before = [event(), event()];
     const after = [event()];
     sink.write(before[0]!);
-    sink.flush();
-    await new Promise((r) => setTimeout(r, 20));
+    await sink.flush(); // on the disk before the rename
     renameSync(path, `${path}.1`); // what logrotate does, before it signals the process
     sink.write(before[1]!); // queued before the signal: still the old file's
     await sink.reopen();

@@ -31,6 +31,12 @@ describe('OpenTelemetry spans', () => {
   let app: RunningApp;
   const logs: LogEvent[] = [];
   const exporter = new InMemorySpanExporter();
+  let registered = false;
+  /** Registers an SDK (once) for the tests that read spans: each of them runs alone too (`-t`). */
+  const registerSdk = () => {
+    if (!registered) registered = api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+    expect(registered).toBe(true);
+  };
 
   beforeAll(async () => {
     up = await startUpstreams();
@@ -40,6 +46,7 @@ describe('OpenTelemetry spans', () => {
   });
   afterAll(async () => {
     api.trace.disable();
+    registered = false;
     await app.close();
     await up.close();
   });
@@ -56,7 +63,7 @@ describe('OpenTelemetry spans', () => {
   });
 
   it('writes a request span and one span per attempt, under the caller\'s traceparent, with GenAI attributes', async () => {
-    expect(api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))).toBe(true);
+    registerSdk();
     up.openai.enqueue(replies.rateLimited());
     up.azure.enqueue({ model: 'gpt-4o-2024-08-06' }); // the snapshot the deployment runs
     await sdk(app.url, { traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-01` }).chat.completions.create({ model: 'gpt-4o', messages });
@@ -108,6 +115,7 @@ describe('OpenTelemetry spans', () => {
   });
 
   it("names a 429 by its status when the fallback target had no deployment, and marks no attempt as serving", async () => {
+    registerSdk();
     exporter.reset();
     logs.length = 0;
     up.openai.enqueue(replies.rateLimited());
@@ -127,6 +135,7 @@ describe('OpenTelemetry spans', () => {
   });
 
   it('times a streamed attempt until its stream ended, in the log event and on its span', async () => {
+    registerSdk();
     up.openai.enqueue(replies.stream({ chunks: 5, intervalMs: 40 }));
     const stream = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
     for await (const _ of stream);
@@ -140,6 +149,7 @@ describe('OpenTelemetry spans', () => {
   });
 
   it("keeps attempt spans inside their request span on the SDK's clock, when the wall clock moved (NTP step, host resumed)", async () => {
+    registerSdk();
     const realNow = Date.now.bind(Date);
     // The wall clock a minute ahead of the monotonic one: the SDK offsets performance times by it, as the spans must.
     const ahead = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 60_000);
@@ -164,6 +174,7 @@ describe('OpenTelemetry spans', () => {
   });
 
   it('marks a request that failed everywhere as an error, and stops once the SDK is unregistered', async () => {
+    registerSdk();
     up.openai.enqueue(replies.rateLimited());
     up.azure.enqueue(replies.rateLimited());
     await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
@@ -174,6 +185,7 @@ describe('OpenTelemetry spans', () => {
     expect(logs[0]!.traceId).toBe(request.spanContext().traceId);
 
     api.trace.disable();
+    registered = false;
     exporter.reset();
     await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
     await until(() => logs.length === 2);
