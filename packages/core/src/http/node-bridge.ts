@@ -51,6 +51,8 @@ export async function handleNodeRequest(
     const max = gateway.options.maxBodyBytes;
     // The declared length is checked even when a host parser already read the body.
     if (Number(req.headers['content-length']) > max) throw tooLarge(max);
+    // Raw or parsed by a host's form parser alike; raw, the rest of the body is not read (the connection closes).
+    if (FORM_TYPE.test(req.headers['content-type'] ?? '')) throw formBody();
     // A parser that left the stream unread did not parse it: Express 4's json() and @koa/bodyparser set `{}` for a
     // content type they skip (e.g. text/plain), so the raw body is read instead.
     const body = options.parsedBody !== undefined && req.readableEnded ? hostParsed(req, options.parsedBody, max) : await readBody(req, max);
@@ -100,14 +102,11 @@ function parserRefusal(err: unknown): SwitchyardError | null {
 }
 
 /**
- * A form the host's form parser read (express.urlencoded(), @koa/bodyparser) is refused as its raw bytes would be,
- * and an empty body a JSON parser turned into `{}` as an empty body (not as a request without a model). A chunked
+ * An empty body a JSON parser turned into `{}` is read as an empty body (not as a request without a model). A chunked
  * body declared no length to check, and a compressed one only its compressed length: for them the size limit applies
  * to the JSON as it will be sent upstream.
  */
 function hostParsed(req: IncomingMessage, parsed: unknown, maxBytes: number): unknown {
-  const type = req.headers['content-type'] ?? '';
-  if (FORM_TYPE.test(type)) throw formBody();
   const length = req.headers['content-length'];
   if (length === '0') return '';
   // The declared length, when there is one, was checked; it says nothing of what a compressed body inflated to.
@@ -182,8 +181,6 @@ function sameHost(origin: URL, host: string): boolean {
 function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   // A body something else consumed already (and did not leave in req.body) cannot be read again.
   if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  // Before reading: the rest of the body is not read (the connection closes after the answer).
-  if (FORM_TYPE.test(req.headers['content-type'] ?? '')) return Promise.reject(formBody());
   checkCharset(req.headers['content-type']);
   const inflate = decoderFor(req.headers['content-encoding']);
   if (!inflate) return readStream(req, maxBytes, () => tooLarge(maxBytes));

@@ -88,7 +88,7 @@ export class SseFramer {
     // Per push only the last line is looked at (the usual end, cheap on every chunk); at the end, a [DONE] that other
     // lines followed in the same read (a keep-alive comment, `data: [DONE] ` with a blank) is found in the last pieces.
     if (!this.doneSeen && this.last !== null && holds(this.last, DONE_KEY)) {
-      this.doneSeen = eventsData(Buffer.concat(this.last).toString('utf8')).some(isDone);
+      this.doneSeen = eventsData(textOf(this.last)).some(isDone);
     }
     return this.doneSeen;
   }
@@ -254,8 +254,7 @@ export interface UpstreamErrorEvent {
  */
 export function errorEventIn(pieces: readonly Buffer[], which: 'first' | 'last'): UpstreamErrorEvent | null {
   if (!holds(pieces, ERROR_KEY)) return null;
-  const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
-  const data = eventData(bytes.toString('utf8'), which);
+  const data = eventData(textOf(pieces), which);
   if (data === null || !/^\s*\{/.test(data)) return null;
   try {
     const error = (JSON.parse(data) as { error?: unknown }).error;
@@ -271,6 +270,11 @@ export function errorMessage(error: unknown): string {
   const message = typeof error === 'string' ? error : (error as { message?: unknown } | null)?.message;
   if (typeof message !== 'string') return '';
   return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE)}...` : message;
+}
+
+/** The pieces taken together as UTF-8 text (a single piece is not copied first). */
+function textOf(pieces: readonly Buffer[]): string {
+  return (pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)).toString('utf8');
 }
 
 /** Whether `key` is in the pieces taken together, also across their boundaries, without joining them. */
@@ -334,7 +338,7 @@ const DONE_KEY = Buffer.from('[DONE]');
  */
 export function unansweredEvents(pieces: readonly Buffer[]): number {
   if (!holds(pieces, PROMPT_FILTER_KEY) && !holds(pieces, DONE_KEY)) return 0;
-  const events = eventsData((pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)).toString('utf8'));
+  const events = eventsData(textOf(pieces));
   let n = 0;
   for (const data of events) {
     if (isDone(data)) return Infinity;
