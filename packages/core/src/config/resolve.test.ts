@@ -104,6 +104,30 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
+  it('refuses an operation URL pasted as a base URL, which would get the path twice and a 404 on every request', () => {
+    const azure = (endpoint: string) => ({ provider: 'azure-openai', api_key: 'k', endpoint, deployment_id: 'd' });
+    expect(
+      issuesOf({
+        virtualKeys: {
+          withQuery: azure('https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21'),
+          withoutQuery: azure('https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions'),
+          v1: azure('https://r.openai.azure.com/openai/v1/chat/completions'),
+          o: { provider: 'openai', api_key: 'k', custom_host: 'https://proxy.example.com/v1/chat/completions/' },
+        },
+        config: { virtual_key: 'o' },
+      }).map((issue) => issue.replace(/^(virtualKeys\.\w+\.\w+): .*(resource endpoint|without `\/chat\/completions`).*$/, '$1: $2')),
+    ).toEqual([
+      'virtualKeys.withQuery.endpoint: resource endpoint',
+      'virtualKeys.withoutQuery.endpoint: resource endpoint',
+      'virtualKeys.v1.endpoint: resource endpoint',
+      'virtualKeys.o.custom_host: without `/chat/completions`',
+    ]);
+    // What the portal and Azure's v1 docs show as a base URL is still accepted, and an API gateway's path prefix too.
+    for (const endpoint of ['https://r.openai.azure.com/', 'https://r.openai.azure.com/openai/v1/', 'https://apim.example.com/team-a']) {
+      expect(() => new Gateway({ virtualKeys: { a: azure(endpoint) }, config: { virtual_key: 'a' } } as SwitchyardOptions)).not.toThrow();
+    }
+  });
+
   it("reports the schema's problems and the cross-field ones together, in one error", () => {
     expect(
       issuesOf({

@@ -8,13 +8,26 @@ import type { LogEvent, LogSink } from '../log/log-event';
 
 const statusCode = z.number().int().min(100).max(599);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+/** Zod runs refinements after a failed check too: a value that is no URL at all is reported by httpUrl alone. */
+const urlHolds = (test: (url: URL) => boolean) => (value: string) => !URL.canParse(value) || test(new URL(value));
 /** A base URL: only scheme, host, port and path are used, so anything else is refused rather than silently dropped. */
-const baseUrl = httpUrl.refine((value) => {
-  // Zod runs refinements after a failed check too: a value that is no URL at all is reported by httpUrl alone.
-  if (!URL.canParse(value)) return true;
-  const url = new URL(value);
-  return url.username === '' && url.password === '' && url.search === '' && url.hash === '';
-}, 'must be a base URL without credentials, query or fragment');
+const plainUrl = urlHolds((url) => url.username === '' && url.password === '' && url.search === '' && url.hash === '');
+const PLAIN_URL = 'must be a base URL without credentials, query or fragment';
+// Switchyard appends the operation's path: an operation URL pasted from a provider's docs or portal would get it twice.
+const baseUrl = httpUrl
+  .refine(urlHolds((url) => !/\/chat\/completions\/?$/.test(url.pathname)), {
+    error: 'must be the base URL, without `/chat/completions` (Switchyard appends the path)',
+    abort: true,
+  })
+  .refine(plainUrl, PLAIN_URL);
+/** Azure's portal shows each deployment's "Target URI": the whole operation URL, deployment and api-version included. */
+const azureEndpoint = httpUrl
+  .refine(urlHolds((url) => !/\/(deployments\/|chat\/completions)/.test(url.pathname) && !url.searchParams.has('api-version')), {
+    error:
+      'must be the resource endpoint, e.g. `https://my-resource.openai.azure.com`: the deployment goes in `deployment_id` or `deployments`, the version in `api_version`',
+    abort: true,
+  })
+  .refine(plainUrl, PLAIN_URL);
 /** Node's timers hold at most 2^31-1 ms (~24.8 days); a longer one would fire at once. */
 /** Node runs a timer with a longer delay after 1 ms: every duration option is capped here. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -106,7 +119,7 @@ const providerFields = {
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9-]*$/, 'must be an Azure resource name (letters, digits, dashes)')
     .optional(),
   /** Azure: the resource endpoint, e.g. `https://my-resource.openai.azure.com` (instead of `resource_name`). */
-  endpoint: baseUrl.optional(),
+  endpoint: azureEndpoint.optional(),
   /** Azure: one fixed deployment for every model. */
   deployment_id: z.string().min(1).optional(),
   /** Azure: requested model -> deployment name. A model with no entry is an error for this target. */
