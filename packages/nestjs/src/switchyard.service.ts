@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createFallbackClient, type FallbackClient, type FallbackRequestOptions, type Gateway } from '@switchyard/core';
+import { createFallbackClient, type ChatCompletionWithRequestId, type FallbackClient, type FallbackRequestOptions, type Gateway } from '@switchyard/core';
 import type {
-  ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionCreateParams,
   ChatCompletionCreateParamsNonStreaming,
@@ -22,10 +21,10 @@ export class SwitchyardService {
     this.client = createFallbackClient(gateway);
   }
 
-  createChatCompletion(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletion>;
+  createChatCompletion(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId>;
   createChatCompletion(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
-  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
-  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>>;
+  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>> {
     return this.client.chat.completions.create(params, options);
   }
 }

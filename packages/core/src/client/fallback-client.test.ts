@@ -34,6 +34,9 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const client = createFallbackClient(options);
     const completion = await client.chat.completions.create({ model: 'gpt-4o', messages }, { traceId: 'in-process-1' });
     expect(completion.choices[0]!.message.content).toBe('Hello from azure');
+    // The serving upstream's request id, where the SDK puts it: not enumerable, so not in JSON.stringify.
+    expect(completion._request_id).toMatch(/^req_fake_/);
+    expect(Object.keys(completion)).not.toContain('_request_id');
     expect(logs).toHaveLength(1);
     expect(logs[0]).toMatchObject({ traceId: 'in-process-1', fallback: true, status: 200, attempts: [{ status: 429 }, { status: 200 }] });
   });

@@ -106,10 +106,13 @@ export class FallbackRequestError extends Error {
   }
 }
 
+/** A completion as the SDK's `create` resolves to it: with the serving upstream's `x-request-id`, not enumerable. */
+export type ChatCompletionWithRequestId = ChatCompletion & { _request_id?: string | null };
+
 export interface FallbackChatCompletions {
-  create(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletion>;
+  create(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId>;
   create(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
-  create(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+  create(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>>;
 }
 
 export interface FallbackClient {
@@ -121,7 +124,7 @@ export interface FallbackClient {
 /** Creates the in-process client from options, or from an existing gateway to share its configs and log sinks. */
 export function createFallbackClient(options: SwitchyardOptions | Gateway): FallbackClient {
   const gateway = options instanceof Gateway ? options : new Gateway(options);
-  const create = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
+  const create = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>> => {
     const headers: Record<string, string> = {};
     for (const [name, value] of headerEntries(opts.headers)) {
       if (typeof name !== 'string') continue;
@@ -154,7 +157,8 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
     const invalid = typeof body !== 'object' || body === null ? invalidResponse('The upstream answered with a body that is not a JSON object.') : null;
     res.end(invalid ? { streamError: invalid, status: invalid.status } : {});
     if (invalid) throw new FallbackRequestError(invalid.status, invalid.toBody(), res.attempts, res.headers);
-    return body as ChatCompletion;
+    // As the SDK's: code that logs `completion._request_id` for its provider's support keeps working.
+    return Object.defineProperty(body, '_request_id', { value: res.headers['x-request-id'] ?? null, enumerable: false }) as ChatCompletionWithRequestId;
   };
   return { gateway, chat: { completions: { create } as FallbackChatCompletions } };
 }
