@@ -148,6 +148,12 @@ describe('logs endpoint (Express)', () => {
     await traffic(url);
     expect((await fetch(`${url}/switchyard/logs/api/requests`)).status).toBe(403);
     expect((await fetch(`${url}/switchyard/logs/api/requests`, { headers: { 'x-admin': 'yes' } })).status).toBe(200);
+    // With a token too, a wrong one is what failed: 401 says so (the hook refusing alone is a 403).
+    const both = await start({ token: TOKEN, auth: (req) => req.get('x-admin') === 'yes' });
+    const wrong = await fetch(`${both}/switchyard/logs/api/requests`, { headers: { authorization: 'Bearer wrong-token-0123456789' } });
+    expect([wrong.status, ((await wrong.json()) as { error: { code: string } }).error.code]).toEqual([401, 'unauthorized']);
+    expect((await fetch(`${both}/switchyard/logs/api/requests`)).status).toBe(403);
+    expect((await fetch(`${both}/switchyard/logs/api/requests`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
     expect(await (await fetch(`${url}/switchyard/logs/host-route`)).json()).toEqual({ host: true });
   });
 
@@ -176,6 +182,9 @@ describe('logs endpoint (Express)', () => {
     expect(() => logsMiddleware({ store, token: 'a-token-of-16-chars-or-more\n' })).toThrow(/token: must not start or end with whitespace/);
     expect(() => logsMiddleware({ store, token: 'geheim-schlüssel-€-0123456789' })).toThrow(/token: must be printable ASCII/);
     expect(() => logsMiddleware({ store, allowUnauthenticated: true })).not.toThrow();
+    // From plain JS, a misspelt key would leave the page off or a check out: refused, as the engine's options are.
+    const misspelt = { store, token: 'a-token-of-16-chars-or-more', veiwer: true } as Parameters<typeof logsMiddleware>[0];
+    expect(() => logsMiddleware(misspelt)).toThrow(/veiwer: unknown option/);
     // It would skip the token's check: a contradiction, refused rather than resolved silently.
     expect(() => logsMiddleware({ store, allowUnauthenticated: true, token: 'a-token-of-16-chars-or-more' })).toThrow(/allowUnauthenticated: cannot be combined/);
     // A string from the environment ("false") would read as true and skip the token's check: only booleans pass.

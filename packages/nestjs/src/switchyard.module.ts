@@ -33,15 +33,11 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
   return gateway;
 }
 
-const LOGS_KEYS = new Set(['path', 'store', 'auth', 'token', 'allowUnauthenticated', 'viewer']);
-
 /** The logs endpoint's problems, checked with the engine's (at module init, not first when Nest mounts it). */
 function logsIssues(logs: unknown): OptionsIssue[] {
   if (logs === undefined) return [];
   if (typeof logs !== 'object' || logs === null) return [{ path: 'logs', message: 'must be an object: { path, store, token | auth, viewer? }' }];
-  const issues: OptionsIssue[] = Object.keys(logs)
-    .filter((key) => !LOGS_KEYS.has(key))
-    .map((key) => ({ path: `logs.${key}`, message: 'unknown option' }));
+  const issues: OptionsIssue[] = [];
   const { path } = logs as { path?: unknown };
   const mount = typeof path === 'string' ? mountOf(path) : '';
   // At the root it would answer every GET of the app (the viewer instead of the app's own pages).

@@ -52,6 +52,13 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(openai.requests).toHaveLength(0);
   });
 
+  it('says how to name a config when there is no default, in the words of the in-process API', async () => {
+    const client = createFallbackClient({ ...options, config: undefined });
+    const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect([err.status, err.code, err.error?.message]).toEqual([400, 'unknown_config', expect.stringContaining('the `configId` option')]);
+    expect(openai.requests).toHaveLength(0);
+  });
+
   it('refuses params JSON cannot carry (a BigInt) as the caller\'s error, saying so, before any upstream call', async () => {
     const client = createFallbackClient(options);
     const params = { model: 'gpt-4o', messages, seed: 1n } as unknown as Parameters<typeof client.chat.completions.create>[0];

@@ -300,7 +300,7 @@ export class Gateway {
       return config;
     }
     if (!this.options.defaultConfig) {
-      throw new SwitchyardError('unknown_config', 'No default routing config: name one in the x-switchyard-config header.', {
+      throw new SwitchyardError('unknown_config', 'No default routing config: name one in the x-switchyard-config header (in process: the `configId` option).', {
         param: 'x-switchyard-config',
       });
     }

@@ -51,9 +51,14 @@ export function isLogsPath(path: string): boolean {
   return path === '' || path === '/' || LIST_PATH.test(path) || REQUEST_PATH.test(path);
 }
 
+const LOGS_KEYS: ReadonlySet<string> = new Set(['path', 'store', 'auth', 'token', 'allowUnauthenticated', 'viewer'] satisfies Array<keyof LogsHandlerOptions>);
+
 export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   const { store, auth, token, allowUnauthenticated = false, viewer = false } = options;
-  const issues: OptionsIssue[] = [];
+  // As the engine's options: a misspelt key (`veiwer`, `tokne`) from plain JS would otherwise leave a check or the page off.
+  const issues: OptionsIssue[] = Object.keys(options)
+    .filter((key) => !LOGS_KEYS.has(key))
+    .map((key) => ({ path: key, message: 'unknown option' }));
   if (!store || typeof store.query !== 'function' || typeof store.get !== 'function') {
     issues.push({ path: 'store', message: 'must be a log store (query, get, write)' });
   }
@@ -89,7 +94,8 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   const check = async (req: IncomingMessage, page: boolean): Promise<200 | 401 | 403> => {
     if (allowUnauthenticated === true) return 200;
     if (tokenDigest && bearerMatches(req, tokenDigest)) return 200;
-    if (auth) return (await auth(req)) === true ? 200 : 403;
+    // A token was sent and is wrong: the hook refusing too, the answer says the token is what failed (an admin's typo).
+    if (auth) return (await auth(req)) === true ? 200 : tokenDigest && bearerOf(req) !== null ? 401 : 403;
     // Token only: the page is a data-free shell that asks for the token; the API needs it.
     return page ? 200 : 401;
   };
@@ -159,11 +165,15 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
-function bearerMatches(req: IncomingMessage, expected: Buffer): boolean {
+function bearerOf(req: IncomingMessage): string | null {
   const header = req.headers.authorization;
-  if (typeof header !== 'string' || !/^bearer /i.test(header)) return false;
+  return typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : null;
+}
+
+function bearerMatches(req: IncomingMessage, expected: Buffer): boolean {
+  const bearer = bearerOf(req);
   // Compare digests in constant time: the token's length and content do not leak through timing.
-  return timingSafeEqual(digest(header.slice(7).trim()), expected);
+  return bearer !== null && timingSafeEqual(digest(bearer), expected);
 }
 
 const COMMON_HEADERS = {
