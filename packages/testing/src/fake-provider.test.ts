@@ -1,5 +1,5 @@
 /// <reference types="jest" />
-import OpenAI, { APIConnectionError, APIError, AuthenticationError, AzureOpenAI, RateLimitError } from 'openai';
+import OpenAI, { APIConnectionError, APIError, AuthenticationError, AzureOpenAI, BadRequestError, RateLimitError } from 'openai';
 import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from './index';
 
 const KEY = 'sk-test-key';
@@ -281,6 +281,31 @@ describe('fake Azure OpenAI', () => {
     fake.enqueue({ status: 400 });
     const bad = (await azure.chat.completions.create({ model: '', messages }).catch((e: unknown) => e)) as APIError;
     expect([bad.status, bad.code, bad.error]).toEqual([400, '400', { code: '400', message: 'The request was refused (status 400).' }]);
+  });
+
+  it("knows its deployments when told: another name gets Azure's 404 DeploymentNotFound, in both URL forms", async () => {
+    const strict = await startFakeAzureOpenAI({ apiKey: KEY, deployments: ['gpt4o-prod'] });
+    try {
+      const classic = (deployment: string) => new AzureOpenAI({ apiKey: KEY, endpoint: strict.url, apiVersion: '2024-10-21', deployment, maxRetries: 0 });
+      expect((await classic('gpt4o-prod').chat.completions.create({ model: '', messages })).model).toBe('gpt4o-prod');
+      const missing = (await classic('gpt-4o').chat.completions.create({ model: '', messages }).catch((e: unknown) => e)) as APIError;
+      expect([missing.status, missing.code]).toEqual([404, 'DeploymentNotFound']);
+      const v1 = new OpenAI({ apiKey: 'unused', baseURL: `${strict.baseURL}/v1`, defaultHeaders: { 'api-key': KEY }, maxRetries: 0 });
+      expect((await v1.chat.completions.create({ model: 'gpt4o-prod', messages })).model).toBe('gpt4o-prod');
+      const v1Missing = (await v1.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+      expect([v1Missing.status, v1Missing.code]).toEqual([404, 'DeploymentNotFound']);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it("scripts Azure's content-filter refusal: a 400 in OpenAI's envelope with code content_filter", async () => {
+    fake.enqueue(replies.contentFilter());
+    const azure = new AzureOpenAI({ apiKey: KEY, endpoint: fake.url, apiVersion: '2024-10-21', deployment: 'gpt4o-prod', maxRetries: 0 });
+    const err = (await azure.chat.completions.create({ model: '', messages }).catch((e: unknown) => e)) as APIError;
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect([err.status, err.code, err.param]).toEqual([400, 'content_filter', 'prompt']);
+    expect(err.error).toMatchObject({ innererror: { code: 'ResponsibleAIPolicyViolation' } });
   });
 
   it('answers a malformed deployment path with 404 instead of throwing', async () => {

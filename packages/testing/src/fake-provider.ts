@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { azureErrorBody, completionBody, CONTENT_FILTER_RESULTS, errorBody, PROMPT_FILTER_RESULTS, streamPieces } from './replies';
+import { azureErrorBody, completionBody, CONTENT_FILTER_RESULTS, DEPLOYMENT_NOT_FOUND, errorBody, PROMPT_FILTER_RESULTS, streamPieces } from './replies';
 import type {
   FakeFlavor,
   FakeProvider,
@@ -210,6 +210,11 @@ class FakeProviderImpl implements FakeProvider {
     if (needsApiVersion && !rec.query['api-version']) return ex.json(404, azureErrorBody(404), base);
     if (!this.authorized(headers, needsApiVersion)) {
       return ex.json(401, this.envelope(401), base);
+    }
+    const { deployments } = this.options;
+    if (deployments && this.flavor === 'azure-openai') {
+      const name = rec.deployment ?? (rec.body as { model?: unknown } | undefined)?.model;
+      if (typeof name !== 'string' || !deployments.includes(name)) return ex.json(404, DEPLOYMENT_NOT_FOUND, base);
     }
 
     const next = this.queue.shift() ?? this.fallback;

@@ -21,6 +21,34 @@ export const replies = {
   stream(opts: FakeStreamOptions = {}): FakeReply {
     return { stream: opts };
   },
+  /**
+   * Azure's 400 for a prompt its content filters block (`code: 'content_filter'`, in OpenAI's envelope with
+   * `innererror`): a client error, which a 429-only config must not fall back on.
+   */
+  contentFilter(): FakeReply {
+    return { status: 400, body: CONTENT_FILTER_ERROR };
+  },
+};
+
+/** As Azure's content-filtering documentation shows it (learn.microsoft.com, "Content filtering", checked 2026-11). */
+const CONTENT_FILTER_ERROR = {
+  error: {
+    message:
+      "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry. To learn more about our content filtering policies please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766",
+    type: null,
+    param: 'prompt',
+    code: 'content_filter',
+    status: 400,
+    innererror: {
+      code: 'ResponsibleAIPolicyViolation',
+      content_filter_result: {
+        hate: { filtered: true, severity: 'high' },
+        self_harm: { filtered: false, severity: 'safe' },
+        sexual: { filtered: false, severity: 'safe' },
+        violence: { filtered: false, severity: 'safe' },
+      },
+    },
+  },
 };
 
 const ERRORS: Record<number, [type: string, code: string | null, message: string]> = {
@@ -60,6 +88,14 @@ const AZURE_ERRORS: Record<number, string> = {
   404: 'Resource not found',
   429: 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.',
   500: 'The server had an error processing your request.',
+};
+
+/** Azure's answer for a deployment name the resource does not have. */
+export const DEPLOYMENT_NOT_FOUND: AzureErrorBody = {
+  error: {
+    code: 'DeploymentNotFound',
+    message: 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.',
+  },
 };
 
 export function azureErrorBody(status: number, message?: string): AzureErrorBody {

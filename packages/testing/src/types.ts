@@ -6,6 +6,11 @@ export interface FakeProviderOptions {
   name?: string;
   /** When set, requests without this key get 401 (OpenAI: `Authorization: Bearer`; Azure: `api-key`). */
   apiKey?: string;
+  /**
+   * Azure: the deployments that exist. Another name (in the URL, or as the v1 form's body `model`) gets Azure's 404
+   * `DeploymentNotFound`, so a wrong `deployment_id` or `deployments` map fails in tests too. Default: any name.
+   */
+  deployments?: readonly string[];
   /** Loopback interface to bind. The port is always random. */
   host?: '127.0.0.1' | '::1';
   /** Reply used when the script queue is empty. Defaults to a successful completion. */
