@@ -40,9 +40,12 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     it('serves a request OpenAI refuses with 429 from Azure, for the same model, with no client change', async () => {
       const url = await start({ config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
       up.openai.enqueue(replies.rateLimited());
+      up.azure.enqueue({ headers: { 'apim-request-id': 'apim-1', 'x-ms-region': 'Sweden Central', 'set-cookie': 'affinity=1' } });
       const { data, response } = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
 
       expect(data.choices[0]!.message.content).toBe('Hello from azure');
+      // What Azure's support asks for reaches the client; the upstream's cookies stay behind.
+      expect([response.headers.get('apim-request-id'), response.headers.get('x-ms-region'), response.headers.get('set-cookie')]).toEqual(['apim-1', 'Sweden Central', null]);
       expect(response.headers.get('x-switchyard-fallback')).toBe('true');
       expect(response.headers.get('x-switchyard-target')).toBe('targets[1]');
       expect(response.headers.get('x-switchyard-attempts')).toBe('2');

@@ -108,7 +108,7 @@ export interface GatewayResponse {
 
 /** Upstream response headers a client may use; everything else (cookies, server details) stays behind. */
 const FORWARDED_HEADERS = new Set([
-  'content-type', 'x-request-id', 'apim-request-id', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
+  'content-type', 'x-request-id', 'apim-request-id', 'x-ms-region', 'openai-processing-ms', 'openai-version', 'retry-after', 'retry-after-ms',
   'x-ms-retry-after-ms', 'x-should-retry',
 ]);
 
