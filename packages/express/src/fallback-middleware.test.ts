@@ -3,7 +3,8 @@ import { gzipSync } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import type { LogEvent } from '@switchyard/core';
-import { fallbackMiddleware } from '@switchyard/express';
+import { fallbackMiddleware, Gateway } from '@switchyard/express';
+import { replies } from '@switchyard/testing';
 import { express4, listen, type RunningApp } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
 
@@ -289,5 +290,74 @@ describe.each([
     expect(up.openai.requests).toHaveLength(1);
     expect(await post(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(3000) }] }))).toBe(413);
     expect(up.openai.requests).toHaveLength(1);
+  });
+});
+
+describe('shutdown with gateway.drain()', () => {
+  it('resolves once the requests a forced close cut have logged their 499, so log stores close after them', async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const gateway = new Gateway(seedOptions(up, logs));
+    await gateway.drain(); // nothing in flight: at once
+    const host = express();
+    host.use(fallbackMiddleware(gateway)); // the route serves through the gateway it is given
+    const app = await listen(createServer(host));
+    const { port } = new URL(app.url);
+    const body = JSON.stringify({ model: 'gpt-4o', messages, stream: true });
+    const send = (upload: string, length = upload.length) => {
+      const req = httpRequest({ port, method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json', 'content-length': length } });
+      req.on('error', () => {}); // cut by the close below
+      req.write(upload);
+      return req;
+    };
+    try {
+      up.openai.enqueue({ hang: true }, replies.stream({ chunks: 5, intervalMs: 1000 }));
+      // Upstream hanging; a stream mid-way; a body still arriving (not yet handed to the engine).
+      send(JSON.stringify({ model: 'gpt-4o', messages })).end();
+      await until(() => up.openai.requests.length === 1);
+      const streaming = send(body);
+      streaming.end();
+      await new Promise((resolve) => streaming.on('response', resolve));
+      send(body.slice(0, 10), body.length);
+      await new Promise((r) => setTimeout(r, 50));
+      let drained = false;
+      void gateway.drain().then(() => (drained = true));
+      await new Promise((r) => setTimeout(r, 20));
+      expect([drained, logs.length]).toEqual([false, 0]);
+
+      await app.close(); // closeAllConnections(), then close(): the server reports itself closed before the 499s are logged
+      await gateway.drain();
+      expect(logs.map((e) => e.status)).toEqual([499, 499, 499]);
+      expect(logs.filter((e) => e.attempts.length === 0)).toHaveLength(1); // the upload the close cut
+    } finally {
+      await app.close(); // again after a failed expectation: a second close only calls back
+      await up.close();
+    }
+  });
+
+  it('counts a request whose body is still arriving, before the engine has it', async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const gateway = new Gateway(seedOptions(up, logs));
+    const host = express();
+    host.use(fallbackMiddleware(gateway));
+    const app = await listen(createServer(host));
+    try {
+      const upload = httpRequest(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 100 } });
+      upload.on('error', () => {});
+      upload.write('{"model":');
+      await new Promise((r) => setTimeout(r, 50));
+      let drained = false;
+      void gateway.drain().then(() => (drained = true));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(drained).toBe(false);
+      await app.close();
+      await gateway.drain();
+      expect(logs.map((e) => [e.status, e.attempts.length])).toEqual([[499, 0]]);
+      expect(up.openai.requests).toHaveLength(0);
+    } finally {
+      await app.close(); // again after a failed expectation: a second close only calls back
+      await up.close();
+    }
   });
 });

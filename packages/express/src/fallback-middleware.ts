@@ -11,9 +11,10 @@ export type FallbackMiddleware = [RequestHandler, ErrorRequestHandler];
 /**
  * Express middleware serving `POST {basePath}/chat/completions` through Switchyard's fallback engine; every other
  * request goes to `next()`. Works with or without `express.json()` in front. Invalid options throw here, at startup.
+ * Given a `Gateway` instead, it serves through that one (shared with an in-process client; `gateway.drain()` on shutdown).
  */
-export function fallbackMiddleware(options: SwitchyardOptions): FallbackMiddleware {
-  const gateway = new Gateway(options);
+export function fallbackMiddleware(options: SwitchyardOptions | Gateway): FallbackMiddleware {
+  const gateway = options instanceof Gateway ? options : new Gateway(options);
   const route = gateway.options.chatPath;
   // `req.url` equal to the route (no query) saves Express's `req.path` getter, which parses the URL (issue 5).
   const isChatRequest = (req: Request): boolean => req.method === 'POST' && (req.url === route || gateway.isChatPath(req.path));

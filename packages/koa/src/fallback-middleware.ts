@@ -5,9 +5,10 @@ import type { Middleware } from 'koa';
  * Koa middleware serving `POST {basePath}/chat/completions` through Switchyard's fallback engine; everything
  * else goes to `next()`. Works with or without a body parser in front. The response is written straight to
  * Node's `res` (`ctx.respond = false`), so SSE streams flow chunk by chunk and a client abort reaches the upstream.
+ * Given a `Gateway` instead, it serves through that one (shared with an in-process client; `gateway.drain()` on shutdown).
  */
-export function fallbackMiddleware(options: SwitchyardOptions): Middleware {
-  const gateway = new Gateway(options);
+export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middleware {
+  const gateway = options instanceof Gateway ? options : new Gateway(options);
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) return next();
     // Koa's own reply is given up only when ours is written: a timeout middleware in front that answers through

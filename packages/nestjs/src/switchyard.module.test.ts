@@ -9,6 +9,7 @@ import { Test } from '@nestjs/testing';
 import { FallbackRequestError, SwitchyardOptionsError, type LogEvent } from '@switchyard/core';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { listenNest, nestPlatforms, type RunningApp } from '../../e2e/src/support/adapters';
+import { until } from '../../e2e/src/support/fixture';
 import { SWITCHYARD_GATEWAY, SwitchyardExceptionFilter, SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from './index';
 
 const hosts = { openai: '', azure: '' };
@@ -347,6 +348,23 @@ describe('SwitchyardModule', () => {
     expect([queued.length, written.length]).toEqual([1, 0]);
     await app.close();
     expect([queued.length, written.length]).toEqual([0, 1]);
+  });
+
+  it('on a forced close, flushes after the requests it cut have logged their 499', async () => {
+    const written: LogEvent[] = [];
+    const queued: LogEvent[] = [];
+    const sink = { write: (e: LogEvent) => void queued.push(e), flush: async () => void written.push(...queued.splice(0)) };
+    const module = SwitchyardModule.forRootAsync({ route: { path: 'v1/chat/completions' }, useFactory: () => ({ ...config.switchyard(), logSinks: [sink] }) });
+    const app = await NestFactory.create(module, { logger: false, forceCloseConnections: true });
+    const { url } = await listenNest(app);
+    openai.enqueue({ hang: true });
+    const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
+    const cut = client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    await until(() => openai.requests.length === 1);
+    await app.close();
+    // The 499 came after Nest closed the connections, and before the flush: the store wrote it.
+    expect(written.map((e) => e.status)).toEqual([499]);
+    expect(await cut).toBeInstanceOf(OpenAI.APIConnectionError);
   });
 });
 

@@ -34,6 +34,9 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
 }
 
 /** The logs endpoint's problems, checked with the engine's (at module init, not first when Nest mounts it). */
+/** How long `app.close()` waits for requests in flight before the sinks are flushed. */
+const SHUTDOWN_DRAIN_MS = 10_000;
+
 function logsIssues(logs: unknown): OptionsIssue[] {
   if (logs === undefined) return [];
   if (typeof logs !== 'object' || logs === null) return [{ path: 'logs', message: 'must be an object: { path, store, token | auth, viewer? }' }];
@@ -80,9 +83,17 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
 
   /**
    * `app.close()` (or a signal with `enableShutdownHooks`): the events the sinks still queue are written first, as a
-   * store made in `useFactory` has no other owner to flush it. The sinks stay open (a test may reuse one).
+   * store made in `useFactory` has no other owner to flush it. The sinks stay open (a test may reuse one). Requests
+   * still in flight are waited for first (up to 10 s: an in-process stream nobody reads would never end): those a
+   * forced close cut (`forceCloseConnections`) log their 499 only after the server closed.
    */
   async onApplicationShutdown(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SHUTDOWN_DRAIN_MS).unref();
+    });
+    await Promise.race([this.gateway.drain(), cap]);
+    clearTimeout(timer);
     await Promise.all(this.gateway.options.sinks.map((sink) => (sink as FlushableSink).flush?.()));
   }
 

@@ -216,6 +216,9 @@ export class Gateway {
   readonly options: ResolvedOptions;
   private readonly client: UpstreamClient;
   private readonly chatPathSlash: string;
+  /** Requests started and not yet logged: what `drain()` waits for. */
+  private inFlight = 0;
+  private drainWaiters: Array<() => void> = [];
 
   constructor(options: SwitchyardOptions, deps: { client?: UpstreamClient } = {}) {
     this.options = resolveOptions(options);
@@ -223,8 +226,34 @@ export class Gateway {
     this.client = deps.client ?? createUpstreamClient();
   }
 
+  /**
+   * Resolves once every request started so far has ended and emitted its log event (a stream: read to its end,
+   * stopped or aborted). On shutdown, after the server closed and before the log stores close: the events of requests
+   * a forced close cut (`closeAllConnections()`) are emitted a few ticks after the server reports itself closed.
+   */
+  drain(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /**
+   * For adapters that read the body before `handle()`: the request counts as in flight (for `drain()`) from now
+   * until `handle()` or `reject()` has taken it; call `leave()` once either returned.
+   */
+  enter(): void {
+    this.inFlight++;
+  }
+
+  leave(): void {
+    if (--this.inFlight > 0 || this.drainWaiters.length === 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   /** Runs one chat completion request through its routing config. Never throws: errors become responses. */
   async handle(req: GatewayRequest): Promise<GatewayResponse> {
+    // Until its response's end(): in flight for drain().
+    this.enter();
     const startedAt = Date.now();
     const t0 = performance.now();
     const log: LogDraft = {
@@ -274,6 +303,7 @@ export class Gateway {
 
   /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
   reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
+    this.enter();
     let traceId: string | null;
     try {
       traceId = givenTraceId(headers) ?? null;
@@ -483,30 +513,35 @@ export class Gateway {
       end: (how = {}) => {
         if (ended) return;
         ended = true;
-        run.release();
-        let status = res.status;
-        if (how.status !== undefined) status = how.status;
-        else if (how.clientClosed) status = 499;
-        // Timed until the headers so far: a stream's attempt (its span, its latency metric) lasts until it ended.
-        if (stream) entry.durationMs = performance.now() - outcome.startedAt;
-        if (how.streamError !== undefined) {
-          const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
-          entry.error = { code: error.code, message: redact(error.message, leaf.endpoint.secret) };
+        try {
+          run.release();
+          let status = res.status;
+          if (how.status !== undefined) status = how.status;
+          else if (how.clientClosed) status = 499;
+          // Timed until the headers so far: a stream's attempt (its span, its latency metric) lasts until it ended.
+          if (stream) entry.durationMs = performance.now() - outcome.startedAt;
+          if (how.streamError !== undefined) {
+            const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
+            entry.error = { code: error.code, message: redact(error.message, leaf.endpoint.secret) };
+          }
+          // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
+          if (this.options.sinks.length === 0 && !log.otel) return;
+          const { usage: read, model: reported, errorEvent }: { usage: UsageRead | null; model: string | null; errorEvent: string | null } = body
+            ? { usage: readUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
+            : tail!.read();
+          const usage = read?.usage ?? null;
+          // The upstream's error event ended a stream that had started: the client's SDK threw it; the log says so.
+          if (errorEvent !== null && !entry.error) {
+            entry.error = { code: 'upstream_error_event', message: redact(errorEvent || 'The upstream sent an error event.', leaf.endpoint.secret) };
+          }
+          const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
+          const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
+          log.otel?.end(event, reported);
+          emitLog(this.options.sinks, event);
+        } finally {
+          // After its event reached the sinks: drain() resolves with every event written.
+          this.leave();
         }
-        // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
-        if (this.options.sinks.length === 0 && !log.otel) return;
-        const { usage: read, model: reported, errorEvent }: { usage: UsageRead | null; model: string | null; errorEvent: string | null } = body
-          ? { usage: readUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
-          : tail!.read();
-        const usage = read?.usage ?? null;
-        // The upstream's error event ended a stream that had started: the client's SDK threw it; the log says so.
-        if (errorEvent !== null && !entry.error) {
-          entry.error = { code: 'upstream_error_event', message: redact(errorEvent || 'The upstream sent an error event.', leaf.endpoint.secret) };
-        }
-        const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
-        const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
-        log.otel?.end(event, reported);
-        emitLog(this.options.sinks, event);
       },
     };
   }
@@ -527,10 +562,15 @@ export class Gateway {
       end: (how = {}) => {
         if (ended) return;
         ended = true;
-        const status = how.status ?? (how.clientClosed ? 499 : error.status);
-        const event = logEvent(log, t0, status, false, null, null, null);
-        log.otel?.end(event);
-        emitLog(this.options.sinks, event);
+        try {
+          const status = how.status ?? (how.clientClosed ? 499 : error.status);
+          const event = logEvent(log, t0, status, false, null, null, null);
+          log.otel?.end(event);
+          emitLog(this.options.sinks, event);
+        } finally {
+          // After its event reached the sinks: drain() resolves with every event written.
+          this.leave();
+        }
       },
     };
   }
