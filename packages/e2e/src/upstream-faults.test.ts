@@ -16,6 +16,8 @@ import { messages, nextLog, until } from './support/fixture';
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const RAW_KEY = 'sk-raw-upstream-key-0123456789';
+/** As long as OpenAI's project keys (about 160 characters). */
+const LONG_KEY = `${RAW_KEY}${'x'.repeat(130)}`;
 
 const completion = (content: string) =>
   JSON.stringify({
@@ -79,10 +81,12 @@ describe('upstreams that misbehave', () => {
   const options = (): SwitchyardOptions => ({
     virtualKeys: {
       raw: { provider: 'openai', api_key: RAW_KEY, custom_host: upstreamUrl },
+      long: { provider: 'openai', api_key: LONG_KEY, custom_host: upstreamUrl },
       'azure-prod': { provider: 'azure-openai', api_key: 'az', custom_host: azure.baseURL, deployments: { 'gpt-4o': 'gpt4o-prod' } },
     },
     configs: {
       'raw-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'raw' }] },
+      'long-key': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'long' }] },
       'raw-429': { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
       'raw-timed': { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw', request_timeout: 300 }, { virtual_key: 'azure-prod' }] },
     },
@@ -561,6 +565,17 @@ describe('upstreams that misbehave', () => {
     expect(wrongType.status).toBe(502);
     expect(await wrongType.text()).toContain('(content-type text/html)');
     expect(JSON.stringify(await takeLog())).not.toContain(RAW_KEY);
+    // In the media type itself, long enough that the 100 characters shown would cut it: masked before the cut.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': `text/${LONG_KEY}` });
+      res.end('<html>login</html>');
+    };
+    const typed = await fetch(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-config': 'long-key' }, body: JSON.stringify({ model: 'gpt-4o', messages }) });
+    expect(typed.status).toBe(502);
+    const typedBody = await typed.text();
+    expect(typedBody).toContain('(content-type text/sk-...xxxx)');
+    expect(typedBody).not.toContain(RAW_KEY.slice(0, 12));
+    expect(JSON.stringify(await takeLog())).not.toContain(RAW_KEY.slice(0, 12));
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: `bad key ${RAW_KEY}` } }));

@@ -56,10 +56,12 @@ function startsAsObject(body: Buffer): boolean {
 }
 
 /** A 2xx of the wrong kind for the request (`upstream_invalid_response`), naming the content type it came with. */
-function wrongKind(res: UpstreamResponse, answered: string): SwitchyardError {
-  // The media type alone, never the upstream's parameters (a proxy may put anything there, a credential even).
-  const type = header(res.headers, 'content-type')?.split(';', 1)[0]!.trim().slice(0, 100);
-  return new SwitchyardError('upstream_invalid_response', `The upstream answered ${answered} (${type ? `content-type ${type}` : 'no content-type'}).`);
+function wrongKind(res: UpstreamResponse, answered: string, secret: string): SwitchyardError {
+  // The media type alone, never the upstream's parameters (a proxy may put anything there, a credential even); the
+  // key masked before the cut, which could leave a part of it unrecognised.
+  const type = header(res.headers, 'content-type')?.split(';', 1)[0]!.trim();
+  const shown = type ? redact(type, secret).slice(0, 100) : undefined;
+  return new SwitchyardError('upstream_invalid_response', `The upstream answered ${answered} (${shown ? `content-type ${shown}` : 'no content-type'}).`);
 }
 
 /** The error of an upstream stream that failed after the response had started (its body reached the client). */
@@ -450,11 +452,11 @@ export class Gateway {
       } else if (run.stream && res.status < 300) {
         // A JSON answer to a stream request would reach the SDK as an empty, successful stream: nothing was sent yet.
         res.discard();
-        throw wrongKind(res, 'a stream request with something other than an event stream');
+        throw wrongKind(res, 'a stream request with something other than an event stream', leaf.endpoint.secret);
       } else if (res.status < 300 && isEventStream(res.headers)) {
         // An event stream for a JSON request: not waited for to its end (it may never end, and it would be held whole).
         res.discard(true);
-        throw wrongKind(res, 'a JSON request with an event stream');
+        throw wrongKind(res, 'a JSON request with an event stream', leaf.endpoint.secret);
       } else {
         const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity;
         body = await res.read(max);
@@ -464,7 +466,7 @@ export class Gateway {
         else if (res.status < 300) {
           // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
           // a string, and the next target may answer properly. As for a stream answered in JSON: nothing was sent.
-          if (!startsAsObject(body)) throw wrongKind(res, 'with a body that is not a JSON object');
+          if (!startsAsObject(body)) throw wrongKind(res, 'with a body that is not a JSON object', leaf.endpoint.secret);
           // A proxy's error sent as a 200 may quote the key as well (one search: a body without it is not copied).
           if (body.includes(leaf.endpoint.secret)) body = maskSecret(body, leaf.endpoint.secret);
           // A completion labelled otherwise (none, text/plain): the SDK reads JSON by the media type alone.
