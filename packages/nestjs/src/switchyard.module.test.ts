@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, Inject, Injectable, Module, Post, Res, SetMetadata, UseGuards, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Catch, Controller, HttpException, Inject, Injectable, Module, Post, Res, SetMetadata, type ArgumentsHost, type ExceptionFilter, UseGuards, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
 import { tap, type Observable } from 'rxjs';
 import type { ServerResponse } from 'node:http';
@@ -365,6 +365,40 @@ describe('SwitchyardModule', () => {
     // The 499 came after Nest closed the connections, and before the flush: the store wrote it.
     expect(written.map((e) => e.status)).toEqual([499]);
     expect(await cut).toBeInstanceOf(OpenAI.APIConnectionError);
+  });
+
+  it("keeps a 429 beside the host's catch-all filter when registered after it, as the README says", async () => {
+    @Catch()
+    class AllExceptionsFilter implements ExceptionFilter {
+      // Nest's "catch everything" recipe: what it does not know is a 500.
+      catch(exception: unknown, host: ArgumentsHost): void {
+        const status = exception instanceof HttpException ? exception.getStatus() : 500;
+        host.switchToHttp().getResponse<ServerResponse>().writeHead(status).end();
+      }
+    }
+    @Controller()
+    class Summaries {
+      constructor(@Inject(SwitchyardService) private readonly switchyard: SwitchyardService) {}
+      @Post('summaries')
+      summarise(): Promise<unknown> {
+        return this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      }
+    }
+    @Module({ imports: [SwitchyardModule.forRoot(config.switchyard())], controllers: [Summaries] })
+    class AppModule {}
+    const statusWith = async (...filters: ExceptionFilter[]) => {
+      const app = await NestFactory.create(AppModule, { logger: false });
+      app.useGlobalFilters(...filters);
+      const { url, close } = await listenNest(app);
+      openai.enqueue(replies.rateLimited());
+      azure.enqueue(replies.rateLimited(3));
+      const res = await fetch(`${url}/summaries`, { method: 'POST' });
+      await close();
+      return [res.status, res.headers.get('retry-after')];
+    };
+    expect(await statusWith(new AllExceptionsFilter(), new SwitchyardExceptionFilter())).toEqual([429, '3']);
+    // The other way round, the catch-all is asked first.
+    expect(await statusWith(new SwitchyardExceptionFilter(), new AllExceptionsFilter())).toEqual([500, null]);
   });
 });
 
