@@ -97,3 +97,65 @@ it('Koa: a stream is not cut short by a content-length the host set before Switc
   for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
   expect(text).toBe('a much longer answer than fourteen bytes');
 });
+
+describe('Koa: middleware in front that works after `await next()`', () => {
+  /** A rolling session's cookie and an access log, as koa-session and koa-logger do them: both after next(). */
+  function hostApp(seen: Array<number | string>, errors: string[]): Koa {
+    const app = new Koa();
+    app.on('error', (err: Error & { code?: string }) => errors.push(err.code ?? err.message));
+    app.use(async (ctx, next) => {
+      await next();
+      seen.push(ctx.status);
+      ctx.cookies.set('session', 'renewed', { httpOnly: true });
+      ctx.set('x-response-time', '1ms');
+    });
+    app.use(fallbackMiddleware(seedOptions(up, logs)));
+    return app;
+  }
+
+  it('a JSON answer goes out through Koa: their cookies and headers are sent, ctx.status is ours', async () => {
+    const seen: Array<number | string> = [];
+    const errors: string[] = [];
+    const url = track(await listen(createServer(hostApp(seen, errors).callback())));
+    const ok = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages });
+    expect([ok.status, ok.body.choices[0].message.content]).toEqual([200, 'Hello from openai']);
+    expect([ok.headers['set-cookie'], ok.headers['x-response-time'], ok.headers['content-type']]).toEqual([
+      [expect.stringMatching(/^session=renewed/)],
+      '1ms',
+      'application/json',
+    ]);
+    expect(ok.headers['x-switchyard-trace-id']).toBe((await nextLog(logs)).traceId);
+    // An error answer as well: its status and retry-after stay.
+    up.openai.enqueue(replies.rateLimited(2));
+    up.azure.enqueue(replies.rateLimited(3));
+    const limited = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages });
+    expect([limited.status, limited.headers['retry-after'], limited.headers['set-cookie']]).toEqual([429, '3', [expect.stringMatching(/^session=/)]]);
+    expect((await nextLog(logs, 2)).status).toBe(429);
+    expect([seen, errors]).toEqual([[200, 429], []]);
+  });
+
+  it('ctx.status says what went out for a stream too, and 499 for a client that left before any answer', async () => {
+    const seen: Array<number | string> = [];
+    const errors: string[] = [];
+    const app = new Koa();
+    app.use(async (ctx, next) => {
+      await next();
+      seen.push(ctx.status);
+    });
+    app.use(fallbackMiddleware(seedOptions(up, logs)));
+    const url = track(await listen(createServer(app.callback())));
+    const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    for await (const _chunk of stream);
+    expect((await nextLog(logs)).status).toBe(200);
+
+    up.openai.enqueue({ delayMs: 300 });
+    const controller = new AbortController();
+    const left = fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'gpt-4o', messages }), signal: controller.signal }).catch(() => null);
+    await until(() => up.openai.requests.length === 2);
+    controller.abort();
+    await left;
+    expect((await nextLog(logs, 2)).status).toBe(499);
+    await until(() => seen.length === 2);
+    expect([seen, errors]).toEqual([[200, 499], []]);
+  });
+});

@@ -11,16 +11,26 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
   const gateway = options instanceof Gateway ? options : new Gateway(options);
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) return next();
-    // Koa's own reply is given up only when ours is written: a timeout middleware in front that answers through
-    // ctx.status and ctx.body before then (and stops the upstream call) is answered by Koa as the host meant.
-    const takeOver = () => {
+    // Koa's own reply is given up only when a stream of ours starts: a timeout middleware in front that answers
+    // through ctx.status and ctx.body before then (and stops the upstream call) is answered by Koa as the host meant.
+    // The status is Koa's too, for the access log or metrics middleware in front that reads ctx.status.
+    const takeOver = (status: number) => {
+      ctx.status = status;
       ctx.respond = false;
+    };
+    // A JSON answer Koa sends, as any route's: middleware in front may still set headers and cookies after next().
+    let handedOver = false;
+    const respond = (status: number, headers: Record<string, string>, body: Buffer) => {
+      handedOver = true;
+      ctx.status = status;
+      ctx.set(headers);
+      ctx.body = body;
     };
     // A body parser (e.g. @koa/bodyparser) leaves the parsed body on ctx.request.body.
     // A reply Koa is piping meanwhile (a timeout middleware's streamed ctx.body) is Koa's to finish.
     const hostFinishes = () => typeof (ctx.body as { pipe?: unknown } | null)?.pipe === 'function';
-    await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body, beforeWrite: takeOver, hostFinishes });
-    // Answered by us, or ended for a client that left: nothing for Koa to write after this middleware.
-    takeOver();
+    await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body, beforeWrite: takeOver, hostFinishes, respond });
+    // Streamed by us, or ended for a client that left (ctx.status then reads 499): nothing for Koa to write after this.
+    if (!handedOver) ctx.respond = false;
   };
 }

@@ -21,13 +21,19 @@ export interface NodeRequestOptions {
    * where a framework's own reply is taken over (Fastify's `reply.hijack()`), so that until then the host's error
    * handling (a timeout interceptor's 408) still answers in the framework's way.
    */
-  beforeWrite?: () => void;
+  beforeWrite?: (status: number) => void;
   /**
    * Whether a response the host started before Switchyard could write is the host's to finish (Koa pipes a streamed
    * `ctx.body` of a timeout middleware after sending its headers): it is then left alone, and logged when it ends.
    * Otherwise such a response is ended, so that a host that sent headers and moved on does not leave its client waiting.
    */
   hostFinishes?: () => boolean;
+  /**
+   * A framework that writes the reply itself once its middleware has returned (Koa): a JSON answer is handed to it
+   * instead of written here, so middleware in front can still set headers and cookies after `await next()`. The
+   * request is logged when the response closes, with the status that went out.
+   */
+  respond?: (status: number, headers: Record<string, string>, body: Buffer) => void;
 }
 
 /** Serves one chat completion request. Resolves when the response is handed over; never rejects. */
@@ -241,7 +247,7 @@ function sseErrorEvent(err: unknown): string {
   return `data: ${JSON.stringify(streamInterrupted(err).toBody())}\n\n`;
 }
 
-function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWrite, hostFinishes }: NodeRequestOptions): void {
+function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWrite, hostFinishes, respond }: NodeRequestOptions): void {
   // Gone, or answered by the host meanwhile (headers already sent by middleware in front): nothing of ours can go out.
   if (res.destroyed || res.writableEnded || res.headersSent) {
     result.stream?.destroy();
@@ -249,13 +255,20 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     if (res.writableEnded) result.end({ status: res.statusCode });
     else if (hostFinishes?.() && !res.destroyed) res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
     else {
+      // The client left before any answer: the host's access log or metrics read what ours says (499), not a default.
+      if (!res.headersSent) res.statusCode = 499;
       res.end();
       result.end({ clientClosed: true });
     }
     return;
   }
-  beforeWrite?.();
   const { stream, body } = result;
+  if (!stream && respond) {
+    res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
+    respond(result.status, result.headers, body!);
+    return;
+  }
+  beforeWrite?.(result.status);
   if (!stream) {
     res.once('close', () => result.end({ clientClosed: !res.writableFinished }));
     res.writeHead(result.status, { ...result.headers, 'content-length': String(body!.length) });
