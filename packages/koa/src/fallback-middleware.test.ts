@@ -159,3 +159,17 @@ describe('Koa: middleware in front that works after `await next()`', () => {
     expect([seen, errors]).toEqual([[200, 499], []]);
   });
 });
+
+it('Koa: an upstream answer without a content-type goes on without one, as on the other adapters', async () => {
+  const upstream = createServer((_req, res) => {
+    res.removeHeader('content-type');
+    res.writeHead(400, { 'x-request-id': 'req-bare' });
+    res.end('{"error":{"message":"bare"}}');
+  });
+  const raw = track(await listen(upstream));
+  const app = new Koa();
+  app.use(fallbackMiddleware({ virtualKeys: { raw: { provider: 'openai', api_key: 'sk-raw', custom_host: `${raw}/v1` } }, config: { virtual_key: 'raw' } }));
+  const url = track(await listen(createServer(app.callback())));
+  const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'gpt-4o', messages }) });
+  expect([res.status, res.headers.get('content-type'), await res.text()]).toEqual([400, null, '{"error":{"message":"bare"}}']);
+});

@@ -25,6 +25,8 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
       ctx.status = status;
       ctx.set(headers);
       ctx.body = body;
+      // Koa labels a Buffer as binary: an upstream's answer that came without a content-type goes on without one.
+      if (headers['content-type'] === undefined) ctx.remove('Content-Type');
     };
     // A body parser (e.g. @koa/bodyparser) leaves the parsed body on ctx.request.body.
     // A reply Koa is piping meanwhile (a timeout middleware's streamed ctx.body) is Koa's to finish.

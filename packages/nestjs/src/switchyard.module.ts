@@ -90,7 +90,8 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
   async onApplicationShutdown(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const cap = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, SHUTDOWN_DRAIN_MS).unref();
+      // Not unref'd: with only a stuck request left, the process would exit here, before the flush below.
+      timer = setTimeout(resolve, SHUTDOWN_DRAIN_MS);
     });
     await Promise.race([this.gateway.drain(), cap]);
     clearTimeout(timer);

@@ -93,6 +93,16 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(() => stream[Symbol.asyncIterator]()).toThrow('Cannot iterate over a consumed stream');
   });
 
+  it('closes and logs a stream whose iterator is stopped before its first read (Readable.from destroyed early)', async () => {
+    const client = createFallbackClient(options);
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.return!();
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+    expect(logs.map((e) => e.status)).toEqual([499]);
+    await client.gateway.drain(); // nothing left in flight
+  });
+
   it('leaves no listener on a signal the caller reuses for many requests', async () => {
     const client = createFallbackClient(options);
     const controller = new AbortController();

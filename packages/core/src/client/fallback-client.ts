@@ -184,20 +184,42 @@ function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncIte
   // Watched only until reading starts: from then on, parseStream answers an abort.
   const onAbort = () => abandon(res);
   signal?.addEventListener('abort', onAbort, { once: true });
+  let started = false;
   const iterate = async function* (): AsyncGenerator<ChatCompletionChunk> {
+    started = true;
     signal?.removeEventListener('abort', onAbort);
     // Aborted before the first read: the stream was closed and logged then; like the SDK's, it ends with no chunk.
     if (signal?.aborted) return;
     yield* parseStream(res, signal);
   };
   const generator = iterate();
+  // A generator stopped before its first next() skips its body, `finally` included: the stream is closed here then.
+  const stopUnread = () => {
+    if (started) return;
+    signal?.removeEventListener('abort', onAbort);
+    abandon(res);
+  };
+  const iterator: AsyncIterableIterator<ChatCompletionChunk> = {
+    next: () => generator.next(),
+    return: (value?: unknown) => {
+      stopUnread();
+      return generator.return(value as undefined);
+    },
+    throw: (err?: unknown) => {
+      stopUnread();
+      return generator.throw(err);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
   let used = false;
   return {
     // A second loop over the same stream would end at once, as if it were empty: the SDK throws instead, and so do we.
     [Symbol.asyncIterator]: () => {
       if (used) throw new Error('Cannot iterate over a consumed stream: a stream can be read once.');
       used = true;
-      return generator;
+      return iterator;
     },
   };
 }

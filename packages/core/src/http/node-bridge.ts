@@ -255,7 +255,9 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     if (res.writableEnded) result.end({ status: res.statusCode });
     else if (hostFinishes?.() && !res.destroyed) res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
     else {
-      // The client left before any answer: the host's access log or metrics read what ours says (499), not a default.
+      // The client left before any answer: code that reads the status after Switchyard returned (Koa middleware in
+      // front reading ctx.status, a Nest interceptor) reads what the log says, 499, not a default. (Express's
+      // on-finished listeners, as morgan's, ran at the close already.)
       if (!res.headersSent) res.statusCode = 499;
       res.end();
       result.end({ clientClosed: true });

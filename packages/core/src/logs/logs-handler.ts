@@ -94,8 +94,7 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   const check = async (req: IncomingMessage, page: boolean): Promise<200 | 401 | 403> => {
     if (allowUnauthenticated === true) return 200;
     if (tokenDigest && bearerMatches(req, tokenDigest)) return 200;
-    // A token was sent and is wrong: the hook refusing too, the answer says the token is what failed (an admin's typo).
-    if (auth) return (await auth(req)) === true ? 200 : tokenDigest && bearerOf(req) !== null ? 401 : 403;
+    if (auth) return (await auth(req)) === true ? 200 : 403;
     // Token only: the page is a data-free shell that asks for the token; the API needs it.
     return page ? 200 : 401;
   };
@@ -116,7 +115,11 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
       res.setHeader('www-authenticate', 'Bearer realm="switchyard-logs"');
       return sendError(res, 401, 'unauthorized', 'Send the logs token as Authorization: Bearer <token>.');
     }
-    if (verdict === 403) return sendError(res, 403, 'forbidden', 'You may not see these logs.');
+    if (verdict === 403) {
+      // A Bearer may be the host's own (a JWT its hook reads): still a 403, with a hint for a mistyped logs token.
+      const hint = tokenDigest && bearerOf(req) !== null ? ' (The Bearer token sent is not the logs token either.)' : '';
+      return sendError(res, 403, 'forbidden', `You may not see these logs.${hint}`);
+    }
     if (page) return sendPage(res);
     if (one) {
       // As on the list: a parameter this route does not take is refused, not ignored.
