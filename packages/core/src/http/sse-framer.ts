@@ -146,6 +146,8 @@ function lastLine(pieces: readonly Buffer[]): string {
   return start > 0 || whole ? buf.toString('utf8', start, end) : '';
 }
 
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /**
  * Counts the whole events with data over a body's chunks in order: the first one that answers something (see
  * `unansweredEvents`) is the point where a stream can be committed. Blocks without a `data` line
@@ -156,8 +158,10 @@ function lastLine(pieces: readonly Buffer[]): string {
 export class FirstEventScanner {
   /** Whole events with data seen so far. */
   events = 0;
-  /** No byte seen yet: a UTF-8 BOM there is not part of the first line. */
+  /** At the body's start: a UTF-8 BOM there is not part of the first line (its bytes may come in separate reads). */
   private atStart = true;
+  /** The BOM's bytes matched so far at the start. */
+  private bom = 0;
   /** The first bytes of the current line, until it is known whether it is a `data` line (at most 5). */
   private head = '';
   /** Inside a line already classified, whose end has not been seen yet. */
@@ -171,9 +175,15 @@ export class FirstEventScanner {
   push(chunk: Buffer): number {
     const n = chunk.length;
     let i = 0;
-    if (this.atStart && n > 0) {
+    if (this.atStart) {
+      while (i < n && this.bom < 3 && chunk[i] === BOM[this.bom]) {
+        this.bom++;
+        i++;
+      }
+      if (i === n && this.bom < 3) return this.events;
       this.atStart = false;
-      if (n >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) i = 3;
+      // A start that only looked like a BOM: its bytes begin the first line.
+      if (this.bom < 3) this.head = String.fromCharCode(...BOM.subarray(0, this.bom));
     }
     while (i < n) {
       if (this.midLine) {

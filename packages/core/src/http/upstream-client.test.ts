@@ -123,11 +123,19 @@ describe('upstream client (undici dispatch)', () => {
     ['a BOM before a comment', ['\uFEFF: keep-alive\n\n', 'data: {"a":1}\n\n']],
     ['the data field split, and a bare data line', ['da', 'ta', '\n', '\n']],
     ['a CR-ended event before a later LF', [': c\n', 'data: {"a":1}\r\r: d\n']],
-  ])('the first-event scanner (what stream() waits for) counts an event only once one with data is whole: %s', (_name, pieces) => {
+    ['a BOM split across reads', [Buffer.from([0xef]), Buffer.from([0xbb]), Buffer.from([0xbf, 0x64]), 'ata: {"a":1}\n', '\n']],
+    ['a BOM and the event one byte at a time', [...Buffer.from('\uFEFFdata: {"a":1}\n\n')].map((byte) => Buffer.from([byte]))],
+  ])('the first-event scanner (what stream() waits for) counts an event only once one with data is whole: %s', (_name, pieces: Array<string | Buffer>) => {
     // Fed chunk by chunk: false until the last piece. stream()'s use of it is the rejections above.
     const scanner = new FirstEventScanner();
     const seen = pieces.map((piece) => scanner.push(Buffer.from(piece)) > 0);
     expect(seen).toEqual([...pieces.slice(1).map(() => false), true]);
+  });
+
+  it('the first-event scanner reads a start that only looked like a BOM as part of the first line, as a client does', () => {
+    const scanner = new FirstEventScanner();
+    expect([scanner.push(Buffer.from([0xef, 0xbb])), scanner.push(Buffer.from('data: {"a":1}\n\n'))]).toEqual([0, 0]);
+    expect(scanner.push(Buffer.from('data: {"b":2}\n\n'))).toBe(1);
   });
 
   it.each([

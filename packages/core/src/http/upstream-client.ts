@@ -175,9 +175,11 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
         this.chunks.push(chunk);
         this.size += chunk.length;
         if (this.waiter) {
-          this.scanner!.push(chunk);
-          const held = this.chunks.view();
-          if (answerStarted(this.scanner!, held)) {
+          const before = this.scanner!.events;
+          // Read again only when an event was completed: a large first event after Azure's prompt-filter verdict,
+          // arriving in many reads, would otherwise have everything held decoded again on each.
+          const held = this.scanner!.push(chunk) > before ? this.chunks.view() : null;
+          if (held && answerStarted(this.scanner!, held)) {
             const failed = errorAsFirstEvent(held);
             if (failed) return this.failBeforeEvent(failed);
             this.settle(this);
@@ -256,7 +258,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     let seen: readonly Buffer[] = [];
     let whole = false;
     while (!whole && upTo < held.length) {
-      scanner.push(held[upTo++]!);
+      const before = scanner.events;
+      if (scanner.push(held[upTo++]!) === before) continue;
       seen = upTo === held.length ? held : held.slice(0, upTo);
       whole = answerStarted(scanner, seen);
     }
