@@ -414,10 +414,28 @@ describe('upstreams that misbehave', () => {
     expect([failed.got.join(''), (failed.err as APIError).message]).toEqual(['Hello', expect.stringContaining('The server had an error')]);
     expect((await takeLog()).attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: 'The server had an error' });
 
+    // An error event the upstream goes on after (more chunks, usage, [DONE]): the SDK throws at it; the log says so
+    // on the route as in process, with the usage the upstream sent.
+    const usage = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 9, completion_tokens: 9, total_tokens: 18 } })}\n\n`;
+    const opens = [
+      () => client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }),
+      () => inProcess().chat.completions.create({ model: 'gpt-4o', messages, stream: true }),
+    ];
+    for (const open of opens) {
+      // In one read: the rest arrives before the client, which stops at the error, could leave.
+      handler = inPieces(event('Hello'), `data: {"error":{"message":"overloaded mid-stream","type":"server_error"}}\n\n${event(' more')}${usage}data: [DONE]\n\n`);
+      const goneOn = await drain(await open());
+      expect([goneOn.got.join(''), (goneOn.err as Error).message]).toEqual(['Hello', expect.stringContaining('overloaded mid-stream')]);
+      expect((await takeLog()).attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: 'overloaded mid-stream' });
+    }
+
     // After [DONE], nothing is read: a later chunk, error event or comment.
     handler = inPieces(event('Hello'), 'data: [DONE]\n\n', event(' again'), 'data: {"error":{"message":"late"}}\n\n', ': bye\n\n');
     const over = await drain(await inProcess().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([over.got.join(''), over.err]).toEqual(['Hello', undefined]);
+    expect((await takeLog()).attempts[0]!.error).toBeUndefined();
+    const overRoute = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([overRoute.got.join(''), overRoute.err]).toEqual(['Hello', undefined]);
     expect((await takeLog()).attempts[0]!.error).toBeUndefined();
   });
 

@@ -265,10 +265,8 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   try {
     // The whole events the framer passes on are what the log reads usage from, as on the HTTP route.
     const feed = (pieces: Buffer[]) => {
-      for (const piece of pieces) {
-        res.observe(piece);
-        parser.feed(decoder.decode(piece, { stream: true }));
-      }
+      res.observe(pieces);
+      for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
     };
     // As the SDK: its own [DONE] ends the stream, wherever the upstream's read put it.
     const done = () => ended || framer.done;

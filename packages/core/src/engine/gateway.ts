@@ -83,7 +83,8 @@ export interface DeliveryEnd {
   clientClosed?: boolean;
   /**
    * The status the caller got when it is not the upstream's: the host app's own answer (a timeout middleware's
-   * 503), or the in-process client's 502 for a body it could not use. Logged as the request's status.
+   * 503), or the in-process client's 502 for a JSON body it could not use. Logged as the request's status. (A stream
+   * that fails once started stays logged with its 200, in process as on the HTTP route: the failure is its attempt's.)
    */
   status?: number;
 }
@@ -100,8 +101,8 @@ export interface GatewayResponse {
   stream: BodyStream | null;
   /** Every upstream attempt so far, in order (the same list the log event carries). */
   attempts: readonly AttemptLog[];
-  /** Feed every streamed chunk here: the final usage chunk is read from the tail. */
-  observe(chunk: Buffer): void;
+  /** Feed the whole events passed on here, as they go: the final usage chunk is read from the tail, error events anywhere. */
+  observe(pieces: readonly Buffer[]): void;
   /** `text` (an upstream's error event) with the serving target's key masked, as in error bodies. */
   redact(text: string): string;
   /** Call once when delivery ended: emits the log event. */
@@ -510,7 +511,7 @@ export class Gateway {
       body,
       stream,
       attempts: run.attempts,
-      observe: (chunk) => tail?.push(chunk),
+      observe: (pieces) => tail?.pushEvents(pieces),
       redact: (text) => redact(text, leaf.endpoint.secret),
       end: (how = {}) => {
         if (ended) return;

@@ -287,11 +287,9 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   const framer = new SseFramer();
   // Writes in one tick leave in one packet (Node corks the response until the next tick).
   const send = (pieces: Buffer[]): boolean => {
+    result.observe(pieces);
     let ok = true;
-    for (const piece of pieces) {
-      result.observe(piece);
-      ok = res.write(piece) && ok;
-    }
+    for (const piece of pieces) ok = res.write(piece) && ok;
     return ok;
   };
   // Set once the upstream's stream ended or failed while the response was still ours to end.

@@ -265,7 +265,31 @@ export interface UpstreamErrorEvent {
 export function errorEventIn(pieces: readonly Buffer[], which: 'first' | 'last'): UpstreamErrorEvent | null {
   if (!holds(pieces, ERROR_KEY)) return null;
   const data = eventData(textOf(pieces), which);
-  if (data === null || !/^\s*\{/.test(data)) return null;
+  return data === null ? null : errorOf(data);
+}
+
+/**
+ * The first of the upstream's error events among the whole events in `pieces`, before any `[DONE]`: a stream may go
+ * on after one, but the SDK throws at it. Only bytes that hold `"error"` are parsed.
+ */
+export function firstErrorEventAmong(pieces: readonly Buffer[]): UpstreamErrorEvent | null {
+  if (!holds(pieces, ERROR_KEY)) return null;
+  for (const data of eventsData(textOf(pieces))) {
+    if (isDone(data)) return null;
+    const event = errorOf(data);
+    if (event) return event;
+  }
+  return null;
+}
+
+/** Whether the whole events in `pieces` include `data: [DONE]`. */
+export function holdsDone(pieces: readonly Buffer[]): boolean {
+  return holds(pieces, DONE_KEY) && eventsData(textOf(pieces)).some(isDone);
+}
+
+/** An event's data as the upstream's error event, or null. */
+function errorOf(data: string): UpstreamErrorEvent | null {
+  if (!/^\s*\{/.test(data)) return null;
   try {
     const error = (JSON.parse(data) as { error?: unknown }).error;
     if (error === undefined || error === null || error === false) return null;

@@ -1,4 +1,4 @@
-import { errorEventIn, eventsData } from '../http/sse-framer';
+import { errorEventIn, eventsData, firstErrorEventAmong, holdsDone } from '../http/sse-framer';
 import type { TokenUsage } from './log-event';
 
 const USAGE_KEY = '"usage"';
@@ -98,6 +98,16 @@ const TAIL_BYTES = 4096;
 export class StreamTail {
   private chunks: Buffer[] = [];
   private bytes = 0;
+  /** The message of the first error event passed on ('' for one without a message): what the client's SDK threw. */
+  private firstError: string | null = null;
+
+  /** Feeds whole events as they are passed on: an error event is noted wherever it is (more may follow it). */
+  pushEvents(pieces: readonly Buffer[]): void {
+    const event = this.firstError === null ? firstErrorEventAmong(pieces) : null;
+    // Not one after [DONE], where a client stops reading (the tail still holds it: little follows a [DONE]).
+    if (event && !holdsDone(this.chunks)) this.firstError = event.message;
+    for (const piece of pieces) this.push(piece);
+  }
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
@@ -107,13 +117,13 @@ export class StreamTail {
     }
   }
 
-  /** The usage and the reporting model of the stream's last chunks, and the message of an error event ending it. */
+  /** The usage and the reporting model of the stream's last chunks, and the message of its first error event. */
   read(): { usage: UsageRead | null; model: string | null; errorEvent: string | null } {
     if (this.chunks.length === 0) return { usage: null, model: null, errorEvent: null };
     const tail = Buffer.concat(this.chunks, this.bytes);
     const errorEvent = errorEventIn([tail], 'last');
     // A usage chunk written over several `data:` lines (OpenAI-compatible proxies do) is read from the events' data.
     const usage = readUsage(tail) ?? (tail.includes(USAGE_KEY) ? readUsage(eventsData(tail.toString('utf8')).join('\n')) : null);
-    return { usage, model: extractResponseModel(tail, 'end'), errorEvent: errorEvent ? errorEvent.message : null };
+    return { usage, model: extractResponseModel(tail, 'end'), errorEvent: this.firstError ?? (errorEvent ? errorEvent.message : null) };
   }
 }
