@@ -240,17 +240,21 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
-  it('refuses a request_timeout longer than the deadline, which would always cut it first', () => {
+  it('refuses a request_timeout not shorter than the deadline, which would always cut it first', () => {
     const config = { strategy: { mode: 'fallback' }, request_timeout: 900_000, targets: [{ virtual_key: 'openai-prod', request_timeout: 2_000 }] };
     expect(issuesOf({ virtualKeys, config })).toEqual([
-      'config.request_timeout: is longer than `deadlineMs` (600000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
+      'config.request_timeout: is not shorter than `deadlineMs` (590000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
     ]);
     expect(issuesOf({ virtualKeys, deadlineMs: 1_000, basePath: 5, config })).toEqual([
       'basePath: Invalid input: expected string, received number',
-      'config.request_timeout: is longer than `deadlineMs` (1000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
-      'config.targets[0].request_timeout: is longer than `deadlineMs` (1000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
+      'config.request_timeout: is not shorter than `deadlineMs` (1000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
+      'config.targets[0].request_timeout: is not shorter than `deadlineMs` (1000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
     ]);
-    expect(() => new Gateway({ virtualKeys, deadlineMs: 900_000, config: config as SwitchyardOptions['config'] })).not.toThrow();
+    // Equal: the deadline's timer fires first, so the next target would never be tried.
+    expect(issuesOf({ virtualKeys, deadlineMs: 2_000, config: { ...config, request_timeout: 1_000 } })).toEqual([
+      'config.targets[0].request_timeout: is not shorter than `deadlineMs` (2000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
+    ]);
+    expect(() => new Gateway({ virtualKeys, deadlineMs: 900_001, config: config as SwitchyardOptions['config'] })).not.toThrow();
   });
 
   it('reads the key an unknown one sits in by its path: renamed fields, prices, a config named like a field', () => {

@@ -158,7 +158,9 @@ function knownKeys(at: ReadonlyArray<PropertyKey>): readonly string[] {
 type ParsedOptions = z.infer<typeof optionsSchema>;
 const NO_CONFIG: OptionsIssue = { path: 'config', message: 'a routing config is required (`config`, or named `configs`)' };
 type RoutingSections = Pick<ParsedOptions, 'virtualKeys' | 'config' | 'configs' | 'deadlineMs'>;
-const DEFAULT_DEADLINE_MS = 600_000;
+// Under the openai SDK's default timeout (600000 ms, its clock started earlier): the SDK gets Switchyard's 504 with
+// `x-should-retry: false` instead of timing out itself and sending the whole request, fallbacks and all, again.
+const DEFAULT_DEADLINE_MS = 590_000;
 
 /** Parses and resolves options; throws SwitchyardOptionsError listing every problem with its path. */
 export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
@@ -330,10 +332,11 @@ class Resolver {
       customHost: (isStrategy ? config.custom_host : undefined) ?? parent.customHost,
     };
     // The overall deadline would cut such an attempt first: a pasted Portkey timeout (it has no deadline) says so at startup.
-    if (config.request_timeout !== undefined && config.request_timeout > this.deadlineMs) {
+    // Equal is refused too: the deadline's timer, armed first, fires first, and the next target is never tried.
+    if (config.request_timeout !== undefined && config.request_timeout >= this.deadlineMs) {
       this.issues.push({
         path: formatPath([...at, 'request_timeout']),
-        message: `is longer than \`deadlineMs\` (${this.deadlineMs} ms), which ends the whole request first: raise \`deadlineMs\` or lower it`,
+        message: `is not shorter than \`deadlineMs\` (${this.deadlineMs} ms), which ends the whole request first: raise \`deadlineMs\` or lower it`,
       });
     }
     const weight = config.weight ?? 1;

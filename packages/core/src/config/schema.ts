@@ -227,7 +227,7 @@ export const optionsSchema = z.strictObject({
   logSinks: z.array(logSinkSchema).optional(),
   /** Largest accepted request body in bytes. Default 10 MiB. */
   maxBodyBytes: z.number().int().positive().optional(),
-  /** Deadline for the whole request (every retry and fallback) until the response starts, in ms. Default 600000. */
+  /** Deadline for the whole request (every retry and fallback) until the response starts, in ms. Default 590000: under the openai SDK's default timeout. */
   deadlineMs: positiveMs.optional(),
   /** Upper bound of one wait between retries, in ms. A `retry-after` longer than this skips to the next target. Default 8000. */
   maxRetryDelayMs: z.number().int().min(0).max(MAX_TIMER_MS, TIMER_LIMIT).optional(),

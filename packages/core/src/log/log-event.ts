@@ -14,7 +14,10 @@ export interface AttemptLog {
   virtualKey?: string;
   /** Model (Azure: deployment) the attempt asked for. */
   model: string;
-  /** Upstream HTTP status, or null when no response came (connection failure, timeout, abort). */
+  /**
+   * The upstream's HTTP status line, or null when none came (connection failure, timeout, abort before it). With
+   * `error`, the status came but what followed failed (its body timed out or was cut, a stream had no event).
+   */
   status: number | null;
   durationMs: number;
   /** Why the attempt failed without a response, or why a stream broke after it started. */
