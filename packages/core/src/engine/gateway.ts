@@ -533,7 +533,7 @@ export class Gateway {
             ? { usage: readUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
             : tail!.read();
           const usage = read?.usage ?? null;
-          // The upstream's error event ended a stream that had started: the client's SDK threw it; the log says so.
+          // An upstream error event came in a stream that had started: the client's SDK threw at it; the log says so.
           if (errorEvent !== null && !entry.error) {
             entry.error = { code: 'upstream_error_event', message: redact(errorEvent || 'The upstream sent an error event.', leaf.endpoint.secret) };
           }
