@@ -428,6 +428,19 @@ describe('upstreams that misbehave', () => {
       expect([goneOn.got.join(''), (goneOn.err as Error).message]).toEqual(['Hello', expect.stringContaining('overloaded mid-stream')]);
       expect((await takeLog()).attempts[0]!.error).toEqual({ code: 'upstream_error_event', message: 'overloaded mid-stream' });
     }
+    // The rest a read later: the SDK, having thrown, hangs up first. The upstream failed; the client did not leave.
+    handler = inPieces(event('Hello'), 'data: {"error":{"message":"overloaded mid-stream","type":"server_error"}}\n\n', event(' more'), usage, 'data: [DONE]\n\n');
+    const hungUp = await drain(await opens[0]!());
+    expect((hungUp.err as Error).message).toContain('overloaded mid-stream');
+    const hungUpLog = await takeLog();
+    expect([hungUpLog.status, hungUpLog.attempts[0]!.error?.code]).toEqual([200, 'upstream_error_event']);
+    // An empty `error` is none, as the SDK reads it (`if (data.error)`).
+    handler = inPieces(event('Hello'), `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [], error: '' })}\n\n`, event(' there'), 'data: [DONE]\n\n');
+    for (const open of opens) {
+      const read = await drain(await open());
+      expect([read.got.join(''), read.err]).toEqual(['Hello there', undefined]);
+      expect((await takeLog()).attempts[0]!.error).toBeUndefined();
+    }
 
     // After [DONE], nothing is read: a later chunk, error event or comment.
     handler = inPieces(event('Hello'), 'data: [DONE]\n\n', event(' again'), 'data: {"error":{"message":"late"}}\n\n', ': bye\n\n');

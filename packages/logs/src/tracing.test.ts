@@ -79,10 +79,9 @@ describe('OpenTelemetry spans', () => {
     expect(request.parentSpanContext?.spanId).toBe(PARENT_SPAN);
     expect(request.kind).toBe(0); // INTERNAL
     expect(request.attributes).toMatchObject({
-      'gen_ai.operation.name': 'chat',
-      'gen_ai.request.model': 'gpt-4o',
-      'gen_ai.provider.name': 'azure.ai.openai',
-      'gen_ai.response.model': 'gpt-4o-2024-08-06',
+      'switchyard.request.model': 'gpt-4o',
+      'switchyard.provider.name': 'azure.ai.openai',
+      'switchyard.response.model': 'gpt-4o-2024-08-06',
       'switchyard.usage.input_tokens': 10,
       'switchyard.usage.output_tokens': 5,
       'http.response.status_code': 200,
@@ -90,8 +89,9 @@ describe('OpenTelemetry spans', () => {
       'switchyard.fallback': true,
       'switchyard.attempts': 2,
     });
-    // Usage is counted once in GenAI terms: on the attempt that served, not again on the request span.
-    expect(request.attributes['gen_ai.usage.input_tokens']).toBeUndefined();
+    // The attempts are the model calls: a backend that counts spans with GenAI attributes (calls, latency by
+    // provider, usage) must not count the request again, as an Azure call of 2 attempts' time.
+    expect(Object.keys(request.attributes).filter((key) => key.startsWith('gen_ai.'))).toEqual([]);
 
     expect(attempts.map((s) => s.name)).toEqual(['chat gpt-4o', 'chat gpt4o-prod']);
     for (const span of attempts) {
@@ -125,6 +125,7 @@ describe('OpenTelemetry spans', () => {
     const spans = exporter.getFinishedSpans();
     const request = spans.find((s) => s.name.startsWith('switchyard'))!;
     expect([request.attributes['error.type'], request.attributes['http.response.status_code']]).toEqual(['429', 429]);
+    expect(request.status.code).toBe(2); // ERROR: every target it could try rate-limited
     // Upstream attempts, as the x-switchyard-attempts header counts them.
     expect(request.attributes['switchyard.attempts']).toBe(1);
     for (const span of spans) expect(span.attributes['gen_ai.response.model']).toBeUndefined();
@@ -169,6 +170,26 @@ describe('OpenTelemetry spans', () => {
       expect(ms(attempt.startTime)).toBeGreaterThanOrEqual(ms(request.startTime) - 1);
       expect(ms(attempt.endTime)).toBeLessThanOrEqual(ms(request.endTime) + 1);
     }
+    exporter.reset();
+    logs.length = 0;
+  });
+
+  it('marks a stream broken after its start as an error, and leaves the caller\'s own 4xx and leaving unmarked', async () => {
+    registerSdk();
+    up.openai.enqueue(replies.stream({ chunks: 5, cutAfter: 2 }));
+    const broken = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    await (async () => {
+      for await (const _ of broken);
+    })().catch(() => undefined);
+    await until(() => logs.length === 1);
+    const request = () => exporter.getFinishedSpans().find((s) => s.name.startsWith('switchyard'))!;
+    // The client got 200 and then an error: the SDK threw, so the request failed.
+    expect([request().attributes['http.response.status_code'], request().attributes['error.type'], request().status.code]).toEqual([200, 'stream_interrupted', 2]);
+    exporter.reset();
+    // Switchyard's own refusal of the caller's body: an error type, not this service failing (as an HTTP server span).
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages: [] }).catch(() => undefined);
+    await until(() => logs.length === 2);
+    expect([request().attributes['error.type'], request().status.code]).toEqual(['400', 0]);
     exporter.reset();
     logs.length = 0;
   });

@@ -518,9 +518,6 @@ export class Gateway {
         ended = true;
         try {
           run.release();
-          let status = res.status;
-          if (how.status !== undefined) status = how.status;
-          else if (how.clientClosed) status = 499;
           // Timed until the headers so far: a stream's attempt (its span, its latency metric) lasts until it ended.
           if (stream) entry.durationMs = performance.now() - outcome.startedAt;
           if (how.streamError !== undefined) {
@@ -533,9 +530,16 @@ export class Gateway {
             ? { usage: readUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
             : tail!.read();
           const usage = read?.usage ?? null;
+          // The SDK hangs up at an upstream's error event (it threw there): the upstream failed, the client did not leave.
+          const hungUpAtError = errorEvent !== null && how.clientClosed === true;
+          const status = how.status ?? (how.clientClosed && !hungUpAtError ? 499 : res.status);
           // An upstream error event came in a stream that had started: the client's SDK threw at it; the log says so.
           if (errorEvent !== null && !entry.error) {
             entry.error = { code: 'upstream_error_event', message: redact(errorEvent || 'The upstream sent an error event.', leaf.endpoint.secret) };
+          } else if (how.clientClosed && stream && !entry.error) {
+            // The stream was cut where the client left: the attempt did not complete (its span, its latency metric).
+            const { code, message } = clientClosed();
+            entry.error = { code, message };
           }
           const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
           const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);

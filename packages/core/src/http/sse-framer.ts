@@ -292,7 +292,8 @@ function errorOf(data: string): UpstreamErrorEvent | null {
   if (!/^\s*\{/.test(data)) return null;
   try {
     const error = (JSON.parse(data) as { error?: unknown }).error;
-    if (error === undefined || error === null || error === false) return null;
+    // As the SDK reads it (`if (data.error)`): an empty or zero `error` is none.
+    if (!error) return null;
     return { error, message: errorMessage(error) };
   } catch {
     return null;

@@ -130,8 +130,10 @@ export class RequestTrace {
         span.end(Math.min(start + attempt.durationMs, now()));
       });
 
+      // Not gen_ai.*: a backend reads every span with GenAI call attributes as a model call (Datadog, Tempo, Honeycomb
+      // select them by gen_ai.operation.name), and the attempt spans are the calls; a fallen-back request would count
+      // twice, its latency (the failed attempts' included) as the serving provider's.
       const attrs: Attributes = {
-        'gen_ai.operation.name': 'chat',
         'http.response.status_code': event.status,
         'switchyard.trace_id': event.traceId,
         'switchyard.request_id': event.requestId,
@@ -140,27 +142,31 @@ export class RequestTrace {
         'switchyard.attempts': event.attempts.filter(calledUpstream).length,
         'switchyard.stream': event.stream,
       };
-      if (event.model !== null) attrs['gen_ai.request.model'] = event.model;
+      if (event.model !== null) attrs['switchyard.request.model'] = event.model;
       if (event.configId !== null) attrs['switchyard.config_id'] = event.configId;
       if (served) {
-        attrs['gen_ai.provider.name'] = PROVIDER_NAMES[served.provider];
-        attrs['gen_ai.system'] = PROVIDER_NAMES[served.provider];
-        if (event.status < 400) attrs['gen_ai.response.model'] = responseModel ?? served.model;
+        attrs['switchyard.provider.name'] = PROVIDER_NAMES[served.provider];
+        if (event.status < 400) attrs['switchyard.response.model'] = responseModel ?? served.model;
         attrs['switchyard.target'] = served.target;
       }
       if (event.usage) {
-        // Not gen_ai.usage.*: the serving attempt's span carries those, and backends that add them up would count twice.
         attrs['switchyard.usage.input_tokens'] = event.usage.prompt_tokens;
         attrs['switchyard.usage.output_tokens'] = event.usage.completion_tokens;
       }
       if (event.costUsd !== null) attrs['switchyard.cost_usd'] = event.costUsd;
       this.span.setAttributes(attrs);
       this.span.updateName(event.model ? `switchyard chat ${event.model}` : 'switchyard chat');
-      if (event.status >= 400) {
-        const last = event.attempts[event.attempts.length - 1];
-        // An upstream's own answer (e.g. a 429) names the error by its status; else the last attempt's failure does.
-        this.span.setAttribute('error.type', event.status === 499 ? 'client_closed' : served ? String(event.status) : (last?.error?.code ?? String(event.status)));
-        this.span.setStatus({ code: this.api.SpanStatusCode.ERROR });
+      const last = event.attempts[event.attempts.length - 1];
+      const servedError = servedAt >= 0 ? event.attempts[servedAt]!.error?.code : undefined;
+      // An upstream's own answer (e.g. a 429) names the error by its status; else the last attempt's failure does; a
+      // stream that broke after its start (the client's SDK threw), the serving attempt's.
+      const errorType =
+        event.status === 499 ? 'client_closed' : event.status >= 400 ? (served ? String(event.status) : (last?.error?.code ?? String(event.status))) : servedError;
+      if (errorType !== undefined) {
+        this.span.setAttribute('error.type', errorType);
+        // As an HTTP server span: the caller's own mistakes and its leaving (4xx) are not this service failing; every
+        // target rate-limited (a final 429), a 5xx and a stream broken after its start are.
+        if (event.status >= 500 || event.status === 429 || event.status < 400) this.span.setStatus({ code: this.api.SpanStatusCode.ERROR });
       }
       this.span.end();
     } catch {
