@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import express from 'express';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { LogEvent } from '@switchyard/core';
+import { MemoryLogStore, type LogEvent, type LogStore } from '@switchyard/core';
 import { fallbackMiddleware, logsMiddleware } from '@switchyard/express';
 import { SqliteLogStore } from '@switchyard/logs';
 import { replies } from '@switchyard/testing';
@@ -136,7 +136,7 @@ describe('viewer page in headless Chromium', () => {
     expect(attempts).toHaveLength(2);
     expect(attempts[0]).toMatch(/targets\[0\].*OpenAI.*gpt-4o.*429/);
     expect(attempts[1]).toMatch(/targets\[1\].*Azure OpenAI.*gpt4o-prod.*200/);
-    expect(await page.locator('#detail').textContent()).toContain('$0.0000750');
+    expect(await page.locator('#detail').textContent()).toContain('$0.000075');
   });
 
   it('renders for the README screenshot', async () => {
@@ -378,4 +378,58 @@ describe('viewer page in headless Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('shows each time with its own offset across a DST change, a request at once as it loads, and a failed load as a failure', async () => {
+    // Two requests a DST change apart, read in Berlin: July is UTC+02:00, November UTC+01:00.
+    const memory = new MemoryLogStore();
+    const july = { ...logs[0]!, requestId: 'req-july', traceId: 'summer-1', startedAt: Date.UTC(2026, 6, 15, 12) };
+    const november = { ...logs[0]!, requestId: 'req-november', traceId: 'winter-1', startedAt: Date.UTC(2026, 10, 15, 12) };
+    memory.write(july);
+    memory.write(november);
+    let broken = false;
+    let slowGet = 0;
+    const store: LogStore = {
+      write: (event) => memory.write(event),
+      query: (query) => (broken ? Promise.reject(new Error('the disk is gone')) : memory.query(query)),
+      get: async (id) => {
+        await new Promise((r) => setTimeout(r, slowGet));
+        return memory.get(id);
+      },
+    };
+    const host = express();
+    host.use('/logs', logsMiddleware({ store, allowUnauthenticated: true, viewer: true }));
+    const viewer = await listen(createServer(host));
+    const context = await browser.newContext({ timezoneId: 'Europe/Berlin', viewport: { width: 1600, height: 760 } });
+    try {
+      const berlin = await context.newPage();
+      await berlin.goto(`${viewer.url}/logs/`);
+      await rowCount(berlin, 2);
+      expect(await berlin.locator('#time-col').textContent()).toBe('Time (Europe/Berlin)');
+      const started = async (trace: string) => {
+        await berlin.locator('tr.row', { hasText: trace }).click();
+        await berlin.locator('#detail.open #attempts').waitFor();
+        return (await berlin.locator('#detail dd').nth(2).textContent())!;
+      };
+      expect(await started('summer-1')).toBe('2026-07-15 14:00:00.000 (UTC+02:00) · 2026-07-15T12:00:00.000Z');
+      expect(await started('winter-1')).toBe('2026-11-15 13:00:00.000 (UTC+01:00) · 2026-11-15T12:00:00.000Z');
+      await berlin.keyboard.press('Escape');
+
+      // A slow record: the drawer opens at once and says it is on its way.
+      slowGet = 1500;
+      await berlin.locator('tr.row', { hasText: 'summer-1' }).click();
+      await berlin.locator('#detail.open').waitFor({ timeout: 500 });
+      expect(await berlin.locator('#detail-body').textContent()).toBe('Loading req-july…');
+      await berlin.locator('#detail.open #attempts').waitFor();
+      await berlin.keyboard.press('Escape');
+
+      // A search the store fails: a failure, not "no requests match", and no fresh "updated" time.
+      broken = true;
+      await berlin.fill('input[name=traceId]', 'winter-1');
+      await berlin.press('input[name=traceId]', 'Enter');
+      await berlin.locator('td.empty', { hasText: 'Could not load the logs' }).waitFor();
+      expect(await berlin.locator('#summary').textContent()).toBe('Could not load the logs');
+    } finally {
+      await context.close();
+      await viewer.close();
+    }
+  });
 });

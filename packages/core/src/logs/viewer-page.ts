@@ -8,13 +8,13 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './log-query';
 const STYLE = `
 :root{--bg:#f7f8fa;--panel:#fff;--fg:#17191c;--muted:#667085;--line:#e4e7ec;--hover:#f1f4f9;--accent:#4f46e5;
 --ok:#0f7b3f;--ok-bg:#e5f6ec;--warn:#9a5b00;--warn-bg:#fff3da;--err:#b42318;--err-bg:#fde8e7;--gray-bg:#eef0f3;
---fb:#c2410c;--fb-bg:#ffedd5;color-scheme:light}
+--fb:#c2410c;--fb-bg:#ffedd5;--on-accent:#fff;color-scheme:light}
 @media (prefers-color-scheme:dark){:root:not([data-theme=light]){--bg:#0e1013;--panel:#16191e;--fg:#e6e8eb;--muted:#8b93a1;
 --line:#262b33;--hover:#1c2027;--accent:#8b87ff;--ok:#4ade80;--ok-bg:#12301f;--warn:#fbbf24;--warn-bg:#33280d;--err:#f87171;
---err-bg:#3a1616;--gray-bg:#23272f;--fb:#fb923c;--fb-bg:#3a2212;color-scheme:dark}}
+--err-bg:#3a1616;--gray-bg:#23272f;--fb:#fb923c;--fb-bg:#3a2212;--on-accent:#0e1013;color-scheme:dark}}
 :root[data-theme=dark]{--bg:#0e1013;--panel:#16191e;--fg:#e6e8eb;--muted:#8b93a1;--line:#262b33;--hover:#1c2027;
 --accent:#8b87ff;--ok:#4ade80;--ok-bg:#12301f;--warn:#fbbf24;--warn-bg:#33280d;--err:#f87171;--err-bg:#3a1616;
---gray-bg:#23272f;--fb:#fb923c;--fb-bg:#3a2212;color-scheme:dark}
+--gray-bg:#23272f;--fb:#fb923c;--fb-bg:#3a2212;--on-accent:#0e1013;color-scheme:dark}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
@@ -27,7 +27,7 @@ header h1 span{color:var(--muted);font-weight:450}
 button,input,select{font:inherit;color:inherit}
 button{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:4px 10px;cursor:pointer}
 button:hover{background:var(--hover)}
-button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
+button.primary{background:var(--accent);border-color:var(--accent);color:var(--on-accent)}
 form#filters{display:flex;flex-wrap:wrap;gap:8px 10px;align-items:flex-end;padding:10px 16px;border-bottom:1px solid var(--line);background:var(--panel)}
 form#filters label{display:flex;flex-direction:column;gap:2px;font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 form#filters input,form#filters select{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:4px 7px;min-width:0;text-transform:none;letter-spacing:0;font-size:13px}
@@ -65,8 +65,9 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
 dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
-#attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:break-word;word-break:normal}
-#attempts td:nth-child(4){min-width:90px}#attempts td:nth-child(7){min-width:140px}
+#attempts td:nth-child(2),#attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:anywhere}
+#attempts td:nth-child(7){min-width:120px}
+tbody.busy{opacity:.45}
 pre{tab-size:2}
 pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;font-size:12px;max-height:360px}
 .err-text{color:var(--err)}
@@ -113,16 +114,24 @@ function fmtTime(ms) {
   var full = fmtDate(ms);
   return new Date(ms).toDateString() === new Date().toDateString() ? full.slice(11) : full;
 }
-/** The browser's time zone as an offset (times are shown in it; tooltips and the event carry UTC). */
-var ZONE = (function () {
-  var m = -new Date().getTimezoneOffset(), a = Math.abs(m);
+/** The browser's offset from UTC at a time (times are shown in it; tooltips and the event carry UTC): a time on the
+ * other side of a daylight-saving change has another. */
+function offsetAt(ms) {
+  var m = -new Date(ms).getTimezoneOffset(), a = Math.abs(m);
   return m === 0 ? 'UTC' : 'UTC' + (m < 0 ? '-' : '+') + pad(Math.floor(a / 60)) + ':' + pad(a % 60);
+}
+/** The browser's time zone by name (Europe/Berlin), or its offset now where the browser names none. */
+var ZONE = (function () {
+  var name = '';
+  try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (err) { name = ''; }
+  return name === 'UTC' || name === 'Etc/UTC' ? 'UTC' : name || offsetAt(Date.now());
 })();
 function fmtMs(ms) { return ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : Math.round(ms) + ' ms'; }
 function fmtCost(c) {
   if (c === null || c === undefined) return '—';
   if (c === 0) return '$0';
-  return c < 0.01 ? '$' + c.toPrecision(3) : '$' + c.toFixed(4);
+  // Three significant digits, in plain decimals (the cost filter refuses an exponent): $0.00000015, not $1.50e-7.
+  return c < 0.01 ? '$' + Number(c.toPrecision(3)).toFixed(12).replace(/0+$/, '') : '$' + c.toFixed(4);
 }
 function statusChip(s) {
   var cls = s >= 500 ? 's5' : s === 499 ? 's0' : s >= 400 ? 's4' : s >= 200 && s < 300 ? 's2' : 's0';
@@ -192,7 +201,8 @@ function fillFilters() {
 function showError(msg) { var e = $('error'); e.textContent = msg || ''; e.className = msg ? 'show' : ''; }
 
 function request(url) {
-  return fetch(url, { headers: headers(), credentials: 'same-origin' }).then(function (res) {
+  // fetch's own failure text ("Failed to fetch") says nothing to someone reading logs.
+  return fetch(url, { headers: headers(), credentials: 'same-origin' }).catch(function () { throw new Error('Could not reach the server.'); }).then(function (res) {
     return res.json().catch(function () { return {}; }).then(function (body) {
       if (res.status === 401) {
         var had = sessionStorage.getItem('switchyard-logs-token');
@@ -220,6 +230,14 @@ function request(url) {
 // Only the latest load's answer is shown: a slow page that arrives after a newer search or refresh is dropped.
 // 'shown' is the search the rows on screen answer: only a refresh or "more" of that search builds on them.
 var applied = null, shown = null, latest = 0;
+// A new search on its way (its rows are not on screen yet), and why the last one failed: neither looks like "no match".
+var pending = false, failed = null;
+function busy(on) {
+  pending = on;
+  $('rows').classList.toggle('busy', on);
+  $('requests').setAttribute('aria-busy', String(on));
+  if (on) $('summary').textContent = 'Loading…';
+}
 function load(mode, step) {
   var append = mode === 'more';
   if (mode === 'apply' || !applied) {
@@ -240,8 +258,12 @@ function load(mode, step) {
   // screen when it arrives.
   var seq = ++latest;
   var bottom = mode === 'refresh' && shown === search && rows.length ? rows[rows.length - 1].requestId : null;
+  // The rows on screen answer another search: dimmed, and the summary says so, until this one's arrive.
+  if (!append && shown !== search) busy(true);
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;
+    busy(false);
+    failed = null;
     showError(linkNote);
     linkNote = '';
     // A refresh ends where the rows on screen ended (with the same "Load more"): the page of room it asked for
@@ -258,12 +280,14 @@ function load(mode, step) {
     render();
   }).catch(function (err) {
     if (seq !== latest) return;
+    busy(false);
     showError(err.message);
     // The rows of another search must not stand under this one's filters; a failed refresh keeps its own.
     if (shown !== search) {
       rows = [];
       cursor = null;
       shown = search;
+      failed = err.message;
       render();
     }
   });
@@ -275,7 +299,7 @@ function render(focusId) {
   if (focusId === undefined) focusId = active && active.dataset && active.dataset.requestId;
   body.textContent = '';
   if (rows.length === 0) {
-    var td = el('td', 'empty', ['No requests match these filters.']);
+    var td = el('td', 'empty', [failed ? 'Could not load the logs: ' + failed : pending ? 'Loading…' : 'No requests match these filters.']);
     td.colSpan = 8;
     body.appendChild(el('tr', null, [td]));
   }
@@ -284,7 +308,7 @@ function render(focusId) {
     if (e.fallback) fallbacks++;
     // An unknown price never looks free: the total says how many requests it leaves out.
     if (typeof e.costUsd === 'number') { cost += e.costUsd; priced++; }
-    else if (e.usage) unpriced++;
+    else if (e.usage || (e.servedBy && (e.status < 300 || e.status === 499))) unpriced++;
     // When every target failed, the last one's error is what the client got: not "served".
     var failed = e.status >= 400;
     var served = e.servedBy
@@ -315,7 +339,8 @@ function render(focusId) {
     body.appendChild(tr);
   });
   if (refocus) refocus.focus();
-  $('summary').textContent = rows.length + (cursor ? '+' : '') + (rows.length === 1 && !cursor ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + ' · updated ' + fmtTime(Date.now()).slice(0, 8);
+  if (failed || pending) $('summary').textContent = failed ? 'Could not load the logs' : 'Loading…';
+  else $('summary').textContent = rows.length + (cursor ? '+' : '') + (rows.length === 1 && !cursor ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + ' · updated ' + fmtTime(Date.now()).slice(0, 8);
   $('more').style.display = cursor ? 'block' : 'none';
 }
 
@@ -325,7 +350,18 @@ function open(id) {
   selected = id;
   render();
   var seq = ++opened;
-  request(api + '/' + encodeURIComponent(id)).then(function (e) { if (seq === opened) showDetail(e); }).catch(function (err) { if (seq === opened) showError(err.message); });
+  if ($('detail').className !== 'open') {
+    $('detail-body').textContent = '';
+    $('detail-body').appendChild(el('p', 'sub', ['Loading ' + id + '…']));
+    $('detail').className = 'open';
+    document.body.classList.add('drawer');
+  }
+  request(api + '/' + encodeURIComponent(id)).then(function (e) { if (seq === opened) showDetail(e); }).catch(function (err) {
+    if (seq !== opened) return;
+    showError(err.message);
+    $('detail-body').textContent = '';
+    $('detail-body').appendChild(el('p', 'sub', ['Could not load ' + id + ': ' + err.message]));
+  });
 }
 
 function showDetail(e) {
@@ -335,10 +371,10 @@ function showDetail(e) {
   var facts = [
     ['Request id', el('span', 'mono', [e.requestId])],
     ['Trace id', el('span', 'mono', [e.traceId])],
-    ['Started', (ZONE === 'UTC' ? '' : fmtDate(e.startedAt) + ' (' + ZONE + ') · ') + new Date(e.startedAt).toISOString()],
+    ['Started', (offsetAt(e.startedAt) === 'UTC' ? '' : fmtDate(e.startedAt) + ' (' + offsetAt(e.startedAt) + ') · ') + new Date(e.startedAt).toISOString()],
     ['Duration', fmtMs(e.durationMs)],
     ['Status', statusChip(e.status)],
-    ['Config', e.configId === null ? 'default' : e.configId],
+    ['Config', e.configId === null ? DEFAULT_CONFIG : e.configId],
     ['Model', (e.model || '—') + (e.stream ? ' (stream)' : '')],
     ['Served by', e.servedBy ? providerName(e.servedBy.provider) + ' · ' + e.servedBy.model + ' · ' + e.servedBy.target + (e.servedBy.virtualKey ? ' · ' + e.servedBy.virtualKey : '') : 'not served'],
     ['Fallback', e.fallback ? el('span', 'badge-fallback', ['↪ fell back']) : 'no'],
