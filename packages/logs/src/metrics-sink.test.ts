@@ -55,7 +55,19 @@ describe('Prometheus metrics sink', () => {
     // Labelled by the served deployment, not by the model string the client sent.
     expect(text).toContain('switchyard_tokens_total{provider="azure-openai",model="gpt4o-prod",kind="completion"} 5');
     expect(text).toMatch(/switchyard_cost_usd_total\{provider="openai",model="gpt-4o"\} 0\.000075\b/);
-    expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true"\} 1/);
+    expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true",outcome="ok"\} 1/);
+  });
+
+  it('times failures and clients that left apart from the answers', async () => {
+    const own = new Registry();
+    const sink = createMetricsSink({ registry: own });
+    const broken = { ...served, attempts: served.attempts.map((a, i, all) => (i === all.length - 1 ? { ...a, error: { code: 'stream_interrupted', message: 'cut' } } : a)) };
+    sink.write(served);
+    sink.write(broken);
+    sink.write({ ...served, status: 499 });
+    sink.write({ ...served, status: 503 });
+    const counts = (await own.metrics()).split('\n').filter((l) => l.startsWith('switchyard_request_duration_seconds_count'));
+    expect(counts.map((l) => [/outcome="(\w+)"/.exec(l)![1], l.split(' ')[1]]).sort()).toEqual([['client_closed', '1'], ['error', '2'], ['ok', '1']]);
   });
 
   it('keeps at most maxModels model labels per registry, however many sinks share it: made-up names count as "other"', async () => {

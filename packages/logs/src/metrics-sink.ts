@@ -61,6 +61,21 @@ function sharedModels(registry: object, prefix: string, maxModels: number | unde
   return shared;
 }
 
+/**
+ * A request's outcome for its latency: failures (an error status, or a stream that broke after it started) and
+ * clients that left are timed apart from the answers, whose percentiles they would skew.
+ */
+function outcomeOf(event: LogEvent): 'ok' | 'error' | 'client_closed' {
+  if (event.status === 499) return 'client_closed';
+  if (event.status >= 400) return 'error';
+  // The serving attempt: the last one of the served target that got an answer.
+  for (let i = event.attempts.length - 1; i >= 0; i--) {
+    const attempt = event.attempts[i]!;
+    if (attempt.target === event.servedBy?.target && attempt.status !== null) return attempt.error ? 'error' : 'ok';
+  }
+  return 'ok';
+}
+
 export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink {
   const prom = loadPromClient();
   const registry = (options.registry as PromClient.Registry | undefined) ?? prom.register;
@@ -84,7 +99,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
 
   const requests = metric('requests_total', (c) => new prom.Counter({ ...c, help: 'Chat completion requests, by provider, status and fallback.', labelNames: ['provider', 'status', 'fallback'] as const }));
   const fallbacks = metric('fallbacks_total', (c) => new prom.Counter({ ...c, help: 'Requests served by a target other than the first, by serving provider.', labelNames: ['provider'] as const }));
-  const requestSeconds = metric('request_duration_seconds', (c) => new prom.Histogram({ ...c, help: 'Request latency until the response ended, by provider.', labelNames: ['provider', 'fallback'] as const, buckets }));
+  const requestSeconds = metric('request_duration_seconds', (c) => new prom.Histogram({ ...c, help: 'Request latency until the response ended, by provider, fallback and outcome (ok, error, client_closed).', labelNames: ['provider', 'fallback', 'outcome'] as const, buckets }));
   const attemptSeconds = metric('attempt_duration_seconds', (c) => new prom.Histogram({ ...c, help: 'Upstream attempt latency, by provider and outcome (status or error code).', labelNames: ['provider', 'outcome'] as const, buckets }));
   const tokens = metric('tokens_total', (c) => new prom.Counter({ ...c, help: 'Tokens used, by provider, model and kind (prompt or completion).', labelNames: ['provider', 'model', 'kind'] as const }));
   const cost = metric('cost_usd_total', (c) => new prom.Counter({ ...c, help: 'Cost in USD of requests with a known price, by provider and model.', labelNames: ['provider', 'model'] as const }));
@@ -95,7 +110,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
       const provider = providerOf(event) ?? 'none';
       const fallback = String(event.fallback);
       requests.inc({ provider, status: String(event.status), fallback });
-      requestSeconds.observe({ provider, fallback }, event.durationMs / 1000);
+      requestSeconds.observe({ provider, fallback, outcome: outcomeOf(event) }, event.durationMs / 1000);
       if (event.fallback) fallbacks.inc({ provider });
       for (const attempt of event.attempts) {
         // A target with no deployment for the model called no upstream: it has no latency to record.
