@@ -395,7 +395,10 @@ describe('viewer page in headless Chromium', () => {
         return memory.get(id);
       },
     };
+    // A proxy in front whose session ran out: its sign-in page, with a 200.
+    let signIn = false;
     const host = express();
+    host.use('/logs/api', (_req, res, next) => (signIn ? res.type('html').send('<html>Sign in</html>') : next()));
     host.use('/logs', logsMiddleware({ store, allowUnauthenticated: true, viewer: true }));
     const viewer = await listen(createServer(host));
     const context = await browser.newContext({ timezoneId: 'Europe/Berlin', viewport: { width: 1600, height: 760 } });
@@ -427,6 +430,17 @@ describe('viewer page in headless Chromium', () => {
       await berlin.press('input[name=traceId]', 'Enter');
       await berlin.locator('td.empty', { hasText: 'Could not load the logs' }).waitFor();
       expect(await berlin.locator('#summary').textContent()).toBe('Could not load the logs');
+
+      // A sign-in page where the API's answer should be: a failure too, and the page recovers once the API is back.
+      broken = false;
+      signIn = true;
+      await berlin.fill('input[name=traceId]', 'summer-1');
+      await berlin.press('input[name=traceId]', 'Enter');
+      await berlin.locator('td.empty', { hasText: 'something other than the logs API' }).waitFor();
+      signIn = false;
+      await berlin.click('#refresh');
+      await rowCount(berlin, 1);
+      expect(await berlin.locator('#summary').textContent()).toMatch(/^1 request · 0 fell back · .* · updated \d\d:\d\d:\d\d$/);
     } finally {
       await context.close();
       await viewer.close();

@@ -103,6 +103,20 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     await client.gateway.drain(); // nothing left in flight
   });
 
+  it('logs a stream the caller stops after [DONE] came (at its usage chunk) as complete, one stopped before as 499', async () => {
+    const client = createFallbackClient(options);
+    // Every byte, [DONE] included, in one write: the caller breaks at the usage chunk, the last before [DONE].
+    const chunk = (delta: object, usage: object | null = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices: usage ? [] : [{ index: 0, delta, finish_reason: null }], usage })}\n\n`;
+    const sse = chunk({ content: 'a' }) + chunk({}, { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }) + 'data: [DONE]\n\n';
+    openai.enqueue({ headers: { 'content-type': 'text/event-stream' }, body: sse });
+    const whole = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+    for await (const chunk of whole) if (chunk.usage) break;
+    openai.enqueue(replies.stream({ chunks: 20, intervalMs: 20 }));
+    const part = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    for await (const _chunk of part) break;
+    expect(logs.map((e) => [e.status, e.attempts[0]!.error?.code])).toEqual([[200, undefined], [499, 'client_closed']]);
+  });
+
   it('leaves no listener on a signal the caller reuses for many requests', async () => {
     const client = createFallbackClient(options);
     const controller = new AbortController();

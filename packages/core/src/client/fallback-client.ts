@@ -261,6 +261,8 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   });
   const decoder = new TextDecoder();
   let completed = false;
+  // As the SDK: its own [DONE] ends the stream, wherever the upstream's read put it.
+  const done = () => ended || framer.done;
   let streamError: unknown;
   try {
     // The whole events the framer passes on are what the log reads usage from, as on the HTTP route.
@@ -268,8 +270,6 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
       res.observe(pieces);
       for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
     };
-    // As the SDK: its own [DONE] ends the stream, wherever the upstream's read put it.
-    const done = () => ended || framer.done;
     try {
       for await (const chunk of stream) {
         feed(framer.push(chunk as Buffer));
@@ -299,7 +299,8 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   } finally {
     // A consumer that stops early (break, abort) is a client leaving: the upstream stream is closed too.
     if (!completed && !stream.destroyed) stream.destroy();
-    res.end(streamError !== undefined ? { streamError: failed ?? streamError } : { clientClosed: !completed });
+    // A caller that stops after [DONE] came (at the usage chunk, at finish_reason) had the whole answer: not a 499.
+    res.end(streamError !== undefined ? { streamError: failed ?? streamError } : { clientClosed: !completed && !done() });
   }
 }
 

@@ -231,12 +231,15 @@ function request(url) {
 // 'shown' is the search the rows on screen answer: only a refresh or "more" of that search builds on them.
 var applied = null, shown = null, latest = 0;
 // A new search on its way (its rows are not on screen yet), and why the last one failed: neither looks like "no match".
-var pending = false, failed = null;
+var pending = false, failed = null, updatedAt = null;
 function busy(on) {
   pending = on;
   $('rows').classList.toggle('busy', on);
   $('requests').setAttribute('aria-busy', String(on));
-  if (on) $('summary').textContent = 'Loading…';
+  if (!on) return;
+  // An empty table says it is loading (not the last search's "no match" or failure); rows on screen are dimmed.
+  if (rows.length === 0) { failed = null; render(); }
+  $('summary').textContent = 'Loading…';
 }
 function load(mode, step) {
   var append = mode === 'more';
@@ -262,8 +265,11 @@ function load(mode, step) {
   if (!append && shown !== search) busy(true);
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;
+    // A 200 that is not the API's answer (a proxy's sign-in page once its session ran out): a failure, not rows.
+    if (!page || !Array.isArray(page.data)) throw new Error('The server answered with something other than the logs API (a sign-in page?).');
     busy(false);
     failed = null;
+    updatedAt = Date.now();
     showError(linkNote);
     linkNote = '';
     // A refresh ends where the rows on screen ended (with the same "Load more"): the page of room it asked for
@@ -282,14 +288,15 @@ function load(mode, step) {
     if (seq !== latest) return;
     busy(false);
     showError(err.message);
-    // The rows of another search must not stand under this one's filters; a failed refresh keeps its own.
+    // The rows of another search must not stand under this one's filters; a failed refresh keeps its own rows, and
+    // the time they were read.
     if (shown !== search) {
       rows = [];
       cursor = null;
       shown = search;
       failed = err.message;
-      render();
-    }
+    } else if (rows.length === 0) failed = err.message;
+    render();
   });
 }
 
@@ -340,7 +347,7 @@ function render(focusId) {
   });
   if (refocus) refocus.focus();
   if (failed || pending) $('summary').textContent = failed ? 'Could not load the logs' : 'Loading…';
-  else $('summary').textContent = rows.length + (cursor ? '+' : '') + (rows.length === 1 && !cursor ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + ' · updated ' + fmtTime(Date.now()).slice(0, 8);
+  else $('summary').textContent = rows.length + (cursor ? '+' : '') + (rows.length === 1 && !cursor ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + (updatedAt === null ? '' : ' · updated ' + fmtTime(updatedAt).slice(0, 8));
   $('more').style.display = cursor ? 'block' : 'none';
 }
 
@@ -350,13 +357,19 @@ function open(id) {
   selected = id;
   render();
   var seq = ++opened;
-  if ($('detail').className !== 'open') {
+  // Another request's details stay on screen no longer than its row stays selected.
+  if ($('detail').className !== 'open' || $('detail-body').dataset.requestId !== id) {
     $('detail-body').textContent = '';
+    $('detail-body').dataset.requestId = '';
     $('detail-body').appendChild(el('p', 'sub', ['Loading ' + id + '…']));
     $('detail').className = 'open';
     document.body.classList.add('drawer');
   }
-  request(api + '/' + encodeURIComponent(id)).then(function (e) { if (seq === opened) showDetail(e); }).catch(function (err) {
+  request(api + '/' + encodeURIComponent(id)).then(function (e) {
+    if (seq !== opened) return;
+    if (!e || !Array.isArray(e.attempts)) throw new Error('The server answered with something other than the logs API (a sign-in page?).');
+    showDetail(e);
+  }).catch(function (err) {
     if (seq !== opened) return;
     showError(err.message);
     $('detail-body').textContent = '';
@@ -367,6 +380,7 @@ function open(id) {
 function showDetail(e) {
   var d = $('detail-body');
   d.textContent = '';
+  d.dataset.requestId = e.requestId;
   var u = e.usage;
   var facts = [
     ['Request id', el('span', 'mono', [e.requestId])],
