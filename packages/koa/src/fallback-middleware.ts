@@ -3,8 +3,9 @@ import type { Middleware } from 'koa';
 
 /**
  * Koa middleware serving `POST {basePath}/chat/completions` through Switchyard's fallback engine; everything
- * else goes to `next()`. Works with or without a body parser in front. The response is written straight to
- * Node's `res` (`ctx.respond = false`), so SSE streams flow chunk by chunk and a client abort reaches the upstream.
+ * else goes to `next()`. Works with or without a body parser in front. A JSON answer goes out through Koa, as any
+ * route's; a stream is written straight to Node's `res` (`ctx.respond = false`), so it flows chunk by chunk. A client
+ * abort reaches the upstream either way.
  * Given a `Gateway` instead, it serves through that one (shared with an in-process client; `gateway.drain()` on shutdown).
  */
 export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middleware {

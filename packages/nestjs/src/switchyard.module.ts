@@ -33,10 +33,10 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
   return gateway;
 }
 
-/** The logs endpoint's problems, checked with the engine's (at module init, not first when Nest mounts it). */
 /** How long `app.close()` waits for requests in flight before the sinks are flushed. */
 const SHUTDOWN_DRAIN_MS = 10_000;
 
+/** The logs endpoint's problems, checked with the engine's (at module init, not first when Nest mounts it). */
 function logsIssues(logs: unknown): OptionsIssue[] {
   if (logs === undefined) return [];
   if (typeof logs !== 'object' || logs === null) return [{ path: 'logs', message: 'must be an object: { path, store, token | auth, viewer? }' }];
