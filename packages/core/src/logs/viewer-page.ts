@@ -126,6 +126,8 @@ var ZONE = (function () {
   try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (err) { name = ''; }
   return name === 'UTC' || name === 'Etc/UTC' ? 'UTC' : name || offsetAt(Date.now());
 })();
+/** A count with the browser's thousands separators: 1,280,000, not 1280000. */
+function fmtCount(n) { return typeof n === 'number' ? n.toLocaleString() : String(n); }
 function fmtMs(ms) { return ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : Math.round(ms) + ' ms'; }
 function fmtCost(c) {
   if (c === null || c === undefined) return '—';
@@ -231,14 +233,14 @@ function request(url) {
 // 'shown' is the search the rows on screen answer: only a refresh or "more" of that search builds on them.
 var applied = null, shown = null, latest = 0;
 // A new search on its way (its rows are not on screen yet), and why the last one failed: neither looks like "no match".
-var pending = false, failed = null, updatedAt = null;
+var pending = false, loadError = null, updatedAt = null;
 function busy(on) {
   pending = on;
   $('rows').classList.toggle('busy', on);
   $('requests').setAttribute('aria-busy', String(on));
   if (!on) return;
   // An empty table says it is loading (not the last search's "no match" or failure); rows on screen are dimmed.
-  if (rows.length === 0) { failed = null; render(); }
+  if (rows.length === 0) { loadError = null; render(); }
   $('summary').textContent = 'Loading…';
 }
 function load(mode, step) {
@@ -268,7 +270,7 @@ function load(mode, step) {
     // A 200 that is not the API's answer (a proxy's sign-in page once its session ran out): a failure, not rows.
     if (!page || !Array.isArray(page.data)) throw new Error('The server answered with something other than the logs API (a sign-in page?).');
     busy(false);
-    failed = null;
+    loadError = null;
     updatedAt = Date.now();
     showError(linkNote);
     linkNote = '';
@@ -294,8 +296,8 @@ function load(mode, step) {
       rows = [];
       cursor = null;
       shown = search;
-      failed = err.message;
-    } else if (rows.length === 0) failed = err.message;
+      loadError = err.message;
+    } else if (rows.length === 0) loadError = err.message;
     render();
   });
 }
@@ -306,7 +308,7 @@ function render(focusId) {
   if (focusId === undefined) focusId = active && active.dataset && active.dataset.requestId;
   body.textContent = '';
   if (rows.length === 0) {
-    var td = el('td', 'empty', [failed ? 'Could not load the logs: ' + failed : pending ? 'Loading…' : 'No requests match these filters.']);
+    var td = el('td', 'empty', [loadError ? 'Could not load the logs: ' + loadError : pending ? 'Loading…' : 'No requests match these filters.']);
     td.colSpan = 8;
     body.appendChild(el('tr', null, [td]));
   }
@@ -334,7 +336,7 @@ function render(focusId) {
       el('td', null, [el('span', 'clip', [e.model || '—'], e.model), e.stream ? el('span', 'sub', [' · stream']) : null]),
       el('td', null, served),
       el('td', null, [statusChip(e.status), broke ? el('span', 'chip s5 broke', ['broke'], broke.code + ': ' + broke.message) : null, tries > 1 ? el('span', 'sub', [' ' + tries + ' tries']) : null]),
-      el('td', 'num', [u ? u.total_tokens : '—'], u ? u.prompt_tokens + ' prompt + ' + u.completion_tokens + ' completion' : ''),
+      el('td', 'num', [u ? fmtCount(u.total_tokens) : '—'], u ? fmtCount(u.prompt_tokens) + ' prompt + ' + fmtCount(u.completion_tokens) + ' completion' : ''),
       el('td', 'num', [fmtCost(e.costUsd)]),
       el('td', 'num', [fmtMs(e.durationMs)]),
     ]);
@@ -346,7 +348,7 @@ function render(focusId) {
     body.appendChild(tr);
   });
   if (refocus) refocus.focus();
-  if (failed || pending) $('summary').textContent = failed ? 'Could not load the logs' : 'Loading…';
+  if (loadError || pending) $('summary').textContent = loadError ? 'Could not load the logs' : 'Loading…';
   else $('summary').textContent = rows.length + (cursor ? '+' : '') + (rows.length === 1 && !cursor ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + (updatedAt === null ? '' : ' · updated ' + fmtTime(updatedAt).slice(0, 8));
   $('more').style.display = cursor ? 'block' : 'none';
 }
@@ -392,7 +394,7 @@ function showDetail(e) {
     ['Model', (e.model || '—') + (e.stream ? ' (stream)' : '')],
     ['Served by', e.servedBy ? providerName(e.servedBy.provider) + ' · ' + e.servedBy.model + ' · ' + e.servedBy.target + (e.servedBy.virtualKey ? ' · ' + e.servedBy.virtualKey : '') : 'not served'],
     ['Fallback', e.fallback ? el('span', 'badge-fallback', ['↪ fell back']) : 'no'],
-    ['Tokens', u ? u.total_tokens + ' (' + u.prompt_tokens + ' prompt + ' + u.completion_tokens + ' completion)' : '—'],
+    ['Tokens', u ? fmtCount(u.total_tokens) + ' (' + fmtCount(u.prompt_tokens) + ' prompt + ' + fmtCount(u.completion_tokens) + ' completion)' : '—'],
     ['Cost', fmtCost(e.costUsd)],
   ];
   var dl = el('dl');
