@@ -5,7 +5,7 @@
  * a client sends, at most `maxModels` distinct values are kept and later ones count as `other`.
  */
 import type * as PromClient from 'prom-client';
-import { calledUpstream, providerOf, type LogEvent, type LogSink } from '@switchyard/core';
+import { calledUpstream, providerOf, servedAttemptIndex, type LogEvent, type LogSink } from '@switchyard/core';
 
 /**
  * What is used of a prom-client `Registry` (any one fits). Written out so that this package's types do not import
@@ -68,12 +68,8 @@ function sharedModels(registry: object, prefix: string, maxModels: number | unde
 function outcomeOf(event: LogEvent): 'ok' | 'error' | 'client_closed' {
   if (event.status === 499) return 'client_closed';
   if (event.status >= 400) return 'error';
-  // The serving attempt: the last one of the served target that got an answer.
-  for (let i = event.attempts.length - 1; i >= 0; i--) {
-    const attempt = event.attempts[i]!;
-    if (attempt.target === event.servedBy?.target && attempt.status !== null) return attempt.error ? 'error' : 'ok';
-  }
-  return 'ok';
+  const served = servedAttemptIndex(event);
+  return served >= 0 && event.attempts[served]!.error ? 'error' : 'ok';
 }
 
 export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink {

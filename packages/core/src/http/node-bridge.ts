@@ -247,13 +247,18 @@ function sseErrorEvent(err: unknown): string {
   return `data: ${JSON.stringify(streamInterrupted(err).toBody())}\n\n`;
 }
 
+/** A response someone else writes (the host, the framework): logged when it closes, with the status that went out. */
+function endWhenClosed(result: GatewayResponse, res: ServerResponse): void {
+  res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
+}
+
 function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWrite, hostFinishes, respond }: NodeRequestOptions): void {
   // Gone, or answered by the host meanwhile (headers already sent by middleware in front): nothing of ours can go out.
   if (res.destroyed || res.writableEnded || res.headersSent) {
     result.stream?.destroy();
     // A response the host ended is what the client got, and what is logged; one it only started is not delivered.
     if (res.writableEnded) result.end({ status: res.statusCode });
-    else if (hostFinishes?.() && !res.destroyed) res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
+    else if (hostFinishes?.() && !res.destroyed) endWhenClosed(result, res);
     else {
       // The client left before any answer: code that reads the status after Switchyard returned (Koa middleware in
       // front reading ctx.status, a Nest interceptor) reads what the log says, 499, not a default. (Express's
@@ -266,7 +271,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   }
   const { stream, body } = result;
   if (!stream && respond) {
-    res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
+    endWhenClosed(result, res);
     respond(result.status, result.headers, body!);
     return;
   }

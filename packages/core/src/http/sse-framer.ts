@@ -87,9 +87,7 @@ export class SseFramer {
   get done(): boolean {
     // Per push only the last line is looked at (the usual end, cheap on every chunk); at the end, a [DONE] that other
     // lines followed in the same read (a keep-alive comment, `data: [DONE] ` with a blank) is found in the last pieces.
-    if (!this.doneSeen && this.last !== null && holds(this.last, DONE_KEY)) {
-      this.doneSeen = eventsData(textOf(this.last)).some(isDone);
-    }
+    if (!this.doneSeen && this.last !== null) this.doneSeen = holdsDone(this.last);
     return this.doneSeen;
   }
 

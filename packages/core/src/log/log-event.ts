@@ -32,6 +32,20 @@ export function calledUpstream(attempt: AttemptLog): boolean {
   return attempt.error?.code !== 'model_not_deployed';
 }
 
+/**
+ * The index of the attempt that served: usually the last, but a later target that could not be tried (no deployment
+ * for the model) leaves an earlier answer served. -1 when no upstream answered.
+ */
+export function servedAttemptIndex(event: LogEvent): number {
+  const served = event.servedBy;
+  if (!served) return -1;
+  for (let i = event.attempts.length - 1; i >= 0; i--) {
+    const attempt = event.attempts[i]!;
+    if (attempt.target === served.target && attempt.status !== null) return i;
+  }
+  return -1;
+}
+
 export interface ServedBy {
   target: string;
   provider: ProviderName;

@@ -9,7 +9,7 @@ import type * as OtelApi from '@opentelemetry/api';
 import type { Attributes, Context, Span, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { ProviderName } from '../config/schema';
 import { header, parseTraceparent, type HeaderBag } from '../engine/request';
-import { calledUpstream, type LogEvent } from './log-event';
+import { calledUpstream, servedAttemptIndex, type LogEvent } from './log-event';
 
 const TRACER_NAME = '@switchyard/core';
 
@@ -92,7 +92,7 @@ export class RequestTrace {
   end(event: LogEvent, responseModel: string | null = null): void {
     try {
       const served = event.servedBy;
-      const servedAt = servedAttempt(event);
+      const servedAt = servedAttemptIndex(event);
       event.attempts.forEach((attempt, i) => {
         // A target with no deployment for the model called no upstream: no client span (its error is on the log).
         if (!calledUpstream(attempt)) return;
@@ -173,20 +173,6 @@ export class RequestTrace {
       // Tracing must never break a request's logging.
     }
   }
-}
-
-/**
- * The index of the attempt that served: usually the last, but a later target that could not be tried (no
- * deployment for the model) leaves an earlier answer served. -1 when no upstream answered.
- */
-function servedAttempt(event: LogEvent): number {
-  const served = event.servedBy;
-  if (!served) return -1;
-  for (let i = event.attempts.length - 1; i >= 0; i--) {
-    const attempt = event.attempts[i]!;
-    if (attempt.target === served.target && attempt.status !== null) return i;
-  }
-  return -1;
 }
 
 /** Starts a request's span, or returns null (the no-op fast path) when the host registered no OpenTelemetry SDK. */

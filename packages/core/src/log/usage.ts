@@ -1,4 +1,4 @@
-import { errorEventIn, eventsData, firstErrorEventAmong, holdsDone } from '../http/sse-framer';
+import { eventsData, firstErrorEventAmong, holdsDone } from '../http/sse-framer';
 import type { TokenUsage } from './log-event';
 
 const USAGE_KEY = '"usage"';
@@ -121,9 +121,8 @@ export class StreamTail {
   read(): { usage: UsageRead | null; model: string | null; errorEvent: string | null } {
     if (this.chunks.length === 0) return { usage: null, model: null, errorEvent: null };
     const tail = Buffer.concat(this.chunks, this.bytes);
-    const errorEvent = errorEventIn([tail], 'last');
     // A usage chunk written over several `data:` lines (OpenAI-compatible proxies do) is read from the events' data.
     const usage = readUsage(tail) ?? (tail.includes(USAGE_KEY) ? readUsage(eventsData(tail.toString('utf8')).join('\n')) : null);
-    return { usage, model: extractResponseModel(tail, 'end'), errorEvent: this.firstError ?? (errorEvent ? errorEvent.message : null) };
+    return { usage, model: extractResponseModel(tail, 'end'), errorEvent: this.firstError };
   }
 }

@@ -202,6 +202,7 @@ function fillFilters() {
 
 function showError(msg) { var e = $('error'); e.textContent = msg || ''; e.className = msg ? 'show' : ''; }
 
+var NOT_THE_API = 'The server answered with something other than the logs API (a sign-in page?).';
 function request(url) {
   // fetch's own failure text ("Failed to fetch") says nothing to someone reading logs.
   return fetch(url, { headers: headers(), credentials: 'same-origin' }).catch(function () { throw new Error('Could not reach the server.'); }).then(function (res) {
@@ -268,7 +269,7 @@ function load(mode, step) {
   return request(api + '?' + p).then(function (page) {
     if (seq !== latest) return;
     // A 200 that is not the API's answer (a proxy's sign-in page once its session ran out): a failure, not rows.
-    if (!page || !Array.isArray(page.data)) throw new Error('The server answered with something other than the logs API (a sign-in page?).');
+    if (!page || !Array.isArray(page.data)) throw new Error(NOT_THE_API);
     busy(false);
     loadError = null;
     updatedAt = Date.now();
@@ -369,7 +370,7 @@ function open(id) {
   }
   request(api + '/' + encodeURIComponent(id)).then(function (e) {
     if (seq !== opened) return;
-    if (!e || !Array.isArray(e.attempts)) throw new Error('The server answered with something other than the logs API (a sign-in page?).');
+    if (!e || !Array.isArray(e.attempts)) throw new Error(NOT_THE_API);
     showDetail(e);
   }).catch(function (err) {
     if (seq !== opened) return;
