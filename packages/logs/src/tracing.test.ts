@@ -114,6 +114,55 @@ describe('OpenTelemetry spans', () => {
     expect(ms(attempts[1]!.startTime)).toBeGreaterThanOrEqual(ms(attempts[0]!.endTime) - 1);
   });
 
+  it("records each attempt's request settings as sent (override_params included) and the served response's id and finish reasons", async () => {
+    registerSdk();
+    const overridden = await listen(
+      createServer(
+        express().use(
+          fallbackMiddleware(
+            seedOptions(up, logs, {
+              config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod', override_params: { temperature: 0, stop: ['END', 'STOP'] } }] },
+            }),
+          ),
+        ),
+      ),
+    );
+    try {
+      up.openai.enqueue(replies.rateLimited());
+      const params = { model: 'gpt-4o', messages, temperature: 0.2, top_p: 0.9, max_completion_tokens: 50, stop: 'END', seed: 7, response_format: { type: 'json_object' as const }, service_tier: 'flex' as const };
+      const completion = await sdk(overridden.url).chat.completions.create(params);
+      await until(() => logs.length === 1);
+      const [openai, azure] = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT).sort((a, b) => ms(a.startTime) - ms(b.startTime));
+      const asked = {
+        'gen_ai.request.top_p': 0.9, 'gen_ai.request.max_tokens': 50, 'gen_ai.request.seed': 7, 'gen_ai.output.type': 'json',
+      };
+      expect(openai!.attributes).toMatchObject({ ...asked, 'gen_ai.request.temperature': 0.2, 'gen_ai.request.stop_sequences': ['END'], 'openai.request.service_tier': 'flex' });
+      // The 429 produced no response: no id or finish reason on it.
+      expect([openai!.attributes['gen_ai.response.id'], openai!.attributes['gen_ai.response.finish_reasons']]).toEqual([undefined, undefined]);
+      // Azure's attempt sent the target's override_params; OpenAI's service tier is not Azure's setting.
+      expect(azure!.attributes).toMatchObject({ ...asked, 'gen_ai.request.temperature': 0, 'gen_ai.request.stop_sequences': ['END', 'STOP'] });
+      expect(azure!.attributes['openai.request.service_tier']).toBeUndefined();
+      expect([azure!.attributes['gen_ai.response.id'], azure!.attributes['gen_ai.response.finish_reasons']]).toEqual([completion.id, ['stop']]);
+      expect(completion.id).toMatch(/^chatcmpl-/);
+
+      exporter.reset();
+      logs.length = 0;
+      // A stream's id and finish reasons come from its last chunks (Azure's first chunk, the prompt filter's, has no id).
+      up.openai.enqueue(replies.rateLimited());
+      const stream = await sdk(overridden.url).chat.completions.create({ model: 'gpt-4o', messages, stream: true, n: 2 });
+      let streamId = '';
+      for await (const chunk of stream) if (chunk.id !== '') streamId = chunk.id;
+      await until(() => logs.length === 1);
+      const served = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT).find((s) => s.attributes['gen_ai.provider.name'] === 'azure.ai.openai')!;
+      expect(served.attributes).toMatchObject({ 'gen_ai.request.choice.count': 2, 'gen_ai.response.id': streamId, 'gen_ai.response.finish_reasons': ['stop'] });
+      expect(streamId).toMatch(/^chatcmpl-/);
+    } finally {
+      await overridden.close();
+      exporter.reset();
+      logs.length = 0;
+    }
+  });
+
   it("names a 429 by its status when the fallback target had no deployment, and marks no attempt as serving", async () => {
     registerSdk();
     exporter.reset();

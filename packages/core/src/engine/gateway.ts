@@ -398,7 +398,7 @@ export class Gateway {
     const t = performance.now();
     const entry: AttemptLog = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model, status: null, durationMs: 0 };
     run.attempts.push(entry);
-    run.otel?.attemptStarted(t, plan instanceof SwitchyardError ? undefined : plan.origin);
+    run.otel?.attemptStarted(t, plan instanceof SwitchyardError ? undefined : plan.origin, run.parsed.body, leaf.overrideParams, leaf.provider);
     if (plan instanceof SwitchyardError) {
       entry.error = { code: plan.code, message: plan.message };
       return { ok: false, error: plan };
@@ -526,8 +526,8 @@ export class Gateway {
           }
           // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
           if (this.options.sinks.length === 0 && !log.otel) return;
-          const { usage: read, model: reported, errorEvent }: { usage: UsageRead | null; model: string | null; errorEvent: string | null } = body
-            ? { usage: readUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null }
+          const { usage: read, model: reported, errorEvent, bytes }: { usage: UsageRead | null; model: string | null; errorEvent: string | null; bytes: Buffer | null } = body
+            ? { usage: readUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null, bytes: body }
             : tail!.read();
           const usage = read?.usage ?? null;
           // The SDK hangs up at an upstream's error event (it threw there): the upstream failed, the client did not leave.
@@ -543,7 +543,7 @@ export class Gateway {
           }
           const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
           const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
-          log.otel?.end(event, reported);
+          log.otel?.end(event, reported, bytes);
           emitLog(this.options.sinks, event);
         } finally {
           // After its event reached the sinks: drain() resolves with every event written.

@@ -8,7 +8,8 @@
 import type * as OtelApi from '@opentelemetry/api';
 import type { Attributes, Context, Span, Tracer, TracerProvider } from '@opentelemetry/api';
 import type { ProviderName } from '../config/schema';
-import { header, parseTraceparent, type HeaderBag } from '../engine/request';
+import { header, parseTraceparent, type ChatRequestBody, type HeaderBag } from '../engine/request';
+import { eventsData } from '../http/sse-framer';
 import { calledUpstream, servedAttemptIndex, type LogEvent } from './log-event';
 
 const TRACER_NAME = '@switchyard/core';
@@ -64,6 +65,7 @@ const now = () => performance.now();
 export class RequestTrace {
   private readonly attemptStarts: number[] = [];
   private readonly attemptOrigins: Array<string | undefined> = [];
+  private readonly attemptRequests: Attributes[] = [];
 
   constructor(
     private readonly api: typeof OtelApi,
@@ -79,17 +81,22 @@ export class RequestTrace {
     return this.api.isSpanContextValid(context) ? context.traceId : undefined;
   }
 
-  /** Called as each attempt starts (in the order of `attempts`), with its `performance.now()` start and the upstream's origin. */
-  attemptStarted(startedAt: number, origin?: string): void {
+  /**
+   * Called as each attempt starts (in the order of `attempts`), with its `performance.now()` start, the upstream's
+   * origin, and the body it sends: the client's, with the target's `override_params` over it.
+   */
+  attemptStarted(startedAt: number, origin: string | undefined, body: ChatRequestBody, overrides: Readonly<Record<string, unknown>> | null, provider: ProviderName): void {
     this.attemptStarts.push(startedAt);
     this.attemptOrigins.push(origin);
+    this.attemptRequests.push(requestAttributes(overrides ? { ...body, ...overrides } : body, provider));
   }
 
   /**
    * Writes the attempt spans and ends the request span. Never throws. `responseModel`: the model the upstream
-   * reported (gen_ai.response.model); the served target's model when it reported none.
+   * reported (gen_ai.response.model); the served target's model when it reported none. `response`: the served JSON
+   * body, or a stream's last few KiB, for the response's id and finish reasons.
    */
-  end(event: LogEvent, responseModel: string | null = null): void {
+  end(event: LogEvent, responseModel: string | null = null, response: Buffer | null = null): void {
     try {
       const served = event.servedBy;
       const servedAt = servedAttemptIndex(event);
@@ -103,6 +110,7 @@ export class RequestTrace {
           'gen_ai.system': PROVIDER_NAMES[attempt.provider],
           'gen_ai.request.model': attempt.model,
           'switchyard.target': attempt.target,
+          ...this.attemptRequests[i],
         };
         if (attempt.virtualKey !== undefined) attrs['switchyard.virtual_key'] = attempt.virtualKey;
         if (attempt.status !== null) attrs['http.response.status_code'] = attempt.status;
@@ -119,6 +127,7 @@ export class RequestTrace {
             attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
             attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
           }
+          if (response && event.status < 400) Object.assign(attrs, responseAttributes(response, event.stream, attempt.provider));
         }
         const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: start, attributes: attrs }, this.context);
         const errorType = attempt.error?.code ?? (attempt.status !== null && attempt.status >= 400 ? String(attempt.status) : undefined);
@@ -173,6 +182,82 @@ export class RequestTrace {
       // Tracing must never break a request's logging.
     }
   }
+}
+
+const REQUEST_NUMBERS: ReadonlyArray<readonly [string, string]> = [
+  ['temperature', 'gen_ai.request.temperature'],
+  ['top_p', 'gen_ai.request.top_p'],
+  ['frequency_penalty', 'gen_ai.request.frequency_penalty'],
+  ['presence_penalty', 'gen_ai.request.presence_penalty'],
+  ['seed', 'gen_ai.request.seed'],
+];
+
+/** The GenAI conventions' request attributes (and OpenAI's) of the body an attempt sends. */
+function requestAttributes(body: Readonly<Record<string, unknown>>, provider: ProviderName): Attributes {
+  const attrs: Attributes = {};
+  // max_tokens is deprecated for max_completion_tokens (o-series models accept only the latter).
+  const max = body.max_completion_tokens ?? body.max_tokens;
+  if (typeof max === 'number') attrs['gen_ai.request.max_tokens'] = max;
+  for (const [key, name] of REQUEST_NUMBERS) {
+    const value = body[key];
+    if (typeof value === 'number') attrs[name] = value;
+  }
+  const stop = body.stop;
+  if (typeof stop === 'string') attrs['gen_ai.request.stop_sequences'] = [stop];
+  else if (Array.isArray(stop) && stop.every((s) => typeof s === 'string')) attrs['gen_ai.request.stop_sequences'] = stop as string[];
+  if (typeof body.n === 'number' && body.n !== 1) attrs['gen_ai.request.choice.count'] = body.n;
+  const format = isObject(body.response_format) ? body.response_format.type : undefined;
+  // json_object and json_schema are both structured output, "json" in the conventions.
+  if (format === 'text') attrs['gen_ai.output.type'] = 'text';
+  else if (format === 'json_object' || format === 'json_schema') attrs['gen_ai.output.type'] = 'json';
+  if (provider === 'openai' && typeof body.service_tier === 'string' && body.service_tier !== 'auto') attrs['openai.request.service_tier'] = body.service_tier;
+  return attrs;
+}
+
+/**
+ * The response's id and finish reasons (and OpenAI's fingerprint and tier), from a JSON body or a stream's last
+ * chunks. Parsed here, only when a span is written: the engine never parses a response.
+ */
+function responseAttributes(data: Buffer, stream: boolean, provider: ProviderName): Attributes {
+  const objects: unknown[] = [];
+  for (const text of stream ? eventsData(data.toString('utf8')) : [data.toString('utf8')]) {
+    try {
+      objects.push(JSON.parse(text));
+    } catch {
+      // [DONE], or the first event of the tail cut at its start.
+    }
+  }
+  let id: string | undefined;
+  let fingerprint: string | undefined;
+  let tier: string | undefined;
+  // By choice index: a stream ends each choice in its own chunk.
+  const reasons: string[] = [];
+  for (const object of objects) {
+    if (!isObject(object)) continue;
+    // Azure's prompt-filter chunk has an empty id.
+    if (typeof object.id === 'string' && object.id !== '') id = object.id;
+    if (typeof object.system_fingerprint === 'string') fingerprint = object.system_fingerprint;
+    if (typeof object.service_tier === 'string') tier = object.service_tier;
+    if (!Array.isArray(object.choices)) continue;
+    object.choices.forEach((choice: unknown, at: number) => {
+      if (!isObject(choice) || typeof choice.finish_reason !== 'string') return;
+      const index = typeof choice.index === 'number' && Number.isInteger(choice.index) && choice.index >= 0 && choice.index < 128 ? choice.index : at;
+      reasons[index] = choice.finish_reason;
+    });
+  }
+  const attrs: Attributes = {};
+  if (id !== undefined) attrs['gen_ai.response.id'] = id;
+  const finished = reasons.filter((reason) => reason !== undefined);
+  if (finished.length > 0) attrs['gen_ai.response.finish_reasons'] = finished;
+  if (provider === 'openai') {
+    if (fingerprint !== undefined) attrs['openai.response.system_fingerprint'] = fingerprint;
+    if (tier !== undefined) attrs['openai.response.service_tier'] = tier;
+  }
+  return attrs;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Starts a request's span, or returns null (the no-op fast path) when the host registered no OpenTelemetry SDK. */

@@ -16,7 +16,7 @@ describe('usage extraction', () => {
 
   it('is null when there is no usage', () => {
     expect(extractUsage(Buffer.from('{"usage":null}'))).toBeNull();
-    expect(new StreamTail().read()).toEqual({ usage: null, model: null, errorEvent: null });
+    expect(new StreamTail().read()).toEqual({ usage: null, model: null, errorEvent: null, bytes: null });
   });
 
   it('reads the model the upstream reports, compact or pretty-printed, never one inside the content', () => {

@@ -117,12 +117,12 @@ export class StreamTail {
     }
   }
 
-  /** The usage and the reporting model of the stream's last chunks, and the message of its first error event. */
-  read(): { usage: UsageRead | null; model: string | null; errorEvent: string | null } {
-    if (this.chunks.length === 0) return { usage: null, model: null, errorEvent: null };
+  /** The usage and the reporting model of the stream's last chunks, the message of its first error event, and those chunks. */
+  read(): { usage: UsageRead | null; model: string | null; errorEvent: string | null; bytes: Buffer | null } {
+    if (this.chunks.length === 0) return { usage: null, model: null, errorEvent: null, bytes: null };
     const tail = Buffer.concat(this.chunks, this.bytes);
     // A usage chunk written over several `data:` lines (OpenAI-compatible proxies do) is read from the events' data.
     const usage = readUsage(tail) ?? (tail.includes(USAGE_KEY) ? readUsage(eventsData(tail.toString('utf8')).join('\n')) : null);
-    return { usage, model: extractResponseModel(tail, 'end'), errorEvent: this.firstError };
+    return { usage, model: extractResponseModel(tail, 'end'), errorEvent: this.firstError, bytes: tail };
   }
 }
