@@ -446,4 +446,44 @@ describe('viewer page in headless Chromium', () => {
       await viewer.close();
     }
   });
+
+  it('fits a phone: every request is a card with its status and fallback marker in view, and a skip link leads past the filters', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    try {
+      const small = await phone.newPage();
+      await small.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
+      await small.locator('tr.row').first().waitFor();
+      type Sized = { documentElement: { scrollWidth: number; clientWidth: number } };
+      const widths = await small.evaluate(() => {
+        const root = (globalThis as unknown as { document: Sized }).document.documentElement;
+        return [root.scrollWidth, root.clientWidth];
+      });
+      // No sideways scroll anywhere on the page.
+      expect(widths[0]).toBeLessThanOrEqual(widths[1]!);
+      const rows = small.locator('tr.row');
+      const inView = async (selector: string) => {
+        const boxes = await rows.locator(selector).evaluateAll((nodes) =>
+          nodes.map((node) => (node as unknown as { getBoundingClientRect(): { left: number; right: number } }).getBoundingClientRect()),
+        );
+        return boxes.every((box) => box.left >= 0 && box.right <= 390);
+      };
+      expect(await rows.locator('.badge-fallback').count()).toBeGreaterThan(0);
+      expect(await inView('.chip')).toBe(true);
+      expect(await inView('.badge-fallback')).toBe(true);
+      expect(await inView('.trace')).toBe(true);
+
+      // From the top of the page, Tab and Enter reach the first request; Enter opens it.
+      await small.keyboard.press('Tab');
+      expect((await focused(small)).id).toBe('skip');
+      await small.keyboard.press('Enter');
+      const first = await focused(small);
+      expect(first.requestId).toBe(await rows.first().getAttribute('data-request-id'));
+      await small.keyboard.press('Enter');
+      await small.locator('#detail.open #attempts').waitFor();
+      // The address bar kept no #fragment: Back still goes through searches.
+      expect(new URL(small.url()).hash).toBe('');
+    } finally {
+      await phone.close();
+    }
+  });
 });

@@ -71,6 +71,29 @@ tbody.busy{opacity:.45}
 pre{tab-size:2}
 pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;font-size:12px;max-height:360px}
 .err-text{color:var(--err)}
+.skip{position:absolute;left:8px;top:-40px;z-index:4;padding:6px 10px;border-radius:6px;background:var(--accent);color:var(--on-accent)}
+.skip:focus{top:8px}
+/* A phone: each request is a card (time and status; trace id; model; who served it; tokens, cost and latency), with
+   no sideways scroll to reach its status or fallback marker. */
+@media (max-width:700px){
+main{padding:8px 8px 40px}
+#requests thead{display:none}
+#requests,#requests tbody{display:block}
+#requests tr.row{display:grid;grid-template-columns:1fr auto auto;grid-template-areas:"time time status" "trace trace trace" "model model model" "served served served" "tokens cost latency";gap:3px 10px;padding:8px 10px;border-bottom:1px solid var(--line)}
+#requests tr.row td{padding:0;border:0;min-width:0}
+#requests tr.row td:nth-child(1){grid-area:time}
+#requests tr.row td:nth-child(2){grid-area:trace}
+#requests tr.row td:nth-child(3){grid-area:model}
+#requests tr.row td:nth-child(4){grid-area:served;white-space:normal}
+#requests tr.row td:nth-child(5){grid-area:status;text-align:right}
+#requests tr.row td:nth-child(6){grid-area:tokens;text-align:left}
+#requests tr.row td:nth-child(6)::after{content:" tokens";color:var(--muted)}
+#requests tr.row td:nth-child(7){grid-area:cost}
+#requests tr.row td:nth-child(8){grid-area:latency}
+#requests .trace,#requests .clip{max-width:100%}
+#requests td.empty{display:block}
+#detail dl{grid-template-columns:100px 1fr}
+}
 `;
 
 const SCRIPT = `
@@ -447,6 +470,13 @@ window.addEventListener('popstate', function () {
   fillFilters();
   load('apply');
 });
+// Past the filters to the first request, without a #fragment in the address bar (Back goes through searches).
+$('skip').addEventListener('click', function (ev) {
+  ev.preventDefault();
+  var first = document.querySelector('tr.row');
+  if (first) first.focus();
+  else { $('requests').tabIndex = -1; $('requests').focus(); }
+});
 $('refresh').addEventListener('click', function () { load('refresh'); });
 $('more').addEventListener('click', function () { load('more'); });
 $('close').addEventListener('click', close);
@@ -480,6 +510,7 @@ load('apply');
 `;
 
 const BODY = `
+<a href="#requests" class="skip" id="skip">Skip to the requests</a>
 <header>
   <span class="logo"></span><h1>Switchyard <span>request logs</span></h1>
   <span class="spacer"></span><span id="summary"></span>
