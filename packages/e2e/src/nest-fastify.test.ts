@@ -79,6 +79,9 @@ describe('NestJS on Fastify: the logs endpoint', () => {
     const url = track(await listenNest(app));
     const list = await request(url).get('/logs/logs/api/requests').set(auth);
     expect([list.status, list.body.data]).toEqual([200, []]);
+    // A method the endpoint does not serve: its JSON 405, as in Express and Koa, not Nest's own 404.
+    const post = await request(url).post('/logs/logs/api/requests').set(auth);
+    expect([post.status, post.headers.allow, post.body.error?.code]).toEqual([405, 'GET, HEAD', 'method_not_allowed']);
   });
 
   it('serves the API and the viewer below its path, behind a global prefix (Fastify gives its middleware no route params)', async () => {

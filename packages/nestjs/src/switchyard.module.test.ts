@@ -141,6 +141,11 @@ describe('SwitchyardModule', () => {
       expect(page.data.map((e) => [e.traceId, e.fallback])).toEqual([['nest-route-1', true]]);
       const viewer = await fetch(`${app.url}/switchyard/logs/`);
       expect(viewer.headers.get('content-type')).toMatch(/^text\/html/);
+      // A method the endpoint does not serve: its JSON 405, as in Express and Koa, not Nest's own 404.
+      for (const path of ['/switchyard/logs/api/requests', '/switchyard/logs/api/requests/x', '/switchyard/logs']) {
+        const post = await fetch(`${app.url}${path}`, { method: 'DELETE', ...auth });
+        expect([post.status, post.headers.get('allow'), ((await post.json()) as { error: { code: string } }).error.code]).toEqual([405, 'GET, HEAD', 'method_not_allowed']);
+      }
     } finally {
       await app.close();
     }

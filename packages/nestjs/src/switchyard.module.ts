@@ -128,7 +128,8 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
             next(err);
           });
         })
-        .forRoutes({ path: prefix, method: RequestMethod.GET }, { path: `${prefix}/{*rest}`, method: RequestMethod.GET });
+        // Every method: the handler answers one it does not serve with a JSON 405 and Allow, as Express's and Koa's.
+        .forRoutes({ path: prefix, method: RequestMethod.ALL }, { path: `${prefix}/{*rest}`, method: RequestMethod.ALL });
     }
   }
 }
