@@ -86,6 +86,16 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect(await store.get('nope')).toBeNull();
   });
 
+  it('hands out copies: a caller that edits a result leaves the stored record as it was', async () => {
+    const one = (await store.get(all[1]!.requestId))!;
+    one.attempts.length = 0;
+    one.fallback = false;
+    const [listed] = (await store.query({ traceId: 'beta' })).data;
+    listed!.servedBy!.provider = 'openai';
+    expect(await store.get(all[1]!.requestId)).toEqual(all[1]);
+    expect(await ids({ fallback: true, provider: 'azure-openai', traceId: 'beta' })).toEqual([all[1]!.requestId]);
+  });
+
   it('filters by trace id, exact status and status class, config, fallback, provider and model', async () => {
     expect(await ids({ traceId: 'alpha' })).toEqual(idsOf([all[3]!, all[0]!]));
     expect(await ids({ status: 429 })).toEqual(idsOf([all[2]!]));

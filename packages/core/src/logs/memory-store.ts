@@ -64,11 +64,13 @@ export class MemoryLogStore implements LogStore {
       top.splice(lo, 0, event);
       if (top.length > keep) top.pop();
     }
-    const data = top.slice(0, q.limit);
-    return { data, nextCursor: top.length > q.limit ? encodeCursor(data[data.length - 1]!) : null };
+    const page = top.slice(0, q.limit);
+    // Copies, as the SQLite store's rows are: a caller that edits a result must not edit the stored record.
+    return { data: page.map((event) => structuredClone(event)), nextCursor: top.length > q.limit ? encodeCursor(page[page.length - 1]!) : null };
   }
 
   async get(requestId: string): Promise<LogEvent | null> {
-    return this.byId.get(requestId) ?? null;
+    const event = this.byId.get(requestId);
+    return event ? structuredClone(event) : null;
   }
 }
