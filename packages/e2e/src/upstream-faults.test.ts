@@ -165,6 +165,20 @@ describe('upstreams that misbehave', () => {
     }
   });
 
+  it('passes on a completion that starts with a UTF-8 byte order mark, as the SDK reads it, without the mark', async () => {
+    // An OpenAI-compatible server behind custom_host (.NET gateways do) may open its JSON with a BOM; fetch's json() drops it.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(completion('after a BOM'))]));
+    };
+    const res = await client().chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+    expect([res.data.choices[0]!.message.content, res.response.status]).toEqual(['after a BOM', 200]);
+    const log = await takeLog();
+    expect([log.fallback, log.usage?.total_tokens]).toEqual([false, 2]);
+    const inProcess = await createFallbackClient(options()).chat.completions.create({ model: 'gpt-4o', messages });
+    expect(inProcess.choices[0]!.message.content).toBe('after a BOM');
+  });
+
   it('streams an event stream whose media type is written in capitals', async () => {
     let release!: () => void;
     const later = new Promise<void>((r) => (release = r));

@@ -465,6 +465,8 @@ export class Gateway {
         if (body === null) body = oversizedError(res, entry);
         else if (res.status >= 400) body = maskSecret(body, leaf.endpoint.secret);
         else if (res.status < 300) {
+          // A UTF-8 BOM opening the JSON (an OpenAI-compatible server may send one): the SDK's json() drops it too.
+          if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
           // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
           // a string, and the next target may answer properly. As for a stream answered in JSON: nothing was sent.
           if (!startsAsObject(body)) throw wrongKind(res, 'with a body that is not a JSON object', leaf.endpoint.secret);
