@@ -3,7 +3,7 @@ import type { Request, RequestHandler } from 'express';
 
 export interface ExpressLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
   /** Decides whether a request may see the logs, from Express's request (`req.session`, `req.user`). A throw denies (500). */
-  auth?: (req: Request) => boolean | Promise<boolean>;
+  auth?: ((req: Request) => boolean | Promise<boolean>) | undefined;
 }
 
 /**

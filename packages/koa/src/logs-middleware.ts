@@ -6,7 +6,7 @@ export interface KoaLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
   /** Where the endpoint lives, e.g. `/switchyard/logs` (Koa has no `app.use(path, ...)`; `/` under koa-mount). */
   path: string;
   /** Who may see the logs, from Koa's context (`ctx.state.user`, `ctx.session`...): true to allow. */
-  auth?: (ctx: Context) => boolean | Promise<boolean>;
+  auth?: ((ctx: Context) => boolean | Promise<boolean>) | undefined;
 }
 
 /**

@@ -6,7 +6,7 @@ export interface JsonLinesSinkOptions {
   /** File to append to (created if missing). */
   path: string;
   /** Bytes waiting for the disk before new events are dropped (and counted in `dropped`). Default 8 MiB. */
-  maxPendingBytes?: number;
+  maxPendingBytes?: number | undefined;
 }
 
 /**

@@ -7,9 +7,9 @@ export type StructuredLogger = { info(obj: object, msg?: string): void } & Parti
 
 export interface LoggerSinkOptions {
   /** The message logged with each event. Default `switchyard request`. */
-  message?: string;
+  message?: string | undefined;
   /** Level of each event: a fixed level, or chosen per event. Default: `info`. */
-  level?: LoggerLevel | ((event: LogEvent) => LoggerLevel);
+  level?: LoggerLevel | ((event: LogEvent) => LoggerLevel) | undefined;
 }
 
 /** A sink that hands each event, as the log record's fields, to a pino-compatible logger. */

@@ -19,13 +19,13 @@ export interface MetricsRegistry {
 
 export interface MetricsSinkOptions {
   /** Registry to register the metrics in (a prom-client `Registry`). Default: prom-client's global `register`. */
-  registry?: MetricsRegistry;
+  registry?: MetricsRegistry | undefined;
   /** Prefix of every metric name. Default `switchyard_`. */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Buckets of the latency histograms, in seconds. */
-  buckets?: number[];
+  buckets?: number[] | undefined;
   /** Distinct `model` label values kept; later models are counted as `other`. Default 50. Sinks on one registry and prefix share one cap (a different one throws). */
-  maxModels?: number;
+  maxModels?: number | undefined;
 }
 
 export interface MetricsSink extends LogSink {

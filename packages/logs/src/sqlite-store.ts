@@ -16,31 +16,31 @@ import { SqliteWorker, runLocal, type DatabaseFile, type DatabaseOp } from './sq
 
 export interface SqliteRetention {
   /** Delete requests that started longer ago than this (ms). Default 30 days. `Infinity` keeps them. */
-  maxAgeMs?: number;
+  maxAgeMs?: number | undefined;
   /** Keep at most this many requests (the oldest written go first). Default 1,000,000. `Infinity` keeps all. */
-  maxRows?: number;
+  maxRows?: number | undefined;
 }
 
 export interface SqliteLogStoreOptions {
   /** Database file (created if missing), or `':memory:'`. */
   path: string;
-  retention?: SqliteRetention;
+  retention?: SqliteRetention | undefined;
   /** Events waiting to be written before new ones are dropped (and counted in `dropped`). Default 10000. */
-  maxQueue?: number;
+  maxQueue?: number | undefined;
   /**
    * How long an event waits for others to share its transaction, in ms (0: to the end of the tick; at most 10000).
    * Default 100. On the worker thread a transaction costs ~350 µs for one event against 70-110 µs per event for 100
    * or more (WAL checkpoints included), and 200 queued events are handed over at once. A crash loses what is queued.
    */
-  flushIntervalMs?: number;
+  flushIntervalMs?: number | undefined;
   /** How often retention runs, in ms (also once at open). Default 60000. */
-  pruneIntervalMs?: number;
+  pruneIntervalMs?: number | undefined;
   /**
    * How long a write waits for another process's lock on the file, in ms (on the worker thread; on the event loop
    * for `':memory:'` or when that thread cannot run). Default 20. A batch that still finds the file locked is counted
    * in `failed`: give each process its own file.
    */
-  busyTimeoutMs?: number;
+  busyTimeoutMs?: number | undefined;
 }
 
 const TABLE = 'switchyard_requests';

@@ -8,7 +8,7 @@ export type SwitchyardModuleOptions = Omit<SwitchyardOptions, 'basePath'> & {
    * Mounts the request-logs endpoint (query API, and the viewer page with `viewer: true`) under `path`, e.g.
    * `{ path: 'switchyard/logs', store, token }`. Off when absent; the store should also be in `logSinks`.
    */
-  logs?: Omit<LogsHandlerOptions, 'path'> & { path: string };
+  logs?: Omit<LogsHandlerOptions, 'path'> & { path: string } | undefined;
 };
 
 /** A Nest controller version (as `@Controller({ version })` takes it). */
@@ -17,7 +17,7 @@ export type RouteVersion = string | typeof VERSION_NEUTRAL | Array<string | type
 /** Given to `forRoot` / `forRootAsync` beside the options: Nest fixes its routes before any factory runs. */
 export interface SwitchyardModuleExtras {
   /** Registers the module globally: SwitchyardService injectable without importing the module. Default false. */
-  isGlobal?: boolean;
+  isGlobal?: boolean | undefined;
   /**
    * Serves an OpenAI-compatible route, e.g. `{ path: 'v1/chat/completions' }` (POST), as a Nest controller: the
    * app's guards, global prefix and exception filters apply to it as to any route (interceptors run, but see no
@@ -27,7 +27,7 @@ export interface SwitchyardModuleExtras {
    * public routes by their metadata, `[UseGuards(ApiKeyGuard)]` for a guard of this route only, `[SkipThrottle()]`
    * (a guard class is made in this module: what it injects must reach it, e.g. through forRootAsync's `imports`).
    */
-  route?: { path: string; version?: RouteVersion; decorators?: ClassDecorator[] };
+  route?: { path: string; version?: RouteVersion | undefined; decorators?: ClassDecorator[] | undefined } | undefined;
 }
 
 /** What `forRoot` takes: the options and the extras in one object. */

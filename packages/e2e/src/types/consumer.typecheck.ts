@@ -6,6 +6,10 @@
 import type OpenAI from 'openai';
 import { createFallbackClient, MemoryLogStore, type RoutingConfig } from '@switchyard/core';
 import { logsMiddleware } from '@switchyard/express';
+import { logsMiddleware as koaLogsMiddleware } from '@switchyard/koa';
+import { createLoggerSink, createMetricsSink, JsonLinesSink, SqliteLogStore } from '@switchyard/logs';
+import { SwitchyardModule } from '@switchyard/nestjs';
+import { startFakeOpenAI } from '@switchyard/testing';
 
 declare const maybeMs: number | undefined;
 declare const maybeTraceId: string | undefined;
@@ -41,3 +45,20 @@ export const streamed = async (): Promise<string> => {
 
 // The README's logs endpoint: a token read from the environment may be undefined (refused at startup, by name).
 export const logs = () => logsMiddleware({ store: new MemoryLogStore(), token: process.env.SWITCHYARD_LOGS_TOKEN, viewer: true });
+
+// Every package's optional options take an undefined value (a setting read from the environment), as core's do.
+declare const maybeString: string | undefined;
+declare const maybeFlag: boolean | undefined;
+export const sqlite = () =>
+  new SqliteLogStore({ path: 'logs.db', retention: { maxAgeMs: maybeMs, maxRows: maybeMs }, maxQueue: maybeMs, flushIntervalMs: maybeMs, pruneIntervalMs: maybeMs, busyTimeoutMs: maybeMs });
+export const sinks = () => [
+  new JsonLinesSink({ path: 'logs.jsonl', maxPendingBytes: maybeMs }),
+  createLoggerSink({ info: () => undefined }, { message: maybeString, level: undefined }),
+  createMetricsSink({ registry: undefined, prefix: maybeString, buckets: undefined, maxModels: maybeMs }),
+];
+export const koaLogs = () => koaLogsMiddleware({ path: '/logs', store: new MemoryLogStore(), token: maybeString, auth: undefined, viewer: maybeFlag });
+export const expressLogs = () => logsMiddleware({ store: new MemoryLogStore(), auth: undefined, allowUnauthenticated: true });
+export const nest = () =>
+  SwitchyardModule.forRoot({ config, virtualKeys: {}, isGlobal: maybeFlag, route: { path: 'v1/chat/completions', version: undefined, decorators: undefined }, logs: undefined });
+export const fakes = () =>
+  startFakeOpenAI({ name: maybeString, apiKey: maybeString, host: undefined, defaultReply: { status: maybeMs, delayMs: maybeMs, stream: { chunks: maybeMs, usage: maybeFlag } } });
