@@ -168,6 +168,32 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(err.status).toBe(504);
       expect(err.error).toMatchObject({ code: 'deadline_exceeded' });
       expect(up.azure.requests).toHaveLength(0);
+      // The whole request's time is spent, after one attempt too: the SDK must not send it all again (it retries a 504).
+      expect([err.headers?.get('x-switchyard-attempts'), err.headers?.get('x-should-retry')]).toEqual(['1', 'false']);
+    });
+
+    it('ends the deadline when the response starts: a stream may run longer than deadlineMs', async () => {
+      const url = await start({ deadlineMs: 400 });
+      up.openai.enqueue(replies.stream({ chunks: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], intervalMs: 120 }));
+      const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text).toBe('abcdefgh');
+      expect((await nextLog(logs)).attempts[0]!.error).toBeUndefined();
+    });
+
+    it('passes request_timeout down through a nested strategy to its targets', async () => {
+      const url = await start({
+        config: {
+          strategy: { mode: 'fallback' },
+          request_timeout: 150,
+          targets: [{ strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }] }, { virtual_key: 'azure-prod', request_timeout: 5000 }],
+        },
+      });
+      up.openai.enqueue({ hang: true });
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from azure');
+      expect((await nextLog(logs)).attempts.map((a) => a.error?.code ?? a.status)).toEqual(['upstream_timeout', 200]);
     });
 
     it('walks nested targets: a nested fallback that fails moves the parent on', async () => {
@@ -304,6 +330,27 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
       expect(up.openai.requests).toHaveLength(1);
       expect(Date.now() - startedAt).toBeLessThan(1000);
+    });
+
+    it('moves on at once when the wait asked for would outlast the deadline, instead of waiting into a 504', async () => {
+      const url = await start({
+        deadlineMs: 1500,
+        config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod', retry: { attempts: 2 } }, { virtual_key: 'azure-prod' }] },
+      });
+      up.openai.enqueue({ status: 429, headers: { 'retry-after-ms': '3000' } });
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from azure');
+      expect(up.openai.requests).toHaveLength(1);
+    });
+
+    it("waits as Azure's x-ms-retry-after-ms asks before retrying it", async () => {
+      const url = await start({ config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod', retry: { attempts: 1 } }] } });
+      up.azure.enqueue({ status: 429, headers: { 'x-ms-retry-after-ms': '900' } });
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from azure');
+      const [first, second] = up.azure.requests;
+      // The retry came after the wait asked for, not after the default backoff (500 ms at most).
+      expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(880);
     });
   });
 
@@ -564,6 +611,8 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     expect([forged.status, forged.body.error?.code]).toEqual([415, 'unsupported_media_type']);
     // Without Sec-Fetch-Site (an older browser), by its Origin.
     expect((await post({ 'content-type': 'text/plain', origin: 'https://evil.example' })).status).toBe(415);
+    // A sibling subdomain's page is same-site, not same-origin: its form carries the user's cookies too.
+    expect((await post({ 'content-type': 'text/plain', 'sec-fetch-site': 'same-site', origin: 'https://other.example.com' })).status).toBe(415);
     expect(up.openai.requests).toHaveLength(0);
     // The same page's own fetch, a preflighted cross-site JSON request (CORS is the host's to allow), or no browser at all.
     const host = new URL(url).host;

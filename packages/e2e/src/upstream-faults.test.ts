@@ -89,6 +89,7 @@ describe('upstreams that misbehave', () => {
       'long-key': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'long' }] },
       'raw-429': { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
       'raw-timed': { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw', request_timeout: 300 }, { virtual_key: 'azure-prod' }] },
+      'raw-retried': { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw', retry: { attempts: 3 } }, { virtual_key: 'azure-prod' }] },
     },
     config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'raw' }, { virtual_key: 'azure-prod' }] },
     onLog: (e) => logs.push(e),
@@ -333,6 +334,11 @@ describe('upstreams that misbehave', () => {
     const served = await client().chat.completions.create({ model: 'gpt-4o', messages });
     expect(served.choices[0]!.message.content).toBe('Hello from azure');
     expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_invalid_response'], [200, undefined]]);
+    // Not retried on the same target, even where retries are set: that upstream answers this way, not by chance.
+    const asked = seen.length;
+    const next = await client('raw-retried').chat.completions.create({ model: 'gpt-4o', messages });
+    expect([next.choices[0]!.message.content, seen.length - asked]).toEqual(['Hello from azure', 1]);
+    await takeLog();
 
     // An event stream that never ends: not waited for (nor held in memory) to its end.
     handler = (_req, res) => {
