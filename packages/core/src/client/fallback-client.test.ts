@@ -68,6 +68,18 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(openai.requests).toHaveLength(0);
   });
 
+  it('holds params to maxBodyBytes as the HTTP routes hold a body: 413, no upstream call', async () => {
+    const client = createFallbackClient({ ...options, maxBodyBytes: 100_000 });
+    const big = [{ role: 'user' as const, content: 'x'.repeat(150_000) }];
+    const err = (await client.chat.completions.create({ model: 'gpt-4o', messages: big }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect([err.status, err.code]).toEqual([413, 'body_too_large']);
+    expect(openai.requests).toHaveLength(0);
+    expect(logs[0]).toMatchObject({ status: 413, attempts: [] });
+    // Under the limit, it is sent.
+    await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(90_000) }] });
+    expect(openai.requests).toHaveLength(1);
+  });
+
   it("reads the trace id and config from SDK-style per-request headers, as code written for the SDK passes them", async () => {
     const client = createFallbackClient(options);
     await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'X-Switchyard-Trace-Id': 'from-headers', 'x-switchyard-config': 'azure-only', 'x-other': 'ignored' } });
@@ -298,6 +310,11 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(openai.requests[0]!.aborted).toBe(true);
     expect(azure.requests).toHaveLength(0);
     await expect(client.chat.completions.create({ model: 'gpt-4o', messages }, { timeout: 0 })).rejects.toThrow(TypeError);
+    // Longer than the options' deadline, it does not extend it: an answer after the deadline comes too late.
+    const short = createFallbackClient({ ...options, deadlineMs: 300 });
+    openai.enqueue({ delayMs: 1000 });
+    const late = await short.chat.completions.create({ model: 'gpt-4o', messages }, { timeout: 5000 }).catch((e: unknown) => e);
+    expect(late).toMatchObject({ status: 504, code: 'deadline_exceeded' });
     await expect(client.chat.completions.create({ model: 'gpt-4o', messages }, { timeout: 1.5 })).rejects.toThrow(/timeout must be a whole number/);
   });
 });

@@ -16,7 +16,7 @@ import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
 import { maskSecret, redact, type UpstreamPlan } from '../providers/provider';
-import { givenConfigId, givenTraceId, header, newTraceId, parseBody, type HeaderBag, type ParsedBody } from './request';
+import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { Cancellation } from './cancellation';
 import { triggersFallback } from './fallback-rule';
@@ -157,6 +157,7 @@ class RequestRun {
     deadlineMs: number,
     clientSignal: AbortSignal | undefined,
     cancel: Cancellation | undefined,
+    private readonly maxBodyBytes: number,
   ) {
     this.cancel = cancel ?? new Cancellation();
     this.deadlineAt = performance.now() + deadlineMs;
@@ -209,6 +210,9 @@ class RequestRun {
         const why = err instanceof RangeError ? 'it is nested too deeply' : 'it holds a cycle or a value JSON cannot carry (a BigInt)';
         throw new SwitchyardError('invalid_request', `The request body could not be encoded as JSON: ${why}.`);
       }
+      // A body that came as an object (the in-process client's params, a host parser's result) is measured as it is
+      // sent: the limit holds for it as for bytes read from the socket.
+      if (raw === null && Buffer.byteLength(json) > this.maxBodyBytes) throw tooLarge(this.maxBodyBytes);
       this.encoded.set(key, json);
     }
     return json;
@@ -280,7 +284,7 @@ export class Gateway {
       log.model = parsed.body.model;
       log.stream = parsed.body.stream === true;
       const deadlineMs = req.deadlineMs === undefined ? this.options.deadlineMs : Math.min(req.deadlineMs, this.options.deadlineMs);
-      run = new RequestRun(parsed, log.otel ?? null, deadlineMs, req.signal, req.cancel);
+      run = new RequestRun(parsed, log.otel ?? null, deadlineMs, req.signal, req.cancel, this.options.maxBodyBytes);
       log.attempts = run.attempts;
       const pending = this.runNode(root, run);
       // undici writes the first attempt's request synchronously: from here on, work overlaps the upstream's.
