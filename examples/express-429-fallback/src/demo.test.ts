@@ -1,6 +1,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import OpenAI, { APIError } from 'openai';
+import { MemoryLogStore } from '@switchyard/core';
+import { replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { buildApp } from './app';
 import { runDemo } from './demo';
+import { FAKE_KEYS, fallbackOptions } from './options';
 
 // Variables left empty (a copied .env) count as unset: the example runs on the fakes, it does not refuse to start.
 const EMPTY_ENV = { OPENAI_API_KEY: '', AZURE_OPENAI_API_KEY: '', AZURE_OPENAI_DEPLOYMENT: '', AZURE_OPENAI_API_VERSION: '', DEMO_MODEL: '' };
@@ -48,5 +53,25 @@ describe('examples/express-429-fallback', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('falls back on 429 only: an OpenAI 503 reaches the client as it is, and Azure is not called', async () => {
+    const openai = await startFakeOpenAI({ apiKey: FAKE_KEYS.openai, defaultReply: replies.serverError(503) });
+    const azure = await startFakeAzureOpenAI({ apiKey: FAKE_KEYS.azure });
+    const server = createServer(buildApp(fallbackOptions({}, { openai: openai.baseURL, azure: azure.baseURL }, () => undefined), { store: new MemoryLogStore(), token: 'example-token-0123456789' }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0 });
+      const err = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+      expect([(err as APIError).status, azure.requests.length]).toEqual([503, 0]);
+    } finally {
+      server.close();
+      await Promise.all([openai.close(), azure.close()]);
+    }
+  });
+
+  it('names the variable behind a refused option: AZURE_OPENAI_ENDPOINT, not the option path alone', async () => {
+    const env = { ...EMPTY_ENV, OPENAI_API_KEY: 'sk-x', AZURE_OPENAI_API_KEY: 'az-x', AZURE_OPENAI_ENDPOINT: 'my-resource.openai.azure.com' };
+    await expect(runDemo(env, () => undefined)).rejects.toThrow('- AZURE_OPENAI_ENDPOINT: must be an http(s) URL (virtualKeys["azure-prod"].endpoint)');
   });
 });

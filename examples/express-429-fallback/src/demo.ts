@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import type { LogEvent } from '@switchyard/express';
-import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, withProviderEnvNames, type FakeProvider } from '@switchyard/testing';
 import { buildApp } from './app';
 import { FAKE_KEYS, fallbackOptions } from './options';
 
@@ -104,6 +104,9 @@ export async function runDemo(env: NodeJS.ProcessEnv = process.env, print: (line
       await new Promise<void>((r) => server.close(() => r()));
     }
     return result;
+  } catch (err) {
+    // A refused option the environment filled is named by its variable: that is what the user wrote.
+    throw withProviderEnvNames(err);
   } finally {
     await Promise.all(fakes.map((f) => f.close()));
   }
@@ -117,7 +120,7 @@ async function reported(result: DemoResult, request: string, print: (line: strin
   } catch (err) {
     if (!(err instanceof OpenAI.APIError)) throw err;
     result.failed++;
-    print(`${request.padEnd(12)} failed: ${err.status ?? ''} ${err.message}`);
+    print(`${request.padEnd(12)} failed: ${err.message}`);
   }
 }
 

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import type { LogEvent } from '@switchyard/koa';
-import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, withProviderEnvNames } from '@switchyard/testing';
 import { buildApp, FAKE_KEYS, fallbackOptions, type Hosts } from './app';
 
 /** Runs the Koa app; without real keys on fakes where OpenAI rate-limits every other request. Returns who served what. */
@@ -40,7 +40,7 @@ export async function main(env = process.env, print: (line: string) => void = co
         // Every provider failed (a real one unreachable, say): a line, not a stack.
         if (!(err instanceof OpenAI.APIError)) throw err;
         targets.push('failed');
-        print(`${stream ? 'stream' : 'json  '} request failed: ${err.status ?? ''} ${err.message}`);
+        print(`${stream ? 'stream' : 'json  '} request failed: ${err.message}`);
         continue;
       }
       const target = response.headers.get('x-switchyard-target') ?? '?';
@@ -49,6 +49,9 @@ export async function main(env = process.env, print: (line: string) => void = co
     }
     // A log event is emitted once the server saw its response end, a moment after the client did.
     for (let i = 0; i < 100 && logs.length < targets.length; i++) await new Promise((r) => setTimeout(r, 10));
+  } catch (err) {
+    // A refused option the environment filled is named by its variable: that is what the user wrote.
+    throw withProviderEnvNames(err);
   } finally {
     server?.close();
     await Promise.all(fakes.map((f) => f.close()));

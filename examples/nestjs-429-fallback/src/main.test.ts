@@ -1,3 +1,7 @@
+import { NestFactory } from '@nestjs/core';
+import OpenAI, { APIError } from 'openai';
+import { replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { appModule, FAKE_KEYS, switchyardOptions } from './app.module';
 import { main } from './main';
 
 // Variables left empty (a copied .env) count as unset: the example runs on the fakes, it does not refuse to start.
@@ -19,11 +23,27 @@ it('examples/nestjs-429-fallback: bad options and a PORT that is no port are one
   try {
     await expect(main({ ...EMPTY_ENV, PORT: 'abc' }, () => undefined)).rejects.toThrow('PORT must be a port number (0-65535), not "abc".');
     const real = { OPENAI_API_KEY: 'sk-fake', AZURE_OPENAI_API_KEY: 'az-fake', AZURE_OPENAI_ENDPOINT: 'my-resource.openai.azure.com' };
-    await expect(main({ ...EMPTY_ENV, ...real }, () => undefined)).rejects.toThrow(/endpoint/);
+    // Named by the variable the user set, as well as by the option it filled.
+    await expect(main({ ...EMPTY_ENV, ...real }, () => undefined)).rejects.toThrow('- AZURE_OPENAI_ENDPOINT: must be an http(s) URL (virtualKeys["azure-prod"].endpoint)');
     expect(errors).not.toHaveBeenCalled();
     expect(stdout.mock.calls.map(([text]) => String(text)).join('')).not.toMatch(/ExceptionHandler|\n\s+at /);
   } finally {
     errors.mockRestore();
     stdout.mockRestore();
+  }
+});
+
+it('examples/nestjs-429-fallback: falls back on 429 only: an OpenAI 503 reaches the client as it is, and Azure is not called', async () => {
+  const openai = await startFakeOpenAI({ apiKey: FAKE_KEYS.openai, defaultReply: replies.serverError(503) });
+  const azure = await startFakeAzureOpenAI({ apiKey: FAKE_KEYS.azure });
+  const app = await NestFactory.create(appModule({ ...switchyardOptions({}, { openai: openai.baseURL, azure: azure.baseURL }), onLog: () => undefined }), { logger: false });
+  await app.listen(0, '127.0.0.1');
+  try {
+    const client = new OpenAI({ apiKey: 'unused', baseURL: `${await app.getUrl()}/v1`, maxRetries: 0 });
+    const err = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    expect([(err as APIError).status, azure.requests.length]).toEqual([503, 0]);
+  } finally {
+    await app.close();
+    await Promise.all([openai.close(), azure.close()]);
   }
 });

@@ -4,7 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import OpenAI from 'openai';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI } from '@switchyard/testing';
+import { listenOnPort, missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, withProviderEnvNames } from '@switchyard/testing';
 import { appModule, FAKE_KEYS, switchyardOptions, type Hosts } from './app.module';
 
 /** Starts the Nest app (on fakes without real keys: OpenAI rate-limits every other request) and calls it twice. */
@@ -49,9 +49,12 @@ export async function main(env = process.env, print: (line: string) => void = co
       print(`POST /v1/chat/completions -> served by ${who}: ${JSON.stringify(data.choices[0]?.message.content)}`);
     } catch (err) {
       if (!(err instanceof OpenAI.APIError)) throw err;
-      print(`POST /v1/chat/completions -> failed: ${err.status ?? ''} ${err.message}`);
+      print(`POST /v1/chat/completions -> failed: ${err.message}`);
     }
     return { summary, routeTarget };
+  } catch (err) {
+    // A refused option the environment filled is named by its variable: that is what the user wrote.
+    throw withProviderEnvNames(err);
   } finally {
     await app?.close();
     await Promise.all(fakes.map((f) => f.close()));

@@ -1,6 +1,6 @@
 /// <reference types="jest" />
 import OpenAI, { APIConnectionError, APIError, AuthenticationError, AzureOpenAI, BadRequestError, RateLimitError } from 'openai';
-import { missingProviderEnv, replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from './index';
+import { missingProviderEnv, replies, withProviderEnvNames, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from './index';
 
 const KEY = 'sk-test-key';
 const messages = [{ role: 'user' as const, content: 'hi' }];
@@ -342,5 +342,18 @@ describe('missingProviderEnv', () => {
     expect(missingProviderEnv({})).toEqual(['OPENAI_API_KEY', 'AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)']);
     expect(missingProviderEnv({ OPENAI_API_KEY: 'sk', AZURE_OPENAI_API_KEY: '' })).toEqual(['AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)']);
     expect(missingProviderEnv({ OPENAI_API_KEY: 'sk', AZURE_OPENAI_API_KEY: 'az', AZURE_OPENAI_RESOURCE: 'res' })).toEqual([]);
+  });
+});
+
+describe('withProviderEnvNames', () => {
+  it("names the variable that filled a refused option, and leaves other options' lines as they are", () => {
+    const err = new Error(
+      'Invalid Switchyard options:\n  - virtualKeys["azure-prod"].endpoint: must be an http(s) URL\n  - virtualKeys["azure-prod"].deployments["gpt-4o"]: must be a deployment name\n  - config.targets[0].virtual_key: unknown virtual key "x"',
+    );
+    expect(withProviderEnvNames(err)).toBe(err);
+    expect(err.message).toBe(
+      'Invalid Switchyard options:\n  - AZURE_OPENAI_ENDPOINT: must be an http(s) URL (virtualKeys["azure-prod"].endpoint)\n  - AZURE_OPENAI_DEPLOYMENT: must be a deployment name (virtualKeys["azure-prod"].deployments["gpt-4o"])\n  - config.targets[0].virtual_key: unknown virtual key "x"',
+    );
+    expect(withProviderEnvNames('not an error')).toBe('not an error');
   });
 });

@@ -1,6 +1,6 @@
 export { startFakeProvider, startFakeOpenAI, startFakeAzureOpenAI } from './fake-provider';
 export { listenOnPort } from './listen-port';
-export { missingProviderEnv } from './provider-env';
+export { missingProviderEnv, withProviderEnvNames } from './provider-env';
 export { replies } from './replies';
 export type {
   FakeFlavor,
