@@ -736,6 +736,19 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(res.body.error).toMatchObject({ code: 'body_too_large', type: 'invalid_request_error' });
       expect(up.openai.requests).toHaveLength(0);
     });
+
+    it("holds the client's body to the limit, not what a fallback target's override_params add to it", async () => {
+      const url = await start({
+        maxBodyBytes: 1024,
+        config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod', override_params: { max_tokens: 256, temperature: 0.2 } }] },
+      });
+      const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: '' }] });
+      const content = 'x'.repeat(1024 - body.length - 4); // 4 bytes under the limit
+      up.openai.enqueue(replies.rateLimited());
+      const res = await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content }] }));
+      expect([res.status, res.body.choices?.[0]?.message.content]).toEqual([200, 'Hello from azure']);
+      expect((up.azure.requests[0]!.body as { max_tokens: number }).max_tokens).toBe(256);
+    });
   });
 
   describe('headers, configs and secrets', () => {

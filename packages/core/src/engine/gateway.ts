@@ -157,7 +157,6 @@ class RequestRun {
     deadlineMs: number,
     clientSignal: AbortSignal | undefined,
     cancel: Cancellation | undefined,
-    private readonly maxBodyBytes: number,
   ) {
     this.cancel = cancel ?? new Cancellation();
     this.deadlineAt = performance.now() + deadlineMs;
@@ -198,10 +197,23 @@ class RequestRun {
     const { raw, body } = this.parsed;
     const changed = leaf.overrideParams !== null || plan.bodyModel !== undefined;
     if (!changed && raw !== null) return raw;
-    const key = changed ? `${leaf.path}\u0000${plan.bodyModel ?? ''}` : '';
+    if (!changed) return this.encode('', body);
+    return this.encode(`${leaf.path}\u0000${plan.bodyModel ?? ''}`, { ...body, ...leaf.overrideParams, ...(plan.bodyModel !== undefined && { model: plan.bodyModel }) });
+  }
+
+  /**
+   * A body that came as an object (the in-process client's params, a host parser's result), measured before any
+   * attempt as the JSON it encodes to (what a target sending it unchanged sends): the limit holds for it as for bytes
+   * read from the socket, and not for what a target's override_params add.
+   */
+  checkObjectBodySize(maxBytes: number): void {
+    if (this.parsed.raw === null && Buffer.byteLength(this.encode('', this.parsed.body)) > maxBytes) throw tooLarge(maxBytes);
+  }
+
+  /** JSON for the upstream, encoded once per distinct body. */
+  private encode(key: string, value: object): string {
     let json = this.encoded.get(key);
     if (json === undefined) {
-      const value = changed ? { ...body, ...leaf.overrideParams, ...(plan.bodyModel !== undefined && { model: plan.bodyModel }) } : body;
       try {
         json = JSON.stringify(value);
       } catch (err) {
@@ -210,9 +222,6 @@ class RequestRun {
         const why = err instanceof RangeError ? 'it is nested too deeply' : 'it holds a cycle or a value JSON cannot carry (a BigInt)';
         throw new SwitchyardError('invalid_request', `The request body could not be encoded as JSON: ${why}.`);
       }
-      // A body that came as an object (the in-process client's params, a host parser's result) is measured as it is
-      // sent: the limit holds for it as for bytes read from the socket.
-      if (raw === null && Buffer.byteLength(json) > this.maxBodyBytes) throw tooLarge(this.maxBodyBytes);
       this.encoded.set(key, json);
     }
     return json;
@@ -284,8 +293,9 @@ export class Gateway {
       log.model = parsed.body.model;
       log.stream = parsed.body.stream === true;
       const deadlineMs = req.deadlineMs === undefined ? this.options.deadlineMs : Math.min(req.deadlineMs, this.options.deadlineMs);
-      run = new RequestRun(parsed, log.otel ?? null, deadlineMs, req.signal, req.cancel, this.options.maxBodyBytes);
+      run = new RequestRun(parsed, log.otel ?? null, deadlineMs, req.signal, req.cancel);
       log.attempts = run.attempts;
+      run.checkObjectBodySize(this.options.maxBodyBytes);
       const pending = this.runNode(root, run);
       // undici writes the first attempt's request synchronously: from here on, work overlaps the upstream's.
       log.traceId ??= newTraceId();

@@ -63,7 +63,7 @@ export async function handleNodeRequest(
     if (FORM_TYPE.test(req.headers['content-type'] ?? '')) throw formBody();
     // A parser that left the stream unread did not parse it: Express 4's json() and @koa/bodyparser set `{}` for a
     // content type they skip (e.g. text/plain), so the raw body is read instead.
-    const body = options.parsedBody !== undefined && req.readableEnded ? hostParsed(req, options.parsedBody, max) : await readBody(req, max);
+    const body = options.parsedBody !== undefined && req.readableEnded ? hostParsed(req, options.parsedBody) : await readBody(req, max);
     // The engine runs on this cancellation itself: no second one to create and listen to.
     result = await gateway.handle({ body, headers: req.headers, cancel });
   } catch (err) {
@@ -111,28 +111,12 @@ function parserRefusal(err: unknown): SwitchyardError | null {
 }
 
 /**
- * An empty body a JSON parser turned into `{}` is read as an empty body (not as a request without a model). A chunked
- * body declared no length to check, and a compressed one only its compressed length: for them the size limit applies
- * to the JSON as it will be sent upstream.
+ * An empty body a JSON parser turned into `{}` is read as an empty body (not as a request without a model). A body
+ * the host parsed is held to the size limit by the engine, as the JSON it encodes to: a chunked body declared no
+ * length to check, and a compressed one only its compressed length.
  */
-function hostParsed(req: IncomingMessage, parsed: unknown, maxBytes: number): unknown {
-  const length = req.headers['content-length'];
-  if (length === '0') return '';
-  // The declared length, when there is one, was checked; it says nothing of what a compressed body inflated to.
-  if ((length === undefined || contentCoding(req.headers['content-encoding']) !== null) && jsonBytes(parsed) > maxBytes) throw tooLarge(maxBytes);
-  return parsed;
-}
-
-function jsonBytes(value: unknown): number {
-  // The bytes themselves from a raw or text parser (express.raw(), express.text()): not their JSON encoding.
-  if (Buffer.isBuffer(value)) return value.length;
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  try {
-    const json = JSON.stringify(value);
-    return json === undefined ? 0 : Buffer.byteLength(json);
-  } catch {
-    return 0; // not JSON at all (a cycle a custom parser made): not a size problem, the engine refuses it later
-  }
+function hostParsed(req: IncomingMessage, parsed: unknown): unknown {
+  return req.headers['content-length'] === '0' ? '' : parsed;
 }
 const FORM_TYPE = /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\b/i;
 
