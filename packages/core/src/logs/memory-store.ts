@@ -66,11 +66,24 @@ export class MemoryLogStore implements LogStore {
     }
     const page = top.slice(0, q.limit);
     // Copies, as the SQLite store's rows are: a caller that edits a result must not edit the stored record.
-    return { data: page.map((event) => structuredClone(event)), nextCursor: top.length > q.limit ? encodeCursor(page[page.length - 1]!) : null };
+    return { data: page.map(copyEvent), nextCursor: top.length > q.limit ? encodeCursor(page[page.length - 1]!) : null };
   }
 
   async get(requestId: string): Promise<LogEvent | null> {
     const event = this.byId.get(requestId);
-    return event ? structuredClone(event) : null;
+    return event ? copyEvent(event) : null;
   }
+}
+
+/**
+ * A copy of an event down to its nested objects (attempts and their errors, served-by, usage): a tenth of
+ * structuredClone's cost, which made a live viewer's 500-row page take milliseconds of the host's event loop.
+ */
+function copyEvent(event: LogEvent): LogEvent {
+  return {
+    ...event,
+    servedBy: event.servedBy && { ...event.servedBy },
+    usage: event.usage && { ...event.usage },
+    attempts: event.attempts.map((attempt) => (attempt.error ? { ...attempt, error: { ...attempt.error } } : { ...attempt })),
+  };
 }
