@@ -447,43 +447,50 @@ describe('viewer page in headless Chromium', () => {
     }
   });
 
-  it('fits a phone: every request is a card with its status and fallback marker in view, and a skip link leads past the filters', async () => {
-    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-    try {
-      const small = await phone.newPage();
-      await small.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
-      await small.locator('tr.row').first().waitFor();
-      type Sized = { documentElement: { scrollWidth: number; clientWidth: number } };
-      const widths = await small.evaluate(() => {
-        const root = (globalThis as unknown as { document: Sized }).document.documentElement;
-        return [root.scrollWidth, root.clientWidth];
-      });
-      // No sideways scroll anywhere on the page.
-      expect(widths[0]).toBeLessThanOrEqual(widths[1]!);
-      const rows = small.locator('tr.row');
-      const inView = async (selector: string) => {
-        const boxes = await rows.locator(selector).evaluateAll((nodes) =>
-          nodes.map((node) => (node as unknown as { getBoundingClientRect(): { left: number; right: number } }).getBoundingClientRect()),
-        );
-        return boxes.every((box) => box.left >= 0 && box.right <= 390);
-      };
-      expect(await rows.locator('.badge-fallback').count()).toBeGreaterThan(0);
-      expect(await inView('.chip')).toBe(true);
-      expect(await inView('.badge-fallback')).toBe(true);
-      expect(await inView('.trace')).toBe(true);
+  it('fits a phone and a tablet: no sideways scroll to a status, a fallback marker or an attempt, and a skip link leads past the filters', async () => {
+    type Box = { left: number; right: number };
+    type Scrolled = { scrollWidth: number; clientWidth: number };
+    type Doc = { querySelector(selector: string): Scrolled | null; querySelectorAll(selector: string): ArrayLike<{ getBoundingClientRect(): Box }> };
+    /** Whether `selector`'s boxes all lie within the viewport, and `scroller` scrolls sideways. */
+    const layout = (page: Page, selector: string, scroller: string) =>
+      page.evaluate(
+        ([sel, scroll]) => {
+          const doc = (globalThis as unknown as { document: Doc }).document;
+          const boxes = Array.from(doc.querySelectorAll(sel!), (node) => node.getBoundingClientRect());
+          const area = doc.querySelector(scroll!)!;
+          return { count: boxes.length, right: Math.max(...boxes.map((box) => box.right)), left: Math.min(...boxes.map((box) => box.left)), sideways: area.scrollWidth > area.clientWidth };
+        },
+        [selector, scroller],
+      );
+    // A phone, an iPad mini upright (the table, its long cells wrapped), a small laptop.
+    for (const width of [390, 744, 1024]) {
+      const context = await browser.newContext({ viewport: { width, height: 844 }, isMobile: width < 700, hasTouch: width < 700 });
+      try {
+        const small = await context.newPage();
+        await small.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
+        await small.locator('tr.row').first().waitFor();
+        for (const selector of ['tr.row .chip', 'tr.row .badge-fallback', 'tr.row .trace']) {
+          const seen = await layout(small, selector, 'main');
+          expect([width, selector, seen.count > 0, seen.left >= 0, seen.right <= width, seen.sideways]).toEqual([width, selector, true, true, true, false]);
+        }
+        if (width !== 390) continue;
 
-      // From the top of the page, Tab and Enter reach the first request; Enter opens it.
-      await small.keyboard.press('Tab');
-      expect((await focused(small)).id).toBe('skip');
-      await small.keyboard.press('Enter');
-      const first = await focused(small);
-      expect(first.requestId).toBe(await rows.first().getAttribute('data-request-id'));
-      await small.keyboard.press('Enter');
-      await small.locator('#detail.open #attempts').waitFor();
-      // The address bar kept no #fragment: Back still goes through searches.
-      expect(new URL(small.url()).hash).toBe('');
-    } finally {
-      await phone.close();
+        // From the top of the page, Tab and Enter reach the first request; Enter opens it.
+        await small.keyboard.press('Tab');
+        expect((await focused(small)).id).toBe('skip');
+        await small.keyboard.press('Enter');
+        const first = await focused(small);
+        expect(first.requestId).toBe(await small.locator('tr.row').first().getAttribute('data-request-id'));
+        // The address bar kept no #fragment: Back still goes through searches.
+        expect(new URL(small.url()).hash).toBe('');
+        // A request that fell back: its attempts, statuses included, fit the drawer.
+        await small.locator('tr.row', { hasText: 'checkout-42' }).click();
+        await small.locator('#detail.open #attempts').waitFor();
+        const attempts = await layout(small, '#attempts .chip', '#detail');
+        expect([attempts.count, attempts.right <= width, attempts.sideways]).toEqual([2, true, false]);
+      } finally {
+        await context.close();
+      }
     }
   });
 });

@@ -50,7 +50,7 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
 .clip{max-width:200px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
-.chip{display:inline-block;padding:1px 7px;border-radius:999px;font-size:12px;font-weight:600;font-variant-numeric:tabular-nums}
+.chip{display:inline-block;white-space:nowrap;padding:1px 7px;border-radius:999px;font-size:12px;font-weight:600;font-variant-numeric:tabular-nums}
 .broke{margin-left:4px}.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--muted)}
 .badge-fallback{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;background:var(--fb-bg);color:var(--fb);font-size:11px;font-weight:650;letter-spacing:.02em}
 .sub{color:var(--muted)}
@@ -59,7 +59,7 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 #detail{position:fixed;top:0;right:0;bottom:0;width:min(560px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease,visibility 0s linear .15s;visibility:hidden;z-index:3;overflow:auto;padding:16px 18px}
 #detail.open{transform:none;visibility:visible;transition:transform .15s ease}
 @media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
-@media (max-width:1100px){.trace{max-width:140px}.clip{max-width:110px}}
+@media (max-width:1100px){.trace{max-width:140px}.clip{max-width:110px}#requests td:nth-child(3),#requests td:nth-child(4){white-space:normal}}
 @media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
 #detail h2{margin:0 0 2px;font-size:15px;overflow-wrap:anywhere}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
@@ -74,8 +74,9 @@ pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px soli
 .skip{position:absolute;left:8px;top:-40px;z-index:4;padding:6px 10px;border-radius:6px;background:var(--accent);color:var(--on-accent)}
 .skip:focus{top:8px}
 /* A phone: each request is a card (time and status; trace id; model; who served it; tokens, cost and latency), with
-   no sideways scroll to reach its status or fallback marker. */
-@media (max-width:700px){
+   no sideways scroll to reach its status or fallback marker (wider, the table fits with its model and served-by
+   cells wrapped). */
+@media (max-width:780px){
 main{padding:8px 8px 40px}
 #requests thead{display:none}
 #requests,#requests tbody{display:block}
@@ -93,6 +94,13 @@ main{padding:8px 8px 40px}
 #requests .trace,#requests .clip{max-width:100%}
 #requests td.empty{display:block}
 #detail dl{grid-template-columns:100px 1fr}
+#attempts thead{display:none}
+#attempts,#attempts tbody{display:block}
+#attempts tr{display:grid;grid-template-columns:auto 1fr auto auto;grid-template-areas:"n target status time" "n provider provider provider" "n model model model" "n error error error";gap:2px 10px;padding:8px 0;border-bottom:1px solid var(--line)}
+#attempts td{padding:0;border:0;white-space:normal;overflow-wrap:anywhere;min-width:0}
+#attempts td:nth-child(1){grid-area:n}#attempts td:nth-child(2){grid-area:target}#attempts td:nth-child(3){grid-area:provider}
+#attempts td:nth-child(4){grid-area:model}#attempts td:nth-child(5){grid-area:status}#attempts td:nth-child(6){grid-area:time}
+#attempts td:nth-child(7){grid-area:error;min-width:0}
 }
 `;
 
