@@ -33,20 +33,38 @@ export class BatchQueue<T> {
   push(item: T): void {
     this.items.push(item);
     if (this.immediate) return;
-    if (this.delayMs <= 0 || this.items.length >= this.maxBatch) this.immediate = setImmediate(() => this.flush());
+    if (this.delayMs <= 0 || this.items.length >= this.maxBatch) this.immediate = setImmediate(() => this.handOver());
     // Referenced: a script that logs and ends still writes its last batch before the process exits.
-    else this.timer ??= setTimeout(() => this.flush(), this.delayMs);
+    else this.timer ??= setTimeout(() => this.handOver(), this.delayMs);
   }
 
-  /** Hands what is queued to `onBatch` now; nothing when the queue is empty. */
+  /** Hands everything queued to `onBatch` now, in batches of at most `maxBatch`; nothing when the queue is empty. */
   flush(): void {
+    this.cancelTimers();
+    while (this.items.length > 0) this.onBatch(this.take());
+  }
+
+  /** The scheduled hand-over: one batch, and what a burst queued beyond it in a later turn, after other work. */
+  private handOver(): void {
+    this.cancelTimers();
+    if (this.items.length === 0) return;
+    this.onBatch(this.take());
+    if (this.items.length > 0) this.immediate = setImmediate(() => this.handOver());
+  }
+
+  private take(): T[] {
+    if (this.items.length <= this.maxBatch) {
+      const batch = this.items;
+      this.items = [];
+      return batch;
+    }
+    return this.items.splice(0, this.maxBatch);
+  }
+
+  private cancelTimers(): void {
     if (this.immediate) clearImmediate(this.immediate);
     if (this.timer) clearTimeout(this.timer);
     this.immediate = null;
     this.timer = null;
-    if (this.items.length === 0) return;
-    const batch = this.items;
-    this.items = [];
-    this.onBatch(batch);
   }
 }
