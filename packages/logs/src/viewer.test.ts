@@ -462,17 +462,25 @@ describe('viewer page in headless Chromium', () => {
         },
         [selector, scroller],
       );
-    // A phone, an iPad mini upright (the table, its long cells wrapped), a small laptop.
-    for (const width of [390, 744, 1024]) {
-      const context = await browser.newContext({ viewport: { width, height: 844 }, isMobile: width < 700, hasTouch: width < 700 });
+    // A request from another day shows its date too, the widest time cell: stamped a day ahead (a writer's clock), it
+    // is the newest row, on the first page however many requests the tests before made.
+    store.write({ ...logs[0]!, requestId: 'req-other-day', traceId: 'other-day-1', startedAt: Date.now() + 86_400_000 });
+    await store.flush();
+    // A phone, an iPad upright, just past the cards (the table, its long cells wrapped), a small laptop.
+    for (const width of [390, 820, 961, 1024]) {
+      // Without the drawer's slide (as the system setting asks), boxes are read where they stay.
+      const context = await browser.newContext({ viewport: { width, height: 844 }, isMobile: width < 700, hasTouch: width < 700, reducedMotion: 'reduce' });
       try {
         const small = await context.newPage();
         await small.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
         await small.locator('tr.row').first().waitFor();
+        await small.locator('tr.row', { hasText: 'other-day-1' }).waitFor();
         for (const selector of ['tr.row .chip', 'tr.row .badge-fallback', 'tr.row .trace']) {
           const seen = await layout(small, selector, 'main');
           expect([width, selector, seen.count > 0, seen.left >= 0, seen.right <= width, seen.sideways]).toEqual([width, selector, true, true, true, false]);
         }
+        // The cards hide the column headers from sight only: a screen reader still names each cell's column.
+        expect(await small.getByRole('columnheader', { name: 'Latency' }).count()).toBe(1);
         if (width !== 390) continue;
 
         // From the top of the page, Tab and Enter reach the first request; Enter opens it.
@@ -488,6 +496,13 @@ describe('viewer page in headless Chromium', () => {
         await small.locator('#detail.open #attempts').waitFor();
         const attempts = await layout(small, '#attempts .chip', '#detail');
         expect([attempts.count, attempts.right <= width, attempts.sideways]).toEqual([2, true, false]);
+        expect(await small.getByRole('columnheader', { name: 'Error' }).count()).toBe(1);
+        // The drawer covers the screen: the keyboard stays in it, not on the rows hidden behind it.
+        expect((await focused(small)).id).toBe('close');
+        await small.keyboard.press('Shift+Tab');
+        expect((await focused(small)).requestId).toBeUndefined();
+        await small.keyboard.press('Escape');
+        expect((await focused(small)).requestId).toBe(await small.locator('tr.row', { hasText: 'checkout-42' }).getAttribute('data-request-id'));
       } finally {
         await context.close();
       }

@@ -7,14 +7,14 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './log-query';
 
 const STYLE = `
 :root{--bg:#f7f8fa;--panel:#fff;--fg:#17191c;--muted:#667085;--line:#e4e7ec;--hover:#f1f4f9;--accent:#4f46e5;
---ok:#0f7b3f;--ok-bg:#e5f6ec;--warn:#9a5b00;--warn-bg:#fff3da;--err:#b42318;--err-bg:#fde8e7;--gray-bg:#eef0f3;
+--ok:#0f7b3f;--ok-bg:#e5f6ec;--warn:#9a5b00;--warn-bg:#fff3da;--err:#b42318;--err-bg:#fde8e7;--gray-bg:#eef0f3;--gray:#5d6679;
 --fb:#c2410c;--fb-bg:#ffedd5;--on-accent:#fff;color-scheme:light}
 @media (prefers-color-scheme:dark){:root:not([data-theme=light]){--bg:#0e1013;--panel:#16191e;--fg:#e6e8eb;--muted:#8b93a1;
 --line:#262b33;--hover:#1c2027;--accent:#8b87ff;--ok:#4ade80;--ok-bg:#12301f;--warn:#fbbf24;--warn-bg:#33280d;--err:#f87171;
---err-bg:#3a1616;--gray-bg:#23272f;--fb:#fb923c;--fb-bg:#3a2212;--on-accent:#0e1013;color-scheme:dark}}
+--err-bg:#3a1616;--gray-bg:#23272f;--gray:#8b93a1;--fb:#fb923c;--fb-bg:#3a2212;--on-accent:#0e1013;color-scheme:dark}}
 :root[data-theme=dark]{--bg:#0e1013;--panel:#16191e;--fg:#e6e8eb;--muted:#8b93a1;--line:#262b33;--hover:#1c2027;
 --accent:#8b87ff;--ok:#4ade80;--ok-bg:#12301f;--warn:#fbbf24;--warn-bg:#33280d;--err:#f87171;--err-bg:#3a1616;
---gray-bg:#23272f;--fb:#fb923c;--fb-bg:#3a2212;--on-accent:#0e1013;color-scheme:dark}
+--gray-bg:#23272f;--gray:#8b93a1;--fb:#fb923c;--fb-bg:#3a2212;--on-accent:#0e1013;color-scheme:dark}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:13px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
@@ -51,15 +51,16 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 .trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
 .clip{max-width:200px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
 .chip{display:inline-block;white-space:nowrap;padding:1px 7px;border-radius:999px;font-size:12px;font-weight:600;font-variant-numeric:tabular-nums}
-.broke{margin-left:4px}.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--muted)}
+.broke{margin-left:4px}.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--gray)}
 .badge-fallback{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;background:var(--fb-bg);color:var(--fb);font-size:11px;font-weight:650;letter-spacing:.02em}
 .sub{color:var(--muted)}
 .empty{padding:30px;text-align:center;color:var(--muted)}
 #more{display:block;margin:12px auto}
 #detail{position:fixed;top:0;right:0;bottom:0;width:min(560px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease,visibility 0s linear .15s;visibility:hidden;z-index:3;overflow:auto;padding:16px 18px}
 #detail.open{transform:none;visibility:visible;transition:transform .15s ease}
+@media (prefers-reduced-motion:reduce){#detail,#detail.open{transition:none}}
 @media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
-@media (max-width:1100px){.trace{max-width:140px}.clip{max-width:110px}#requests td:nth-child(3),#requests td:nth-child(4){white-space:normal}}
+@media (max-width:1100px){.trace{max-width:140px}.clip{max-width:110px}#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4){white-space:normal}}
 @media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
 #detail h2{margin:0 0 2px;font-size:15px;overflow-wrap:anywhere}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
@@ -74,11 +75,11 @@ pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px soli
 .skip{position:absolute;left:8px;top:-40px;z-index:4;padding:6px 10px;border-radius:6px;background:var(--accent);color:var(--on-accent)}
 .skip:focus{top:8px}
 /* A phone: each request is a card (time and status; trace id; model; who served it; tokens, cost and latency), with
-   no sideways scroll to reach its status or fallback marker (wider, the table fits with its model and served-by
-   cells wrapped). */
-@media (max-width:780px){
+   no sideways scroll to reach its status or fallback marker; the column headers stay, for screen readers only.
+   Wider, the table fits with its time, model and served-by cells wrapped. */
+@media (max-width:960px){
 main{padding:8px 8px 40px}
-#requests thead{display:none}
+#requests thead,#attempts thead{display:block;position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 #requests,#requests tbody{display:block}
 #requests tr.row{display:grid;grid-template-columns:1fr auto auto;grid-template-areas:"time time status" "trace trace trace" "model model model" "served served served" "tokens cost latency";gap:3px 10px;padding:8px 10px;border-bottom:1px solid var(--line)}
 #requests tr.row td{padding:0;border:0;min-width:0}
@@ -94,7 +95,6 @@ main{padding:8px 8px 40px}
 #requests .trace,#requests .clip{max-width:100%}
 #requests td.empty{display:block}
 #detail dl{grid-template-columns:100px 1fr}
-#attempts thead{display:none}
 #attempts,#attempts tbody{display:block}
 #attempts tr{display:grid;grid-template-columns:auto 1fr auto auto;grid-template-areas:"n target status time" "n provider provider provider" "n model model model" "n error error error";gap:2px 10px;padding:8px 0;border-bottom:1px solid var(--line)}
 #attempts td{padding:0;border:0;white-space:normal;overflow-wrap:anywhere;min-width:0}
@@ -398,6 +398,8 @@ function open(id) {
     $('detail-body').appendChild(el('p', 'sub', ['Loading ' + id + '…']));
     $('detail').className = 'open';
     document.body.classList.add('drawer');
+    // As wide as the screen (a phone), the drawer covers the page: the page leaves the tab order until it closes.
+    if ($('detail').offsetWidth >= window.innerWidth) { coverPage(true); $('close').focus(); }
   }
   request(api + '/' + encodeURIComponent(id)).then(function (e) {
     if (seq !== opened) return;
@@ -460,11 +462,15 @@ function showDetail(e) {
   $('close').focus();
 }
 
+function coverPage(on) {
+  [$('skip'), document.querySelector('header'), $('filters'), document.querySelector('main')].forEach(function (node) { node.inert = on; });
+}
 function close(refocus) {
   opened++;
   var back = selected;
   $('detail').className = '';
   document.body.classList.remove('drawer');
+  coverPage(false);
   selected = null;
   // Back to the row the drawer was opened from (unless the focus is elsewhere, in a filter being typed in).
   render(refocus === false ? undefined : back);
@@ -491,7 +497,8 @@ $('close').addEventListener('click', close);
 document.addEventListener('keydown', function (ev) {
   if (ev.key !== 'Escape' || !(selected || $('detail').className === 'open')) return;
   // Typing in a filter stays there; from the panel, the focus goes back to its row.
-  var inPanel = $('detail').contains(document.activeElement);
+  // (Or from anywhere while it covers the page: nothing else could hold the focus.)
+  var inPanel = $('detail').contains(document.activeElement) || document.querySelector('main').inert;
   close(inPanel);
 });
 $('live').addEventListener('change', function (ev) {
