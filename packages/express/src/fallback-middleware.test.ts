@@ -293,6 +293,29 @@ describe.each([
   });
 });
 
+describe('a body express.json() already parsed', () => {
+  it('is encoded once for a first target that changes it, when its declared length was checked', async () => {
+    const up = await startUpstreams();
+    const host = express();
+    host.use(express.json({ limit: '5mb' }));
+    host.use(fallbackMiddleware(seedOptions(up, [], { config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'openai-prod', override_params: { temperature: 0 } }] } })));
+    const app = await listen(createServer(host));
+    const stringify = jest.spyOn(JSON, 'stringify');
+    try {
+      const content = 'x'.repeat(1_000_000);
+      await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content }] });
+      // The SDK's own encoding of the request, then the target's, with its override: not a third to measure the body.
+      const bodies = stringify.mock.results.filter((r) => typeof r.value === 'string' && r.value.length > 1_000_000 && r.value.includes('"model"'));
+      expect(bodies).toHaveLength(2);
+      expect((up.openai.requests[0]!.body as { temperature: number }).temperature).toBe(0);
+    } finally {
+      stringify.mockRestore();
+      await app.close();
+      await up.close();
+    }
+  });
+});
+
 describe('shutdown with gateway.drain()', () => {
   it('resolves once the requests a forced close cut have logged their 499, so log stores close after them', async () => {
     const up = await startUpstreams();

@@ -35,6 +35,11 @@ export interface GatewayRequest {
    * when the client goes away. Saves a second one and a listener per request (issue 5).
    */
   cancel?: Cancellation;
+  /**
+   * Internal, for the Node bridge: the body was already held to `maxBodyBytes` by its declared, uncompressed length,
+   * so one a host parser produced need not be encoded to be measured (a target that changes it encodes its own).
+   */
+  bodySizeChecked?: boolean;
 }
 
 /** The abort reason of a request whose client went away. */
@@ -295,7 +300,7 @@ export class Gateway {
       const deadlineMs = req.deadlineMs === undefined ? this.options.deadlineMs : Math.min(req.deadlineMs, this.options.deadlineMs);
       run = new RequestRun(parsed, log.otel ?? null, deadlineMs, req.signal, req.cancel);
       log.attempts = run.attempts;
-      run.checkObjectBodySize(this.options.maxBodyBytes);
+      if (!req.bodySizeChecked) run.checkObjectBodySize(this.options.maxBodyBytes);
       const pending = this.runNode(root, run);
       // undici writes the first attempt's request synchronously: from here on, work overlaps the upstream's.
       log.traceId ??= newTraceId();

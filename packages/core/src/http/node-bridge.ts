@@ -65,7 +65,9 @@ export async function handleNodeRequest(
     // content type they skip (e.g. text/plain), so the raw body is read instead.
     const body = options.parsedBody !== undefined && req.readableEnded ? hostParsed(req, options.parsedBody) : await readBody(req, max);
     // The engine runs on this cancellation itself: no second one to create and listen to.
-    result = await gateway.handle({ body, headers: req.headers, cancel });
+    // A declared length was checked above; a compressed body's says nothing of what it inflated to.
+    const bodySizeChecked = req.headers['content-length'] !== undefined && contentCoding(req.headers['content-encoding']) === null;
+    result = await gateway.handle({ body, headers: req.headers, cancel, bodySizeChecked });
   } catch (err) {
     // Reading the body of a client that left fails: that is the client's leaving, not a gateway error.
     const error = SwitchyardError.from(cancel.aborted ? cancel.reason : err);
