@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import express from 'express';
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import type { LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { createMetricsSink } from '@switchyard/logs';
@@ -110,5 +110,19 @@ describe('Prometheus metrics sink', () => {
     expect(() => createMetricsSink({ registry: other, prefix: 'app_llm_' })).not.toThrow();
     expect(a.registry).toBe(other);
     expect(other.getSingleMetric('app_llm_requests_total')).toBeDefined();
+  });
+
+  it("refuses a name the host's own metric already holds (other labels, other buckets), as prom-client would, instead of taking it over", async () => {
+    const taken = new Registry();
+    new Counter({ name: 'switchyard_requests_total', help: 'the host\'s own', labelNames: ['route'], registers: [taken] });
+    expect(() => createMetricsSink({ registry: taken })).toThrow('a metric named switchyard_requests_total is already registered with another type, labels or buckets');
+    // The same sink's metrics, with other buckets: one histogram cannot have two sets.
+    const shared = new Registry();
+    createMetricsSink({ registry: shared });
+    expect(() => createMetricsSink({ registry: shared, buckets: [0.5, 1, 2] })).toThrow('switchyard_request_duration_seconds');
+    // Reused as they are, the second sink counts into them.
+    const second = createMetricsSink({ registry: shared });
+    second.write(served);
+    expect(await shared.metrics()).toContain('switchyard_requests_total{provider="openai",status="200",fallback="false"} 1');
   });
 });

@@ -87,18 +87,32 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
     return model;
   };
 
-  // Reuse metrics already registered under the same name (a second sink, a hot reload) instead of throwing.
-  function metric<T>(name: string, make: (config: { name: string; registers: PromClient.Registry[] }) => T): T {
-    const existing = registry.getSingleMetric(prefix + name);
-    return existing ? (existing as T) : make({ name: prefix + name, registers: [registry] });
+  /**
+   * A metric already registered under the name by a sink like this one (a second app, a hot reload), reused instead
+   * of throwing; one of another kind, labels or buckets (the host's own, under this prefix) is refused at once, as
+   * prom-client refuses a name taken: taken over, every write would throw and count nothing.
+   */
+  function registered(kind: 'Counter' | 'Histogram', name: string, labelNames: readonly string[]): unknown {
+    const existing = registry.getSingleMetric(prefix + name) as { constructor: { name: string }; labelNames?: string[]; upperBounds?: number[] } | undefined;
+    if (!existing) return undefined;
+    const same =
+      existing.constructor.name === kind &&
+      [...(existing.labelNames ?? [])].sort().join() === [...labelNames].sort().join() &&
+      (kind === 'Counter' || (existing.upperBounds ?? []).join() === [...buckets].sort((a, b) => a - b).join());
+    if (!same) throw new RangeError(`createMetricsSink: a metric named ${prefix + name} is already registered with another type, labels or buckets; give this sink another prefix`);
+    return existing;
   }
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): PromClient.Counter<L> =>
+    (registered('Counter', name, labelNames) as PromClient.Counter<L> | undefined) ?? new prom.Counter<L>({ name: prefix + name, help, labelNames, registers: [registry] });
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]): PromClient.Histogram<L> =>
+    (registered('Histogram', name, labelNames) as PromClient.Histogram<L> | undefined) ?? new prom.Histogram<L>({ name: prefix + name, help, labelNames, buckets, registers: [registry] });
 
-  const requests = metric('requests_total', (c) => new prom.Counter({ ...c, help: 'Chat completion requests, by provider, status and fallback.', labelNames: ['provider', 'status', 'fallback'] as const }));
-  const fallbacks = metric('fallbacks_total', (c) => new prom.Counter({ ...c, help: 'Requests served by a target other than the first, by serving provider.', labelNames: ['provider'] as const }));
-  const requestSeconds = metric('request_duration_seconds', (c) => new prom.Histogram({ ...c, help: 'Request latency until the response ended, by provider, fallback and outcome (ok, error, client_closed).', labelNames: ['provider', 'fallback', 'outcome'] as const, buckets }));
-  const attemptSeconds = metric('attempt_duration_seconds', (c) => new prom.Histogram({ ...c, help: 'Upstream attempt latency, by provider and outcome (status or error code).', labelNames: ['provider', 'outcome'] as const, buckets }));
-  const tokens = metric('tokens_total', (c) => new prom.Counter({ ...c, help: 'Tokens used, by provider, model and kind (prompt or completion).', labelNames: ['provider', 'model', 'kind'] as const }));
-  const cost = metric('cost_usd_total', (c) => new prom.Counter({ ...c, help: 'Cost in USD of requests with a known price, by provider and model.', labelNames: ['provider', 'model'] as const }));
+  const requests = counter('requests_total', 'Chat completion requests, by provider, status and fallback.', ['provider', 'status', 'fallback']);
+  const fallbacks = counter('fallbacks_total', 'Requests served by a target other than the first, by serving provider.', ['provider']);
+  const requestSeconds = histogram('request_duration_seconds', 'Request latency until the response ended, by provider, fallback and outcome (ok, error, client_closed).', ['provider', 'fallback', 'outcome']);
+  const attemptSeconds = histogram('attempt_duration_seconds', 'Upstream attempt latency, by provider and outcome (status or error code).', ['provider', 'outcome']);
+  const tokens = counter('tokens_total', 'Tokens used, by provider, model and kind (prompt or completion).', ['provider', 'model', 'kind']);
+  const cost = counter('cost_usd_total', 'Cost in USD of requests with a known price, by provider and model.', ['provider', 'model']);
 
   return {
     registry,
