@@ -58,6 +58,27 @@ describe('Prometheus metrics sink', () => {
     expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true",outcome="ok"\} 1/);
   });
 
+  it('takes a usage with a negative or fractional count as unknown: neither counted nor priced, and the sink keeps counting', async () => {
+    const before = logs.length;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const completion = (usage: object) => ({ id: 'c', object: 'chat.completion', created: 1, model: 'gpt-4o', choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'stop' }], usage });
+      up.openai.enqueue({ body: completion({ prompt_tokens: -1, completion_tokens: 5, total_tokens: 4 }) }, { body: completion({ prompt_tokens: 2.5, completion_tokens: 1, total_tokens: 3.5 }) });
+      await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+      await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+      await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+      await until(() => logs.length === before + 3);
+      expect(logs.slice(before).map((e) => [e.usage?.prompt_tokens ?? null, e.costUsd === null])).toEqual([[null, true], [null, true], [10, false]]);
+      const text = await (await fetch(`${app.url}/metrics`)).text();
+      expect(text).toMatch(/switchyard_requests_total\{provider="openai",status="200",fallback="false"\} \d+/);
+      expect(warnings.filter((w) => w.includes('sink'))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('times failures and clients that left apart from the answers', async () => {
     const own = new Registry();
     const sink = createMetricsSink({ registry: own });

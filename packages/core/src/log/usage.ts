@@ -46,12 +46,14 @@ function usageAt(text: string, from: number): UsageRead | null {
     else if (c === '}' && --depth === 0) {
       try {
         const u = JSON.parse(text.slice(i, j + 1)) as Partial<TokenUsage> & { prompt_tokens_details?: { cached_tokens?: unknown } | null };
-        if (typeof u.prompt_tokens !== 'number' || typeof u.completion_tokens !== 'number') return null;
-        const total = typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens + u.completion_tokens;
+        // Counts: a negative or non-finite one (an OpenAI-compatible server's bug) would be priced and counted as it
+        // is, and a counter (Prometheus) cannot go down: such a usage is unknown.
+        if (!isCount(u.prompt_tokens) || !isCount(u.completion_tokens)) return null;
+        const total = isCount(u.total_tokens) ? u.total_tokens : u.prompt_tokens + u.completion_tokens;
         const cached = u.prompt_tokens_details?.cached_tokens;
         return {
           usage: { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: total },
-          cachedTokens: typeof cached === 'number' && cached > 0 ? Math.min(cached, u.prompt_tokens) : 0,
+          cachedTokens: isCount(cached) && cached > 0 ? Math.min(cached, u.prompt_tokens) : 0,
         };
       } catch {
         return null;
@@ -59,6 +61,10 @@ function usageAt(text: string, from: number): UsageRead | null {
     }
   }
   return null;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 const MODEL_KEY = '"model"';
