@@ -83,6 +83,7 @@ export class JsonLinesSink implements LogSink {
   private writeBatch(batch: LogEvent[]): void {
     if (this.broken || this.stream.writableLength > this.maxPendingBytes) {
       this.dropped += batch.length;
+      if (!this.broken) this.warn(`Switchyard's JSON-lines log sink fell behind (more than ${this.maxPendingBytes} bytes waiting for the disk, maxPendingBytes); events are dropped and counted in \`dropped\``);
       return;
     }
     let lines = '';

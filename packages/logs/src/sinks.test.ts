@@ -57,11 +57,19 @@ describe('JSON-lines sink', () => {
 
   it('drops and counts events when the file falls behind or fails, never throwing', async () => {
     const sink = new JsonLinesSink({ path: join(dir, 'slow.jsonl'), maxPendingBytes: 1 });
-    sink.write(event());
-    sink.flush(); // the first batch goes to the stream: it cannot reach the disk within this tick
-    sink.write(event());
-    sink.write(event());
-    sink.flush();
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      sink.write(event());
+      sink.flush(); // the first batch goes to the stream: it cannot reach the disk within this tick
+      sink.write(event());
+      sink.flush();
+      sink.write(event());
+      sink.flush();
+      // Said once, however many are dropped.
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([expect.stringContaining('fell behind (more than 1 bytes waiting')]);
+    } finally {
+      warn.mockRestore();
+    }
     expect(sink.dropped).toBe(2);
     await sink.close();
 

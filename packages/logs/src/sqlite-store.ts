@@ -94,6 +94,7 @@ export class SqliteLogStore implements LogStore {
   private lastWrite: Promise<void> = Promise.resolve();
   private closing: Promise<void> | null = null;
   private warned = false;
+  private dropWarned = false;
   private pruneWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
   /** The file's identity in OPEN_FILES, null for a database in memory. */
@@ -179,8 +180,17 @@ export class SqliteLogStore implements LogStore {
 
   /** Queues the event; never blocks and never throws. */
   write(event: LogEvent): void {
-    if (this.closing !== null || this.queue.size + this.inFlight >= this.maxQueue) {
+    if (this.closing !== null) {
       this.dropped++;
+      return;
+    }
+    if (this.queue.size + this.inFlight >= this.maxQueue) {
+      this.dropped++;
+      // The likeliest loss in production, said once: a counter alone is found only by whoever polls it.
+      if (!this.dropWarned) {
+        this.dropWarned = true;
+        process.emitWarning(`Switchyard's SQLite log store fell behind (${this.maxQueue} events waiting, maxQueue); new events are dropped and counted in \`dropped\``, 'SwitchyardLogStoreWarning');
+      }
       return;
     }
     this.queue.push(event);
