@@ -29,7 +29,7 @@ export class JsonLinesSink implements LogSink {
     this.path = options.path;
     let fd: number;
     try {
-      fd = openSync(this.path, 'a+');
+      fd = openForAppend(this.path);
     } catch (err) {
       throw new Error(`JsonLinesSink cannot open ${JSON.stringify(this.path)} for appending: ${(err as Error).message}`, { cause: err });
     }
@@ -40,7 +40,7 @@ export class JsonLinesSink implements LogSink {
   private open(fd?: number): WriteStream {
     let stream: WriteStream;
     try {
-      fd ??= openSync(this.path, 'a+');
+      fd ??= openForAppend(this.path);
       const cut = endsMidLine(fd);
       stream = createWriteStream(this.path, { fd });
       // The next event would be glued to the fragment, and a line-by-line reader would lose it.
@@ -128,11 +128,28 @@ export class JsonLinesSink implements LogSink {
   }
 }
 
+/**
+ * Opened to append and to read its last byte; a file the process may append to but not read (mode 0200, a log
+ * directory's policy) is opened to append only, as `>>` would.
+ */
+function openForAppend(path: string): number {
+  try {
+    return openSync(path, 'a+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+    return openSync(path, 'a');
+  }
+}
+
 /** Whether the file's last byte is no line break: a write that failed part way (a full disk) left half a line. */
 function endsMidLine(fd: number): boolean {
   const { size } = fstatSync(fd);
   if (size === 0) return false;
   const last = Buffer.alloc(1);
-  readSync(fd, last, 0, 1, size - 1);
+  try {
+    readSync(fd, last, 0, 1, size - 1);
+  } catch {
+    return false; // not readable (opened to append only): nothing to check
+  }
   return last[0] !== 0x0a;
 }

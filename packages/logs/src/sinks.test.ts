@@ -55,9 +55,32 @@ describe('JSON-lines sink', () => {
     expect(read(path)).toEqual(after);
   });
 
+  it('appends to a file the process may write but not read (mode 0200), as >> would', async () => {
+    const path = join(dir, 'write-only.jsonl');
+    writeFileSync(path, 'half a line');
+    // The permission as an unprivileged process meets it (the suite may run as root, whom no mode stops).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require('node:fs') as typeof import('node:fs');
+    const real = fs.openSync;
+    const open = jest.spyOn(fs, 'openSync').mockImplementation(((file: string, flags?: string, mode?: number) => {
+      if (file === path && flags === 'a+') throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+      return real(file, flags ?? 'r', mode);
+    }) as typeof fs.openSync);
+    try {
+      const sink = new JsonLinesSink({ path });
+      sink.write(event());
+      await sink.close();
+      expect(open).toHaveBeenCalledWith(path, 'a');
+    } finally {
+      open.mockRestore();
+    }
+    // Its last line is not checked (it cannot be read): the event follows what was there.
+    expect(readFileSync(path, 'utf8')).toMatch(/^half a line\{"traceId"/);
+  });
+
   it('drops and counts events when the file falls behind or fails, never throwing', async () => {
     const sink = new JsonLinesSink({ path: join(dir, 'slow.jsonl'), maxPendingBytes: 1 });
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const fellBehind = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
       sink.write(event());
       sink.flush(); // the first batch goes to the stream: it cannot reach the disk within this tick
@@ -66,9 +89,9 @@ describe('JSON-lines sink', () => {
       sink.write(event());
       sink.flush();
       // Said once, however many are dropped.
-      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([expect.stringContaining('fell behind (more than 1 bytes waiting')]);
+      expect(fellBehind.mock.calls.map(([message]) => String(message))).toEqual([expect.stringContaining('fell behind (more than 1 bytes waiting')]);
     } finally {
-      warn.mockRestore();
+      fellBehind.mockRestore();
     }
     expect(sink.dropped).toBe(2);
     await sink.close();
