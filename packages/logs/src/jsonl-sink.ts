@@ -59,6 +59,8 @@ export class JsonLinesSink implements LogSink {
   }
 
   private warned = false;
+  /** Falling behind is said once of its own: an earlier warning (an event it could not encode) must not hide it. */
+  private dropWarned = false;
   private warn(message: string): void {
     if (this.warned) return;
     this.warned = true;
@@ -83,7 +85,10 @@ export class JsonLinesSink implements LogSink {
   private writeBatch(batch: LogEvent[]): void {
     if (this.broken || this.stream.writableLength > this.maxPendingBytes) {
       this.dropped += batch.length;
-      if (!this.broken) this.warn(`Switchyard's JSON-lines log sink fell behind (more than ${this.maxPendingBytes} bytes waiting for the disk, maxPendingBytes); events are dropped and counted in \`dropped\``);
+      if (!this.broken && !this.dropWarned) {
+        this.dropWarned = true;
+        process.emitWarning(`Switchyard's JSON-lines log sink fell behind (more than ${this.maxPendingBytes} bytes waiting for the disk, maxPendingBytes); events are dropped and counted in \`dropped\``, 'SwitchyardLogSinkWarning');
+      }
       return;
     }
     let lines = '';

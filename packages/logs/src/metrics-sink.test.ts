@@ -141,6 +141,12 @@ describe('Prometheus metrics sink', () => {
     const shared = new Registry();
     createMetricsSink({ registry: shared });
     expect(() => createMetricsSink({ registry: shared, buckets: [0.5, 1, 2] })).toThrow('switchyard_request_duration_seconds');
+    // Buckets given out of order are sorted (prom-client does not sort them), and a second sink given the same reuses them.
+    const unsorted = new Registry();
+    createMetricsSink({ registry: unsorted, buckets: [10, 1, 0.1] });
+    const again = createMetricsSink({ registry: unsorted, buckets: [10, 1, 0.1] });
+    again.write({ ...served, durationMs: 5000 });
+    expect(await unsorted.metrics()).toContain('switchyard_request_duration_seconds_bucket{le="0.1",provider="openai",fallback="false",outcome="ok"} 0');
     // Reused as they are, the second sink counts into them.
     const second = createMetricsSink({ registry: shared });
     second.write(served);

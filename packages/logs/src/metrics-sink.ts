@@ -76,7 +76,10 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
   const prom = loadPromClient();
   const registry = (options.registry as PromClient.Registry | undefined) ?? prom.register;
   const prefix = options.prefix ?? 'switchyard_';
-  const buckets = options.buckets ?? DEFAULT_BUCKETS;
+  // Ascending and distinct, as prom-client expects (it does not sort: a 5 s request would count under le="0.1"), and as
+  // a second sink's are compared.
+  const buckets = [...new Set(options.buckets ?? DEFAULT_BUCKETS)].sort((a, b) => a - b);
+  if (buckets.length === 0 || !buckets.every(Number.isFinite)) throw new RangeError('createMetricsSink: buckets must be finite numbers of seconds');
   const given = options.maxModels;
   if (given !== undefined && (!Number.isInteger(given) || given < 0)) throw new RangeError('createMetricsSink: maxModels must be an integer >= 0');
   const { models, max: maxModels } = sharedModels(registry, prefix, given);
@@ -92,20 +95,21 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
    * of throwing; one of another kind, labels or buckets (the host's own, under this prefix) is refused at once, as
    * prom-client refuses a name taken: taken over, every write would throw and count nothing.
    */
-  function registered(kind: 'Counter' | 'Histogram', name: string, labelNames: readonly string[]): unknown {
-    const existing = registry.getSingleMetric(prefix + name) as { constructor: { name: string }; labelNames?: string[]; upperBounds?: number[] } | undefined;
+  function registered(type: 'counter' | 'histogram', name: string, labelNames: readonly string[]): unknown {
+    // By prom-client's own `type` (a class name does not survive a minifier), its labels and its bounds.
+    const existing = registry.getSingleMetric(prefix + name) as { type?: string; labelNames?: string[]; upperBounds?: number[] } | undefined;
     if (!existing) return undefined;
     const same =
-      existing.constructor.name === kind &&
+      existing.type === type &&
       [...(existing.labelNames ?? [])].sort().join() === [...labelNames].sort().join() &&
-      (kind === 'Counter' || (existing.upperBounds ?? []).join() === [...buckets].sort((a, b) => a - b).join());
+      (type === 'counter' || (existing.upperBounds ?? []).join() === buckets.join());
     if (!same) throw new RangeError(`createMetricsSink: a metric named ${prefix + name} is already registered with another type, labels or buckets; give this sink another prefix`);
     return existing;
   }
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): PromClient.Counter<L> =>
-    (registered('Counter', name, labelNames) as PromClient.Counter<L> | undefined) ?? new prom.Counter<L>({ name: prefix + name, help, labelNames, registers: [registry] });
+    (registered('counter', name, labelNames) as PromClient.Counter<L> | undefined) ?? new prom.Counter<L>({ name: prefix + name, help, labelNames, registers: [registry] });
   const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]): PromClient.Histogram<L> =>
-    (registered('Histogram', name, labelNames) as PromClient.Histogram<L> | undefined) ?? new prom.Histogram<L>({ name: prefix + name, help, labelNames, buckets, registers: [registry] });
+    (registered('histogram', name, labelNames) as PromClient.Histogram<L> | undefined) ?? new prom.Histogram<L>({ name: prefix + name, help, labelNames, buckets, registers: [registry] });
 
   const requests = counter('requests_total', 'Chat completion requests, by provider, status and fallback.', ['provider', 'status', 'fallback']);
   const fallbacks = counter('fallbacks_total', 'Requests served by a target other than the first, by serving provider.', ['provider']);

@@ -82,18 +82,25 @@ describe('JSON-lines sink', () => {
     const sink = new JsonLinesSink({ path: join(dir, 'slow.jsonl'), maxPendingBytes: 1 });
     const fellBehind = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
+      const cyclic = event() as LogEvent & { self?: unknown };
+      cyclic.self = cyclic;
+      sink.write(cyclic);
+      sink.flush();
       sink.write(event());
       sink.flush(); // the first batch goes to the stream: it cannot reach the disk within this tick
       sink.write(event());
       sink.flush();
       sink.write(event());
       sink.flush();
-      // Said once, however many are dropped.
-      expect(fellBehind.mock.calls.map(([message]) => String(message))).toEqual([expect.stringContaining('fell behind (more than 1 bytes waiting')]);
+      // Said once, however many are dropped, and not hidden by the warning before it (an event it could not encode).
+      expect(fellBehind.mock.calls.map(([message]) => String(message))).toEqual([
+        expect.stringContaining('could not encode'),
+        expect.stringContaining('fell behind (more than 1 bytes waiting'),
+      ]);
     } finally {
       fellBehind.mockRestore();
     }
-    expect(sink.dropped).toBe(2);
+    expect(sink.dropped).toBe(3);
     await sink.close();
 
     // A path that cannot be opened is a startup error, as for the SQLite store, not a sink that drops everything.

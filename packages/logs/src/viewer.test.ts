@@ -503,6 +503,32 @@ describe('viewer page in headless Chromium', () => {
         expect((await focused(small)).requestId).toBeUndefined();
         await small.keyboard.press('Escape');
         expect((await focused(small)).requestId).toBe(await small.locator('tr.row', { hasText: 'checkout-42' }).getAttribute('data-request-id'));
+
+        // The phone turned (the window widened): the page beside the drawer is usable again; narrowed, covered again.
+        const eventually = async (cond: () => Promise<boolean>) => {
+          const end = Date.now() + 3000;
+          while (!(await cond())) {
+            if (Date.now() > end) throw new Error('not in time');
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        };
+        const inert = () => small.evaluate(() => (globalThis as unknown as { document: { querySelector(s: string): { inert: boolean } } }).document.querySelector('main').inert);
+        await small.keyboard.press('Enter');
+        await small.locator('#detail.open #attempts').waitFor();
+        expect(await inert()).toBe(true);
+        await small.setViewportSize({ width: 1300, height: 844 });
+        await eventually(async () => !(await inert()));
+        await small.locator('tr.row', { hasText: 'signup-7f3a' }).click();
+        await small.locator('#detail-body', { hasText: 'signup-7f3a' }).waitFor();
+        await small.setViewportSize({ width: 390, height: 844 });
+        await eventually(async () => (await inert()) && (await focused(small)).id === 'close');
+        await small.keyboard.press('Escape');
+
+        // A refused token while the drawer covers the page: the drawer closes, and the token field it hid takes the focus.
+        await small.evaluate(() => (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }).sessionStorage.setItem('switchyard-logs-token', 'not-the-token-0123456789'));
+        await small.keyboard.press('Enter');
+        await small.locator('#login.show').waitFor();
+        expect([(await focused(small)).id, await small.locator('#detail.open').count(), await inert()]).toEqual(['token', 0, false]);
       } finally {
         await context.close();
       }

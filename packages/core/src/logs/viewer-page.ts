@@ -243,6 +243,8 @@ function request(url) {
         sessionStorage.removeItem('switchyard-logs-token');
         // Live mode stops: its ticks would come back here every 5 s, over what is being typed.
         if ($('live').checked) { $('live').checked = false; clearInterval(timer); }
+        // The token field is behind a drawer that covers the page: the drawer closes first.
+        if (document.querySelector('main').inert) close(false);
         if ($('login').className !== 'show') {
           $('token').value = '';
           $('login').className = 'show';
@@ -398,8 +400,7 @@ function open(id) {
     $('detail-body').appendChild(el('p', 'sub', ['Loading ' + id + '…']));
     $('detail').className = 'open';
     document.body.classList.add('drawer');
-    // As wide as the screen (a phone), the drawer covers the page: the page leaves the tab order until it closes.
-    if ($('detail').offsetWidth >= window.innerWidth) { coverPage(true); $('close').focus(); }
+    fitDrawer();
   }
   request(api + '/' + encodeURIComponent(id)).then(function (e) {
     if (seq !== opened) return;
@@ -462,6 +463,17 @@ function showDetail(e) {
   $('close').focus();
 }
 
+/**
+ * As wide as the screen (a phone), the drawer covers the page: the page leaves the tab order until the drawer closes
+ * or the window widens (a phone turned), and comes back to it as the drawer stops covering it.
+ */
+function fitDrawer() {
+  var covers = $('detail').className === 'open' && $('detail').offsetWidth >= window.innerWidth;
+  if (covers === document.querySelector('main').inert) return;
+  coverPage(covers);
+  if (covers) $('close').focus();
+}
+window.addEventListener('resize', fitDrawer);
 function coverPage(on) {
   [$('skip'), document.querySelector('header'), $('filters'), document.querySelector('main')].forEach(function (node) { node.inert = on; });
 }
