@@ -29,9 +29,15 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
       takeOver(res).end();
       return;
     }
-    // The body is the error's, not the upstream's: its type and framing are the platform's to set (a stream's
-    // `text/event-stream` would make Fastify refuse the object).
+    // A JSON body's type and framing are the platform's to set (a stream's `text/event-stream` would make Fastify
+    // refuse the object). An upstream's error that is no JSON (a proxy's plain-text 503) keeps its type, as on the
+    // route, and is not sniffed: Express would label a string text/html.
+    const text = typeof err.body === 'string';
     for (const [name, value] of Object.entries(err.headers)) if (!BODY_HEADERS.has(name)) adapter.setHeader(res, name, value);
+    if (text) {
+      adapter.setHeader(res, 'content-type', err.headers['content-type'] ?? 'text/plain; charset=utf-8');
+      adapter.setHeader(res, 'x-content-type-options', 'nosniff');
+    }
     adapter.reply(res, err.body, err.status);
   }
 }
@@ -41,8 +47,11 @@ const nodeAdapter = {
   isHeadersSent: (res: unknown): boolean => nodeOf(res).headersSent,
   setHeader: (res: unknown, name: string, value: string): void => void nodeOf(res).setHeader(name, value),
   reply: (res: unknown, body: unknown, status: number): void => {
-    const json = JSON.stringify(body);
-    takeOver(res).writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(json)) }).end(json);
+    // A string is the upstream's text, its type already set; anything else is sent as JSON.
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    const node = takeOver(res);
+    if (typeof body !== 'string') node.setHeader('content-type', 'application/json; charset=utf-8');
+    node.writeHead(status, { 'content-length': String(Buffer.byteLength(text)) }).end(text);
   },
 };
 

@@ -467,6 +467,11 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('3'); // Azure's: the last upstream's answer
     expect(res.headers.get('x-switchyard-trace-id')).toBe('summary-1');
+    // An upstream error that is no JSON keeps its type, not sniffed (Express labels a string text/html), as on the route.
+    // (429-only fallback: OpenAI's 503 is the answer.)
+    openai.enqueue({ status: 503, headers: { 'content-type': 'text/plain' }, body: 'upstream overloaded' });
+    const text = await fetch(`${app.url}/summaries`, { method: 'POST' });
+    expect([text.status, text.headers.get('content-type'), text.headers.get('x-content-type-options'), await text.text()]).toEqual([503, expect.stringMatching(/^text\/plain\b/), 'nosniff', 'upstream overloaded']);
     expect(res.headers.get('x-switchyard-attempts')).toBe('2');
     const body = (await res.json()) as { error: { code: unknown; message: string } };
     expect(body.error).toMatchObject({ code: '429' });
@@ -553,5 +558,10 @@ describe.each(nestPlatforms)("the route and the filter in the app's own setup, o
     azure.enqueue(replies.rateLimited(3));
     const res = await fetch(`${app.url}/summaries`, { method: 'POST' });
     expect([res.status, res.headers.get('retry-after'), ((await res.json()) as { error: { code: string } }).error.code]).toEqual([429, '3', '429']);
+    // An upstream error that is no JSON keeps its type, not sniffed, as on the route.
+    // (429-only fallback: OpenAI's 503 is the answer.)
+    openai.enqueue({ status: 503, headers: { 'content-type': 'text/plain' }, body: 'upstream overloaded' });
+    const text = await fetch(`${app.url}/summaries`, { method: 'POST' });
+    expect([text.status, text.headers.get('content-type'), text.headers.get('x-content-type-options'), await text.text()]).toEqual([503, expect.stringMatching(/^text\/plain\b/), 'nosniff', 'upstream overloaded']);
   });
 });
