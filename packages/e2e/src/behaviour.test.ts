@@ -643,9 +643,11 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     const form: Case = ['a form-encoded body', (r) => r.type('form').send({ model: 'gpt-4o', messages: 'hi' }), 400, 'invalid_json', /sent as a form/];
     // curl -d without a content-type: refused alike with or without a parser in front, saying what to send.
     const jsonAsForm: Case = ['JSON labelled as a form', (r) => r.type('form').send(JSON.stringify({ model: 'gpt-4o', messages })), 400, 'invalid_json', /content-type: application\/json/];
+    // JSON that is no object: the same code and words whether Switchyard reads it or express.json()'s strict mode refused it.
+    const notObjects: Case[] = ['"hi"', '42', 'null'].map((json) => [`the JSON ${json}, no object`, (r) => r.set('content-type', 'application/json').send(json), 400, 'invalid_request', /must be a JSON object/]);
     const cases: Case[] = [
       // express.json()'s refusal reaches Switchyard through next(err); @koa/bodyparser's and Nest's never do.
-      ...(adapter.hostAnswersParserErrors ? [] : [invalidJson]),
+      ...(adapter.hostAnswersParserErrors ? [] : [invalidJson, ...notObjects]),
       ...(adapter.hostRefusesForms ? [] : [form, jsonAsForm]),
       ['no messages', (r) => r.send({ model: 'gpt-4o' }), 400, 'invalid_request'],
       ['no model', (r) => r.send({ messages }), 400, 'invalid_request'],

@@ -41,6 +41,9 @@ describe('NestJS on Fastify: the chat route', () => {
 
     const refused = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o' });
     expect([refused.status, refused.body.error.code, refused.headers['x-host-request-id']]).toEqual([400, 'invalid_request', 'rid-1']);
+    // Fastify passes the JSON null on as the body: no object, not a request without a body.
+    const nullBody = await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send('null');
+    expect([nullBody.status, nullBody.body.error?.message]).toEqual([400, 'The request body must be a JSON object.']);
     expect(up.openai.requests).toHaveLength(2);
   });
 

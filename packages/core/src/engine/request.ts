@@ -78,7 +78,8 @@ export function newTraceId(): string {
  * host already produced. Only what routing needs is checked; the provider validates the rest.
  */
 export function parseBody(input: unknown, maxBytes: number): ParsedBody {
-  if (input === undefined || input === null || input === '' || (Buffer.isBuffer(input) && input.length === 0)) {
+  // (A parsed `null` is a body: the JSON `null`, which a host parser such as Fastify's passes on.)
+  if (input === undefined || input === '' || (Buffer.isBuffer(input) && input.length === 0)) {
     throw new SwitchyardError('invalid_request', 'The request has no body: send a JSON chat completion request.');
   }
   let body: unknown = input;
@@ -97,7 +98,7 @@ export function parseBody(input: unknown, maxBytes: number): ParsedBody {
     }
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new SwitchyardError('invalid_request', 'The request body must be a JSON object.');
+    throw notJsonObject();
   }
   const b = body as Record<string, unknown>;
   if (typeof b.model !== 'string' || b.model === '') {
@@ -113,6 +114,10 @@ export function parseBody(input: unknown, maxBytes: number): ParsedBody {
     throw new SwitchyardError('invalid_request', "'stream' must be a boolean", { param: 'stream' });
   }
   return { body: b as ChatRequestBody, raw };
+}
+
+export function notJsonObject(): SwitchyardError {
+  return new SwitchyardError('invalid_request', 'The request body must be a JSON object.');
 }
 
 export function invalidJson(): SwitchyardError {

@@ -8,7 +8,7 @@ import type { Transform } from 'node:stream';
 import { SwitchyardError } from '../errors';
 import { clientClosed, hostAnswered, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { Cancellation } from '../engine/cancellation';
-import { header, invalidJson, tooLarge } from '../engine/request';
+import { header, invalidJson, notJsonObject, tooLarge } from '../engine/request';
 import { codecFor, contentCoding } from './content-coding';
 import { readStream } from './read-stream';
 import { errorEventIn, SseFramer, streamFault } from './sse-framer';
@@ -101,7 +101,7 @@ function parserRefusal(err: unknown): SwitchyardError | null {
   if (isZlibError(err)) return notDecompressed();
   const { type, limit, expose, message } = (err ?? {}) as { type?: unknown; limit?: unknown; expose?: unknown; message?: unknown };
   if (typeof type !== 'string' || !PARSER_REFUSALS.has(type)) return null;
-  if (type === 'entity.parse.failed') return invalidJson();
+  if (type === 'entity.parse.failed') return notAnObject((err as { body?: unknown }).body) ?? invalidJson();
   if (type === 'entity.too.large') {
     const what = typeof limit === 'number' ? `the ${limit}-byte limit` : 'the size limit';
     return new SwitchyardError('body_too_large', `The request body is larger than ${what} of the body parser in front of Switchyard.`);
@@ -110,6 +110,20 @@ function parserRefusal(err: unknown): SwitchyardError | null {
   const detail = expose === true && typeof message === 'string' ? `: ${message}` : '';
   const text = `The body parser in front of Switchyard refused the request body${detail}.`;
   return new SwitchyardError(type.endsWith('.unsupported') ? 'unsupported_media_type' : 'invalid_request', text);
+}
+
+/**
+ * body-parser's strict mode refuses JSON that is no object or array (`"hi"`, `42`, `null`) as a parse failure: the
+ * same refusal as when Switchyard reads the body itself, that it must be a JSON object, not that it is no JSON.
+ */
+function notAnObject(body: unknown): SwitchyardError | null {
+  if (typeof body !== 'string') return null;
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === 'object' && value !== null ? null : notJsonObject();
+  } catch {
+    return null;
+  }
 }
 
 /**
