@@ -63,10 +63,11 @@ export async function handleNodeRequest(
     if (FORM_TYPE.test(req.headers['content-type'] ?? '')) throw formBody();
     // A parser that left the stream unread did not parse it: Express 4's json() and @koa/bodyparser set `{}` for a
     // content type they skip (e.g. text/plain), so the raw body is read instead.
-    const body = options.parsedBody !== undefined && req.readableEnded ? hostParsed(req, options.parsedBody) : await readBody(req, max);
+    const parsed = options.parsedBody !== undefined && req.readableEnded;
+    const body = parsed ? hostParsed(req, options.parsedBody) : await readBody(req, max);
+    // A parsed body's declared length was checked above; a compressed one's says nothing of what it inflated to.
+    const bodySizeChecked = parsed && req.headers['content-length'] !== undefined && contentCoding(req.headers['content-encoding']) === null;
     // The engine runs on this cancellation itself: no second one to create and listen to.
-    // A declared length was checked above; a compressed body's says nothing of what it inflated to.
-    const bodySizeChecked = req.headers['content-length'] !== undefined && contentCoding(req.headers['content-encoding']) === null;
     result = await gateway.handle({ body, headers: req.headers, cancel, bodySizeChecked });
   } catch (err) {
     // Reading the body of a client that left fails: that is the client's leaving, not a gateway error.
