@@ -481,6 +481,21 @@ describe('viewer page in headless Chromium', () => {
         }
         // The cards hide the column headers from sight only: a screen reader still names each cell's column.
         expect(await small.getByRole('columnheader', { name: 'Latency' }).count()).toBe(1);
+        if (width === 1024) {
+          // The drawer's attempts table: a target such as targets[0] stays whole on its line.
+          await small.locator('tr.row', { hasText: 'checkout-42' }).click();
+          await small.locator('#detail.open #attempts').waitFor();
+          type Doc = { createRange(): { selectNodeContents(n: unknown): void; getClientRects(): { length: number } }; querySelectorAll(s: string): ArrayLike<unknown> };
+          const lines = await small.evaluate(() => {
+            const doc = (globalThis as unknown as { document: Doc }).document;
+            return Array.from(doc.querySelectorAll('#attempts td:nth-child(2)'), (cell) => {
+              const range = doc.createRange();
+              range.selectNodeContents(cell);
+              return range.getClientRects().length;
+            });
+          });
+          expect(lines).toEqual([1, 1]);
+        }
         if (width !== 390) continue;
 
         // From the top of the page, Tab and Enter reach the first request; Enter opens it.

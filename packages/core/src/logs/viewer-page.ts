@@ -66,7 +66,8 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
 dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
-#attempts td:nth-child(2),#attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:anywhere}
+#attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:anywhere}
+#attempts td:nth-child(2){white-space:normal}
 #attempts td:nth-child(7){min-width:120px}
 tbody.busy{opacity:.45}
 pre{tab-size:2}
@@ -169,6 +170,10 @@ function fmtCost(c) {
 function statusChip(s) {
   var cls = s >= 500 ? 's5' : s === 499 ? 's0' : s >= 400 ? 's4' : s >= 200 && s < 300 ? 's2' : 's0';
   return el('span', 'chip ' + cls, [s === null ? '—' : s]);
+}
+/** A target path that may break only between its steps (targets[0].targets[1]), never inside targets[0]. */
+function atDots(path) {
+  return path.split('.').reduce(function (parts, step, i) { return parts.concat(i ? [document.createElement('wbr'), '.' + step] : [step]); }, []);
 }
 function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
 
@@ -442,7 +447,7 @@ function showDetail(e) {
   e.attempts.forEach(function (a, i) {
     tbody.appendChild(el('tr', null, [
       el('td', 'num', [i + 1]),
-      el('td', 'mono', [a.target]),
+      el('td', 'mono', atDots(a.target)),
       el('td', null, [providerName(a.provider), a.virtualKey ? el('div', 'sub', [a.virtualKey]) : null]),
       el('td', null, [a.model]),
       el('td', null, [statusChip(a.status)]),
