@@ -249,7 +249,8 @@ function validSections(input: unknown): { sections: RoutingSections; invalidKeys
   return { sections, invalidKeys, configGiven };
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A JSON object (not null, not an array). */
+export const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 type ProviderFields = Pick<TargetConfig, (typeof PROVIDER_FIELDS)[number] | 'custom_host'>;
 

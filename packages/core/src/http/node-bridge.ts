@@ -128,9 +128,8 @@ function notAnObject(body: unknown): SwitchyardError | null {
 }
 
 /**
- * An empty body a JSON parser turned into `{}` is read as an empty body (not as a request without a model). A body
- * the host parsed is held to the size limit by the engine, as the JSON it encodes to: a chunked body declared no
- * length to check, and a compressed one only its compressed length.
+ * An empty body a JSON parser turned into `{}` is read as an empty body (not as a request without a model). Its size
+ * is the engine's to check when its length was not (see `bodySizeChecked`).
  */
 function hostParsed(req: IncomingMessage, parsed: unknown): unknown {
   return req.headers['content-length'] === '0' ? '' : parsed;

@@ -7,6 +7,7 @@
  */
 import type * as OtelApi from '@opentelemetry/api';
 import type { Attributes, Context, Span, Tracer, TracerProvider } from '@opentelemetry/api';
+import { isRecord } from '../config/resolve';
 import type { ProviderName } from '../config/schema';
 import { header, parseTraceparent, type ChatRequestBody, type HeaderBag } from '../engine/request';
 import { eventsData } from '../http/sse-framer';
@@ -206,7 +207,7 @@ function requestAttributes(body: Readonly<Record<string, unknown>>, provider: Pr
   if (typeof stop === 'string') attrs['gen_ai.request.stop_sequences'] = [stop];
   else if (Array.isArray(stop) && stop.every((s) => typeof s === 'string')) attrs['gen_ai.request.stop_sequences'] = stop as string[];
   if (typeof body.n === 'number' && body.n !== 1) attrs['gen_ai.request.choice.count'] = body.n;
-  const format = isObject(body.response_format) ? body.response_format.type : undefined;
+  const format = isRecord(body.response_format) ? body.response_format.type : undefined;
   // json_object and json_schema are both structured output, "json" in the conventions.
   if (format === 'text') attrs['gen_ai.output.type'] = 'text';
   else if (format === 'json_object' || format === 'json_schema') attrs['gen_ai.output.type'] = 'json';
@@ -233,14 +234,14 @@ function responseAttributes(data: Buffer, stream: boolean, provider: ProviderNam
   // By choice index: a stream ends each choice in its own chunk.
   const reasons: string[] = [];
   for (const object of objects) {
-    if (!isObject(object)) continue;
+    if (!isRecord(object)) continue;
     // Azure's prompt-filter chunk has an empty id.
     if (typeof object.id === 'string' && object.id !== '') id = object.id;
     if (typeof object.system_fingerprint === 'string') fingerprint = object.system_fingerprint;
     if (typeof object.service_tier === 'string') tier = object.service_tier;
     if (!Array.isArray(object.choices)) continue;
     object.choices.forEach((choice: unknown, at: number) => {
-      if (!isObject(choice) || typeof choice.finish_reason !== 'string') return;
+      if (!isRecord(choice) || typeof choice.finish_reason !== 'string') return;
       const index = typeof choice.index === 'number' && Number.isInteger(choice.index) && choice.index >= 0 && choice.index < 128 ? choice.index : at;
       reasons[index] = choice.finish_reason;
     });
@@ -254,10 +255,6 @@ function responseAttributes(data: Buffer, stream: boolean, provider: ProviderNam
     if (tier !== undefined) attrs['openai.response.service_tier'] = tier;
   }
   return attrs;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Starts a request's span, or returns null (the no-op fast path) when the host registered no OpenTelemetry SDK. */

@@ -249,7 +249,7 @@ function request(url) {
         // Live mode stops: its ticks would come back here every 5 s, over what is being typed.
         if ($('live').checked) { $('live').checked = false; clearInterval(timer); }
         // The token field is behind a drawer that covers the page: the drawer closes first.
-        if (document.querySelector('main').inert) close(false);
+        if (pageCovered()) close(false);
         if ($('login').className !== 'show') {
           $('token').value = '';
           $('login').className = 'show';
@@ -474,11 +474,13 @@ function showDetail(e) {
  */
 function fitDrawer() {
   var covers = $('detail').className === 'open' && $('detail').offsetWidth >= window.innerWidth;
-  if (covers === document.querySelector('main').inert) return;
+  if (covers === pageCovered()) return;
   coverPage(covers);
   if (covers) $('close').focus();
 }
 window.addEventListener('resize', fitDrawer);
+/** Whether the drawer covers the page (the page is inert behind it). */
+function pageCovered() { return document.querySelector('main').inert; }
 function coverPage(on) {
   [$('skip'), document.querySelector('header'), $('filters'), document.querySelector('main')].forEach(function (node) { node.inert = on; });
 }
@@ -515,7 +517,7 @@ document.addEventListener('keydown', function (ev) {
   if (ev.key !== 'Escape' || !(selected || $('detail').className === 'open')) return;
   // Typing in a filter stays there; from the panel, the focus goes back to its row.
   // (Or from anywhere while it covers the page: nothing else could hold the focus.)
-  var inPanel = $('detail').contains(document.activeElement) || document.querySelector('main').inert;
+  var inPanel = $('detail').contains(document.activeElement) || pageCovered();
   close(inPanel);
 });
 $('live').addEventListener('change', function (ev) {
