@@ -7,12 +7,20 @@ export interface JsonLinesSinkOptions {
   path: string;
   /** Bytes waiting for the disk before new events are dropped (and counted in `dropped`). Default 8 MiB. */
   maxPendingBytes?: number | undefined;
+  /**
+   * After the file fails (a full disk, its directory gone), how long until the sink opens it again by itself; doubled
+   * while it keeps failing, up to 60 s. Default 5000.
+   */
+  recoveryDelayMs?: number | undefined;
 }
+
+const MAX_RECOVERY_DELAY_MS = 60_000;
 
 /**
  * Appends one JSON line per event to a file. Events are encoded and written in batches on `setImmediate`, after the
  * response went out; when the disk falls behind, events are dropped and counted rather than buffered without end.
- * A path that cannot be opened (no such directory, no permission) throws here, at startup.
+ * A path that cannot be opened (no such directory, no permission) throws here, at startup. A file that fails later
+ * is opened again after `recoveryDelayMs`; what arrives in between is dropped and counted.
  */
 export class JsonLinesSink implements LogSink {
   /** Events dropped: the disk fell behind, the file failed, or the sink was closed. */
@@ -23,9 +31,20 @@ export class JsonLinesSink implements LogSink {
   private readonly queue = new BatchQueue<LogEvent>((batch) => this.writeBatch(batch));
   private broken = false;
   private closed = false;
+  private readonly recoveryDelayMs: number;
+  /** The wait before the next recovery: doubles while the file keeps failing, back to the start once a write lands. */
+  private recoveryDelay: number;
+  private recoveryTimer: NodeJS.Timeout | undefined;
+  /** Events dropped since the file failed, for the warning that says it writes again. */
+  private droppedAtFailure = -1;
 
   constructor(options: JsonLinesSinkOptions) {
     this.maxPendingBytes = options.maxPendingBytes ?? 8 * 1024 * 1024;
+    this.recoveryDelayMs = options.recoveryDelayMs ?? 5000;
+    if (!(Number.isFinite(this.recoveryDelayMs) && this.recoveryDelayMs >= 0)) {
+      throw new Error(`JsonLinesSink recoveryDelayMs must be a number of milliseconds >= 0, got ${String(options.recoveryDelayMs)}`);
+    }
+    this.recoveryDelay = this.recoveryDelayMs;
     this.path = options.path;
     let fd: number;
     try {
@@ -47,15 +66,53 @@ export class JsonLinesSink implements LogSink {
       if (cut) stream.write('\n');
     } catch {
       // Reopening after a rotation, the path's directory gone for now: this stream's own open fails the same way
-      // (below: a warning, events dropped until the next reopen()).
+      // (below: a warning, events dropped until it is opened again).
       stream = createWriteStream(this.path, { flags: 'a' });
     }
     stream.on('error', (err) => {
       if (stream !== this.stream) return; // a file already rotated away
-      this.warn(`Switchyard's JSON-lines log sink failed; events are dropped: ${String(err)}`);
+      this.warn(`Switchyard's JSON-lines log sink failed; events are dropped until it can write again: ${String(err)}`);
+      this.markFailed();
       this.broken = true;
+      this.scheduleRecovery();
     });
     return stream;
+  }
+
+  /** A full disk gets space again, a directory comes back: the sink tries the file again rather than stay broken. */
+  private scheduleRecovery(): void {
+    if (this.closed || this.recoveryTimer) return;
+    const delay = this.recoveryDelay;
+    this.recoveryDelay = Math.min(delay * 2, MAX_RECOVERY_DELAY_MS);
+    this.recoveryTimer = setTimeout(() => {
+      this.recoveryTimer = undefined;
+      if (this.closed || !this.broken) return;
+      let fd: number;
+      try {
+        fd = openForAppend(this.path);
+      } catch {
+        this.scheduleRecovery();
+        return;
+      }
+      this.stream = this.open(fd); // the failed stream destroyed itself (and closed its file) on its error
+      this.broken = false;
+    }, delay);
+    // A timer must not keep a process alive that has nothing else left to do.
+    this.recoveryTimer.unref();
+  }
+
+  private markFailed(): void {
+    if (this.droppedAtFailure < 0) this.droppedAtFailure = this.dropped;
+  }
+
+  /** A write reached the file: a failure before it is over. */
+  private wrote(): void {
+    this.recoveryDelay = this.recoveryDelayMs;
+    if (this.droppedAtFailure < 0) return;
+    const lost = this.dropped - this.droppedAtFailure;
+    this.droppedAtFailure = -1;
+    this.warned = false; // a later failure is said again
+    process.emitWarning(`Switchyard's JSON-lines log sink writes again; ${lost} events were dropped while it could not`, 'SwitchyardLogSinkWarning');
   }
 
   private warned = false;
@@ -105,8 +162,11 @@ export class JsonLinesSink implements LogSink {
     }
     if (written === 0) return;
     // A file that fails later (the disk is full) fails this write too: its events count.
-    this.stream.write(lines, (err) => {
-      if (err) this.dropped += written;
+    const stream = this.stream;
+    stream.write(lines, (err) => {
+      if (!err) return this.wrote();
+      if (stream === this.stream) this.markFailed(); // before its error event, which comes after this callback
+      this.dropped += written;
     });
   }
 
@@ -121,6 +181,7 @@ export class JsonLinesSink implements LogSink {
     const old = this.stream;
     this.broken = false;
     this.warned = false;
+    this.droppedAtFailure = -1;
     this.stream = this.open();
     return new Promise((resolve) => old.end(() => resolve()));
   }
@@ -129,6 +190,7 @@ export class JsonLinesSink implements LogSink {
   close(): Promise<void> {
     this.queue.flush();
     this.closed = true;
+    clearTimeout(this.recoveryTimer);
     return new Promise((resolve) => this.stream.end(() => resolve()));
   }
 }

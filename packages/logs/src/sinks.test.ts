@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -120,6 +120,7 @@ describe('JSON-lines sink', () => {
     expect(failing.dropped).toBe(4);
     expect(warn).toHaveBeenCalledTimes(1);
     warn.mockRestore();
+    await failing.close();
   });
 
   it('drops an event it cannot encode (a cycle another sink added), keeps the rest of its batch, never throws', async () => {
@@ -136,6 +137,81 @@ describe('JSON-lines sink', () => {
     warn.mockRestore();
     expect(sink.dropped).toBe(1);
     expect(readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent)).toEqual(kept);
+  });
+
+  // A symlink to /dev/full stands for a full disk (writes fail with ENOSPC); removing it frees the space.
+  it('opens its file again by itself after a full disk, counting and saying what it dropped meanwhile', async () => {
+    const path = join(dir, 'full.jsonl');
+    symlinkSync('/dev/full', path);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const sink = new JsonLinesSink({ path, recoveryDelayMs: 20 });
+    try {
+      sink.write(event());
+      sink.flush();
+      await until(() => sink.dropped === 1);
+      rmSync(path);
+      // Written until one lands: the ones before the sink opened the file again are dropped and counted.
+      const sent: LogEvent[] = [];
+      await until(() => {
+        const next = event();
+        sent.push(next);
+        sink.write(next);
+        sink.flush();
+        return existsSync(path) && readFileSync(path, 'utf8') !== '';
+      });
+      const last = event({ traceId: 'after-recovery' });
+      sink.write(last);
+      await sink.close();
+      const lines = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent);
+      expect(lines.at(-1)).toEqual(last);
+      expect(lines.length + sink.dropped).toBe(sent.length + 2);
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+        expect.stringContaining('failed; events are dropped until it can write again: Error: ENOSPC'),
+        `Switchyard's JSON-lines log sink writes again; ${sink.dropped} events were dropped while it could not`,
+      ]);
+    } finally {
+      warn.mockRestore();
+      await sink.close();
+    }
+  });
+
+  it('opens its file again once its directory is back, and not after close()', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const gone = join(dir, 'gone');
+    mkdirSync(gone);
+    const path = join(gone, 'z.jsonl');
+    const sink = new JsonLinesSink({ path, recoveryDelayMs: 20 });
+    const closed = new JsonLinesSink({ path: join(gone, 'closed.jsonl'), recoveryDelayMs: 20 });
+    try {
+      rmSync(gone, { recursive: true });
+      void sink.reopen();
+      void closed.reopen();
+      sink.write(event());
+      closed.write(event());
+      sink.flush();
+      closed.flush();
+      await until(() => sink.dropped === 1 && closed.dropped === 1);
+      await closed.close();
+      await new Promise((r) => setTimeout(r, 60)); // several recovery delays: the directory is still gone
+      mkdirSync(gone);
+      const kept = event({ traceId: 'directory-back' });
+      await until(() => {
+        sink.write(kept);
+        sink.flush();
+        return existsSync(path) && readFileSync(path, 'utf8') !== '';
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(join(gone, 'closed.jsonl'))).toBe(false);
+      expect(JSON.parse(readFileSync(path, 'utf8').split('\n')[0]!)).toEqual(kept);
+    } finally {
+      warn.mockRestore();
+      await sink.close();
+    }
+  });
+
+  it('refuses a recoveryDelayMs that is not a number of milliseconds', () => {
+    expect(() => new JsonLinesSink({ path: join(dir, 'r.jsonl'), recoveryDelayMs: -1 })).toThrow('JsonLinesSink recoveryDelayMs must be a number of milliseconds >= 0, got -1');
+    expect(() => new JsonLinesSink({ path: join(dir, 'r.jsonl'), recoveryDelayMs: Number.NaN })).toThrow(/got NaN/);
   });
 
   it('ends a line a failed write cut short before appending, so that the next event is a line of its own', async () => {
