@@ -196,6 +196,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect((await nextLog(logs)).attempts.map((a) => a.error?.code ?? a.status)).toEqual(['upstream_timeout', 200]);
     });
 
+    it("reads request_timeout 0 as no timeout, also under a parent's (as Portkey does)", async () => {
+      const url = await start({
+        config: { strategy: { mode: 'fallback' }, request_timeout: 100, targets: [{ virtual_key: 'openai-prod', request_timeout: 0 }, { virtual_key: 'azure-prod' }] },
+      });
+      up.openai.enqueue({ delayMs: 300 });
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from openai');
+      expect((await nextLog(logs)).attempts.map((a) => a.error?.code ?? a.status)).toEqual([200]);
+    });
+
     it('walks nested targets: a nested fallback that fails moves the parent on', async () => {
       const url = await start({
         config: {

@@ -226,7 +226,7 @@ describe('options validation (at construction, every issue with its path)', () =
         },
       }),
     ).toEqual([
-      'configs.catalog.targets[0].override_params.model: "@openai-prod/gpt-4o" is Portkey\'s Model Catalog form: define virtual key "openai-prod" in `virtualKeys` and write `virtual_key: "openai-prod"` with `override_params: { model: "gpt-4o" }`',
+      'configs.catalog.targets[0].override_params.model: "@openai-prod/gpt-4o" is Portkey\'s Model Catalog form: define virtual key "openai-prod" in `virtualKeys` (an `openai` or `azure-openai` key: Switchyard reaches no other providers) and write `virtual_key: "openai-prod"` with `override_params: { model: "gpt-4o" }`',
       'configs.legacy.mode: unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
       'configs.legacy.options: unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
       'configs.shapes.strategy: must be an object such as { mode: "fallback" }',
@@ -238,6 +238,30 @@ describe('options validation (at construction, every issue with its path)', () =
       'configs.extras.default_input_guardrails: unknown option: a Portkey feature Switchyard does not support',
       'configs.extras.metadata: unknown option: a Portkey feature Switchyard does not support',
     ]);
+  });
+
+  it("says what a Portkey SDK user's other config forms and numbers need: no saved ids, JSON parsed, whole numbers", () => {
+    expect(
+      issuesOf({
+        virtualKeys,
+        config: 'pc-fallba-1a2b3c',
+        configs: {
+          json: JSON.stringify({ virtual_key: 'openai-prod' }) as never,
+          list: { strategy: { mode: 'fallback' }, targets: [7 as never] },
+          floats: { virtual_key: 'openai-prod', request_timeout: 1500.5, retry: { attempts: 2.5 } },
+          negative: { virtual_key: 'openai-prod', request_timeout: -1 },
+        },
+      } as unknown as SwitchyardOptions),
+    ).toEqual([
+      'config: must be an object, not a string: Switchyard has no saved config ids (`pc-…`), so paste the config itself (a JSON string: `JSON.parse` it first)',
+      'configs.json: must be an object, not a string: Switchyard has no saved config ids (`pc-…`), so paste the config itself (a JSON string: `JSON.parse` it first)',
+      'configs.list.targets[0]: must be an object such as { virtual_key: "openai-prod" } or { strategy: { mode: "fallback" }, targets: [...] }',
+      'configs.floats.retry.attempts: must be a whole number of retries',
+      'configs.floats.request_timeout: must be a whole number of milliseconds',
+      'configs.negative.request_timeout: must be a number of milliseconds (0: no timeout)',
+    ]);
+    // 0 is Portkey's "no timeout" (its gateway arms a timer only `if (requestTimeout)`), under any deadline.
+    expect(() => new Gateway({ virtualKeys, deadlineMs: 1_000, config: { virtual_key: 'openai-prod', request_timeout: 0 } })).not.toThrow();
   });
 
   it('refuses a request_timeout not shorter than the deadline, which would always cut it first', () => {
@@ -343,6 +367,17 @@ describe('options validation (at construction, every issue with its path)', () =
       `configs.a.virtual_key: unknown virtual key "***" ${hint} (known: gemini)`,
       `configs.b.virtual_key: unknown virtual key "AIz...ghij" ${hint} (known: gemini)`,
       'configs.c.virtual_key: unknown virtual key "azure-prod-eastus-2" (known: gemini)',
+    ]);
+    // Nor a key pasted into Portkey's `@slug` forms (a model's catalog prefix, a provider).
+    const key = 'sk-proj-abcdefghijklmnopqrstuvwxyz0123';
+    const catalog = issuesOf({
+      virtualKeys: { o: { provider: `@${key}` as never, api_key: key } },
+      config: { virtual_key: 'o', override_params: { model: `@${key}/gpt-4o` } },
+    });
+    expect(catalog.join('\n')).not.toContain('abcdefghij');
+    expect(catalog).toEqual([
+      'virtualKeys.o.provider: must be "openai" or "azure-openai" (for Portkey\'s `@provider-slug`, define a virtual key and name it in `virtual_key`)',
+      "config.override_params.model: is Portkey's Model Catalog form (`@provider-slug/model`) around what looks like an API key: define a virtual key in `virtualKeys` that holds the key, and name it in `virtual_key`",
     ]);
   });
 

@@ -11,6 +11,7 @@ import { azureOpenAIEndpoint } from '../providers/azure-openai';
 import { openAIEndpoint } from '../providers/openai';
 import type { ProviderEndpoint } from '../providers/provider';
 import {
+  looksLikeApiKey,
   optionsSchema,
   retrySchema,
   routingConfigSchema,
@@ -304,14 +305,8 @@ function inheritedHost(fields: ProviderFields, scope: Scope): string | undefined
  * process.env.OPENAI_API_KEY`, as Portkey's own virtual keys read): that is masked, never printed into boot logs.
  */
 function shownKeyName(name: string, apiKeys: ReadonlySet<string>): string {
-  // A key configured here, one of a known form, or what looks like one: long, mixed case with digits (`AIza...`).
-  const secretLike =
-    apiKeys.has(name) ||
-    /^(?:sk-|sess-)/.test(name) ||
-    /^[\da-f]{32}$/i.test(name) ||
-    name.length > 40 ||
-    (name.length >= 24 && /\d/.test(name) && /[a-z]/.test(name) && /[A-Z]/.test(name) && !/\s/.test(name));
-  if (!secretLike) return `"${name}"`;
+  // A key configured here, or one of a known form or what looks like one.
+  if (!apiKeys.has(name) && !looksLikeApiKey(name)) return `"${name}"`;
   return `"${name.length >= 20 ? `${name.slice(0, 3)}...${name.slice(-4)}` : '***'}" (it looks like an API key: \`virtual_key\` names an entry of \`virtualKeys\`, which holds the key)`;
 }
 
@@ -329,12 +324,13 @@ class Resolver {
     const scope: Scope = {
       overrideParams: config.override_params ? { ...parent.overrideParams, ...config.override_params } : parent.overrideParams,
       retry: config.retry ? retryPolicy(config.retry) : parent.retry,
-      requestTimeoutMs: config.request_timeout ?? parent.requestTimeoutMs,
+      // 0 is no timeout, also under a parent that sets one (as in Portkey).
+      requestTimeoutMs: config.request_timeout === undefined ? parent.requestTimeoutMs : config.request_timeout || null,
       customHost: (isStrategy ? config.custom_host : undefined) ?? parent.customHost,
     };
     // The overall deadline would cut such an attempt first: a pasted Portkey timeout (it has no deadline) says so at startup.
     // Equal is refused too: the deadline's timer, armed first, fires first, and the next target is never tried.
-    if (config.request_timeout !== undefined && config.request_timeout >= this.deadlineMs) {
+    if (config.request_timeout && config.request_timeout >= this.deadlineMs) {
       this.issues.push({
         path: formatPath([...at, 'request_timeout']),
         message: `is not shorter than \`deadlineMs\` (${this.deadlineMs} ms), which ends the whole request first: raise \`deadlineMs\` or lower it`,

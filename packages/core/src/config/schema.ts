@@ -33,6 +33,12 @@ const azureEndpoint = httpUrl
 export const MAX_TIMER_MS = 2_147_483_647;
 const TIMER_LIMIT = 'must be at most 2147483647 (about 24.8 days)';
 export const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, TIMER_LIMIT);
+/** Portkey's `request_timeout`: 0 (or none) is no timeout, as in its gateway (`if (requestTimeout)`). */
+const requestTimeout = z
+  .number()
+  .int('must be a whole number of milliseconds')
+  .min(0, 'must be a number of milliseconds (0: no timeout)')
+  .max(MAX_TIMER_MS, TIMER_LIMIT);
 /**
  * Sent as an HTTP header value: a line break, a control character or one beyond Latin-1 (a typographic dash or a
  * zero-width space pasted with a key) would make every request fail.
@@ -43,6 +49,17 @@ const headerValue = (required?: string) =>
     .min(1, 'must not be empty')
     .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain line breaks, control characters or characters an HTTP header cannot carry');
 
+/** A name that may be an API key pasted in its place: an error message then does not quote it into boot logs. */
+export function looksLikeApiKey(name: string): boolean {
+  // One of a known form, or what looks like one: long, mixed case with digits (`AIza...`).
+  return (
+    /^(?:sk-|sess-)/.test(name) ||
+    /^[\da-f]{32}$/i.test(name) ||
+    name.length > 40 ||
+    (name.length >= 24 && /\d/.test(name) && /[a-z]/.test(name) && /[A-Z]/.test(name) && !/\s/.test(name))
+  );
+}
+
 /** zod says "expected object, received number" for `retry: 3`: show the shape instead. */
 const objectExpected = (example: string): z.core.$ZodErrorMap => (issue) =>
   issue.code === 'invalid_type' && issue.input !== undefined ? `must be an object such as ${example}` : undefined;
@@ -50,7 +67,7 @@ const objectExpected = (example: string): z.core.$ZodErrorMap => (issue) =>
 /** Per-target retries, with Portkey's meaning: `attempts` is the number of retries after the first try. */
 export const retrySchema = z.strictObject(
   {
-    attempts: z.number().int().min(0).max(10),
+    attempts: z.number().int('must be a whole number of retries').min(0).max(10),
     /** Statuses that are retried. Default: 429, 500, 502, 503, 504. */
     on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for 429 and 5xx)').optional(),
     /** Wait as long as `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` ask (up to the cap). Default: true. */
@@ -76,10 +93,16 @@ export const overrideParamsSchema = z
     // Portkey's Model Catalog names the provider in the model (`@openai-prod/gpt-4o`); sent as it is, every request
     // would fail with the upstream's 404.
     const catalog = /^@([^/]+)\/(.+)$/.exec(model);
-    if (catalog) {
+    if (catalog && looksLikeApiKey(catalog[1]!)) {
       ctx.addIssue({
         code: 'custom',
-        message: `"${model}" is Portkey's Model Catalog form: define virtual key "${catalog[1]}" in \`virtualKeys\` and write \`virtual_key: "${catalog[1]}"\` with \`override_params: { model: "${catalog[2]}" }\``,
+        message: "is Portkey's Model Catalog form (`@provider-slug/model`) around what looks like an API key: define a virtual key in `virtualKeys` that holds the key, and name it in `virtual_key`",
+        path: ['model'],
+      });
+    } else if (catalog) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${model}" is Portkey's Model Catalog form: define virtual key "${catalog[1]}" in \`virtualKeys\` (an \`openai\` or \`azure-openai\` key: Switchyard reaches no other providers) and write \`virtual_key: "${catalog[1]}"\` with \`override_params: { model: "${catalog[2]}" }\``,
         path: ['model'],
       });
     }
@@ -99,7 +122,7 @@ export const providerSchema = z.enum(['openai', 'azure-openai'], {
   error: (issue) =>
     typeof issue.input === 'string' && issue.input.startsWith('@')
       ? // Portkey's Model Catalog names a provider integration so; here a named credential is a virtual key.
-        `must be "openai" or "azure-openai" (for Portkey's "${issue.input}", define a virtual key and name it in \`virtual_key\`)`
+        `must be "openai" or "azure-openai" (for Portkey's ${looksLikeApiKey(issue.input.slice(1)) ? '`@provider-slug`' : `"${issue.input}"`}, define a virtual key and name it in \`virtual_key\`)`
       : issue.input === undefined
         ? 'is required'
         : 'must be "openai" or "azure-openai"',
@@ -168,7 +191,7 @@ interface TargetShape<Strategy, Retry> {
   custom_host?: string | undefined;
   override_params?: Record<string, unknown> | undefined;
   retry?: Retry | undefined;
-  /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first whole event, arrived. */
+  /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first whole event, arrived. 0: none. */
   request_timeout?: number | undefined;
   weight?: number | undefined;
 }
@@ -177,6 +200,18 @@ interface TargetShape<Strategy, Retry> {
 export type TargetConfig = TargetShape<z.infer<typeof strategySchema>, z.infer<typeof retrySchema>>;
 /** A target as written in options: typed, so that an editor checks a config written apart from the options object. */
 export type TargetConfigInput = TargetShape<z.input<typeof strategySchema>, z.input<typeof retrySchema>>;
+
+/**
+ * Portkey's SDK also takes a saved config's id (`pc-…`) or the config as a JSON string; zod alone would say only
+ * "expected object, received string".
+ */
+const targetExpected: z.core.$ZodErrorMap = (issue) => {
+  if (issue.code !== 'invalid_type' || issue.input === undefined) return undefined;
+  if (typeof issue.input === 'string') {
+    return 'must be an object, not a string: Switchyard has no saved config ids (`pc-…`), so paste the config itself (a JSON string: `JSON.parse` it first)';
+  }
+  return 'must be an object such as { virtual_key: "openai-prod" } or { strategy: { mode: "fallback" }, targets: [...] }';
+};
 
 const targetObject = z.strictObject({
   strategy: strategySchema.optional(),
@@ -187,9 +222,9 @@ const targetObject = z.strictObject({
   ...providerFields,
   override_params: overrideParamsSchema.optional(),
   retry: retrySchema.optional(),
-  request_timeout: positiveMs.optional(),
+  request_timeout: requestTimeout.optional(),
   weight: z.number().min(0).optional(),
-});
+}, { error: targetExpected });
 export const targetSchema: z.ZodType<TargetConfig, TargetConfigInput> = targetObject;
 /** The keys of a target, for the "did you mean" hint of an unknown option. */
 export const TARGET_KEYS: readonly string[] = Object.keys(targetObject.shape);
