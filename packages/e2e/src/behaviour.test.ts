@@ -353,6 +353,25 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.openai.requests).toHaveLength(1);
     });
 
+    // Azure answers a token-rate 429 with only this header at times (openai/openai-python#937).
+    it("reads Azure's x-rate-limit-reset-tokens as the wait a 429 asks for: past the cap, it moves on at once", async () => {
+      const rateLimited = { status: 429, headers: { 'x-rate-limit-reset-tokens': '55' } };
+      const url = await start({
+        config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'azure-prod', retry: { attempts: 3 } }, { virtual_key: 'openai-prod' }] },
+      });
+      up.azure.enqueue(rateLimited);
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from openai');
+      expect(up.azure.requests).toHaveLength(1);
+
+      // The last target's 429 reaches the client with it, as with OpenAI's x-ratelimit-* headers.
+      const single = await start({ config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod' }] } });
+      up.azure.enqueue(rateLimited);
+      const err = await sdk(single).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RateLimitError);
+      expect((err as RateLimitError).headers.get('x-rate-limit-reset-tokens')).toBe('55');
+    });
+
     it("waits as Azure's x-ms-retry-after-ms asks before retrying it", async () => {
       const url = await start({ config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod', retry: { attempts: 1 } }] } });
       up.azure.enqueue({ status: 429, headers: { 'x-ms-retry-after-ms': '900' } });

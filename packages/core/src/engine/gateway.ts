@@ -514,7 +514,7 @@ export class Gateway {
     const headers: Record<string, string> = {};
     for (const name in res.headers) {
       const value = res.headers[name];
-      if (value !== undefined && (FORWARDED_HEADERS.has(name) || name.startsWith('x-ratelimit-'))) {
+      if (value !== undefined && (FORWARDED_HEADERS.has(name) || name.startsWith('x-ratelimit-') || name.startsWith('x-rate-limit-'))) {
         // A proxy that echoes the credential in a header it sets: masked, as in an error body.
         headers[name] = redact(Array.isArray(value) ? value.join(', ') : value, leaf.endpoint.secret);
       }

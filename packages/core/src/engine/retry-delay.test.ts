@@ -11,6 +11,11 @@ describe('retry wait rule', () => {
     expect(retryAfterMs(headers({ 'retry-after': 'Thu, 01 Jan 2026 00:00:03 GMT' }), now)).toBe(3000);
     expect(retryAfterMs(headers({ 'retry-after': 'soon' }))).toBeUndefined();
     expect(retryAfterMs(headers({}))).toBeUndefined();
+    // Azure's token-rate 429 at times says only this (seconds); OpenAI's dashless x-ratelimit-reset-* is no hint.
+    expect(retryAfterMs(headers({ 'x-rate-limit-reset-tokens': '55' }))).toBe(55_000);
+    expect(retryAfterMs(headers({ 'retry-after': '2', 'x-rate-limit-reset-tokens': '55' }))).toBe(2000);
+    expect(retryAfterMs(headers({ 'x-ratelimit-reset-tokens': '6m0s', 'x-ratelimit-reset-requests': '1s' }))).toBeUndefined();
+    expect(retryAfterMs(headers({ 'x-rate-limit-reset-tokens': '6m0s' }))).toBeUndefined();
   });
 
   it('reads only digits and HTTP dates: what Number() or Date.parse would also take is no hint (then backoff)', () => {

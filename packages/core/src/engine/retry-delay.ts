@@ -1,7 +1,8 @@
 /**
  * The wait rule between retries of one target, in one place (as openai-node does it):
  * the upstream's own hint first (`retry-after-ms`, Azure's `x-ms-retry-after-ms`, then `retry-after` in
- * seconds or as an HTTP date), else exponential backoff 0.5 s x 2^n with jitter. Everything is capped.
+ * seconds or as an HTTP date, then Azure's `x-rate-limit-reset-tokens`), else exponential backoff 0.5 s x 2^n with
+ * jitter. Everything is capped.
  */
 
 export type HeaderLookup = (name: string) => string | undefined;
@@ -15,7 +16,12 @@ export function retryAfterMs(header: HeaderLookup, now = Date.now()): number | u
     if (value !== undefined && DECIMAL.test(value)) return Number(value);
   }
   const value = given(header('retry-after'));
-  if (value === undefined) return undefined;
+  if (value === undefined) {
+    // Azure answers a token-rate 429 with this alone at times (seconds; the body says "retry after 55 seconds").
+    // OpenAI's `x-ratelimit-reset-tokens` (no dash, "6m0s") is when its bucket is full again, not a retry hint.
+    const reset = given(header('x-rate-limit-reset-tokens'));
+    return reset !== undefined && DECIMAL.test(reset) ? Number(reset) * 1000 : undefined;
+  }
   if (DECIMAL.test(value)) return Number(value) * 1000;
   // Only an HTTP date (RFC 9110: IMF-fixdate, or the obsolete RFC 850 and asctime forms): Date.parse alone reads
   // "1, 2" or "1/2" as dates in 2001, a hint to retry at once.
