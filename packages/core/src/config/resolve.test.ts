@@ -112,6 +112,7 @@ describe('options validation (at construction, every issue with its path)', () =
           withQuery: azure('https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21'),
           withoutQuery: azure('https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions'),
           v1: azure('https://r.openai.azure.com/openai/v1/chat/completions'),
+          basePath: azure('https://r.openai.azure.com/openai/deployments'),
           o: { provider: 'openai', api_key: 'k', custom_host: 'https://proxy.example.com/v1/chat/completions/' },
         },
         config: { virtual_key: 'o' },
@@ -120,6 +121,7 @@ describe('options validation (at construction, every issue with its path)', () =
       'virtualKeys.withQuery.endpoint: resource endpoint',
       'virtualKeys.withoutQuery.endpoint: resource endpoint',
       'virtualKeys.v1.endpoint: resource endpoint',
+      'virtualKeys.basePath.endpoint: resource endpoint',
       'virtualKeys.o.custom_host: without `/chat/completions`',
     ]);
     // What the portal and Azure's v1 docs show as a base URL is still accepted, and an API gateway's path prefix too.

@@ -20,9 +20,12 @@ const baseUrl = httpUrl
     abort: true,
   })
   .refine(plainUrl, PLAIN_URL);
-/** Azure's portal shows each deployment's "Target URI": the whole operation URL, deployment and api-version included. */
+/**
+ * Azure's portal shows each deployment's "Target URI": the whole operation URL, deployment and api-version included;
+ * LangChain's `azureOpenAIBasePath` ends in `/openai/deployments`.
+ */
 const azureEndpoint = httpUrl
-  .refine(urlHolds((url) => !/\/(deployments\/|chat\/completions)/.test(url.pathname) && !url.searchParams.has('api-version')), {
+  .refine(urlHolds((url) => !/\/(deployments(\/|$)|chat\/completions)/.test(url.pathname) && !url.searchParams.has('api-version')), {
     error:
       'must be the resource endpoint, e.g. `https://my-resource.openai.azure.com`: the deployment goes in `deployment_id` or `deployments`, the version in `api_version`',
     abort: true,
