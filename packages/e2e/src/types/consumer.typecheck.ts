@@ -52,10 +52,12 @@ declare const maybeFlag: boolean | undefined;
 export const sqlite = () =>
   new SqliteLogStore({ path: 'logs.db', retention: { maxAgeMs: maybeMs, maxRows: maybeMs }, maxQueue: maybeMs, flushIntervalMs: maybeMs, pruneIntervalMs: maybeMs, busyTimeoutMs: maybeMs });
 export const sinks = () => [
-  new JsonLinesSink({ path: 'logs.jsonl', maxPendingBytes: maybeMs }),
+  new JsonLinesSink({ path: 'logs.jsonl', maxPendingBytes: maybeMs, recoveryDelayMs: maybeMs }),
   createLoggerSink({ info: () => undefined }, { message: maybeString, level: undefined }),
   createMetricsSink({ registry: undefined, prefix: maybeString, buckets: undefined, maxModels: maybeMs }),
 ];
+// The logs README's lost-events counter reads these as numbers.
+export const lostEvents = (store: SqliteLogStore, jsonl: JsonLinesSink): number => store.dropped + store.failed + jsonl.dropped;
 export const koaLogs = () => koaLogsMiddleware({ path: '/logs', store: new MemoryLogStore(), token: maybeString, auth: undefined, viewer: maybeFlag });
 export const expressLogs = () => logsMiddleware({ store: new MemoryLogStore(), auth: undefined, allowUnauthenticated: true });
 export const nest = () =>
