@@ -384,3 +384,41 @@ describe('shutdown with gateway.drain()', () => {
     }
   });
 });
+
+describe('as a route handler in a Router mounted at /v1', () => {
+  it("says once that the route and basePath disagree (every chat request reaches the host's 404), and serves with the basePath it names", async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const mounted = (extra: { basePath?: string }) => {
+      const v1 = express.Router();
+      v1.post('/chat/completions', fallbackMiddleware(seedOptions(up, logs, extra)));
+      const host = express();
+      host.use('/v1', v1);
+      host.post('/elsewhere', fallbackMiddleware(seedOptions(up, logs)), (_req: Request, res: Response) => void res.send('host'));
+      return listen(createServer(host));
+    };
+    const wrong = await mounted({});
+    const right = await mounted({ basePath: '' });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await request(wrong.url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages });
+        expect(res.status).toBe(404);
+      }
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+        "Switchyard is the handler of a route that got POST /chat/completions, but it serves POST /v1/chat/completions (basePath counts from the path the framework passes it: here, basePath: ''); the request went on to next()",
+      ]);
+      const completion = await sdk(right.url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+      // A route of the host's own that runs it first (a path that never was a chat path) is said the same way, once per gateway.
+      expect((await request(right.url).post('/elsewhere').send({})).text).toBe('host');
+      expect(warn.mock.calls).toHaveLength(2);
+      expect(String(warn.mock.calls[1]![0])).toMatch(/^Switchyard is the handler of a route that got POST \/elsewhere, but it serves POST \/v1\/chat\/completions \(basePath counts from the path the framework passes it\); /);
+    } finally {
+      warn.mockRestore();
+      await wrong.close();
+      await right.close();
+      await up.close();
+    }
+  });
+});

@@ -20,7 +20,11 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Fallba
   const isChatRequest = (req: Request): boolean => req.method === 'POST' && (req.url === route || gateway.isChatPath(req.path));
   return [
     (req: Request, res: Response, next: NextFunction) => {
-      if (!isChatRequest(req)) return next();
+      if (!isChatRequest(req)) {
+        // Run as a route's handler (a Router's `post('/chat/completions', ...)`): that route was meant for us.
+        if (req.route !== undefined && req.method === 'POST') gateway.warnRouteMismatch(req.path);
+        return next();
+      }
       void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
     },
     (err: unknown, req: Request, res: Response, next: NextFunction) => {

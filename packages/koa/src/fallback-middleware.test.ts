@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
+import Router from '@koa/router';
 import Koa from 'koa';
 import request from 'supertest';
 import { fallbackMiddleware } from '@switchyard/koa';
@@ -172,4 +173,30 @@ it('Koa: an upstream answer without a content-type goes on without one, as on th
   const url = track(await listen(createServer(app.callback())));
   const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'gpt-4o', messages }) });
   expect([res.status, res.headers.get('content-type'), await res.text()]).toEqual([400, null, '{"error":{"message":"bare"}}']);
+});
+
+it("Koa: as @koa/router's route handler under a prefix basePath does not name, says once that they disagree, and serves with the basePath it names", async () => {
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  const mounted = (extra: { basePath?: string }) => {
+    const router = new Router({ prefix: '/api' });
+    router.post('/v1/chat/completions', fallbackMiddleware(seedOptions(up, logs, extra)));
+    const app = new Koa();
+    app.use(router.routes());
+    return listen(createServer(app.callback()));
+  };
+  try {
+    const wrong = track(await mounted({}));
+    const right = track(await mounted({ basePath: '/api/v1' }));
+    for (let i = 0; i < 2; i++) {
+      expect((await request(wrong).post('/api/v1/chat/completions').send({ model: 'gpt-4o', messages })).status).toBe(404);
+    }
+    expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+      "Switchyard is the handler of a route that got POST /api/v1/chat/completions, but it serves POST /v1/chat/completions (basePath counts from the path the framework passes it: here, basePath: '/api/v1'); the request went on to next()",
+    ]);
+    const completion = await sdk(`${right}/api`).chat.completions.create({ model: 'gpt-4o', messages });
+    expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+    expect(warn.mock.calls).toHaveLength(1);
+  } finally {
+    warn.mockRestore();
+  }
 });

@@ -11,7 +11,11 @@ import type { Middleware } from 'koa';
 export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middleware {
   const gateway = options instanceof Gateway ? options : new Gateway(options);
   return async (ctx, next) => {
-    if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) return next();
+    if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) {
+      // Run as @koa/router's route handler (`router.post('/chat/completions', ...)`): that route was meant for us.
+      if (ctx.method === 'POST' && (ctx as { _matchedRoute?: unknown })._matchedRoute !== undefined) gateway.warnRouteMismatch(ctx.path);
+      return next();
+    }
     // Koa's own reply is given up only when a stream of ours starts: a timeout middleware in front that answers
     // through ctx.status and ctx.body before then (and stops the upstream call) is answered by Koa as the host meant.
     // The status is Koa's too, for the access log or metrics middleware in front that reads ctx.status.

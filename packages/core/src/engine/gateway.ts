@@ -323,6 +323,22 @@ export class Gateway {
     return path === this.options.chatPath || path === this.chatPathSlash;
   }
 
+  private mountWarned = false;
+  /**
+   * An adapter that a framework ran as a route's own handler (`router.post('/chat/completions', ...)`) was given a
+   * POST for another path: the route and `basePath` disagree, and every chat request would reach the host's 404
+   * with no other sign. Said once.
+   */
+  warnRouteMismatch(path: string): void {
+    if (this.mountWarned) return;
+    this.mountWarned = true;
+    const base = /^(.*)\/chat\/completions\/?$/.exec(path)?.[1];
+    process.emitWarning(
+      `Switchyard is the handler of a route that got POST ${path}, but it serves POST ${this.options.chatPath} (basePath counts from the path the framework passes it${base === undefined ? '' : `: here, basePath: '${base}'`}); the request went on to next()`,
+      'SwitchyardMountWarning',
+    );
+  }
+
   /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
   reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
     this.enter();
