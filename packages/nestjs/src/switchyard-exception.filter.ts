@@ -2,6 +2,7 @@ import { Catch, Optional, type ArgumentsHost, type ExceptionFilter } from '@nest
 import { HttpAdapterHost } from '@nestjs/core';
 import { FallbackRequestError } from '@switchyard/core';
 import type { ServerResponse } from 'node:http';
+import { throwError, type Observable } from 'rxjs';
 
 /** Headers that describe the body the filter does not send: the platform sets its own. */
 const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encoding', 'transfer-encoding']);
@@ -11,15 +12,25 @@ const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encodin
  * would: its status (a 429 stays a 429, with its `retry-after`), the same error body and the `x-switchyard-*`
  * headers (the trace id finds its log event), instead of Nest's bare 500. Opt in, on the Express or Fastify platform:
  * `app.useGlobalFilters(new SwitchyardExceptionFilter(app.get(HttpAdapterHost)))`, an `APP_FILTER` provider or
- * `@UseFilters(SwitchyardExceptionFilter)`. Outside HTTP (microservices, websockets) it rethrows the error.
+ * `@UseFilters(SwitchyardExceptionFilter)`. An app-wide filter applies to a microservice's message handlers and a
+ * gateway's too: there the caller gets `{ status: 'error', message, statusCode, body }`, as Nest's own filters answer
+ * (an RPC error, a websocket `exception` event). Any other context (GraphQL) gets the error rethrown.
  */
 @Catch(FallbackRequestError)
 export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackRequestError> {
   /** `adapterHost` is injected by Nest; `new SwitchyardExceptionFilter()` without it answers through Node's response. */
   constructor(@Optional() private readonly adapterHost?: HttpAdapterHost) {}
 
-  catch(err: FallbackRequestError, host: ArgumentsHost): void {
-    if (host.getType() !== 'http') throw err;
+  catch(err: FallbackRequestError, host: ArgumentsHost): void | Observable<never> {
+    const type = host.getType();
+    // A filter that throws here leaves an RPC caller with no answer at all (Nest's server only logs it): an RPC
+    // filter answers with an Observable that fails, as Nest's BaseRpcExceptionFilter does.
+    if (type === 'rpc') return throwError(() => failure(err));
+    if (type === 'ws') {
+      (host.switchToWs().getClient() as { emit?: (event: string, data: unknown) => unknown }).emit?.('exception', failure(err));
+      return;
+    }
+    if (type !== 'http') throw err;
     const res: unknown = host.switchToHttp().getResponse();
     const adapter = this.adapterHost?.httpAdapter ?? nodeAdapter;
     // Part of a streamed answer went out already (the handler piped the stream): only ending it is left. Node's own
@@ -40,6 +51,11 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
     }
     adapter.reply(res, err.body, err.status);
   }
+}
+
+/** The error as Nest's own RPC and websocket filters send one (`status: 'error'`), with the route's status and body. */
+function failure(err: FallbackRequestError): { status: 'error'; message: string; statusCode: number; body: unknown } {
+  return { status: 'error', message: err.message, statusCode: err.status, body: err.body };
 }
 
 /** What the filter needs of Nest's HTTP adapter, on Node's response (Express's) or Fastify's reply (its `raw`). */

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { Catch, Controller, HttpException, Inject, Injectable, Module, Post, Res, SetMetadata, type ArgumentsHost, type ExceptionFilter, UseGuards, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
-import { tap, type Observable } from 'rxjs';
+import { lastValueFrom, Observable as RxObservable, tap, type Observable } from 'rxjs';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import type { ServerResponse } from 'node:http';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
@@ -404,6 +405,37 @@ describe('SwitchyardModule', () => {
     expect(await statusWith(new AllExceptionsFilter(), new SwitchyardExceptionFilter())).toEqual([429, '3']);
     // The other way round, the catch-all is asked first.
     expect(await statusWith(new SwitchyardExceptionFilter(), new AllExceptionsFilter())).toEqual([500, null]);
+  });
+
+  // An APP_FILTER applies to a microservice's message handlers and a gateway's too; Nest hands the filter a host of
+  // that type (these are Nest's own host objects). A filter that throws there leaves an RPC caller with no answer.
+  it('answers an RPC caller with a failing Observable and a websocket client with an exception event, as Nest\'s own filters do', async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [SwitchyardModule.forRoot(config.switchyard())] }).compile();
+    openai.enqueue(replies.rateLimited());
+    azure.enqueue(replies.rateLimited(3));
+    const err = await moduleRef.get(SwitchyardService).createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    await moduleRef.close();
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    const failure = { status: 'error', message: (err as FallbackRequestError).message, statusCode: 429, body: (err as FallbackRequestError).body };
+    expect(failure.body).toMatchObject({ error: { code: '429' } }); // Azure's envelope, as the route would send it
+    const filter = new SwitchyardExceptionFilter();
+
+    const rpc = new ExecutionContextHost([{ text: 'hi' }, {}]);
+    rpc.setType('rpc');
+    const answer = filter.catch(err as FallbackRequestError, rpc);
+    expect(answer).toBeInstanceOf(RxObservable);
+    await expect(lastValueFrom(answer as Observable<never>)).rejects.toEqual(failure);
+
+    const emitted: unknown[] = [];
+    const ws = new ExecutionContextHost([{ emit: (event: string, data: unknown) => emitted.push([event, data]) }, { text: 'hi' }]);
+    ws.setType('ws');
+    expect(filter.catch(err as FallbackRequestError, ws)).toBeUndefined();
+    expect(emitted).toEqual([['exception', failure]]);
+
+    // Elsewhere (GraphQL) the error goes on to that context's own handling.
+    const graphql = new ExecutionContextHost([]);
+    graphql.setType('graphql');
+    expect(() => filter.catch(err as FallbackRequestError, graphql)).toThrow(err as FallbackRequestError);
   });
 });
 
