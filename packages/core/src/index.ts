@@ -1,4 +1,4 @@
-export { Gateway } from './engine/gateway';
+export { Gateway, gatewayFrom } from './engine/gateway';
 export type { GatewayRequest, GatewayResponse, DeliveryEnd } from './engine/gateway';
 export type { HeaderBag, ChatRequestBody } from './engine/request';
 export { handleNodeRequest, handleParserError } from './http/node-bridge';

@@ -422,3 +422,18 @@ describe('as a route handler in a Router mounted at /v1', () => {
     }
   });
 });
+
+// npm installs a second copy when an app's own @switchyard/core and an adapter's ranges differ.
+it("names a Gateway from another copy of @switchyard/core as that, not as a bag of unknown options", () => {
+  let Other: typeof Gateway | undefined;
+  jest.isolateModules(() => {
+    Other = (require('@switchyard/core') as { Gateway: typeof Gateway }).Gateway;
+  });
+  expect(Other).not.toBe(Gateway);
+  const theirs = new Other!({ virtualKeys: {}, config: { provider: 'openai', api_key: 'sk-test' } });
+  expect(() => fallbackMiddleware(theirs)).toThrow(
+    'Invalid Switchyard options:\n  - gateway: is a Gateway from another copy of @switchyard/core than the one this package uses: install a single version (`npm ls @switchyard/core` lists them)',
+  );
+  // One from this copy is served through, as before.
+  expect(fallbackMiddleware(new Gateway({ virtualKeys: {}, config: { provider: 'openai', api_key: 'sk-test' } }))).toHaveLength(2);
+});

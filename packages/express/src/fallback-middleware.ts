@@ -1,4 +1,4 @@
-import { Gateway, handleNodeRequest, handleParserError, type SwitchyardOptions } from '@switchyard/core';
+import { gatewayFrom, handleNodeRequest, handleParserError, type Gateway, type SwitchyardOptions } from '@switchyard/core';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 
 /**
@@ -14,7 +14,7 @@ export type FallbackMiddleware = [RequestHandler, ErrorRequestHandler];
  * Given a `Gateway` instead, it serves through that one (shared with an in-process client; `gateway.drain()` on shutdown).
  */
 export function fallbackMiddleware(options: SwitchyardOptions | Gateway): FallbackMiddleware {
-  const gateway = options instanceof Gateway ? options : new Gateway(options);
+  const gateway = gatewayFrom(options);
   const route = gateway.options.chatPath;
   // `req.url` equal to the route (no query) saves Express's `req.path` getter, which parses the URL (issue 5).
   const isChatRequest = (req: Request): boolean => req.method === 'POST' && (req.url === route || gateway.isChatPath(req.path));

@@ -1,4 +1,4 @@
-import { Gateway, handleNodeRequest, type SwitchyardOptions } from '@switchyard/core';
+import { gatewayFrom, handleNodeRequest, type Gateway, type SwitchyardOptions } from '@switchyard/core';
 import type { Middleware } from 'koa';
 
 /**
@@ -9,7 +9,7 @@ import type { Middleware } from 'koa';
  * Given a `Gateway` instead, it serves through that one (shared with an in-process client; `gateway.drain()` on shutdown).
  */
 export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middleware {
-  const gateway = options instanceof Gateway ? options : new Gateway(options);
+  const gateway = gatewayFrom(options);
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) {
       // Run as @koa/router's route handler (`router.post('/chat/completions', ...)`): that route was meant for us.

@@ -12,7 +12,7 @@ import type {
   ChatCompletionCreateParamsStreaming,
 } from 'openai/resources/chat/completions';
 import { MAX_TIMER_MS, positiveMs, type SwitchyardOptions } from '../config/schema';
-import { clientClosed, Gateway, streamInterrupted, type GatewayResponse } from '../engine/gateway';
+import { clientClosed, gatewayFrom, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
 import { errorMessage, SseFramer, streamFault } from '../http/sse-framer';
@@ -123,7 +123,7 @@ export interface FallbackClient {
 
 /** Creates the in-process client from options, or from an existing gateway to share its configs and log sinks. */
 export function createFallbackClient(options: SwitchyardOptions | Gateway): FallbackClient {
-  const gateway = options instanceof Gateway ? options : new Gateway(options);
+  const gateway = gatewayFrom(options);
   const create = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>> => {
     const headers: Record<string, string> = {};
     for (const [name, value] of headerEntries(opts.headers)) {

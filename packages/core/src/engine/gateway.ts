@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
 import { resolveOptions } from '../config/resolve';
 import type { SwitchyardOptions } from '../config/schema';
-import { SwitchyardError, type OpenAIErrorBody } from '../errors';
+import { SwitchyardError, SwitchyardOptionsError, type OpenAIErrorBody } from '../errors';
 import { createUpstreamClient, FirstEventError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
 import type { BodyStream } from '../http/body-stream';
 import { codecFor, contentCoding } from '../http/content-coding';
@@ -650,7 +650,28 @@ export class Gateway {
     // an answer of the wrong kind would come again.
     if (status >= 400 && (tried > 1 || code === 'deadline_exceeded' || code === 'upstream_invalid_response')) headers['x-should-retry'] = 'false';
   }
+}
 
+/**
+ * Marks a Gateway whichever copy of this package made it: with two versions installed side by side (an app's own
+ * `@switchyard/core` beside an adapter's), `instanceof` does not see the other copy's class.
+ */
+const GATEWAY_BRAND = Symbol.for('switchyard.gateway');
+Object.defineProperty(Gateway.prototype, GATEWAY_BRAND, { value: true });
+
+/** The gateway given, or one made from the options given: what every adapter and the in-process client take. */
+export function gatewayFrom(options: SwitchyardOptions | Gateway): Gateway {
+  if (options instanceof Gateway) return options;
+  // Read as options, its fields would be reported as unknown options, which says nothing of the cause.
+  if (typeof options === 'object' && options !== null && (options as Record<symbol, unknown>)[GATEWAY_BRAND] === true) {
+    throw new SwitchyardOptionsError([
+      {
+        path: 'gateway',
+        message: 'is a Gateway from another copy of @switchyard/core than the one this package uses: install a single version (`npm ls @switchyard/core` lists them)',
+      },
+    ]);
+  }
+  return new Gateway(options);
 }
 
 /** Builds the event in the contract's field order (readable as a JSON line). */
