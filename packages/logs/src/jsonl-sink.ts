@@ -9,7 +9,7 @@ export interface JsonLinesSinkOptions {
   maxPendingBytes?: number | undefined;
   /**
    * After the file fails (a full disk, its directory gone), how long until the sink opens it again by itself; doubled
-   * while it keeps failing, up to 60 s. Default 5000.
+   * while it keeps failing, up to 60 s (or this, if longer). Default 5000.
    */
   recoveryDelayMs?: number | undefined;
 }
@@ -41,8 +41,9 @@ export class JsonLinesSink implements LogSink {
   constructor(options: JsonLinesSinkOptions) {
     this.maxPendingBytes = options.maxPendingBytes ?? 8 * 1024 * 1024;
     this.recoveryDelayMs = options.recoveryDelayMs ?? 5000;
-    if (!(Number.isFinite(this.recoveryDelayMs) && this.recoveryDelayMs >= 0)) {
-      throw new Error(`JsonLinesSink recoveryDelayMs must be a number of milliseconds >= 0, got ${String(options.recoveryDelayMs)}`);
+    // 0 would try the file again in a loop, never backing off.
+    if (!(Number.isFinite(this.recoveryDelayMs) && this.recoveryDelayMs >= 1)) {
+      throw new Error(`JsonLinesSink recoveryDelayMs must be a number of milliseconds >= 1, got ${String(options.recoveryDelayMs)}`);
     }
     this.recoveryDelay = this.recoveryDelayMs;
     this.path = options.path;
@@ -83,7 +84,7 @@ export class JsonLinesSink implements LogSink {
   private scheduleRecovery(): void {
     if (this.closed || this.recoveryTimer) return;
     const delay = this.recoveryDelay;
-    this.recoveryDelay = Math.min(delay * 2, MAX_RECOVERY_DELAY_MS);
+    this.recoveryDelay = Math.min(delay * 2, Math.max(MAX_RECOVERY_DELAY_MS, this.recoveryDelayMs));
     this.recoveryTimer = setTimeout(() => {
       this.recoveryTimer = undefined;
       if (this.closed || !this.broken) return;
@@ -164,7 +165,11 @@ export class JsonLinesSink implements LogSink {
     // A file that fails later (the disk is full) fails this write too: its events count.
     const stream = this.stream;
     stream.write(lines, (err) => {
-      if (!err) return this.wrote();
+      if (!err) {
+        // The file a reopen() rotated away taking its last batch says nothing of the file now in use.
+        if (stream === this.stream) this.wrote();
+        return;
+      }
       if (stream === this.stream) this.markFailed(); // before its error event, which comes after this callback
       this.dropped += written;
     });

@@ -209,8 +209,38 @@ describe('JSON-lines sink', () => {
     }
   });
 
+  it("says it writes again only when the file in use does, not when a reopen()'s old file takes its last batch", async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const gone = join(dir, 'rotated');
+    mkdirSync(gone);
+    const path = join(gone, 'a.jsonl');
+    const sink = new JsonLinesSink({ path, recoveryDelayMs: 50 });
+    try {
+      rmSync(gone, { recursive: true }); // logrotate renamed it, and the new path cannot be opened
+      for (let i = 0; i < 2; i++) sink.write(event()); // queued: they go to the old file, which takes them
+      await sink.reopen();
+      await until(() => warn.mock.calls.length === 1);
+      for (let i = 0; i < 3; i++) sink.write(event()); // dropped while the new file cannot be opened
+      mkdirSync(gone);
+      await until(() => {
+        sink.write(event({ traceId: 'back' }));
+        sink.flush();
+        return existsSync(path) && readFileSync(path, 'utf8') !== '';
+      });
+      await until(() => warn.mock.calls.length >= 2); // said from the write's callback, just after the file has it
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+        expect.stringContaining('failed; events are dropped until it can write again: Error: ENOENT'),
+        `Switchyard's JSON-lines log sink writes again; ${sink.dropped} events were dropped while it could not`,
+      ]);
+      expect(sink.dropped).toBeGreaterThanOrEqual(3);
+    } finally {
+      warn.mockRestore();
+      await sink.close();
+    }
+  });
+
   it('refuses a recoveryDelayMs that is not a number of milliseconds', () => {
-    expect(() => new JsonLinesSink({ path: join(dir, 'r.jsonl'), recoveryDelayMs: -1 })).toThrow('JsonLinesSink recoveryDelayMs must be a number of milliseconds >= 0, got -1');
+    expect(() => new JsonLinesSink({ path: join(dir, 'r.jsonl'), recoveryDelayMs: 0 })).toThrow('JsonLinesSink recoveryDelayMs must be a number of milliseconds >= 1, got 0');
     expect(() => new JsonLinesSink({ path: join(dir, 'r.jsonl'), recoveryDelayMs: Number.NaN })).toThrow(/got NaN/);
   });
 
