@@ -18,17 +18,25 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Fallba
   const route = gateway.options.chatPath;
   // `req.url` equal to the route (no query) saves Express's `req.path` getter, which parses the URL (issue 5).
   const isChatRequest = (req: Request): boolean => req.method === 'POST' && (req.url === route || gateway.isChatPath(req.path));
+  const serve: RequestHandler = (req, res, next) => {
+    if (!isChatRequest(req)) {
+      // Run as a route's own handler (a Router's `post('/chat/completions', ...)`): that route was meant for us.
+      // `req.route` stays set by any route matched before (a CORS catch-all), hence the look at its handlers.
+      if (req.method === 'POST' && isRouteOf(req, serve)) gateway.warnRouteMismatch(req.path);
+      return next();
+    }
+    void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
+  };
   return [
-    (req: Request, res: Response, next: NextFunction) => {
-      if (!isChatRequest(req)) {
-        // Run as a route's handler (a Router's `post('/chat/completions', ...)`): that route was meant for us.
-        if (req.route !== undefined && req.method === 'POST') gateway.warnRouteMismatch(req.path);
-        return next();
-      }
-      void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
-    },
+    serve,
     (err: unknown, req: Request, res: Response, next: NextFunction) => {
       if (!isChatRequest(req) || !handleParserError(gateway, err, req, res)) next(err);
     },
   ];
+}
+
+/** Whether the route Express is running is one `handler` belongs to. */
+function isRouteOf(req: Request, handler: RequestHandler): boolean {
+  const stack = (req.route as { stack?: Array<{ handle?: unknown }> } | undefined)?.stack;
+  return stack?.some((layer) => layer.handle === handler) ?? false;
 }

@@ -200,3 +200,27 @@ it("Koa: as @koa/router's route handler under a prefix basePath does not name, s
     warn.mockRestore();
   }
 });
+
+it("Koa: says nothing when it rightly passes a request on: behind the host's own router, or on a route that also matches other paths", async () => {
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  try {
+    const host = new Router();
+    host.all('/{*any}', async (_ctx, next) => next()); // a catch-all (CORS, say) that @koa/router records as matched
+    const api = new Router({ prefix: '/api' });
+    api.post('/v1/{*rest}', fallbackMiddleware(seedOptions(up, logs, { basePath: '/api/v1' })));
+    api.post('/v1/embeddings', (ctx) => void (ctx.body = 'embeddings'));
+    const app = new Koa();
+    app.use(host.routes());
+    app.use(fallbackMiddleware(seedOptions(up, logs)));
+    app.use(api.routes());
+    // The host's own chat path under another base, served after Switchyard passed it on.
+    app.use(async (ctx, next) => (ctx.path === '/legacy/v1/chat/completions' ? void (ctx.body = 'legacy') : next()));
+    const url = track(await listen(createServer(app.callback())));
+    expect((await request(url).post('/legacy/v1/chat/completions').send({})).text).toBe('legacy');
+    expect((await request(url).post('/api/v1/embeddings').send({})).text).toBe('embeddings');
+    expect((await sdk(`${url}/api`).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+    expect(warn).not.toHaveBeenCalled();
+  } finally {
+    warn.mockRestore();
+  }
+});

@@ -10,10 +10,10 @@ import type { Middleware } from 'koa';
  */
 export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middleware {
   const gateway = gatewayFrom(options);
-  return async (ctx, next) => {
+  const middleware: Middleware = async (ctx, next) => {
     if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) {
-      // Run as @koa/router's route handler (`router.post('/chat/completions', ...)`): that route was meant for us.
-      if (ctx.method === 'POST' && (ctx as { _matchedRoute?: unknown })._matchedRoute !== undefined) gateway.warnRouteMismatch(ctx.path);
+      // Run as @koa/router's route handler (`router.post('/v1/chat/completions', ...)`): that route was meant for us.
+      if (ctx.method === 'POST' && isRouteOf(ctx, middleware)) gateway.warnRouteMismatch(ctx.path);
       return next();
     }
     // Koa's own reply is given up only when a stream of ours starts: a timeout middleware in front that answers
@@ -40,4 +40,11 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
     // Streamed by us, or ended for a client that left (ctx.status then reads 499): nothing for Koa to write after this.
     if (!handedOver) ctx.respond = false;
   };
+  return middleware;
+}
+
+/** Whether one of the routes @koa/router matched (`ctx.matched`, its layers) runs `middleware`. */
+function isRouteOf(ctx: object, middleware: Middleware): boolean {
+  const layers = (ctx as { matched?: unknown }).matched as Array<{ stack?: unknown[] }> | undefined;
+  return Array.isArray(layers) && layers.some((layer) => layer.stack?.includes(middleware) === true);
 }

@@ -326,15 +326,16 @@ export class Gateway {
   private mountWarned = false;
   /**
    * An adapter that a framework ran as a route's own handler (`router.post('/chat/completions', ...)`) was given a
-   * POST for another path: the route and `basePath` disagree, and every chat request would reach the host's 404
-   * with no other sign. Said once.
+   * POST for a chat path under another base: the route and `basePath` disagree, and every chat request would reach
+   * the host's 404 with no other sign. Said once.
    */
   warnRouteMismatch(path: string): void {
-    if (this.mountWarned) return;
-    this.mountWarned = true;
+    // Only a chat path under another base: a route that also matches other paths (`/v1/{*rest}`) passes those on.
     const base = /^(.*)\/chat\/completions\/?$/.exec(path)?.[1];
+    if (this.mountWarned || base === undefined) return;
+    this.mountWarned = true;
     process.emitWarning(
-      `Switchyard is the handler of a route that got POST ${path}, but it serves POST ${this.options.chatPath} (basePath counts from the path the framework passes it${base === undefined ? '' : `: here, basePath: '${base}'`}); the request went on to next()`,
+      `Switchyard is the handler of a route that got POST ${path}, but it serves POST ${this.options.chatPath} (basePath counts from the path the framework passes it: here, basePath: '${base}'); the request went on to next()`,
       'SwitchyardMountWarning',
     );
   }
