@@ -196,14 +196,22 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect((await nextLog(logs)).attempts.map((a) => a.error?.code ?? a.status)).toEqual(['upstream_timeout', 200]);
     });
 
-    it("reads request_timeout 0 as no timeout, also under a parent's (as Portkey does)", async () => {
+    it("reads request_timeout 0 as not set, as Portkey does: no timeout at the top, the parent's below it", async () => {
       const url = await start({
-        config: { strategy: { mode: 'fallback' }, request_timeout: 100, targets: [{ virtual_key: 'openai-prod', request_timeout: 0 }, { virtual_key: 'azure-prod' }] },
+        config: { strategy: { mode: 'fallback' }, request_timeout: 0, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
       });
       up.openai.enqueue({ delayMs: 300 });
       const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
       expect(res.choices[0]!.message.content).toBe('Hello from openai');
       expect((await nextLog(logs)).attempts.map((a) => a.error?.code ?? a.status)).toEqual([200]);
+
+      const nested = await start({
+        config: { strategy: { mode: 'fallback' }, request_timeout: 100, targets: [{ virtual_key: 'openai-prod', request_timeout: 0 }, { virtual_key: 'azure-prod' }] },
+      });
+      up.openai.enqueue({ hang: true });
+      const fell = await sdk(nested).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(fell.choices[0]!.message.content).toBe('Hello from azure');
+      expect((await nextLog(logs, 2)).attempts.map((a) => a.error?.code ?? a.status)).toEqual(['upstream_timeout', 200]);
     });
 
     it('walks nested targets: a nested fallback that fails moves the parent on', async () => {

@@ -260,9 +260,9 @@ describe('options validation (at construction, every issue with its path)', () =
       'configs.list.targets[0]: must be an object such as { virtual_key: "openai-prod" } or { strategy: { mode: "fallback" }, targets: [...] }',
       'configs.floats.retry.attempts: must be a whole number of retries',
       'configs.floats.request_timeout: must be a whole number of milliseconds',
-      'configs.negative.request_timeout: must be a number of milliseconds (0: no timeout)',
+      'configs.negative.request_timeout: must be a number of milliseconds (0: not set)',
     ]);
-    // 0 is Portkey's "no timeout" (its gateway arms a timer only `if (requestTimeout)`), under any deadline.
+    // 0 reads as unset, as Portkey's gateway reads it (`if (requestTimeout)`): no timeout here, under any deadline.
     expect(() => new Gateway({ virtualKeys, deadlineMs: 1_000, config: { virtual_key: 'openai-prod', request_timeout: 0 } })).not.toThrow();
   });
 

@@ -324,8 +324,8 @@ class Resolver {
     const scope: Scope = {
       overrideParams: config.override_params ? { ...parent.overrideParams, ...config.override_params } : parent.overrideParams,
       retry: config.retry ? retryPolicy(config.retry) : parent.retry,
-      // 0 is no timeout, also under a parent that sets one (as in Portkey).
-      requestTimeoutMs: config.request_timeout === undefined ? parent.requestTimeoutMs : config.request_timeout || null,
+      // 0 reads as unset, as in Portkey's gateway (`if (requestTimeout)`): the parent's, else none.
+      requestTimeoutMs: config.request_timeout || parent.requestTimeoutMs,
       customHost: (isStrategy ? config.custom_host : undefined) ?? parent.customHost,
     };
     // The overall deadline would cut such an attempt first: a pasted Portkey timeout (it has no deadline) says so at startup.

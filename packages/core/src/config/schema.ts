@@ -36,11 +36,11 @@ const azureEndpoint = httpUrl
 export const MAX_TIMER_MS = 2_147_483_647;
 const TIMER_LIMIT = 'must be at most 2147483647 (about 24.8 days)';
 export const positiveMs = z.number().int().positive().max(MAX_TIMER_MS, TIMER_LIMIT);
-/** Portkey's `request_timeout`: 0 (or none) is no timeout, as in its gateway (`if (requestTimeout)`). */
+/** Portkey's `request_timeout`: 0 reads as unset, as in its gateway (`if (requestTimeout)`). */
 const requestTimeout = z
   .number()
   .int('must be a whole number of milliseconds')
-  .min(0, 'must be a number of milliseconds (0: no timeout)')
+  .min(0, 'must be a number of milliseconds (0: not set)')
   .max(MAX_TIMER_MS, TIMER_LIMIT);
 /**
  * Sent as an HTTP header value: a line break, a control character or one beyond Latin-1 (a typographic dash or a
@@ -194,7 +194,7 @@ interface TargetShape<Strategy, Retry> {
   custom_host?: string | undefined;
   override_params?: Record<string, unknown> | undefined;
   retry?: Retry | undefined;
-  /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first whole event, arrived. 0: none. */
+  /** Timeout of one attempt in ms: until the whole JSON body, or a stream's first whole event, arrived. 0: not set. */
   request_timeout?: number | undefined;
   weight?: number | undefined;
 }
