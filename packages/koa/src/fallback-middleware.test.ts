@@ -35,7 +35,8 @@ describe('Koa: a timeout middleware in front that answers through ctx.status and
     ['a stream request', true],
   ])('answers %s with the host\'s 503, stops the upstream call, and serves the next request', async (_name, stream) => {
     const app = new Koa();
-    const limit = { ms: 150 };
+    // Long enough for the upstream to have the request on a busy machine (the whole suite on two cores).
+    const limit = { ms: 400 };
     app.use(timeoutAnswer(limit));
     app.use(fallbackMiddleware(seedOptions(up, logs)));
     const url = track(await listen(createServer(app.callback())));
@@ -43,6 +44,7 @@ describe('Koa: a timeout middleware in front that answers through ctx.status and
 
     const res = await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages, stream });
     expect([res.status, res.text]).toEqual([503, 'Service Unavailable: timed out']);
+    expect(up.openai.requests).toHaveLength(1); // the timeout came while the upstream had it
     await until(() => up.openai.requests[0]?.aborted === true);
     expect(await nextLog(logs)).toMatchObject({ status: 503, attempts: [{ status: null, error: { code: 'host_answered' } }] });
     expect(up.azure.requests).toHaveLength(0);
