@@ -885,6 +885,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       // A host parser already decoded the body: it is encoded once, unchanged in content; otherwise the bytes pass as sent.
       if (adapter.hostParsesJson) expect(up.openai.requests[1]!.body).toEqual(JSON.parse(raw));
       else expect(up.openai.requests[1]!.rawBody).toBe(raw);
+
+      // An override changes the members it sets and nothing else: a 64-bit seed, 1e400 and -0 go as the client wrote
+      // them (a host parser that decoded them first has already rounded them).
+      const exact = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"seed":9007199254740993,"top_p":1e400,"presence_penalty":-0}';
+      expect((await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send(exact)).status).toBe(200);
+      if (!adapter.hostParsesJson) {
+        expect(up.openai.requests[2]!.rawBody).toBe(
+          '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"seed":9007199254740993,"top_p":1e400,"presence_penalty":-0,"temperature":0.9,"max_tokens":50}',
+        );
+      }
     });
 
     it('refuses a body nested too deeply to encode again as the client\'s error (400), not as an upstream failure to fall back from', async () => {
@@ -894,6 +904,12 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       const depth = 10_000;
       const body = `{"model":"gpt-4o","messages":[{"role":"user","content":"hi","x":${'['.repeat(depth)}${']'.repeat(depth)}}]}`;
       const res = await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send(body);
+      if (!adapter.hostParsesJson) {
+        // The bytes as read are merged as text, never encoded again: the body goes as it does without an override.
+        expect(res.status).toBe(200);
+        expect(up.openai.requests[0]!.rawBody).toBe(`${body.slice(0, -1)},"temperature":0.1}`);
+        return;
+      }
       expect([res.status, res.body.error?.code]).toEqual([400, 'invalid_request']);
       expect(up.openai.requests.length + up.azure.requests.length).toBe(0);
       expect(await nextLog(logs)).toMatchObject({ status: 400, attempts: [] });

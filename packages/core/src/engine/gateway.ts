@@ -18,6 +18,7 @@ import { startRequestTrace, type RequestTrace } from '../log/tracing';
 import { maskSecret, redact, type UpstreamPlan } from '../providers/provider';
 import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
+import { mergeMembers } from './body-merge';
 import { Cancellation } from './cancellation';
 import { triggersFallback } from './fallback-rule';
 
@@ -197,13 +198,26 @@ class RequestRun {
     return this.cancel.aborted ? (this.cancel.reason as SwitchyardError) : null;
   }
 
-  /** The upstream body: the client's bytes unless an override or the Azure v1 model changes it (encoded once). */
+  /**
+   * The upstream body: the client's bytes unless an override or the Azure v1 model changes it, and then only the
+   * members they set (encoded once per target).
+   */
   bodyFor(leaf: LeafNode, plan: UpstreamPlan): string | Buffer {
     const { raw, body } = this.parsed;
     const changed = leaf.overrideParams !== null || plan.bodyModel !== undefined;
     if (!changed && raw !== null) return raw;
     if (!changed) return this.encode('', body);
-    return this.encode(`${leaf.path}\u0000${plan.bodyModel ?? ''}`, { ...body, ...leaf.overrideParams, ...(plan.bodyModel !== undefined && { model: plan.bodyModel }) });
+    const key = `${leaf.path}\u0000${plan.bodyModel ?? ''}`;
+    const set = plan.bodyModel === undefined ? leaf.overrideParams! : { ...leaf.overrideParams, model: plan.bodyModel };
+    if (raw !== null) {
+      let merged = this.encoded.get(key);
+      if (merged === undefined) {
+        merged = mergeMembers(typeof raw === 'string' ? raw : raw.toString('utf8'), set) ?? undefined;
+        if (merged !== undefined) this.encoded.set(key, merged);
+      }
+      if (merged !== undefined) return merged;
+    }
+    return this.encode(key, { ...body, ...set });
   }
 
   /**
