@@ -1,4 +1,6 @@
 import { getEventListeners } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { createFallbackClient, FallbackRequestError, type LogEvent, type SwitchyardOptions } from '../index';
 
@@ -127,6 +129,42 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const part = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
     for await (const _chunk of part) break;
     expect(logs.map((e) => [e.status, e.attempts[0]!.error?.code])).toEqual([[200, undefined], [499, 'client_closed']]);
+  });
+
+  it("logs a stream the caller stops at the last finish_reason as complete, with the usage that follows; one whose rest never comes as 499", async () => {
+    // The finish chunk, then the usage chunk and [DONE] in a later write (or, for the second request, never).
+    const event = (choices: object[], usage: object | null = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices, usage })}\n\n`;
+    let request = 0;
+    const upstream = createServer((_req, res) => {
+      const stalls = request++ === 1;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(event([{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: null }]));
+      res.write(event([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+      res.write(event([{ index: 1, delta: {}, finish_reason: 'stop' }]));
+      if (stalls) return void setTimeout(() => res.end(), 3000).unref();
+      setTimeout(() => res.end(`${event([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })}data: [DONE]\n\n`), 50);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const { port } = upstream.address() as AddressInfo;
+    try {
+      const client = createFallbackClient({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-o', custom_host: `http://127.0.0.1:${port}/v1` } }, config: { virtual_key: 'o' }, onLog: (e) => logs.push(e) });
+      for (let i = 0; i < 2; i++) {
+        const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, n: 2, stream: true, stream_options: { include_usage: true } });
+        const ended = new Set<number>();
+        for await (const chunk of stream) {
+          for (const choice of chunk.choices) if (choice.finish_reason) ended.add(choice.index);
+          if (ended.size === 2) break;
+        }
+      }
+      await client.gateway.drain();
+      expect(logs.map((e) => [e.status, e.attempts[0]!.error?.code, e.usage?.total_tokens ?? null])).toEqual([
+        [200, undefined, 5],
+        [499, 'client_closed', null],
+      ]);
+    } finally {
+      upstream.closeAllConnections();
+      upstream.close();
+    }
   });
 
   it('leaves no listener on a signal the caller reuses for many requests', async () => {

@@ -3,6 +3,7 @@
  * `openai.chat.completions.create`, so code written against the SDK switches with one line. Same engine, same
  * fallback rules and log events as the HTTP routes; what the Nest service wraps.
  */
+import type { Readable } from 'node:stream';
 import { createParser } from 'eventsource-parser';
 import type {
   ChatCompletion,
@@ -237,6 +238,9 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   const framer = new SseFramer();
   // As the SDK: the stream's end is its [DONE]; whatever an upstream sends after it is not read.
   let ended = false;
+  // Choices seen, and those that have their finish_reason: a caller that stops once all have one has the answer.
+  const choices = new Set<number>();
+  const finished = new Set<number>();
   const parser = createParser({
     onEvent: (event) => {
       if (ended || failure) return;
@@ -256,7 +260,13 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
         const { error } = JSON.parse(res.redact(JSON.stringify(data))) as OpenAIErrorBody;
         failed = new SwitchyardError('upstream_error_event', errorMessage(error) || 'The upstream sent an error event.');
         failure = new FallbackRequestError(502, { error }, res.attempts, res.headers);
-      } else ready.push(data);
+      } else {
+        for (const choice of Array.isArray(data.choices) ? data.choices : []) {
+          choices.add(choice.index);
+          if (choice.finish_reason) finished.add(choice.index);
+        }
+        ready.push(data);
+      }
     },
   });
   const decoder = new TextDecoder();
@@ -264,14 +274,15 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   // As the SDK: its own [DONE] ends the stream, wherever the upstream's read put it.
   const done = () => ended || framer.done;
   let streamError: unknown;
+  // The whole events the framer passes on are what the log reads usage from, as on the HTTP route.
+  const feed = (pieces: Buffer[]) => {
+    res.observe(pieces);
+    for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
+  };
   try {
-    // The whole events the framer passes on are what the log reads usage from, as on the HTTP route.
-    const feed = (pieces: Buffer[]) => {
-      res.observe(pieces);
-      for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
-    };
     try {
-      for await (const chunk of stream) {
+      // Not destroyed when the caller stops: after every choice's finish_reason, what is left is read for the log.
+      for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
         feed(framer.push(chunk as Buffer));
         while (ready.length > 0) yield ready.shift()!;
         if (failure) throw failure;
@@ -297,10 +308,37 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
     const error = streamInterrupted(err);
     throw new FallbackRequestError(error.status, error.toBody(), res.attempts, res.headers);
   } finally {
-    // A consumer that stops early (break, abort) is a client leaving: the upstream stream is closed too.
-    if (!completed && !stream.destroyed) stream.destroy();
-    // A caller that stops after [DONE] came (at the usage chunk, at finish_reason) had the whole answer: not a 499.
-    res.end(streamError !== undefined ? { streamError: failed ?? streamError } : { clientClosed: !completed && !done() });
+    if (!completed && !done() && streamError === undefined && !signal?.aborted && choices.size > 0 && finished.size === choices.size) {
+      // Stopped at the last finish_reason (`if (chunk.choices[0]?.finish_reason) break`): the caller has the whole
+      // answer, and its usage chunk and [DONE] are about to come. Read for the log, briefly, then logged as it ends.
+      void readRest(stream, (chunk) => feed(framer.push(chunk)), done).then(() => res.end({ clientClosed: !done() }));
+    } else {
+      // A consumer that stops early (break, abort) is a client leaving: the upstream stream is closed too.
+      if (!completed && !stream.destroyed) stream.destroy();
+      // A caller that stops after [DONE] came (at the usage chunk) had the whole answer: not a 499.
+      res.end(streamError !== undefined ? { streamError: failed ?? streamError } : { clientClosed: !completed && !done() });
+    }
+  }
+}
+
+/** What follows a stream's last finish_reason: a usage chunk and [DONE], a few hundred bytes, at once. */
+const REST_LIMIT = { bytes: 64 * 1024, ms: 1000 };
+
+/** Reads on until [DONE], within REST_LIMIT (an upstream that never sends it is not waited for), then closes. */
+async function readRest(stream: Readable, read: (chunk: Buffer) => void, done: () => boolean): Promise<void> {
+  const timer = setTimeout(() => stream.destroy(), REST_LIMIT.ms);
+  let bytes = 0;
+  try {
+    for await (const chunk of stream) {
+      bytes += (chunk as Buffer).length;
+      read(chunk as Buffer);
+      if (done() || bytes > REST_LIMIT.bytes) break;
+    }
+  } catch {
+    // Cut, or destroyed at the time limit: logged as the caller left it.
+  } finally {
+    clearTimeout(timer);
+    if (!stream.destroyed) stream.destroy();
   }
 }
 
