@@ -1,6 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { createFallbackClient, FallbackRequestError, type LogEvent, type SwitchyardOptions } from '../index';
 
@@ -164,6 +165,26 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     } finally {
       upstream.closeAllConnections();
       upstream.close();
+    }
+  });
+
+  it("words a failure's message as the SDK's APIError does for the same answer, envelope or not", async () => {
+    const client = createFallbackClient({ ...options, config: { virtual_key: 'o' } });
+    const direct = new OpenAI({ apiKey: 'sk-o', baseURL: openai.baseURL, maxRetries: 0 });
+    const answers = [
+      { status: 502, headers: { 'content-type': 'text/html' }, body: '<html>Bad Gateway (nginx)</html>' },
+      { status: 429, body: '{"error":"Too many requests"}' },
+      { status: 400, body: '{"error":{"message":{"detail":"bad"}}}' },
+      { status: 503, body: '{"detail":"down"}' },
+      { status: 500, body: '' },
+      { status: 429, body: '{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}' },
+    ];
+    for (const answer of answers) {
+      openai.enqueue(answer);
+      const sdkError = (await direct.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as Error;
+      openai.enqueue(answer);
+      const ours = (await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as Error;
+      expect([answer.body, ours.message]).toEqual([answer.body, sdkError.message]);
     }
   });
 

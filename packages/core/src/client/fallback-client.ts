@@ -350,7 +350,18 @@ function parseJson(data: Buffer | string): unknown {
   }
 }
 
+/** The SDK's APIError message for the same answer: the envelope's message, else its `error` or the text as sent. */
 function failureMessage(status: number, body: unknown): string {
-  const message = (body as Partial<OpenAIErrorBody> | null)?.error?.message;
-  return `${status} ${message ?? 'upstream error'}`;
+  const error = typeof body === 'object' && body !== null ? (body as { error?: unknown }).error : undefined;
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+  const text = message
+    ? typeof message === 'string'
+      ? message
+      : JSON.stringify(message)
+    : error
+      ? JSON.stringify(error)
+      : typeof body === 'string' && body !== ''
+        ? body
+        : undefined;
+  return text === undefined ? `${status} status code (no body)` : `${status} ${text}`;
 }
