@@ -555,7 +555,7 @@ export class Gateway {
     this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path, res.status);
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
     // Usage is read from a stream's tail only for whoever reads the log event.
-    const tail = body || (this.options.sinks.length === 0 && !log.otel) ? null : new StreamTail();
+    const tail = body || (this.options.sinks.length === 0 && !log.otel?.recording) ? null : new StreamTail();
     let ended = false;
     return {
       status: res.status,
@@ -577,7 +577,7 @@ export class Gateway {
             entry.error = { code: error.code, message: redact(error.message, leaf.endpoint.secret) };
           }
           // Nobody reads the event (no sink, no tracing): skip the usage scan, pricing and the event object.
-          if (this.options.sinks.length === 0 && !log.otel) return;
+          if (this.options.sinks.length === 0 && !log.otel?.recording) return;
           const { usage: read, model: reported, errorEvent, bytes }: { usage: UsageRead | null; model: string | null; errorEvent: string | null; bytes: Buffer | null } = body
             ? { usage: readUsage(body), model: extractResponseModel(body, 'start'), errorEvent: null, bytes: body }
             : tail!.read();

@@ -68,12 +68,20 @@ export class RequestTrace {
   private readonly attemptOrigins: Array<string | undefined> = [];
   private readonly attemptRequests: Attributes[] = [];
 
+  /**
+   * Whether the sampler kept the request: a request it dropped (a ratio sampler's unsampled share) records no
+   * spans, so nothing is gathered or parsed for them; its span still carries the trace id.
+   */
+  readonly recording: boolean;
+
   constructor(
     private readonly api: typeof OtelApi,
     private readonly tracer: Tracer,
     private readonly span: Span,
     private readonly context: Context,
-  ) {}
+  ) {
+    this.recording = span.isRecording();
+  }
 
   /** The W3C trace id of the request's span (the log event's when the request named none); none if it is invalid. */
   get traceId(): string | undefined {
@@ -87,6 +95,7 @@ export class RequestTrace {
    * origin, and the body it sends: the client's, with the target's `override_params` over it.
    */
   attemptStarted(startedAt: number, origin: string | undefined, body: ChatRequestBody, overrides: Readonly<Record<string, unknown>> | null, provider: ProviderName): void {
+    if (!this.recording) return;
     this.attemptStarts.push(startedAt);
     this.attemptOrigins.push(origin);
     this.attemptRequests.push(requestAttributes(overrides ? { ...body, ...overrides } : body, provider));
@@ -98,6 +107,10 @@ export class RequestTrace {
    * body, or a stream's last few KiB, for the response's id and finish reasons.
    */
   end(event: LogEvent, responseModel: string | null = null, response: Buffer | null = null): void {
+    if (!this.recording) {
+      this.span.end();
+      return;
+    }
     try {
       const served = event.servedBy;
       const servedAt = servedAttemptIndex(event);
