@@ -56,11 +56,21 @@ function parentContext({ context, propagation, trace }: typeof OtelApi, headers:
 }
 
 /**
- * Attempt times are `performance.now()` readings, as the engine times attempts: the SDK reads a number that is no
- * later than its own `performance.now()` as one and adds its wall-clock offset, so the attempt spans share the
- * request span's clock (an epoch computed here from `timeOrigin` drifts from it after a host suspend or an NTP step).
+ * Attempt times are `performance.now()` readings, as the engine times attempts. Every span of a request is given its
+ * times as the same reading plus one wall-clock offset, taken when the request starts (`Date.now()`, as the SDK
+ * does: after a host suspend or an NTP step an epoch from `timeOrigin` would be off). Left to the SDK, each span
+ * takes its own offset from a whole-millisecond `Date.now()`, and attempts stuck out of their request span by up to
+ * a millisecond.
  */
 const now = () => performance.now();
+
+/** A `performance.now()` reading as an HrTime on the epoch, `offset` being the request's wall-clock offset. */
+function hrTime(reading: number, offset: number): [number, number] {
+  const ms = reading + offset;
+  const seconds = Math.floor(ms / 1000);
+  const nanos = Math.min(Math.round((ms - seconds * 1000) * 1e6), 999_999_999);
+  return [seconds, nanos];
+}
 
 /** The spans of one request. */
 export class RequestTrace {
@@ -79,6 +89,8 @@ export class RequestTrace {
     private readonly tracer: Tracer,
     private readonly span: Span,
     private readonly context: Context,
+    /** The request's wall-clock offset: `Date.now() - performance.now()` when its span started. */
+    private readonly offset: number,
   ) {
     this.recording = span.isRecording();
   }
@@ -143,14 +155,14 @@ export class RequestTrace {
           }
           if (response && event.status < 400) Object.assign(attrs, responseAttributes(response, event.stream, attempt.provider));
         }
-        const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: start, attributes: attrs }, this.context);
+        const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: hrTime(start, this.offset), attributes: attrs }, this.context);
         const errorType = attempt.error?.code ?? (attempt.status !== null && attempt.status >= 400 ? String(attempt.status) : undefined);
         if (errorType !== undefined) {
           span.setAttribute('error.type', errorType);
           span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
         }
-        // Never later than now: a number past the SDK's performance.now() would be read as an epoch time.
-        span.end(Math.min(start + attempt.durationMs, now()));
+        // Never later than now, when the request span ends.
+        span.end(hrTime(Math.min(start + attempt.durationMs, now()), this.offset));
       });
 
       // Not gen_ai.*: a backend reads every span with GenAI call attributes as a model call (Datadog, Tempo, Honeycomb
@@ -191,7 +203,7 @@ export class RequestTrace {
         // target rate-limited (a final 429), a 5xx and a stream broken after its start are.
         if (event.status >= 500 || event.status === 429 || event.status < 400) this.span.setStatus({ code: this.api.SpanStatusCode.ERROR });
       }
-      this.span.end();
+      this.span.end(hrTime(now(), this.offset));
     } catch {
       // Tracing must never break a request's logging.
     }
@@ -280,8 +292,10 @@ export function startRequestTrace(headers: HeaderBag): RequestTrace | null {
   try {
     const tracer = provider.getTracer(TRACER_NAME);
     const parent = parentContext(api, headers);
-    const span = tracer.startSpan('switchyard chat', { kind: api.SpanKind.INTERNAL }, parent);
-    return new RequestTrace(api, tracer, span, api.trace.setSpan(parent, span));
+    const reading = now();
+    const offset = Date.now() - reading;
+    const span = tracer.startSpan('switchyard chat', { kind: api.SpanKind.INTERNAL, startTime: hrTime(reading, offset) }, parent);
+    return new RequestTrace(api, tracer, span, api.trace.setSpan(parent, span), offset);
   } catch {
     return null;
   }
