@@ -448,12 +448,13 @@ export class Gateway {
     const t = performance.now();
     const entry: AttemptLog = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model, status: null, durationMs: 0 };
     run.attempts.push(entry);
-    run.otel?.attemptStarted(t, plan instanceof SwitchyardError ? undefined : plan.origin, run.parsed.body, leaf.overrideParams, leaf.provider);
     if (plan instanceof SwitchyardError) {
+      run.otel?.attemptStarted(t, entry, undefined, run.parsed.body, leaf.overrideParams);
       entry.error = { code: plan.code, message: plan.message };
       return { ok: false, error: plan };
     }
     entry.model = plan.model;
+    run.otel?.attemptStarted(t, entry, plan.origin, run.parsed.body, leaf.overrideParams);
 
     // A per-attempt timeout needs its own signal; without one the request's (client + deadline) is enough.
     let signal: Cancellation = run.cancel;
@@ -470,7 +471,8 @@ export class Gateway {
     // A stream being handed to the client still needs the request's aborts (client gone) to reach its upstream.
     let streaming = false;
     try {
-      const res = await this.client.request({ origin: plan.origin, path: plan.path, headers: plan.headers, body: payload, signal });
+      const upstream = { origin: plan.origin, path: plan.path, headers: plan.headers, body: payload, signal };
+      const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
       if (res.status < 400 && res.status >= 300) {
         // A redirect (a custom_host on http where https is served, a moved path): the SDK could not follow it either

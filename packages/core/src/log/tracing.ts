@@ -11,7 +11,7 @@ import { isRecord } from '../config/resolve';
 import type { ProviderName } from '../config/schema';
 import { header, parseTraceparent, type ChatRequestBody, type HeaderBag } from '../engine/request';
 import { eventsData } from '../http/sse-framer';
-import { calledUpstream, servedAttemptIndex, type LogEvent } from './log-event';
+import { calledUpstream, servedAttemptIndex, type AttemptLog, type LogEvent } from './log-event';
 
 const TRACER_NAME = '@switchyard/core';
 
@@ -74,9 +74,8 @@ function hrTime(reading: number, offset: number): [number, number] {
 
 /** The spans of one request. */
 export class RequestTrace {
-  private readonly attemptStarts: number[] = [];
-  private readonly attemptOrigins: Array<string | undefined> = [];
-  private readonly attemptRequests: Attributes[] = [];
+  /** Each attempt's span and start, in the order of `attempts`; none for an attempt that called no upstream. */
+  private readonly attemptSpans: Array<{ span: Span; start: number } | undefined> = [];
 
   /**
    * Whether the sampler kept the request: a request it dropped (a ratio sampler's unsampled share) records no
@@ -104,13 +103,39 @@ export class RequestTrace {
 
   /**
    * Called as each attempt starts (in the order of `attempts`), with its `performance.now()` start, the upstream's
-   * origin, and the body it sends: the client's, with the target's `override_params` over it.
+   * origin (none: the target could not call one, such as a model with no deployment), and the body it sends: the
+   * client's, with the target's `override_params` over it. Its span starts now, for `dispatch`.
    */
-  attemptStarted(startedAt: number, origin: string | undefined, body: ChatRequestBody, overrides: Readonly<Record<string, unknown>> | null, provider: ProviderName): void {
+  attemptStarted(startedAt: number, attempt: AttemptLog, origin: string | undefined, body: ChatRequestBody, overrides: Readonly<Record<string, unknown>> | null): void {
     if (!this.recording) return;
-    this.attemptStarts.push(startedAt);
-    this.attemptOrigins.push(origin);
-    this.attemptRequests.push(requestAttributes(overrides ? { ...body, ...overrides } : body, provider));
+    if (origin === undefined) {
+      this.attemptSpans.push(undefined);
+      return;
+    }
+    const url = new URL(origin);
+    const attrs: Attributes = {
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': PROVIDER_NAMES[attempt.provider],
+      'gen_ai.system': PROVIDER_NAMES[attempt.provider],
+      'gen_ai.request.model': attempt.model,
+      'switchyard.target': attempt.target,
+      ...requestAttributes(overrides ? { ...body, ...overrides } : body, attempt.provider),
+      'server.address': url.hostname,
+      'server.port': url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
+    };
+    if (attempt.virtualKey !== undefined) attrs['switchyard.virtual_key'] = attempt.virtualKey;
+    const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: hrTime(startedAt, this.offset), attributes: attrs }, this.context);
+    this.attemptSpans.push({ span, start: startedAt });
+  }
+
+  /**
+   * Runs the upstream call with the latest attempt's span active, as an instrumented library does: the host's HTTP
+   * client instrumentation (undici's) then nests its span under the attempt and propagates that trace upstream.
+   */
+  dispatch<T>(call: () => T): T {
+    const attempt = this.attemptSpans.at(-1);
+    if (!attempt) return call();
+    return this.api.context.with(this.api.trace.setSpan(this.context, attempt.span), call);
   }
 
   /**
@@ -128,24 +153,11 @@ export class RequestTrace {
       const servedAt = servedAttemptIndex(event);
       event.attempts.forEach((attempt, i) => {
         // A target with no deployment for the model called no upstream: no client span (its error is on the log).
-        if (!calledUpstream(attempt)) return;
-        const start = this.attemptStarts[i] ?? now() - attempt.durationMs;
-        const attrs: Attributes = {
-          'gen_ai.operation.name': 'chat',
-          'gen_ai.provider.name': PROVIDER_NAMES[attempt.provider],
-          'gen_ai.system': PROVIDER_NAMES[attempt.provider],
-          'gen_ai.request.model': attempt.model,
-          'switchyard.target': attempt.target,
-          ...this.attemptRequests[i],
-        };
-        if (attempt.virtualKey !== undefined) attrs['switchyard.virtual_key'] = attempt.virtualKey;
+        const started = this.attemptSpans[i];
+        if (!started) return;
+        const { span, start } = started;
+        const attrs: Attributes = {};
         if (attempt.status !== null) attrs['http.response.status_code'] = attempt.status;
-        const origin = this.attemptOrigins[i];
-        if (origin !== undefined) {
-          const url = new URL(origin);
-          attrs['server.address'] = url.hostname;
-          attrs['server.port'] = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
-        }
         if (served && i === servedAt) {
           // A model produced the response only if it succeeded: a 429 names none.
           if (event.status < 400) attrs['gen_ai.response.model'] = responseModel ?? served.model;
@@ -155,7 +167,7 @@ export class RequestTrace {
           }
           if (response && event.status < 400) Object.assign(attrs, responseAttributes(response, event.stream, attempt.provider));
         }
-        const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: hrTime(start, this.offset), attributes: attrs }, this.context);
+        span.setAttributes(attrs);
         const errorType = attempt.error?.code ?? (attempt.status !== null && attempt.status >= 400 ? String(attempt.status) : undefined);
         if (errorType !== undefined) {
           span.setAttribute('error.type', errorType);

@@ -1,0 +1,54 @@
+/**
+ * With a context manager registered (as every Node SDK setup has), the upstream call runs with its attempt's span
+ * active: what an HTTP client instrumentation reads to nest its span and propagate the trace. Its own file, as the
+ * tracer provider and context manager are registered globally for the worker.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createServer } from 'node:http';
+import { resolve } from 'node:path';
+import express from 'express';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { LogEvent } from '@switchyard/core';
+import { fallbackMiddleware } from '@switchyard/express';
+import { replies } from '@switchyard/testing';
+import { listen } from '../../e2e/src/support/adapters';
+import { messages, sdk, seedOptions, startUpstreams, until } from '../../e2e/src/support/fixture';
+
+interface OtelApi {
+  trace: { setGlobalTracerProvider(provider: unknown): boolean; getActiveSpan(): { spanContext(): { spanId: string } } | undefined; disable(): void };
+  context: { setGlobalContextManager(manager: unknown): boolean; disable(): void };
+  SpanKind: { CLIENT: number };
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const api = require(require.resolve('@opentelemetry/api', { paths: [resolve(__dirname, '../../core')] })) as OtelApi;
+
+it("runs each upstream call with its attempt's span active, where undici's instrumentation reads its parent", async () => {
+  const exporter = new InMemorySpanExporter();
+  expect(api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())).toBe(true);
+  expect(api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))).toBe(true);
+  // What @opentelemetry/instrumentation-undici does on this channel: the active span is its new span's parent.
+  const parents: Array<string | undefined> = [];
+  const onCreate = () => parents.push(api.trace.getActiveSpan()?.spanContext().spanId);
+  subscribe('undici:request:create', onCreate);
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const host = express();
+  host.use(fallbackMiddleware(seedOptions(up, logs)));
+  const app = await listen(createServer(host));
+  try {
+    up.openai.enqueue(replies.rateLimited());
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => exporter.getFinishedSpans().length === 3);
+    const attempts = exporter.getFinishedSpans().filter((s) => s.kind === api.SpanKind.CLIENT);
+    expect(attempts.map((s) => s.name)).toEqual(['chat gpt-4o', 'chat gpt4o-prod']);
+    // The SDK client in this test process goes through undici too (Node's fetch): only Switchyard's calls are checked.
+    expect(parents.filter((id) => id !== undefined)).toEqual(attempts.map((s) => s.spanContext().spanId));
+  } finally {
+    unsubscribe('undici:request:create', onCreate);
+    api.trace.disable();
+    api.context.disable();
+    await app.close();
+    await up.close();
+  }
+});
