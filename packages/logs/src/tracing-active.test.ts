@@ -9,24 +9,37 @@ import { resolve } from 'node:path';
 import express from 'express';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { LogEvent } from '@switchyard/core';
+import { createFallbackClient, type LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
 import { listen } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until } from '../../e2e/src/support/fixture';
 
 interface OtelApi {
-  trace: { setGlobalTracerProvider(provider: unknown): boolean; getActiveSpan(): { spanContext(): { spanId: string } } | undefined; disable(): void };
+  trace: {
+    setGlobalTracerProvider(provider: unknown): boolean;
+    getActiveSpan(): { spanContext(): { spanId: string } } | undefined;
+    getTracer(name: string): { startActiveSpan<T>(name: string, fn: (span: { end(): void }) => T): T };
+    disable(): void;
+  };
   context: { setGlobalContextManager(manager: unknown): boolean; disable(): void };
   SpanKind: { CLIENT: number };
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const api = require(require.resolve('@opentelemetry/api', { paths: [resolve(__dirname, '../../core')] })) as OtelApi;
 
-it("runs each upstream call with its attempt's span active, where undici's instrumentation reads its parent", async () => {
-  const exporter = new InMemorySpanExporter();
+const exporter = new InMemorySpanExporter();
+beforeAll(() => {
   expect(api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())).toBe(true);
   expect(api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }))).toBe(true);
+});
+afterAll(() => {
+  api.trace.disable();
+  api.context.disable();
+});
+beforeEach(() => exporter.reset());
+
+it("runs each upstream call with its attempt's span active, where undici's instrumentation reads its parent", async () => {
   // What @opentelemetry/instrumentation-undici does on this channel: the active span is its new span's parent.
   const parents: Array<string | undefined> = [];
   const onCreate = () => parents.push(api.trace.getActiveSpan()?.spanContext().spanId);
@@ -46,9 +59,32 @@ it("runs each upstream call with its attempt's span active, where undici's instr
     expect(parents.filter((id) => id !== undefined)).toEqual(attempts.map((s) => s.spanContext().spanId));
   } finally {
     unsubscribe('undici:request:create', onCreate);
-    api.trace.disable();
-    api.context.disable();
     await app.close();
+    await up.close();
+  }
+});
+
+it("links the request span to a caller's traceparent in another trace than the host's span, whose trace id the log keeps", async () => {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const client = createFallbackClient(seedOptions(up, logs));
+  const caller = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
+  try {
+    const tracer = api.trace.getTracer('host');
+    // A host that starts its own trace at its edge, as many do for callers from outside.
+    await tracer.startActiveSpan('host job', async (job) => {
+      await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { traceparent: `00-${caller.traceId}-${caller.spanId}-01` } });
+      job.end();
+    });
+    await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 3);
+    const spans = exporter.getFinishedSpans();
+    const job = spans.find((s) => s.name === 'host job')!;
+    const request = spans.find((s) => s.name === 'switchyard chat gpt-4o')!;
+    expect(request.parentSpanContext?.spanId).toBe(job.spanContext().spanId);
+    expect(request.spanContext().traceId).not.toBe(caller.traceId);
+    expect(logs[0]!.traceId).toBe(caller.traceId);
+    expect(request.links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([[caller.traceId, caller.spanId]]);
+  } finally {
     await up.close();
   }
 });

@@ -6,7 +6,7 @@
  * hot path only pushes a number per attempt, and only while tracing is on.
  */
 import type * as OtelApi from '@opentelemetry/api';
-import type { Attributes, Context, Span, Tracer, TracerProvider } from '@opentelemetry/api';
+import type { Attributes, Context, Link, Span, Tracer, TracerProvider } from '@opentelemetry/api';
 import { isRecord } from '../config/resolve';
 import type { ProviderName } from '../config/schema';
 import { header, parseTraceparent, type ChatRequestBody, type HeaderBag } from '../engine/request';
@@ -53,6 +53,17 @@ function parentContext({ context, propagation, trace }: typeof OtelApi, headers:
   const parent = parseTraceparent(header(headers, 'traceparent'));
   if (!parent) return active;
   return trace.setSpanContext(active, { traceId: parent.traceId, spanId: parent.spanId, traceFlags: parent.flags & 1, isRemote: true });
+}
+
+/**
+ * A caller's `traceparent` in another trace than the host's active span (a host that starts its own traces at the
+ * edge): the log event keeps the caller's trace id, and the request span links to it, so each leads to the other.
+ */
+function callerLink({ trace }: typeof OtelApi, parent: Context, headers: HeaderBag): Link[] | undefined {
+  const caller = parseTraceparent(header(headers, 'traceparent'));
+  const parentTraceId = trace.getSpanContext(parent)?.traceId;
+  if (!caller || parentTraceId === undefined || parentTraceId === caller.traceId) return undefined;
+  return [{ context: { traceId: caller.traceId, spanId: caller.spanId, traceFlags: caller.flags & 1, isRemote: true } }];
 }
 
 /**
@@ -306,7 +317,7 @@ export function startRequestTrace(headers: HeaderBag): RequestTrace | null {
     const parent = parentContext(api, headers);
     const reading = now();
     const offset = Date.now() - reading;
-    const span = tracer.startSpan('switchyard chat', { kind: api.SpanKind.INTERNAL, startTime: hrTime(reading, offset) }, parent);
+    const span = tracer.startSpan('switchyard chat', { kind: api.SpanKind.INTERNAL, startTime: hrTime(reading, offset), links: callerLink(api, parent, headers) }, parent);
     return new RequestTrace(api, tracer, span, api.trace.setSpan(parent, span), offset);
   } catch {
     return null;
