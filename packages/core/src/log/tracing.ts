@@ -145,8 +145,8 @@ export class RequestTrace {
    */
   dispatch<T>(call: () => T): T {
     const attempt = this.attemptSpans.at(-1);
-    if (!attempt) return call();
-    return this.api.context.with(this.api.trace.setSpan(this.context, attempt.span), call);
+    // Sampled out, no attempt span: the request's own (not recorded) span, so the call stays unsampled in its trace.
+    return this.api.context.with(attempt ? this.api.trace.setSpan(this.context, attempt.span) : this.context, call);
   }
 
   /**
