@@ -177,6 +177,9 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       { status: 400, body: '{"error":{"message":{"detail":"bad"}}}' },
       { status: 503, body: '{"detail":"down"}' },
       { status: 500, body: '' },
+      { status: 503, body: 'null' },
+      { status: 503, body: '0' },
+      { status: 503, body: '"Service unavailable"' },
       { status: 429, body: '{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}' },
     ];
     for (const answer of answers) {

@@ -76,8 +76,10 @@ export class FallbackRequestError extends Error {
     readonly attempts: readonly AttemptLog[],
     /** The upstream's response headers that are forwarded (e.g. `retry-after`, `x-request-id`). */
     readonly headers: Readonly<Record<string, string>>,
+    /** The message; by default worded from `body` as the SDK's APIError words it. */
+    message?: string,
   ) {
-    super(failureMessage(status, body));
+    super(message ?? failureMessage(status, body === null || typeof body !== 'object' ? undefined : body, typeof body === 'string' ? body : undefined));
   }
 
   /** The envelope's error object (as the SDK's `APIError.error`), when the body is OpenAI's envelope. */
@@ -148,10 +150,13 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
       throw aborted(res);
     }
     if (res.stream) return chunks(res, signal);
-    const body = parseJson(res.body!);
+    const text = res.body!.toString('utf8');
+    const body = parseJson(text);
     if (res.status >= 400) {
       res.end();
-      throw new FallbackRequestError(res.status, body, res.attempts, res.headers);
+      // Worded from the text as the SDK does: JSON (any JSON) is read for its `error`, anything else quoted.
+      const json = body !== text ? body : undefined;
+      throw new FallbackRequestError(res.status, body, res.attempts, res.headers, failureMessage(res.status, json, json ? undefined : text));
     }
     // The engine falls back from a 2xx that does not open as a JSON object; one that opens so but does not parse, the
     // HTTP route passes on as it came, and the caller here would get as a string typed ChatCompletion: a bad gateway.
@@ -350,18 +355,13 @@ function parseJson(data: Buffer | string): unknown {
   }
 }
 
-/** The SDK's APIError message for the same answer: the envelope's message, else its `error` or the text as sent. */
-function failureMessage(status: number, body: unknown): string {
-  const error = typeof body === 'object' && body !== null ? (body as { error?: unknown }).error : undefined;
+/**
+ * The SDK's APIError message (its `makeMessage`) for the same answer: `json` is the body when it parsed as JSON,
+ * read for its `error`; `text` is the body when it did not (or parsed to a falsy value), quoted as it came.
+ */
+function failureMessage(status: number, json: unknown, text: string | undefined): string {
+  const error = json ? (json as { error?: unknown }).error : undefined;
   const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
-  const text = message
-    ? typeof message === 'string'
-      ? message
-      : JSON.stringify(message)
-    : error
-      ? JSON.stringify(error)
-      : typeof body === 'string' && body !== ''
-        ? body
-        : undefined;
-  return text === undefined ? `${status} status code (no body)` : `${status} ${text}`;
+  const shown = message ? (typeof message === 'string' ? message : JSON.stringify(message)) : error ? JSON.stringify(error) : json ? undefined : text || undefined;
+  return shown === undefined ? `${status} status code (no body)` : `${status} ${shown}`;
 }
