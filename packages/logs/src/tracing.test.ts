@@ -142,6 +142,7 @@ describe('OpenTelemetry spans', () => {
       // Azure's attempt sent the target's override_params; OpenAI's service tier is not Azure's setting.
       expect(azure!.attributes).toMatchObject({ ...asked, 'gen_ai.request.temperature': 0, 'gen_ai.request.stop_sequences': ['END', 'STOP'] });
       expect(azure!.attributes['openai.request.service_tier']).toBeUndefined();
+      expect(azure!.attributes['gen_ai.request.stream']).toBeUndefined(); // said only of a streamed request
       expect([azure!.attributes['gen_ai.response.id'], azure!.attributes['gen_ai.response.finish_reasons']]).toEqual([completion.id, ['stop']]);
       expect(completion.id).toMatch(/^chatcmpl-/);
 
@@ -194,6 +195,7 @@ describe('OpenTelemetry spans', () => {
     expect(logs[0]!.attempts[0]!.durationMs).toBeGreaterThanOrEqual(150);
     const span = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!;
     expect(ms(span.endTime) - ms(span.startTime)).toBeGreaterThanOrEqual(150);
+    expect(span.attributes['gen_ai.request.stream']).toBe(true);
     exporter.reset();
     logs.length = 0;
   });

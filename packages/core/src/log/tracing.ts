@@ -255,6 +255,7 @@ function requestAttributes(body: Readonly<Record<string, unknown>>, provider: Pr
   if (typeof stop === 'string') attrs['gen_ai.request.stop_sequences'] = [stop];
   else if (Array.isArray(stop) && stop.every((s) => typeof s === 'string')) attrs['gen_ai.request.stop_sequences'] = stop as string[];
   if (typeof body.n === 'number' && body.n !== 1) attrs['gen_ai.request.choice.count'] = body.n;
+  if (body.stream === true) attrs['gen_ai.request.stream'] = true;
   const format = isRecord(body.response_format) ? body.response_format.type : undefined;
   // json_object and json_schema are both structured output, "json" in the conventions.
   if (format === 'text') attrs['gen_ai.output.type'] = 'text';
