@@ -185,6 +185,20 @@ describe('OpenTelemetry spans', () => {
     logs.length = 0;
   });
 
+  it("records the prompt tokens the provider's cache served on the serving attempt", async () => {
+    registerSdk();
+    const usage = { prompt_tokens: 1200, completion_tokens: 5, total_tokens: 1205, prompt_tokens_details: { cached_tokens: 1024 } };
+    up.openai.enqueue({
+      body: { id: 'chatcmpl-cached', object: 'chat.completion', created: 0, model: 'gpt-4o', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage },
+    });
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 2);
+    const span = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!;
+    expect(span.attributes).toMatchObject({ 'gen_ai.usage.input_tokens': 1200, 'gen_ai.usage.cache_read.input_tokens': 1024 });
+    exporter.reset();
+    logs.length = 0;
+  });
+
   it('times a streamed attempt until its stream ended, in the log event and on its span', async () => {
     registerSdk();
     up.openai.enqueue(replies.stream({ chunks: 5, intervalMs: 40 }));

@@ -597,7 +597,7 @@ export class Gateway {
           }
           const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
           const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
-          log.otel?.end(event, reported, bytes);
+          log.otel?.end(event, reported, bytes, read?.cachedTokens ?? 0);
           emitLog(this.options.sinks, event);
         } finally {
           // After its event reached the sinks: drain() resolves with every event written.

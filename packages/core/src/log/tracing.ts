@@ -152,9 +152,10 @@ export class RequestTrace {
   /**
    * Writes the attempt spans and ends the request span. Never throws. `responseModel`: the model the upstream
    * reported (gen_ai.response.model); the served target's model when it reported none. `response`: the served JSON
-   * body, or a stream's last few KiB, for the response's id and finish reasons.
+   * body, or a stream's last few KiB, for the response's id and finish reasons. `cachedTokens`: the prompt tokens
+   * the provider's cache served.
    */
-  end(event: LogEvent, responseModel: string | null = null, response: Buffer | null = null): void {
+  end(event: LogEvent, responseModel: string | null = null, response: Buffer | null = null, cachedTokens = 0): void {
     if (!this.recording) {
       this.span.end();
       return;
@@ -175,6 +176,8 @@ export class RequestTrace {
           if (event.usage) {
             attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
             attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
+            // Of the input tokens, those the provider's prompt cache served (OpenAI's prompt_tokens_details).
+            if (cachedTokens > 0) attrs['gen_ai.usage.cache_read.input_tokens'] = cachedTokens;
           }
           if (response && event.status < 400) Object.assign(attrs, responseAttributes(response, event.stream, attempt.provider));
         }
