@@ -323,6 +323,11 @@ describe('shutdown with gateway.drain()', () => {
     const gateway = new Gateway(seedOptions(up, logs));
     await gateway.drain(); // nothing in flight: at once
     const host = express();
+    let arrived = 0; // Switchyard runs right after this
+    host.use((_req: Request, _res: Response, next: NextFunction) => {
+      arrived++;
+      next();
+    });
     host.use(fallbackMiddleware(gateway)); // the route serves through the gateway it is given
     const app = await listen(createServer(host));
     const { port } = new URL(app.url);
@@ -342,7 +347,7 @@ describe('shutdown with gateway.drain()', () => {
       streaming.end();
       await new Promise((resolve) => streaming.on('response', resolve));
       send(body.slice(0, 10), body.length);
-      await new Promise((r) => setTimeout(r, 50));
+      await until(() => arrived === 3);
       let drained = false;
       void gateway.drain().then(() => (drained = true));
       await new Promise((r) => setTimeout(r, 20));
@@ -363,13 +368,19 @@ describe('shutdown with gateway.drain()', () => {
     const logs: LogEvent[] = [];
     const gateway = new Gateway(seedOptions(up, logs));
     const host = express();
+    // Switchyard runs right after this: the request is its from then on (a fixed wait lost that race under load).
+    let arrived = false;
+    host.use((_req: Request, _res: Response, next: NextFunction) => {
+      arrived = true;
+      next();
+    });
     host.use(fallbackMiddleware(gateway));
     const app = await listen(createServer(host));
     try {
       const upload = httpRequest(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 100 } });
       upload.on('error', () => {});
       upload.write('{"model":');
-      await new Promise((r) => setTimeout(r, 50));
+      await until(() => arrived);
       let drained = false;
       void gateway.drain().then(() => (drained = true));
       await new Promise((r) => setTimeout(r, 20));
