@@ -4,15 +4,12 @@
  * tracer provider and context manager are registered globally for the worker.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import express from 'express';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createFallbackClient, type LogEvent } from '@switchyard/core';
-import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
-import { listen } from '../../e2e/src/support/adapters';
+import { expressAdapter } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until } from '../../e2e/src/support/fixture';
 
 interface OtelApi {
@@ -46,9 +43,7 @@ it("runs each upstream call with its attempt's span active, where undici's instr
   subscribe('undici:request:create', onCreate);
   const up = await startUpstreams();
   const logs: LogEvent[] = [];
-  const host = express();
-  host.use(fallbackMiddleware(seedOptions(up, logs)));
-  const app = await listen(createServer(host));
+  const app = await expressAdapter.start(seedOptions(up, logs));
   try {
     up.openai.enqueue(replies.rateLimited());
     await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });

@@ -3,15 +3,12 @@
  * registered globally for the worker.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import express from 'express';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LogEvent } from '@switchyard/core';
-import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
-import { listen } from '../../e2e/src/support/adapters';
+import { expressAdapter } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until } from '../../e2e/src/support/fixture';
 
 interface OtelApi {
@@ -43,9 +40,7 @@ it('starts only the request span for a request the sampler drops, which still gi
   subscribe('undici:request:create', onCreate);
   const up = await startUpstreams();
   const logs: LogEvent[] = [];
-  const host = express();
-  host.use(fallbackMiddleware(seedOptions(up, logs)));
-  const app = await listen(createServer(host));
+  const app = await expressAdapter.start(seedOptions(up, logs));
   try {
     up.openai.enqueue(replies.rateLimited());
     const caller = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };

@@ -79,7 +79,7 @@ export class FallbackRequestError extends Error {
     /** The message; by default worded from `body` as the SDK's APIError words it. */
     message?: string,
   ) {
-    super(message ?? failureMessage(status, body === null || typeof body !== 'object' ? undefined : body, typeof body === 'string' ? body : undefined));
+    super(message ?? (typeof body === 'string' ? failureMessage(status, undefined, body) : failureMessage(status, body, undefined)));
   }
 
   /** The envelope's error object (as the SDK's `APIError.error`), when the body is OpenAI's envelope. */

@@ -210,12 +210,11 @@ class RequestRun {
     const key = `${leaf.path}\u0000${plan.bodyModel ?? ''}`;
     const set = plan.bodyModel === undefined ? leaf.overrideParams! : { ...leaf.overrideParams, model: plan.bodyModel };
     if (raw !== null) {
-      let merged = this.encoded.get(key);
-      if (merged === undefined) {
-        merged = mergeMembers(typeof raw === 'string' ? raw : raw.toString('utf8'), set) ?? undefined;
-        if (merged !== undefined) this.encoded.set(key, merged);
+      const merged = this.encoded.get(key) ?? mergeMembers(typeof raw === 'string' ? raw : raw.toString('utf8'), set);
+      if (merged !== null) {
+        this.encoded.set(key, merged);
+        return merged;
       }
-      if (merged !== undefined) return merged;
     }
     return this.encode(key, { ...body, ...set });
   }

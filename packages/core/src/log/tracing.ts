@@ -2,8 +2,8 @@
  * OpenTelemetry (issue 4): one span per request and one per upstream attempt, with the GenAI semantic conventions
  * (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/). Spans go through `@opentelemetry/api`, so
  * nothing happens unless the host registers an SDK; without one, a request costs one provider check.
- * Attempt spans are written when the request ends, from the attempt log and the start times noted here: the engine's
- * hot path only pushes a number per attempt, and only while tracing is on.
+ * An attempt's span starts with its upstream call (active while it is dispatched) and gets what the attempt log
+ * knows when the request ends; a request the sampler dropped records nothing of its attempts.
  */
 import type * as OtelApi from '@opentelemetry/api';
 import type { Attributes, Context, Link, Span, Tracer, TracerProvider } from '@opentelemetry/api';
