@@ -116,9 +116,13 @@ describe('logs endpoint (Express)', () => {
       require.extensions['.ts'] = (m, file) => m._compile(ts.transpileModule(require('fs').readFileSync(file, 'utf8'), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText, file);
       const { normalizeLogQuery, parseLogQuery } = require(${JSON.stringify(source)});
       const q = (from) => normalizeLogQuery(parseLogQuery(new URLSearchParams({ from }))).from;
-      console.log(JSON.stringify([q('2026-11-26T09:00'), q('2026-11-26T09:00:00.5'), q('2026-11-26T09:00+02:00'), q('2026-11-26')]));`;
+      const t = (to) => normalizeLogQuery(parseLogQuery(new URLSearchParams({ to }))).to;
+      console.log(JSON.stringify([q('2026-11-26T09:00'), q('2026-11-26T09:00:00.5'), q('2026-11-26T09:00+02:00'), q('2026-11-26'),
+        t('2026-11-26'), t('2026-11-26T09:00'), t('2026-11-26T09:00:07'), t('2026-11-26T09:00:07.5'), t('2026-11-26T09:00+02:00')]));`;
     const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: 'America/New_York' }, encoding: 'utf8' });
-    expect(JSON.parse(out)).toEqual([Date.UTC(2026, 10, 26, 9), Date.UTC(2026, 10, 26, 9, 0, 0, 500), Date.UTC(2026, 10, 26, 7), Date.UTC(2026, 10, 26)]);
+    expect(JSON.parse(out)).toEqual([Date.UTC(2026, 10, 26, 9), Date.UTC(2026, 10, 26, 9, 0, 0, 500), Date.UTC(2026, 10, 26, 7), Date.UTC(2026, 10, 26),
+      // An inclusive `to` of a day, minute or second means up to its last millisecond; a fraction is an exact instant.
+      Date.UTC(2026, 10, 27) - 1, Date.UTC(2026, 10, 26, 9, 1) - 1, Date.UTC(2026, 10, 26, 9, 0, 8) - 1, Date.UTC(2026, 10, 26, 9, 0, 7, 500), Date.UTC(2026, 10, 26, 7, 1) - 1]);
     // One request's record takes no parameters: one given is refused, as on the list, not ignored.
     const stray = await fetch(`${url}/switchyard/logs/api/requests/nope?foo=1`, { headers: auth });
     expect([stray.status, ((await stray.json()) as { error: { param: string } }).error.param]).toEqual([400, 'foo']);

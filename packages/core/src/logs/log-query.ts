@@ -47,25 +47,29 @@ export interface NormalizedLogQuery extends Omit<LogQuery, 'status' | 'cursor' |
 }
 
 const STATUS_CLASS = /^([1-5])xx$/i;
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
 
 /**
  * Epoch ms of an ISO 8601 date or date-time, NaN for anything else: Date.parse alone reads "foo 2024" as a date and
  * rolls February 30 over into March. A date-time without an offset is UTC (as a date alone is), not the server's time.
+ * `end`: the last millisecond of the day, minute or second the value names, for an inclusive upper bound
+ * (`to=2026-11-26` means the whole of that day, as the viewer's minute inputs mean the whole minute).
  */
-function isoDateMs(value: string): number {
+function isoDateMs(value: string, end = false): number {
   const m = ISO_DATE.exec(value);
   if (!m) return NaN;
-  const [, year, month, day, hour, minute, second, offset] = m;
+  const [, year, month, day, hour, minute, second, fraction, offset] = m;
   const daysInMonth = new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate();
   if (Number(month) < 1 || Number(month) > 12 || Number(day) < 1 || Number(day) > daysInMonth) return NaN;
   if (Number(hour ?? 0) > 23 || Number(minute ?? 0) > 59 || Number(second ?? 0) > 59) return NaN;
-  return Date.parse(hour !== undefined && offset === undefined ? `${value}Z` : value);
+  const ms = Date.parse(hour !== undefined && offset === undefined ? `${value}Z` : value);
+  if (!end || fraction !== undefined) return ms;
+  return ms + (hour === undefined ? 86_400_000 : second === undefined ? 60_000 : 1000) - 1;
 }
 /** A time as the JS API takes it (epoch ms, a Date, an ISO 8601 string) in epoch ms; what is none stays for the error. */
-function epochMs(value: unknown): unknown {
+function epochMs(value: unknown, end: boolean): unknown {
   if (value instanceof Date) return value.getTime();
-  return typeof value === 'string' ? isoDateMs(value) : value;
+  return typeof value === 'string' ? isoDateMs(value, end) : value;
 }
 const PROVIDERS: readonly ProviderName[] = ['openai', 'azure-openai'];
 
@@ -106,7 +110,7 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
     if (typeof query.model !== 'string' || query.model === '') throw new LogQueryError('model', 'model must be a non-empty string.');
     out.model = query.model;
   }
-  for (const key of ['from', 'to'] as const) if (query[key] !== undefined) out[key] = finite(key, epochMs(query[key]), -Infinity, A_TIME);
+  for (const key of ['from', 'to'] as const) if (query[key] !== undefined) out[key] = finite(key, epochMs(query[key], key === 'to'), -Infinity, A_TIME);
   for (const key of ['minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'] as const) if (query[key] !== undefined) out[key] = finite(key, query[key], 0);
   if (out.from !== undefined && out.to !== undefined && out.from > out.to) throw new LogQueryError('from', 'from must not be after to.');
   // An empty range is a mistake in the query, as from after to is: said, not answered with nothing.

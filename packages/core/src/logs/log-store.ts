@@ -22,7 +22,10 @@ export interface LogQuery {
   model?: string;
   /** Requests that started at or after this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an offset). */
   from?: number | Date | string;
-  /** Requests that started at or before this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an offset). */
+  /**
+   * Requests that started at or before this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an
+   * offset). A string to the day, minute or second covers all of it (`'2026-11-26'`: up to 23:59:59.999).
+   */
   to?: number | Date | string;
   /** Cost bounds in USD, inclusive. Requests of unknown cost never match a cost bound. */
   minCostUsd?: number;
