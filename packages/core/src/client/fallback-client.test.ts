@@ -44,6 +44,24 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(logs[0]).toMatchObject({ traceId: 'in-process-1', fallback: true, status: 200, attempts: [{ status: 429 }, { status: 200 }] });
   });
 
+  it('never lets loadbalance pick a target of weight 0, even when rounding leaves the pick past every weight', async () => {
+    // Math.random()'s largest value: 1.7 * it, less each weight in turn, stays >= 0 after the last weighted target.
+    const random = jest.spyOn(Math, 'random').mockReturnValue(1 - 2 ** -53);
+    try {
+      const weights = [0.3, 0.7, 0.1, 0.6];
+      const client = createFallbackClient({
+        ...options,
+        config: { strategy: { mode: 'loadbalance' }, targets: [...weights.map((weight) => ({ virtual_key: 'o', weight })), { virtual_key: 'a', weight: 0 }] },
+      });
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', messages });
+      expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+      expect(logs[0]).toMatchObject({ servedBy: { target: 'targets[3]' } });
+      expect(azure.requests).toHaveLength(0);
+    } finally {
+      random.mockRestore();
+    }
+  });
+
   it('refuses a trace id a header cannot carry (hosts echo it as one) before any upstream call', async () => {
     const client = createFallbackClient(options);
     const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { traceId: 'a\r\nset-cookie: x=1' }).catch((e: unknown) => e)) as FallbackRequestError;

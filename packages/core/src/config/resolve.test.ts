@@ -165,6 +165,7 @@ describe('options validation (at construction, every issue with its path)', () =
         },
         configs: {
           lb: { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: 0 }, { virtual_key: 'azure-prod', weight: 0 }] },
+          huge: { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: 1e308 }, { virtual_key: 'openai-prod', weight: 1e308 }, { virtual_key: 'azure-prod', weight: 0 }] },
           models: { strategy: { mode: 'fallback' }, override_params: { model: 5 }, targets: [{ virtual_key: 'openai-prod', override_params: { model: '' } }] },
         },
       }),
@@ -175,6 +176,7 @@ describe('options validation (at construction, every issue with its path)', () =
       'configs.models.targets[0].override_params.model: must be a model name (a non-empty string)',
       'configs.models.override_params.model: must be a model name (a non-empty string)',
       'configs.lb.targets: a loadbalance strategy needs a target with a weight above 0',
+      'configs.huge.targets: the weights of a loadbalance strategy must add up to a finite number',
     ]);
   });
 

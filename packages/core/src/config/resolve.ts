@@ -354,6 +354,9 @@ class Resolver {
     );
     if (config.strategy?.mode === 'loadbalance' && children.length > 0 && children.every((child) => child.weight === 0)) {
       this.issues.push({ path: formatPath([...at, 'targets']), message: 'a loadbalance strategy needs a target with a weight above 0' });
+    } else if (config.strategy?.mode === 'loadbalance' && !Number.isFinite(children.reduce((sum, child) => sum + child.weight, 0))) {
+      // An infinite total picks by no weight at all: every request would go to the last target.
+      this.issues.push({ path: formatPath([...at, 'targets']), message: 'the weights of a loadbalance strategy must add up to a finite number' });
     }
     const codes = config.strategy?.on_status_codes;
     return {

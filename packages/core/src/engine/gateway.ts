@@ -804,11 +804,15 @@ function transportError(err: unknown): SwitchyardError {
 function pickWeighted(children: RouteNode[]): RouteNode {
   const total = children.reduce((sum, c) => sum + c.weight, 0);
   let r = Math.random() * total;
+  let last = children[0]!;
   for (const child of children) {
+    if (child.weight === 0) continue;
     r -= child.weight;
     if (r < 0) return child;
+    last = child;
   }
-  return children[children.length - 1]!;
+  // Rounding can leave r at or above 0 after every weight (random() near 1): the last weighted target, never a 0.
+  return last;
 }
 
 function sleep(ms: number, signal: Cancellation): Promise<void> {
