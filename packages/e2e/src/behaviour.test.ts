@@ -3,7 +3,7 @@
  * the host app, the fakes of @switchyard/testing as OpenAI and Azure OpenAI.
  */
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import OpenAI, { APIError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
 import request from 'supertest';
@@ -607,6 +607,25 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect((await nextLog(logs)).status).toBe(499);
       const next = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
       expect(next.choices[0]!.message.content).toBe('Hello from openai');
+    });
+
+    it('aborts both upstream streams and logs both as 499 when a client that pipelined two requests leaves', async () => {
+      const url = await start();
+      up.openai.enqueue(replies.stream({ chunks: 200, intervalMs: 20 }), replies.stream({ chunks: 200, intervalMs: 20 }));
+      // HTTP/1.1 pipelining: the second response waits in Node's queue until the first is done.
+      const body = JSON.stringify({ model: 'gpt-4o', messages, stream: true });
+      const post = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const socket = connect(Number(new URL(url).port), '127.0.0.1');
+      socket.on('error', () => undefined).resume();
+      try {
+        socket.write(post + post);
+        await until(() => up.openai.requests.length === 2);
+      } finally {
+        socket.destroy();
+      }
+      await until(() => up.openai.requests.every((r) => r.aborted));
+      const [first, second] = [await nextLog(logs), await nextLog(logs, 2)];
+      expect([first.status, second.status]).toEqual([499, 499]);
     });
 
     it('aborts the upstream stream when the client leaves mid-stream', async () => {

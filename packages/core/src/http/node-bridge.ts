@@ -4,6 +4,7 @@
  * piping a stream chunk by chunk with backpressure.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Transform } from 'node:stream';
 import { SwitchyardError } from '../errors';
 import { clientClosed, hostAnswered, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
@@ -52,6 +53,8 @@ export async function handleNodeRequest(
   res.once('close', onClose);
   // The client may have left while the host's middleware ran (auth, rate limits): 'close' will not come again.
   if (res.destroyed) onClose();
+  // A pipelined request's response waits for the socket: only then does Node tell it the client left.
+  else if (!res.socket) closeWhenSocketCloses(req, res);
 
   let result: GatewayResponse;
   try {
@@ -79,6 +82,35 @@ export async function handleNodeRequest(
   gateway.leave();
   res.off('close', onClose);
   writeResponse(result, res, options);
+}
+
+/** Responses queued behind another on their socket (pipelined requests), by socket: one 'close' listener each. */
+const queuedResponses = new WeakMap<Socket, Set<ServerResponse>>();
+
+/**
+ * Node 20 emits no 'close' on a response still queued behind another when the connection closes: only the response
+ * holding the socket gets one. Emitted here as Node does, so that the client's leaving aborts the upstream call and is
+ * logged (and drain() resolves); a response that gets the socket first is left to Node.
+ */
+function closeWhenSocketCloses(req: IncomingMessage, res: ServerResponse): void {
+  const close = (queued: ServerResponse): void => {
+    if (queued.socket || queued.destroyed) return;
+    queued.destroyed = true;
+    queued.emit('close');
+  };
+  const socket = req.socket;
+  if (socket.destroyed) {
+    queueMicrotask(() => close(res));
+    return;
+  }
+  let queued = queuedResponses.get(socket);
+  if (!queued) {
+    const waiting = new Set<ServerResponse>();
+    socket.once('close', () => waiting.forEach(close));
+    queuedResponses.set(socket, (queued = waiting));
+  }
+  queued.add(res);
+  res.once('close', () => queued.delete(res));
 }
 
 /**
