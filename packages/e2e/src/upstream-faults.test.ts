@@ -197,6 +197,17 @@ describe('upstreams that misbehave', () => {
     expect((await it.next()).done).toBe(true);
   });
 
+  it('streams an event stream whose media type comes twice (a proxy adding its own), as the SDK reads it', async () => {
+    handler = (_req, res) => {
+      res.setHeader('content-type', ['text/event-stream', 'text/event-stream; charset=utf-8']);
+      res.end(`${event('once')}data: [DONE]\n\n`);
+    };
+    const stream = await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    expect(await drain(stream)).toEqual({ got: ['once'], err: undefined });
+    expect(await takeLog()).toMatchObject({ status: 200, fallback: false, attempts: [{ status: 200 }] });
+    expect(azure.requests).toHaveLength(0);
+  });
+
   it('ends with the SSE error event, not a clean end, when the upstream closes in the middle of an event', async () => {
     handler = cutMidEvent;
     const { got, err } = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));

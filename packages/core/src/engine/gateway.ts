@@ -735,8 +735,9 @@ function sdkReadsAsJson(type: string | string[] | undefined): boolean {
 
 /** An SSE body, to pass on event by event (media types are case-insensitive). */
 function isEventStream(headers: UpstreamResponse['headers']): boolean {
-  const type = headers['content-type'];
-  return typeof type === 'string' && /^text\/event-stream/i.test(type);
+  // The first of two (a proxy may add its own), as a fetch client's reader would start with it.
+  const type = header(headers, 'content-type');
+  return type !== undefined && /^text\/event-stream/i.test(type);
 }
 
 /** A compressed body decoded beyond this is refused: a small body must not inflate the host's memory without bound. */
