@@ -549,4 +549,90 @@ describe('viewer page in headless Chromium', () => {
       }
     }
   });
+  it('shows which filters are set, keeps every column beside the open drawer, lets a trace id be selected, and closes a covering drawer on Back', async () => {
+    type El = { getBoundingClientRect(): { left: number; right: number }; scrollWidth: number; clientWidth: number };
+    type Doc = { querySelector(s: string): El | null; querySelectorAll(s: string): ArrayLike<El> };
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, reducedMotion: 'reduce' });
+    try {
+      const wide = await context.newPage();
+      wide.on('pageerror', (err) => pageErrors.push(err.message));
+      await wide.goto(`${app.url}/switchyard/logs/?model=gpt-4o#token=${TOKEN}`);
+      await wide.locator('tr.row').first().waitFor();
+      // A value in a filter reads in the text's colour, apart from the grey of its label and of an empty box's hint.
+      const colours = await wide.evaluate(() => {
+        const style = (globalThis as unknown as { getComputedStyle(e: unknown): { color: string } }).getComputedStyle;
+        const d = (globalThis as unknown as { document: { querySelector(s: string): unknown; body: unknown } }).document;
+        return [style(d.querySelector('input[name=model]')).color, style(d.querySelector('input[name=status]')).color, style(d.body).color, style(d.querySelector('form#filters label')).color];
+      });
+      expect(colours[0]).toBe(colours[2]);
+      expect(colours[1]).toBe(colours[2]);
+      expect(colours[3]).not.toBe(colours[2]);
+
+      // The drawer open beside the table (a 1440 px laptop): every request's status and fallback marker stay in view.
+      await wide.locator('tr.row.fb').first().click();
+      await wide.locator('#detail.open #attempts tbody tr').first().waitFor();
+      const beside = await wide.evaluate(() => {
+        const d = (globalThis as unknown as { document: Doc }).document;
+        const main = d.querySelector('main')!;
+        const edge = (s: string) => Math.max(...Array.from(d.querySelectorAll(s), (e) => e.getBoundingClientRect().right));
+        return { sideways: main.scrollWidth > main.clientWidth, chips: edge('tr.row .chip'), markers: edge('tr.row .badge-fallback'), drawer: d.querySelector('#detail')!.getBoundingClientRect().left };
+      });
+      expect(beside.sideways).toBe(false);
+      expect(beside.chips).toBeLessThanOrEqual(beside.drawer);
+      expect(beside.markers).toBeLessThanOrEqual(beside.drawer);
+
+      // Selecting a trace id with the mouse (to copy it) opens no request and keeps the selection.
+      await wide.keyboard.press('Escape');
+      const trace = wide.locator('tr.row .trace').nth(1);
+      const box = (await trace.boundingBox())!;
+      await wide.mouse.move(box.x + 2, box.y + box.height / 2);
+      await wide.mouse.down();
+      await wide.mouse.move(box.x + box.width - 2, box.y + box.height / 2, { steps: 5 });
+      await wide.mouse.up();
+      const selection = await wide.evaluate(() => String((globalThis as unknown as { getSelection(): unknown }).getSelection()));
+      expect(selection.length).toBeGreaterThan(3);
+      expect(await trace.textContent()).toContain(selection);
+      expect(await wide.locator('#detail.open').count()).toBe(0);
+
+      // A cost copied from the table, dollar sign and all, is a cost filter; the theme chosen stays after a reload.
+      await wide.fill('input[name=minCostUsd]', '$0.00001');
+      await wide.click('button.primary');
+      await wide.waitForURL(/minCostUsd=0\.00001/);
+      await wide.click('#theme');
+      const theme = await wide.evaluate(() => (globalThis as unknown as { document: { documentElement: { dataset: { theme?: string } } } }).document.documentElement.dataset.theme);
+      await wide.reload();
+      await wide.locator('tr.row').first().waitFor();
+      expect(await wide.evaluate(() => (globalThis as unknown as { document: { documentElement: { dataset: { theme?: string } } } }).document.documentElement.dataset.theme)).toBe(theme);
+      await wide.close();
+    } finally {
+      await context.close();
+    }
+
+    // A phone: the drawer covers the screen, and Back closes it, leaving the search as it was.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, reducedMotion: 'reduce' });
+    try {
+      const small = await phone.newPage();
+      await small.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
+      await small.locator('tr.row').first().waitFor();
+      await small.selectOption('select[name=fallback]', 'true');
+      await small.click('button.primary');
+      await small.waitForURL(/fallback=true/);
+      await small.locator('tr.row').first().click();
+      await small.locator('#detail.open #attempts').waitFor();
+      await small.goBack();
+      await small.locator('#detail:not(.open)').waitFor({ state: 'attached' });
+      expect(new URL(small.url()).search).toBe('?fallback=true');
+      expect(await small.inputValue('select[name=fallback]')).toBe('true');
+      // Closed with its button, the drawer leaves no step behind: Back then goes to the search before.
+      await small.locator('tr.row').first().click();
+      await small.locator('#detail.open #attempts').waitFor();
+      await small.click('#close');
+      await small.goBack();
+      await small.waitForURL((url) => url.search === '');
+      expect(await small.inputValue('select[name=fallback]')).toBe('');
+    } finally {
+      await phone.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
 });

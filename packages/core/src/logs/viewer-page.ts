@@ -30,7 +30,7 @@ button:hover{background:var(--hover)}
 button.primary{background:var(--accent);border-color:var(--accent);color:var(--on-accent)}
 form#filters{display:flex;flex-wrap:wrap;gap:8px 10px;align-items:flex-end;padding:10px 16px;border-bottom:1px solid var(--line);background:var(--panel)}
 form#filters label{display:flex;flex-direction:column;gap:2px;font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
-form#filters input,form#filters select{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:4px 7px;min-width:0;text-transform:none;letter-spacing:0;font-size:13px}
+form#filters input,form#filters select{background:var(--bg);color:var(--fg);border:1px solid var(--line);border-radius:6px;padding:4px 7px;min-width:0;text-transform:none;letter-spacing:0;font-size:13px}
 form#filters input:focus,form#filters select:focus{outline:2px solid var(--accent);outline-offset:-1px}
 .w-trace{width:250px}.w-s{width:78px}.w-m{width:130px}.w-t{width:215px}.w-st{width:100px}
 .range{display:flex;gap:4px}
@@ -39,7 +39,7 @@ form#filters input:focus,form#filters select:focus{outline:2px solid var(--accen
 #login{display:none;margin:16px;padding:14px;border:1px solid var(--line);border-radius:8px;background:var(--panel);max-width:460px}
 #login.show{display:block}
 #login input{width:100%;margin:8px 0;padding:6px 8px;border:1px solid var(--line);border-radius:6px;background:var(--bg)}
-main{padding:10px 16px 40px;overflow-x:auto}
+main{padding:10px 16px 40px;overflow-x:auto;container-type:inline-size}
 table{width:100%;border-collapse:collapse;background:var(--panel);border:1px solid var(--line);border-radius:8px;overflow:hidden}
 th{text-align:left;font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600;padding:7px 10px;border-bottom:1px solid var(--line);background:var(--panel);white-space:nowrap}
 td{padding:6px 10px;border-bottom:1px solid var(--line);white-space:nowrap;vertical-align:middle}
@@ -48,8 +48,8 @@ tbody tr.row:hover{background:var(--hover)}
 tbody tr.row.selected{background:var(--hover);box-shadow:inset 3px 0 0 var(--accent)}
 tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 .num{text-align:right;font-variant-numeric:tabular-nums}
-.trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
-.clip{max-width:200px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom}
+.trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom;white-space:nowrap}
+.clip{max-width:200px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom;white-space:nowrap}
 .chip{display:inline-block;white-space:nowrap;padding:1px 7px;border-radius:999px;font-size:12px;font-weight:600;font-variant-numeric:tabular-nums}
 .broke{margin-left:4px}.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--gray)}
 .badge-fallback{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;background:var(--fb-bg);color:var(--fb);font-size:11px;font-weight:650;letter-spacing:.02em}
@@ -60,7 +60,9 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 #detail.open{transform:none;visibility:visible;transition:transform .15s ease}
 @media (prefers-reduced-motion:reduce){#detail,#detail.open{transition:none}}
 @media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
-@media (max-width:1100px){.trace{max-width:140px}.clip{max-width:110px}#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4){white-space:normal}}
+/* By the table area's own width (a window of 1100 px, or a wider one with the drawer beside the table): a 32-digit
+   trace id stays whole, a long model is cut on one line. */
+@container (max-width:1368px){.trace{max-width:235px}.clip{max-width:110px}#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4){white-space:normal}}
 @media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
 #detail h2{margin:0 0 2px;font-size:15px;overflow-wrap:anywhere}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
@@ -68,19 +70,20 @@ dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
 dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 #attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:anywhere}
 #attempts td:nth-child(2){white-space:normal}
-#attempts td:nth-child(7){min-width:120px}
+#attempts td:nth-child(4){min-width:100px}
+#attempts td:nth-child(7){min-width:120px}#attempts td:nth-child(7):empty{min-width:0}
 tbody.busy{opacity:.45}
 pre{tab-size:2}
 pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;font-size:12px;max-height:360px}
 .err-text{color:var(--err)}
 .skip{position:absolute;left:8px;top:-40px;z-index:4;padding:6px 10px;border-radius:6px;background:var(--accent);color:var(--on-accent)}
 .skip:focus{top:8px}
-/* A phone: each request is a card (time and status; trace id; model; who served it; tokens, cost and latency), with
-   no sideways scroll to reach its status or fallback marker; the column headers stay, for screen readers only.
-   Wider, the table fits with its time, model and served-by cells wrapped. */
-@media (max-width:960px){
-main{padding:8px 8px 40px}
-#requests thead,#attempts thead{display:block;position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
+/* A narrow table area (a phone, or a laptop with the drawer beside the table): each request is a card (time and
+   status; trace id; model; who served it; tokens, cost and latency), with no sideways scroll to reach its status or
+   fallback marker; the column headers stay, for screen readers only. Wider, the table fits with its time, model and
+   served-by cells wrapped. */
+@container (max-width:1030px){
+#requests thead{display:block;position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 #requests,#requests tbody{display:block}
 #requests tr.row{display:grid;grid-template-columns:1fr auto auto;grid-template-areas:"time time status" "trace trace trace" "model model model" "served served served" "tokens cost latency";gap:3px 10px;padding:8px 10px;border-bottom:1px solid var(--line)}
 #requests tr.row td{padding:0;border:0;min-width:0}
@@ -95,12 +98,16 @@ main{padding:8px 8px 40px}
 #requests tr.row td:nth-child(8){grid-area:latency}
 #requests .trace,#requests .clip{max-width:100%}
 #requests td.empty{display:block}
+}
+@media (max-width:960px){
+main{padding:8px 8px 40px}
+#attempts thead{display:block;position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 #detail dl{grid-template-columns:100px 1fr}
 #attempts,#attempts tbody{display:block}
-#attempts tr{display:grid;grid-template-columns:auto 1fr auto auto;grid-template-areas:"n target status time" "n provider provider provider" "n model model model" "n error error error";gap:2px 10px;padding:8px 0;border-bottom:1px solid var(--line)}
+#attempts tr{display:grid;grid-template-columns:auto 1fr auto auto;grid-template-areas:"n target status time" "n provider provider provider" "n model model model" "n error error error";gap:2px 10px;padding:8px 4px;border-bottom:1px solid var(--line)}
 #attempts td{padding:0;border:0;white-space:normal;overflow-wrap:anywhere;min-width:0}
 #attempts td:nth-child(1){grid-area:n}#attempts td:nth-child(2){grid-area:target}#attempts td:nth-child(3){grid-area:provider}
-#attempts td:nth-child(4){grid-area:model}#attempts td:nth-child(5){grid-area:status}#attempts td:nth-child(6){grid-area:time}
+#attempts td:nth-child(4){grid-area:model;min-width:0}#attempts td:nth-child(5){grid-area:status}#attempts td:nth-child(6){grid-area:time}
 #attempts td:nth-child(7){grid-area:error;min-width:0}
 }
 `;
@@ -187,6 +194,8 @@ function filterParams() {
   var f = $('filters'), p = new URLSearchParams();
   TEXT_FILTERS.forEach(function (k) {
     var v = f.elements[k].value.trim();
+    // A cost copied from the table comes with its dollar sign.
+    if ((k === 'minCostUsd' || k === 'maxCostUsd') && v.charAt(0) === '$') v = v.slice(1);
     if (k === 'configId' && v === DEFAULT_CONFIG) p.set(k, '');
     else if (v !== '') p.set(k, v);
   });
@@ -381,7 +390,12 @@ function render(focusId) {
     ]);
     tr.dataset.requestId = e.requestId;
     tr.tabIndex = 0;
-    tr.addEventListener('click', function () { open(e.requestId); });
+    tr.addEventListener('click', function () {
+      // A drag or double-click that selected text in the row (a trace id being copied) is no click to open it.
+      var sel = window.getSelection();
+      if (sel && !sel.isCollapsed && tr.contains(sel.anchorNode)) return;
+      open(e.requestId);
+    });
     tr.addEventListener('keydown', function (ev) { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); open(e.requestId); } });
     if (e.requestId === focusId) refocus = tr;
     body.appendChild(tr);
@@ -394,9 +408,12 @@ function render(focusId) {
 
 // Only the latest opened request is shown: a slow answer for a row clicked before, or after a close, is dropped.
 var opened = 0;
+// Whether the history entry of a covering drawer is the current one; and a Back of our own that popstate must ignore.
+var drawerEntry = false, ownBack = false;
 function open(id) {
   selected = id;
-  render();
+  // Only the marks change: rebuilding the rows would drop a selection in them and the focus.
+  Array.prototype.forEach.call($('rows').children, function (tr) { tr.classList.toggle('selected', tr.dataset.requestId === id); });
   var seq = ++opened;
   // Another request's details stay on screen no longer than its row stays selected.
   if ($('detail').className !== 'open' || $('detail-body').dataset.requestId !== id) {
@@ -406,6 +423,11 @@ function open(id) {
     $('detail').className = 'open';
     document.body.classList.add('drawer');
     fitDrawer();
+  }
+  // Covering the page (a phone), the drawer is a step Back closes, as it closes any full-screen panel.
+  if (pageCovered() && !drawerEntry) {
+    history.pushState({ drawer: true }, '', location.href);
+    drawerEntry = true;
   }
   request(api + '/' + encodeURIComponent(id)).then(function (e) {
     if (seq !== opened) return;
@@ -493,12 +515,26 @@ function close(refocus) {
   selected = null;
   // Back to the row the drawer was opened from (unless the focus is elsewhere, in a filter being typed in).
   render(refocus === false ? undefined : back);
+  // Closed otherwise than by Back: its history entry goes too, or the next Back would seem to do nothing.
+  if (drawerEntry) {
+    drawerEntry = false;
+    ownBack = true;
+    history.back();
+  }
 }
 
 $('filters').addEventListener('submit', function (ev) { ev.preventDefault(); load('apply', true); });
 $('clear').addEventListener('click', function () { $('filters').reset(); exactTime = {}; load('apply', true); });
 // Back and Forward go through the searches made: the form follows the address bar.
-window.addEventListener('popstate', function () {
+window.addEventListener('popstate', function (ev) {
+  if (ownBack) { ownBack = false; return; }
+  if (drawerEntry) {
+    drawerEntry = false;
+    if ($('detail').className === 'open') close();
+    return;
+  }
+  // Forward onto a closed drawer's entry: the same search, nothing to reload.
+  if (ev.state && ev.state.drawer) return;
   $('filters').reset();
   fillFilters();
   load('apply');
@@ -529,9 +565,12 @@ $('live').addEventListener('change', function (ev) {
     load('refresh');
   }, 5000);
 });
+// The theme chosen is remembered in this browser (storage may be refused: the system's theme then stays).
+try { var theme = localStorage.getItem('switchyard-logs-theme'); if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme; } catch (err) { /* ignored */ }
 $('theme').addEventListener('click', function () {
   var root = document.documentElement, dark = root.dataset.theme ? root.dataset.theme === 'dark' : matchMedia('(prefers-color-scheme: dark)').matches;
   root.dataset.theme = dark ? 'light' : 'dark';
+  try { localStorage.setItem('switchyard-logs-theme', root.dataset.theme); } catch (err) { /* ignored */ }
 });
 $('login').addEventListener('submit', function (ev) {
   ev.preventDefault();
@@ -556,7 +595,7 @@ const BODY = `
   <label>Status<input name="status" class="w-st" placeholder="429 or 5xx"></label>
   <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
-  <label>Model<input name="model" class="w-m" placeholder="gpt-4o"></label>
+  <label>Model<input name="model" class="w-m" placeholder="e.g. gpt-4o"></label>
   <label>Config<input name="configId" class="w-s" placeholder="id" title="A config id, or (default) for the default config"></label>
   <label>From<input name="from" type="datetime-local" class="w-t"></label>
   <label>To<input name="to" type="datetime-local" class="w-t"></label>
