@@ -51,7 +51,7 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 .trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom;white-space:nowrap}
 .clip{max-width:200px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom;white-space:nowrap}
 .chip{display:inline-block;white-space:nowrap;padding:1px 7px;border-radius:999px;font-size:12px;font-weight:600;font-variant-numeric:tabular-nums}
-.broke{margin-left:4px}.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--gray)}
+.broke{margin-left:4px}.tries{margin-left:4px;white-space:nowrap}.s2{background:var(--ok-bg);color:var(--ok)}.s4{background:var(--warn-bg);color:var(--warn)}.s5{background:var(--err-bg);color:var(--err)}.s0{background:var(--gray-bg);color:var(--gray)}
 .badge-fallback{display:inline-block;margin-left:6px;padding:0 6px;border-radius:4px;background:var(--fb-bg);color:var(--fb);font-size:11px;font-weight:650;letter-spacing:.02em}
 .sub{color:var(--muted)}
 .empty{padding:30px;text-align:center;color:var(--muted)}
@@ -62,7 +62,7 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 @media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
 /* By the table area's own width (a window of 1100 px, or a wider one with the drawer beside the table): a 32-digit
    trace id stays whole, a long model is cut on one line. */
-@container (max-width:1368px){.trace{max-width:235px}.clip{max-width:110px}#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4){white-space:normal}}
+@container (max-width:1368px){.trace{max-width:235px}.clip{max-width:110px}#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4),#requests td:nth-child(5){white-space:normal}}
 @media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
 #detail h2{margin:0 0 2px;font-size:15px;overflow-wrap:anywhere}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
@@ -82,7 +82,7 @@ pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px soli
    status; trace id; model; who served it; tokens, cost and latency), with no sideways scroll to reach its status or
    fallback marker; the column headers stay, for screen readers only. Wider, the table fits with its time, model and
    served-by cells wrapped. */
-@container (max-width:1030px){
+@container (max-width:960px){
 #requests thead{display:block;position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 #requests,#requests tbody{display:block}
 #requests tr.row{display:grid;grid-template-columns:1fr auto auto;grid-template-areas:"time time status" "trace trace trace" "model model model" "served served served" "tokens cost latency";gap:3px 10px;padding:8px 10px;border-bottom:1px solid var(--line)}
@@ -383,7 +383,7 @@ function render(focusId) {
       el('td', null, [el('span', 'mono trace', [e.traceId], e.traceId)]),
       el('td', null, [el('span', 'clip', [e.model || '—'], e.model), e.stream ? el('span', 'sub', [' · stream']) : null]),
       el('td', null, served),
-      el('td', null, [statusChip(e.status), broke ? el('span', 'chip s5 broke', ['broke'], broke.code + ': ' + broke.message) : null, tries > 1 ? el('span', 'sub', [' ' + tries + ' tries']) : null]),
+      el('td', null, [statusChip(e.status), broke ? el('span', 'chip s5 broke', ['broke'], broke.code + ': ' + broke.message) : null, tries > 1 ? el('span', 'sub tries', [tries + ' tries']) : null]),
       el('td', 'num', [u ? fmtCount(u.total_tokens) : '—'], u ? fmtCount(u.prompt_tokens) + ' prompt + ' + fmtCount(u.completion_tokens) + ' completion' : ''),
       el('td', 'num', [fmtCost(e.costUsd)]),
       el('td', 'num', [fmtMs(e.durationMs)]),
