@@ -756,6 +756,7 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
         ['a charset other than UTF-8', { 'content-encoding': 'identity', 'content-type': 'application/json; charset=latin1' }, JSON.stringify({ model: 'gpt-4o', messages }), 415, 'unsupported_media_type'],
         ['an unknown content-encoding', { 'content-encoding': 'compress', 'content-type': 'application/json' }, JSON.stringify({ model: 'gpt-4o', messages }), 415, 'unsupported_media_type'],
         ['a body that is not the gzip it claims', { 'content-encoding': 'gzip', 'content-type': 'application/json' }, JSON.stringify({ model: 'gpt-4o', messages }), 400, 'invalid_request'],
+        ['a body that is not the brotli it claims', { 'content-encoding': 'br', 'content-type': 'application/json' }, JSON.stringify({ model: 'gpt-4o', messages }), 400, 'invalid_request'],
         ['a gzip body inflating past maxBodyBytes', { 'content-encoding': 'gzip', 'content-type': 'application/json' }, gzipSync(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(100_000) }] })), 413, 'body_too_large'],
       ])('%s gets an OpenAI-style 4xx, no upstream call', async (_what, headers, body, status, code) => {
         const url = await start({ maxBodyBytes: 50_000 });

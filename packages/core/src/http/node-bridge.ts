@@ -244,9 +244,10 @@ function notDecompressed(): SwitchyardError {
   return new SwitchyardError('invalid_request', 'The request body could not be decompressed as its content-encoding says.');
 }
 
+/** zlib's refusal of bad bytes: `Z_DATA_ERROR` and kin, or the brotli decoder's `ERR__ERROR_FORMAT_…`. */
 function isZlibError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('Z_');
+  return typeof code === 'string' && (code.startsWith('Z_') || code.startsWith('ERR__ERROR_'));
 }
 
 /** JSON is UTF-8 (RFC 8259): another declared charset would be decoded wrongly, so it is refused, as express.json() does. */
