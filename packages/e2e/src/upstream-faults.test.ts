@@ -208,6 +208,32 @@ describe('upstreams that misbehave', () => {
     expect(azure.requests).toHaveLength(0);
   });
 
+  it("logs a stream the SDK's loop leaves at the last finish_reason as complete, with the usage that follows; one whose rest never comes as 499", async () => {
+    // The finish chunk, then usage and [DONE] in a later write (as providers send them), or, the second time, never.
+    const chunk = (choices: object[], usage: object | null = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices, usage })}\n\n`;
+    let request = 0;
+    handler = (_req, res) => {
+      const stalls = request++ === 1;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk([{ index: 0, delta: { content: 'whole' }, finish_reason: null }]));
+      res.write(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+      if (stalls) return void setTimeout(() => res.end(), 3000).unref();
+      setTimeout(() => res.end(`${chunk([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })}data: [DONE]\n\n`), 50);
+    };
+    for (let i = 0; i < 2; i++) {
+      const stream = await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+      let text = '';
+      for await (const part of stream) {
+        text += part.choices[0]?.delta.content ?? '';
+        if (part.choices[0]?.finish_reason) break; // the SDK closes the connection here
+      }
+      expect(text).toBe('whole');
+    }
+    const [complete, cut] = [await takeLog(), await takeLog()];
+    expect([complete.status, complete.attempts[0]!.error?.code, complete.usage?.total_tokens]).toEqual([200, undefined, 5]);
+    expect([cut.status, cut.attempts[0]!.error?.code, cut.usage]).toEqual([499, 'client_closed', null]);
+  });
+
   it('ends with the SSE error event, not a clean end, when the upstream closes in the middle of an event', async () => {
     handler = cutMidEvent;
     const { got, err } = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));

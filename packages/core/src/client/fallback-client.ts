@@ -18,6 +18,7 @@ import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
 import { errorMessage, SseFramer, streamFault } from '../http/sse-framer';
 import type { AttemptLog } from '../log/log-event';
+import { REST_AFTER_ANSWER } from '../log/usage';
 
 export interface FallbackRequestOptions {
   /** Trace id of this request (as the `x-switchyard-trace-id` header). */
@@ -326,18 +327,16 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   }
 }
 
-/** What follows a stream's last finish_reason: a usage chunk and [DONE], a few hundred bytes, at once. */
-const REST_LIMIT = { bytes: 64 * 1024, ms: 1000 };
-
-/** Reads on until [DONE], within REST_LIMIT (an upstream that never sends it is not waited for), then closes. */
+/** Reads on until [DONE], within REST_AFTER_ANSWER (an upstream that never sends it is not waited for), then closes. */
 async function readRest(stream: Readable, read: (chunk: Buffer) => void, done: () => boolean): Promise<void> {
-  const timer = setTimeout(() => stream.destroy(), REST_LIMIT.ms);
+  // Unref'd: a script that ends after its loop is not held up to wait for a log event's usage.
+  const timer = setTimeout(() => stream.destroy(), REST_AFTER_ANSWER.ms).unref();
   let bytes = 0;
   try {
     for await (const chunk of stream) {
       bytes += (chunk as Buffer).length;
       read(chunk as Buffer);
-      if (done() || bytes > REST_LIMIT.bytes) break;
+      if (done() || bytes > REST_AFTER_ANSWER.bytes) break;
     }
   } catch {
     // Cut, or destroyed at the time limit: logged as the caller left it.

@@ -109,6 +109,11 @@ export interface GatewayResponse {
   attempts: readonly AttemptLog[];
   /** Feed the whole events passed on here, as they go: the final usage chunk is read from the tail, error events anywhere. */
   observe(pieces: readonly Buffer[]): void;
+  /**
+   * Whether the events observed so far end the answer (every choice has its finish_reason), so that a client leaving
+   * now had all of it. False when nobody reads the log event (no sink, no tracing): there is nothing to read on for.
+   */
+  answered(): boolean;
   /** `text` (an upstream's error event) with the serving target's key masked, as in error bodies. */
   redact(text: string): string;
   /** Call once when delivery ended: emits the log event. */
@@ -565,6 +570,7 @@ export class Gateway {
       stream,
       attempts: run.attempts,
       observe: (pieces) => tail?.pushEvents(pieces),
+      answered: () => tail?.answerComplete() ?? false,
       redact: (text) => redact(text, leaf.endpoint.secret),
       end: (how = {}) => {
         if (ended) return;
@@ -618,6 +624,7 @@ export class Gateway {
       stream: null,
       attempts: log.attempts,
       observe: () => {},
+      answered: () => false,
       redact: (text) => text,
       end: (how = {}) => {
         if (ended) return;

@@ -10,6 +10,7 @@ import { SwitchyardError } from '../errors';
 import { clientClosed, hostAnswered, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
 import { Cancellation } from '../engine/cancellation';
 import { header, invalidJson, notJsonObject, tooLarge } from '../engine/request';
+import { REST_AFTER_ANSWER } from '../log/usage';
 import { codecFor, contentCoding } from './content-coding';
 import { readStream } from './read-stream';
 import { errorEventIn, SseFramer, streamFault } from './sse-framer';
@@ -332,11 +333,26 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   };
   // Set once the upstream's stream ended or failed while the response was still ours to end.
   let upstreamDone = false;
+  // The client left at the answer's end (`if (chunk.choices[0]?.finish_reason) break`): the rest, a usage chunk and
+  // [DONE], is read for the log, briefly, and the request is logged as the whole answer it was.
+  let rest: { bytes: number; timer: NodeJS.Timeout } | null = null;
+  const endRest = (): void => {
+    if (!rest) return;
+    clearTimeout(rest.timer);
+    rest = null;
+    if (!upstreamDone) stream.destroy();
+    result.end({ clientClosed: !framer.done });
+  };
   const onDrain = () => stream.resume();
   res.on('drain', onDrain);
   res.once('close', () => {
     res.off('drain', onDrain);
     const clientClosed = !res.writableFinished;
+    if (clientClosed && !upstreamDone && !framer.done && result.answered()) {
+      rest = { bytes: 0, timer: setTimeout(endRest, REST_AFTER_ANSWER.ms).unref() };
+      stream.resume();
+      return;
+    }
     // Whoever ended the response, nobody reads the rest: the client left, or the host ended it (its own timeout).
     if (!upstreamDone) {
       stream.destroy();
@@ -344,6 +360,18 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     }
     result.end({ clientClosed, streamError });
   });
+  /** Reads what follows the answer for the log only: whole events, until [DONE] or the limit. */
+  const readRest = (chunk: Buffer): boolean => {
+    rest!.bytes += chunk.length;
+    try {
+      result.observe(framer.push(chunk));
+    } catch {
+      endRest(); // an event too large to hold: no usage chunk
+      return false;
+    }
+    if (framer.done || rest!.bytes > REST_AFTER_ANSWER.bytes) endRest();
+    return true;
+  };
   const fail = (err: unknown): void => {
     upstreamDone = true;
     if (res.writableEnded || res.destroyed) return;
@@ -353,6 +381,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   // Each upstream chunk is written from undici's data callback: a full socket buffer pauses the upstream.
   stream.consume({
     data: (chunk) => {
+      if (rest) return readRest(chunk);
       // The host ended the response: a write after its end would throw on the response.
       if (res.writableEnded) {
         stream.destroy();
@@ -369,6 +398,15 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
       return send(pieces);
     },
     end: () => {
+      if (rest) {
+        upstreamDone = true;
+        try {
+          result.observe(framer.end());
+        } catch {
+          // Ended mid-event: nothing more to read usage from.
+        }
+        return endRest();
+      }
       if (res.writableEnded) return; // the host ended the response first: logged as such on close
       upstreamDone = true;
       let pieces: Buffer[];
@@ -385,6 +423,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     },
     // A connection that fails after [DONE] lost nothing the client needed: the answer is complete.
     error: (err) => {
+      if (rest) return endRest();
       if (res.writableEnded) return;
       upstreamDone = true;
       if (framer.done) res.end();

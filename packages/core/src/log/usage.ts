@@ -100,6 +100,12 @@ function skipSpace(data: Buffer, i: number): number {
 
 const TAIL_BYTES = 4096;
 
+/**
+ * What follows a stream's last finish_reason (a usage chunk and [DONE], a few hundred bytes, at once), read for the
+ * log after a client that stopped there: at most this much, for at most this long.
+ */
+export const REST_AFTER_ANSWER = { bytes: 64 * 1024, ms: 1000 };
+
 /** Keeps the last few KiB of a stream (references, no copies) to read the final usage chunk at the end. */
 export class StreamTail {
   private chunks: Buffer[] = [];
@@ -121,6 +127,29 @@ export class StreamTail {
     while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= TAIL_BYTES) {
       this.bytes -= this.chunks.shift()!.length;
     }
+  }
+
+  /**
+   * Whether the events passed on so far end the answer: every choice in the last chunks has its finish_reason (and no
+   * error event came). A client that stops there (`if (chunk.choices[0]?.finish_reason) break`) had all of it.
+   */
+  answerComplete(): boolean {
+    if (this.firstError !== null || this.chunks.length === 0) return false;
+    const choices = new Set<unknown>();
+    const finished = new Set<unknown>();
+    for (const data of eventsData(Buffer.concat(this.chunks, this.bytes).toString('utf8'))) {
+      let chunk: { choices?: unknown } | null;
+      try {
+        chunk = JSON.parse(data) as { choices?: unknown } | null;
+      } catch {
+        continue; // [DONE], or a tail event cut short: not a chunk
+      }
+      for (const choice of Array.isArray(chunk?.choices) ? (chunk.choices as Array<{ index?: unknown; finish_reason?: unknown } | null>) : []) {
+        choices.add(choice?.index);
+        if (choice?.finish_reason) finished.add(choice.index);
+      }
+    }
+    return choices.size > 0 && finished.size === choices.size;
   }
 
   /** The usage and the reporting model of the stream's last chunks, the message of its first error event, and those chunks. */
