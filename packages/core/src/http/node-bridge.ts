@@ -11,6 +11,7 @@ import { clientClosed, hostAnswered, streamInterrupted, type Gateway, type Gatew
 import { Cancellation } from '../engine/cancellation';
 import { header, invalidJson, notJsonObject, tooLarge } from '../engine/request';
 import { REST_AFTER_ANSWER } from '../log/usage';
+import type { BodyStream } from './body-stream';
 import { codecFor, contentCoding } from './content-coding';
 import { readStream } from './read-stream';
 import { errorEventIn, SseFramer, streamFault } from './sse-framer';
@@ -286,6 +287,53 @@ function endWhenClosed(result: GatewayResponse, res: ServerResponse): void {
   res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
 }
 
+interface RestReader {
+  /** A chunk of the upstream's rest; false once reading stopped. */
+  data(chunk: Buffer): boolean;
+  /** The upstream's body ended or failed. */
+  end(): void;
+}
+
+/**
+ * After a client left at the answer's end: the rest of the stream, a usage chunk and [DONE], is read for the log only
+ * (whole events, until [DONE], within REST_AFTER_ANSWER), and the request is logged as the whole answer it was.
+ * Made only then, so a stream that runs its course pays nothing for it.
+ */
+function readRestForLog(result: GatewayResponse, stream: BodyStream, framer: SseFramer): RestReader {
+  let bytes = 0;
+  let open = true;
+  const stop = (upstreamEnded: boolean): void => {
+    if (!open) return;
+    open = false;
+    clearTimeout(timer);
+    if (!upstreamEnded) stream.destroy();
+    result.end({ clientClosed: !framer.done });
+  };
+  const timer = setTimeout(() => stop(false), REST_AFTER_ANSWER.ms).unref();
+  return {
+    data(chunk) {
+      if (!open) return false;
+      bytes += chunk.length;
+      try {
+        result.observe(framer.push(chunk));
+      } catch {
+        stop(false); // an event too large to hold: no usage chunk
+        return false;
+      }
+      if (framer.done || bytes > REST_AFTER_ANSWER.bytes) stop(false);
+      return true;
+    },
+    end() {
+      try {
+        if (open && !framer.done) result.observe(framer.end());
+      } catch {
+        // Ended mid-event: nothing more to read usage from.
+      }
+      stop(true);
+    },
+  };
+}
+
 function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWrite, hostFinishes, respond }: NodeRequestOptions): void {
   // Gone, or answered by the host meanwhile (headers already sent by middleware in front): nothing of ours can go out.
   if (res.destroyed || res.writableEnded || res.headersSent) {
@@ -333,24 +381,16 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   };
   // Set once the upstream's stream ended or failed while the response was still ours to end.
   let upstreamDone = false;
-  // The client left at the answer's end (`if (chunk.choices[0]?.finish_reason) break`): the rest, a usage chunk and
-  // [DONE], is read for the log, briefly, and the request is logged as the whole answer it was.
-  let rest: { bytes: number; timer: NodeJS.Timeout } | null = null;
-  const endRest = (): void => {
-    if (!rest) return;
-    clearTimeout(rest.timer);
-    rest = null;
-    if (!upstreamDone) stream.destroy();
-    result.end({ clientClosed: !framer.done });
-  };
+  // The client left at the answer's end (`if (chunk.choices[0]?.finish_reason) break`): what follows is read for the log.
+  let rest: RestReader | null = null;
   const onDrain = () => stream.resume();
   res.on('drain', onDrain);
   res.once('close', () => {
     res.off('drain', onDrain);
     const clientClosed = !res.writableFinished;
     if (clientClosed && !upstreamDone && !framer.done && result.answered()) {
-      rest = { bytes: 0, timer: setTimeout(endRest, REST_AFTER_ANSWER.ms).unref() };
-      stream.resume();
+      rest = readRestForLog(result, stream, framer);
+      stream.resume(); // after `rest` is set: chunks held while paused may come at once
       return;
     }
     // Whoever ended the response, nobody reads the rest: the client left, or the host ended it (its own timeout).
@@ -360,18 +400,6 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     }
     result.end({ clientClosed, streamError });
   });
-  /** Reads what follows the answer for the log only: whole events, until [DONE] or the limit. */
-  const readRest = (chunk: Buffer): boolean => {
-    rest!.bytes += chunk.length;
-    try {
-      result.observe(framer.push(chunk));
-    } catch {
-      endRest(); // an event too large to hold: no usage chunk
-      return false;
-    }
-    if (framer.done || rest!.bytes > REST_AFTER_ANSWER.bytes) endRest();
-    return true;
-  };
   const fail = (err: unknown): void => {
     upstreamDone = true;
     if (res.writableEnded || res.destroyed) return;
@@ -381,7 +409,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   // Each upstream chunk is written from undici's data callback: a full socket buffer pauses the upstream.
   stream.consume({
     data: (chunk) => {
-      if (rest) return readRest(chunk);
+      if (rest !== null) return rest.data(chunk);
       // The host ended the response: a write after its end would throw on the response.
       if (res.writableEnded) {
         stream.destroy();
@@ -398,15 +426,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
       return send(pieces);
     },
     end: () => {
-      if (rest) {
-        upstreamDone = true;
-        try {
-          result.observe(framer.end());
-        } catch {
-          // Ended mid-event: nothing more to read usage from.
-        }
-        return endRest();
-      }
+      if (rest !== null) return rest.end();
       if (res.writableEnded) return; // the host ended the response first: logged as such on close
       upstreamDone = true;
       let pieces: Buffer[];
@@ -423,7 +443,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     },
     // A connection that fails after [DONE] lost nothing the client needed: the answer is complete.
     error: (err) => {
-      if (rest) return endRest();
+      if (rest !== null) return rest.end();
       if (res.writableEnded) return;
       upstreamDone = true;
       if (framer.done) res.end();
