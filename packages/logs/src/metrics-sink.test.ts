@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import express from 'express';
 import { Counter, Registry } from 'prom-client';
-import type { LogEvent } from '@switchyard/core';
+import { MemoryLogStore, type LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { createMetricsSink } from '@switchyard/logs';
 import { replies } from '@switchyard/testing';
@@ -123,6 +123,29 @@ describe('Prometheus metrics sink', () => {
     const text = await own.metrics();
     expect(text).not.toContain('outcome="model_not_deployed"');
     expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="200"} 1');
+  });
+
+  it('files a request none served under the provider it last called, not a target that called nobody, else "none"', async () => {
+    const own = new Registry();
+    const sink = createMetricsSink({ registry: own });
+    const notDeployed = { target: 'targets[1]', provider: 'azure-openai' as const, model: 'o3', status: null, durationMs: 0, error: { code: 'model_not_deployed', message: 'no deployment' } };
+    const unreachable = { target: 'targets[0]', provider: 'openai' as const, model: 'o3', status: null, durationMs: 3, error: { code: 'upstream_unreachable', message: 'reset' } };
+    // OpenAI's connection failed; Azure has no deployment for the model: the client got OpenAI's 502, Azure saw nothing.
+    const outage: LogEvent = { ...served, requestId: 'outage', status: 502, model: 'o3', servedBy: null, usage: null, costUsd: null, attempts: [unreachable, notDeployed] };
+    // A loadbalance pick with no deployment: nobody was called.
+    const none: LogEvent = { ...outage, requestId: 'none', status: 400, attempts: [notDeployed] };
+    sink.write(outage);
+    sink.write(none);
+    const text = await own.metrics();
+    expect(text).toContain('switchyard_requests_total{provider="openai",status="502",fallback="false"} 1');
+    expect(text).toContain('switchyard_requests_total{provider="none",status="400",fallback="false"} 1');
+    expect(text).not.toContain('provider="azure-openai"');
+    // The query API files them the same way.
+    const store = new MemoryLogStore();
+    store.write(outage);
+    store.write(none);
+    expect((await store.query({ provider: 'openai' })).data.map((e) => e.requestId)).toEqual(['outage']);
+    expect((await store.query({ provider: 'azure-openai' })).data).toEqual([]);
   });
 
   it('takes a prefix, and a second sink on the same registry reuses the metrics instead of throwing', () => {

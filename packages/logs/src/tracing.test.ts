@@ -185,6 +185,35 @@ describe('OpenTelemetry spans', () => {
     logs.length = 0;
   });
 
+  it("names a 502 by the error the client got, not by a fallback target that had no deployment", async () => {
+    registerSdk();
+    up.openai.enqueue({ reset: true });
+    const err = (await sdk(app.url).chat.completions.create({ model: 'o3', messages }).catch((e: unknown) => e)) as { status: number };
+    expect(err.status).toBe(502);
+    await until(() => logs.length === 1);
+    expect(logs[0]!.attempts.map((a) => a.error?.code)).toEqual(['upstream_unreachable', 'model_not_deployed']);
+    const request = exporter.getFinishedSpans().find((s) => s.name.startsWith('switchyard'))!;
+    expect([request.attributes['error.type'], request.attributes['http.response.status_code']]).toEqual(['upstream_unreachable', 502]);
+    exporter.reset();
+    logs.length = 0;
+  });
+
+  it('writes a span for a request refused before the engine ran (a form body), as for its log event', async () => {
+    registerSdk();
+    const res = await fetch(`${app.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-01` },
+      body: 'model=gpt-4o',
+    });
+    expect(res.status).toBe(400);
+    await until(() => logs.length === 1);
+    const request = exporter.getFinishedSpans().find((s) => s.name.startsWith('switchyard'))!;
+    expect([request.spanContext().traceId, request.attributes['error.type'], request.attributes['http.response.status_code']]).toEqual([TRACE_ID, 'invalid_json', 400]);
+    expect(logs[0]!.traceId).toBe(TRACE_ID);
+    exporter.reset();
+    logs.length = 0;
+  });
+
   it("records the prompt tokens the provider's cache served on the serving attempt", async () => {
     registerSdk();
     const usage = { prompt_tokens: 1200, completion_tokens: 5, total_tokens: 1205, prompt_tokens_details: { cached_tokens: 1024 } };
@@ -259,10 +288,11 @@ describe('OpenTelemetry spans', () => {
     // The client got 200 and then an error: the SDK threw, so the request failed.
     expect([request().attributes['http.response.status_code'], request().attributes['error.type'], request().status.code]).toEqual([200, 'stream_interrupted', 2]);
     exporter.reset();
-    // Switchyard's own refusal of the caller's body: an error type, not this service failing (as an HTTP server span).
+    // Switchyard's own refusal of the caller's body: named by its error code, not this service failing (as an HTTP
+    // server span).
     await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages: [] }).catch(() => undefined);
     await until(() => logs.length === 2);
-    expect([request().attributes['error.type'], request().status.code]).toEqual(['400', 0]);
+    expect([request().attributes['error.type'], request().status.code]).toEqual(['invalid_request', 0]);
     exporter.reset();
     logs.length = 0;
   });

@@ -361,9 +361,11 @@ export class Gateway {
   /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
   reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
     this.enter();
+    // A span as for every request: span-based error rates count these refusals as the log does.
+    const otel = startRequestTrace(headers);
     let traceId: string | null;
     try {
-      traceId = givenTraceId(headers) ?? null;
+      traceId = givenTraceId(headers, otel?.traceId) ?? null;
     } catch {
       // An unusable trace id is not echoed: the refusal gets a fresh one, in its header and log event, to be found by.
       traceId = null;
@@ -374,7 +376,7 @@ export class Gateway {
     } catch {
       configId = null;
     }
-    const log = { traceId, configId, startedAt: Date.now(), stream: false, model: null, attempts: [] };
+    const log = { traceId, configId, startedAt: Date.now(), stream: false, model: null, attempts: [], otel };
     return this.errorResponse(error, log, performance.now());
   }
 
@@ -602,7 +604,7 @@ export class Gateway {
           }
           const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
           const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
-          log.otel?.end(event, reported, bytes, read?.cachedTokens ?? 0);
+          log.otel?.end(event, { responseModel: reported, response: bytes, cachedTokens: read?.cachedTokens ?? 0 });
           emitLog(this.options.sinks, event);
         } finally {
           // After its event reached the sinks: drain() resolves with every event written.
@@ -632,7 +634,7 @@ export class Gateway {
         try {
           const status = how.status ?? (how.clientClosed ? 499 : error.status);
           const event = logEvent(log, t0, status, false, null, null, null);
-          log.otel?.end(event);
+          log.otel?.end(event, { errorCode: error.code });
           emitLog(this.options.sinks, event);
         } finally {
           // After its event reached the sinks: drain() resolves with every event written.

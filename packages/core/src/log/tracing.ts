@@ -84,6 +84,14 @@ function hrTime(reading: number, offset: number): [number, number] {
 }
 
 /** The spans of one request. */
+/** What ends a request span beside its log event. */
+export interface TraceEnd {
+  responseModel?: string | null;
+  response?: Buffer | null;
+  cachedTokens?: number;
+  errorCode?: string;
+}
+
 export class RequestTrace {
   /** Each attempt's span and start, in the order of `attempts`; none for an attempt that called no upstream. */
   private readonly attemptSpans: Array<{ span: Span; start: number } | undefined> = [];
@@ -153,9 +161,9 @@ export class RequestTrace {
    * Writes the attempt spans and ends the request span. Never throws. `responseModel`: the model the upstream
    * reported (gen_ai.response.model); the served target's model when it reported none. `response`: the served JSON
    * body, or a stream's last few KiB, for the response's id and finish reasons. `cachedTokens`: the prompt tokens
-   * the provider's cache served.
+   * the provider's cache served. `errorCode`: the code of the error Switchyard answered with, when no upstream's did.
    */
-  end(event: LogEvent, responseModel: string | null = null, response: Buffer | null = null, cachedTokens = 0): void {
+  end(event: LogEvent, { responseModel = null, response = null, cachedTokens = 0, errorCode }: TraceEnd = {}): void {
     if (!this.recording) {
       this.span.end();
       return;
@@ -222,7 +230,13 @@ export class RequestTrace {
       // An upstream's own answer (e.g. a 429) names the error by its status; else the last attempt's failure does; a
       // stream that broke after its start (the client's SDK threw), the serving attempt's.
       const errorType =
-        event.status === 499 ? 'client_closed' : event.status >= 400 ? (served ? String(event.status) : (last?.error?.code ?? String(event.status))) : servedError;
+        event.status === 499
+          ? 'client_closed'
+          : event.status >= 400
+            ? served
+              ? String(event.status)
+              : (errorCode ?? last?.error?.code ?? String(event.status))
+            : servedError;
       if (errorType !== undefined) {
         this.span.setAttribute('error.type', errorType);
         // As an HTTP server span: the caller's own mistakes and its leaving (4xx) are not this service failing; every

@@ -4,7 +4,7 @@
  */
 import type { ProviderName } from '../config/schema';
 import type { OpenAIErrorBody } from '../errors';
-import type { LogEvent } from '../log/log-event';
+import { calledUpstream, type LogEvent } from '../log/log-event';
 import type { LogQuery, StatusClass } from './log-store';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -217,9 +217,14 @@ export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The provider a request is filed under: who served it, else who was tried last. */
+/**
+ * The provider a request is filed under: who served it, else who was called last (a target with no deployment for
+ * the model called nobody: an OpenAI outage is not filed under Azure), else none.
+ */
 export function providerOf(event: LogEvent): ProviderName | null {
-  return event.servedBy?.provider ?? event.attempts[event.attempts.length - 1]?.provider ?? null;
+  if (event.servedBy) return event.servedBy.provider;
+  for (let i = event.attempts.length - 1; i >= 0; i--) if (calledUpstream(event.attempts[i]!)) return event.attempts[i]!.provider;
+  return null;
 }
 
 /** Whether an event matches a normalized query (cursor included). */

@@ -16,7 +16,7 @@ export interface LogQuery {
   configId?: string | null;
   /** True: only requests served by a target other than the first; false: only the others. */
   fallback?: boolean;
-  /** The provider that served the request (for a request none served: the provider of its last attempt). */
+  /** The provider that served the request (for a request none served: the provider it called last). */
   provider?: ProviderName;
   /** The model the client asked for, or the model (Azure: deployment) that served it. */
   model?: string;
