@@ -209,18 +209,20 @@ describe('upstreams that misbehave', () => {
   });
 
   it("logs a stream the SDK's loop leaves at the last finish_reason as complete, with the usage that follows; one whose rest never comes as 499", async () => {
-    // The finish chunk, then usage and [DONE] in a later write (as providers send them), or, the second time, never.
+    // The finish chunk, then usage and [DONE] in a later write (as providers send them), a few ms later or more
+    // (before or after Switchyard notices the client left), or, the last time, never.
     const chunk = (choices: object[], usage: object | null = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices, usage })}\n\n`;
+    const gaps = [0, 2, 5, 10, 50];
     let request = 0;
     handler = (_req, res) => {
-      const stalls = request++ === 1;
+      const gap = gaps[request++];
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(chunk([{ index: 0, delta: { content: 'whole' }, finish_reason: null }]));
       res.write(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
-      if (stalls) return void setTimeout(() => res.end(), 3000).unref();
-      setTimeout(() => res.end(`${chunk([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })}data: [DONE]\n\n`), 50);
+      if (gap === undefined) return void setTimeout(() => res.end(), 3000).unref();
+      setTimeout(() => res.end(`${chunk([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })}data: [DONE]\n\n`), gap);
     };
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i <= gaps.length; i++) {
       const stream = await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
       let text = '';
       for await (const part of stream) {
@@ -229,8 +231,11 @@ describe('upstreams that misbehave', () => {
       }
       expect(text).toBe('whole');
     }
-    const [complete, cut] = [await takeLog(), await takeLog()];
-    expect([complete.status, complete.attempts[0]!.error?.code, complete.usage?.total_tokens]).toEqual([200, undefined, 5]);
+    for (const gap of gaps) {
+      const complete = await takeLog();
+      expect([gap, complete.status, complete.attempts[0]!.error?.code, complete.usage?.total_tokens]).toEqual([gap, 200, undefined, 5]);
+    }
+    const cut = await takeLog();
     expect([cut.status, cut.attempts[0]!.error?.code, cut.usage]).toEqual([499, 'client_closed', null]);
   });
 

@@ -398,7 +398,9 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
       stream.destroy();
       if (!clientClosed) streamError ??= hostEnded();
     }
-    result.end({ clientClosed, streamError });
+    // [DONE] went out before the close was noticed (the usage chunk a few ms after the finish_reason the client
+    // stopped at): the whole answer was sent, as the in-process client counts a stop after [DONE].
+    result.end({ clientClosed: clientClosed && !framer.done, streamError });
   });
   const fail = (err: unknown): void => {
     upstreamDone = true;
