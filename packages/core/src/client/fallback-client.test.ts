@@ -167,13 +167,18 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const { port } = upstream.address() as AddressInfo;
     try {
       const client = createFallbackClient({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-o', custom_host: `http://127.0.0.1:${port}/v1` } }, config: { virtual_key: 'o' }, onLog: (e) => logs.push(e) });
+      const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
       for (let i = 0; i < 2; i++) {
         const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, n: 2, stream: true, stream_options: { include_usage: true } });
         const ended = new Set<number>();
+        const before = timers();
         for await (const chunk of stream) {
           for (const choice of chunk.choices) if (choice.finish_reason) ended.add(choice.index);
           if (ended.size === 2) break;
         }
+        // Reading on for the log holds no script open: its 1 s timer does not keep the event loop alive. (Checked
+        // on the stalled stream, where the upstream's own timer is unref'd too.)
+        if (i === 1) expect(timers()).toBe(before);
       }
       await client.gateway.drain();
       expect(logs.map((e) => [e.status, e.attempts[0]!.error?.code, e.usage?.total_tokens ?? null])).toEqual([

@@ -33,3 +33,39 @@ describe('usage extraction', () => {
     expect(tail.read().model).toBe('gpt-4o-2024-11-20');
   });
 });
+
+describe('StreamTail.answerComplete: whether a client that stops now had the whole answer', () => {
+  const event = (choices: object[]) => Buffer.from(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices })}\n\n`);
+  const tailOf = (...events: Buffer[]) => {
+    const tail = new StreamTail();
+    tail.pushEvents(events);
+    return tail;
+  };
+
+  it('is true once every choice seen has its finish_reason, in any order', () => {
+    expect(tailOf(event([{ index: 0, delta: { content: 'a' }, finish_reason: null }]), event([{ index: 0, delta: {}, finish_reason: 'stop' }])).answerComplete()).toBe(true);
+    // n = 2, interleaved: choice 1 ends first.
+    const both = tailOf(
+      event([{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: null }]),
+      event([{ index: 1, delta: {}, finish_reason: 'length' }]),
+      event([{ index: 0, delta: {}, finish_reason: 'tool_calls' }]),
+    );
+    expect(both.answerComplete()).toBe(true);
+  });
+
+  it('is false mid-answer: no finish_reason yet, or one choice of two still going (a loop that stops at choices[0])', () => {
+    expect(tailOf(event([{ index: 0, delta: { content: 'a' }, finish_reason: null }])).answerComplete()).toBe(false);
+    const oneOfTwo = tailOf(
+      event([{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: null }]),
+      event([{ index: 0, delta: {}, finish_reason: 'stop' }]),
+    );
+    expect(oneOfTwo.answerComplete()).toBe(false);
+  });
+
+  it('is false with no choices at all (Azure\'s prompt-filter event alone) and after an error event', () => {
+    expect(new StreamTail().answerComplete()).toBe(false);
+    expect(tailOf(event([])).answerComplete()).toBe(false);
+    const failed = tailOf(event([{ index: 0, delta: {}, finish_reason: 'stop' }]), Buffer.from('data: {"error":{"message":"overloaded"}}\n\n'));
+    expect(failed.answerComplete()).toBe(false);
+  });
+});
