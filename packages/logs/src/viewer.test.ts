@@ -630,6 +630,39 @@ describe('viewer page in headless Chromium', () => {
       await small.goBack();
       await small.waitForURL((url) => url.search === '');
       expect(await small.inputValue('select[name=fallback]')).toBe('');
+
+      // Forward onto a request's step opens it again; several steps back at once land on the search they name.
+      await small.selectOption('select[name=fallback]', 'true');
+      await small.click('button.primary');
+      await small.waitForURL(/fallback=true/);
+      const id = await small.locator('tr.row').first().getAttribute('data-request-id');
+      await small.locator('tr.row').first().click();
+      await small.locator('#detail.open #attempts').waitFor();
+      await small.goBack();
+      await small.locator('#detail:not(.open)').waitFor({ state: 'attached' });
+      await small.goForward();
+      await small.locator(`#detail.open #detail-body[data-request-id="${id}"]`).waitFor();
+      await small.evaluate(() => (globalThis as unknown as { history: { go(n: number): void } }).history.go(-2));
+      await small.waitForURL((url) => url.search === '');
+      await small.locator('#detail:not(.open)').waitFor({ state: 'attached' });
+      expect(await small.inputValue('select[name=fallback]')).toBe('');
+
+      // A search made beside the drawer once the phone turned sideways takes the drawer's step: the address bar
+      // names it after the drawer closes, and Back goes to the search before.
+      await small.locator('tr.row').first().click();
+      await small.locator('#detail.open #attempts').waitFor();
+      await small.setViewportSize({ width: 844, height: 390 });
+      const inert = () => small.evaluate(() => (globalThis as unknown as { document: { querySelector(s: string): { inert: boolean } } }).document.querySelector('main').inert);
+      for (const end = Date.now() + 3000; await inert(); ) if (Date.now() > end) throw new Error('the page stayed covered');
+      await small.selectOption('select[name=fallback]', 'true');
+      await small.locator('form#filters').evaluate((form) => (form as unknown as { requestSubmit(): void }).requestSubmit());
+      await small.waitForURL(/fallback=true/);
+      await small.keyboard.press('Escape');
+      await small.locator('#detail:not(.open)').waitFor({ state: 'attached' });
+      expect(new URL(small.url()).search).toBe('?fallback=true');
+      await small.goBack();
+      await small.waitForURL((url) => url.search === '');
+      expect(await small.inputValue('select[name=fallback]')).toBe('');
     } finally {
       await phone.close();
     }

@@ -83,8 +83,7 @@ function hrTime(reading: number, offset: number): [number, number] {
   return [seconds, nanos];
 }
 
-/** The spans of one request. */
-/** What ends a request span beside its log event. */
+/** What ends a request span beside its log event (see `RequestTrace.end`). */
 export interface TraceEnd {
   responseModel?: string | null;
   response?: Buffer | null;
@@ -92,6 +91,7 @@ export interface TraceEnd {
   errorCode?: string;
 }
 
+/** The spans of one request. */
 export class RequestTrace {
   /** Each attempt's span and start, in the order of `attempts`; none for an attempt that called no upstream. */
   private readonly attemptSpans: Array<{ span: Span; start: number } | undefined> = [];

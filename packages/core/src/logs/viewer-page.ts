@@ -60,8 +60,8 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 #detail.open{transform:none;visibility:visible;transition:transform .15s ease}
 @media (prefers-reduced-motion:reduce){#detail,#detail.open{transition:none}}
 @media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
-/* By the table area's own width (a window of 1100 px, or a wider one with the drawer beside the table): a 32-digit
-   trace id stays whole, a long model is cut on one line. */
+/* By the table area's own width (a window up to 1400 px, or a wider one with the drawer beside the table): a
+   32-digit trace id stays whole, a long model is cut on one line. */
 @container (max-width:1368px){.trace{max-width:235px}.clip{max-width:110px}#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4),#requests td:nth-child(5){white-space:normal}}
 @media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
 #detail h2{margin:0 0 2px;font-size:15px;overflow-wrap:anywhere}
@@ -297,8 +297,13 @@ function load(mode, step) {
     applied = filterParams();
     var url = location.pathname + (applied.toString() ? '?' + applied : '');
     // A search the user makes is a step Back returns from; the first load, and Back itself, are not.
-    if (step && url !== location.pathname + location.search) history.pushState(null, '', url);
-    else history.replaceState(null, '', url);
+    if (step && url !== location.pathname + location.search) {
+      // Made beside a drawer that has its own step (a phone turned sideways): the search takes that step's place.
+      if (drawerEntry) {
+        drawerEntry = false;
+        history.replaceState(null, '', url);
+      } else history.pushState(null, '', url);
+    } else history.replaceState(history.state, '', url);
   }
   var search = String(applied);
   if (append && (!cursor || shown !== search)) return Promise.resolve();
@@ -391,7 +396,7 @@ function render(focusId) {
     tr.dataset.requestId = e.requestId;
     tr.tabIndex = 0;
     tr.addEventListener('click', function () {
-      // A drag or double-click that selected text in the row (a trace id being copied) is no click to open it.
+      // A drag that selected text in the row (a trace id being copied) is no click to open it.
       var sel = window.getSelection();
       if (sel && !sel.isCollapsed && tr.contains(sel.anchorNode)) return;
       open(e.requestId);
@@ -426,7 +431,7 @@ function open(id) {
   }
   // Covering the page (a phone), the drawer is a step Back closes, as it closes any full-screen panel.
   if (pageCovered() && !drawerEntry) {
-    history.pushState({ drawer: true }, '', location.href);
+    history.pushState({ drawer: id }, '', location.href);
     drawerEntry = true;
   }
   request(api + '/' + encodeURIComponent(id)).then(function (e) {
@@ -528,16 +533,21 @@ $('clear').addEventListener('click', function () { $('filters').reset(); exactTi
 // Back and Forward go through the searches made: the form follows the address bar.
 window.addEventListener('popstate', function (ev) {
   if (ownBack) { ownBack = false; return; }
+  // Back from a drawer's own step closes it; Forward onto one opens its request again.
+  var reopen = ev.state && ev.state.drawer;
   if (drawerEntry) {
     drawerEntry = false;
     if ($('detail').className === 'open') close();
-    return;
   }
-  // Forward onto a closed drawer's entry: the same search, nothing to reload.
-  if (ev.state && ev.state.drawer) return;
-  $('filters').reset();
-  fillFilters();
-  load('apply');
+  drawerEntry = Boolean(reopen);
+  // The search the address bar now names, unless it is the one on screen (a step to or from a drawer's own, or
+  // several steps at once that land on it).
+  if (!applied || location.search.slice(1) !== String(applied)) {
+    $('filters').reset();
+    fillFilters();
+    load('apply');
+  }
+  if (reopen) open(reopen);
 });
 // Past the filters to the first request, without a #fragment in the address bar (Back goes through searches).
 $('skip').addEventListener('click', function (ev) {
