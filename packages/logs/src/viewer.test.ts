@@ -552,7 +552,8 @@ describe('viewer page in headless Chromium', () => {
   it('shows which filters are set, keeps every column beside the open drawer, lets a trace id be selected, and closes a covering drawer on Back', async () => {
     type El = { getBoundingClientRect(): { left: number; right: number }; scrollWidth: number; clientWidth: number };
     type Doc = { querySelector(s: string): El | null; querySelectorAll(s: string): ArrayLike<El> };
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, reducedMotion: 'reduce' });
+    // A time zone with a long name: the widest Time column header.
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, reducedMotion: 'reduce', timezoneId: 'Europe/Berlin' });
     try {
       const wide = await context.newPage();
       wide.on('pageerror', (err) => pageErrors.push(err.message));
@@ -603,6 +604,31 @@ describe('viewer page in headless Chromium', () => {
       await wide.reload();
       await wide.locator('tr.row').first().waitFor();
       expect(await wide.evaluate(() => (globalThis as unknown as { document: { documentElement: { dataset: { theme?: string } } } }).document.documentElement.dataset.theme)).toBe(theme);
+
+      // Opening a request keeps its row where it was on screen, though the list beside the drawer turns into cards;
+      // Back closes the drawer, whatever the width.
+      // Enough requests to scroll through, whatever ran before.
+      for (let i = 0; i < 30; i++) store.write({ ...logs[0]!, requestId: `req-scroll-${i}`, traceId: `scroll-${i}`, startedAt: logs[0]!.startedAt - 1000 * (i + 1) });
+      await store.flush();
+      await wide.goto(`${app.url}/switchyard/logs/`);
+      await wide.locator('tr.row').nth(20).waitFor();
+      await wide.mouse.wheel(0, 400);
+      const row = wide.locator('tr.row').nth(14);
+      await row.scrollIntoViewIfNeeded();
+      const before = (await row.boundingBox())!.y;
+      await row.click();
+      await wide.locator('#detail.open #attempts').waitFor();
+      expect(Math.abs((await row.boundingBox())!.y - before)).toBeLessThanOrEqual(2);
+      await wide.goBack();
+      await wide.locator('#detail:not(.open)').waitFor({ state: 'attached' });
+      expect(Math.abs((await row.boundingBox())!.y - before)).toBeLessThanOrEqual(2);
+      // A small laptop's window, the drawer closed: the table fits, however long the time zone's name.
+      await wide.setViewportSize({ width: 1024, height: 900 });
+      const fits = await wide.evaluate(() => {
+        const main = (globalThis as unknown as { document: { querySelector(s: string): { scrollWidth: number; clientWidth: number } } }).document.querySelector('main');
+        return main.scrollWidth <= main.clientWidth;
+      });
+      expect(fits).toBe(true);
       await wide.close();
     } finally {
       await context.close();
@@ -617,6 +643,7 @@ describe('viewer page in headless Chromium', () => {
       await small.selectOption('select[name=fallback]', 'true');
       await small.click('button.primary');
       await small.waitForURL(/fallback=true/);
+      await small.locator('#rows:not(.busy)').waitFor({ state: 'attached' }); // the search's own rows, not the last one's
       await small.locator('tr.row').first().click();
       await small.locator('#detail.open #attempts').waitFor();
       await small.goBack();
@@ -635,6 +662,7 @@ describe('viewer page in headless Chromium', () => {
       await small.selectOption('select[name=fallback]', 'true');
       await small.click('button.primary');
       await small.waitForURL(/fallback=true/);
+      await small.locator('#rows:not(.busy)').waitFor({ state: 'attached' }); // the search's own rows, not the last one's
       const id = await small.locator('tr.row').first().getAttribute('data-request-id');
       await small.locator('tr.row').first().click();
       await small.locator('#detail.open #attempts').waitFor();
@@ -646,17 +674,27 @@ describe('viewer page in headless Chromium', () => {
       await small.waitForURL((url) => url.search === '');
       await small.locator('#detail:not(.open)').waitFor({ state: 'attached' });
       expect(await small.inputValue('select[name=fallback]')).toBe('');
+      // Reloaded on a request's step, the drawer opens again: Back still closes it, not a step that shows nothing.
+      const reopened = await small.locator('tr.row').first().getAttribute('data-request-id');
+      await small.locator('tr.row').first().click();
+      await small.locator('#detail.open #attempts').waitFor();
+      await small.reload();
+      await small.locator(`#detail.open #detail-body[data-request-id="${reopened}"]`).waitFor();
+      await small.goBack();
+      await small.locator('#detail:not(.open)').waitFor({ state: 'attached' });
+      expect(new URL(small.url()).search).toBe('');
 
-      // A search made beside the drawer once the phone turned sideways takes the drawer's step: the address bar
+      // A search made beside the drawer once the tablet turned sideways takes the drawer's step: the address bar
       // names it after the drawer closes, and Back goes to the search before.
       await small.locator('tr.row').first().click();
       await small.locator('#detail.open #attempts').waitFor();
-      await small.setViewportSize({ width: 844, height: 390 });
+      await small.setViewportSize({ width: 1000, height: 700 });
       const inert = () => small.evaluate(() => (globalThis as unknown as { document: { querySelector(s: string): { inert: boolean } } }).document.querySelector('main').inert);
       for (const end = Date.now() + 3000; await inert(); ) if (Date.now() > end) throw new Error('the page stayed covered');
       await small.selectOption('select[name=fallback]', 'true');
       await small.locator('form#filters').evaluate((form) => (form as unknown as { requestSubmit(): void }).requestSubmit());
       await small.waitForURL(/fallback=true/);
+      await small.locator('#rows:not(.busy)').waitFor({ state: 'attached' }); // the search's own rows, not the last one's
       await small.keyboard.press('Escape');
       await small.locator('#detail:not(.open)').waitFor({ state: 'attached' });
       expect(new URL(small.url()).search).toBe('?fallback=true');

@@ -47,6 +47,7 @@ tbody tr.row{cursor:pointer}
 tbody tr.row:hover{background:var(--hover)}
 tbody tr.row.selected{background:var(--hover);box-shadow:inset 3px 0 0 var(--accent)}
 tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
+tbody tr.row.fb.selected{box-shadow:inset 3px 0 0 var(--fb),inset 6px 0 0 var(--accent)}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .trace{max-width:260px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom;white-space:nowrap}
 .clip{max-width:200px;overflow:hidden;text-overflow:ellipsis;display:inline-block;vertical-align:bottom;white-space:nowrap}
@@ -62,8 +63,11 @@ tbody tr.row.fb{box-shadow:inset 3px 0 0 var(--fb)}
 @media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
 /* By the table area's own width (a window up to 1400 px, or a wider one with the drawer beside the table): a
    32-digit trace id stays whole, a long model is cut on one line. */
-@container (max-width:1368px){.trace{max-width:235px}.clip{max-width:110px}#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4),#requests td:nth-child(5){white-space:normal}}
-@media (min-width:1200px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
+@container (max-width:1368px){.trace{max-width:235px}.clip{max-width:110px}#requests th:nth-child(1),#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4),#requests td:nth-child(5){white-space:normal}}
+/* The drawer sits beside the list (as cards when little room is left), or, narrower, covers the whole window: never
+   over half the list, hiding the statuses of rows still in view. */
+@media (min-width:920px){body.drawer main,body.drawer #filters,body.drawer header{margin-right:560px}}
+@media (max-width:919px){#detail{width:100vw}}
 #detail h2{margin:0 0 2px;font-size:15px;overflow-wrap:anywhere}
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
@@ -426,11 +430,11 @@ function open(id) {
     $('detail-body').dataset.requestId = '';
     $('detail-body').appendChild(el('p', 'sub', ['Loading ' + id + '…']));
     $('detail').className = 'open';
-    document.body.classList.add('drawer');
+    keepInPlace(id, function () { document.body.classList.add('drawer'); });
     fitDrawer();
   }
-  // Covering the page (a phone), the drawer is a step Back closes, as it closes any full-screen panel.
-  if (pageCovered() && !drawerEntry) {
+  // The drawer is a step Back closes, as it closes any panel over the list.
+  if (!drawerEntry) {
     history.pushState({ drawer: id }, '', location.href);
     drawerEntry = true;
   }
@@ -505,7 +509,22 @@ function fitDrawer() {
   coverPage(covers);
   if (covers) $('close').focus();
 }
-window.addEventListener('resize', fitDrawer);
+window.addEventListener('resize', function () {
+  fitDrawer();
+  // A window snapped narrower turns the rows into cards: the row in hand stays in view.
+  var row = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.requestId ? document.activeElement : rowOf(selected);
+  if (row) row.scrollIntoView({ block: 'nearest' });
+});
+function rowOf(id) {
+  return id ? Array.prototype.find.call($('rows').children, function (tr) { return tr.dataset.requestId === id; }) || null : null;
+}
+/** Runs a layout change (the drawer opening or closing, the rows turning into cards) with row 'id' kept where it was on screen. */
+function keepInPlace(id, change) {
+  var before = rowOf(id), top = before ? before.getBoundingClientRect().top : 0;
+  change();
+  var after = rowOf(id);
+  if (before && after) window.scrollBy(0, after.getBoundingClientRect().top - top);
+}
 /** Whether the drawer covers the page (the page is inert behind it). */
 function pageCovered() { return document.querySelector('main').inert; }
 function coverPage(on) {
@@ -515,11 +534,13 @@ function close(refocus) {
   opened++;
   var back = selected;
   $('detail').className = '';
-  document.body.classList.remove('drawer');
   coverPage(false);
   selected = null;
   // Back to the row the drawer was opened from (unless the focus is elsewhere, in a filter being typed in).
-  render(refocus === false ? undefined : back);
+  keepInPlace(back, function () {
+    document.body.classList.remove('drawer');
+    render(refocus === false ? undefined : back);
+  });
   // Closed otherwise than by Back: its history entry goes too, or the next Back would seem to do nothing.
   if (drawerEntry) {
     drawerEntry = false;
@@ -588,8 +609,15 @@ $('login').addEventListener('submit', function (ev) {
   load('refresh');
 });
 $('time-col').textContent = 'Time (' + ZONE + ')';
+// The page keeps its rows in place itself (the drawer's steps are not pages to scroll back to; a search's rows load anew).
+history.scrollRestoration = 'manual';
 fillFilters();
 load('apply');
+// Reloaded on a drawer's step: its request opens again, so that Back still closes something.
+if (history.state && history.state.drawer) {
+  drawerEntry = true;
+  open(history.state.drawer);
+}
 `;
 
 const BODY = `
