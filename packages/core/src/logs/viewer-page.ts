@@ -509,9 +509,13 @@ function fitDrawer() {
   coverPage(covers);
   if (covers) $('close').focus();
 }
+var lastWidth = window.innerWidth;
 window.addEventListener('resize', function () {
   fitDrawer();
-  // A window snapped narrower turns the rows into cards: the row in hand stays in view.
+  // A window snapped narrower turns the rows into cards: the row in hand stays in view. Only for a new width: a
+  // phone's address bar hiding as the list scrolls changes the height, and must not pull the list back.
+  if (window.innerWidth === lastWidth) return;
+  lastWidth = window.innerWidth;
   var row = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.requestId ? document.activeElement : rowOf(selected);
   if (row) row.scrollIntoView({ block: 'nearest' });
 });
