@@ -629,6 +629,17 @@ describe('viewer page in headless Chromium', () => {
         return main.scrollWidth <= main.clientWidth;
       });
       expect(fits).toBe(true);
+      // Only a new width brings the focused row back into view: a height change (a phone's address bar hiding as the
+      // list scrolls) leaves the list where it was scrolled to.
+      const scrollY = () => wide.evaluate(() => (globalThis as unknown as { scrollY: number }).scrollY);
+      await wide.locator('tr.row').nth(2).focus();
+      await wide.mouse.wheel(0, 600);
+      for (const end = Date.now() + 2000; (await scrollY()) === 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+      const scrolled = await scrollY();
+      expect(scrolled).toBeGreaterThan(0);
+      await wide.setViewportSize({ width: 1024, height: 820 });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await scrollY()).toBe(scrolled);
       await wide.close();
     } finally {
       await context.close();
