@@ -244,9 +244,6 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   const framer = new SseFramer();
   // As the SDK: the stream's end is its [DONE]; whatever an upstream sends after it is not read.
   let ended = false;
-  // Choices seen, and those that have their finish_reason: a caller that stops once all have one has the answer.
-  const choices = new Set<number>();
-  const finished = new Set<number>();
   const parser = createParser({
     onEvent: (event) => {
       if (ended || failure) return;
@@ -266,13 +263,7 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
         const { error } = JSON.parse(res.redact(JSON.stringify(data))) as OpenAIErrorBody;
         failed = new SwitchyardError('upstream_error_event', errorMessage(error) || 'The upstream sent an error event.');
         failure = new FallbackRequestError(502, { error }, res.attempts, res.headers);
-      } else {
-        for (const choice of Array.isArray(data.choices) ? data.choices : []) {
-          choices.add(choice.index);
-          if (choice.finish_reason) finished.add(choice.index);
-        }
-        ready.push(data);
-      }
+      } else ready.push(data);
     },
   });
   const decoder = new TextDecoder();
@@ -314,7 +305,8 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
     const error = streamInterrupted(err);
     throw new FallbackRequestError(error.status, error.toBody(), res.attempts, res.headers);
   } finally {
-    if (!completed && !done() && streamError === undefined && !signal?.aborted && choices.size > 0 && finished.size === choices.size) {
+    // The engine tells from the events fed to it whether every choice has its finish_reason, as on the HTTP route.
+    if (!completed && !done() && streamError === undefined && !signal?.aborted && res.answered()) {
       // Stopped at the last finish_reason (`if (chunk.choices[0]?.finish_reason) break`): the caller has the whole
       // answer, and its usage chunk and [DONE] are about to come. Read for the log, briefly, then logged as it ends.
       void readRest(stream, (chunk) => feed(framer.push(chunk)), done).then(() => res.end({ clientClosed: !done() }));
