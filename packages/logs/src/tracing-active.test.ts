@@ -3,13 +3,12 @@
  * active: what an HTTP client instrumentation reads to nest its span and propagate the trace. Its own file, as the
  * tracer provider and context manager are registered globally for the worker.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { resolve } from 'node:path';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createFallbackClient, type LogEvent } from '@switchyard/core';
 import { replies } from '@switchyard/testing';
-import { expressAdapter } from '../../e2e/src/support/adapters';
+import { withUndiciParents } from '../../e2e/src/support/undici-parents';
 import { messages, sdk, seedOptions, startUpstreams, until } from '../../e2e/src/support/fixture';
 
 interface OtelApi {
@@ -38,13 +37,7 @@ beforeEach(() => exporter.reset());
 
 it("runs each upstream call with its attempt's span active, where undici's instrumentation reads its parent", async () => {
   // What @opentelemetry/instrumentation-undici does on this channel: the active span is its new span's parent.
-  const parents: Array<string | undefined> = [];
-  const onCreate = () => parents.push(api.trace.getActiveSpan()?.spanContext().spanId);
-  subscribe('undici:request:create', onCreate);
-  const up = await startUpstreams();
-  const logs: LogEvent[] = [];
-  const app = await expressAdapter.start(seedOptions(up, logs));
-  try {
+  await withUndiciParents(() => api.trace.getActiveSpan()?.spanContext().spanId, async ({ up, app, parents }) => {
     up.openai.enqueue(replies.rateLimited());
     await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
     await until(() => exporter.getFinishedSpans().length === 3);
@@ -52,11 +45,7 @@ it("runs each upstream call with its attempt's span active, where undici's instr
     expect(attempts.map((s) => s.name)).toEqual(['chat gpt-4o', 'chat gpt4o-prod']);
     // The SDK client in this test process goes through undici too (Node's fetch): only Switchyard's calls are checked.
     expect(parents.filter((id) => id !== undefined)).toEqual(attempts.map((s) => s.spanContext().spanId));
-  } finally {
-    unsubscribe('undici:request:create', onCreate);
-    await app.close();
-    await up.close();
-  }
+  });
 });
 
 it("links the request span to a caller's traceparent in another trace than the host's span, whose trace id the log keeps", async () => {

@@ -2,14 +2,12 @@
  * A request the host's sampler drops (a ratio sampler's unsampled share): its own file, as the tracer provider is
  * registered globally for the worker.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { resolve } from 'node:path';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { LogEvent } from '@switchyard/core';
 import { replies } from '@switchyard/testing';
-import { expressAdapter } from '../../e2e/src/support/adapters';
-import { messages, sdk, seedOptions, startUpstreams, until } from '../../e2e/src/support/fixture';
+import { withUndiciParents } from '../../e2e/src/support/undici-parents';
+import { messages, sdk, until } from '../../e2e/src/support/fixture';
 
 interface OtelApi {
   trace: { setGlobalTracerProvider(provider: unknown): boolean; getActiveSpan(): { spanContext(): object } | undefined; disable(): void };
@@ -35,34 +33,27 @@ it('starts only the request span for a request the sampler drops, which still gi
   expect(api.trace.setGlobalTracerProvider(provider)).toBe(true);
   expect(api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())).toBe(true);
   // Where an HTTP client instrumentation (undici's) reads the parent of its span.
-  const parents: unknown[] = [];
-  const onCreate = () => parents.push(api.trace.getActiveSpan()?.spanContext() ?? 'none');
-  subscribe('undici:request:create', onCreate);
-  const up = await startUpstreams();
-  const logs: LogEvent[] = [];
-  const app = await expressAdapter.start(seedOptions(up, logs));
   try {
-    up.openai.enqueue(replies.rateLimited());
-    const caller = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
-    // The caller did not sample it (flags 00): neither are the calls made for it.
-    const res = await sdk(app.url, { traceparent: `00-${caller.traceId}-${caller.spanId}-00` }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
-    expect(res.data.choices[0]!.message.content).toBe('Hello from azure');
-    await until(() => logs.length === 1);
-    // The attempts (429, then 200) are neither gathered nor written as spans nobody records.
-    expect(started).toEqual(['switchyard chat']);
-    expect(exporter.getFinishedSpans()).toEqual([]);
-    expect(logs[0]!.traceId).toBe(caller.traceId);
-    expect(res.response.headers.get('x-switchyard-trace-id')).toBe(caller.traceId);
-    // The SDK client's own fetch in this process has no active span: Switchyard's two upstream calls are the others.
-    expect(parents.filter((p) => p !== 'none')).toEqual([
-      expect.objectContaining({ traceId: caller.traceId, traceFlags: 0 }),
-      expect.objectContaining({ traceId: caller.traceId, traceFlags: 0 }),
-    ]);
+    await withUndiciParents(() => api.trace.getActiveSpan()?.spanContext() ?? 'none', async ({ up, app, logs, parents }) => {
+      up.openai.enqueue(replies.rateLimited());
+      const caller = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
+      // The caller did not sample it (flags 00): neither are the calls made for it.
+      const res = await sdk(app.url, { traceparent: `00-${caller.traceId}-${caller.spanId}-00` }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(res.data.choices[0]!.message.content).toBe('Hello from azure');
+      await until(() => logs.length === 1);
+      // The attempts (429, then 200) are neither gathered nor written as spans nobody records.
+      expect(started).toEqual(['switchyard chat']);
+      expect(exporter.getFinishedSpans()).toEqual([]);
+      expect(logs[0]!.traceId).toBe(caller.traceId);
+      expect(res.response.headers.get('x-switchyard-trace-id')).toBe(caller.traceId);
+      // The SDK client's own fetch in this process has no active span: Switchyard's two upstream calls are the others.
+      expect(parents.filter((p) => p !== 'none')).toEqual([
+        expect.objectContaining({ traceId: caller.traceId, traceFlags: 0 }),
+        expect.objectContaining({ traceId: caller.traceId, traceFlags: 0 }),
+      ]);
+    });
   } finally {
-    unsubscribe('undici:request:create', onCreate);
     api.context.disable();
     api.trace.disable();
-    await app.close();
-    await up.close();
   }
 });
