@@ -701,6 +701,7 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     const jsonAsForm: Case = ['JSON labelled as a form', (r) => r.type('form').send(JSON.stringify({ model: 'gpt-4o', messages })), 400, 'invalid_json', /content-type: application\/json/];
     // JSON that is no object: the same code and words whether Switchyard reads it or express.json()'s strict mode refused it.
     const notObjects: Case[] = ['"hi"', '42', 'null'].map((json) => [`the JSON ${json}, no object`, (r) => r.set('content-type', 'application/json').send(json), 400, 'invalid_request', /must be a JSON object/]);
+    const portkeyConfigHeader = JSON.stringify({ provider: 'azure-openai', api_key: '0123456789abcdef0123456789abcdef', resource_name: 'r' });
     const cases: Case[] = [
       // express.json()'s refusal reaches Switchyard through next(err); @koa/bodyparser's and Nest's never do.
       ...(adapter.hostAnswersParserErrors ? [] : [invalidJson, ...notObjects]),
@@ -713,6 +714,9 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       ...(adapter.hostRefusesEmptyJson ? [] : [['empty body', (r) => r.set('content-type', 'application/json'), 400, 'invalid_request', /has no body/] as Case]),
       ['unknown config id', (r) => r.set('x-switchyard-config', 'nope').send({ model: 'gpt-4o', messages }), 400, 'unknown_config'],
       ['a config id over 256 characters', (r) => r.set('x-switchyard-config', 'c'.repeat(257)).send({ model: 'gpt-4o', messages }), 400, 'invalid_request'],
+      // Portkey's header also takes a whole config: its key is neither quoted back nor logged.
+      ['a Portkey JSON config in x-switchyard-config', (r) => r.set('x-switchyard-config', portkeyConfigHeader).send({ model: 'gpt-4o', messages }), 400, 'unknown_config', /Portkey's JSON form\) is not accepted/],
+      ['an API key in x-switchyard-config', (r) => r.set('x-switchyard-config', 'sk-proj-abcdef0123456789').send({ model: 'gpt-4o', messages }), 400, 'unknown_config', /^Unknown routing config in x-switchyard-config\.$/],
     ];
     it.each(cases)('%s', async (_name, build, status, code, message = /./) => {
       const url = await start();
@@ -724,8 +728,9 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.azure.requests).toHaveLength(0);
       const log = await nextLog(logs);
       expect(log.status).toBe(status);
-      // An unknown config's 400 is found under the id the client sent; an overlong one is not kept.
-      expect(log.configId).toBe(code === 'unknown_config' ? 'nope' : null);
+      // An unknown config's 400 is found under the id the client sent; an overlong one, or one that may hold a key, is not kept.
+      expect(log.configId).toBe(_name === 'unknown config id' ? 'nope' : null);
+      expect(JSON.stringify([res.body, log])).not.toMatch(/0123456789abcdef/);
     });
 
     if (adapter.hostAnswersParserErrors) {

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
 import { resolveOptions } from '../config/resolve';
-import type { SwitchyardOptions } from '../config/schema';
+import { looksLikeApiKey, type SwitchyardOptions } from '../config/schema';
 import { SwitchyardError, SwitchyardOptionsError, type OpenAIErrorBody } from '../errors';
 import { createUpstreamClient, FirstEventError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
 import type { BodyStream } from '../http/body-stream';
@@ -309,8 +309,7 @@ export class Gateway {
     try {
       log.traceId = givenTraceId(req.headers, log.otel?.traceId) ?? null;
       const configId = givenConfigId(req.headers);
-      // Logged as asked, even when unknown: the 400 is found under the id the client sent.
-      log.configId = configId ?? null;
+      log.configId = this.configIdForLog(configId);
       const root = this.pickConfig(configId);
       const parsed = parseBody(req.body, this.options.maxBodyBytes);
       log.model = parsed.body.model;
@@ -372,7 +371,7 @@ export class Gateway {
     }
     let configId: string | null;
     try {
-      configId = givenConfigId(headers) ?? null;
+      configId = this.configIdForLog(givenConfigId(headers));
     } catch {
       configId = null;
     }
@@ -380,11 +379,30 @@ export class Gateway {
     return this.errorResponse(error, log, performance.now());
   }
 
+  /**
+   * The config id a log event keeps: an unknown one as asked, so its 400 is found under the id the client sent,
+   * unless it may hold a secret (Portkey's header also takes a whole config as JSON, `api_key` and all).
+   */
+  private configIdForLog(id: string | undefined): string | null {
+    if (id === undefined) return null;
+    return this.options.configs.has(id) || !mayHoldSecret(id) ? id : null;
+  }
+
   private pickConfig(id: string | undefined): RouteNode {
     if (id !== undefined) {
       const config = this.options.configs.get(id);
       if (!config) {
-        throw new SwitchyardError('unknown_config', `Unknown routing config "${id}" in x-switchyard-config.`, { param: 'x-switchyard-config' });
+        const param = { param: 'x-switchyard-config' };
+        if (id.trimStart().startsWith('{')) {
+          throw new SwitchyardError(
+            'unknown_config',
+            'x-switchyard-config takes the id of one of the server\'s routing configs; a config sent with the request (Portkey\'s JSON form) is not accepted: targets and credentials stay on the server.',
+            param,
+          );
+        }
+        // Not repeated where it may be a key pasted into the wrong header: error messages are logged.
+        const named = mayHoldSecret(id) ? '' : ` "${id}"`;
+        throw new SwitchyardError('unknown_config', `Unknown routing config${named} in x-switchyard-config.`, param);
       }
       return config;
     }
@@ -799,6 +817,11 @@ function oversizedError(res: UpstreamResponse, entry: AttemptLog): Buffer {
   entry.error = { code: error.code, message: error.message };
   res.headers = { ...res.headers, 'content-type': 'application/json' };
   return Buffer.from(JSON.stringify(error.toBody()));
+}
+
+/** A config id header that is a JSON config or looks like an API key: never logged nor quoted back. */
+function mayHoldSecret(id: string): boolean {
+  return id.trimStart().startsWith('{') || looksLikeApiKey(id);
 }
 
 function transportError(err: unknown): SwitchyardError {
