@@ -457,6 +457,39 @@ describe('as a route handler in a Router mounted at /v1', () => {
   });
 });
 
+describe("mounted with app.use('/v1', ...)", () => {
+  it("with the full path as basePath, says once that Express cut the mount from the path it got, and serves with the basePath it names; rightly mounted, says nothing", async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const mounted = (at: string, extra: { basePath?: string }) => {
+      const host = express();
+      host.use(at, fallbackMiddleware(seedOptions(up, logs, extra)));
+      host.post('/api/legacy/chat/completions', (_req: Request, res: Response) => void res.send('legacy'));
+      return listen(createServer(host));
+    };
+    const right = await mounted('/api', { basePath: '/v1' });
+    const wrong = await mounted('/v1', {});
+    const fixed = await mounted('/v1', { basePath: '' });
+    try {
+      expect((await request(right.url).post('/api/legacy/chat/completions').send({})).text).toBe('legacy');
+      expect((await sdk(`${right.url}/api`).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+      expect(warn).not.toHaveBeenCalled();
+      for (let i = 0; i < 2; i++) {
+        expect((await request(wrong.url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages })).status).toBe(404);
+      }
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+        "Switchyard, mounted at /v1, got POST /v1/chat/completions as POST /chat/completions, but it serves POST /v1/chat/completions (basePath counts from the path the framework passes it: here, basePath: ''); the request went on to next()",
+      ]);
+      expect((await sdk(fixed.url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+      expect(warn.mock.calls).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      await Promise.all([right.close(), wrong.close(), fixed.close(), up.close()]);
+    }
+  });
+});
+
 // npm installs a second copy when an app's own @switchyard/core and an adapter's ranges differ.
 it("names a Gateway from another copy of @switchyard/core as that, not as a bag of unknown options", () => {
   let Other: typeof Gateway | undefined;

@@ -20,9 +20,13 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Fallba
   const isChatRequest = (req: Request): boolean => req.method === 'POST' && (req.url === route || gateway.isChatPath(req.path));
   const serve: RequestHandler = (req, res, next) => {
     if (!isChatRequest(req)) {
-      // Run as a route's own handler (a Router's `post('/chat/completions', ...)`): that route was meant for us.
-      // `req.route` stays set by any route matched before (a CORS catch-all), hence the look at its handlers.
-      if (req.method === 'POST' && isRouteOf(req, serve)) gateway.warnRouteMismatch(req.path);
+      if (req.method === 'POST') {
+        // Run as a route's own handler (a Router's `post('/chat/completions', ...)`): that route was meant for us.
+        // `req.route` stays set by any route matched before (a CORS catch-all), hence the look at its handlers.
+        if (isRouteOf(req, serve)) gateway.warnRouteMismatch(req.path);
+        // Under `app.use('/v1', ...)`, with the full path given as basePath: Express passed on the path past the mount.
+        else if (req.baseUrl !== '' && gateway.isChatPath(req.baseUrl + req.path)) gateway.warnRouteMismatch(req.path, req.baseUrl);
+      }
       return next();
     }
     void handleNodeRequest(gateway, req, res, { parsedBody: req.body });

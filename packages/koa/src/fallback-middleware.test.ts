@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import Koa from 'koa';
+import mount from 'koa-mount';
 import request from 'supertest';
 import { fallbackMiddleware } from '@switchyard/koa';
 import { replies } from '@switchyard/testing';
@@ -197,6 +198,34 @@ it("Koa: as @koa/router's route handler under a prefix basePath does not name, s
     ]);
     const completion = await sdk(`${right}/api`).chat.completions.create({ model: 'gpt-4o', messages });
     expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+    expect(warn.mock.calls).toHaveLength(1);
+  } finally {
+    warn.mockRestore();
+  }
+});
+
+it("Koa: under koa-mount with the full path as basePath, says once that the mount was cut from the path it got, and serves with the basePath it names; rightly mounted, says nothing", async () => {
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  const mounted = (at: string, extra: { basePath?: string }) => {
+    const app = new Koa();
+    app.use(mount(at, fallbackMiddleware(seedOptions(up, logs, extra))));
+    app.use(async (ctx, next) => (ctx.path === '/api/legacy/chat/completions' ? void (ctx.body = 'legacy') : next()));
+    return listen(createServer(app.callback()));
+  };
+  try {
+    const right = track(await mounted('/api', { basePath: '/v1' }));
+    expect((await request(right).post('/api/legacy/chat/completions?x=1').send({})).text).toBe('legacy');
+    expect((await sdk(`${right}/api`).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+    expect(warn).not.toHaveBeenCalled();
+    const wrong = track(await mounted('/v1', {}));
+    for (let i = 0; i < 2; i++) {
+      expect((await request(wrong).post('/v1/chat/completions?api-version=1').send({ model: 'gpt-4o', messages })).status).toBe(404);
+    }
+    expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+      "Switchyard, mounted at /v1, got POST /v1/chat/completions as POST /chat/completions, but it serves POST /v1/chat/completions (basePath counts from the path the framework passes it: here, basePath: ''); the request went on to next()",
+    ]);
+    const fixed = track(await mounted('/v1', { basePath: '' }));
+    expect((await sdk(fixed).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
     expect(warn.mock.calls).toHaveLength(1);
   } finally {
     warn.mockRestore();

@@ -12,8 +12,12 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
   const gateway = gatewayFrom(options);
   const middleware: Middleware = async (ctx, next) => {
     if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) {
-      // Run as @koa/router's route handler (`router.post('/v1/chat/completions', ...)`): that route was meant for us.
-      if (ctx.method === 'POST' && isRouteOf(ctx, middleware)) gateway.warnRouteMismatch(ctx.path);
+      if (ctx.method === 'POST') {
+        // Run as @koa/router's route handler (`router.post('/v1/chat/completions', ...)`): that route was meant for us.
+        if (isRouteOf(ctx, middleware)) gateway.warnRouteMismatch(ctx.path);
+        // Under koa-mount's `mount('/v1', ...)`, with the full path given as basePath: the mount was cut from ctx.path.
+        else if (ctx.path !== ctx.originalUrl) warnIfMounted(gateway, ctx.path, ctx.originalUrl);
+      }
       return next();
     }
     // Koa's own reply is given up only when a stream of ours starts: a timeout middleware in front that answers
@@ -47,4 +51,13 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
 function isRouteOf(ctx: object, middleware: Middleware): boolean {
   const layers = (ctx as { matched?: unknown }).matched as Array<{ stack?: unknown[] }> | undefined;
   return Array.isArray(layers) && layers.some((layer) => layer.stack?.includes(middleware) === true);
+}
+
+/** Says so when the original path, of which a mount cut its prefix, is the chat path Switchyard serves. */
+function warnIfMounted(gateway: Gateway, path: string, originalUrl: string): void {
+  const query = originalUrl.indexOf('?');
+  const full = query === -1 ? originalUrl : originalUrl.slice(0, query);
+  if (full.length > path.length && full.endsWith(path) && gateway.isChatPath(full)) {
+    gateway.warnRouteMismatch(path, full.slice(0, full.length - path.length));
+  }
 }

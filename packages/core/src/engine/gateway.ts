@@ -342,17 +342,19 @@ export class Gateway {
 
   private mountWarned = false;
   /**
-   * An adapter that a framework ran as a route's own handler (`router.post('/chat/completions', ...)`) was given a
-   * POST for a chat path under another base: the route and `basePath` disagree, and every chat request would reach
-   * the host's 404 with no other sign. Said once.
+   * The route and `basePath` disagree, so every chat request would reach the host's 404 with no other sign. Said once.
+   * An adapter calls this for a POST it passes on while it is a route's own handler
+   * (`router.post('/chat/completions', ...)`), or mounted under a path (`app.use('/v1', ...)`, given as `mount`)
+   * that the framework strips from what it passes on.
    */
-  warnRouteMismatch(path: string): void {
+  warnRouteMismatch(path: string, mount?: string): void {
     // Only a chat path under another base: a route that also matches other paths (`/v1/{*rest}`) passes those on.
     const base = /^(.*)\/chat\/completions\/?$/.exec(path)?.[1];
     if (this.mountWarned || base === undefined) return;
     this.mountWarned = true;
+    const got = mount === undefined ? ` is the handler of a route that got POST ${path}` : `, mounted at ${mount}, got POST ${mount}${path} as POST ${path}`;
     process.emitWarning(
-      `Switchyard is the handler of a route that got POST ${path}, but it serves POST ${this.options.chatPath} (basePath counts from the path the framework passes it: here, basePath: '${base}'); the request went on to next()`,
+      `Switchyard${got}, but it serves POST ${this.options.chatPath} (basePath counts from the path the framework passes it: here, basePath: '${base}'); the request went on to next()`,
       'SwitchyardMountWarning',
     );
   }
