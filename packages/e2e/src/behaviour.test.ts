@@ -134,7 +134,8 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       up.azure.enqueue({ delayMs: 1000 });
       const err = (await sdk(both).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
       expect(err.status).toBe(504);
-      expect(err.error).toMatchObject({ type: 'timeout_error', code: 'upstream_timeout' });
+      // Which target's upstream failed, without its host.
+      expect(err.error).toMatchObject({ type: 'timeout_error', code: 'upstream_timeout', message: 'The upstream of targets[1] (azure-openai) did not answer within 150 ms.' });
       expect((await nextLog(logs)).attempts.map((a) => a.error?.code)).toEqual(['upstream_timeout', 'upstream_timeout']);
     });
 
@@ -157,7 +158,7 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       const err = (await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
 
       expect(err.status).toBe(502);
-      expect(err.error).toEqual({ message: expect.stringContaining('could not be reached'), type: 'api_error', param: null, code: 'upstream_unreachable' });
+      expect(err.error).toEqual({ message: expect.stringMatching(/^The upstream of targets\[1\] \(azure-openai\) could not be reached \(/), type: 'api_error', param: null, code: 'upstream_unreachable' });
       expect(JSON.stringify(err.error)).not.toMatch(/127\.0\.0\.1/);
     });
 

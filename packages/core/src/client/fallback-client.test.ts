@@ -44,6 +44,23 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(logs[0]).toMatchObject({ traceId: 'in-process-1', fallback: true, status: 200, attempts: [{ status: 429 }, { status: 200 }] });
   });
 
+  it("says which target could not be reached, and what an OpenSSL code means for a TLS setup mistake (an https:// host on a plain-HTTP port), without the host", async () => {
+    const client = createFallbackClient({
+      ...options,
+      virtualKeys: { ...options.virtualKeys, tls: { provider: 'azure-openai', api_key: 'az', custom_host: azure.baseURL.replace('http:', 'https:'), deployment_id: 'dep' } },
+      config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'o' }, { virtual_key: 'tls' }] },
+    });
+    openai.enqueue(replies.rateLimited());
+    const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect(err).toBeInstanceOf(FallbackRequestError);
+    expect([err.status, err.code, err.error?.message]).toEqual([
+      502,
+      'upstream_unreachable',
+      'The upstream of targets[1] (azure-openai) could not be reached (ERR_SSL_WRONG_VERSION_NUMBER: it does not speak TLS there; an https:// URL on a plain-HTTP port?).',
+    ]);
+    expect(logs[0]!.attempts.map((a) => a.error?.code ?? a.status)).toEqual([429, 'upstream_unreachable']);
+  });
+
   it('never lets loadbalance pick a target of weight 0, even when rounding leaves the pick past every weight', async () => {
     // Math.random()'s largest value: 1.7 * it, less each weight in turn, stays >= 0 after the last weighted target.
     const random = jest.spyOn(Math, 'random').mockReturnValue(1 - 2 ** -53);

@@ -491,7 +491,7 @@ export class Gateway {
       onAbort = () => attemptCancel.abort(run.cancel.reason);
       run.cancel.addEventListener('abort', onAbort);
       const ms = leaf.requestTimeoutMs;
-      timer = setTimeout(() => attemptCancel.abort(new SwitchyardError('upstream_timeout', `The upstream did not answer within ${ms} ms.`)), ms);
+      timer = setTimeout(() => attemptCancel.abort(new SwitchyardError('upstream_timeout', `${upstreamOf(leaf)} did not answer within ${ms} ms.`)), ms);
       signal = attemptCancel;
     }
     // A stream being handed to the client still needs the request's aborts (client gone) to reach its upstream.
@@ -557,7 +557,7 @@ export class Gateway {
       entry.durationMs = performance.now() - t;
       return { ok: true, leaf, plan, res, body, stream, entry, startedAt: t };
     } catch (err) {
-      const error = transportError(signal.aborted ? signal.reason : err);
+      const error = transportError(signal.aborted ? signal.reason : err, leaf);
       entry.durationMs = performance.now() - t;
       entry.error = { code: error.code, message: error.message };
       return { ok: false, error };
@@ -826,15 +826,27 @@ function mayHoldSecret(id: string): boolean {
   return id.trimStart().startsWith('{') || looksLikeApiKey(id);
 }
 
-function transportError(err: unknown): SwitchyardError {
+function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
   if (err instanceof SwitchyardError) return err;
   const code = (err as { code?: string } | null)?.code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new SwitchyardError('upstream_timeout', 'The upstream did not answer in time.', { cause: err });
+    return new SwitchyardError('upstream_timeout', `${upstreamOf(leaf)} did not answer in time.`, { cause: err });
   }
   // Messages of network errors name hosts and ports: keep them in `cause`, not in what clients see.
-  return new SwitchyardError('upstream_unreachable', `The upstream could not be reached (${code ?? 'connection failed'}).`, { cause: err });
+  const hint = code === undefined ? '' : (TRANSPORT_HINTS.find(([pattern]) => pattern.test(code))?.[1] ?? '');
+  return new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} could not be reached (${code ?? 'connection failed'}${hint}).`, { cause: err });
 }
+
+/** Which target's upstream failed, for the messages Switchyard writes itself (never its host: the path and provider). */
+function upstreamOf(leaf: LeafNode): string {
+  return leaf.path === '' ? `The ${leaf.provider} upstream` : `The upstream of ${leaf.path} (${leaf.provider})`;
+}
+
+/** OpenSSL's codes for TLS setup mistakes say little to most operators. */
+const TRANSPORT_HINTS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^ERR_SSL_(?:WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST)$/, ': it does not speak TLS there; an https:// URL on a plain-HTTP port?'],
+  [/^(?:DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE)$/, ': its TLS certificate is not trusted; a private CA goes in NODE_EXTRA_CA_CERTS'],
+];
 
 function pickWeighted(children: RouteNode[]): RouteNode {
   const total = children.reduce((sum, c) => sum + c.weight, 0);
