@@ -629,6 +629,31 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect([first.status, second.status]).toEqual([499, 499]);
     });
 
+    it('logs as 499 a pipelined stream that ended upstream but never left its queue behind a hanging response, when the client leaves', async () => {
+      const url = await start();
+      up.openai.enqueue({ hang: true }, replies.stream({ chunks: 3 }));
+      const json = JSON.stringify({ model: 'gpt-4o', messages });
+      const stream = JSON.stringify({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+      const post = (body: string) => `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const socket = connect(Number(new URL(url).port), '127.0.0.1');
+      let received = 0;
+      socket.on('error', () => undefined).on('data', (d: Buffer) => (received += d.length));
+      try {
+        socket.write(post(json) + post(stream));
+        await until(() => up.openai.requests.length === 2);
+        // The whole stream, [DONE] included, is written into the second response, which Node holds queued.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      } finally {
+        socket.destroy();
+      }
+      const events = [await nextLog(logs), await nextLog(logs, 2)];
+      expect(received).toBe(0);
+      expect(events.map((e) => [e.stream, e.status])).toEqual([
+        [true, 499],
+        [false, 499],
+      ]);
+    });
+
     it('aborts the upstream stream when the client leaves mid-stream', async () => {
       const url = await start();
       up.openai.enqueue(replies.stream({ chunks: 50, intervalMs: 20 }));

@@ -388,7 +388,9 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   res.once('close', () => {
     res.off('drain', onDrain);
     const clientClosed = !res.writableFinished;
-    if (clientClosed && !upstreamDone && !framer.done && result.answered()) {
+    // A pipelined response still queued behind another (it never had the socket) sent nothing of what it was given.
+    const sent = res.socket !== null;
+    if (clientClosed && sent && !upstreamDone && !framer.done && result.answered()) {
       rest = readRestForLog(result, stream, framer);
       stream.resume(); // after `rest` is set: chunks held while paused may come at once
       return;
@@ -400,7 +402,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
     }
     // [DONE] went out before the close was noticed (the usage chunk a few ms after the finish_reason the client
     // stopped at): the whole answer was sent, as the in-process client counts a stop after [DONE].
-    result.end({ clientClosed: clientClosed && !framer.done, streamError });
+    result.end({ clientClosed: clientClosed && !(framer.done && sent), streamError });
   });
   const fail = (err: unknown): void => {
     upstreamDone = true;
