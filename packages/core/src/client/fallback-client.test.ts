@@ -61,6 +61,15 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(logs[0]!.attempts.map((a) => a.error?.code ?? a.status)).toEqual([429, 'upstream_unreachable']);
   });
 
+  it("carries its attempts' durations rounded to a hundredth of a millisecond in its error, as logged, also with no log sink", async () => {
+    const { onLog: _unused, ...withoutSink } = options;
+    openai.enqueue(replies.rateLimited());
+    azure.enqueue({ status: 503 });
+    const err = (await createFallbackClient(withoutSink).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect(err.attempts.map((a) => a.status)).toEqual([429, 503]);
+    for (const { durationMs } of err.attempts) expect(durationMs).toBe(Math.round(durationMs * 100) / 100);
+  });
+
   it('never lets loadbalance pick a target of weight 0, even when rounding leaves the pick past every weight', async () => {
     // Math.random()'s largest value: 1.7 * it, less each weight in turn, stays >= 0 after the last weighted target.
     const random = jest.spyOn(Math, 'random').mockReturnValue(1 - 2 ** -53);

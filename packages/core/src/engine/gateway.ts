@@ -523,7 +523,7 @@ export class Gateway {
           // retry rules read, the upstream's error as JSON for the client), not a broken connection.
           const { error, message } = err.event;
           entry.error = { code: 'upstream_error_event', message: redact(message || 'The upstream sent an error event.', leaf.endpoint.secret) };
-          entry.durationMs = performance.now() - t;
+          entry.durationMs = roundMs(performance.now() - t);
           const body = maskSecret(Buffer.from(JSON.stringify({ error })), leaf.endpoint.secret);
           return { ok: true, leaf, plan, res: errorAnswer(res, errorEventStatus(error)), body, stream: null, entry, startedAt: t };
         }
@@ -554,11 +554,11 @@ export class Gateway {
           if (!sdkReadsAsJson(res.headers['content-type'])) res.headers = { ...res.headers, 'content-type': 'application/json' };
         }
       }
-      entry.durationMs = performance.now() - t;
+      entry.durationMs = roundMs(performance.now() - t);
       return { ok: true, leaf, plan, res, body, stream, entry, startedAt: t };
     } catch (err) {
       const error = transportError(signal.aborted ? signal.reason : err, leaf);
-      entry.durationMs = performance.now() - t;
+      entry.durationMs = roundMs(performance.now() - t);
       entry.error = { code: error.code, message: error.message };
       return { ok: false, error };
     } finally {
@@ -600,7 +600,7 @@ export class Gateway {
         try {
           run.release();
           // Timed until the headers so far: a stream's attempt (its span, its latency metric) lasts until it ended.
-          if (stream) entry.durationMs = performance.now() - outcome.startedAt;
+          if (stream) entry.durationMs = roundMs(performance.now() - outcome.startedAt);
           if (how.streamError !== undefined) {
             const error = how.streamError instanceof SwitchyardError ? how.streamError : streamInterrupted(how.streamError);
             entry.error = { code: error.code, message: redact(error.message, leaf.endpoint.secret) };
@@ -721,11 +721,9 @@ export function gatewayFrom(options: SwitchyardOptions | Gateway): Gateway {
 
 /** Builds the event in the contract's field order (readable as a JSON line). */
 function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, servedBy: ServedBy | null, usage: TokenUsage | null, costUsd: number | null): LogEvent {
-  const round = (ms: number) => Math.round(ms * 100) / 100;
-  for (const attempt of log.attempts) attempt.durationMs = round(attempt.durationMs);
   return {
     traceId: log.traceId ?? '', requestId: randomUUID(), configId: log.configId, startedAt: log.startedAt,
-    durationMs: round(performance.now() - t0), status, stream: log.stream, fallback, model: log.model,
+    durationMs: roundMs(performance.now() - t0), status, stream: log.stream, fallback, model: log.model,
     servedBy, attempts: log.attempts, usage, costUsd,
   };
 }
@@ -734,6 +732,11 @@ function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, 
 function modelAsked(leaf: LeafNode, parsed: ParsedBody): string {
   const override = leaf.overrideParams?.model;
   return typeof override === 'string' ? override : parsed.body.model;
+}
+
+/** Durations to a hundredth of a millisecond, as logged and as the in-process client's errors carry them. */
+function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }
 
 /** A target that called no upstream: no deployment for the model. */
