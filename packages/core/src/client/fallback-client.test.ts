@@ -1,9 +1,11 @@
 import { getEventListeners } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
-import { createFallbackClient, FallbackRequestError, type LogEvent, type SwitchyardOptions } from '../index';
+import { ProxyAgent } from 'undici';
+import { createFallbackClient, createUpstreamClient, FallbackRequestError, Gateway, type LogEvent, type SwitchyardOptions } from '../index';
 
 describe('createFallbackClient (in-process, SDK-shaped)', () => {
   let openai: FakeProvider;
@@ -68,6 +70,36 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const err = (await createFallbackClient(withoutSink).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
     expect(err.attempts.map((a) => a.status)).toEqual([429, 503]);
     for (const { durationMs } of err.attempts) expect(durationMs).toBe(Math.round(durationMs * 100) / 100);
+  });
+
+  it("reaches providers through an egress proxy, as the README's recipe gives (a gateway on undici's ProxyAgent)", async () => {
+    const tunnels: string[] = [];
+    const proxy = createServer((_req, res) => res.writeHead(405).end());
+    proxy.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+      tunnels.push(req.url ?? '');
+      const [host, port] = (req.url ?? '').split(':');
+      const upstream = connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client).on('error', () => undefined);
+        client.pipe(upstream).on('error', () => undefined);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const client = createUpstreamClient(new ProxyAgent(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`));
+    const gateway = new Gateway(options, { client });
+    try {
+      openai.enqueue(replies.rateLimited());
+      const completion = await createFallbackClient(gateway).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(completion.choices[0]!.message.content).toBe('Hello from azure');
+      expect(tunnels).toEqual([new URL(openai.url).host, new URL(azure.url).host]);
+    } finally {
+      await client.close();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('never lets loadbalance pick a target of weight 0, even when rounding leaves the pick past every weight', async () => {
