@@ -102,6 +102,25 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     }
   });
 
+  it('says once per target, in a process warning, that a provider refuses its key (401), as the fallback hides it from the caller', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const client = createFallbackClient({ ...options, config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a' }] } });
+      openai.setDefault({ status: 401 });
+      for (let i = 0; i < 2; i++) {
+        expect((await client.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from azure');
+      }
+      azure.enqueue({ status: 401 });
+      expect(await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: FallbackRequestError) => e.status)).toBe(401);
+      expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
+        ['targets[0] (openai, virtual key "o") answered 401: the provider refuses its api_key. Check the key; until then that target fails every request (said once per target).', 'SwitchyardCredentialWarning'],
+        ['targets[1] (azure-openai, virtual key "a") answered 401: the provider refuses its api_key. Check the key; until then that target fails every request (said once per target).', 'SwitchyardCredentialWarning'],
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('never lets loadbalance pick a target of weight 0, even when rounding leaves the pick past every weight', async () => {
     // Math.random()'s largest value: 1.7 * it, less each weight in turn, stays >= 0 after the last weighted target.
     const random = jest.spyOn(Math, 'random').mockReturnValue(1 - 2 ** -53);

@@ -359,6 +359,21 @@ export class Gateway {
     );
   }
 
+  private keyRefusedWarned = new Set<LeafNode>();
+  /**
+   * A provider refusing a target's key (revoked, mistyped) does not heal by itself, yet under a fallback config every
+   * request then succeeds on the next target, with no sign but the log's attempts. Said once per target.
+   */
+  private warnKeyRefused(leaf: LeafNode): void {
+    if (this.keyRefusedWarned.has(leaf)) return;
+    this.keyRefusedWarned.add(leaf);
+    const key = leaf.virtualKey === undefined ? '' : `, virtual key "${leaf.virtualKey}"`;
+    process.emitWarning(
+      `${leaf.path === '' ? 'The target' : leaf.path} (${leaf.provider}${key}) answered 401: the provider refuses its api_key. Check the key; until then that target fails every request (said once per target).`,
+      'SwitchyardCredentialWarning',
+    );
+  }
+
   /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
   reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
     this.enter();
@@ -500,6 +515,7 @@ export class Gateway {
       const upstream = { origin: plan.origin, path: plan.path, headers: plan.headers, body: payload, signal };
       const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
+      if (res.status === 401) this.warnKeyRefused(leaf);
       if (res.status < 400 && res.status >= 300) {
         // A redirect (a custom_host on http where https is served, a moved path): the SDK could not follow it either
         // (no Location is forwarded, and a POST must not be replayed elsewhere unasked). Nothing was sent: fall back.
