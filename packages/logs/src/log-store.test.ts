@@ -136,7 +136,7 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
       seen.push(...page.data.map((e) => e.requestId));
       cursor = page.nextCursor;
       pages++;
-    } while (cursor !== null);
+    } while (cursor !== null && pages <= all.length + 2); // a cursor that repeats a page fails here, not in a hang
     expect(pages).toBe(all.length + 2);
     expect(seen).toEqual(['req-twin-b', 'req-twin-a', ...idsOf([...all].reverse())]);
   });
@@ -151,7 +151,7 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
       const page = await store.query({ limit: 1, cursor, from: same });
       seen.push(...page.data.map((e) => e.requestId));
       cursor = page.nextCursor;
-    } while (cursor !== null);
+    } while (cursor !== null && seen.length <= 3);
     expect(seen).toEqual(['req-\u{1f600}', 'req-\uff01', 'req-z']);
   });
 

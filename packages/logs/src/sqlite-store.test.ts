@@ -130,6 +130,26 @@ describe('SQLite log store', () => {
     expect(store.dropped).toBe(4);
   });
 
+  it('counts events handed to the database and not yet written against maxQueue', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'inflight.db'), maxQueue: 2 });
+    store.write(event());
+    store.write(event());
+    const handed = store.flush(); // both now with the worker
+    store.write(event());
+    expect(store.dropped).toBe(1);
+    await handed;
+    await store.close();
+  });
+
+  it('keeps 30 days by default', async () => {
+    const now = Date.now();
+    const store = new SqliteLogStore({ path: join(dir, 'default-retention.db') });
+    for (const days of [31, 29, 0]) store.write(event({ startedAt: now - days * DAY }));
+    expect(await store.prune(now)).toBe(1);
+    expect(await store.count()).toBe(2);
+    await store.close();
+  });
+
   it('applies retention by age and by rows', async () => {
     const now = Date.now();
     const store = new SqliteLogStore({ path: join(dir, 'retention.db'), retention: { maxAgeMs: 60_000, maxRows: 3 } });

@@ -46,5 +46,7 @@ describe('retry wait rule', () => {
   it('follows the upstream hint within the cap, and gives up (null) beyond it', () => {
     expect(retryDelayMs(3, { capMs: 8000, header: headers({ 'retry-after': '1' }) })).toBe(1000);
     expect(retryDelayMs(0, { capMs: 8000, header: headers({ 'retry-after': '30' }) })).toBeNull();
+    // A wait of exactly the cap is still waited.
+    expect(retryDelayMs(0, { capMs: 8000, header: headers({ 'retry-after': '8' }) })).toBe(8000);
   });
 });

@@ -14,6 +14,12 @@ describe('usage extraction', () => {
     expect(tail.read().usage).toEqual({ usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }, cachedTokens: 0 });
   });
 
+  it("prices no more cached tokens than the prompt had, and takes the upstream's own total", () => {
+    const tail = new StreamTail();
+    tail.push(Buffer.from('data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":9,"prompt_tokens_details":{"cached_tokens":8}}}\n\n'));
+    expect(tail.read().usage).toEqual({ usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 9 }, cachedTokens: 5 });
+  });
+
   it('is null when there is no usage', () => {
     expect(extractUsage(Buffer.from('{"usage":null}'))).toBeNull();
     expect(new StreamTail().read()).toEqual({ usage: null, model: null, errorEvent: null, bytes: null });
