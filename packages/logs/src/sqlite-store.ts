@@ -128,7 +128,9 @@ export class SqliteLogStore implements LogStore {
     try {
       this.db = new Database(options.path, { timeout: busyTimeoutMs });
     } catch (err) {
-      throw new Error(`SqliteLogStore cannot open ${options.path}: ${reason(err)}`, { cause: err });
+      // A package manager that skips dependencies' build scripts (pnpm 10+, npm's allowScripts) leaves no binary.
+      const hint = /bindings file/.test(reason(err)) ? ' (better-sqlite3 was not built: allow its install script, e.g. pnpm\'s `allowBuilds: { better-sqlite3: true }`, then reinstall)' : '';
+      throw new Error(`SqliteLogStore cannot open ${options.path}: ${reason(err)}${hint}`, { cause: err });
     }
     try {
       // WAL: readers (the viewer) do not block the writer; NORMAL sync is durable across a process crash.

@@ -10,7 +10,7 @@ export interface ModelPrice {
   prompt: number;
   completion: number;
   /** Prompt tokens read from the prompt cache (`prompt_tokens_details.cached_tokens`). Default: `prompt`. */
-  cached?: number;
+  cached?: number | undefined;
 }
 
 /**

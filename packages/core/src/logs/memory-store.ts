@@ -4,7 +4,7 @@ import type { LogPage, LogQuery, LogStore } from './log-store';
 
 export interface MemoryLogStoreOptions {
   /** Events kept; the oldest is evicted first. Default 10000. */
-  capacity?: number;
+  capacity?: number | undefined;
 }
 
 /**

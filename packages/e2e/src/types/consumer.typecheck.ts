@@ -4,7 +4,7 @@
  * the openai SDK's types passes its values on unchanged, and an optional value may be `undefined`.
  */
 import type OpenAI from 'openai';
-import { createFallbackClient, MemoryLogStore, type RoutingConfig } from '@switchyard/core';
+import { createFallbackClient, MemoryLogStore, PriceTable, type RoutingConfig } from '@switchyard/core';
 import { logsMiddleware } from '@switchyard/express';
 import { logsMiddleware as koaLogsMiddleware } from '@switchyard/koa';
 import { createLoggerSink, createMetricsSink, JsonLinesSink, SqliteLogStore } from '@switchyard/logs';
@@ -59,7 +59,8 @@ export const sinks = () => [
 // The logs README's lost-events counter reads these as numbers.
 export const lostEvents = (store: SqliteLogStore, jsonl: JsonLinesSink): number => store.dropped + store.failed + jsonl.dropped;
 export const koaLogs = () => koaLogsMiddleware({ path: '/logs', store: new MemoryLogStore(), token: maybeString, auth: undefined, viewer: maybeFlag });
-export const expressLogs = () => logsMiddleware({ store: new MemoryLogStore(), auth: undefined, allowUnauthenticated: true });
+export const expressLogs = () => logsMiddleware({ store: new MemoryLogStore({ capacity: maybeMs }), auth: undefined, allowUnauthenticated: true });
+export const prices = () => new PriceTable({ 'gpt-4o': { prompt: 2.5, completion: 10, cached: maybeMs } });
 export const nest = () =>
   SwitchyardModule.forRoot({ config, virtualKeys: {}, isGlobal: maybeFlag, route: { path: 'v1/chat/completions', version: undefined, decorators: undefined }, logs: undefined });
 export const fakes = () =>
