@@ -256,9 +256,8 @@ export class SqliteLogStore implements LogStore {
 
   async query(query?: LogQuery): Promise<LogPage> {
     const q = normalizeLogQuery(query);
-    const { where, params } = whereClause(q);
-    params.push(q.limit + 1);
-    const rows = await this.read(`SELECT event FROM ${TABLE}${where} ORDER BY started_at DESC, request_id DESC LIMIT ?`, params);
+    const { sql, params } = querySql(q);
+    const rows = await this.read(sql, params);
     const data = rows.slice(0, q.limit).map((r) => JSON.parse(r as string) as LogEvent);
     return { data, nextCursor: rows.length > q.limit ? encodeCursor(data[data.length - 1]!) : null };
   }
@@ -323,7 +322,7 @@ function bindable(value: unknown): boolean {
 /** Files (device:inode) a store of this process has open. */
 const OPEN_FILES = new Set<string>();
 /** Rows deleted per retention transaction. */
-const PRUNE_CHUNK = 5000;
+const PRUNE_CHUNK = 1000;
 
 function reason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -334,6 +333,13 @@ function databaseFile(name: string): DatabaseFile {
   const path = resolve(name);
   const { dev, ino } = statSync(path, { bigint: true });
   return { path, dev: String(dev), ino: String(ino) };
+}
+
+/** A page of the query, newest first, one row past the limit (whether there is a next page), as SQL. */
+export function querySql(q: NormalizedLogQuery): { sql: string; params: unknown[] } {
+  const { where, params } = whereClause(q);
+  params.push(q.limit + 1);
+  return { sql: `SELECT event FROM ${TABLE}${where} ORDER BY started_at DESC, request_id DESC LIMIT ?`, params };
 }
 
 /**
@@ -350,14 +356,17 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
     params.push(...values);
   };
   if (q.traceId !== undefined) add('trace_id = ?', q.traceId);
+  // A trace holds a few rows: beside it, the other indexed filters are kept off their indexes, or SQLite (which has no
+  // statistics to tell them apart) may walk every 200 for the one trace.
+  const other = q.traceId === undefined ? '' : '+';
   if (q.status) {
-    if (q.status.min === q.status.max) add('status = ?', q.status.min);
+    if (q.status.min === q.status.max) add(`${other}status = ?`, q.status.min);
     else add('+status BETWEEN ? AND ?', q.status.min, q.status.max);
   }
-  if (q.configId === null) add('config_id IS NULL');
-  else if (q.configId !== undefined) add('config_id = ?', q.configId);
+  if (q.configId === null) add(`${other}config_id IS NULL`);
+  else if (q.configId !== undefined) add(`${other}config_id = ?`, q.configId);
   // A literal, not a parameter: SQLite only uses the partial index on fallback = 1 for a literal.
-  if (q.fallback !== undefined) add(q.fallback ? 'fallback = 1' : 'fallback = 0');
+  if (q.fallback !== undefined) add(q.fallback ? `${other}fallback = 1` : 'fallback = 0');
   if (q.provider !== undefined) add('provider = ?', q.provider);
   if (q.model !== undefined) add('(+model = ? OR +served_model = ?)', q.model, q.model);
   if (q.from !== undefined) add('started_at >= ?', q.from);
@@ -366,6 +375,7 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
   if (q.maxCostUsd !== undefined) add('cost_usd <= ?', q.maxCostUsd);
   if (q.minTokens !== undefined) add('total_tokens >= ?', q.minTokens);
   if (q.maxTokens !== undefined) add('total_tokens <= ?', q.maxTokens);
-  if (q.cursor) add('(started_at < ? OR (started_at = ? AND request_id < ?))', q.cursor.startedAt, q.cursor.startedAt, q.cursor.requestId);
+  // A row value, which SQLite starts the index walk at: the OR form read every row before the cursor (page N, N pages).
+  if (q.cursor) add('(started_at, request_id) < (?, ?)', q.cursor.startedAt, q.cursor.requestId);
   return { where: conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '', params };
 }

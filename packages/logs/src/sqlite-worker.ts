@@ -2,7 +2,7 @@
  * The SQLite store's database work on a worker thread with its own connection: inserts (70-110 µs per event in a
  * batch, ~350 µs for a batch of one), retention's deletes and queries (a filter that no index serves walks every row:
  * ~100 ms over 100k) would otherwise stall every request of the host app. The thread handles one operation at a time,
- * in the order they were asked, so a query asked after a write sees it.
+ * in the order they were posted: writes at once, queries one at a time, so a query asked after a write sees it.
  */
 import { Worker } from 'node:worker_threads';
 import { sqliteOps, type EventRow, type SqliteOps } from './sqlite-ops';
@@ -100,19 +100,40 @@ export class SqliteWorker {
     clearTimeout(this.retireTimer);
     const worker = this.inThread ? null : (this.worker ?? this.start());
     if (!worker) return runLocal<T>(this.local, op);
-    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      try {
-        worker.postMessage({ id, op }); // throws for a value a thread cannot receive (a function from untyped code)
-      } catch (err) {
-        reject(err as Error);
-        return;
-      }
-      this.pending.set(id, { op, resolve: resolve as (result: unknown) => void, reject });
-      // Referenced only while an operation waits: an idle worker never keeps the host process alive, and a process
-      // that just ends still finishes its writes.
-      if (this.pending.size === 1) worker.ref();
+      const p: Pending = { op, resolve: resolve as (result: unknown) => void, reject };
+      // One query at a time with the worker, the others held here: writes, posted at once, pass the held queries, so
+      // viewers searching what no index serves (a second per query at a million rows) cannot hold the writes back
+      // until the queue drops events. A query still sees every write asked before it: those were posted first.
+      if (op.op === 'all' && this.queryPosted) this.heldQueries.push(p);
+      else this.post(worker, p);
     });
+  }
+
+  /** A query is with the worker: queries asked meanwhile wait in `heldQueries`. */
+  private queryPosted = false;
+  private heldQueries: Pending[] = [];
+
+  private post(worker: Worker, p: Pending): void {
+    const id = this.nextId++;
+    try {
+      worker.postMessage({ id, op: p.op }); // throws for a value a thread cannot receive (a function from untyped code)
+    } catch (err) {
+      p.reject(err as Error);
+      return;
+    }
+    if (p.op.op === 'all') this.queryPosted = true;
+    this.pending.set(id, p);
+    // Referenced only while an operation waits: an idle worker never keeps the host process alive, and a process
+    // that just ends still finishes its writes.
+    if (this.pending.size === 1) worker.ref();
+  }
+
+  /** A query came back: the next held one goes to the worker, behind the writes posted meanwhile. */
+  private nextQuery(worker: Worker): void {
+    this.queryPosted = false;
+    const next = this.heldQueries.shift();
+    if (next) this.post(worker, next);
   }
 
   /** Lets what was asked finish (writes included), then stops the thread. Later operations are refused. */
@@ -147,6 +168,7 @@ export class SqliteWorker {
       this.pending.delete(reply.id);
       if ('error' in reply) p.reject(new Error(reply.error));
       else p.resolve(reply.result);
+      if (p.op.op === 'all') this.nextQuery(worker);
       if (this.pending.size === 0) this.idle(worker);
     });
     worker.on('error', (err) => this.fallBack(worker, err));
@@ -179,8 +201,10 @@ export class SqliteWorker {
     this.worker = null;
     this.inThreadFromNowOn(err);
     // In the order asked: a write the worker did not confirm is written again (its request ids make that harmless).
-    const waiting = [...this.pending.values()];
+    const waiting = [...this.pending.values(), ...this.heldQueries];
     this.pending.clear();
+    this.heldQueries = [];
+    this.queryPosted = false;
     for (const p of waiting) {
       try {
         p.resolve(runOp(this.local, p.op));

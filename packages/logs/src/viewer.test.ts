@@ -332,6 +332,33 @@ describe('viewer page in headless Chromium', () => {
     await page.close();
   });
 
+  it('asks for no refresh in live mode while the last one is still on its way (a slow search over a big store)', async () => {
+    const page = await browser.newPage();
+    await page.clock.install();
+    let asked = 0;
+    const held: Array<() => Promise<void>> = [];
+    await page.route('**/switchyard/logs/api/requests?**', async (route) => {
+      asked++;
+      // The first load answers; every later one waits until released, as a query behind a slow one would.
+      if (asked === 1) await route.continue();
+      else held.push(() => route.continue());
+    });
+    await page.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
+    await page.locator('tr.row').first().waitFor();
+    await page.check('#live');
+    await page.clock.runFor(5_000);
+    await until(() => asked === 2);
+    await page.clock.runFor(20_000); // four more ticks, the refresh still on its way
+    await page.waitForTimeout(100);
+    expect(asked).toBe(2);
+    await held.shift()!();
+    await page.waitForFunction("!document.getElementById('rows').classList.contains('busy')");
+    await page.clock.runFor(5_000);
+    await until(() => asked === 3);
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await page.close();
+  });
+
   it('never shows rows under filters they do not match, keeps long values in their column, and works from the keyboard and Back', async () => {
     const model = `ft:gpt-4o-mini:${'x'.repeat(180)}`;
     await call('long-model-1', model);

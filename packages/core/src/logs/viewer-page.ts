@@ -286,6 +286,9 @@ function request(url) {
 var applied = null, shown = null, latest = 0;
 // A new search on its way (its rows are not on screen yet), and why the last one failed: neither looks like "no match".
 var pending = false, loadError = null, updatedAt = null;
+// The last load's request while it is on its way: a live tick waits for it (a slow search over a big store would
+// otherwise pile up one request per tick, each a query the store runs in turn).
+var loading = null;
 function busy(on) {
   pending = on;
   $('rows').classList.toggle('busy', on);
@@ -322,7 +325,9 @@ function load(mode, step) {
   var bottom = mode === 'refresh' && shown === search && rows.length ? rows[rows.length - 1].requestId : null;
   // The rows on screen answer another search: dimmed, and the summary says so, until this one's arrive.
   if (!append && shown !== search) busy(true);
-  return request(api + '?' + p).then(function (page) {
+  var asked = loading = request(api + '?' + p);
+  asked.then(function () { if (loading === asked) loading = null; }, function () { if (loading === asked) loading = null; });
+  return asked.then(function (page) {
     if (seq !== latest) return;
     // A 200 that is not the API's answer (a proxy's sign-in page once its session ran out): a failure, not rows.
     if (!page || !Array.isArray(page.data)) throw new Error(NOT_THE_API);
@@ -597,7 +602,7 @@ $('live').addEventListener('change', function (ev) {
     // A tick rebuilds the table: not while text in it is selected (a trace id being copied).
     var sel = window.getSelection();
     if (sel && !sel.isCollapsed && $('requests').contains(sel.anchorNode)) return;
-    load('refresh');
+    if (!loading) load('refresh');
   }, 5000);
 });
 // The theme chosen is remembered in this browser (storage may be refused: the system's theme then stays).
