@@ -421,6 +421,8 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
       // no-transform: a compression middleware in the host app must not buffer the stream.
       expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
+      // README: nginx in front passes the stream on unbuffered (x-accel-buffering: no).
+      expect(response.headers.get('x-accel-buffering')).toBe('no');
       expect(response.headers.get('x-switchyard-fallback')).toBe('true');
     });
 
@@ -825,6 +827,20 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(res.status).toBe(413);
       expect(res.body.error).toMatchObject({ code: 'body_too_large', type: 'invalid_request_error' });
       expect(up.openai.requests).toHaveLength(0);
+    });
+
+    it('accepts a body of exactly maxBodyBytes, and refuses one byte more with 413', async () => {
+      const url = await start({ maxBodyBytes: 1024 });
+      const sized = (bytes: number) => {
+        const empty = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: '' }] });
+        return JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(bytes - empty.length) }] });
+      };
+      expect(Buffer.byteLength(sized(1024))).toBe(1024);
+      const exact = await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send(sized(1024));
+      expect(exact.status).toBe(200);
+      const over = await request(url).post('/v1/chat/completions').set('content-type', 'application/json').send(sized(1025));
+      expect([over.status, over.body.error?.code]).toEqual([413, 'body_too_large']);
+      expect(up.openai.requests).toHaveLength(1);
     });
 
     it("holds the client's body to the limit, not what a fallback target's override_params add to it", async () => {

@@ -504,3 +504,86 @@ it("names a Gateway from another copy of @switchyard/core as that, not as a bag 
   // One from this copy is served through, as before.
   expect(fallbackMiddleware(new Gateway({ virtualKeys: {}, config: { provider: 'openai', api_key: 'sk-test' } }))).toHaveLength(2);
 });
+
+describe('bodies the bridge reads itself (mutation review)', () => {
+  it('answers a body a host middleware consumed without leaving req.body as no body (400), instead of waiting forever', async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const host = express();
+    // A raw-body logger or signature check that reads the stream and keeps the bytes to itself.
+    host.use((req: Request, _res: Response, next: NextFunction) => {
+      req.on('data', () => {});
+      req.on('end', () => next());
+    });
+    host.use(fallbackMiddleware(seedOptions(up, logs)));
+    const app = await listen(createServer(host));
+    try {
+      const res = await fetch(`${app.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
+      expect(up.openai.requests).toHaveLength(0);
+    } finally {
+      await app.close();
+      await up.close();
+    }
+  });
+
+  it('logs 499 and lets drain() resolve when a client leaves in the middle of a gzip body', async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const gateway = new Gateway(seedOptions(up, logs));
+    const host = express();
+    let arrived = false;
+    host.use((_req: Request, _res: Response, next: NextFunction) => {
+      arrived = true;
+      next();
+    });
+    host.use(fallbackMiddleware(gateway));
+    const app = await listen(createServer(host));
+    try {
+      const gz = gzipSync(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(20_000) }] }));
+      const upload = httpRequest(`${app.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': gz.length },
+      });
+      upload.on('error', () => {});
+      upload.write(gz.subarray(0, 20));
+      await until(() => arrived);
+      await new Promise((r) => setTimeout(r, 50));
+      upload.destroy(); // the client leaves mid-body
+      await until(() => logs.length > 0, 3_000);
+      expect(logs.map((e) => [e.status, e.attempts.length])).toEqual([[499, 0]]);
+      let drained = false;
+      await Promise.race([gateway.drain().then(() => (drained = true)), new Promise((r) => setTimeout(r, 2_000))]);
+      expect(drained).toBe(true);
+      expect(up.openai.requests).toHaveLength(0);
+    } finally {
+      await app.close();
+      await up.close();
+    }
+  });
+
+  it('reads a body sent with content-encoding: identity (RFC 9110: no coding), as express.json() does', async () => {
+    const up = await startUpstreams();
+    const host = express();
+    host.use(fallbackMiddleware(seedOptions(up, [])));
+    const app = await listen(createServer(host));
+    try {
+      const res = await fetch(`${app.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      expect(res.status).toBe(200);
+      expect(up.openai.requests).toHaveLength(1);
+    } finally {
+      await app.close();
+      await up.close();
+    }
+  });
+});

@@ -144,6 +144,9 @@ describe('logs endpoint (Express)', () => {
     expect(wrong.status).toBe(401);
     const one = await fetch(`${url}/switchyard/logs/api/requests/${logs[0]!.requestId}`);
     expect(one.status).toBe(401);
+    // RFC 9110 11.1: the auth scheme is case-insensitive (`bearer`, as some clients and proxies send it).
+    const lower = await fetch(`${url}/switchyard/logs/api/requests`, { headers: { authorization: `bearer ${TOKEN}` } });
+    expect(lower.status).toBe(200);
   });
 
   it('lets an auth hook decide (403 when it refuses), and keeps host routes under the mount path working', async () => {
@@ -175,6 +178,9 @@ describe('logs endpoint (Express)', () => {
     const html = await page.text();
     expect(html).toContain(`<script nonce="${nonce}">`);
     expect(csp).toContain("default-src 'none'");
+    // The page can be neither framed (clickjacking a token typed into it) nor made to post or rebase its links.
+    for (const directive of ["frame-ancestors 'none'", "form-action 'none'", "base-uri 'none'"]) expect(csp).toContain(directive);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
     expect(html).not.toContain(TOKEN);
     const guarded = await start({ auth: () => false, viewer: true });
     expect((await fetch(`${guarded}/switchyard/logs/`)).status).toBe(403);

@@ -144,6 +144,27 @@ describe('fake OpenAI', () => {
     expect(got.join('')).toBe('Hello from openai'.slice(0, Math.floor((2 * 17) / 5)));
   });
 
+  it('cutMidEvent cuts inside the last event: the body ends with half an event, not at an event boundary', async () => {
+    fake.enqueue(replies.stream({ chunks: 5, cutAfter: 2, cutMidEvent: true }));
+    const res = await post(`${fake.baseURL}/chat/completions`, { model: 'gpt-4o', messages, stream: true }, { authorization: `Bearer ${KEY}` });
+    const reader = res.body!.getReader();
+    let text = '';
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      // the cut: what arrived before it is what counts
+    }
+    const events = text.split('\n\n');
+    expect(events).toHaveLength(2); // one whole event, then the cut one
+    expect(events[1]).toMatch(/^data: \{/);
+    expect(() => JSON.parse(events[1]!.slice('data: '.length))).toThrow();
+  });
+
   it('delays, scripts by function, and reset() restores defaults', async () => {
     fake.setDefault((req, index) => replies.ok(`#${index} ${(req.body as { model: string }).model}`));
     fake.enqueue({ delayMs: 120 });

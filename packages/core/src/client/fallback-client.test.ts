@@ -139,6 +139,12 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     }
   });
 
+  it('takes stream: null as not streaming, as the API and the SDK types (`stream?: boolean | null`) do', async () => {
+    const completion = await createFallbackClient(options).chat.completions.create({ model: 'gpt-4o', messages, stream: null });
+    expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+    expect(openai.requests).toHaveLength(1);
+  });
+
   it('refuses a trace id a header cannot carry (hosts echo it as one) before any upstream call', async () => {
     const client = createFallbackClient(options);
     const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { traceId: 'a\r\nset-cookie: x=1' }).catch((e: unknown) => e)) as FallbackRequestError;
