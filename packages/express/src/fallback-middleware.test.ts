@@ -365,23 +365,12 @@ describe('shutdown with gateway.drain()', () => {
   });
 
   it('counts a request whose body is still arriving, before the engine has it', async () => {
-    const up = await startUpstreams();
-    const logs: LogEvent[] = [];
-    const gateway = new Gateway(seedOptions(up, logs));
-    const host = express();
-    // Switchyard runs right after this: the request is its from then on (a fixed wait lost that race under load).
-    let arrived = false;
-    host.use((_req: Request, _res: Response, next: NextFunction) => {
-      arrived = true;
-      next();
-    });
-    host.use(fallbackMiddleware(gateway));
-    const app = await listen(createServer(host));
+    const { up, logs, gateway, app, arrived } = await appNotingArrivals();
     try {
       const upload = httpRequest(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 100 } });
       upload.on('error', () => {});
       upload.write('{"model":');
-      await until(() => arrived);
+      await until(arrived);
       let drained = false;
       void gateway.drain().then(() => (drained = true));
       await new Promise((r) => setTimeout(r, 20));
@@ -534,17 +523,7 @@ describe('bodies the bridge reads itself (mutation review)', () => {
   });
 
   it('logs 499 and lets drain() resolve when a client leaves in the middle of a gzip body', async () => {
-    const up = await startUpstreams();
-    const logs: LogEvent[] = [];
-    const gateway = new Gateway(seedOptions(up, logs));
-    const host = express();
-    let arrived = false;
-    host.use((_req: Request, _res: Response, next: NextFunction) => {
-      arrived = true;
-      next();
-    });
-    host.use(fallbackMiddleware(gateway));
-    const app = await listen(createServer(host));
+    const { up, logs, gateway, app, arrived } = await appNotingArrivals();
     try {
       const gz = gzipSync(JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(20_000) }] }));
       const upload = httpRequest(`${app.url}/v1/chat/completions`, {
@@ -553,7 +532,7 @@ describe('bodies the bridge reads itself (mutation review)', () => {
       });
       upload.on('error', () => {});
       upload.write(gz.subarray(0, 20));
-      await until(() => arrived);
+      await until(arrived);
       await new Promise((r) => setTimeout(r, 50));
       upload.destroy(); // the client leaves mid-body
       await until(() => logs.length > 0, 3_000);
@@ -587,3 +566,22 @@ describe('bodies the bridge reads itself (mutation review)', () => {
     }
   });
 });
+
+/**
+ * An Express app where Switchyard runs right after a middleware that notes each request's arrival: from then on the
+ * request is Switchyard's, its body maybe still coming (a fixed wait for that lost the race under load).
+ */
+async function appNotingArrivals() {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const gateway = new Gateway(seedOptions(up, logs));
+  const host = express();
+  let seen = false;
+  host.use((_req: Request, _res: Response, next: NextFunction) => {
+    seen = true;
+    next();
+  });
+  host.use(fallbackMiddleware(gateway));
+  const app = await listen(createServer(host));
+  return { up, logs, gateway, app, arrived: () => seen };
+}
