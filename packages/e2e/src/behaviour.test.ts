@@ -730,6 +730,10 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
     // JSON that is no object: the same code and words whether Switchyard reads it or express.json()'s strict mode refused it.
     const notObjects: Case[] = ['"hi"', '42', 'null'].map((json) => [`the JSON ${json}, no object`, (r) => r.set('content-type', 'application/json').send(json), 400, 'invalid_request', /must be a JSON object/]);
     const portkeyConfigHeader = JSON.stringify({ provider: 'azure-openai', api_key: '0123456789abcdef0123456789abcdef', resource_name: 'r' });
+    const portkeyLongConfig = JSON.stringify({
+      strategy: { mode: 'fallback', on_status_codes: [429] },
+      targets: [{ provider: 'openai', api_key: 'sk-proj-0123456789abcdef0123456789abcdef', openai_project: 'proj_0123456789' }, JSON.parse(portkeyConfigHeader)],
+    });
     const cases: Case[] = [
       // express.json()'s refusal reaches Switchyard through next(err); @koa/bodyparser's and Nest's never do.
       ...(adapter.hostAnswersParserErrors ? [] : [invalidJson, ...notObjects]),
@@ -744,7 +748,9 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       ['a config id over 256 characters', (r) => r.set('x-switchyard-config', 'c'.repeat(257)).send({ model: 'gpt-4o', messages }), 400, 'invalid_request'],
       // Portkey's header also takes a whole config: its key is neither quoted back nor logged.
       ['a Portkey JSON config in x-switchyard-config', (r) => r.set('x-switchyard-config', portkeyConfigHeader).send({ model: 'gpt-4o', messages }), 400, 'unknown_config', /Portkey's JSON form\) is not accepted/],
-      ['an API key in x-switchyard-config', (r) => r.set('x-switchyard-config', 'sk-proj-abcdef0123456789').send({ model: 'gpt-4o', messages }), 400, 'unknown_config', /^Unknown routing config in x-switchyard-config\.$/],
+      // A real one is longer than an id may be: still told why, not only that it is too long.
+      ['a Portkey JSON config over 256 characters', (r) => r.set('x-switchyard-config', portkeyLongConfig).send({ model: 'gpt-4o', messages }), 400, 'unknown_config', /Portkey's JSON form\) is not accepted/],
+      ['an API key in x-switchyard-config', (r) => r.set('x-switchyard-config', 'sk-proj-abcdef0123456789').send({ model: 'gpt-4o', messages }), 400, 'unknown_config', /^Unknown routing config "sk-\.\.\.6789" in x-switchyard-config\.$/],
     ];
     it.each(cases)('%s', async (_name, build, status, code, message = /./) => {
       const url = await start();

@@ -273,6 +273,12 @@ describe('SQLite log store', () => {
     const store = new SqliteLogStore({ path: join(dir, 'uncloneable.db') });
     await store.count(); // the worker is up
     await expect(store.get((() => 'x') as unknown as string)).rejects.toThrow();
+    // Held behind a running query, the failed one does not hold up the queries after it.
+    const running = store.count();
+    const failed = store.get((() => 'x') as unknown as string);
+    const after = store.count();
+    await expect(failed).rejects.toThrow();
+    expect([await running, await after]).toEqual([0, 0]);
     await store.close(); // would wait forever for the failed operation, keeping the process alive
   });
 

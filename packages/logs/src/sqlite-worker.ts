@@ -120,6 +120,8 @@ export class SqliteWorker {
       worker.postMessage({ id, op: p.op }); // throws for a value a thread cannot receive (a function from untyped code)
     } catch (err) {
       p.reject(err as Error);
+      // A held query that could not go: the next one goes instead of waiting for a reply that will not come.
+      if (p.op.op === 'all' && !this.queryPosted) this.nextQuery(worker);
       return;
     }
     if (p.op.op === 'all') this.queryPosted = true;

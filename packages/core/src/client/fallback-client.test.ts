@@ -75,7 +75,12 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
   it("reaches providers through an egress proxy, as the README's recipe gives (a gateway on undici's ProxyAgent)", async () => {
     const tunnels: string[] = [];
     const proxy = createServer((_req, res) => res.writeHead(405).end());
+    let refuse = false;
     proxy.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+      if (refuse) {
+        client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="egress"\r\n\r\n');
+        return;
+      }
       tunnels.push(req.url ?? '');
       const [host, port] = (req.url ?? '').split(':');
       const upstream = connect(Number(port), host, () => {
@@ -95,6 +100,15 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       const completion = await createFallbackClient(gateway).chat.completions.create({ model: 'gpt-4o', messages });
       expect(completion.choices[0]!.message.content).toBe('Hello from azure');
       expect(tunnels).toEqual([new URL(openai.url).host, new URL(azure.url).host]);
+
+      // A proxy that wants credentials: the error says it was the proxy, with its status.
+      refuse = true;
+      const fresh = createUpstreamClient(new ProxyAgent(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`));
+      const err = (await createFallbackClient(new Gateway(options, { client: fresh }))
+        .chat.completions.create({ model: 'gpt-4o', messages })
+        .catch((e: unknown) => e)
+        .finally(() => fresh.close())) as FallbackRequestError;
+      expect([err.status, err.error?.message]).toEqual([502, expect.stringMatching(/^The upstream of targets\[1\] \(azure-openai\) could not be reached \(UND_ERR_ABORTED: the egress proxy refused the tunnel with 407\)\.$/)]);
     } finally {
       await client.close();
       proxy.closeAllConnections();
@@ -102,19 +116,28 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     }
   });
 
-  it('says once per target, in a process warning, that a provider refuses its key (401), as the fallback hides it from the caller', async () => {
+  it('says once per key, in a process warning, that a provider refuses it (401), as the fallback hides it from the caller', async () => {
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
-      const client = createFallbackClient({ ...options, config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a' }] } });
+      const client = createFallbackClient({
+        ...options,
+        config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a' }] },
+        configs: { 'openai-only': { virtual_key: 'o' }, inline: { provider: 'openai', api_key: 'sk-inline-0123456789wxyz', custom_host: openai.baseURL } },
+      });
       openai.setDefault({ status: 401 });
       for (let i = 0; i < 2; i++) {
         expect((await client.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from azure');
       }
       azure.enqueue({ status: 401 });
       expect(await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: FallbackRequestError) => e.status)).toBe(401);
+      // Once per key, whichever config uses it: another config's target with the same virtual key says nothing more.
+      await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'openai-only' }).catch(() => undefined);
+      // A key written inline is named by its last characters, never whole.
+      await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'inline' }).catch(() => undefined);
       expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
-        ['targets[0] (openai, virtual key "o") answered 401: the provider refuses its api_key. Check the key; until then that target fails every request (said once per target).', 'SwitchyardCredentialWarning'],
-        ['targets[1] (azure-openai, virtual key "a") answered 401: the provider refuses its api_key. Check the key; until then that target fails every request (said once per target).', 'SwitchyardCredentialWarning'],
+        ['targets[0] (openai, virtual key "o") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).', 'SwitchyardCredentialWarning'],
+        ['targets[1] (azure-openai, virtual key "a") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).', 'SwitchyardCredentialWarning'],
+        ['config (openai, the api_key ending "wxyz") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).', 'SwitchyardCredentialWarning'],
       ]);
     } finally {
       warn.mockRestore();

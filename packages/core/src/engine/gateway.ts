@@ -359,17 +359,20 @@ export class Gateway {
     );
   }
 
-  private keyRefusedWarned = new Set<LeafNode>();
+  private keyRefusedWarned = new Set<string>();
   /**
    * A provider refusing a target's key (revoked, mistyped) does not heal by itself, yet under a fallback config every
-   * request then succeeds on the next target, with no sign but the log's attempts. Said once per target.
+   * request then succeeds on the next target, with no sign but the log's attempts. Said once per key.
    */
   private warnKeyRefused(leaf: LeafNode): void {
-    if (this.keyRefusedWarned.has(leaf)) return;
-    this.keyRefusedWarned.add(leaf);
-    const key = leaf.virtualKey === undefined ? '' : `, virtual key "${leaf.virtualKey}"`;
+    // A virtual key by its name; a key written inline in a config by its last characters, as providers show keys.
+    const secret = leaf.endpoint.secret;
+    const key =
+      leaf.virtualKey !== undefined ? `virtual key "${leaf.virtualKey}"` : secret.length >= 12 ? `the api_key ending "${secret.slice(-4)}"` : 'an api_key written in a config';
+    if (this.keyRefusedWarned.has(`${leaf.provider} ${key}`)) return;
+    this.keyRefusedWarned.add(`${leaf.provider} ${key}`);
     process.emitWarning(
-      `${leaf.path === '' ? 'The target' : leaf.path} (${leaf.provider}${key}) answered 401: the provider refuses its api_key. Check the key; until then that target fails every request (said once per target).`,
+      `${leaf.path} (${leaf.provider}, ${key}) answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).`,
       'SwitchyardCredentialWarning',
     );
   }
@@ -398,28 +401,20 @@ export class Gateway {
 
   /**
    * The config id a log event keeps: an unknown one as asked, so its 400 is found under the id the client sent,
-   * unless it may hold a secret (Portkey's header also takes a whole config as JSON, `api_key` and all).
+   * unless it looks like an API key pasted into the wrong header (a JSON config is refused before this).
    */
   private configIdForLog(id: string | undefined): string | null {
     if (id === undefined) return null;
-    return this.options.configs.has(id) || !mayHoldSecret(id) ? id : null;
+    return this.options.configs.has(id) || !looksLikeApiKey(id) ? id : null;
   }
 
   private pickConfig(id: string | undefined): RouteNode {
     if (id !== undefined) {
       const config = this.options.configs.get(id);
       if (!config) {
-        const param = { param: 'x-switchyard-config' };
-        if (id.trimStart().startsWith('{')) {
-          throw new SwitchyardError(
-            'unknown_config',
-            'x-switchyard-config takes the id of one of the server\'s routing configs; a config sent with the request (Portkey\'s JSON form) is not accepted: targets and credentials stay on the server.',
-            param,
-          );
-        }
-        // Not repeated where it may be a key pasted into the wrong header: error messages are logged.
-        const named = mayHoldSecret(id) ? '' : ` "${id}"`;
-        throw new SwitchyardError('unknown_config', `Unknown routing config${named} in x-switchyard-config.`, param);
+        // Masked where it may be a key pasted into the wrong header: error messages are logged.
+        const named = !looksLikeApiKey(id) ? `"${id}"` : id.length >= 20 ? `"${id.slice(0, 3)}...${id.slice(-4)}"` : '(masked)';
+        throw new SwitchyardError('unknown_config', `Unknown routing config ${named} in x-switchyard-config.`, { param: 'x-switchyard-config' });
       }
       return config;
     }
@@ -840,10 +835,6 @@ function oversizedError(res: UpstreamResponse, entry: AttemptLog): Buffer {
   return Buffer.from(JSON.stringify(error.toBody()));
 }
 
-/** A config id header that is a JSON config or looks like an API key: never logged nor quoted back. */
-function mayHoldSecret(id: string): boolean {
-  return id.trimStart().startsWith('{') || looksLikeApiKey(id);
-}
 
 function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
   if (err instanceof SwitchyardError) return err;
@@ -852,7 +843,13 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
     return new SwitchyardError('upstream_timeout', `${upstreamOf(leaf)} did not answer in time.`, { cause: err });
   }
   // Messages of network errors name hosts and ports: keep them in `cause`, not in what clients see.
-  const hint = code === undefined ? '' : (TRANSPORT_HINTS.find(([pattern]) => pattern.test(code))?.[1] ?? '');
+  // undici's words for an egress proxy that refused the tunnel (a 407 for missing credentials): its status, no host.
+  const proxy = /^Proxy response \((\d{3})\)/.exec((err as { message?: unknown } | null)?.message as string)?.[1];
+  const hint = proxy
+    ? `: the egress proxy refused the tunnel with ${proxy}`
+    : code === undefined
+      ? ''
+      : (TRANSPORT_HINTS.find(([pattern]) => pattern.test(code))?.[1] ?? '');
   return new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} could not be reached (${code ?? 'connection failed'}${hint}).`, { cause: err });
 }
 

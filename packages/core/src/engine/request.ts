@@ -52,6 +52,14 @@ export function givenTraceId(headers: HeaderBag, fallback?: string): string | un
 
 /** The routing config the request names in `x-switchyard-config`, if any. Throws on one too long to be an id. */
 export function givenConfigId(headers: HeaderBag): string | undefined {
+  // Portkey's header also takes a whole config as JSON: said so whatever its length (a real one is over 256).
+  if (header(headers, 'x-switchyard-config')?.trimStart().startsWith('{')) {
+    throw new SwitchyardError(
+      'unknown_config',
+      "x-switchyard-config takes the id of one of the server's routing configs; a config sent with the request (Portkey's JSON form) is not accepted: targets and credentials stay on the server.",
+      { param: 'x-switchyard-config' },
+    );
+  }
   return idHeader(headers, 'x-switchyard-config');
 }
 

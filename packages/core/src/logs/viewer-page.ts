@@ -326,7 +326,10 @@ function load(mode, step) {
   // The rows on screen answer another search: dimmed, and the summary says so, until this one's arrive.
   if (!append && shown !== search) busy(true);
   var asked = loading = request(api + '?' + p);
-  asked.then(function () { if (loading === asked) loading = null; }, function () { if (loading === asked) loading = null; });
+  // One that never settles (a stalled connection) stops live mode only for a while: after 30 s ticks ask again.
+  var settled = function () { clearTimeout(stale); if (loading === asked) loading = null; };
+  var stale = setTimeout(settled, 30000);
+  asked.then(settled, settled);
   return asked.then(function (page) {
     if (seq !== latest) return;
     // A 200 that is not the API's answer (a proxy's sign-in page once its session ran out): a failure, not rows.
