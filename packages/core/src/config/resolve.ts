@@ -37,7 +37,7 @@ export interface RetryPolicy {
 
 export interface LeafNode {
   kind: 'target';
-  /** Path in the routing config, e.g. `targets[1]`; `` for a config that is a single provider. */
+  /** Path in the routing config, e.g. `targets[1]`; `config` for a config that is a single provider. */
   path: string;
   provider: ProviderName;
   virtualKey?: string;

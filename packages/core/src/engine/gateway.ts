@@ -855,7 +855,7 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
 
 /** Which target's upstream failed, for the messages Switchyard writes itself (never its host: the path and provider). */
 function upstreamOf(leaf: LeafNode): string {
-  return leaf.path === '' ? `The ${leaf.provider} upstream` : `The upstream of ${leaf.path} (${leaf.provider})`;
+  return `The upstream of ${leaf.path} (${leaf.provider})`;
 }
 
 /** OpenSSL's codes for TLS setup mistakes say little to most operators. */
