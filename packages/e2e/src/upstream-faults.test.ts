@@ -404,7 +404,7 @@ describe('upstreams that misbehave', () => {
 
     const err = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
     expect([err.status, err.code, err.headers?.get('x-should-retry'), err.headers?.get('location')]).toEqual([502, 'upstream_invalid_response', 'false', null]);
-    expect(err.message).toContain('answered 301, a redirect');
+    expect(err.message).toContain('The upstream of targets[0] (openai) answered 301, a redirect');
   });
 
   it('falls back from a 200 JSON answer to a stream request; as the last answer it is a 502, not an empty stream', async () => {

@@ -481,7 +481,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     openai.enqueue(replies.rateLimited());
     const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((err: unknown) => err);
     expect(stream).toMatchObject({ status: 502, code: 'upstream_invalid_response' });
-    expect((stream as FallbackRequestError).error?.message).toMatch(/stream request with something other than an event stream \(content-type application\/json\)/);
+    expect((stream as FallbackRequestError).error?.message).toMatch(/^The upstream of \S+ \([a-z-]+\) answered a stream request with something other than an event stream \(content-type application\/json\)/);
     // Logged as what the caller got (502), the upstream's 200 and the error on its attempt. The stream's attempt
     // failed in the engine, like a broken connection: no target served it.
     expect(logs[0]).toMatchObject({ status: 502, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }, { status: 200, error: { code: 'upstream_invalid_response' } }] });

@@ -62,12 +62,13 @@ function startsAsObject(body: Buffer): boolean {
 }
 
 /** A 2xx of the wrong kind for the request (`upstream_invalid_response`), naming the content type it came with. */
-function wrongKind(res: UpstreamResponse, answered: string, secret: string): SwitchyardError {
+function wrongKind(res: UpstreamResponse, answered: string, leaf: LeafNode): SwitchyardError {
+  const secret = leaf.endpoint.secret;
   // The media type alone, never the upstream's parameters (a proxy may put anything there, a credential even); the
   // key masked before the cut, which could leave a part of it unrecognised.
   const type = header(res.headers, 'content-type')?.split(';', 1)[0]!.trim();
   const shown = type ? redact(type, secret).slice(0, 100) : undefined;
-  return new SwitchyardError('upstream_invalid_response', `The upstream answered ${answered} (${shown ? `content-type ${shown}` : 'no content-type'}).`);
+  return new SwitchyardError('upstream_invalid_response', `${upstreamOf(leaf)} answered ${answered} (${shown ? `content-type ${shown}` : 'no content-type'}).`);
 }
 
 /** The error of an upstream stream that failed after the response had started (its body reached the client). */
@@ -515,7 +516,7 @@ export class Gateway {
         // A redirect (a custom_host on http where https is served, a moved path): the SDK could not follow it either
         // (no Location is forwarded, and a POST must not be replayed elsewhere unasked). Nothing was sent: fall back.
         res.discard();
-        throw new SwitchyardError('upstream_invalid_response', `The upstream answered ${res.status}, a redirect: Switchyard does not follow redirects; point the target at the address it redirects to.`);
+        throw new SwitchyardError('upstream_invalid_response', `${upstreamOf(leaf)} answered ${res.status}, a redirect: Switchyard does not follow redirects; point the target at the address it redirects to.`);
       }
       let body: Buffer | null = null;
       let stream: BodyStream | null = null;
@@ -524,7 +525,7 @@ export class Gateway {
         if (encoding !== null) {
           // We ask for identity: a compressed stream cannot be passed event by event. Nothing was sent yet: fall back.
           res.discard();
-          throw new SwitchyardError('upstream_unreachable', `The upstream compressed its event stream (${encoding}).`);
+          throw new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} compressed its event stream (${encoding}).`);
         }
         try {
           stream = await res.stream();
@@ -542,11 +543,11 @@ export class Gateway {
       } else if (run.stream && res.status < 300) {
         // A JSON answer to a stream request would reach the SDK as an empty, successful stream: nothing was sent yet.
         res.discard();
-        throw wrongKind(res, 'a stream request with something other than an event stream', leaf.endpoint.secret);
+        throw wrongKind(res, 'a stream request with something other than an event stream', leaf);
       } else if (res.status < 300 && isEventStream(res.headers)) {
         // An event stream for a JSON request: not waited for to its end (it may never end, and it would be held whole).
         res.discard(true);
-        throw wrongKind(res, 'a JSON request with an event stream', leaf.endpoint.secret);
+        throw wrongKind(res, 'a JSON request with an event stream', leaf);
       } else {
         const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity;
         body = await res.read(max);
@@ -558,7 +559,7 @@ export class Gateway {
           if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
           // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
           // a string, and the next target may answer properly. As for a stream answered in JSON: nothing was sent.
-          if (!startsAsObject(body)) throw wrongKind(res, 'with a body that is not a JSON object', leaf.endpoint.secret);
+          if (!startsAsObject(body)) throw wrongKind(res, 'with a body that is not a JSON object', leaf);
           // A proxy's error sent as a 200 may quote the key as well (one search: a body without it is not copied).
           if (body.includes(leaf.endpoint.secret)) body = maskSecret(body, leaf.endpoint.secret);
           // A completion labelled otherwise (none, text/plain): the SDK reads JSON by the media type alone.
@@ -829,7 +830,7 @@ const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
 /** The body that replaces an oversized error body: the status stays the upstream's (fallback rules still apply). */
 function oversizedError(res: UpstreamResponse, entry: AttemptLog): Buffer {
-  const error = new SwitchyardError('upstream_error_too_large', `The upstream answered ${res.status} with an error body over ${MAX_ERROR_BODY_BYTES} bytes; it was dropped.`);
+  const error = new SwitchyardError('upstream_error_too_large', `The upstream of ${entry.target} (${entry.provider}) answered ${res.status} with an error body over ${MAX_ERROR_BODY_BYTES} bytes; it was dropped.`);
   entry.error = { code: error.code, message: error.message };
   res.headers = { ...res.headers, 'content-type': 'application/json' };
   return Buffer.from(JSON.stringify(error.toBody()));
