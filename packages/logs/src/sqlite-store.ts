@@ -128,7 +128,7 @@ export class SqliteLogStore implements LogStore {
     try {
       this.db = new Database(options.path, { timeout: busyTimeoutMs });
     } catch (err) {
-      // A package manager that skips dependencies' build scripts (pnpm 10+, npm's allowScripts) leaves no binary.
+      // A package manager that skips dependencies' build scripts (pnpm 10+ unless allowed) leaves no binary.
       const hint = /bindings file/.test(reason(err)) ? ' (better-sqlite3 was not built: allow its install script, e.g. pnpm\'s `allowBuilds: { better-sqlite3: true }`, then reinstall)' : '';
       throw new Error(`SqliteLogStore cannot open ${options.path}: ${reason(err)}${hint}`, { cause: err });
     }
