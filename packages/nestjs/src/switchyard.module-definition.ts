@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder, type DynamicModule, type Provider, type VERSION_NEUTRAL } from '@nestjs/common';
-import type { LogsHandlerOptions, OptionsIssue, SwitchyardOptions } from '@switchyard/core';
+import type { LogsHandlerOptions, OptionsIssue, SwitchyardOptions, UpstreamClient } from '@switchyard/core';
 import { chatRouteController, SWITCHYARD_GATEWAY } from './chat-route.controller';
 
 /** Switchyard's options plus what only the Nest module needs: what `useFactory` returns. */
@@ -9,6 +9,11 @@ export type SwitchyardModuleOptions = Omit<SwitchyardOptions, 'basePath'> & {
    * `{ path: 'switchyard/logs', store, token }`. Off when absent; the store should also be in `logSinks`.
    */
   logs?: Omit<LogsHandlerOptions, 'path'> & { path: string } | undefined;
+  /**
+   * The client the engine calls providers with, e.g. `createUpstreamClient(new ProxyAgent(url))` behind an egress
+   * proxy. Default: Switchyard's own keep-alive pool.
+   */
+  upstreamClient?: UpstreamClient | undefined;
 };
 
 /** A Nest controller version (as `@Controller({ version })` takes it). */

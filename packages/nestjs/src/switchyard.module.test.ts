@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import OpenAI from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import { Test } from '@nestjs/testing';
-import { FallbackRequestError, SwitchyardOptionsError, type LogEvent } from '@switchyard/core';
+import { createUpstreamClient, FallbackRequestError, SwitchyardOptionsError, type LogEvent, type UpstreamClient } from '@switchyard/core';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { listenNest, nestPlatforms, type RunningApp } from '../../e2e/src/support/adapters';
 import { until } from '../../e2e/src/support/fixture';
@@ -72,6 +72,20 @@ describe('SwitchyardModule', () => {
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('Hello from openai');
     expect(moduleRef.get(SWITCHYARD_GATEWAY)).toBe(moduleRef.get(SwitchyardService).client.gateway);
+    await moduleRef.close();
+  });
+
+  it('calls providers through the upstream client it is given (an egress proxy), from forRootAsync too', async () => {
+    const origins: string[] = [];
+    const pool = createUpstreamClient();
+    const upstreamClient: UpstreamClient = { request: (req) => (origins.push(req.origin), pool.request(req)), close: () => pool.close() };
+    const moduleRef = await Test.createTestingModule({
+      imports: [SwitchyardModule.forRootAsync({ imports: [AppConfigModule], inject: [AppConfig], useFactory: (c: AppConfig) => ({ ...c.switchyard(), upstreamClient }) })],
+    }).compile();
+    openai.enqueue(replies.rateLimited());
+    const completion = await moduleRef.get(SwitchyardService).createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    expect(completion.choices[0]!.message.content).toBe('Hello from azure');
+    expect(origins).toEqual([new URL(openai.url).origin, new URL(azure.url).origin]);
     await moduleRef.close();
   });
 

@@ -14,7 +14,7 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
     throw new SwitchyardOptionsError([{ path: 'useFactory', message: `returned ${options === null ? 'null' : typeof options}, not the options object` }]);
   }
   // `route` and `basePath` are not in the type, but plain JS or a shared options object may still carry them.
-  const { logs, route, basePath, ...rest } = options as SwitchyardModuleOptions & { route?: unknown; basePath?: unknown };
+  const { logs, route, basePath, upstreamClient, ...rest } = options as SwitchyardModuleOptions & { route?: unknown; basePath?: unknown };
   const issues: OptionsIssue[] = [...extrasIssues, ...logsIssues(logs)];
   // Nest fixes its routes before a factory runs: the route is given beside it, and a basePath has no meaning here.
   if (route !== undefined) {
@@ -23,7 +23,7 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
   if (basePath !== undefined) issues.push({ path: 'basePath', message: 'not used by the NestJS module: set the route with `route.path`' });
   let gateway: Gateway | undefined;
   try {
-    gateway = new Gateway(rest);
+    gateway = new Gateway(rest, upstreamClient === undefined ? {} : { client: upstreamClient });
   } catch (err) {
     // One error naming every bad field, the module's own and the engine's.
     if (!(err instanceof SwitchyardOptionsError)) throw err;

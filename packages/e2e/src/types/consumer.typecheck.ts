@@ -62,6 +62,6 @@ export const koaLogs = () => koaLogsMiddleware({ path: '/logs', store: new Memor
 export const expressLogs = () => logsMiddleware({ store: new MemoryLogStore({ capacity: maybeMs }), auth: undefined, allowUnauthenticated: true });
 export const prices = () => new PriceTable({ 'gpt-4o': { prompt: 2.5, completion: 10, cached: maybeMs } });
 export const nest = () =>
-  SwitchyardModule.forRoot({ config, virtualKeys: {}, isGlobal: maybeFlag, route: { path: 'v1/chat/completions', version: undefined, decorators: undefined }, logs: undefined });
+  SwitchyardModule.forRoot({ config, virtualKeys: {}, isGlobal: maybeFlag, route: { path: 'v1/chat/completions', version: undefined, decorators: undefined }, logs: undefined, upstreamClient: undefined });
 export const fakes = () =>
   startFakeOpenAI({ name: maybeString, apiKey: maybeString, host: undefined, defaultReply: { status: maybeMs, delayMs: maybeMs, stream: { chunks: maybeMs, usage: maybeFlag } } });
