@@ -25,7 +25,7 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Fallba
         // `req.route` stays set by any route matched before (a CORS catch-all), hence the look at its handlers.
         if (isRouteOf(req, serve)) gateway.warnRouteMismatch(req.path);
         // Under `app.use('/v1', ...)`, with the full path given as basePath: Express passed on the path past the mount.
-        else if (req.baseUrl !== '' && gateway.isChatPath(req.baseUrl + req.path)) gateway.warnRouteMismatch(req.path, req.baseUrl);
+        else if (req.baseUrl !== '') gateway.warnIfMounted(req.path, req.baseUrl + req.path);
       }
       return next();
     }

@@ -16,7 +16,7 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
         // Run as @koa/router's route handler (`router.post('/v1/chat/completions', ...)`): that route was meant for us.
         if (isRouteOf(ctx, middleware)) gateway.warnRouteMismatch(ctx.path);
         // Under koa-mount's `mount('/v1', ...)`, with the full path given as basePath: the mount was cut from ctx.path.
-        else if (ctx.path !== ctx.originalUrl) warnIfMounted(gateway, ctx.path, ctx.originalUrl);
+        else if (ctx.path !== ctx.originalUrl) gateway.warnIfMounted(ctx.path, ctx.originalUrl.split('?', 1)[0]!);
       }
       return next();
     }
@@ -51,13 +51,4 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
 function isRouteOf(ctx: object, middleware: Middleware): boolean {
   const layers = (ctx as { matched?: unknown }).matched as Array<{ stack?: unknown[] }> | undefined;
   return Array.isArray(layers) && layers.some((layer) => layer.stack?.includes(middleware) === true);
-}
-
-/** Says so when the original path, of which a mount cut its prefix, is the chat path Switchyard serves. */
-function warnIfMounted(gateway: Gateway, path: string, originalUrl: string): void {
-  const query = originalUrl.indexOf('?');
-  const full = query === -1 ? originalUrl : originalUrl.slice(0, query);
-  if (full.length > path.length && full.endsWith(path) && gateway.isChatPath(full)) {
-    gateway.warnRouteMismatch(path, full.slice(0, full.length - path.length));
-  }
 }

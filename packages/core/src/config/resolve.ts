@@ -9,7 +9,7 @@ import type { LogSink } from '../log/log-event';
 import { PriceTable } from '../log/pricing';
 import { azureOpenAIEndpoint } from '../providers/azure-openai';
 import { openAIEndpoint } from '../providers/openai';
-import type { ProviderEndpoint } from '../providers/provider';
+import { maskedKey, type ProviderEndpoint } from '../providers/provider';
 import {
   looksLikeApiKey,
   optionsSchema,
@@ -307,7 +307,7 @@ function inheritedHost(fields: ProviderFields, scope: Scope): string | undefined
 function shownKeyName(name: string, apiKeys: ReadonlySet<string>): string {
   // A key configured here, or one of a known form or what looks like one.
   if (!apiKeys.has(name) && !looksLikeApiKey(name)) return `"${name}"`;
-  return `"${name.length >= 20 ? `${name.slice(0, 3)}...${name.slice(-4)}` : '***'}" (it looks like an API key: \`virtual_key\` names an entry of \`virtualKeys\`, which holds the key)`;
+  return `"${maskedKey(name)}" (it looks like an API key: \`virtual_key\` names an entry of \`virtualKeys\`, which holds the key)`;
 }
 
 class Resolver {

@@ -15,7 +15,7 @@ import { calledUpstream, type AttemptLog, type LogEvent, type ServedBy, type Tok
 import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
-import { maskSecret, redact, type UpstreamPlan } from '../providers/provider';
+import { maskedKey, maskSecret, redact, type UpstreamPlan } from '../providers/provider';
 import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { mergeMembers } from './body-merge';
@@ -378,6 +378,15 @@ export class Gateway {
     );
   }
 
+  /**
+   * For an adapter mounted under a path the framework cuts from what it passes on (`app.use('/v1', ...)`, koa-mount):
+   * a POST it passes on whose full path is the chat route was meant for it, with the mount counted twice.
+   */
+  warnIfMounted(path: string, fullPath: string): void {
+    if (this.mountWarned || fullPath.length <= path.length || !fullPath.endsWith(path) || !this.isChatPath(fullPath)) return;
+    this.warnRouteMismatch(path, fullPath.slice(0, fullPath.length - path.length));
+  }
+
   /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
   reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
     this.enter();
@@ -414,8 +423,9 @@ export class Gateway {
       const config = this.options.configs.get(id);
       if (!config) {
         // Masked where it may be a key pasted into the wrong header: error messages are logged.
-        const named = !looksLikeApiKey(id) ? `"${id}"` : id.length >= 20 ? `"${id.slice(0, 3)}...${id.slice(-4)}"` : '(masked)';
-        throw new SwitchyardError('unknown_config', `Unknown routing config ${named} in x-switchyard-config.`, { param: 'x-switchyard-config' });
+        throw new SwitchyardError('unknown_config', `Unknown routing config "${looksLikeApiKey(id) ? maskedKey(id) : id}" in x-switchyard-config.`, {
+          param: 'x-switchyard-config',
+        });
       }
       return config;
     }
@@ -830,7 +840,7 @@ const MAX_ERROR_BODY_BYTES = 1024 * 1024;
 
 /** The body that replaces an oversized error body: the status stays the upstream's (fallback rules still apply). */
 function oversizedError(res: UpstreamResponse, entry: AttemptLog): Buffer {
-  const error = new SwitchyardError('upstream_error_too_large', `The upstream of ${entry.target} (${entry.provider}) answered ${res.status} with an error body over ${MAX_ERROR_BODY_BYTES} bytes; it was dropped.`);
+  const error = new SwitchyardError('upstream_error_too_large', `${upstreamOf({ path: entry.target, provider: entry.provider })} answered ${res.status} with an error body over ${MAX_ERROR_BODY_BYTES} bytes; it was dropped.`);
   entry.error = { code: error.code, message: error.message };
   res.headers = { ...res.headers, 'content-type': 'application/json' };
   return Buffer.from(JSON.stringify(error.toBody()));
@@ -846,16 +856,12 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
   // Messages of network errors name hosts and ports: keep them in `cause`, not in what clients see.
   // undici's words for an egress proxy that refused the tunnel (a 407 for missing credentials): its status, no host.
   const proxy = /^Proxy response \((\d{3})\)/.exec((err as { message?: unknown } | null)?.message as string)?.[1];
-  const hint = proxy
-    ? `: the egress proxy refused the tunnel with ${proxy}`
-    : code === undefined
-      ? ''
-      : (TRANSPORT_HINTS.find(([pattern]) => pattern.test(code))?.[1] ?? '');
+  const hint = proxy ? `: the egress proxy refused the tunnel with ${proxy}` : (TRANSPORT_HINTS.find(([pattern]) => pattern.test(code ?? ''))?.[1] ?? '');
   return new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} could not be reached (${code ?? 'connection failed'}${hint}).`, { cause: err });
 }
 
 /** Which target's upstream failed, for the messages Switchyard writes itself (never its host: the path and provider). */
-function upstreamOf(leaf: LeafNode): string {
+function upstreamOf(leaf: Pick<LeafNode, 'path' | 'provider'>): string {
   return `The upstream of ${leaf.path} (${leaf.provider})`;
 }
 

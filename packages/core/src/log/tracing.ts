@@ -229,14 +229,9 @@ export class RequestTrace {
       const servedError = servedAt >= 0 ? event.attempts[servedAt]!.error?.code : undefined;
       // An upstream's own answer (e.g. a 429) names the error by its status; else the last attempt's failure does; a
       // stream that broke after its start (the client's SDK threw), the serving attempt's.
-      const errorType =
-        event.status === 499
-          ? 'client_closed'
-          : event.status >= 400
-            ? served
-              ? String(event.status)
-              : (errorCode ?? last?.error?.code ?? String(event.status))
-            : servedError;
+      let errorType = servedError;
+      if (event.status === 499) errorType = 'client_closed';
+      else if (event.status >= 400) errorType = served ? String(event.status) : (errorCode ?? last?.error?.code ?? String(event.status));
       if (errorType !== undefined) {
         this.span.setAttribute('error.type', errorType);
         // As an HTTP server span: the caller's own mistakes and its leaving (4xx) are not this service failing; every

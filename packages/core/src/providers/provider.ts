@@ -47,7 +47,12 @@ export function maskSecret(body: Buffer, secret: string): Buffer {
 /** `text` with `secret` masked (see maskSecret): for an upstream's error message in a log event or an error. */
 export function redact(text: string, secret: string): string {
   if (secret.length < MIN_MASKED || !text.includes(secret)) return text;
-  return text.replaceAll(secret, secret.length >= 20 ? `${secret.slice(0, 3)}...${secret.slice(-4)}` : '***');
+  return text.replaceAll(secret, maskedKey(secret));
+}
+
+/** A key as OpenAI shows one it refuses: its first three and last four characters (a short key: none). */
+export function maskedKey(key: string): string {
+  return key.length >= 20 ? `${key.slice(0, 3)}...${key.slice(-4)}` : '***';
 }
 
 /** Splits a base URL into the pool origin and a path prefix without a trailing slash. */
