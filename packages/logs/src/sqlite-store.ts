@@ -1,8 +1,8 @@
 /**
  * The durable store: SQLite through better-sqlite3. `write` only queues the event; a flush `flushIntervalMs` later
- * hands the whole queue, as one transaction, to the store's worker thread (see SqliteWorker), which also runs
- * retention and queries: the host's event loop pays for encoding the rows, not for SQLite. A queue that is full drops
- * events and counts them: the store falls behind, the process and the request do not.
+ * hands the whole queue, as one transaction, to the store's writing thread (see SqliteWorker), which also runs
+ * retention; queries run on a second, reading thread. The host's event loop pays for encoding the rows, not for SQLite.
+ * A queue that is full drops events and counts them: the store falls behind, the process and the request do not.
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -82,8 +82,12 @@ export class SqliteLogStore implements LogStore {
   private readonly db: Database.Database;
   /** This connection's operations: an in-memory database's, and the fallback when the worker cannot run. */
   private readonly local: SqliteOps;
-  /** Null for an in-memory database (only this connection sees it) or a file not in WAL mode. */
-  private readonly worker: SqliteWorker | null;
+  /**
+   * The writing and the reading threads, each with its own connection. Null for an in-memory database (only this
+   * connection sees it) or a file not in WAL mode.
+   */
+  private readonly writer: SqliteWorker | null;
+  private readonly reader: SqliteWorker | null;
   private readonly maxQueue: number;
   private readonly maxAgeMs: number;
   private readonly maxRows: number;
@@ -157,8 +161,13 @@ export class SqliteLogStore implements LogStore {
       this.fileKey = key;
     }
     // Another connection sees this one's writes only in a file, and works beside another only in WAL mode (a file
-    // system without it would fail writes during a long read): else everything stays on this connection.
-    this.worker = file === null || !wal ? null : new SqliteWorker(file, { timeoutMs: busyTimeoutMs, table: TABLE, maxStatements: MAX_CACHED_STATEMENTS }, this.local);
+    // system without it would fail writes during a long read): else everything stays on this connection. Queries have
+    // their own thread: a viewer's filter that no index serves (a second or more at a million rows) must not hold the
+    // writes back until the queue drops events; in WAL mode a reader never blocks the writer.
+    const thread = (queryOnly: boolean) =>
+      file === null || !wal ? null : new SqliteWorker(file, { timeoutMs: busyTimeoutMs, table: TABLE, maxStatements: MAX_CACHED_STATEMENTS, queryOnly }, this.local);
+    this.writer = thread(false);
+    this.reader = thread(true);
     // At open, on the worker and in chunks, not on the host's startup path (a million expired rows take seconds). A
     // file another process holds locked (its store writing) is no reason to fail: retention runs again at the next tick.
     this.prune().catch((err: unknown) => this.pruneFailed(err));
@@ -214,7 +223,7 @@ export class SqliteLogStore implements LogStore {
     if (bad > 0) this.lost(bad, `${bad} event(s) could not be stored`);
     if (rows.length === 0) return;
     this.inFlight += rows.length;
-    this.lastWrite = this.run<WriteResult>({ op: 'write', rows }).then(
+    this.lastWrite = this.run<WriteResult>(this.writer, { op: 'write', rows }).then(
       ({ written, skipped }) => {
         this.inFlight -= rows.length;
         this.written += written;
@@ -234,9 +243,9 @@ export class SqliteLogStore implements LogStore {
     process.emitWarning(`Switchyard's SQLite log store could not write; failed events are counted in \`failed\`: ${why}`, 'SwitchyardLogStoreWarning');
   }
 
-  /** On the worker thread, or on this connection when there is none. */
-  private run<T>(op: DatabaseOp): Promise<T> {
-    return this.worker ? this.worker.run<T>(op) : runLocal<T>(this.local, op);
+  /** On the given thread, or on this connection when there is none. */
+  private run<T>(thread: SqliteWorker | null, op: DatabaseOp): Promise<T> {
+    return thread ? thread.run<T>(op) : runLocal<T>(this.local, op);
   }
 
   /**
@@ -248,7 +257,7 @@ export class SqliteLogStore implements LogStore {
     for (;;) {
       if (this.closing !== null) return deleted;
       this.queue.flush();
-      const n = await this.run<number>({ op: 'prune', now, maxAgeMs: this.maxAgeMs, maxRows: this.maxRows, limit: PRUNE_CHUNK });
+      const n = await this.run<number>(this.writer, { op: 'prune', now, maxAgeMs: this.maxAgeMs, maxRows: this.maxRows, limit: PRUNE_CHUNK });
       deleted += n;
       if (n < PRUNE_CHUNK) return deleted;
     }
@@ -273,11 +282,14 @@ export class SqliteLogStore implements LogStore {
     return n as number;
   }
 
-  /** Reads after what is queued: the viewer right after a request sees it (the thread runs operations in order). */
+  /**
+   * Reads once what is queued is written (batches are written in order, so after the last): the viewer right after a
+   * request sees it.
+   */
   private read(sql: string, params: unknown[]): Promise<unknown[]> {
     if (this.closing !== null) return Promise.reject(new Error('The SQLite log store is closed.'));
     this.queue.flush();
-    return this.run<unknown[]>({ op: 'all', sql, params });
+    return this.lastWrite.then(() => this.run<unknown[]>(this.reader, { op: 'all', sql, params }));
   }
 
   /**
@@ -290,7 +302,8 @@ export class SqliteLogStore implements LogStore {
     clearInterval(this.pruneTimer);
     if (this.fileKey !== null) OPEN_FILES.delete(this.fileKey);
     // This connection closes last: only the last connection to a file folds the WAL back into it.
-    const closing = (this.worker?.close() ?? Promise.resolve()).then(() => {
+    // Queries asked before this wait for the last write (see read): they go to the reading thread before it closes.
+    const closing = Promise.all([this.writer?.close(), this.lastWrite.then(() => this.reader?.close())]).then(() => {
       this.db.close();
     });
     this.closing = closing;

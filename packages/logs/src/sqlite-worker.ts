@@ -1,8 +1,9 @@
 /**
  * The SQLite store's database work on a worker thread with its own connection: inserts (70-110 µs per event in a
  * batch, ~350 µs for a batch of one), retention's deletes and queries (a filter that no index serves walks every row:
- * ~100 ms over 100k) would otherwise stall every request of the host app. The thread handles one operation at a time,
- * in the order they were posted: writes at once, queries one at a time, so a query asked after a write sees it.
+ * ~100 ms over 100k) would otherwise stall every request of the host app. A store has two: one writes (inserts and
+ * retention), the other only reads, so a query that walks a million rows never holds the writes back. Each thread
+ * handles its operations one at a time, in the order they were posted.
  */
 import { Worker } from 'node:worker_threads';
 import { sqliteOps, type EventRow, type SqliteOps } from './sqlite-ops';
@@ -51,6 +52,8 @@ if (String(id.dev) !== dev || String(id.ino) !== ino) {
   throw new Error('the file at ' + path + ' is no longer the one the store writes');
 }
 db.pragma('synchronous = NORMAL');
+// The reading connection: a query string that tried to write would fail here rather than race the writer.
+if (workerData.queryOnly) db.pragma('query_only = ON');
 // A WAL grown by a large prune goes back to this size after its next checkpoint, not at close.
 db.pragma('journal_size_limit = 67108864');
 const ops = (${sqliteOps.toString()})(db, workerData.table, workerData.maxStatements);
@@ -84,7 +87,7 @@ export class SqliteWorker {
 
   constructor(
     private readonly file: DatabaseFile,
-    private readonly options: { timeoutMs: number; table: string; maxStatements: number },
+    private readonly options: { timeoutMs: number; table: string; maxStatements: number; queryOnly: boolean },
     /** The store's own connection: what runs an operation when the worker cannot. */
     private readonly local: SqliteOps,
     private readonly idleThreadMs = IDLE_THREAD_MS,
@@ -100,42 +103,18 @@ export class SqliteWorker {
     clearTimeout(this.retireTimer);
     const worker = this.inThread ? null : (this.worker ?? this.start());
     if (!worker) return runLocal<T>(this.local, op);
-    return new Promise((resolve, reject) => {
-      const p: Pending = { op, resolve: resolve as (result: unknown) => void, reject };
-      // One query at a time with the worker, the others held here: writes, posted at once, pass the held queries, so
-      // viewers searching what no index serves (a second per query at a million rows) cannot hold the writes back
-      // until the queue drops events. A query still sees every write asked before it: those were posted first.
-      if (op.op === 'all' && this.queryPosted) this.heldQueries.push(p);
-      else this.post(worker, p);
-    });
-  }
-
-  /** A query is with the worker: queries asked meanwhile wait in `heldQueries`. */
-  private queryPosted = false;
-  private heldQueries: Pending[] = [];
-
-  private post(worker: Worker, p: Pending): void {
     const id = this.nextId++;
     try {
-      worker.postMessage({ id, op: p.op }); // throws for a value a thread cannot receive (a function from untyped code)
+      worker.postMessage({ id, op }); // throws for a value a thread cannot receive (a function from untyped code)
     } catch (err) {
-      p.reject(err as Error);
-      // A held query that could not go: the next one goes instead of waiting for a reply that will not come.
-      if (p.op.op === 'all' && !this.queryPosted) this.nextQuery(worker);
-      return;
+      return Promise.reject(err as Error);
     }
-    if (p.op.op === 'all') this.queryPosted = true;
-    this.pending.set(id, p);
-    // Referenced only while an operation waits: an idle worker never keeps the host process alive, and a process
-    // that just ends still finishes its writes.
-    if (this.pending.size === 1) worker.ref();
-  }
-
-  /** A query came back: the next held one goes to the worker, behind the writes posted meanwhile. */
-  private nextQuery(worker: Worker): void {
-    this.queryPosted = false;
-    const next = this.heldQueries.shift();
-    if (next) this.post(worker, next);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { op, resolve: resolve as (result: unknown) => void, reject });
+      // Referenced only while an operation waits: an idle worker never keeps the host process alive, and a process
+      // that just ends still finishes its writes.
+      if (this.pending.size === 1) worker.ref();
+    });
   }
 
   /** Lets what was asked finish (writes included), then stops the thread. Later operations are refused. */
@@ -170,7 +149,6 @@ export class SqliteWorker {
       this.pending.delete(reply.id);
       if ('error' in reply) p.reject(new Error(reply.error));
       else p.resolve(reply.result);
-      if (p.op.op === 'all') this.nextQuery(worker);
       if (this.pending.size === 0) this.idle(worker);
     });
     worker.on('error', (err) => this.fallBack(worker, err));
@@ -203,10 +181,8 @@ export class SqliteWorker {
     this.worker = null;
     this.inThreadFromNowOn(err);
     // In the order asked: a write the worker did not confirm is written again (its request ids make that harmless).
-    const waiting = [...this.pending.values(), ...this.heldQueries];
+    const waiting = [...this.pending.values()];
     this.pending.clear();
-    this.heldQueries = [];
-    this.queryPosted = false;
     for (const p of waiting) {
       try {
         p.resolve(runOp(this.local, p.op));
@@ -220,7 +196,7 @@ export class SqliteWorker {
   private inThreadFromNowOn(err: Error): void {
     this.inThread = true;
     process.emitWarning(
-      `Switchyard's SQLite log store writes and reads in the main thread from now on (its worker thread could not run: ${err.message}).`,
+      `Switchyard's SQLite log store ${this.options.queryOnly ? 'reads' : 'writes'} in the main thread from now on (its ${this.options.queryOnly ? 'reading' : 'writing'} thread could not run: ${err.message}).`,
       'SwitchyardLogStoreWarning',
     );
   }
