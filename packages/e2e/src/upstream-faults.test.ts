@@ -153,6 +153,23 @@ describe('upstreams that misbehave', () => {
     expect([got.join(''), err]).toEqual(['from azure', undefined]);
   });
 
+  it('falls back from a body that does not decode, or in a coding it cannot undo, naming the upstream in the log', async () => {
+    const cases = [
+      ['gzip', 'The upstream of targets[0] (openai) sent a gzip body that could not be decoded.'],
+      ['zstd', 'The upstream of targets[0] (openai) sent a body in a content-encoding Switchyard cannot decode (zstd).'],
+    ] as const;
+    for (const [encoding, message] of cases) {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': encoding });
+        res.end('not compressed at all');
+      };
+      azure.enqueue(replies.ok('from azure'));
+      const answer = await client().chat.completions.create({ model: 'gpt-4o', messages });
+      expect(answer.choices[0]!.message.content).toBe('from azure');
+      expect((await takeLog()).attempts.map((a) => [a.error?.code, a.error?.message])).toEqual([['upstream_unreachable', message], [undefined, undefined]]);
+    }
+  });
+
   it('labels a completion sent with another media type (none, text/plain, in capitals) as JSON, which the SDK reads by its type', async () => {
     for (const type of [undefined, 'text/plain', 'application/JSON', 'text/html; charset=utf-8']) {
       handler = (_req, res) => {
@@ -316,7 +333,10 @@ describe('upstreams that misbehave', () => {
     azure.enqueue(replies.stream({ chunks: ['from azure'] }));
     const comments = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([comments.got.join(''), comments.err]).toEqual(['from azure', undefined]);
-    expect((await nextLog(logs)).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_unreachable'], [200, undefined]]);
+    expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code, a.error?.message])).toEqual([
+      [200, 'upstream_unreachable', 'The upstream of targets[0] (openai) ended its stream before sending any event.'],
+      [200, undefined, undefined],
+    ]);
 
     // A first event of 100 KB cut in its middle (close-delimited): still before anything was sent.
     handler = (req, res) => {
@@ -337,6 +357,8 @@ describe('upstreams that misbehave', () => {
     azure.enqueue(replies.stream({ chunks: ['from azure'] }));
     const huge = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([huge.got.join(''), huge.err]).toEqual(['from azure', undefined]);
+    await takeLog(); // the stream cut mid-event
+    expect((await takeLog()).attempts[0]!.error?.message).toBe('The upstream of targets[0] (openai) sent 4194304 bytes of its stream without a whole event.');
     await until(() => cutOff > cutBefore);
     expect(endless.sent()).toBeLessThan(64);
   });

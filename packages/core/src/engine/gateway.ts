@@ -8,7 +8,7 @@ import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../conf
 import { resolveOptions } from '../config/resolve';
 import { looksLikeApiKey, type SwitchyardOptions } from '../config/schema';
 import { SwitchyardError, SwitchyardOptionsError, type OpenAIErrorBody } from '../errors';
-import { createUpstreamClient, FirstEventError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
+import { createUpstreamClient, FirstEventError, StreamStartError, type UpstreamClient, type UpstreamResponse } from '../http/upstream-client';
 import type { BodyStream } from '../http/body-stream';
 import { codecFor, contentCoding } from '../http/content-coding';
 import { calledUpstream, type AttemptLog, type LogEvent, type ServedBy, type TokenUsage } from '../log/log-event';
@@ -540,6 +540,7 @@ export class Gateway {
         try {
           stream = await res.stream();
         } catch (err) {
+          if (err instanceof StreamStartError) throw new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} ${err.message}.`);
           if (!(err instanceof FirstEventError)) throw err;
           // The upstream's error as a stream's first event: the error answer it stands for (a status the fallback and
           // retry rules read, the upstream's error as JSON for the client), not a broken connection.
@@ -561,7 +562,7 @@ export class Gateway {
       } else {
         const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity;
         body = await res.read(max);
-        if (body !== null && encoding !== null) body = decoded(res, body, encoding, max);
+        if (body !== null && encoding !== null) body = decoded(res, body, encoding, max, leaf);
         if (body === null) body = oversizedError(res, entry);
         else if (res.status >= 400) body = maskSecret(body, leaf.endpoint.secret);
         else if (res.status < 300) {
@@ -802,16 +803,16 @@ const MAX_DECODED_BYTES = 64 * 1024 * 1024;
  * the usage scan all read plain JSON; null for an error body that decodes past `max`. An encoding we cannot decode,
  * or a body that does not decode, fails the attempt like a broken connection (so a fallback may follow).
  */
-function decoded(res: UpstreamResponse, body: Buffer, encoding: string, max: number): Buffer | null {
+function decoded(res: UpstreamResponse, body: Buffer, encoding: string, max: number, leaf: LeafNode): Buffer | null {
+  const codec = codecFor(encoding);
+  if (!codec) throw new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} sent a body in a content-encoding Switchyard cannot decode (${encoding}).`);
   let plain: Buffer;
   try {
-    const codec = codecFor(encoding);
-    if (!codec) throw new Error(`unknown content-encoding ${encoding}`);
     plain = codec.whole(body, { maxOutputLength: Math.min(max, MAX_DECODED_BYTES) });
   } catch (err) {
     // An error body over its cap once decoded is dropped like one over it as sent (null: the caller says so).
     if (max < MAX_DECODED_BYTES && (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return null;
-    throw new SwitchyardError('upstream_unreachable', `The upstream's ${encoding} body could not be decoded.`, { cause: err });
+    throw new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} sent a ${encoding} body that could not be decoded.`, { cause: err });
   }
   res.headers = { ...res.headers, 'content-encoding': undefined };
   return plain;

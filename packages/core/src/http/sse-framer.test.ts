@@ -53,6 +53,11 @@ describe('SseFramer', () => {
     expect(text(framer.push(Buffer.from('\r')))).toBe('data: 1\r\n\r');
     expect(text(framer.push(Buffer.from('\ndata: 2\r\n\r\n')))).toBe('\ndata: 2\r\n\r\n');
     expect(framer.end()).toEqual([]);
+    // The same after [DONE], at the stream's end: its last LF goes on too, byte for byte as the upstream sent it.
+    const last = new SseFramer();
+    expect(text(last.push(Buffer.from('data: [DONE]\r\n\r')))).toBe('data: [DONE]\r\n\r');
+    expect(last.push(Buffer.from('\n'))).toEqual([]);
+    expect(text(last.end())).toBe('\n');
   });
 
   it('takes a CR blank line after an LF line as the end of an event (upstream gone or ended right after it)', () => {

@@ -69,8 +69,10 @@ export class SseFramer {
   end(): Buffer[] {
     const held = this.held.take();
     this.prev1 = this.prev2 = undefined;
-    // After [DONE] a client reads nothing more: what is cut there broke nothing.
-    if (held.length === 0 || this.done) return [];
+    if (held.length === 0) return [];
+    // After [DONE] a client reads nothing more: what is cut there broke nothing. The LF of its CRLF, come in a read of
+    // its own, goes on as sent (a recording proxy compares bytes).
+    if (this.done) return held.every(onlyLineEnds) ? held : [];
     const text = Buffer.concat(held).toString('utf8').trim();
     if (DONE.test(text)) {
       this.doneSeen = true;
@@ -389,4 +391,10 @@ function isPreamble(data: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Bytes that are all CR or LF. */
+function onlyLineEnds(piece: Buffer): boolean {
+  for (const byte of piece) if (byte !== 0x0d && byte !== 0x0a) return false;
+  return true;
 }

@@ -6,7 +6,6 @@
  */
 import { Agent, type Dispatcher } from 'undici';
 import type { CancelSignal } from '../engine/cancellation';
-import { SwitchyardError } from '../errors';
 import type { BodyConsumer, BodyStream } from './body-stream';
 import { HeldBytes } from './held-bytes';
 import { errorEventIn, FirstEventScanner, MAX_EVENT_BYTES, unansweredEvents, type UpstreamErrorEvent } from './sse-framer';
@@ -83,9 +82,13 @@ type BodyMode = 'pending' | 'read' | 'stream' | 'discard';
 
 const discardedTooLong = () => new Error('Discarded response body too long to read.');
 const readTooLong = () => new Error('Response body longer than the limit it was read with.');
-// A Switchyard error, so the attempt is logged as what happened, not as a connection failure.
-const endedBeforeEvent = () => new SwitchyardError('upstream_unreachable', 'The upstream ended its stream before sending any event.');
-const noEventInLimit = () => new SwitchyardError('upstream_unreachable', `The upstream sent ${MAX_BEFORE_EVENT} bytes of its stream without a whole event.`);
+/**
+ * A stream that failed before its first event, said as what the upstream did: the engine, which knows the target,
+ * makes it the attempt's error (logged as what happened, not as a connection failure).
+ */
+export class StreamStartError extends Error {}
+const endedBeforeEvent = () => new StreamStartError('ended its stream before sending any event');
+const noEventInLimit = () => new StreamStartError(`sent ${MAX_BEFORE_EVENT} bytes of its stream without a whole event`);
 /**
  * A stream whose first event is the upstream's error (OpenAI may answer so with a 200): nothing a client can use was
  * sent yet, so `stream()` rejects with this, and the engine treats the event as the error answer it is.
