@@ -147,6 +147,41 @@ describe.each([
   });
 });
 
+describe('behind a host middleware that sets cache-control on every answer', () => {
+  it("keeps the host's directives on a stream, adding no-transform (so compression leaves it alone) and no-cache where missing", async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const host = express();
+    let policy = '';
+    host.use((_req: Request, res: Response, next: NextFunction) => {
+      if (policy) res.set('cache-control', policy);
+      next();
+    });
+    host.use(fallbackMiddleware(seedOptions(up, logs)));
+    const app = await listen(createServer(host));
+    try {
+      const cacheControl = async (stream: boolean) => {
+        const { response, data } = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages, stream }).withResponse();
+        if (stream) for await (const _ of data as AsyncIterable<unknown>); // read to its end
+        return response.headers.get('cache-control');
+      };
+      const answers: Array<[string, string | null, string | null]> = [];
+      for (policy of ['private, no-store', 'private, max-age=0', 'no-cache, no-transform', '']) {
+        answers.push([policy, await cacheControl(false), await cacheControl(true)]);
+      }
+      expect(answers).toEqual([
+        ['private, no-store', 'private, no-store', 'private, no-store, no-transform'],
+        ['private, max-age=0', 'private, max-age=0', 'private, max-age=0, no-cache, no-transform'],
+        ['no-cache, no-transform', 'no-cache, no-transform', 'no-cache, no-transform'],
+        ['', null, 'no-cache, no-transform'],
+      ]);
+    } finally {
+      await app.close();
+      await up.close();
+    }
+  });
+});
+
 describe('mounted under a path prefix', () => {
   let up: Upstreams;
   let app: RunningApp;

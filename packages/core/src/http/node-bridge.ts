@@ -368,8 +368,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   let streamError: unknown;
   // A length the host set before we answered (Koa sets one with a string ctx.body) would cut the stream short.
   res.removeHeader('content-length');
-  // no-transform: compression middleware (Express's `compression`) leaves the stream alone instead of buffering it.
-  res.writeHead(result.status, { ...result.headers, 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
+  res.writeHead(result.status, { ...result.headers, 'cache-control': streamCacheControl(res.getHeader('cache-control')), 'x-accel-buffering': 'no' });
   // Whole events only: a failure mid-event drops that event's start, so our error event is parsed cleanly.
   const framer = new SseFramer();
   // Writes in one tick leave in one packet (Node corks the response until the next tick).
@@ -454,4 +453,19 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
       else fail(err);
     },
   });
+}
+
+/**
+ * A stream's cache-control: no-transform, so that compression middleware (Express's `compression`) leaves the stream
+ * alone instead of buffering it, and no-cache; added to what the host set on every answer (`private, no-store`), which
+ * a JSON answer keeps as well.
+ */
+function streamCacheControl(host: number | string | string[] | undefined): string {
+  const given = host === undefined ? '' : Array.isArray(host) ? host.join(', ') : String(host);
+  if (given.trim() === '') return 'no-cache, no-transform';
+  const directives = given.toLowerCase().split(',').map((d) => d.split('=')[0]!.trim());
+  let value = given;
+  if (!directives.includes('no-cache') && !directives.includes('no-store')) value += ', no-cache';
+  if (!directives.includes('no-transform')) value += ', no-transform';
+  return value;
 }
