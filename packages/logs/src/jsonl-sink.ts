@@ -1,6 +1,7 @@
 import { createWriteStream, fstatSync, openSync, readSync, type WriteStream } from 'node:fs';
 import type { LogEvent, LogSink } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
+import { closedWarning } from './closed-warning';
 
 export interface JsonLinesSinkOptions {
   /** File to append to (created if missing). */
@@ -117,6 +118,14 @@ export class JsonLinesSink implements LogSink {
   }
 
   private warned = false;
+  private closedWarned = false;
+  /** An event after close(): a shutdown that closed the sink before the requests in flight were logged, said once. */
+  private warnClosed(): void {
+    if (this.closedWarned) return;
+    this.closedWarned = true;
+    process.emitWarning(closedWarning("JSON-lines log sink"), 'SwitchyardLogSinkWarning');
+  }
+
   /** Falling behind is said once of its own: an earlier warning (an event it could not encode) must not hide it. */
   private dropWarned = false;
   private warn(message: string): void {
@@ -128,6 +137,7 @@ export class JsonLinesSink implements LogSink {
   write(event: LogEvent): void {
     if (this.broken || this.closed) {
       this.dropped++;
+      if (this.closed) this.warnClosed();
       return;
     }
     this.queue.push(event);
@@ -225,3 +235,4 @@ function endsMidLine(fd: number): boolean {
   }
   return last[0] !== 0x0a;
 }
+

@@ -192,6 +192,11 @@ describe('JSON-lines sink', () => {
       closed.flush();
       await until(() => sink.dropped === 1 && closed.dropped === 1);
       await closed.close();
+      closed.write(event());
+      closed.write(event());
+      expect(closed.dropped).toBe(3);
+      // Said once: a shutdown that closed the sink before the requests in flight were logged.
+      expect(warn.mock.calls.filter(([m]) => String(m).includes('got an event after close()'))).toHaveLength(1);
       await new Promise((r) => setTimeout(r, 60)); // several recovery delays: the directory is still gone
       mkdirSync(gone);
       const kept = event({ traceId: 'directory-back' });

@@ -11,6 +11,7 @@ import {
   MAX_TIMER_MS, encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
+import { closedWarning } from './closed-warning';
 import { assertWritable, sqliteOps, type EventRow, type SqliteOps, type WriteResult } from './sqlite-ops';
 import { SqliteWorker, runLocal, type DatabaseFile, type DatabaseOp } from './sqlite-worker';
 
@@ -100,6 +101,7 @@ export class SqliteLogStore implements LogStore {
   private warned = false;
   private dropWarned = false;
   private pruneWarned = false;
+  private closedWarned = false;
   private readonly pruneTimer: NodeJS.Timeout;
   /** The file's identity in OPEN_FILES, null for a database in memory. */
   private fileKey: string | null = null;
@@ -193,6 +195,10 @@ export class SqliteLogStore implements LogStore {
   write(event: LogEvent): void {
     if (this.closing !== null) {
       this.dropped++;
+      if (!this.closedWarned) {
+        this.closedWarned = true;
+        process.emitWarning(closedWarning('SQLite log store'), 'SwitchyardLogStoreWarning');
+      }
       return;
     }
     if (this.queue.size + this.inFlight >= this.maxQueue) {

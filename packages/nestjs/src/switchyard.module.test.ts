@@ -387,6 +387,43 @@ describe('SwitchyardModule', () => {
     expect(await cut).toBeInstanceOf(OpenAI.APIConnectionError);
   });
 
+  it("lets the app's own store module, imported by forRootAsync, close its store after the requests the close cut have logged (README's recipe)", async () => {
+    const order: string[] = [];
+    @Injectable()
+    class Store {
+      closed = false;
+      write(e: LogEvent): void {
+        order.push(this.closed ? `dropped ${e.status}` : `wrote ${e.status}`);
+      }
+    }
+    @Module({ providers: [Store], exports: [Store] })
+    class LogStoreModule {
+      constructor(@Inject(Store) private readonly store: Store) {}
+      onApplicationShutdown(): void {
+        this.store.closed = true;
+        order.push('store closed');
+      }
+    }
+    const switchyard = SwitchyardModule.forRootAsync({
+      route: { path: 'v1/chat/completions' },
+      imports: [LogStoreModule],
+      inject: [Store],
+      useFactory: (store: Store) => ({ ...config.switchyard(), logSinks: [store] }),
+    });
+    @Module({ imports: [switchyard] })
+    class AppModule {}
+    const app = await NestFactory.create(AppModule, { logger: false, forceCloseConnections: true });
+    const { url } = await listenNest(app);
+    openai.enqueue({ hang: true });
+    const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
+    const cut = client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    await until(() => openai.requests.length === 1);
+    await app.close();
+    // Nest shuts an imported module down after the modules that import it: SwitchyardModule waited first.
+    expect(order).toEqual(['wrote 499', 'store closed']);
+    expect(await cut).toBeInstanceOf(OpenAI.APIConnectionError);
+  });
+
   it("keeps a 429 beside the host's catch-all filter when registered after it, as the README says", async () => {
     @Catch()
     class AllExceptionsFilter implements ExceptionFilter {

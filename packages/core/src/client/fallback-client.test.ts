@@ -134,6 +134,9 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'openai-only' }).catch(() => undefined);
       // A key written inline is named by its last characters, never whole.
       await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'inline' }).catch(() => undefined);
+      // Nor does another Gateway of the process with those keys (one made per request, a hot reload).
+      const again = createFallbackClient({ ...options, config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a' }] } });
+      expect((await again.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from azure');
       expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
         ['targets[0] (openai, virtual key "o") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).', 'SwitchyardCredentialWarning'],
         ['targets[1] (azure-openai, virtual key "a") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).', 'SwitchyardCredentialWarning'],
@@ -240,6 +243,23 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(await iterator.next()).toEqual({ done: true, value: undefined });
     expect(logs.map((e) => e.status)).toEqual([499]);
     await client.gateway.drain(); // nothing left in flight
+  });
+
+  it('drain() waits for the requests started before it, not for those a gateway still serving starts after', async () => {
+    const client = createFallbackClient(options);
+    const read = async (stream: AsyncIterable<unknown>) => {
+      for await (const _chunk of stream);
+    };
+    openai.enqueue(replies.stream({ chunks: 5, intervalMs: 20 }));
+    const first = read(await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    const drained: string[] = [];
+    const beforeSecond = client.gateway.drain().then(() => drained.push(`first drain, ${logs.length} logged`));
+    openai.enqueue(replies.stream({ chunks: 30, intervalMs: 20 }));
+    const second = read(await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    const afterSecond = client.gateway.drain().then(() => drained.push(`second drain, ${logs.length} logged`));
+    await Promise.all([first, second, beforeSecond, afterSecond]);
+    expect(drained).toEqual(['first drain, 1 logged', 'second drain, 2 logged']);
+    await client.gateway.drain(); // nothing in flight: at once
   });
 
   it('logs a stream the caller stops after [DONE] came (at its usage chunk) as complete, one stopped before as 499', async () => {

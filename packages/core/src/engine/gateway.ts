@@ -3,7 +3,7 @@
  * either a complete body or a stream whose first whole event already arrived (so a fallback was still possible up
  * to that point). The consumer reports when delivery ended; the engine then emits the request's one log event.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
 import { resolveOptions } from '../config/resolve';
 import { looksLikeApiKey, type SwitchyardOptions } from '../config/schema';
@@ -132,7 +132,12 @@ const FORWARDED_HEADERS = new Set([
  * give is generated once the first attempt is on the wire; '' means none (the client's was invalid). The request
  * id is made with the event.
  */
-type LogDraft = Pick<LogEvent, 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & { traceId: string | null; otel?: RequestTrace | null };
+type LogDraft = Pick<LogEvent, 'configId' | 'startedAt' | 'stream' | 'model' | 'attempts'> & {
+  traceId: string | null;
+  otel?: RequestTrace | null;
+  /** Its ticket from `enter()`, given back to `leave()` once its event is emitted. */
+  ticket: number;
+};
 
 type Outcome =
   | {
@@ -256,9 +261,16 @@ export class Gateway {
   readonly options: ResolvedOptions;
   private readonly client: UpstreamClient;
   private readonly chatPathSlash: string;
-  /** Requests started and not yet logged: what `drain()` waits for. */
+  /**
+   * Requests started and not yet logged, counted by era: each `drain()` call that finds requests in flight starts a
+   * new era and waits for the eras before it only, so that a gateway still serving (an in-process client's queue
+   * worker) does not keep it waiting for requests started after it. `inFlight` counts the current era's (the only
+   * count a request touches until a drain), `olderInFlight` the earlier ones' still open, oldest first.
+   */
+  private era = 0;
   private inFlight = 0;
-  private drainWaiters: Array<() => void> = [];
+  private readonly olderInFlight = new Map<number, number>();
+  private drainWaiters: Array<{ upTo: number; resolve: () => void }> = [];
 
   constructor(options: SwitchyardOptions, deps: { client?: UpstreamClient } = {}) {
     this.options = resolveOptions(options);
@@ -267,36 +279,51 @@ export class Gateway {
   }
 
   /**
-   * Resolves once every request started so far has ended and emitted its log event (a stream: read to its end,
-   * stopped or aborted). On shutdown, after the server closed and before the log stores close: the events of requests
+   * Resolves once every request started before this call has ended and emitted its log event (a stream: read to its
+   * end, stopped or aborted); requests started after it are not waited for. On shutdown, after the server closed and before the log stores close: the events of requests
    * a forced close cut (`closeAllConnections()`) are emitted a few ticks after the server reports itself closed.
    */
   drain(): Promise<void> {
-    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.drainWaiters.push(resolve));
+    if (this.inFlight === 0 && this.olderInFlight.size === 0) return Promise.resolve();
+    if (this.inFlight > 0) this.olderInFlight.set(this.era, this.inFlight);
+    this.inFlight = 0;
+    const upTo = this.era++;
+    return new Promise((resolve) => this.drainWaiters.push({ upTo, resolve }));
   }
 
   /**
    * For adapters that read the body before `handle()`: the request counts as in flight (for `drain()`) from now
-   * until `handle()` or `reject()` has taken it; call `leave()` once either returned.
+   * until `handle()` or `reject()` has taken it; call `leave(ticket)` with what this returned once either returned.
    */
-  enter(): void {
+  enter(): number {
     this.inFlight++;
+    return this.era;
   }
 
-  leave(): void {
-    if (--this.inFlight > 0 || this.drainWaiters.length === 0) return;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const resolve of waiters) resolve();
+  leave(ticket: number): void {
+    if (ticket === this.era) {
+      this.inFlight--;
+      return;
+    }
+    const left = this.olderInFlight.get(ticket)! - 1;
+    if (left > 0) return void this.olderInFlight.set(ticket, left);
+    this.olderInFlight.delete(ticket);
+    // Eras only grow, so the map's first key is the oldest still open: waiters up to an era before it are done.
+    const oldest = this.olderInFlight.keys().next().value ?? this.era;
+    const done = this.drainWaiters.filter((w) => w.upTo < oldest);
+    if (done.length === 0) return;
+    this.drainWaiters = this.drainWaiters.filter((w) => w.upTo >= oldest);
+    for (const w of done) w.resolve();
   }
 
   /** Runs one chat completion request through its routing config. Never throws: errors become responses. */
   async handle(req: GatewayRequest): Promise<GatewayResponse> {
     // Until its response's end(): in flight for drain().
-    this.enter();
+    const ticket = this.enter();
     const startedAt = Date.now();
     const t0 = performance.now();
     const log: LogDraft = {
+      ticket,
       // Null until known: a request refused for its trace id header gets a fresh one (see errorResponse).
       traceId: null,
       configId: null,
@@ -360,7 +387,6 @@ export class Gateway {
     );
   }
 
-  private keyRefusedWarned = new Set<string>();
   /**
    * A provider refusing a target's key (revoked, mistyped) does not heal by itself, yet under a fallback config every
    * request then succeeds on the next target, with no sign but the log's attempts. Said once per key.
@@ -370,8 +396,11 @@ export class Gateway {
     const secret = leaf.endpoint.secret;
     const key =
       leaf.virtualKey !== undefined ? `virtual key "${leaf.virtualKey}"` : secret.length >= 12 ? `the api_key ending "${secret.slice(-4)}"` : 'an api_key written in a config';
-    if (this.keyRefusedWarned.has(`${leaf.provider} ${key}`)) return;
-    this.keyRefusedWarned.add(`${leaf.provider} ${key}`);
+    // Once per key in the process, not per Gateway: a gateway made per request or per hot reload says it once too.
+    // By a hash: the set outlives the options that hold the key.
+    const id = `${leaf.provider} ${createHash('sha256').update(secret).digest('base64')}`;
+    if (KEYS_REFUSED_WARNED.has(id)) return;
+    KEYS_REFUSED_WARNED.add(id);
     process.emitWarning(
       `${leaf.path} (${leaf.provider}, ${key}) answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).`,
       'SwitchyardCredentialWarning',
@@ -389,7 +418,7 @@ export class Gateway {
 
   /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
   reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
-    this.enter();
+    const ticket = this.enter();
     // A span as for every request: span-based error rates count these refusals as the log does.
     const otel = startRequestTrace(headers);
     let traceId: string | null;
@@ -405,7 +434,7 @@ export class Gateway {
     } catch {
       configId = null;
     }
-    const log = { traceId, configId, startedAt: Date.now(), stream: false, model: null, attempts: [], otel };
+    const log = { traceId, configId, startedAt: Date.now(), stream: false, model: null, attempts: [], otel, ticket };
     return this.errorResponse(error, log, performance.now());
   }
 
@@ -651,7 +680,7 @@ export class Gateway {
           emitLog(this.options.sinks, event);
         } finally {
           // After its event reached the sinks: drain() resolves with every event written.
-          this.leave();
+          this.leave(log.ticket);
         }
       },
     };
@@ -681,7 +710,7 @@ export class Gateway {
           emitLog(this.options.sinks, event);
         } finally {
           // After its event reached the sinks: drain() resolves with every event written.
-          this.leave();
+          this.leave(log.ticket);
         }
       },
     };
@@ -860,6 +889,9 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
   const hint = proxy ? `: the egress proxy refused the tunnel with ${proxy}` : (TRANSPORT_HINTS.find(([pattern]) => pattern.test(code ?? ''))?.[1] ?? '');
   return new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} could not be reached (${code ?? 'connection failed'}${hint}).`, { cause: err });
 }
+
+/** Keys a provider refused (by provider and hash) that a warning named already, in any Gateway of the process. */
+const KEYS_REFUSED_WARNED = new Set<string>();
 
 /** Which target's upstream failed, for the messages Switchyard writes itself (never its host: the path and provider). */
 function upstreamOf(leaf: Pick<LeafNode, 'path' | 'provider'>): string {

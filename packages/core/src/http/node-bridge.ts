@@ -47,7 +47,7 @@ export async function handleNodeRequest(
   options: NodeRequestOptions = {},
 ): Promise<void> {
   // In flight for drain() while the body is read, before handle() or reject() counts it.
-  gateway.enter();
+  const ticket = gateway.enter();
   const cancel = new Cancellation();
   // Until our response is written, a close means nobody waits for it: the client left, or the host answered
   // already (a timeout middleware's 503). Either way the upstream work stops.
@@ -81,7 +81,7 @@ export async function handleNodeRequest(
     if (!req.readableEnded) res.shouldKeepAlive = false;
     result = gateway.reject(error, req.headers);
   }
-  gateway.leave();
+  gateway.leave(ticket);
   res.off('close', onClose);
   writeResponse(result, res, options);
 }
