@@ -1,4 +1,4 @@
-import { Controller, Inject, Post, Req, Res, VERSION_NEUTRAL, type Type } from '@nestjs/common';
+import { Controller, HttpCode, Inject, Post, Req, Res, VERSION_NEUTRAL, type Type } from '@nestjs/common';
 import { handleNodeRequest, type Gateway } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteVersion } from './switchyard.module-definition';
@@ -39,15 +39,34 @@ export function chatRouteController(path: string, version: RouteVersion = VERSIO
     constructor(@Inject(SWITCHYARD_GATEWAY) private readonly gateway: Gateway) {}
 
     @Post(path)
+    // What a success answers, for what reads the route's metadata (an OpenAPI document): the handler writes its own.
+    @HttpCode(200)
     chat(@Req() req: PlatformRequest, @Res() res: PlatformResponse): Promise<void> {
       // Never rejects: every failure is answered in the response.
       const { raw, beforeWrite } = nodeResponse(res);
       return handleNodeRequest(this.gateway, req.raw ?? req, raw, { parsedBody: req.body, beforeWrite });
     }
   }
-  // One name per path: Nest's deep-hash module ids serialise controllers by name, and two routes must not collide.
-  Object.defineProperty(SwitchyardChatController, 'name', { value: `SwitchyardChatController(${path})` });
+  // One name per path: Nest's deep-hash module ids serialise controllers by name, and two routes must not collide. An
+  // identifier, as an OpenAPI document's tag and operationId (and the client methods generated from them) use it.
+  Object.defineProperty(SwitchyardChatController, 'name', { value: controllerName(path) });
   // The host's own metadata and guards for this route (`Public()`, `UseGuards(...)`), as on a controller of its own.
   for (const decorate of decorators) decorate(SwitchyardChatController);
   return SwitchyardChatController;
+}
+
+/** Controller names given, by path: two paths that read alike as identifiers (`v1/chat`, `v1-chat`) get two. */
+const CONTROLLER_NAMES = new Map<string, string>();
+
+function controllerName(given: string): string {
+  // As Nest reads a path: `/v1/chat/completions` and `v1/chat/completions/` are the same route.
+  const path = given.replace(/^\/+|\/+$/g, '');
+  let name = CONTROLLER_NAMES.get(path);
+  if (name) return name;
+  const base = `SwitchyardChat_${path.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '')}`;
+  const taken = new Set(CONTROLLER_NAMES.values());
+  name = base;
+  for (let n = 2; taken.has(name); n++) name = `${base}_${n}`;
+  CONTROLLER_NAMES.set(path, name);
+  return name;
 }

@@ -13,8 +13,9 @@ const BODY_HEADERS = new Set(['content-type', 'content-length', 'content-encodin
  * headers (the trace id finds its log event), instead of Nest's bare 500. Opt in, on the Express or Fastify platform:
  * `app.useGlobalFilters(new SwitchyardExceptionFilter(app.get(HttpAdapterHost)))`, an `APP_FILTER` provider or
  * `@UseFilters(SwitchyardExceptionFilter)`. An app-wide filter applies to a microservice's message handlers and a
- * gateway's too: there the caller gets `{ status: 'error', message, statusCode, body }`, as Nest's own filters answer
- * (an RPC error, a websocket `exception` event). Any other context (GraphQL) gets the error rethrown.
+ * gateway's too (a hybrid app's connected microservice only with `inheritAppConfig: true`): there the caller gets
+ * `{ status: 'error', message, statusCode, body }`, as Nest's own filters answer (an RPC error, a websocket
+ * `exception` event). Any other context (GraphQL) gets the error rethrown.
  */
 @Catch(FallbackRequestError)
 export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackRequestError> {
@@ -37,7 +38,7 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
     // response is asked too: Fastify's reply counts as sent only once taken over or ended, not when a handler wrote
     // to `reply.raw` itself, and answering it then would throw outside any handler (the process would exit).
     if (adapter.isHeadersSent(res) || nodeOf(res).headersSent) {
-      takeOver(res).end();
+      endCut(takeOver(res), err);
       return;
     }
     // A JSON body's type and framing are the platform's to set (a stream's `text/event-stream` would make Fastify
@@ -50,6 +51,23 @@ export class SwitchyardExceptionFilter implements ExceptionFilter<FallbackReques
       adapter.setHeader(res, 'x-content-type-options', 'nosniff');
     }
     adapter.reply(res, err.body, err.status);
+  }
+}
+
+/**
+ * Ends an answer the handler had started when the error came, never as if it were whole: an event stream gets the
+ * error as its last event, as the route ends one (the SDK throws it); any other body is cut off (a client sees it
+ * incomplete, as Express's own error handler leaves one).
+ */
+function endCut(node: ServerResponse, err: FallbackRequestError): void {
+  if (node.writableEnded) return;
+  // Headers given to writeHead() alone (none set before, as on Fastify) are only in the header block Node sent.
+  const sent = /^content-type:[ \t]*([^\r\n]*)/im.exec((node as { _header?: string | null })._header ?? '')?.[1];
+  const type = String(node.getHeader('content-type') ?? sent ?? '');
+  if (/^text\/event-stream/i.test(type) && typeof err.body !== 'string') {
+    node.end(`data: ${JSON.stringify(err.body)}\n\n`);
+  } else {
+    node.destroy();
   }
 }
 

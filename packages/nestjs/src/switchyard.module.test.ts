@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Catch, Controller, HttpException, Inject, Injectable, Module, Post, Res, SetMetadata, type ArgumentsHost, type ExceptionFilter, UseGuards, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
 import { lastValueFrom, Observable as RxObservable, tap, type Observable } from 'rxjs';
+import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import type { ServerResponse } from 'node:http';
 import OpenAI from 'openai';
@@ -303,6 +304,20 @@ describe('SwitchyardModule', () => {
     }
   });
 
+  it('describes the route as it answers to what reads its metadata (an OpenAPI document): 200, and a name that is an identifier', () => {
+    const controllers = ['v1/chat/completions', 'v1-chat-completions', '/openai/v1/chat/completions', 'v1/chat/completions'].map(
+      (path) => SwitchyardModule.forRoot({ ...config.switchyard(), route: { path } }).controllers![0]!,
+    );
+    // One name per path, the same for the same path: two paths that read alike get two.
+    expect(controllers.map((c) => c.name)).toEqual([
+      'SwitchyardChat_v1_chat_completions',
+      'SwitchyardChat_v1_chat_completions_2',
+      'SwitchyardChat_openai_v1_chat_completions',
+      'SwitchyardChat_v1_chat_completions',
+    ]);
+    for (const c of controllers) expect(Reflect.getMetadata(HTTP_CODE_METADATA, (c.prototype as { chat: object }).chat)).toBe(200);
+  });
+
   it('a route returned from useFactory is refused with where to put it (Nest fixes routes before factories run)', async () => {
     const factory = () => ({ ...config.switchyard(), route: { path: 'v1/chat/completions' } });
     const err = await Test.createTestingModule({ imports: [SwitchyardModule.forRootAsync({ useFactory: factory })] })
@@ -520,6 +535,15 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
       for await (const chunk of stream) raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
       raw.end('data: [DONE]\n\n');
     }
+    /** Relays the text alone, as plain text. */
+    @Post('relayed-text')
+    async relayedText(@Res() res: ServerResponse | { raw: ServerResponse }): Promise<void> {
+      const stream = await this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      const raw = 'raw' in res ? res.raw : res;
+      raw.writeHead(200, { 'content-type': 'text/plain' });
+      for await (const chunk of stream) raw.write(chunk.choices[0]?.delta.content ?? '');
+      raw.end();
+    }
     @Post('boom')
     boom(): never {
       throw new Error('a bug of the host');
@@ -568,13 +592,20 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('stream_interrupted');
   });
 
-  it('ends a stream the handler relayed itself when it fails midway (headers sent): no second answer, the app stays up', async () => {
+  it('ends a stream the handler relayed itself when it fails midway (headers sent) as the route does, never as whole; the app stays up', async () => {
     openai.enqueue(replies.stream({ chunks: ['Hel', 'lo', ' there'], cutAfter: 1, intervalMs: 20 }));
     const res = await fetch(`${app.url}/relayed`, { method: 'POST' });
     expect([res.status, res.headers.get('content-type')]).toEqual([200, 'text/event-stream']);
     const text = await res.text();
     expect(text).toContain('"content":"Hel"');
     expect(text).not.toContain('[DONE]'); // ended, not completed
+    // The error as the last event, which the SDK throws: a clean end would read as a whole answer.
+    expect(text).toMatch(/data: \{"error":\{[^\n]*"code":"stream_interrupted"\}\}\n\n$/);
+    // A body of another kind is cut off: the client sees it did not end.
+    openai.enqueue(replies.stream({ chunks: ['Hel', 'lo', ' there'], cutAfter: 1, intervalMs: 20 }));
+    const plain = await fetch(`${app.url}/relayed-text`, { method: 'POST' });
+    expect(plain.status).toBe(200);
+    await expect(plain.text()).rejects.toThrow();
     openai.enqueue(replies.stream({ chunks: ['Hel', 'lo'] }));
     const next = await fetch(`${app.url}/relayed`, { method: 'POST' });
     expect(await next.text()).toContain('[DONE]');

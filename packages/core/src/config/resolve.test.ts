@@ -23,6 +23,12 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(issuesOf({ virtualKeys, config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'x' }] } })).toEqual([
       'config.targets[1].virtual_key: unknown virtual key "x" (known: openai-prod, azure-prod)',
     ]);
+    // A declared key with a problem of its own is reported at its path, and still listed as known beside a typo.
+    const withBroken = { ...virtualKeys, 'azure-prod': { provider: 'azure-openai', resource_name: 'res', deployments: { 'gpt-4o': 'dep' } } };
+    expect(issuesOf({ virtualKeys: withBroken, config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prd' }] } })).toEqual([
+      expect.stringMatching(/^virtualKeys\["azure-prod"\]\.api_key: /),
+      'config.targets[1].virtual_key: unknown virtual key "azure-prd" (known: openai-prod, azure-prod)',
+    ]);
   });
 
   it('rejects unknown keys everywhere, reporting each one', () => {
@@ -145,7 +151,7 @@ describe('options validation (at construction, every issue with its path)', () =
       'virtualKeys.b.api_key: must be a string',
       'maxBodyBytes: Too small: expected number to be >0',
       // Not "unknown virtual key" for `a`: its own problem is reported above.
-      'config.targets[1].virtual_key: unknown virtual key "missing"',
+      'config.targets[1].virtual_key: unknown virtual key "missing" (known: a, b)',
       'config.targets[2]: Azure OpenAI needs `resource_name`, `endpoint` or `custom_host`',
       'config.targets[2]: Azure OpenAI needs `deployment_id` or a `deployments` model map (or `api_version: "v1"`)',
     ]);

@@ -376,7 +376,8 @@ class Resolver {
       const vk = this.virtualKeys[config.virtual_key];
       if (!Object.hasOwn(this.virtualKeys, config.virtual_key) || !vk) {
         if (this.invalidKeys.has(config.virtual_key)) return this.placeholder(targetPath, weight);
-        const known = Object.keys(this.virtualKeys);
+        // Declared ones with a problem of their own (reported at their path) are known too: not hidden from the list.
+        const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys];
         this.issues.push({
           path: formatPath([...at, 'virtual_key']),
           message: `unknown virtual key ${shownKeyName(config.virtual_key, new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key)))}${known.length ? ` (known: ${known.join(', ')})` : ''}`,
