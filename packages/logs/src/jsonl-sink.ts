@@ -123,7 +123,7 @@ export class JsonLinesSink implements LogSink {
   private warnClosed(): void {
     if (this.closedWarned) return;
     this.closedWarned = true;
-    process.emitWarning(closedWarning("JSON-lines log sink"), 'SwitchyardLogSinkWarning');
+    process.emitWarning(closedWarning('JSON-lines log sink'), 'SwitchyardLogSinkWarning');
   }
 
   /** Falling behind is said once of its own: an earlier warning (an event it could not encode) must not hide it. */

@@ -280,8 +280,9 @@ export class Gateway {
 
   /**
    * Resolves once every request started before this call has ended and emitted its log event (a stream: read to its
-   * end, stopped or aborted); requests started after it are not waited for. On shutdown, after the server closed and before the log stores close: the events of requests
-   * a forced close cut (`closeAllConnections()`) are emitted a few ticks after the server reports itself closed.
+   * end, stopped or aborted); requests started after it are not waited for. On shutdown, after the server closed and
+   * before the log stores close: the events of requests a forced close cut (`closeAllConnections()`) are emitted a
+   * few ticks after the server reports itself closed.
    */
   drain(): Promise<void> {
     if (this.inFlight === 0 && this.olderInFlight.size === 0) return Promise.resolve();
