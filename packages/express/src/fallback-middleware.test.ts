@@ -515,6 +515,11 @@ describe("mounted with app.use('/v1', ...)", () => {
 });
 
 // npm installs a second copy when an app's own @switchyard/core and an adapter's ranges differ.
+it("is named, as an APM's Express instrumentation shows it ('middleware - switchyardFallback')", () => {
+  const [serve] = fallbackMiddleware({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-o' } }, config: { virtual_key: 'o' } });
+  expect(serve.name).toBe('switchyardFallback');
+});
+
 it("names a Gateway from another copy of @switchyard/core as that, not as a bag of unknown options", () => {
   let Other: typeof Gateway | undefined;
   jest.isolateModules(() => {

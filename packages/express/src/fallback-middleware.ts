@@ -18,12 +18,13 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Fallba
   const route = gateway.options.chatPath;
   // `req.url` equal to the route (no query) saves Express's `req.path` getter, which parses the URL (issue 5).
   const isChatRequest = (req: Request): boolean => req.method === 'POST' && (req.url === route || gateway.isChatPath(req.path));
-  const serve: RequestHandler = (req, res, next) => {
+  // Named for what an APM's Express instrumentation shows ("middleware - switchyardFallback").
+  const switchyardFallback: RequestHandler = (req, res, next) => {
     if (!isChatRequest(req)) {
       if (req.method === 'POST') {
         // Run as a route's own handler (a Router's `post('/chat/completions', ...)`): that route was meant for us.
         // `req.route` stays set by any route matched before (a CORS catch-all), hence the look at its handlers.
-        if (isRouteOf(req, serve)) gateway.warnRouteMismatch(req.path);
+        if (isRouteOf(req, switchyardFallback)) gateway.warnRouteMismatch(req.path);
         // Under `app.use('/v1', ...)`, with the full path given as basePath: Express passed on the path past the mount.
         else if (req.baseUrl !== '') gateway.warnIfMounted(req.path, req.baseUrl + req.path);
       }
@@ -32,7 +33,7 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Fallba
     void handleNodeRequest(gateway, req, res, { parsedBody: req.body });
   };
   return [
-    serve,
+    switchyardFallback,
     (err: unknown, req: Request, res: Response, next: NextFunction) => {
       if (!isChatRequest(req) || !handleParserError(gateway, err, req, res)) next(err);
     },

@@ -255,3 +255,7 @@ it("Koa: says nothing when it rightly passes a request on: behind the host's own
     warn.mockRestore();
   }
 });
+
+it("Koa: is named, as an APM's Koa instrumentation shows it ('middleware - switchyardFallback')", () => {
+  expect(fallbackMiddleware({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-o' } }, config: { virtual_key: 'o' } }).name).toBe('switchyardFallback');
+});

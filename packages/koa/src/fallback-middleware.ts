@@ -10,11 +10,12 @@ import type { Middleware } from 'koa';
  */
 export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middleware {
   const gateway = gatewayFrom(options);
-  const middleware: Middleware = async (ctx, next) => {
+  // Named for what an APM's Koa instrumentation shows ("middleware - switchyardFallback").
+  const switchyardFallback: Middleware = async (ctx, next) => {
     if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) {
       if (ctx.method === 'POST') {
         // Run as @koa/router's route handler (`router.post('/v1/chat/completions', ...)`): that route was meant for us.
-        if (isRouteOf(ctx, middleware)) gateway.warnRouteMismatch(ctx.path);
+        if (isRouteOf(ctx, switchyardFallback)) gateway.warnRouteMismatch(ctx.path);
         // Under koa-mount's `mount('/v1', ...)`, with the full path given as basePath: the mount was cut from ctx.path.
         else if (ctx.path !== ctx.originalUrl) gateway.warnIfMounted(ctx.path, ctx.originalUrl.split('?', 1)[0]!);
       }
@@ -44,7 +45,7 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
     // Streamed by us, or ended for a client that left (ctx.status then reads 499): nothing for Koa to write after this.
     if (!handedOver) ctx.respond = false;
   };
-  return middleware;
+  return switchyardFallback;
 }
 
 /** Whether one of the routes @koa/router matched (`ctx.matched`, its layers) runs `middleware`. */

@@ -19,6 +19,7 @@ interface OtelApi {
     disable(): void;
   };
   context: { setGlobalContextManager(manager: unknown): boolean; disable(): void };
+  propagation: { setGlobalPropagator(propagator: unknown): boolean; disable(): void };
   SpanKind: { CLIENT: number };
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -69,6 +70,32 @@ it("links the request span to a caller's traceparent in another trace than the h
     expect(logs[0]!.traceId).toBe(caller.traceId);
     expect(request.links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([[caller.traceId, caller.spanId]]);
   } finally {
+    await up.close();
+  }
+});
+
+it("hands the in-process caller's tracestate and baggage to the host's propagator with its traceparent, as the route does", async () => {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const client = createFallbackClient(seedOptions(up, logs));
+  // A propagator that records what it is given to read (W3C's would keep tracestate on the context).
+  const read: unknown[] = [];
+  type Getter = { get(carrier: unknown, key: string): unknown };
+  const propagator = {
+    inject: () => undefined,
+    extract: (context: unknown, carrier: unknown, getter: Getter) => {
+      read.push(['traceparent', 'tracestate', 'baggage'].map((key) => getter.get(carrier, key)));
+      return context;
+    },
+    fields: () => ['traceparent', 'tracestate', 'baggage'],
+  };
+  expect(api.propagation.setGlobalPropagator(propagator)).toBe(true);
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  try {
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { traceparent, tracestate: 'vendor=abc,ot=th:8', baggage: 'tenant=acme' } });
+    expect(read).toEqual([[traceparent, 'vendor=abc,ot=th:8', 'tenant=acme']]);
+  } finally {
+    api.propagation.disable();
     await up.close();
   }
 });

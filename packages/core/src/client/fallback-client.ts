@@ -60,8 +60,11 @@ function headerEntries(headers: RequestHeaders | null | undefined): Iterable<rea
   return Array.isArray(headers) ? (headers as ReadonlyArray<readonly [unknown, unknown]>) : Object.entries(headers);
 }
 
-/** The request headers the engine reads: the only ones taken from `headers`. */
-const READ_HEADERS = new Set(['x-switchyard-trace-id', 'x-switchyard-config', 'traceparent']);
+/**
+ * The request headers the engine reads: the only ones taken from `headers`. W3C's `tracestate` and `baggage` go with
+ * `traceparent` to the host's propagator (a vendor's sampling state must travel with the trace), as over HTTP.
+ */
+const READ_HEADERS = new Set(['x-switchyard-trace-id', 'x-switchyard-config', 'traceparent', 'tracestate', 'baggage']);
 
 /**
  * A request that did not succeed, as in-process callers see it: the status the HTTP route would have answered with

@@ -11,7 +11,7 @@ import { isRecord } from '../config/resolve';
 import type { ProviderName } from '../config/schema';
 import { header, parseTraceparent, type ChatRequestBody, type HeaderBag } from '../engine/request';
 import { eventsData } from '../http/sse-framer';
-import { calledUpstream, servedAttemptIndex, type AttemptLog, type LogEvent } from './log-event';
+import { calledUpstream, servedAttemptIndex, type AttemptLog, type LogEvent, type ServedBy } from './log-event';
 
 const TRACER_NAME = '@switchyard/core';
 
@@ -127,10 +127,16 @@ export class RequestTrace {
    */
   attemptStarted(startedAt: number, attempt: AttemptLog, origin: string | undefined, body: ChatRequestBody, overrides: Readonly<Record<string, unknown>> | null): void {
     if (!this.recording) return;
-    if (origin === undefined) {
-      this.attemptSpans.push(undefined);
-      return;
+    let started: { span: Span; start: number } | undefined;
+    try {
+      if (origin !== undefined) started = { span: this.attemptSpan(startedAt, attempt, origin, body, overrides), start: startedAt };
+    } catch {
+      // Tracing must never break a request: a span processor of the host's that throws leaves the attempt spanless.
     }
+    this.attemptSpans.push(started);
+  }
+
+  private attemptSpan(startedAt: number, attempt: AttemptLog, origin: string, body: ChatRequestBody, overrides: Readonly<Record<string, unknown>> | null): Span {
     const url = new URL(origin);
     const attrs: Attributes = {
       'gen_ai.operation.name': 'chat',
@@ -143,8 +149,7 @@ export class RequestTrace {
       'server.port': url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
     };
     if (attempt.virtualKey !== undefined) attrs['switchyard.virtual_key'] = attempt.virtualKey;
-    const span = this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: hrTime(startedAt, this.offset), attributes: attrs }, this.context);
-    this.attemptSpans.push({ span, start: startedAt });
+    return this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: hrTime(startedAt, this.offset), attributes: attrs }, this.context);
   }
 
   /**
@@ -175,28 +180,12 @@ export class RequestTrace {
         // A target with no deployment for the model called no upstream: no client span (its error is on the log).
         const started = this.attemptSpans[i];
         if (!started) return;
-        const { span, start } = started;
-        const attrs: Attributes = {};
-        if (attempt.status !== null) attrs['http.response.status_code'] = attempt.status;
-        if (served && i === servedAt) {
-          // A model produced the response only if it succeeded: a 429 names none.
-          if (event.status < 400) attrs['gen_ai.response.model'] = responseModel ?? served.model;
-          if (event.usage) {
-            attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
-            attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
-            // Of the input tokens, those the provider's prompt cache served (OpenAI's prompt_tokens_details).
-            if (cachedTokens > 0) attrs['gen_ai.usage.cache_read.input_tokens'] = cachedTokens;
-          }
-          if (response && event.status < 400) Object.assign(attrs, responseAttributes(response, event.stream, attempt.provider));
+        // Each on its own: a span processor that throws on one attempt's end must not leave the others open.
+        try {
+          this.endAttempt(started, attempt, i === servedAt ? served : null, event, { responseModel, response, cachedTokens });
+        } catch {
+          // Tracing must never break a request's logging.
         }
-        span.setAttributes(attrs);
-        const errorType = attempt.error?.code ?? (attempt.status !== null && attempt.status >= 400 ? String(attempt.status) : undefined);
-        if (errorType !== undefined) {
-          span.setAttribute('error.type', errorType);
-          span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
-        }
-        // Never later than now, when the request span ends.
-        span.end(hrTime(Math.min(start + attempt.durationMs, now()), this.offset));
       });
 
       // Not gen_ai.*: a backend reads every span with GenAI call attributes as a model call (Datadog, Tempo, Honeycomb
@@ -238,10 +227,48 @@ export class RequestTrace {
         // target rate-limited (a final 429), a 5xx and a stream broken after its start are.
         if (event.status >= 500 || event.status === 429 || event.status < 400) this.span.setStatus({ code: this.api.SpanStatusCode.ERROR });
       }
-      this.span.end(hrTime(now(), this.offset));
     } catch {
       // Tracing must never break a request's logging.
+    } finally {
+      try {
+        this.span.end(hrTime(now(), this.offset));
+      } catch {
+        // Nor a span processor that throws on its end.
+      }
     }
+  }
+
+  /** Writes an attempt's outcome on its span and ends it. `served`: the request's serving target, when it is this one. */
+  private endAttempt(
+    { span, start }: { span: Span; start: number },
+    attempt: AttemptLog,
+    served: ServedBy | null,
+    event: LogEvent,
+    { responseModel, response, cachedTokens }: Required<Omit<TraceEnd, 'errorCode'>>,
+  ): void {
+    const attrs: Attributes = {};
+    if (attempt.status !== null) attrs['http.response.status_code'] = attempt.status;
+    if (served) {
+      // A model produced the response only if it succeeded: a 429 names none.
+      if (event.status < 400) attrs['gen_ai.response.model'] = responseModel ?? served.model;
+      if (event.usage) {
+        attrs['gen_ai.usage.input_tokens'] = event.usage.prompt_tokens;
+        attrs['gen_ai.usage.output_tokens'] = event.usage.completion_tokens;
+        // Of the input tokens, those the provider's prompt cache served (OpenAI's prompt_tokens_details).
+        if (cachedTokens > 0) attrs['gen_ai.usage.cache_read.input_tokens'] = cachedTokens;
+      }
+      if (response && event.status < 400) Object.assign(attrs, responseAttributes(response, event.stream, attempt.provider));
+    }
+    span.setAttributes(attrs);
+    const errorType = attempt.error?.code ?? (attempt.status !== null && attempt.status >= 400 ? String(attempt.status) : undefined);
+    if (errorType !== undefined) {
+      span.setAttribute('error.type', errorType);
+      // The caller leaving is no failure of the provider's call (a dashboard of GenAI calls would count closed tabs
+      // as OpenAI errors): named, not marked, as on the request span.
+      if (errorType !== 'client_closed') span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
+    }
+    // Never later than now, when the request span ends.
+    span.end(hrTime(Math.min(start + attempt.durationMs, now()), this.offset));
   }
 }
 
