@@ -406,16 +406,43 @@ describe('shutdown with gateway.drain()', () => {
       upload.on('error', () => {});
       upload.write('{"model":');
       await until(arrived);
-      let drained = false;
-      void gateway.drain().then(() => (drained = true));
+      let loggedAtDrain = -1;
+      const drained = gateway.drain().then(() => (loggedAtDrain = logs.length));
       await new Promise((r) => setTimeout(r, 20));
-      expect(drained).toBe(false);
+      expect(loggedAtDrain).toBe(-1);
       await app.close();
-      await gateway.drain();
+      await drained; // the drain asked while the body arrived, not a later one
+      expect(loggedAtDrain).toBe(1);
       expect(logs.map((e) => [e.status, e.attempts.length])).toEqual([[499, 0]]);
       expect(up.openai.requests).toHaveLength(0);
     } finally {
       await app.close(); // again after a failed expectation: a second close only calls back
+      await up.close();
+    }
+  });
+});
+
+describe('drain() asked while a body arrives', () => {
+  it('waits for that request to the end of its upstream call, once the body is in and the engine has it', async () => {
+    const { up, logs, gateway, app, arrived } = await appNotingArrivals();
+    try {
+      up.openai.enqueue({ delayMs: 300 });
+      const body = JSON.stringify({ model: 'gpt-4o', messages });
+      const upload = httpRequest(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+      upload.on('error', () => {});
+      upload.on('response', (r) => r.resume());
+      upload.write(body.slice(0, 5));
+      await until(arrived);
+      let loggedAtDrain = -1;
+      const drained = gateway.drain().then(() => (loggedAtDrain = logs.length));
+      await new Promise((r) => setTimeout(r, 20));
+      upload.end(body.slice(5)); // the engine takes the request now, after the drain was asked
+      await drained;
+      // A shutdown closes its log stores here: the request started before drain() is logged already.
+      expect(loggedAtDrain).toBe(1);
+      expect(logs[0]!.status).toBe(200);
+    } finally {
+      await app.close();
       await up.close();
     }
   });

@@ -41,6 +41,12 @@ export interface GatewayRequest {
    * so one a host parser produced need not be encoded to be measured (a target that changes it encodes its own).
    */
   bodySizeChecked?: boolean;
+  /**
+   * A ticket from `enter()` the request already holds (an adapter that read its body first): `handle()` takes it
+   * over, so that the request stays in the era a `drain()` called meanwhile waits for; the adapter does not `leave()`
+   * it then.
+   */
+  ticket?: number;
 }
 
 /** The abort reason of a request whose client went away. */
@@ -293,8 +299,9 @@ export class Gateway {
   }
 
   /**
-   * For adapters that read the body before `handle()`: the request counts as in flight (for `drain()`) from now
-   * until `handle()` or `reject()` has taken it; call `leave(ticket)` with what this returned once either returned.
+   * For adapters that read the body before `handle()`: the request counts as in flight (for `drain()`) from now. Give
+   * the ticket this returns to `handle()` (`ticket`) or `reject()`, which take it over, or to `leave()` if neither
+   * gets it.
    */
   enter(): number {
     this.inFlight++;
@@ -320,7 +327,7 @@ export class Gateway {
   /** Runs one chat completion request through its routing config. Never throws: errors become responses. */
   async handle(req: GatewayRequest): Promise<GatewayResponse> {
     // Until its response's end(): in flight for drain().
-    const ticket = this.enter();
+    const ticket = req.ticket ?? this.enter();
     const startedAt = Date.now();
     const t0 = performance.now();
     const log: LogDraft = {
@@ -417,9 +424,11 @@ export class Gateway {
     this.warnRouteMismatch(path, fullPath.slice(0, fullPath.length - path.length));
   }
 
-  /** The error response (and log event) for a request refused before the engine ran, e.g. a body too large. */
-  reject(error: SwitchyardError, headers: HeaderBag): GatewayResponse {
-    const ticket = this.enter();
+  /**
+   * The error response (and log event) for a request refused before the engine ran, e.g. a body too large. `ticket`:
+   * one from `enter()` the request holds, taken over as by `handle()`.
+   */
+  reject(error: SwitchyardError, headers: HeaderBag, ticket = this.enter()): GatewayResponse {
     // A span as for every request: span-based error rates count these refusals as the log does.
     const otel = startRequestTrace(headers);
     let traceId: string | null;

@@ -46,7 +46,8 @@ export async function handleNodeRequest(
   res: ServerResponse,
   options: NodeRequestOptions = {},
 ): Promise<void> {
-  // In flight for drain() while the body is read, before handle() or reject() counts it.
+  // In flight for drain() from now, while the body is read: handle() or reject() takes the ticket over, so the request
+  // stays in the era a drain() called meanwhile waits for.
   const ticket = gateway.enter();
   const cancel = new Cancellation();
   // Until our response is written, a close means nobody waits for it: the client left, or the host answered
@@ -73,15 +74,14 @@ export async function handleNodeRequest(
     // A parsed body's declared length was checked above; a compressed one's says nothing of what it inflated to.
     const bodySizeChecked = parsed && req.headers['content-length'] !== undefined && contentCoding(req.headers['content-encoding']) === null;
     // The engine runs on this cancellation itself: no second one to create and listen to.
-    result = await gateway.handle({ body, headers: req.headers, cancel, bodySizeChecked });
+    result = await gateway.handle({ body, headers: req.headers, cancel, bodySizeChecked, ticket });
   } catch (err) {
     // Reading the body of a client that left fails: that is the client's leaving, not a gateway error.
     const error = SwitchyardError.from(cancel.aborted ? cancel.reason : err);
     // The rest of a refused body (too large, not the gzip it claims) is not read: close the connection after answering.
     if (!req.readableEnded) res.shouldKeepAlive = false;
-    result = gateway.reject(error, req.headers);
+    result = gateway.reject(error, req.headers, ticket);
   }
-  gateway.leave(ticket);
   res.off('close', onClose);
   writeResponse(result, res, options);
 }
