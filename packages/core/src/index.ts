@@ -29,6 +29,6 @@ export {
 } from './logs/log-query';
 export type { NormalizedLogQuery, LogCursor } from './logs/log-query';
 export { createLogsHandler, isLogsPath } from './logs/logs-handler';
-export type { LogsHandler, LogsHandlerOptions } from './logs/logs-handler';
+export type { LogsHandler, LogsHandlerOptions, LogsRespond } from './logs/logs-handler';
 export { createFallbackClient, FallbackRequestError } from './client/fallback-client';
 export type { FallbackClient, FallbackChatCompletions, ChatCompletionWithRequestId, FallbackRequestOptions, RequestHeaders } from './client/fallback-client';

@@ -84,6 +84,40 @@ describe('logs endpoint (Koa)', () => {
     }
   });
 
+  it("answers through Koa, so middleware in front still sets headers and cookies after next() (koa-session's rolling cookie)", async () => {
+    const koa = new Koa();
+    const errors: string[] = [];
+    koa.on('error', (err: Error) => errors.push(err.message));
+    koa.use(async (ctx, next) => {
+      const t0 = Date.now();
+      await next();
+      ctx.set('x-response-time', `${Date.now() - t0}ms`);
+      ctx.cookies.set('sid', 'renewed', { httpOnly: true });
+    });
+    koa.use(logsMiddleware({ path: '/logs', store, token: TOKEN, viewer: true }));
+    const own = await listen(createServer(koa.callback()));
+    try {
+      const answers = [
+        await fetch(`${own.url}/logs/api/requests`, { headers: { authorization: `Bearer ${TOKEN}` } }),
+        await fetch(`${own.url}/logs/`),
+        await fetch(`${own.url}/logs/api/requests`), // refused: no token
+      ];
+      expect(answers.map((r) => [r.status, r.headers.get('x-response-time') !== null, r.headers.get('set-cookie')?.startsWith('sid=renewed')])).toEqual([
+        [200, true, true],
+        [200, true, true],
+        [401, true, true],
+      ]);
+      expect(answers[0]!.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(await answers[0]!.json()).toMatchObject({ data: expect.any(Array) });
+      expect(answers[1]!.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(answers[1]!.headers.get('content-security-policy')).toMatch(/^default-src 'none'/);
+      expect(answers[2]!.headers.get('www-authenticate')).toBe('Bearer realm="switchyard-logs"');
+      expect(errors).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('refuses to start without a path (it would answer every request of the app)', () => {
     const options = { store, token: TOKEN } as unknown as Parameters<typeof logsMiddleware>[0];
     expect(() => logsMiddleware(options)).toThrow(SwitchyardOptionsError);

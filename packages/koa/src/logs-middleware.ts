@@ -12,8 +12,8 @@ export interface KoaLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
 /**
  * The request-logs endpoint for Koa: serves the viewer page (`GET {path}/`, when `viewer` is on),
  * `GET {path}/api/requests` and `GET {path}/api/requests/:requestId`; requests outside `path`, or below it but not
- * its own, go to `next()`.
- * The shared Node handler writes the response itself (`ctx.respond = false`).
+ * its own, go to `next()`. Its answers go out through Koa (`ctx.status`, `ctx.body`), as any route's: middleware in
+ * front still sets headers and cookies after `await next()` (koa-session's rolling cookie, a response-time header).
  */
 export function logsMiddleware(options: KoaLogsOptions): Middleware {
   if (typeof options.path !== 'string') {
@@ -31,12 +31,20 @@ export function logsMiddleware(options: KoaLogsOptions): Middleware {
     // The handler tells at once (before any await) whether a path below the mount is its own; the app's
     // own routes there, as in Express, go on to next().
     let notOurs = false;
-    const served = handler(ctx.req, ctx.res, () => {
-      notOurs = true;
-    });
+    const served = handler(
+      ctx.req,
+      ctx.res,
+      () => {
+        notOurs = true;
+      },
+      (status, headers, body) => {
+        ctx.status = status;
+        ctx.set(headers);
+        ctx.body = body;
+      },
+    );
     if (notOurs) return next();
-    ctx.respond = false;
-    // Until the answer is written: middleware in front (a 404 handler, an access log) sees the request done.
+    // Until the answer is set: middleware in front (a 404 handler, an access log) sees the request done.
     await served;
   };
 }

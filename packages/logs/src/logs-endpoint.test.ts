@@ -147,6 +147,12 @@ describe('logs endpoint (Express)', () => {
     // RFC 9110 11.1: the auth scheme is case-insensitive (`bearer`, as some clients and proxies send it).
     const lower = await fetch(`${url}/switchyard/logs/api/requests`, { headers: { authorization: `bearer ${TOKEN}` } });
     expect(lower.status).toBe(200);
+    // In its own header (what the viewer sends), beside a proxy's own login in Authorization (nginx's auth_basic).
+    const basic = { authorization: `Basic ${Buffer.from('ops:proxy-password').toString('base64')}` };
+    const own = await fetch(`${url}/switchyard/logs/api/requests`, { headers: { ...basic, 'x-switchyard-logs-token': TOKEN } });
+    expect(own.status).toBe(200);
+    const ownWrong = await fetch(`${url}/switchyard/logs/api/requests`, { headers: { ...basic, 'x-switchyard-logs-token': 'wrong-token-0123456789' } });
+    expect(ownWrong.status).toBe(401);
   });
 
   it('lets an auth hook decide (403 when it refuses), and keeps host routes under the mount path working', async () => {

@@ -183,6 +183,48 @@ describe('viewer page in headless Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("keeps one token per viewer of an origin, and keeps it when the app or a proxy in front, not the endpoint, answers 401", async () => {
+    const A = 'token-of-viewer-a-0123456789';
+    const B = 'token-of-viewer-b-0123456789';
+    const C = 'token-of-viewer-c-0123456789';
+    let proxyLogin = false;
+    const host = express();
+    host.use('/a/logs', logsMiddleware({ store, token: A, viewer: true }));
+    host.use('/b/logs', logsMiddleware({ store, token: B, viewer: true }));
+    // The host's or a proxy's own login in front (its session ran out): its 401 is not the endpoint's. (A Basic
+    // challenge would have the browser ask for a password first.)
+    host.use('/c/logs/api', (_req, res, next) => {
+      if (!proxyLogin) return next();
+      res.status(401).set('www-authenticate', 'Bearer realm="host-sso"').send('login needed');
+    });
+    host.use('/c/logs', logsMiddleware({ store, token: C, viewer: true }));
+    const two = await listen(createServer(host));
+    const p = await browser.newPage();
+    try {
+      const rows = () => p.locator('tr.row').first().waitFor();
+      await p.goto(`${two.url}/a/logs/#token=${A}`);
+      await rows();
+      await p.goto(`${two.url}/b/logs/#token=${B}`);
+      await rows();
+      // Back to the first viewer with no link: its own token still answers.
+      await p.goto(`${two.url}/a/logs/`);
+      await rows();
+      expect(await p.locator('#login.show').count()).toBe(0);
+
+      await p.goto(`${two.url}/c/logs/#token=${C}`);
+      await rows();
+      proxyLogin = true;
+      await p.click('#refresh');
+      await p.locator('#error.show').waitFor();
+      expect(await p.textContent('#error')).toContain('not the logs endpoint');
+      expect(await p.locator('#login.show').count()).toBe(0);
+      expect(await p.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }).sessionStorage.getItem('switchyard-logs-token:/c/logs/'))).toBe(C);
+    } finally {
+      await p.close();
+      await two.close();
+    }
+  });
+
   it('asks for the token when the page has none', async () => {
     const fresh = await browser.newPage();
     await fresh.goto(`${app.url}/switchyard/logs/`);
@@ -321,7 +363,7 @@ describe('viewer page in headless Chromium', () => {
 
     // The token stops working while live: live mode stops, and what is typed in the token box stays.
     await page.check('#live');
-    await page.evaluate("sessionStorage.setItem('switchyard-logs-token', 'rotated-away')");
+    await page.evaluate("sessionStorage.setItem('switchyard-logs-token:/switchyard/logs/', 'rotated-away')");
     await page.click('#refresh');
     await page.locator('#login.show').waitFor();
     expect(await page.isChecked('#live')).toBe(false);
@@ -570,7 +612,7 @@ describe('viewer page in headless Chromium', () => {
         await small.keyboard.press('Escape');
 
         // A refused token while the drawer covers the page: the drawer closes, and the token field it hid takes the focus.
-        await small.evaluate(() => (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }).sessionStorage.setItem('switchyard-logs-token', 'not-the-token-0123456789'));
+        await small.evaluate(() => (globalThis as unknown as { sessionStorage: { setItem(k: string, v: string): void } }).sessionStorage.setItem('switchyard-logs-token:/switchyard/logs/', 'not-the-token-0123456789'));
         await small.keyboard.press('Enter');
         await small.locator('#login.show').waitFor();
         expect([(await focused(small)).id, await small.locator('#detail.open').count(), await inert()]).toEqual(['token', 0, false]);

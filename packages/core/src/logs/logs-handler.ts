@@ -20,9 +20,10 @@ export interface LogsHandlerOptions {
    */
   auth?: ((req: IncomingMessage) => boolean | Promise<boolean>) | undefined;
   /**
-   * A shared secret accepted as `Authorization: Bearer <token>` on the API. With a token only, the viewer page
-   * (which holds no data) is served to anyone and asks for the token (or reads it from the URL's `#token=` fragment,
-   * which browsers never send to servers).
+   * A shared secret accepted as `Authorization: Bearer <token>` or `x-switchyard-logs-token: <token>` on the API (the
+   * viewer sends the latter, leaving Authorization to a proxy in front that asks for its own login). With a token
+   * only, the viewer page (which holds no data) is served to anyone and asks for the token (or reads it from the
+   * URL's `#token=` fragment, which browsers never send to servers, though their history keeps the link).
    */
   token?: string | undefined;
   /** Serve without any check. Only for a host that protects the mount path itself. Default false. */
@@ -37,11 +38,17 @@ export interface LogsHandlerOptions {
 }
 
 /**
+ * How an adapter sends the handler's answer through its framework instead (Koa: `ctx.status`, `ctx.set`,
+ * `ctx.body`, so that middleware in front still sets headers and cookies after `await next()`).
+ */
+export type LogsRespond = (status: number, headers: Record<string, string>, body: Buffer) => void;
+
+/**
  * A Node request handler; requests it does not serve go to `next` (or get a 404 without one), at once, before the
  * handler returns: Koa's middleware relies on that to tell whether the response is the handler's. The promise
- * resolves once the response is written (it never rejects), so a framework can wait for it.
+ * resolves once the response is written, or handed to `respond` (it never rejects), so a framework can wait for it.
  */
-export type LogsHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => Promise<void>;
+export type LogsHandler = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void, respond?: LogsRespond) => Promise<void>;
 
 const REQUEST_PATH = /^\/api\/requests\/([^/]+)\/?$/;
 const LIST_PATH = /^\/api\/requests\/?$/;
@@ -93,34 +100,33 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
   /** 200 when the request may see the logs, else the status to refuse with. */
   const check = async (req: IncomingMessage, page: boolean): Promise<200 | 401 | 403> => {
     if (allowUnauthenticated === true) return 200;
-    if (tokenDigest && bearerMatches(req, tokenDigest)) return 200;
+    if (tokenDigest && tokenMatches(req, tokenDigest)) return 200;
     if (auth) return (await auth(req)) === true ? 200 : 403;
     // Token only: the page is a data-free shell that asks for the token; the API needs it.
     return page ? 200 : 401;
   };
 
-  const serve = async (req: IncomingMessage, res: ServerResponse, path: string, search: string, next?: (err?: unknown) => void) => {
+  const serve = async (req: IncomingMessage, out: Send, path: string, search: string, next?: (err?: unknown) => void) => {
     const page = path === '' || path === '/';
     const one = REQUEST_PATH.exec(path);
     const list = LIST_PATH.test(path);
     // Before any await: a request that is not ours goes to `next` while the handler is still running (see LogsHandler).
-    if (!page && !one && !list) return notFound(res, next);
-    if (page && !viewer) return notFound(res, next);
+    if (!page && !one && !list) return notFound(out, next);
+    if (page && !viewer) return notFound(out, next);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      return sendError(res, 405, 'method_not_allowed', `${req.method ?? ''} is not allowed here: use GET.`);
+      return sendError(out, 405, 'method_not_allowed', `${req.method ?? ''} is not allowed here: use GET.`, null, { allow: 'GET, HEAD' });
     }
     const verdict = await check(req, page);
     if (verdict === 401) {
-      res.setHeader('www-authenticate', 'Bearer realm="switchyard-logs"');
-      return sendError(res, 401, 'unauthorized', 'Send the logs token as Authorization: Bearer <token>.');
+      const challenge = { 'www-authenticate': 'Bearer realm="switchyard-logs"' };
+      return sendError(out, 401, 'unauthorized', 'Send the logs token as Authorization: Bearer <token> (or in x-switchyard-logs-token).', null, challenge);
     }
     if (verdict === 403) {
       // A Bearer may be the host's own (a JWT its hook reads): still a 403, with a hint for a mistyped logs token.
-      const hint = tokenDigest && bearerOf(req) !== null ? ' (The Bearer token sent is not the logs token either.)' : '';
-      return sendError(res, 403, 'forbidden', `You may not see these logs.${hint}`);
+      const hint = tokenDigest && (bearerOf(req) !== null || req.headers['x-switchyard-logs-token'] !== undefined) ? ' (The token sent is not the logs token either.)' : '';
+      return sendError(out, 403, 'forbidden', `You may not see these logs.${hint}`);
     }
-    if (page) return sendPage(res);
+    if (page) return sendPage(out);
     if (one) {
       // As on the list: a parameter this route does not take is refused, not ignored.
       const stray = new URLSearchParams(search).keys().next();
@@ -129,20 +135,22 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
       try {
         requestId = decodeURIComponent(one[1]!);
       } catch {
-        return sendError(res, 400, 'invalid_query', 'The request id is not valid.', 'requestId');
+        return sendError(out, 400, 'invalid_query', 'The request id is not valid.', 'requestId');
       }
       const event = await store.get(requestId);
-      if (!event) return sendError(res, 404, 'not_found', `No request ${JSON.stringify(requestId)} in the log store.`, 'requestId');
-      return sendJson(res, 200, event);
+      if (!event) return sendError(out, 404, 'not_found', `No request ${JSON.stringify(requestId)} in the log store.`, 'requestId');
+      return sendJson(out, 200, event);
     }
     const query = parseLogQuery(new URLSearchParams(search));
     // Checked here too, so a bad query is this copy's LogQueryError (a 400) even when the store has another core copy.
     normalizeLogQuery(query);
     const result = await store.query(query);
-    return sendJson(res, 200, result);
+    return sendJson(out, 200, result);
   };
 
-  return (req, res, next) => {
+  // `respond` has a default so that the function's length stays 3: Express takes a 4-argument function for an error
+  // handler, and would skip this one for every request.
+  return (req, res, next, respond = undefined) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     let path = q < 0 ? url : url.slice(0, q);
@@ -150,17 +158,34 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
     if (prefix) {
       if (path !== prefix && !path.startsWith(`${prefix}/`)) {
         if (next) next();
-        else notFound(res);
+        else notFound(writeTo(res));
         return Promise.resolve();
       }
       path = path.slice(prefix.length);
     }
-    return serve(req, res, path, search, next).catch((err: unknown) => {
-      if (err instanceof LogQueryError) return sendJson(res, 400, err.toBody());
+    let sent = false;
+    const out: Send = (status, headers, body) => {
+      sent = true;
+      if (respond) respond(status, headers, body);
+      else writeTo(res)(status, headers, body);
+    };
+    return serve(req, out, path, search, next).catch((err: unknown) => {
+      if (err instanceof LogQueryError) return sendJson(out, 400, err.toBody());
       // Store or hook failures: details stay on the server.
       process.emitWarning(`Switchyard logs endpoint failed: ${String(err)}`, 'SwitchyardLogsWarning');
-      if (!res.headersSent) sendError(res, 500, 'internal_error', 'The logs could not be read.');
+      if (!sent) sendError(out, 500, 'internal_error', 'The logs could not be read.');
     });
+  };
+}
+
+/** Sends one whole answer. */
+type Send = (status: number, headers: Record<string, string>, body: Buffer) => void;
+
+/** Straight to Node's response. */
+function writeTo(res: ServerResponse): Send {
+  return (status, headers, body) => {
+    res.writeHead(status, headers);
+    res.end(body);
   };
 }
 
@@ -173,10 +198,11 @@ function bearerOf(req: IncomingMessage): string | null {
   return typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7).trim() : null;
 }
 
-function bearerMatches(req: IncomingMessage, expected: Buffer): boolean {
-  const bearer = bearerOf(req);
+function tokenMatches(req: IncomingMessage, expected: Buffer): boolean {
+  const own = req.headers['x-switchyard-logs-token'];
+  const given = [bearerOf(req), typeof own === 'string' ? own.trim() : null];
   // Compare digests in constant time: the token's length and content do not leak through timing.
-  return bearer !== null && timingSafeEqual(digest(bearer), expected);
+  return given.some((token) => token !== null && timingSafeEqual(digest(token), expected));
 }
 
 const COMMON_HEADERS = {
@@ -185,33 +211,31 @@ const COMMON_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
-// Node sends no body for HEAD: the handlers need not check for it.
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
+// Node (and Koa) send no body for HEAD: the handlers need not check for it.
+function sendJson(out: Send, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, { ...COMMON_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.length) });
-  res.end(body);
+  out(status, { ...COMMON_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.length) }, body);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, param: string | null = null): void {
+function sendError(out: Send, status: number, code: string, message: string, param: string | null = null, headers: Record<string, string> = {}): void {
   const type = status >= 500 ? 'api_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : 'invalid_request_error';
-  sendJson(res, status, { error: { message, type, param, code } } satisfies OpenAIErrorBody);
+  sendJson(out, status, { error: { message, type, param, code } } satisfies OpenAIErrorBody, headers);
 }
 
-function notFound(res: ServerResponse, next?: (err?: unknown) => void): void {
+function notFound(out: Send, next?: (err?: unknown) => void): void {
   if (next) next();
-  else sendError(res, 404, 'not_found', 'Not found.');
+  else sendError(out, 404, 'not_found', 'Not found.');
 }
 
-function sendPage(res: ServerResponse): void {
+function sendPage(out: Send): void {
   // A fresh nonce per response: only the page's own inline script and style run, whatever a log event contains.
   const nonce = randomBytes(16).toString('base64');
   const body = Buffer.from(viewerPage(nonce));
-  res.writeHead(200, {
+  out(200, {
     ...COMMON_HEADERS,
     'content-type': 'text/html; charset=utf-8',
     'content-length': String(body.length),
     'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
     'x-frame-options': 'DENY',
-  });
-  res.end(body);
+  }, body);
 }

@@ -123,12 +123,15 @@ var api = base + 'api/requests';
 var cursor = null, rows = [], selected = null, timer = null;
 var PAGE = ${DEFAULT_PAGE_SIZE}, MAX_PAGE = ${MAX_PAGE_SIZE};
 var $ = function (id) { return document.getElementById(id); };
+// One per mount: two apps' viewers on one origin (/a/logs, /b/logs) each keep their own token.
+var TOKEN_KEY = 'switchyard-logs-token:' + base;
 
-// A token in the URL fragment (never sent to servers) is kept for this tab only, then removed from the address bar.
+// A token in the URL fragment (never sent to servers) is kept in this tab's storage, then removed from the address
+// bar (the browser's history still has the link: a long-lived token belongs in the form, not in a bookmark).
 var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
 if (m) {
   // A mangled link (bad percent-encoding) must not stop the page: the token is then asked for.
-  try { sessionStorage.setItem('switchyard-logs-token', decodeURIComponent(m[1])); } catch (err) { /* ignored */ }
+  try { sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1])); } catch (err) { /* ignored */ }
   history.replaceState(null, '', location.pathname + location.search);
 }
 
@@ -143,8 +146,9 @@ function el(tag, cls, children, title) {
   return node;
 }
 function headers() {
-  var t = sessionStorage.getItem('switchyard-logs-token');
-  return t ? { authorization: 'Bearer ' + t } : {};
+  var t = sessionStorage.getItem(TOKEN_KEY);
+  // Not in Authorization: that header stays the browser's, for a proxy in front that asks for its own (Basic) login.
+  return t ? { 'x-switchyard-logs-token': t } : {};
 }
 function pad(n, w) { return String(n).padStart(w || 2, '0'); }
 /** Local date and time, to the ms: YYYY-MM-DD HH:MM:SS.mmm. */
@@ -256,9 +260,10 @@ function request(url) {
   // fetch's own failure text ("Failed to fetch") says nothing to someone reading logs.
   return fetch(url, { headers: headers(), credentials: 'same-origin' }).catch(function () { throw new Error('Could not reach the server.'); }).then(function (res) {
     return res.json().catch(function () { return {}; }).then(function (body) {
-      if (res.status === 401) {
-        var had = sessionStorage.getItem('switchyard-logs-token');
-        sessionStorage.removeItem('switchyard-logs-token');
+      // A 401 of the logs endpoint's own (its challenge names its realm), not a proxy's or the host's login.
+      if (res.status === 401 && /realm="switchyard-logs"/.test(res.headers.get('www-authenticate') || '')) {
+        var had = sessionStorage.getItem(TOKEN_KEY);
+        sessionStorage.removeItem(TOKEN_KEY);
         // Live mode stops: its ticks would come back here every 5 s, over what is being typed.
         if ($('live').checked) { $('live').checked = false; clearInterval(timer); }
         // The token field is behind a drawer that covers the page: the drawer closes first.
@@ -270,6 +275,8 @@ function request(url) {
         }
         throw new Error(had ? 'That token was not accepted: enter the logs token.' : 'A token is needed to read the logs.');
       }
+      // The token is kept: it was not what was refused.
+      if (res.status === 401) throw new Error('The app or a proxy in front refused the request (401), not the logs endpoint: sign in there, then reload.');
       if (!res.ok) {
         var e = body && body.error;
         throw new Error(e ? e.message + (e.param ? ' (' + e.param + ')' : '') : 'HTTP ' + res.status);
@@ -617,7 +624,7 @@ $('theme').addEventListener('click', function () {
 });
 $('login').addEventListener('submit', function (ev) {
   ev.preventDefault();
-  sessionStorage.setItem('switchyard-logs-token', $('token').value.trim());
+  sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
   load('refresh');
 });
 $('time-col').textContent = 'Time (' + ZONE + ')';
