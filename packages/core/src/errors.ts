@@ -22,6 +22,7 @@ export type SwitchyardErrorCode =
   | 'stream_interrupted'
   | 'client_closed'
   | 'host_answered'
+  | 'loop_detected'
   | 'internal_error';
 
 /** OpenAI's error envelope, as the OpenAI API and its SDKs use it. */
@@ -47,6 +48,8 @@ const STATUS_BY_CODE: Record<SwitchyardErrorCode, number> = {
   client_closed: 499,
   // Like client_closed, only ever in log events: the host app's own answer is what the client got.
   host_answered: 499,
+  // RFC 5842's: a target's address leads back to the Switchyard that sent the request.
+  loop_detected: 508,
   internal_error: 500,
 };
 

@@ -448,6 +448,64 @@ describe('drain() asked while a body arrives', () => {
   });
 });
 
+describe('a target whose address leads back to the app (custom_host: OPENAI_BASE_URL pointing at it)', () => {
+  /** An Express app with Switchyard whose options are made at its first request, once every URL is known. */
+  async function appAt(options: (url: string) => Parameters<typeof fallbackMiddleware>[0]) {
+    let serve: ReturnType<typeof fallbackMiddleware> | null = null;
+    let chats = 0;
+    const host = express();
+    host.use((req: Request, res: Response, next: NextFunction) => {
+      if (req.path === '/v1/chat/completions') chats++;
+      serve ??= fallbackMiddleware(options(app.url));
+      serve[0](req, res, next);
+    });
+    const app = await listen(createServer(host));
+    return { app, chats: () => chats };
+  }
+
+  it('is refused with 508 loop_detected where it comes back, instead of calling itself without end; a loop through two apps too', async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const self = await appAt((url) => ({
+      virtualKeys: { loop: { provider: 'openai', api_key: 'sk-loop', custom_host: `${url}/v1` } },
+      config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'loop' }] },
+      onLog: (e) => logs.push(e),
+    }));
+    let otherUrl = '';
+    const a = await appAt(() => ({
+      virtualKeys: { b: { provider: 'openai', api_key: 'sk-b', custom_host: `${otherUrl}/v1` } },
+      config: { virtual_key: 'b' },
+    }));
+    const b = await appAt(() => ({ virtualKeys: { a: { provider: 'openai', api_key: 'sk-a', custom_host: `${a.app.url}/v1` } }, config: { virtual_key: 'a' } }));
+    otherUrl = b.app.url;
+    try {
+      const err = await sdk(self.app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 508, code: 'loop_detected' });
+      expect(self.chats()).toBe(2); // the client's, and the one it sent itself, refused
+      await until(() => logs.length === 2);
+      expect(logs.map((e) => [e.status, e.attempts.map((t) => t.status)])).toEqual([[508, []], [508, [508]]]);
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining("a target's custom_host (or endpoint) leads back to this app"), 'SwitchyardConfigWarning');
+      // A -> B -> A: in one process, B already finds the request came through it (the name is the process's).
+      const looped = await sdk(a.app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      expect(looped).toMatchObject({ status: 508 });
+      expect([a.chats(), b.chats()]).toEqual([1, 1]);
+      // A client's own request (no such header) reaches a provider with this process's name alone; one another
+      // Switchyard process sent goes on with its name first, for a loop through several processes to be found.
+      const ok = await appAt(() => seedOptions(up, []));
+      await sdk(ok.app.url).chat.completions.create({ model: 'gpt-4o', messages });
+      const ours = up.openai.requests[0]!.headers['x-switchyard-hop'];
+      expect(ours).toMatch(/^[0-9a-f]{12}$/);
+      await sdk(ok.app.url, { 'x-switchyard-hop': '0123456789ab' }).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(up.openai.requests[1]!.headers['x-switchyard-hop']).toBe(`0123456789ab, ${ours}`);
+      await ok.app.close();
+    } finally {
+      warn.mockRestore();
+      await Promise.all([self.app.close(), a.app.close(), b.app.close(), up.close()]);
+    }
+  });
+});
+
 describe('as a route handler in a Router mounted at /v1', () => {
   it("says once that the route and basePath disagree (every chat request reaches the host's 404), and serves with the basePath it names", async () => {
     const up = await startUpstreams();

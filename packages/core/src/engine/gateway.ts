@@ -15,7 +15,7 @@ import { calledUpstream, type AttemptLog, type LogEvent, type ServedBy, type Tok
 import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
-import { maskedKey, maskSecret, redact, type UpstreamPlan } from '../providers/provider';
+import { HOP_HEADER, maskedKey, maskSecret, PROCESS_HOP, redact, type UpstreamPlan } from '../providers/provider';
 import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { mergeMembers } from './body-merge';
@@ -162,6 +162,8 @@ type Outcome =
 /** Per-request state shared by the strategy walk. */
 class RequestRun {
   readonly attempts: AttemptLog[] = [];
+  /** The Switchyard processes the request came through, this one last, when another sent it (see `hopsOf`). */
+  hops: string | null = null;
   /** Aborted by the client (gone), the deadline or the caller's signal; every attempt stops with it. */
   readonly cancel: Cancellation;
   private readonly encoded = new Map<string, string>();
@@ -346,12 +348,14 @@ export class Gateway {
       log.traceId = givenTraceId(req.headers, log.otel?.traceId) ?? null;
       const configId = givenConfigId(req.headers);
       log.configId = this.configIdForLog(configId);
+      const hops = this.hopsOf(req.headers);
       const root = this.pickConfig(configId);
       const parsed = parseBody(req.body, this.options.maxBodyBytes);
       log.model = parsed.body.model;
       log.stream = parsed.body.stream === true;
       const deadlineMs = req.deadlineMs === undefined ? this.options.deadlineMs : Math.min(req.deadlineMs, this.options.deadlineMs);
       run = new RequestRun(parsed, log.otel ?? null, deadlineMs, req.signal, req.cancel);
+      run.hops = hops;
       log.attempts = run.attempts;
       if (!req.bodySizeChecked) run.checkObjectBodySize(this.options.maxBodyBytes);
       const pending = this.runNode(root, run);
@@ -447,6 +451,27 @@ export class Gateway {
     const log = { traceId, configId, startedAt: Date.now(), stream: false, model: null, attempts: [], otel, ticket };
     return this.errorResponse(error, log, performance.now());
   }
+
+  /**
+   * The Switchyard processes a request passed through before, with this one added, or null when a client sent it
+   * (the usual case: upstream calls then carry this process's name alone). Refuses one this process sent already: a
+   * target's address leads back here, and each hop would start another without end.
+   */
+  private hopsOf(headers: HeaderBag): string | null {
+    const given = header(headers, HOP_HEADER);
+    if (given === undefined) return null;
+    const hops = given.split(',').map((hop) => hop.trim());
+    if (hops.includes(PROCESS_HOP) || hops.length >= MAX_HOPS) {
+      if (!this.loopWarned) {
+        this.loopWarned = true;
+        process.emitWarning(LOOP_MESSAGE, 'SwitchyardConfigWarning');
+      }
+      throw new SwitchyardError('loop_detected', LOOP_MESSAGE);
+    }
+    return `${given}, ${PROCESS_HOP}`;
+  }
+
+  private loopWarned = false;
 
   /**
    * The config id a log event keeps: an unknown one as asked, so its 400 is found under the id the client sent,
@@ -557,7 +582,9 @@ export class Gateway {
     // A stream being handed to the client still needs the request's aborts (client gone) to reach its upstream.
     let streaming = false;
     try {
-      const upstream = { origin: plan.origin, path: plan.path, headers: plan.headers, body: payload, signal };
+      // A request another Switchyard sent on: the processes it passed through go on with it (see hopsOf).
+      const headers = run.hops === null ? plan.headers : { ...plan.headers, [HOP_HEADER]: run.hops };
+      const upstream = { origin: plan.origin, path: plan.path, headers, body: payload, signal };
       const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
       if (res.status === 401) this.warnKeyRefused(leaf);
@@ -899,6 +926,11 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
   const hint = proxy ? `: the egress proxy refused the tunnel with ${proxy}` : (TRANSPORT_HINTS.find(([pattern]) => pattern.test(code ?? ''))?.[1] ?? '');
   return new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} could not be reached (${code ?? 'connection failed'}${hint}).`, { cause: err });
 }
+
+/** Switchyards one request may pass through: past this, a loop among several (each sending to the next). */
+const MAX_HOPS = 8;
+const LOOP_MESSAGE =
+  'This request came back to a Switchyard it passed through already: a target\'s custom_host (or endpoint) leads back to this app (an OPENAI_BASE_URL pointing at it?). Refused, so that it does not call itself without end.';
 
 /** Keys a provider refused (by provider and hash) that a warning named already, in any Gateway of the process. */
 const KEYS_REFUSED_WARNED = new Set<string>();
