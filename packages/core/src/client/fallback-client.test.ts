@@ -561,10 +561,22 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
 
     it("keeps OpenAI's 429 for the client when every fallback after it has no deployment for the model", async () => {
       const c = client({ config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a' }, { virtual_key: 'west' }] } });
-      openai.enqueue(replies.rateLimited(7));
-      const err = await failure(c.chat.completions.create({ model: 'o3', messages }));
-      expect([err.status, err.headers['retry-after']]).toEqual([429, '7']);
-      expect(logs[0]!.attempts.map((a) => a.error?.code ?? a.status)).toEqual([429, 'model_not_deployed', 'model_not_deployed']);
+      const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      try {
+        openai.enqueue(replies.rateLimited(7));
+        const err = await failure(c.chat.completions.create({ model: 'o3', messages }));
+        expect([err.status, err.headers['retry-after']]).toEqual([429, '7']);
+        expect(logs[0]!.attempts.map((a) => a.error?.code ?? a.status)).toEqual([429, 'model_not_deployed', 'model_not_deployed']);
+        openai.enqueue(replies.rateLimited(7));
+        await failure(c.chat.completions.create({ model: 'o3', messages }));
+        // The only sign but the log's attempts that the fallback cannot happen: said once per target and model.
+        expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
+          ['targets[1] (azure-openai, virtual key "a") has no deployment for model "o3": requests for it cannot fall back there. Add it to the target\'s deployments, or give a deployment_id (said once per target and model).', 'SwitchyardConfigWarning'],
+          ['targets[2] (azure-openai, virtual key "west") has no deployment for model "o3": requests for it cannot fall back there. Add it to the target\'s deployments, or give a deployment_id (said once per target and model).', 'SwitchyardConfigWarning'],
+        ]);
+      } finally {
+        warn.mockRestore();
+      }
     });
 
     it("Azure v1: with no deployments, the model goes as it is; with a map, a target's override model goes as its deployment", async () => {

@@ -31,6 +31,11 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
+  it('says where a URL pasted as an Azure resource_name goes', () => {
+    const issues = issuesOf({ virtualKeys: { az: { provider: 'azure-openai', api_key: 'k', resource_name: 'https://my-resource.openai.azure.com/', deployment_id: 'd' } }, config: { virtual_key: 'az' } });
+    expect(issues).toEqual(['virtualKeys.az.resource_name: must be an Azure resource name (letters, digits, dashes; a URL goes in `endpoint`)']);
+  });
+
   it('rejects unknown keys everywhere, reporting each one', () => {
     const issues = issuesOf({
       virtualKeys: { 'openai-prod': { provider: 'openai', api_key: 'k', apiKey: 'k' } },

@@ -142,7 +142,7 @@ const providerFields = {
   /** Azure: `https://{resource_name}.openai.azure.com`. */
   resource_name: z
     .string()
-    .regex(/^[a-zA-Z0-9][a-zA-Z0-9-]*$/, 'must be an Azure resource name (letters, digits, dashes)')
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9-]*$/, 'must be an Azure resource name (letters, digits, dashes; a URL goes in `endpoint`)')
     .optional(),
   /** Azure: the resource endpoint, e.g. `https://my-resource.openai.azure.com` (instead of `resource_name`). */
   endpoint: azureEndpoint.optional(),

@@ -473,6 +473,24 @@ export class Gateway {
 
   private loopWarned = false;
 
+  /** Targets and models a warning named already (at most MAX_NOT_DEPLOYED_WARNINGS: models come from clients). */
+  private notDeployedWarned = new Set<string>();
+  /**
+   * A model missing from a target's `deployments` map: a fallback to that target cannot happen for it, with no sign
+   * but the log's attempts (the client gets the first target's 429). Said once per target and model.
+   */
+  private warnNotDeployed(leaf: LeafNode, model: string, asFallback: boolean): void {
+    const id = `${leaf.virtualKey ?? leaf.path} ${model}`;
+    if (this.notDeployedWarned.has(id) || this.notDeployedWarned.size >= MAX_NOT_DEPLOYED_WARNINGS) return;
+    this.notDeployedWarned.add(id);
+    const target = `${leaf.path} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
+    const effect = asFallback ? 'requests for it cannot fall back there' : 'requests for it cannot be served there';
+    process.emitWarning(
+      `${target} has no deployment for model ${JSON.stringify(model)}: ${effect}. Add it to the target's deployments, or give a deployment_id (said once per target and model).`,
+      'SwitchyardConfigWarning',
+    );
+  }
+
   /**
    * The config id a log event keeps: an unknown one as asked, so its 400 is found under the id the client sent,
    * unless it looks like an API key pasted into the wrong header (a JSON config is refused before this).
@@ -562,6 +580,7 @@ export class Gateway {
     if (plan instanceof SwitchyardError) {
       run.otel?.attemptStarted(t, entry, undefined, run.parsed.body, leaf.overrideParams);
       entry.error = { code: plan.code, message: plan.message };
+      if (plan.code === 'model_not_deployed') this.warnNotDeployed(leaf, model, run.attempts.length > 1);
       return { ok: false, error: plan };
     }
     entry.model = plan.model;
@@ -927,6 +946,7 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
   return new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} could not be reached (${code ?? 'connection failed'}${hint}).`, { cause: err });
 }
 
+const MAX_NOT_DEPLOYED_WARNINGS = 100;
 /** Switchyards one request may pass through: past this, a loop among several (each sending to the next). */
 const MAX_HOPS = 8;
 const LOOP_MESSAGE =
