@@ -498,6 +498,9 @@ describe('a target whose address leads back to the app (custom_host: OPENAI_BASE
       expect(ours).toMatch(/^[0-9a-f]{12}$/);
       await sdk(ok.app.url, { 'x-switchyard-hop': '0123456789ab' }).chat.completions.create({ model: 'gpt-4o', messages });
       expect(up.openai.requests[1]!.headers['x-switchyard-hop']).toBe(`0123456789ab, ${ours}`);
+      // A client's own text there is not a Switchyard's name: not forwarded (nothing of the client's goes upstream).
+      await sdk(ok.app.url, { 'x-switchyard-hop': 'hello provider' }).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(up.openai.requests[2]!.headers['x-switchyard-hop']).toBe(ours);
       await ok.app.close();
     } finally {
       warn.mockRestore();

@@ -461,6 +461,8 @@ export class Gateway {
     const given = header(headers, HOP_HEADER);
     if (given === undefined) return null;
     const hops = given.split(',').map((hop) => hop.trim());
+    // Only names as Switchyard makes them go on upstream: a client's own text in this header is not forwarded.
+    if (!hops.every((hop) => HOP_NAME.test(hop))) return null;
     if (hops.includes(PROCESS_HOP) || hops.length >= MAX_HOPS) {
       if (!this.loopWarned) {
         this.loopWarned = true;
@@ -947,6 +949,8 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
 }
 
 const MAX_NOT_DEPLOYED_WARNINGS = 100;
+/** A process's name in the hop header, as `PROCESS_HOP` makes one. */
+const HOP_NAME = /^[0-9a-f]{12}$/;
 /** Switchyards one request may pass through: past this, a loop among several (each sending to the next). */
 const MAX_HOPS = 8;
 const LOOP_MESSAGE =
