@@ -310,7 +310,8 @@ export class Gateway {
     return this.era;
   }
 
-  leave(ticket: number): void {
+  /** `ticket`: what `enter()` returned (without it, as before tickets, the oldest request in flight is taken). */
+  leave(ticket: number = this.olderInFlight.keys().next().value ?? this.era): void {
     if (ticket === this.era) {
       this.inFlight--;
       return;
