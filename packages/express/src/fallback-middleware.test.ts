@@ -482,17 +482,24 @@ describe('a target whose address leads back to the app (custom_host: OPENAI_BASE
     try {
       const err = await sdk(self.app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
       expect(err).toMatchObject({ status: 508, code: 'loop_detected' });
+      // The SDK does not retry it (a loop loops again).
+      expect((err as { headers: Headers }).headers.get('x-should-retry')).toBe('false');
       expect(self.chats()).toBe(2); // the client's, and the one it sent itself, refused
       await until(() => logs.length === 2);
       expect(logs.map((e) => [e.status, e.attempts.map((t) => t.status)])).toEqual([[508, []], [508, [508]]]);
       expect(warn).toHaveBeenCalledWith(expect.stringContaining("a target's custom_host (or endpoint) leads back to this app"), 'SwitchyardConfigWarning');
-      // A -> B -> A: in one process, B already finds the request came through it (the name is the process's).
+      // A -> B -> A: B passes on whom the request came through, and A finds itself there.
       const looped = await sdk(a.app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
       expect(looped).toMatchObject({ status: 508 });
-      expect([a.chats(), b.chats()]).toEqual([1, 1]);
-      // A client's own request (no such header) reaches a provider with this process's name alone; one another
-      // Switchyard process sent goes on with its name first, for a loop through several processes to be found.
+      expect([a.chats(), b.chats()]).toEqual([2, 1]);
+      // Two engines chained with no loop (an edge app before a central one, in one process too) serve as ever.
       const ok = await appAt(() => seedOptions(up, []));
+      const edge = await appAt(() => ({ virtualKeys: { central: { provider: 'openai', api_key: 'sk-c', custom_host: `${ok.app.url}/v1` } }, config: { virtual_key: 'central' } }));
+      expect((await sdk(edge.app.url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+      await edge.app.close();
+      up.openai.reset();
+      // A client's own request (no such header) reaches the upstream with this engine's name alone; one another
+      // Switchyard sent goes on with its name first, for a loop through several engines to be found.
       await sdk(ok.app.url).chat.completions.create({ model: 'gpt-4o', messages });
       const ours = up.openai.requests[0]!.headers['x-switchyard-hop'];
       expect(ours).toMatch(/^[0-9a-f]{12}$/);

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { ProxyAgent } from 'undici';
-import { createFallbackClient, createUpstreamClient, FallbackRequestError, Gateway, type LogEvent, type SwitchyardOptions } from '../index';
+import { createFallbackClient, createUpstreamClient, FallbackRequestError, Gateway, type LogEvent, type SwitchyardOptions, type UpstreamClient } from '../index';
 
 describe('createFallbackClient (in-process, SDK-shaped)', () => {
   let openai: FakeProvider;
@@ -245,6 +245,39 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     await client.gateway.drain(); // nothing left in flight
   });
 
+  it("names its engine in x-switchyard-hop to an upstream that may be another Switchyard, not to the providers' own hosts", async () => {
+    const sent: Array<[string, string | undefined]> = [];
+    // Records each call's origin and hop header, and answers 429 so that every target is tried.
+    const client = {
+      request: (req: { origin: string; headers: Record<string, string> }) => {
+        sent.push([req.origin, req.headers['x-switchyard-hop']]);
+        return Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+      },
+      close: () => Promise.resolve(),
+    } as unknown as UpstreamClient;
+    const gateway = new Gateway(
+      {
+        virtualKeys: {
+          openai: { provider: 'openai', api_key: 'sk-openai-0123456789' },
+          azure: { provider: 'azure-openai', api_key: 'az', endpoint: 'https://my-resource.openai.azure.com/', deployment_id: 'd' },
+          foundry: { provider: 'azure-openai', api_key: 'az', endpoint: 'https://my-hub.services.ai.azure.com/', deployment_id: 'd' },
+          apim: { provider: 'azure-openai', api_key: 'az', endpoint: 'https://my-apim.azure-api.net/', deployment_id: 'd' },
+          proxy: { provider: 'openai', api_key: 'sk-proxy-0123456789', custom_host: 'http://127.0.0.1:9/v1' },
+        },
+        config: { strategy: { mode: 'fallback' }, targets: ['openai', 'azure', 'foundry', 'apim', 'proxy'].map((virtual_key) => ({ virtual_key })) },
+      },
+      { client },
+    );
+    await createFallbackClient(gateway).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
+    expect(sent.map(([origin, hop]) => [origin, hop === undefined ? 'none' : /^[0-9a-f]{12}$/.test(hop) ? 'name' : hop])).toEqual([
+      ['https://api.openai.com', 'none'],
+      ['https://my-resource.openai.azure.com', 'none'],
+      ['https://my-hub.services.ai.azure.com', 'none'],
+      ['https://my-apim.azure-api.net', 'name'],
+      ['http://127.0.0.1:9', 'name'],
+    ]);
+  });
+
   it('drain() waits for the requests started before it, not for those a gateway still serving starts after', async () => {
     const client = createFallbackClient(options);
     const read = async (stream: AsyncIterable<unknown>) => {
@@ -260,14 +293,16 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     await Promise.all([first, second, beforeSecond, afterSecond]);
     expect(drained).toEqual(['first drain, 1 logged', 'second drain, 2 logged']);
     await client.gateway.drain(); // nothing in flight: at once
-    // An adapter written before tickets (leave() with none) still lets a drain resolve.
-    client.gateway.enter();
+    // A ticket given back twice counts down once: a later drain does not wait for a request that is not there.
+    const ticket = client.gateway.enter();
     let done = false;
     const waiting = client.gateway.drain().then(() => (done = true));
     await new Promise((r) => setImmediate(r));
     expect(done).toBe(false);
-    client.gateway.leave();
+    client.gateway.leave(ticket);
+    client.gateway.leave(ticket);
     await waiting;
+    await client.gateway.drain();
   });
 
   it('logs a stream the caller stops after [DONE] came (at its usage chunk) as complete, one stopped before as 499', async () => {
@@ -577,6 +612,9 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
         expect(logs[0]!.attempts.map((a) => a.error?.code ?? a.status)).toEqual([429, 'model_not_deployed', 'model_not_deployed']);
         openai.enqueue(replies.rateLimited(7));
         await failure(c.chat.completions.create({ model: 'o3', messages }));
+        // A model the first target does not know (a client's typo: OpenAI's 404) says nothing: it is not the config's gap.
+        openai.enqueue({ status: 404 });
+        await failure(client({ config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a' }] } }).chat.completions.create({ model: 'gpt-4o-typo', messages }));
         // The only sign but the log's attempts that the fallback cannot happen: said once per target and model.
         expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
           ['targets[1] (azure-openai, virtual key "a") has no deployment for model "o3": requests for it cannot fall back there. Add it to the target\'s deployments, or give a deployment_id (said once per target and model).', 'SwitchyardConfigWarning'],

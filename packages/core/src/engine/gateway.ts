@@ -3,7 +3,7 @@
  * either a complete body or a stream whose first whole event already arrived (so a fallback was still possible up
  * to that point). The consumer reports when delivery ended; the engine then emits the request's one log event.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { LeafNode, ResolvedOptions, RouteNode, StrategyNode } from '../config/resolve';
 import { resolveOptions } from '../config/resolve';
 import { looksLikeApiKey, type SwitchyardOptions } from '../config/schema';
@@ -15,7 +15,7 @@ import { calledUpstream, type AttemptLog, type LogEvent, type ServedBy, type Tok
 import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
-import { HOP_HEADER, maskedKey, maskSecret, PROCESS_HOP, redact, type UpstreamPlan } from '../providers/provider';
+import { HOP_HEADER, maskedKey, maskSecret, redact, type UpstreamPlan } from '../providers/provider';
 import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { mergeMembers } from './body-merge';
@@ -310,13 +310,16 @@ export class Gateway {
     return this.era;
   }
 
-  /** `ticket`: what `enter()` returned (without it, as before tickets, the oldest request in flight is taken). */
-  leave(ticket: number = this.olderInFlight.keys().next().value ?? this.era): void {
+  /** `ticket`: what `enter()` returned. */
+  leave(ticket: number): void {
     if (ticket === this.era) {
       this.inFlight--;
       return;
     }
-    const left = this.olderInFlight.get(ticket)! - 1;
+    const open = this.olderInFlight.get(ticket);
+    // Not a ticket of a request in flight (given back twice, or none): nothing to count down.
+    if (open === undefined) return;
+    const left = open - 1;
     if (left > 0) return void this.olderInFlight.set(ticket, left);
     this.olderInFlight.delete(ticket);
     // Eras only grow, so the map's first key is the oldest still open: waiters up to an era before it are done.
@@ -464,17 +467,33 @@ export class Gateway {
     const hops = given.split(',').map((hop) => hop.trim());
     // Only names as Switchyard makes them go on upstream: a client's own text in this header is not forwarded.
     if (!hops.every((hop) => HOP_NAME.test(hop))) return null;
-    if (hops.includes(PROCESS_HOP) || hops.length >= MAX_HOPS) {
+    if (hops.includes(this.hop) || hops.length >= MAX_HOPS) {
       if (!this.loopWarned) {
         this.loopWarned = true;
         process.emitWarning(LOOP_MESSAGE, 'SwitchyardConfigWarning');
       }
       throw new SwitchyardError('loop_detected', LOOP_MESSAGE);
     }
-    return `${given}, ${PROCESS_HOP}`;
+    return `${given}, ${this.hop}`;
   }
 
   private loopWarned = false;
+  /** This engine's name in `HOP_HEADER`: random, so that it says nothing about the host. */
+  private readonly hop = randomBytes(6).toString('hex');
+  /** Each endpoint's headers with this engine's hop name (null: a provider's own host), made once. */
+  private readonly hopHeaders = new WeakMap<object, Record<string, string> | null>();
+
+  /** An attempt's headers: the endpoint's, and the engines the request passed through (see `hopsOf`). */
+  private headersOut(plan: UpstreamPlan, hops: string | null): Record<string, string> {
+    let withHop = this.hopHeaders.get(plan.headers);
+    if (withHop === undefined) {
+      withHop = PROVIDER_HOST.test(plan.origin) ? null : { ...plan.headers, [HOP_HEADER]: this.hop };
+      this.hopHeaders.set(plan.headers, withHop);
+    }
+    if (withHop === null) return plan.headers;
+    // A request another Switchyard sent on: the engines it passed through go on with it.
+    return hops === null ? withHop : { ...withHop, [HOP_HEADER]: hops };
+  }
 
   /** Targets and models a warning named already (at most MAX_NOT_DEPLOYED_WARNINGS: models come from clients). */
   private notDeployedWarned = new Set<string>();
@@ -482,14 +501,13 @@ export class Gateway {
    * A model missing from a target's `deployments` map: a fallback to that target cannot happen for it, with no sign
    * but the log's attempts (the client gets the first target's 429). Said once per target and model.
    */
-  private warnNotDeployed(leaf: LeafNode, model: string, asFallback: boolean): void {
+  private warnNotDeployed(leaf: LeafNode, model: string): void {
     const id = `${leaf.virtualKey ?? leaf.path} ${model}`;
     if (this.notDeployedWarned.has(id) || this.notDeployedWarned.size >= MAX_NOT_DEPLOYED_WARNINGS) return;
     this.notDeployedWarned.add(id);
     const target = `${leaf.path} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
-    const effect = asFallback ? 'requests for it cannot fall back there' : 'requests for it cannot be served there';
     process.emitWarning(
-      `${target} has no deployment for model ${JSON.stringify(model)}: ${effect}. Add it to the target's deployments, or give a deployment_id (said once per target and model).`,
+      `${target} has no deployment for model ${JSON.stringify(model)}: requests for it cannot fall back there. Add it to the target's deployments, or give a deployment_id (said once per target and model).`,
       'SwitchyardConfigWarning',
     );
   }
@@ -583,7 +601,9 @@ export class Gateway {
     if (plan instanceof SwitchyardError) {
       run.otel?.attemptStarted(t, entry, undefined, run.parsed.body, leaf.overrideParams);
       entry.error = { code: plan.code, message: plan.message };
-      if (plan.code === 'model_not_deployed') this.warnNotDeployed(leaf, model, run.attempts.length > 1);
+      // Only behind a failure that was not the model's (a 429, a 5xx, no connection): a client's mistyped model, which
+      // a provider answers with a 404, must not use up the warnings meant for a deployment the config lacks.
+      if (plan.code === 'model_not_deployed' && run.attempts.some(failedNotForTheModel)) this.warnNotDeployed(leaf, model);
       return { ok: false, error: plan };
     }
     entry.model = plan.model;
@@ -604,8 +624,7 @@ export class Gateway {
     // A stream being handed to the client still needs the request's aborts (client gone) to reach its upstream.
     let streaming = false;
     try {
-      // A request another Switchyard sent on: the processes it passed through go on with it (see hopsOf).
-      const headers = run.hops === null ? plan.headers : { ...plan.headers, [HOP_HEADER]: run.hops };
+      const headers = this.headersOut(plan, run.hops);
       const upstream = { origin: plan.origin, path: plan.path, headers, body: payload, signal };
       const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
@@ -803,8 +822,8 @@ export class Gateway {
     if (target !== null) headers['x-switchyard-target'] = target;
     // The openai SDK retries a 429 or 5xx (twice by default) unless told not to: after our own retries and
     // fallbacks, or the whole deadline, its retry would run that chain again, and wait out a retry-after we skipped;
-    // an answer of the wrong kind would come again.
-    if (status >= 400 && (tried > 1 || code === 'deadline_exceeded' || code === 'upstream_invalid_response')) headers['x-should-retry'] = 'false';
+    // an answer of the wrong kind would come again, and a loop (508, here or from a Switchyard upstream) loop again.
+    if (status >= 400 && (tried > 1 || status === 508 || code === 'deadline_exceeded' || code === 'upstream_invalid_response')) headers['x-should-retry'] = 'false';
   }
 }
 
@@ -950,8 +969,14 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
 }
 
 const MAX_NOT_DEPLOYED_WARNINGS = 100;
-/** A process's name in the hop header, as `PROCESS_HOP` makes one. */
+/** An attempt that failed for a reason other than its model: rate-limited, a server error, no answer. */
+function failedNotForTheModel(attempt: AttemptLog): boolean {
+  return attempt.status === 429 || (attempt.status !== null && attempt.status >= 500) || (attempt.status === null && attempt.error !== undefined && attempt.error.code !== 'model_not_deployed');
+}
+/** An engine's name in the hop header, as a Gateway makes one. */
 const HOP_NAME = /^[0-9a-f]{12}$/;
+/** The providers' own hosts: no Switchyard behind them, so no hop header to them. */
+const PROVIDER_HOST = /^https:\/\/(?:api\.openai\.com|[a-z0-9-]+\.(?:openai\.azure\.com|cognitiveservices\.azure\.com|services\.ai\.azure\.com))(?::443)?$/i;
 /** Switchyards one request may pass through: past this, a loop among several (each sending to the next). */
 const MAX_HOPS = 8;
 const LOOP_MESSAGE =

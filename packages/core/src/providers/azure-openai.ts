@@ -1,6 +1,6 @@
 import { SwitchyardError } from '../errors';
 import type { ProviderEndpoint, UpstreamPlan } from './provider';
-import { HOP_HEADER, PROCESS_HOP, splitBaseUrl } from './provider';
+import { splitBaseUrl } from './provider';
 
 /** Default `api-version`: the latest GA data-plane version when this was written (Azure OpenAI REST reference). */
 export const AZURE_DEFAULT_API_VERSION = '2024-10-21';
@@ -32,7 +32,7 @@ function azureBaseUrl(options: AzureEndpointOptions): string {
 export function azureOpenAIEndpoint(options: AzureEndpointOptions): ProviderEndpoint {
   const { origin, prefix } = splitBaseUrl(azureBaseUrl(options));
   // Bodies pass through as they come (streams event by event): none should arrive compressed.
-  const headers: Record<string, string> = { 'api-key': options.api_key, 'content-type': 'application/json', 'accept-encoding': 'identity', [HOP_HEADER]: PROCESS_HOP };
+  const headers: Record<string, string> = { 'api-key': options.api_key, 'content-type': 'application/json', 'accept-encoding': 'identity' };
   const v1 = options.api_version === 'v1';
   const apiVersion = encodeURIComponent(options.api_version ?? AZURE_DEFAULT_API_VERSION);
   const { deployments, deployment_id } = options;

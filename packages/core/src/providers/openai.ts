@@ -1,5 +1,5 @@
 import type { ProviderEndpoint, UpstreamPlan } from './provider';
-import { HOP_HEADER, PROCESS_HOP, splitBaseUrl } from './provider';
+import { splitBaseUrl } from './provider';
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
@@ -17,7 +17,6 @@ export function openAIEndpoint(options: OpenAIEndpointOptions): ProviderEndpoint
     'content-type': 'application/json',
     // Bodies pass through as they come (streams event by event): none should arrive compressed.
     'accept-encoding': 'identity',
-    [HOP_HEADER]: PROCESS_HOP,
   };
   if (options.openai_organization) headers['openai-organization'] = options.openai_organization;
   if (options.openai_project) headers['openai-project'] = options.openai_project;

@@ -1,16 +1,13 @@
 /** A provider adapter turns a requested model into the upstream URL, headers and body model of one attempt. */
-import { randomBytes } from 'node:crypto';
 import type { ProviderName } from '../config/schema';
 import { SwitchyardError } from '../errors';
 
 /**
- * Sent on every upstream call, naming the Switchyard processes a request passed through (this one last): a target's
- * `custom_host` that leads back to one of them (an `OPENAI_BASE_URL` pointing at the app itself) is refused there
- * (508) instead of calling itself without end.
+ * Sent on upstream calls, naming the Switchyard engines (Gateways) a request passed through, this one last: a
+ * target's `custom_host` that leads back to one of them (an `OPENAI_BASE_URL` pointing at the app itself) is refused
+ * there (508) instead of calling itself without end. Not sent to the providers' own hosts, where no loop can be.
  */
 export const HOP_HEADER = 'x-switchyard-hop';
-/** This process's name in `HOP_HEADER`: random, so that it says nothing about the host. */
-export const PROCESS_HOP = randomBytes(6).toString('hex');
 
 export interface UpstreamPlan {
   /** `scheme://host:port`: the connection pool key. */
