@@ -2,14 +2,11 @@
  * A host's span processor that throws (its own bug, or an exporter's) must not break a request, nor leave the other
  * spans of the request open: its own file, as the tracer provider is registered globally for the worker.
  */
-import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import express from 'express';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LogEvent } from '@switchyard/core';
-import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
-import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { expressAdapter, type RunningApp } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
 
 interface OtelApi {
@@ -49,9 +46,7 @@ describe('OpenTelemetry with a span processor that throws', () => {
     // The exporter's processor first: the SDK calls each in turn, so it has the span before the faulty one throws.
     expect(api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter), faulty] }))).toBe(true);
     up = await startUpstreams();
-    const host = express();
-    host.use(fallbackMiddleware(seedOptions(up, logs, { config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } })));
-    app = await listen(createServer(host));
+    app = await expressAdapter.start(seedOptions(up, logs, { config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } }));
   });
   afterAll(async () => {
     api.trace.disable();

@@ -10,7 +10,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import type { LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
-import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { expressAdapter, listen, type RunningApp } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
 
 /** The copy of @opentelemetry/api that core uses: a provider must be registered through a compatible API version. */
@@ -40,9 +40,7 @@ describe('OpenTelemetry spans', () => {
 
   beforeAll(async () => {
     up = await startUpstreams();
-    const host = express();
-    host.use(fallbackMiddleware(seedOptions(up, logs, { config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } })));
-    app = await listen(createServer(host));
+    app = await expressAdapter.start(seedOptions(up, logs, { config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } }));
   });
   afterAll(async () => {
     api.trace.disable();

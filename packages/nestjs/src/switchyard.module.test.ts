@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Catch, Controller, HttpException, Inject, Injectable, Module, Post, Res, SetMetadata, type ArgumentsHost, type ExceptionFilter, UseGuards, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Catch, Controller, HttpException, Inject, Injectable, Module, Post, Res, SetMetadata, type ArgumentsHost, type INestApplication, type ExceptionFilter, UseGuards, VersioningType, type CallHandler, type CanActivate, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, NestFactory, Reflector } from '@nestjs/core';
 import { lastValueFrom, Observable as RxObservable, tap, type Observable } from 'rxjs';
 import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
@@ -385,18 +385,26 @@ describe('SwitchyardModule', () => {
     expect([queued.length, written.length]).toEqual([0, 1]);
   });
 
-  it('on a forced close, flushes after the requests it cut have logged their 499', async () => {
-    const written: LogEvent[] = [];
-    const queued: LogEvent[] = [];
-    const sink = { write: (e: LogEvent) => void queued.push(e), flush: async () => void written.push(...queued.splice(0)) };
-    const module = SwitchyardModule.forRootAsync({ route: { path: 'v1/chat/completions' }, useFactory: () => ({ ...config.switchyard(), logSinks: [sink] }) });
-    const app = await NestFactory.create(module, { logger: false, forceCloseConnections: true });
+  /**
+   * Serves the app, sends a chat request the upstream never answers, and closes the app with it in flight; resolves
+   * once closed, with the client's request (settled with its error).
+   */
+  async function closeWithRequestInFlight(app: INestApplication): Promise<{ cut: Promise<unknown> }> {
     const { url } = await listenNest(app);
     openai.enqueue({ hang: true });
     const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
     const cut = client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
     await until(() => openai.requests.length === 1);
     await app.close();
+    return { cut };
+  }
+
+  it('on a forced close, flushes after the requests it cut have logged their 499', async () => {
+    const written: LogEvent[] = [];
+    const queued: LogEvent[] = [];
+    const sink = { write: (e: LogEvent) => void queued.push(e), flush: async () => void written.push(...queued.splice(0)) };
+    const module = SwitchyardModule.forRootAsync({ route: { path: 'v1/chat/completions' }, useFactory: () => ({ ...config.switchyard(), logSinks: [sink] }) });
+    const { cut } = await closeWithRequestInFlight(await NestFactory.create(module, { logger: false, forceCloseConnections: true }));
     // The 499 came after Nest closed the connections, and before the flush: the store wrote it.
     expect(written.map((e) => e.status)).toEqual([499]);
     expect(await cut).toBeInstanceOf(OpenAI.APIConnectionError);
@@ -427,13 +435,7 @@ describe('SwitchyardModule', () => {
     });
     @Module({ imports: [switchyard] })
     class AppModule {}
-    const app = await NestFactory.create(AppModule, { logger: false, forceCloseConnections: true });
-    const { url } = await listenNest(app);
-    openai.enqueue({ hang: true });
-    const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
-    const cut = client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
-    await until(() => openai.requests.length === 1);
-    await app.close();
+    const { cut } = await closeWithRequestInFlight(await NestFactory.create(AppModule, { logger: false, forceCloseConnections: true }));
     // Nest shuts an imported module down after the modules that import it: SwitchyardModule waited first.
     expect(order).toEqual(['wrote 499', 'store closed']);
     expect(await cut).toBeInstanceOf(OpenAI.APIConnectionError);
