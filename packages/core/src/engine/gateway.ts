@@ -457,9 +457,9 @@ export class Gateway {
   }
 
   /**
-   * The Switchyard processes a request passed through before, with this one added, or null when a client sent it
-   * (the usual case: upstream calls then carry this process's name alone). Refuses one this process sent already: a
-   * target's address leads back here, and each hop would start another without end.
+   * The Switchyard engines a request passed through before, with this one added, or null when a client sent it (the
+   * usual case: upstream calls then carry this engine's name alone). Refuses one this engine sent already: a target's
+   * address leads back here, and each hop would start another without end.
    */
   private hopsOf(headers: HeaderBag): string | null {
     const given = header(headers, HOP_HEADER);
