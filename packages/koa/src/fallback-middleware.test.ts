@@ -61,15 +61,28 @@ describe('Koa: a timeout middleware in front that answers through ctx.status and
   });
 });
 
-it('Koa: a streamed answer of the host (ctx.body a Readable) is left for Koa to finish when the upstream answers meanwhile', async () => {
+/** A page streamed out slowly: 6 parts over ~300 ms. */
+function slowPage(): Readable {
+  let n = 0;
+  return new Readable({ read() { setTimeout(() => this.push(n++ < 6 ? `part${n};` : null), 50); } });
+}
+
+// Koa 3 pipes a web ReadableStream or a fetch Response given as ctx.body as it does a Node Readable.
+it.each([
+  ['a Node Readable', () => slowPage()],
+  ['a web ReadableStream', () => Readable.toWeb(slowPage())],
+  ['a fetch Response', () => new Response(Readable.toWeb(slowPage()) as ReadableStream, { status: 503 })],
+])("Koa: a timeout middleware's streamed answer (ctx.body %s) is left for Koa to finish when the upstream answers meanwhile", async (_name, body) => {
   const app = new Koa();
+  const errors: string[] = [];
+  app.on('error', (err: Error & { code?: string }) => errors.push(err.code ?? err.message));
   app.use(async (ctx, next) => {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
         ctx.status = 503;
-        let n = 0; // a page streamed out slowly: 6 parts over ~300 ms
-        ctx.body = new Readable({ read() { setTimeout(() => this.push(n++ < 6 ? `part${n};` : null), 50); } });
+        ctx.type = 'text';
+        ctx.body = body() as never;
         resolve();
       }, 100);
     });
@@ -85,6 +98,7 @@ it('Koa: a streamed answer of the host (ctx.body a Readable) is left for Koa to 
   const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages }) });
   expect([res.status, await res.text()]).toEqual([503, 'part1;part2;part3;part4;part5;part6;']);
   expect((await nextLog(logs)).status).toBe(503);
+  expect(errors).toEqual([]);
 });
 
 it('Koa: a stream is not cut short by a content-length the host set before Switchyard answered', async () => {

@@ -39,8 +39,12 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
       if (headers['content-type'] === undefined) ctx.remove('Content-Type');
     };
     // A body parser (e.g. @koa/bodyparser) leaves the parsed body on ctx.request.body.
-    // A reply Koa is piping meanwhile (a timeout middleware's streamed ctx.body) is Koa's to finish.
-    const hostFinishes = () => typeof (ctx.body as { pipe?: unknown } | null)?.pipe === 'function';
+    // A reply Koa is piping meanwhile (a timeout middleware's streamed ctx.body: a Node stream, or in Koa 3 a web
+    // ReadableStream, a fetch Response or a Blob) is Koa's to finish.
+    const hostFinishes = () => {
+      const body: unknown = ctx.body;
+      return typeof (body as { pipe?: unknown } | null)?.pipe === 'function' || body instanceof ReadableStream || body instanceof Response || body instanceof Blob;
+    };
     await handleNodeRequest(gateway, ctx.req, ctx.res, { parsedBody: (ctx.request as { body?: unknown }).body, beforeWrite: takeOver, hostFinishes, respond });
     // Streamed by us, or ended for a client that left (ctx.status then reads 499): nothing for Koa to write after this.
     if (!handedOver) ctx.respond = false;

@@ -31,6 +31,12 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
+  it('lists the first 20 known virtual keys beside an unknown one, and how many more there are', () => {
+    const many = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`tenant-${i}`, { provider: 'openai', api_key: `sk-${i}` }]));
+    const [issue] = issuesOf({ virtualKeys: many, config: { virtual_key: 'tenant-x' } });
+    expect(issue).toBe(`config.virtual_key: unknown virtual key "tenant-x" (known: ${Array.from({ length: 20 }, (_, i) => `tenant-${i}`).join(', ')} and 5 more)`);
+  });
+
   it('says where a URL pasted as an Azure resource_name goes', () => {
     const issues = issuesOf({ virtualKeys: { az: { provider: 'azure-openai', api_key: 'k', resource_name: 'https://my-resource.openai.azure.com/', deployment_id: 'd' } }, config: { virtual_key: 'az' } });
     expect(issues).toEqual(['virtualKeys.az.resource_name: must be an Azure resource name (letters, digits, dashes; a URL goes in `endpoint`)']);

@@ -164,6 +164,9 @@ type RoutingSections = Pick<ParsedOptions, 'virtualKeys' | 'config' | 'configs' 
 const DEFAULT_DEADLINE_MS = 590_000;
 
 /** Parses and resolves options; throws SwitchyardOptionsError listing every problem with its path. */
+/** Virtual key names an unknown-key error lists. */
+const MAX_KNOWN_SHOWN = 20;
+
 export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input, { error: parseErrors });
   if (!parsed.success) {
@@ -378,9 +381,11 @@ class Resolver {
         if (this.invalidKeys.has(config.virtual_key)) return this.placeholder(targetPath, weight);
         // Declared ones with a problem of their own (reported at their path) are known too: not hidden from the list.
         const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys];
+        // A thousand tenants' keys would make one typo a 25,000-character error: the first few say enough.
+        const shown = known.length > MAX_KNOWN_SHOWN ? `${known.slice(0, MAX_KNOWN_SHOWN).join(', ')} and ${known.length - MAX_KNOWN_SHOWN} more` : known.join(', ');
         this.issues.push({
           path: formatPath([...at, 'virtual_key']),
-          message: `unknown virtual key ${shownKeyName(config.virtual_key, new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key)))}${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+          message: `unknown virtual key ${shownKeyName(config.virtual_key, new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key)))}${known.length ? ` (known: ${shown})` : ''}`,
         });
         return this.placeholder(targetPath, weight);
       }

@@ -495,16 +495,15 @@ export class Gateway {
     return hops === null ? withHop : { ...withHop, [HOP_HEADER]: hops };
   }
 
-  /** Targets and models a warning named already (at most MAX_NOT_DEPLOYED_WARNINGS: models come from clients). */
-  private notDeployedWarned = new Set<string>();
   /**
    * A model missing from a target's `deployments` map: a fallback to that target cannot happen for it, with no sign
-   * but the log's attempts (the client gets the first target's 429). Said once per target and model.
+   * but the log's attempts (the client gets the first target's 429). Said once per target and model in the process
+   * (a gateway rebuilt on a config reload says it once too).
    */
   private warnNotDeployed(leaf: LeafNode, model: string): void {
-    const id = `${leaf.virtualKey ?? leaf.path} ${model}`;
-    if (this.notDeployedWarned.has(id) || this.notDeployedWarned.size >= MAX_NOT_DEPLOYED_WARNINGS) return;
-    this.notDeployedWarned.add(id);
+    const id = `${leaf.provider} ${leaf.virtualKey ?? leaf.path} ${model}`;
+    if (NOT_DEPLOYED_WARNED.has(id) || NOT_DEPLOYED_WARNED.size >= MAX_NOT_DEPLOYED_WARNINGS) return;
+    NOT_DEPLOYED_WARNED.add(id);
     const target = `${leaf.path} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
     process.emitWarning(
       `${target} has no deployment for model ${JSON.stringify(model)}: requests for it cannot fall back there. Add it to the target's deployments, or give a deployment_id (said once per target and model).`,
@@ -968,6 +967,8 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
   return new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} could not be reached (${code ?? 'connection failed'}${hint}).`, { cause: err });
 }
 
+/** Targets and models a warning named already, in any Gateway of the process (at most 100: models come from clients). */
+const NOT_DEPLOYED_WARNED = new Set<string>();
 const MAX_NOT_DEPLOYED_WARNINGS = 100;
 /** An attempt that failed for a reason other than its model: rate-limited, a server error, no answer. */
 function failedNotForTheModel(attempt: AttemptLog): boolean {
