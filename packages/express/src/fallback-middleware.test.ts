@@ -422,6 +422,28 @@ describe('shutdown with gateway.drain()', () => {
   });
 });
 
+it("logs what the client got on a host whose socket never sets writableFinished (serverless-http, in AWS Lambda), not 499", async () => {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const host = express();
+  // serverless-http's response sits on a socket of its own: 'finish' comes, writableFinished stays false.
+  host.use((_req: Request, res: Response, next: NextFunction) => {
+    Object.defineProperty(res, 'writableFinished', { get: () => false });
+    next();
+  });
+  host.use(fallbackMiddleware(seedOptions(up, logs)));
+  const app = await listen(createServer(host));
+  try {
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages: [] }).catch(() => undefined); // Switchyard's own 400
+    await until(() => logs.length === 2);
+    expect(logs.map((e) => e.status)).toEqual([200, 400]);
+  } finally {
+    await app.close();
+    await up.close();
+  }
+});
+
 describe('drain() asked while a body arrives', () => {
   it('waits for that request to the end of its upstream call, once the body is in and the engine has it', async () => {
     const { up, logs, gateway, app, arrived } = await appNotingArrivals();

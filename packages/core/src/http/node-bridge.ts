@@ -282,9 +282,26 @@ function sseErrorEvent(err: unknown): string {
   return `data: ${JSON.stringify(streamInterrupted(err).toBody())}\n\n`;
 }
 
-/** A response someone else writes (the host, the framework): logged when it closes, with the status that went out. */
+/** A response someone else writes (the host, the framework): logged when it ends, with the status that went out. */
 function endWhenClosed(result: GatewayResponse, res: ServerResponse): void {
-  res.once('close', () => result.end(res.writableFinished ? { status: res.statusCode } : { clientClosed: true }));
+  endWhenDone(res, () => result.end({ status: res.statusCode }), () => result.end({ clientClosed: true }));
+}
+
+/**
+ * Calls `delivered` once the response is handed to the OS ('finish'), or `left` if it closes before that. On
+ * 'finish', not at 'close' by `writableFinished`: a host's own socket (serverless-http's, in AWS Lambda) never sets
+ * that, and every answer would read as a client that left.
+ */
+function endWhenDone(res: ServerResponse, delivered: () => void, left: () => void): void {
+  let done = false;
+  res.once('finish', () => {
+    done = true;
+    delivered();
+  });
+  res.once('close', () => {
+    if (!done && !res.writableFinished) left();
+    else if (!done) delivered();
+  });
 }
 
 interface RestReader {
@@ -359,7 +376,7 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   }
   beforeWrite?.(result.status);
   if (!stream) {
-    res.once('close', () => result.end({ clientClosed: !res.writableFinished }));
+    endWhenDone(res, () => result.end(), () => result.end({ clientClosed: true }));
     res.writeHead(result.status, { ...result.headers, 'content-length': String(body!.length) });
     res.end(body);
     return;
