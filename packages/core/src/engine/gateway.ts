@@ -408,19 +408,14 @@ export class Gateway {
    * request then succeeds on the next target, with no sign but the log's attempts. Said once per key.
    */
   private warnKeyRefused(leaf: LeafNode): void {
-    // A virtual key by its name; a key written inline in a config by its last characters, as providers show keys.
     const secret = leaf.endpoint.secret;
-    const key =
-      leaf.virtualKey !== undefined ? `virtual key "${leaf.virtualKey}"` : secret.length >= 12 ? `the api_key ending "${secret.slice(-4)}"` : 'an api_key written in a config';
-    // Once per key in the process, not per Gateway: a gateway made per request or per hot reload says it once too.
-    // By a hash: the set outlives the options that hold the key.
-    const id = `${leaf.provider} ${createHash('sha256').update(secret).digest('base64')}`;
-    if (KEYS_REFUSED_WARNED.has(id)) return;
-    KEYS_REFUSED_WARNED.add(id);
-    process.emitWarning(
-      `${leaf.path} (${leaf.provider}, ${key}) answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).`,
-      'SwitchyardCredentialWarning',
-    );
+    // By a hash: the set of keys said outlives the options that hold them.
+    warnOncePerProcess(KEYS_REFUSED_WARNED, `${leaf.provider} ${createHash('sha256').update(secret).digest('base64')}`, 'SwitchyardCredentialWarning', () => {
+      // A virtual key by its name; a key written inline in a config by its last characters, as providers show keys.
+      const key =
+        leaf.virtualKey !== undefined ? `virtual key "${leaf.virtualKey}"` : secret.length >= 12 ? `the api_key ending "${secret.slice(-4)}"` : 'an api_key written in a config';
+      return `${leaf.path} (${leaf.provider}, ${key}) answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).`;
+    });
   }
 
   /**
@@ -502,13 +497,11 @@ export class Gateway {
    */
   private warnNotDeployed(leaf: LeafNode, model: string): void {
     const id = `${leaf.provider} ${leaf.virtualKey ?? leaf.path} ${model}`;
-    if (NOT_DEPLOYED_WARNED.has(id) || NOT_DEPLOYED_WARNED.size >= MAX_NOT_DEPLOYED_WARNINGS) return;
-    NOT_DEPLOYED_WARNED.add(id);
-    const target = `${leaf.path} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
-    process.emitWarning(
-      `${target} has no deployment for model ${JSON.stringify(model)}: requests for it cannot fall back there. Add it to the target's deployments, or give a deployment_id (said once per target and model).`,
-      'SwitchyardConfigWarning',
-    );
+    // At most 100 models: they come from clients.
+    warnOncePerProcess(NOT_DEPLOYED_WARNED, id, 'SwitchyardConfigWarning', () => {
+      const target = `${leaf.path} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
+      return `${target} has no deployment for model ${JSON.stringify(model)}: requests for it cannot fall back there. Add it to the target's deployments, or give a deployment_id (said once per target and model).`;
+    }, 100);
   }
 
   /**
@@ -967,9 +960,17 @@ function transportError(err: unknown, leaf: LeafNode): SwitchyardError {
   return new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} could not be reached (${code ?? 'connection failed'}${hint}).`, { cause: err });
 }
 
-/** Targets and models a warning named already, in any Gateway of the process (at most 100: models come from clients). */
+/**
+ * Says a warning once per key of `said`, for every Gateway of the process (one made per request or rebuilt on a
+ * reload says it once too); at most `max` keys.
+ */
+function warnOncePerProcess(said: Set<string>, key: string, type: string, message: () => string, max = Infinity): void {
+  if (said.has(key) || said.size >= max) return;
+  said.add(key);
+  process.emitWarning(message(), type);
+}
+/** Targets and models a missing-deployment warning named already. */
 const NOT_DEPLOYED_WARNED = new Set<string>();
-const MAX_NOT_DEPLOYED_WARNINGS = 100;
 /** An attempt that failed for a reason other than its model: rate-limited, a server error, no answer. */
 function failedNotForTheModel(attempt: AttemptLog): boolean {
   return attempt.status === 429 || (attempt.status !== null && attempt.status >= 500) || (attempt.status === null && attempt.error !== undefined && attempt.error.code !== 'model_not_deployed');
@@ -983,7 +984,7 @@ const MAX_HOPS = 8;
 const LOOP_MESSAGE =
   'This request came back to a Switchyard it passed through already: a target\'s custom_host (or endpoint) leads back to this app (an OPENAI_BASE_URL pointing at it?). Refused, so that it does not call itself without end.';
 
-/** Keys a provider refused (by provider and hash) that a warning named already, in any Gateway of the process. */
+/** Keys a provider refused (by provider and hash) that a warning named already. */
 const KEYS_REFUSED_WARNED = new Set<string>();
 
 /** Which target's upstream failed, for the messages Switchyard writes itself (never its host: the path and provider). */
