@@ -23,6 +23,7 @@ export type SwitchyardErrorCode =
   | 'client_closed'
   | 'host_answered'
   | 'loop_detected'
+  | 'circuit_open'
   | 'internal_error';
 
 /** OpenAI's error envelope, as the OpenAI API and its SDKs use it. */
@@ -50,6 +51,9 @@ const STATUS_BY_CODE: Record<SwitchyardErrorCode, number> = {
   host_answered: 499,
   // RFC 5842's: a target's address leads back to the Switchyard that sent the request.
   loop_detected: 508,
+  // Only on a log event's attempt: a target skipped, its circuit open (cb_config); never a response (when every
+  // target's circuit is open, the breaker is bypassed).
+  circuit_open: 503,
   internal_error: 500,
 };
 

@@ -11,7 +11,7 @@ export type { CancelSignal } from './engine/cancellation';
 export { SwitchyardError, SwitchyardOptionsError } from './errors';
 export type { SwitchyardErrorCode, OpenAIErrorBody, OptionsIssue } from './errors';
 export { MAX_TIMER_MS, optionsSchema, routingConfigSchema, virtualKeySchema } from './config/schema';
-export type { SwitchyardOptions, RoutingConfig, TargetConfig, VirtualKeyConfig, RetryConfig, ProviderName } from './config/schema';
+export type { SwitchyardOptions, RoutingConfig, TargetConfig, VirtualKeyConfig, RetryConfig, CircuitBreakerConfig, ProviderName } from './config/schema';
 export { DEFAULT_RETRY_STATUS_CODES } from './config/resolve';
 export { AZURE_DEFAULT_API_VERSION } from './providers/azure-openai';
 export { retryAfterMs, retryDelayMs } from './engine/retry-delay';

@@ -336,7 +336,7 @@ describe('viewer page in headless Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('marks an answer that broke after it started, counts only upstream calls as tries, and stops live mode at a refused token', async () => {
+  it('marks an answer that broke after it started, counts only upstream calls as tries (not a target skipped), and stops live mode at a refused token', async () => {
     const first = logs[0]!;
     const at = Date.now() + 60_000; // newest: on top
     store.write({
@@ -352,9 +352,22 @@ describe('viewer page in headless Chromium', () => {
       ],
       servedBy: { target: 'targets[0]', provider: 'openai', model: 'o3' },
     });
+    store.write({
+      ...first, requestId: 'circuit-1', traceId: 'circuit-open', startedAt: at - 2, status: 200, fallback: true,
+      attempts: [
+        { target: 'targets[0]', provider: 'openai', model: 'gpt-4o', status: null, durationMs: 0, error: { code: 'circuit_open', message: 'Skipped' } },
+        { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod', status: 200, durationMs: 5 },
+      ],
+      servedBy: { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod' },
+    });
     await store.flush();
     const page = await browser.newPage();
     await page.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
+    // A target skipped as its circuit was open: a fallback, one upstream call, not broken.
+    const circuit = page.locator('tr.row', { hasText: 'circuit-open' });
+    await circuit.waitFor();
+    expect(await circuit.locator('.badge-fallback').getAttribute('title')).toBe('Served by targets[1] after 1 earlier target(s) tried or skipped');
+    expect(await circuit.textContent()).not.toMatch(/tries|broke/);
     const broken = page.locator('tr.row', { hasText: 'broken-stream' });
     await broken.waitFor();
     expect(await broken.locator('.broke').textContent()).toBe('broke');

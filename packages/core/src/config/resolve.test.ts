@@ -240,7 +240,7 @@ describe('options validation (at construction, every issue with its path)', () =
           legacy: { mode: 'fallback', options: [{ virtual_key: 'openai-prod' }] },
           shapes: { retry: 3, strategy: 'fallback', targets: [{ virtual_key: 'openai-prod', on_status_codes: [429] }] },
           extras: {
-            strategy: { mode: 'loadbalance', sticky: { hash_fields: ['user'] }, cb_config: { failure_threshold: 5 } },
+            strategy: { mode: 'loadbalance', sticky: { hash_fields: ['user'] } },
             input_mutators: [], default_input_guardrails: [], metadata: { team: 'a' },
             targets: [{ virtual_key: 'openai-prod' }],
           },
@@ -254,10 +254,39 @@ describe('options validation (at construction, every issue with its path)', () =
       'configs.shapes.targets[0].on_status_codes: unknown option on a target: fallback triggers go in the parent\'s `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
       'configs.shapes.retry: must be an object such as { attempts: 3 }',
       'configs.extras.strategy.sticky: unknown option: a Portkey feature Switchyard does not support',
-      'configs.extras.strategy.cb_config: unknown option: a Portkey feature Switchyard does not support',
       'configs.extras.input_mutators: unknown option: a Portkey feature Switchyard does not support',
       'configs.extras.default_input_guardrails: unknown option: a Portkey feature Switchyard does not support',
       'configs.extras.metadata: unknown option: a Portkey feature Switchyard does not support',
+    ]);
+  });
+
+  it("checks a circuit breaker's cb_config where Portkey puts it, in a strategy", () => {
+    const cb = (cb_config: unknown) => ({ strategy: { mode: 'fallback', cb_config }, targets: [{ virtual_key: 'openai-prod' }] });
+    expect(
+      issuesOf({
+        virtualKeys,
+        config: { ...cb({ failure_threshold: 5, cooldown_interval: 60000, failure_status_codes: [429, 503] }), targets: [{ virtual_key: 'openai-prod', cb_config: { failure_threshold: 5 } }] },
+        configs: {
+          none: cb({ cooldown_interval: 60000 }),
+          lonely: cb({ failure_threshold: 3, minimum_requests: 10 }),
+          bad: cb({ failure_threshold: 0, failure_threshold_percentage: 120, cooldown_interval: -1, failure_status_codes: [], minimum_requests: 2.5 }),
+          typo: cb({ failure_threshold: 2, cooldownInterval: 60000, FailureStatusCodes: [500] }),
+          shape: cb(5),
+          rate: cb({ failure_threshold_percentage: 20, minimum_requests: 10, cooldown_interval: 60000 }),
+        },
+      }),
+    ).toEqual([
+      'config.targets[0].cb_config: unknown option here: a circuit breaker belongs to a strategy (`strategy: { mode, cb_config }`)',
+      'configs.none.strategy.cb_config: needs `failure_threshold` or `failure_threshold_percentage` (what opens a circuit)',
+      'configs.lonely.strategy.cb_config.minimum_requests: `minimum_requests` applies to `failure_threshold_percentage` only: give one, or leave `minimum_requests` out',
+      'configs.bad.strategy.cb_config.failure_threshold: Too small: expected number to be >=1',
+      'configs.bad.strategy.cb_config.failure_threshold_percentage: must be a percentage (at most 100)',
+      'configs.bad.strategy.cb_config.cooldown_interval: Too small: expected number to be >0',
+      'configs.bad.strategy.cb_config.failure_status_codes: must list at least one status (leave it out for every status >= 500)',
+      'configs.bad.strategy.cb_config.minimum_requests: must be a whole number of requests',
+      'configs.typo.strategy.cb_config.cooldownInterval: unknown option (did you mean `cooldown_interval`?)',
+      'configs.typo.strategy.cb_config.FailureStatusCodes: unknown option (did you mean `failure_status_codes`?)',
+      'configs.shape.strategy.cb_config: must be an object such as { failure_threshold: 5, cooldown_interval: 60000 }',
     ]);
   });
 

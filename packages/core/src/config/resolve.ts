@@ -10,7 +10,9 @@ import { PriceTable } from '../log/pricing';
 import { azureOpenAIEndpoint } from '../providers/azure-openai';
 import { openAIEndpoint } from '../providers/openai';
 import { maskedKey, type ProviderEndpoint } from '../providers/provider';
+import { CircuitBreaker, MIN_COOLDOWN_MS, type CircuitPolicy } from '../engine/circuit-breaker';
 import {
+  circuitBreakerSchema,
   looksLikeApiKey,
   optionsSchema,
   retrySchema,
@@ -19,6 +21,7 @@ import {
   PRICE_KEYS,
   TARGET_KEYS,
   virtualKeySchema,
+  type CircuitBreakerConfig,
   type ProviderName,
   type RetryConfig,
   type SwitchyardOptions,
@@ -57,6 +60,10 @@ export interface StrategyNode {
   onStatusCodes: ReadonlySet<number> | null;
   children: RouteNode[];
   weight: number;
+  /** Its `cb_config` (its own or its parent's) at work on its children, or null. */
+  breaker: CircuitBreaker | null;
+  /** The routing config it belongs to, as the options name it (`config`, `configs["tenant-a"]`), for warnings. */
+  config: string;
 }
 
 export type RouteNode = LeafNode | StrategyNode;
@@ -111,7 +118,7 @@ const parseErrors: z.core.$ZodErrorMap = (issue) => (issue.code === 'invalid_typ
 const PORTKEY_ONLY = new Set([
   'cache', 'input_guardrails', 'output_guardrails', 'before_request_hooks', 'after_request_hooks',
   'strict_open_ai_compliance', 'forward_headers', 'conditions', 'default', 'name', 'openai_beta', 'azure_model_name',
-  'sticky', 'cb_config', 'input_mutators', 'output_mutators', 'default_input_guardrails', 'default_output_guardrails',
+  'sticky', 'input_mutators', 'output_mutators', 'default_input_guardrails', 'default_output_guardrails',
   'metadata',
 ]);
 /** Portkey features with more to say than that Switchyard lacks them. */
@@ -119,6 +126,7 @@ const PORTKEY_ONLY_WHY: Readonly<Record<string, string>> = {
   azure_auth_mode: 'unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
   // Portkey's schema accepts it on a target (its gateway never reads it there); users put it there expecting a trigger.
   on_status_codes: 'unknown option on a target: fallback triggers go in the parent\'s `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
+  cb_config: 'unknown option here: a circuit breaker belongs to a strategy (`strategy: { mode, cb_config }`)',
   mode: 'unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
   options: 'unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
 };
@@ -142,6 +150,7 @@ function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string 
 }
 
 const STRATEGY_KEYS: readonly string[] = Object.keys(strategySchema.shape);
+const CB_KEYS: readonly string[] = Object.keys(circuitBreakerSchema.shape);
 
 /** The keys of the object at `at` in the options (an object zod refused a key of: its path has one of these shapes). */
 function knownKeys(at: ReadonlyArray<PropertyKey>): readonly string[] {
@@ -152,6 +161,7 @@ function knownKeys(at: ReadonlyArray<PropertyKey>): readonly string[] {
   let rest = at.slice(at[0] === 'config' ? 1 : 2);
   while (rest[0] === 'targets' && typeof rest[1] === 'number') rest = rest.slice(2);
   if (rest[0] === 'retry') return Object.keys(retrySchema.shape);
+  if (rest[0] === 'strategy' && rest[1] === 'cb_config') return CB_KEYS;
   if (rest[0] === 'strategy') return STRATEGY_KEYS;
   return TARGET_KEYS;
 }
@@ -284,8 +294,20 @@ interface Scope {
   requestTimeoutMs: number | null;
   /** A strategy's `custom_host`, for the targets below it that name none (as Portkey passes it down). */
   customHost?: string;
+  /** The nearest strategy's `cb_config`, for a nested strategy that sets none (as Portkey passes it down). */
+  circuit?: CircuitPolicy;
 }
 const ROOT_SCOPE: Scope = { overrideParams: null, retry: null, requestTimeoutMs: null };
+
+function circuitPolicy(cb: CircuitBreakerConfig): CircuitPolicy {
+  return {
+    failureThreshold: cb.failure_threshold ?? null,
+    failurePercentage: cb.failure_threshold_percentage ?? null,
+    minimumRequests: cb.minimum_requests ?? 1,
+    cooldownMs: Math.max(cb.cooldown_interval ?? MIN_COOLDOWN_MS, MIN_COOLDOWN_MS),
+    failureStatusCodes: cb.failure_status_codes ? new Set(cb.failure_status_codes) : null,
+  };
+}
 
 function retryPolicy(retry: RetryConfig): RetryPolicy {
   return {
@@ -330,6 +352,7 @@ class Resolver {
       // 0 reads as unset, as in Portkey's gateway (`if (requestTimeout)`): the parent's, else none.
       requestTimeoutMs: config.request_timeout || parent.requestTimeoutMs,
       customHost: (isStrategy ? config.custom_host : undefined) ?? parent.customHost,
+      circuit: (config.strategy?.cb_config && circuitPolicy(config.strategy.cb_config)) ?? parent.circuit,
     };
     // The overall deadline would cut such an attempt first: a pasted Portkey timeout (it has no deadline) says so at startup.
     // Equal is refused too: the deadline's timer, armed first, fires first, and the next target is never tried.
@@ -369,6 +392,8 @@ class Resolver {
       onStatusCodes: codes ? new Set(codes) : null,
       children,
       weight,
+      breaker: scope.circuit ? new CircuitBreaker(scope.circuit, children.length) : null,
+      config: formatPath(at.slice(0, at[0] === 'config' ? 1 : 2)),
     };
   }
 
@@ -414,12 +439,12 @@ class Resolver {
     const provider = fields.provider ?? 'openai';
     const api_key = fields.api_key ?? '';
     const endpoint = provider === 'openai' ? openAIEndpoint({ ...fields, api_key }) : azureOpenAIEndpoint({ ...fields, api_key });
-    const { customHost: _host, ...inherited } = scope;
+    const { customHost: _host, circuit: _circuit, ...inherited } = scope;
     return { kind: 'target', path: targetPath || 'config', provider, virtualKey, endpoint, weight, ...inherited };
   }
 
   /** Stands in for a target whose problem was already reported; never runs (construction throws). */
   private placeholder(path: string, weight: number): RouteNode {
-    return { kind: 'strategy', path, mode: 'single', onStatusCodes: null, children: [], weight };
+    return { kind: 'strategy', path, mode: 'single', onStatusCodes: null, children: [], weight, breaker: null, config: '' };
   }
 }

@@ -162,6 +162,34 @@ export const virtualKeySchema = z.strictObject({
   api_key: headerValue('is required (read it from an environment variable)'),
 });
 
+/**
+ * Portkey's circuit breaker: a target that keeps failing is skipped for `cooldown_interval` (see
+ * `engine/circuit-breaker.ts`).
+ */
+export const circuitBreakerSchema = z
+  .strictObject(
+    {
+      /** Failures that open a target's circuit. */
+      failure_threshold: z.number().int('must be a whole number of failures').min(1).optional(),
+      /** Failure rate in percent that opens a target's circuit (once `minimum_requests` were counted). */
+      failure_threshold_percentage: z.number().gt(0, 'must be a percentage above 0').max(100, 'must be a percentage (at most 100)').optional(),
+      /** ms a circuit stays open; as in Portkey, at least 30000 (a shorter one counts as 30000). Default 30000. */
+      cooldown_interval: positiveMs.optional(),
+      /** Statuses that count as failures. Default: every status >= 500. A request with no answer always counts. */
+      failure_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for every status >= 500)').optional(),
+      /** Requests counted before `failure_threshold_percentage` is read. Default 1. */
+      minimum_requests: z.number().int('must be a whole number of requests').min(1).optional(),
+    },
+    { error: objectExpected('{ failure_threshold: 5, cooldown_interval: 60000 }') },
+  )
+  .refine((cb) => cb.failure_threshold !== undefined || cb.failure_threshold_percentage !== undefined, {
+    error: 'needs `failure_threshold` or `failure_threshold_percentage` (what opens a circuit)',
+  })
+  .refine((cb) => cb.minimum_requests === undefined || cb.failure_threshold_percentage !== undefined, {
+    error: '`minimum_requests` applies to `failure_threshold_percentage` only: give one, or leave `minimum_requests` out',
+    path: ['minimum_requests'],
+  });
+
 /** Strategy of a routing config. `single` uses its first target only; `loadbalance` picks one by `weight`. */
 export const strategySchema = z.strictObject(
   {
@@ -170,6 +198,8 @@ export const strategySchema = z.strictObject(
     }),
     /** Statuses that move a request to the next target (fallback mode only). Default: every status >= 400. */
     on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out to fall back on every status >= 400)').optional(),
+    /** Skip a target that keeps failing for a while. Inherited by nested strategies that set none. */
+    cb_config: circuitBreakerSchema.optional(),
   },
   { error: objectExpected('{ mode: "fallback" }') },
 );
@@ -282,4 +312,5 @@ export type SwitchyardOptions = z.input<typeof optionsSchema>;
 export type VirtualKeyConfig = z.infer<typeof virtualKeySchema>;
 export type RoutingConfig = TargetConfigInput;
 export type RetryConfig = z.infer<typeof retrySchema>;
+export type CircuitBreakerConfig = z.infer<typeof circuitBreakerSchema>;
 export type ProviderName = z.infer<typeof providerSchema>;

@@ -20,6 +20,7 @@ import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, t
 import { retryDelayMs } from './retry-delay';
 import { mergeMembers } from './body-merge';
 import { Cancellation } from './cancellation';
+import type { CircuitBreaker } from './circuit-breaker';
 import { triggersFallback } from './fallback-rule';
 
 export interface GatewayRequest {
@@ -537,8 +538,10 @@ export class Gateway {
   }
 
   private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
-    if (node.mode === 'single') return this.runNode(node.children[0]!, run);
-    if (node.mode === 'loadbalance') return this.runNode(pickWeighted(node.children), run);
+    // Targets whose circuit is open (`cb_config`), or null: none to skip.
+    const skipped = node.breaker?.skipped(performance.now()) ?? null;
+    if (node.mode === 'single') return this.runChild(node, 0, run);
+    if (node.mode === 'loadbalance') return this.runChild(node, pickWeighted(node.children, skipped), run);
     // What the last upstream tried did (a response, or a transport failure), kept in case no later target can
     // even be tried.
     let tried: Outcome | undefined;
@@ -553,11 +556,54 @@ export class Gateway {
       keep(undefined);
       return outcome;
     };
+    const last = skipped ? skipped.lastIndexOf(false) : node.children.length - 1;
     for (let i = 0; ; i++) {
-      const outcome = await this.runNode(node.children[i]!, run);
+      if (skipped?.[i]) {
+        this.skip(node, i, run);
+        continue;
+      }
+      const outcome = await this.runChild(node, i, run);
       if (!triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes)) return settle(outcome);
-      if (i === node.children.length - 1 || run.aborted) return settle(outcome);
+      if (i === last || run.aborted) {
+        // Targets after it that would have been tried: the log says why they were not.
+        if (skipped && !run.aborted) for (let j = i + 1; j < skipped.length; j++) this.skip(node, j, run);
+        return settle(outcome);
+      }
       if (!untried(outcome)) keep(outcome);
+    }
+  }
+
+  /** A strategy's child `i`; its outcome counts for its circuit when the strategy has a breaker. */
+  private runChild(node: StrategyNode, i: number, run: RequestRun): Promise<Outcome> {
+    const pending = this.runNode(node.children[i]!, run);
+    return node.breaker === null ? pending : pending.then((outcome) => this.count(node, node.breaker!, i, outcome, run));
+  }
+
+  private count(node: StrategyNode, breaker: CircuitBreaker, i: number, outcome: Outcome, run: RequestRun): Outcome {
+    // Not the target's doing: the request was aborted (the client left, the deadline), or no upstream was called.
+    if (run.aborted || untried(outcome)) return outcome;
+    const opened = breaker.record(i, breaker.isFailure(outcome.ok ? outcome.res.status : null), performance.now());
+    if (opened) {
+      const over = opened.overMs < 1000 ? `${Math.round(opened.overMs)} ms` : `${Math.round(opened.overMs / 1000)} s`;
+      process.emitWarning(
+        `${describeChild(node, i)} failed ${opened.failures} of ${opened.requests} requests in ${over}: its circuit is open (cb_config), and requests skip it for ${Math.round(breaker.policy.cooldownMs / 1000)} s.`,
+        'SwitchyardCircuitWarning',
+      );
+    }
+    return outcome;
+  }
+
+  /** Logs the targets under child `i` as skipped, its circuit open: no upstream called, the request moves on. */
+  private skip(node: StrategyNode, i: number, run: RequestRun): void {
+    const closesIn = Math.ceil(node.breaker!.closesInMs(i, performance.now()) / 1000);
+    const t = performance.now();
+    for (const leaf of leavesOf(node.children[i]!)) {
+      const entry: AttemptLog = {
+        target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: modelAsked(leaf, run.parsed), status: null, durationMs: 0,
+        error: { code: 'circuit_open', message: `Skipped: the circuit of ${node.children[i]!.path} is open after repeated failures (cb_config); it closes in ${closesIn} s.` },
+      };
+      run.attempts.push(entry);
+      run.otel?.attemptStarted(t, entry, undefined, run.parsed.body, leaf.overrideParams);
     }
   }
 
@@ -998,18 +1044,33 @@ const TRANSPORT_HINTS: ReadonlyArray<readonly [RegExp, string]> = [
   [/^(?:DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|UNABLE_TO_VERIFY_LEAF_SIGNATURE)$/, ': its TLS certificate is not trusted; a private CA goes in NODE_EXTRA_CA_CERTS'],
 ];
 
-function pickWeighted(children: RouteNode[]): RouteNode {
-  const total = children.reduce((sum, c) => sum + c.weight, 0);
+/** The index of a child picked by weight, among those not `skipped` (all of them if every one left weighs 0). */
+function pickWeighted(children: RouteNode[], skipped: readonly boolean[] | null): number {
+  const eligible = (i: number) => children[i]!.weight > 0 && !skipped?.[i];
+  if (skipped && !children.some((_, i) => eligible(i))) skipped = null;
+  const total = children.reduce((sum, c, i) => (eligible(i) ? sum + c.weight : sum), 0);
   let r = Math.random() * total;
-  let last = children[0]!;
-  for (const child of children) {
-    if (child.weight === 0) continue;
-    r -= child.weight;
-    if (r < 0) return child;
-    last = child;
+  let last = 0;
+  for (let i = 0; i < children.length; i++) {
+    if (!eligible(i)) continue;
+    r -= children[i]!.weight;
+    if (r < 0) return i;
+    last = i;
   }
   // Rounding can leave r at or above 0 after every weight (random() near 1): the last weighted target, never a 0.
   return last;
+}
+
+/** The provider targets under a route node, in order. */
+function leavesOf(node: RouteNode): LeafNode[] {
+  return node.kind === 'target' ? [node] : node.children.flatMap(leavesOf);
+}
+
+/** A strategy's child `i` as a warning names it: its path in the options, and for a provider target which one. */
+function describeChild(node: StrategyNode, i: number): string {
+  const child = node.children[i]!;
+  const what = child.kind === 'target' ? `${child.provider}${child.virtualKey !== undefined ? `, virtual key "${child.virtualKey}"` : ''}` : `a ${child.mode} strategy`;
+  return `${node.config}.${child.path} (${what})`;
 }
 
 function sleep(ms: number, signal: Cancellation): Promise<void> {

@@ -25,11 +25,13 @@ export interface AttemptLog {
 }
 
 /**
- * Whether an attempt called its upstream: a target with no deployment for the model (`model_not_deployed`) did not.
- * Only those count as upstream attempts (the `x-switchyard-attempts` header, spans, metrics).
+ * Whether an attempt called its upstream: a target with no deployment for the model (`model_not_deployed`), or one
+ * skipped as its circuit was open (`circuit_open`), did not. Only those count as upstream attempts (the
+ * `x-switchyard-attempts` header, spans, metrics).
  */
 export function calledUpstream(attempt: AttemptLog): boolean {
-  return attempt.error?.code !== 'model_not_deployed';
+  const code = attempt.error?.code;
+  return code !== 'model_not_deployed' && code !== 'circuit_open';
 }
 
 /**

@@ -395,12 +395,15 @@ function render(focusId) {
     var served = e.servedBy
       ? [failed ? el('span', 'sub', ['error from ']) : null, el('span', null, [providerName(e.servedBy.provider)]), el('span', 'sub', [' · ']), el('span', 'sub clip', [e.servedBy.model], e.servedBy.model)]
       : [el('span', 'sub', ['not served'])];
-    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], (failed ? 'Answered by ' : 'Served by ') + (e.servedBy ? e.servedBy.target : '?') + ' after ' + (e.attempts.length - 1) + ' earlier target(s) tried'));
+    // The serving attempt: the last of its target that got a status (skipped targets may follow it).
+    var servedAt = -1;
+    if (e.servedBy) for (var k = e.attempts.length - 1; k >= 0 && servedAt < 0; k--) if (e.attempts[k].target === e.servedBy.target && e.attempts[k].status !== null) servedAt = k;
+    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], (failed ? 'Answered by ' : 'Served by ') + (e.servedBy ? e.servedBy.target : '?') + ' after ' + Math.max(servedAt, 0) + ' earlier target(s) tried or skipped'));
     var u = e.usage;
-    // Upstream calls, as x-switchyard-attempts counts them (a target with no deployment called none).
-    var tries = e.attempts.filter(function (a) { return !a.error || a.error.code !== 'model_not_deployed'; }).length;
+    // Upstream calls, as x-switchyard-attempts counts them (a target with no deployment, or skipped as its circuit was open, called none).
+    var tries = e.attempts.filter(function (a) { return !a.error || (a.error.code !== 'model_not_deployed' && a.error.code !== 'circuit_open'); }).length;
     // The answer started, then broke (a stream cut, an error event): the status alone would look healthy.
-    var servedAttempt = e.servedBy && e.status < 400 ? e.attempts[e.attempts.length - 1] : null;
+    var servedAttempt = servedAt >= 0 && e.status < 400 ? e.attempts[servedAt] : null;
     var broke = servedAttempt && servedAttempt.error ? servedAttempt.error : null;
     var tr = el('tr', 'row' + (e.fallback ? ' fb' : '') + (selected === e.requestId ? ' selected' : ''), [
       el('td', 'mono', [fmtTime(e.startedAt)], new Date(e.startedAt).toISOString()),

@@ -1,0 +1,245 @@
+/**
+ * Portkey's circuit breaker (`strategy.cb_config`) through real HTTP: the openai SDK as the client, Express (and the
+ * in-process client) as the host, the fakes as OpenAI and Azure OpenAI. The clock is moved by shifting
+ * `performance.now()`, which the breaker reads, forward.
+ */
+import OpenAI from 'openai';
+import { createFallbackClient, type CircuitBreakerConfig, type LogEvent, type RoutingConfig, type SwitchyardOptions } from '@switchyard/core';
+import { adapters } from './support/adapters';
+import { messages, nextLog, sdk, seedOptions, useUpstreams } from './support/fixture';
+
+const express = adapters.find((a) => a.name === 'express')!;
+const fallback = (cb_config: CircuitBreakerConfig, targets: RoutingConfig[] = [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }]): RoutingConfig => ({
+  strategy: { mode: 'fallback', cb_config },
+  targets,
+});
+
+describe('circuit breaker (cb_config)', () => {
+  const { up, logs, track } = useUpstreams();
+  let warnings: string[];
+  let later = 0;
+  beforeEach(() => {
+    warnings = [];
+    later = 0;
+    const now = performance.now.bind(performance);
+    jest.spyOn(performance, 'now').mockImplementation(() => now() + later);
+    jest.spyOn(process, 'emitWarning').mockImplementation((w: string | Error, type?: unknown) => {
+      if (type === 'SwitchyardCircuitWarning') warnings.push(String(w));
+    });
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  const start = async (config: RoutingConfig, extra: Partial<SwitchyardOptions> = {}) => track(await express.start(seedOptions(up, logs, { config, ...extra })));
+  /** Sends `count` requests one after the other; the answers' x-switchyard-* headers. */
+  const send = async (client: OpenAI, count: number) => {
+    const answers: Array<{ target: string | null; attempts: string | null; fallback: string | null; status: number }> = [];
+    for (let i = 0; i < count; i++) {
+      const res = await client.chat.completions.create({ model: 'gpt-4o', messages }).asResponse();
+      answers.push({ target: res.headers.get('x-switchyard-target'), attempts: res.headers.get('x-switchyard-attempts'), fallback: res.headers.get('x-switchyard-fallback'), status: res.status });
+    }
+    return answers;
+  };
+  const skips = (event: LogEvent) => event.attempts.filter((a) => a.error?.code === 'circuit_open').map((a) => a.target);
+
+  it('skips a target after failure_threshold failures, for cooldown_interval, then tries it again', async () => {
+    const url = await start(fallback({ failure_threshold: 3, cooldown_interval: 60_000 }));
+    up.openai.enqueue(...Array.from({ length: 3 }, () => ({ status: 503 })));
+    const client = sdk(url);
+
+    const first = await send(client, 5);
+    // Three 503s open it: the next requests go straight to Azure, with no OpenAI attempt first.
+    expect(up.openai.requests).toHaveLength(3);
+    expect(up.azure.requests).toHaveLength(5);
+    expect(first.map((a) => a.attempts)).toEqual(['2', '2', '2', '1', '1']);
+    // Still a fallback: the first target did not serve.
+    expect(first.every((a) => a.target === 'targets[1]' && a.fallback === 'true' && a.status === 200)).toBe(true);
+    const event = await nextLog(logs, 5);
+    expect(event.fallback).toBe(true);
+    expect(event.attempts).toEqual([
+      {
+        target: 'targets[0]', provider: 'openai', virtualKey: 'openai-prod', model: 'gpt-4o', status: null, durationMs: 0,
+        error: { code: 'circuit_open', message: 'Skipped: the circuit of targets[0] is open after repeated failures (cb_config); it closes in 60 s.' },
+      },
+      expect.objectContaining({ target: 'targets[1]', status: 200 }),
+    ]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^config\.targets\[0\] \(openai, virtual key "openai-prod"\) failed 3 of 3 requests in \d+ ms: its circuit is open \(cb_config\), and requests skip it for 60 s\.$/),
+    ]);
+
+    // Just before the cooldown ends, still skipped; after it, OpenAI is tried again (and serves).
+    later = 59_000;
+    expect((await send(client, 1))[0]!.attempts).toBe('1');
+    later = 60_000;
+    expect(await send(client, 1)).toEqual([{ target: 'targets[0]', attempts: '1', fallback: 'false', status: 200 }]);
+    expect(up.openai.requests).toHaveLength(4);
+  });
+
+  it('counts only 5xx and no answer by default, and failure_status_codes when given', async () => {
+    const url = await start(fallback({ failure_threshold: 2 }));
+    up.openai.enqueue({ status: 429 }, { status: 429 }, { status: 429 });
+    await send(sdk(url), 4);
+    // Three 429s fell back, but are no failures by default: nothing skipped.
+    expect(up.openai.requests).toHaveLength(4);
+    expect(warnings).toEqual([]);
+
+    const counting429 = await start(fallback({ failure_threshold: 2, failure_status_codes: [429] }));
+    up.reset();
+    up.openai.enqueue({ status: 429 }, { status: 429 });
+    await send(sdk(counting429), 3);
+    expect(up.openai.requests).toHaveLength(2);
+  });
+
+  it('counts a connection failure and a timeout, whatever failure_status_codes lists', async () => {
+    const url = await start(fallback({ failure_threshold: 2, failure_status_codes: [429] }, [{ virtual_key: 'openai-prod', request_timeout: 200 }, { virtual_key: 'azure-prod' }]));
+    up.openai.enqueue({ reset: true }, { hang: true });
+    const answers = await send(sdk(url), 3);
+    expect(answers.map((a) => a.attempts)).toEqual(['2', '2', '1']);
+    expect(up.openai.requests).toHaveLength(2);
+  });
+
+  it('opens by failure rate once minimum_requests were counted from the first failure', async () => {
+    const url = await start(fallback({ failure_threshold_percentage: 50, minimum_requests: 4 }));
+    // Successes before the first failure do not count; from it: fail, ok, fail (3 counted, 67 %), fail (4, 75 %).
+    up.openai.enqueue({}, {}, { status: 500 }, {}, { status: 500 }, { status: 500 });
+    await send(sdk(url), 8);
+    expect(up.openai.requests).toHaveLength(6);
+    expect(warnings).toEqual([expect.stringContaining('failed 3 of 4 requests')]);
+  });
+
+  it('does not add up failures further apart than cooldown_interval', async () => {
+    const url = await start(fallback({ failure_threshold: 2, cooldown_interval: 30_000 }));
+    const client = sdk(url);
+    up.openai.enqueue({ status: 503 });
+    await send(client, 1);
+    later = 30_000;
+    up.openai.enqueue({ status: 503 });
+    await send(client, 2);
+    // The second failure starts a new run: two failures, but never two within 30 s.
+    expect(up.openai.requests).toHaveLength(3);
+    expect(warnings).toEqual([]);
+  });
+
+  it('a cooldown under 30 s counts as 30 s, as in Portkey', async () => {
+    const url = await start(fallback({ failure_threshold: 1, cooldown_interval: 1000 }));
+    up.openai.enqueue({ status: 503 });
+    const client = sdk(url);
+    await send(client, 1);
+    later = 29_000;
+    await send(client, 1);
+    expect(up.openai.requests).toHaveLength(1);
+    expect(warnings).toEqual([expect.stringContaining('requests skip it for 30 s')]);
+  });
+
+  it('tries every target when every circuit is open', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }));
+    up.openai.enqueue({ status: 503 }, { status: 503 });
+    up.azure.enqueue({ status: 503 });
+    const err = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503 });
+    expect(warnings).toHaveLength(2);
+    // Both open: the breaker steps aside, and the request is served as if there were none.
+    const answers = await send(sdk(url), 1);
+    expect(answers).toEqual([{ target: 'targets[1]', attempts: '2', fallback: 'true', status: 200 }]);
+    expect(skips(await nextLog(logs, 2))).toEqual([]);
+  });
+
+  it('logs the targets after the last one tried as skipped when it failed', async () => {
+    const three = fallback({ failure_threshold: 1 }, [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }]);
+    const url = await start(three);
+    // targets[0] answers 400 (no failure, but it falls back); targets[1] and targets[2] fail: their circuits open.
+    up.openai.enqueue({ status: 400 }, { status: 503 });
+    up.azure.enqueue({ status: 503 });
+    const err = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503 });
+    // Now targets[1] and targets[2] are open, targets[0] is not: a 503 from it is the answer, and the log says why
+    // targets[1] and targets[2] were not tried.
+    up.openai.enqueue({ status: 503 });
+    const last = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+    expect(last).toMatchObject({ status: 503 });
+    expect((last as { headers: Headers }).headers.get('x-switchyard-attempts')).toBe('1');
+    const event = await nextLog(logs, 2);
+    expect(event.attempts.map((a) => [a.target, a.status, a.error?.code ?? null])).toEqual([
+      ['targets[0]', 503, null],
+      ['targets[1]', null, 'circuit_open'],
+      ['targets[2]', null, 'circuit_open'],
+    ]);
+    expect(event.servedBy).toMatchObject({ target: 'targets[0]' });
+  });
+
+  it('streams from the next target while the first is skipped', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }));
+    up.openai.enqueue({ status: 503 });
+    const client = sdk(url);
+    await send(client, 1);
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Hello from azure');
+    expect(up.openai.requests).toHaveLength(1);
+    expect(skips(await nextLog(logs, 2))).toEqual(['targets[0]']);
+  });
+
+  it('is inherited by a nested strategy, and counts a nested strategy as one target of its parent', async () => {
+    const nested: RoutingConfig = {
+      strategy: { mode: 'fallback', cb_config: { failure_threshold: 2 } },
+      targets: [
+        { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }] },
+        { virtual_key: 'azure-prod' },
+      ],
+    };
+    const url = await start(nested);
+    // Each request: both OpenAI targets fail, so the nested strategy fails (one failure of the parent's targets[0]),
+    // and each of its two targets fails once (their own circuits, from the inherited cb_config).
+    up.openai.enqueue(...Array.from({ length: 4 }, () => ({ status: 503 })));
+    await send(sdk(url), 3);
+    expect(up.openai.requests).toHaveLength(4);
+    expect(warnings).toHaveLength(3);
+    expect(warnings.map((w) => w.split(' failed')[0])).toEqual([
+      'config.targets[0].targets[0] (openai, virtual key "openai-prod")',
+      'config.targets[0].targets[1] (openai, virtual key "openai-prod")',
+      'config.targets[0] (a fallback strategy)',
+    ]);
+    // The nested strategy's targets, skipped together.
+    expect(skips(await nextLog(logs, 3))).toEqual(['targets[0].targets[0]', 'targets[0].targets[1]']);
+  });
+
+  it('does not pick an open target under loadbalance', async () => {
+    const config: RoutingConfig = {
+      strategy: { mode: 'fallback' },
+      targets: [{ strategy: { mode: 'loadbalance', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod', weight: 1 }, { virtual_key: 'azure-prod', weight: 0.001 }] }, { virtual_key: 'azure-prod' }],
+    };
+    const url = await start(config);
+    up.openai.enqueue({ status: 503 });
+    const answers = await send(sdk(url), 6);
+    expect(up.openai.requests).toHaveLength(1);
+    // After the one failure, the loadbalance picks its healthy target every time, at weight 0.001 against 1.
+    expect(answers.slice(1).map((a) => a.target)).toEqual(Array.from({ length: 5 }, () => 'targets[0].targets[1]'));
+  });
+
+  it('keeps circuits per routing config, and the in-process client has them too', async () => {
+    const options = seedOptions(up, logs, { configs: { a: fallback({ failure_threshold: 1 }), b: fallback({ failure_threshold: 1 }) } });
+    delete options.config;
+    const client = createFallbackClient(options);
+    up.openai.enqueue({ status: 503 });
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'a' });
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'a' });
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'b' });
+    // Config a skipped OpenAI on its second request; config b, with circuits of its own, still tried it.
+    expect(up.openai.requests).toHaveLength(2);
+    expect(warnings).toEqual([expect.stringMatching(/^configs\.a\.targets\[0\] /)]);
+  });
+
+  it('does not count a request the client left', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }));
+    up.openai.enqueue({ hang: true });
+    const controller = new AbortController();
+    const pending = sdk(url).chat.completions.create({ model: 'gpt-4o', messages }, { signal: controller.signal }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 100));
+    controller.abort();
+    await pending;
+    expect((await nextLog(logs)).status).toBe(499);
+    await send(sdk(url), 1);
+    expect(up.openai.requests).toHaveLength(2);
+    expect(warnings).toEqual([]);
+  });
+});
