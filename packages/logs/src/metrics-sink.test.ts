@@ -109,10 +109,11 @@ describe('Prometheus metrics sink', () => {
     expect(() => createMetricsSink({ registry: own })).not.toThrow();
   });
 
-  it('records no upstream latency for a target that called no upstream (no deployment for the model)', async () => {
+  it('records no upstream latency for a target that called no upstream (no deployment for the model, its circuit open), but counts it skipped', async () => {
     const own = new Registry();
     const sink = createMetricsSink({ registry: own });
     const base = served;
+    const circuitOpen = { target: 'targets[0]', provider: 'openai' as const, model: 'gpt-4o', status: null, durationMs: 0, error: { code: 'circuit_open', message: 'Skipped' } };
     sink.write({
       ...base,
       attempts: [
@@ -120,9 +121,13 @@ describe('Prometheus metrics sink', () => {
         { ...base.attempts[0]! },
       ],
     });
+    sink.write({ ...base, attempts: [circuitOpen, { ...base.attempts[0]!, provider: 'azure-openai' }] });
+    sink.write({ ...base, attempts: [circuitOpen, { ...base.attempts[0]!, provider: 'azure-openai' }] });
     const text = await own.metrics();
-    expect(text).not.toContain('outcome="model_not_deployed"');
+    expect(text).not.toMatch(/outcome="(model_not_deployed|circuit_open)"/);
     expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="200"} 1');
+    expect(text).toContain('switchyard_skipped_targets_total{provider="azure-openai",reason="model_not_deployed"} 1');
+    expect(text).toContain('switchyard_skipped_targets_total{provider="openai",reason="circuit_open"} 2');
   });
 
   it('files a request none served under the provider it last called, not a target that called nobody, else "none"', async () => {
@@ -139,7 +144,8 @@ describe('Prometheus metrics sink', () => {
     const text = await own.metrics();
     expect(text).toContain('switchyard_requests_total{provider="openai",status="502",fallback="false"} 1');
     expect(text).toContain('switchyard_requests_total{provider="none",status="400",fallback="false"} 1');
-    expect(text).not.toContain('provider="azure-openai"');
+    // Azure only as a target skipped.
+    expect(text.split('\n').filter((l) => l.includes('provider="azure-openai"') && !l.startsWith('#'))).toEqual(['switchyard_skipped_targets_total{provider="azure-openai",reason="model_not_deployed"} 2']);
     // The query API files them the same way.
     const store = new MemoryLogStore();
     store.write(outage);

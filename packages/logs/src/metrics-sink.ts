@@ -115,6 +115,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
   const fallbacks = counter('fallbacks_total', 'Requests served by a target other than the first, by serving provider.', ['provider']);
   const requestSeconds = histogram('request_duration_seconds', 'Request latency until the response ended, by provider, fallback and outcome (ok, error, client_closed).', ['provider', 'fallback', 'outcome']);
   const attemptSeconds = histogram('attempt_duration_seconds', 'Upstream attempt latency, by provider and outcome (status or error code).', ['provider', 'outcome']);
+  const skipped = counter('skipped_targets_total', 'Targets a request did not call, by provider and reason (circuit_open, model_not_deployed).', ['provider', 'reason']);
   const tokens = counter('tokens_total', 'Tokens used, by provider, model and kind (prompt or completion).', ['provider', 'model', 'kind']);
   const cost = counter('cost_usd_total', 'Cost in USD of requests with a known price, by provider and model.', ['provider', 'model']);
 
@@ -127,8 +128,11 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
       requestSeconds.observe({ provider, fallback, outcome: outcomeOf(event) }, event.durationMs / 1000);
       if (event.fallback) fallbacks.inc({ provider });
       for (const attempt of event.attempts) {
-        // A target with no deployment for the model called no upstream: it has no latency to record.
-        if (!calledUpstream(attempt)) continue;
+        // A target skipped (its circuit open) or with no deployment for the model called no upstream: no latency.
+        if (!calledUpstream(attempt)) {
+          skipped.inc({ provider: attempt.provider, reason: attempt.error!.code });
+          continue;
+        }
         const outcome = attempt.error?.code ?? (attempt.status === null ? 'no_response' : String(attempt.status));
         attemptSeconds.observe({ provider: attempt.provider, outcome }, attempt.durationMs / 1000);
       }
