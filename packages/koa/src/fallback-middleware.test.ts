@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import request from 'supertest';
+import serverless from 'serverless-http';
 import { fallbackMiddleware } from '@switchyard/koa';
 import { replies } from '@switchyard/testing';
 import { listen } from '../../e2e/src/support/adapters';
@@ -272,4 +273,22 @@ it("Koa: says nothing when it rightly passes a request on: behind the host's own
 
 it("Koa: is named, as an APM's Koa instrumentation shows it ('middleware - switchyardFallback')", () => {
   expect(fallbackMiddleware({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-o' } }, config: { virtual_key: 'o' } }).name).toBe('switchyardFallback');
+});
+
+it('Koa on serverless-http (AWS Lambda), whose response sits on a socket of its own: logs what the client got, not 499', async () => {
+  const app = new Koa();
+  app.use(fallbackMiddleware(seedOptions(up, logs)));
+  const handler = serverless(app);
+  const invoke = (body: unknown) =>
+    handler({ httpMethod: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), isBase64Encoded: false, requestContext: {} }, {}) as Promise<{ statusCode: number; body: string }>;
+  up.openai.enqueue(replies.rateLimited());
+  const answers = [
+    await invoke({ model: 'gpt-4o', messages }),
+    await invoke({ model: 'gpt-4o', messages: [] }), // Switchyard's own 400
+    await invoke({ model: 'gpt-4o', messages, stream: true }),
+  ];
+  expect(answers.map((a) => a.statusCode)).toEqual([200, 400, 200]);
+  expect(JSON.parse(answers[0]!.body).choices[0].message.content).toBe('Hello from azure');
+  await until(() => logs.length === 3);
+  expect(logs.map((e) => [e.status, e.fallback])).toEqual([[200, true], [400, false], [200, false]]);
 });
