@@ -63,7 +63,7 @@ describe('circuit breaker (cb_config)', () => {
       expect.objectContaining({ target: 'targets[1]', status: 200 }),
     ]);
     expect(warnings).toEqual([
-      expect.stringMatching(/^config\.targets\[0\] \(openai, virtual key "openai-prod"\) failed 3 of 3 requests in \d+ ms: its circuit is open \(cb_config\), and requests skip it for 60 s\.$/),
+      'config.targets[0] (openai, virtual key "openai-prod") failed 3 of its last 3 requests (within 60 s): its circuit is open (cb_config), and requests skip it for 60 s.',
     ]);
 
     // Just before the cooldown ends, still skipped; after it, OpenAI is tried again (and serves).
@@ -97,13 +97,31 @@ describe('circuit breaker (cb_config)', () => {
     expect(up.openai.requests).toHaveLength(2);
   });
 
-  it('opens by failure rate once minimum_requests were counted from the first failure', async () => {
+  it('opens by failure rate over the requests of the last cooldown_interval, once minimum_requests were counted', async () => {
     const url = await start(fallback({ failure_threshold_percentage: 50, minimum_requests: 4 }));
-    // Successes before the first failure do not count; from it: fail, ok, fail (3 counted, 67 %), fail (4, 75 %).
+    // ok, ok, fail (1 of 3: too few counted), ok (1 of 4: 25 %), fail (2 of 5), fail (3 of 6: 50 %): open.
     up.openai.enqueue({}, {}, { status: 500 }, {}, { status: 500 }, { status: 500 });
     await send(sdk(url), 8);
     expect(up.openai.requests).toHaveLength(6);
-    expect(warnings).toEqual([expect.stringContaining('failed 3 of 4 requests')]);
+    expect(warnings).toEqual([expect.stringContaining('failed 3 of its last 6 requests')]);
+  });
+
+  it('counts the successes before a failure in the rate: one 500 after 20 answers is 5 %, not 100 %', async () => {
+    const url = await start(fallback({ failure_threshold_percentage: 50 }));
+    const client = sdk(url);
+    await send(client, 20);
+    up.openai.enqueue({ status: 500 });
+    await send(client, 2);
+    expect(up.openai.requests).toHaveLength(22);
+    expect(warnings).toEqual([]);
+  });
+
+  it('reads no rate before minimum_requests (default 10): a first request that fails after a quiet spell does not open it', async () => {
+    const url = await start(fallback({ failure_threshold_percentage: 50 }));
+    up.openai.enqueue({ status: 500 });
+    await send(sdk(url), 2);
+    expect(up.openai.requests).toHaveLength(2);
+    expect(warnings).toEqual([]);
   });
 
   it('does not add up failures further apart than cooldown_interval', async () => {
@@ -164,6 +182,47 @@ describe('circuit breaker (cb_config)', () => {
       ['targets[2]', null, 'circuit_open'],
     ]);
     expect(event.servedBy).toMatchObject({ target: 'targets[0]' });
+  });
+
+  it('does not skip to a target that cannot take the model: the upstream failure stays the answer, not a 400', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }));
+    up.openai.setDefault({ status: 503 });
+    const status = () => sdk(url).chat.completions.create({ model: 'o1', messages }).catch((e: { status?: number; code?: string | null }) => `${e.status} ${e.code ?? ''}`.trim());
+    expect(await status()).toBe('503'); // opens targets[0]; Azure has no deployment for o1
+    // targets[1] cannot serve o1: skipping targets[0] would leave no upstream to ask, so it is not skipped.
+    expect(await status()).toBe('503');
+    expect(up.openai.requests).toHaveLength(2);
+    // A model Azure serves still skips it.
+    await send(sdk(url), 1);
+    expect(up.openai.requests).toHaveLength(2);
+  });
+
+  it('single mode uses its first target not skipped, as Portkey does; a strategy of one target has no circuit', async () => {
+    const url = await start({ strategy: { mode: 'single', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] });
+    up.openai.setDefault({ status: 503 });
+    expect(await send(sdk(url), 1).catch(() => 'failed')).toBe('failed'); // opens targets[0]
+    const answers = await send(sdk(url), 1);
+    expect(answers).toEqual([{ target: 'targets[1]', attempts: '1', fallback: 'true', status: 200 }]);
+    expect(up.openai.requests).toHaveLength(1);
+
+    const alone = await start({ strategy: { mode: 'fallback', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }] });
+    await sdk(alone).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
+    await sdk(alone).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
+    expect(up.openai.requests).toHaveLength(3);
+    // One warning, for the two-target config: the one-target strategy never said it would skip.
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('asks a skipped target again as the walk reaches it: one whose cooldown ended meanwhile is tried', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }));
+    up.openai.enqueue({ status: 400 });
+    up.azure.enqueue({ status: 503 }); // opens targets[1] for 30 s
+    await send(sdk(url), 1).catch(() => undefined);
+    up.openai.enqueue({ status: 503, delayMs: 300 });
+    const pending = sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+    setTimeout(() => (later = 31_000), 100); // targets[1]'s cooldown ends while targets[0] answers
+    expect((await pending).choices[0]!.message.content).toBe('Hello from azure');
+    expect(skips(await nextLog(logs, 2))).toEqual([]);
   });
 
   it('streams from the next target while the first is skipped', async () => {

@@ -303,7 +303,8 @@ function circuitPolicy(cb: CircuitBreakerConfig): CircuitPolicy {
   return {
     failureThreshold: cb.failure_threshold ?? null,
     failurePercentage: cb.failure_threshold_percentage ?? null,
-    minimumRequests: cb.minimum_requests ?? 1,
+    // Portkey's own example's: one failure among the first few requests of a quiet spell is no failure rate.
+    minimumRequests: cb.minimum_requests ?? 10,
     cooldownMs: Math.max(cb.cooldown_interval ?? MIN_COOLDOWN_MS, MIN_COOLDOWN_MS),
     failureStatusCodes: cb.failure_status_codes ? new Set(cb.failure_status_codes) : null,
   };
@@ -392,7 +393,8 @@ class Resolver {
       onStatusCodes: codes ? new Set(codes) : null,
       children,
       weight,
-      breaker: scope.circuit ? new CircuitBreaker(scope.circuit, children.length) : null,
+      // One target could never be skipped: when every target is open, none is.
+      breaker: scope.circuit && children.length > 1 ? new CircuitBreaker(scope.circuit, children.length) : null,
       config: formatPath(at.slice(0, at[0] === 'config' ? 1 : 2)),
     };
   }

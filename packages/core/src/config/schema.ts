@@ -177,7 +177,7 @@ export const circuitBreakerSchema = z
       cooldown_interval: positiveMs.optional(),
       /** Statuses that count as failures. Default: every status >= 500. A request with no answer always counts. */
       failure_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for every status >= 500)').optional(),
-      /** Requests counted before `failure_threshold_percentage` is read. Default 1. */
+      /** Requests counted (within `cooldown_interval`) before `failure_threshold_percentage` is read. Default 10. */
       minimum_requests: z.number().int('must be a whole number of requests').min(1).optional(),
     },
     { error: objectExpected('{ failure_threshold: 5, cooldown_interval: 60000 }') },

@@ -10,7 +10,7 @@ export interface CircuitPolicy {
   /** Failure rate in percent that opens a circuit, once `minimumRequests` were counted; null: only the count. */
   failurePercentage: number | null;
   minimumRequests: number;
-  /** How long an open circuit stays open; also how long a run of failures is counted from its first failure. */
+  /** How long an open circuit stays open; also the window over which outcomes are counted. */
   cooldownMs: number;
   /** Statuses that count as failures; null: every status >= 500. */
   failureStatusCodes: ReadonlySet<number> | null;
@@ -18,13 +18,15 @@ export interface CircuitPolicy {
 
 /** Portkey's floor for `cooldown_interval`: a shorter one counts as this. */
 export const MIN_COOLDOWN_MS = 30_000;
+/** Outcomes are counted in this many slices of the window, the oldest dropped as time moves on. */
+const SLICES = 10;
 
 interface Circuit {
-  requests: number;
-  failures: number;
-  /** When the first failure of the run being counted happened (`performance.now()`), or null: no failure counted. */
-  since: number | null;
-  /** When an open circuit closes; 0 while closed. */
+  /** Per slice of the window: requests and failures counted, and which slice of time it holds (its number). */
+  requests: number[];
+  failures: number[];
+  slice: number[];
+  /** When an open circuit closes (`performance.now()`); 0 while closed. */
   openUntil: number;
 }
 
@@ -32,38 +34,41 @@ interface Circuit {
 export interface CircuitOpened {
   failures: number;
   requests: number;
-  /** Over how long, in ms. */
-  overMs: number;
 }
 
 export class CircuitBreaker {
   private readonly circuits: Circuit[];
+  private readonly sliceMs: number;
   private open = 0;
 
   constructor(
     readonly policy: CircuitPolicy,
     size: number,
   ) {
-    this.circuits = Array.from({ length: size }, () => ({ requests: 0, failures: 0, since: null, openUntil: 0 }));
+    this.sliceMs = policy.cooldownMs / SLICES;
+    this.circuits = Array.from({ length: size }, () => ({ requests: zeros(), failures: zeros(), slice: zeros().fill(-Infinity), openUntil: 0 }));
   }
 
   /**
-   * Which targets to skip now: null when none is open, and when all are (then, as in Portkey, the breaker is
-   * bypassed and every target is used). A circuit whose cooldown has passed closes here, its counts reset.
+   * Which targets are open now, or null when none is. A circuit whose cooldown has passed closes here, its counts
+   * reset.
    */
   skipped(now: number): boolean[] | null {
     if (this.open === 0) return null;
     let skipped: boolean[] | null = null;
-    let healthy = false;
-    this.circuits.forEach((circuit, i) => {
-      if (circuit.openUntil !== 0 && now >= circuit.openUntil) this.close(circuit);
-      if (circuit.openUntil === 0) {
-        healthy = true;
-        return;
-      }
-      (skipped ??= new Array<boolean>(this.circuits.length).fill(false))[i] = true;
-    });
-    return healthy ? skipped : null;
+    for (let i = 0; i < this.circuits.length; i++) {
+      if (this.isOpen(i, now)) (skipped ??= new Array<boolean>(this.circuits.length).fill(false))[i] = true;
+    }
+    return skipped;
+  }
+
+  /** Whether target `i`'s circuit is open now (one whose cooldown has passed closes here). */
+  isOpen(i: number, now: number): boolean {
+    const circuit = this.circuits[i]!;
+    if (circuit.openUntil === 0) return false;
+    if (now < circuit.openUntil) return true;
+    this.close(circuit);
+    return false;
   }
 
   /** Whole ms until target `i`'s circuit closes (0 if it is closed). */
@@ -72,32 +77,38 @@ export class CircuitBreaker {
     return openUntil === 0 ? 0 : Math.max(0, Math.ceil(openUntil - now));
   }
 
-  /** Counts target `i`'s outcome; returns what opened its circuit if this one did. */
+  /**
+   * Counts target `i`'s outcome over the last `cooldownMs`; returns what opened its circuit if this one did. The
+   * outcome of a request that was under way when the circuit opened, or that used it while open (every target was
+   * open), is not counted.
+   */
   record(i: number, failed: boolean, now: number): CircuitOpened | null {
+    if (this.isOpen(i, now)) return null;
     const circuit = this.circuits[i]!;
-    if (circuit.openUntil !== 0) {
-      // Its cooldown has passed (no request asked since): closed. Still open: a request that was under way when
-      // it opened, or one that bypassed it (every target open); its outcome is not counted.
-      if (now < circuit.openUntil) return null;
-      this.close(circuit);
+    const current = Math.floor(now / this.sliceMs);
+    const at = current % SLICES;
+    if (circuit.slice[at] !== current) {
+      circuit.slice[at] = current;
+      circuit.requests[at] = 0;
+      circuit.failures[at] = 0;
     }
-    // A run of failures is counted for one cooldown from its first failure: old, scattered failures do not add up.
-    if (circuit.since !== null && now - circuit.since >= this.policy.cooldownMs) reset(circuit);
-    // Successes count toward the rate once a failure started a run.
-    if (!failed && circuit.since === null) return null;
-    circuit.requests++;
-    if (failed) {
-      circuit.failures++;
-      circuit.since ??= now;
+    circuit.requests[at]!++;
+    if (failed) circuit.failures[at]!++;
+    else if (this.policy.failurePercentage === null) return null;
+    let requests = 0;
+    let failures = 0;
+    for (let s = 0; s < SLICES; s++) {
+      if (circuit.slice[s]! <= current - SLICES) continue;
+      requests += circuit.requests[s]!;
+      failures += circuit.failures[s]!;
     }
     const { failureThreshold, failurePercentage, minimumRequests } = this.policy;
-    const byCount = failureThreshold !== null && circuit.failures >= failureThreshold;
-    const byRate = failurePercentage !== null && circuit.requests >= minimumRequests && (circuit.failures / circuit.requests) * 100 >= failurePercentage;
+    const byCount = failureThreshold !== null && failures >= failureThreshold;
+    const byRate = failurePercentage !== null && requests >= minimumRequests && (failures / requests) * 100 >= failurePercentage;
     if (!byCount && !byRate) return null;
-    const opened = { failures: circuit.failures, requests: circuit.requests, overMs: now - circuit.since! };
     circuit.openUntil = now + this.policy.cooldownMs;
     this.open++;
-    return opened;
+    return { failures, requests };
   }
 
   /** Whether an outcome counts as a failure: a status of `failureStatusCodes` (default: 5xx), or no answer (null). */
@@ -109,12 +120,11 @@ export class CircuitBreaker {
   private close(circuit: Circuit): void {
     circuit.openUntil = 0;
     this.open--;
-    reset(circuit);
+    // Counted afresh: what opened it is not held against the target once it is tried again.
+    circuit.slice.fill(-Infinity);
   }
 }
 
-function reset(circuit: Circuit): void {
-  circuit.requests = 0;
-  circuit.failures = 0;
-  circuit.since = null;
+function zeros(): number[] {
+  return new Array<number>(SLICES).fill(0);
 }

@@ -539,12 +539,13 @@ export class Gateway {
 
   private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
     // Targets whose circuit is open (`cb_config`), or null: none to skip.
-    const skipped = node.breaker?.skipped(performance.now()) ?? null;
-    if (node.mode === 'single') return this.runChild(node, 0, run);
+    const skipped = node.breaker === null ? null : this.skippable(node, run);
+    if (node.mode === 'single' && skipped === null) return this.runChild(node, 0, run);
     if (node.mode === 'loadbalance') return this.runChild(node, pickWeighted(node.children, skipped), run);
     // What the last upstream tried did (a response, or a transport failure), kept in case no later target can
     // even be tried.
     let tried: Outcome | undefined;
+    let last: Outcome | undefined;
     const keep = (outcome: Outcome | undefined): void => {
       if (tried?.ok) tried.res.discard();
       tried = outcome;
@@ -556,21 +557,31 @@ export class Gateway {
       keep(undefined);
       return outcome;
     };
-    const last = skipped ? skipped.lastIndexOf(false) : node.children.length - 1;
-    for (let i = 0; ; i++) {
-      if (skipped?.[i]) {
+    for (let i = 0; i < node.children.length; i++) {
+      // Asked again as the walk reaches it: a cooldown may have ended while an earlier target answered.
+      if (skipped?.[i] && node.breaker!.isOpen(i, performance.now())) {
         this.skip(node, i, run);
         continue;
       }
       const outcome = await this.runChild(node, i, run);
-      if (!triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes)) return settle(outcome);
-      if (i === last || run.aborted) {
-        // Targets after it that would have been tried: the log says why they were not.
-        if (skipped && !run.aborted) for (let j = i + 1; j < skipped.length; j++) this.skip(node, j, run);
-        return settle(outcome);
-      }
+      // `single` answers with the first target it runs (the first not skipped, as in Portkey).
+      if (node.mode === 'single' || !triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes) || run.aborted) return settle(outcome);
+      last = outcome;
       if (!untried(outcome)) keep(outcome);
     }
+    // Every target run asked for a fallback: the last upstream's answer (or failure), else the last target's error.
+    return tried ?? last!;
+  }
+
+  /**
+   * The children of a strategy with a breaker to skip, their circuits open; null when none is open, or when none of
+   * the others could serve the request (all open, as Portkey has it, or the rest have no deployment for its model):
+   * then none is skipped, and the upstream's own answer is what the client gets.
+   */
+  private skippable(node: StrategyNode, run: RequestRun): boolean[] | null {
+    const skipped = node.breaker!.skipped(performance.now());
+    if (skipped === null) return null;
+    return node.children.some((child, i) => !skipped[i] && canServe(child, run.parsed)) ? skipped : null;
   }
 
   /** A strategy's child `i`; its outcome counts for its circuit when the strategy has a breaker. */
@@ -584,9 +595,9 @@ export class Gateway {
     if (run.aborted || untried(outcome)) return outcome;
     const opened = breaker.record(i, breaker.isFailure(outcome.ok ? outcome.res.status : null), performance.now());
     if (opened) {
-      const over = opened.overMs < 1000 ? `${Math.round(opened.overMs)} ms` : `${Math.round(opened.overMs / 1000)} s`;
+      const seconds = Math.round(breaker.policy.cooldownMs / 1000);
       process.emitWarning(
-        `${describeChild(node, i)} failed ${opened.failures} of ${opened.requests} requests in ${over}: its circuit is open (cb_config), and requests skip it for ${Math.round(breaker.policy.cooldownMs / 1000)} s.`,
+        `${describeChild(node, i)} failed ${opened.failures} of its last ${opened.requests} requests (within ${seconds} s): its circuit is open (cb_config), and requests skip it for ${seconds} s.`,
         'SwitchyardCircuitWarning',
       );
     }
@@ -1059,6 +1070,12 @@ function pickWeighted(children: RouteNode[], skipped: readonly boolean[] | null)
   }
   // Rounding can leave r at or above 0 after every weight (random() near 1): the last weighted target, never a 0.
   return last;
+}
+
+/** Whether a route node has a target that can take the request's model (one with no deployment for it cannot). */
+function canServe(node: RouteNode, parsed: ParsedBody): boolean {
+  if (node.kind === 'strategy') return node.children.some((child) => canServe(child, parsed));
+  return !(node.endpoint.plan(modelAsked(node, parsed)) instanceof SwitchyardError);
 }
 
 /** The provider targets under a route node, in order. */
