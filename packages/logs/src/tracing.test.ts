@@ -162,6 +162,33 @@ describe('OpenTelemetry spans', () => {
     }
   });
 
+  it('names the targets a circuit breaker skipped on the request span; they have no attempt span', async () => {
+    registerSdk();
+    exporter.reset();
+    logs.length = 0;
+    const breaker = await expressAdapter.start(
+      seedOptions(up, logs, { config: { strategy: { mode: 'fallback', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } }),
+    );
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      up.openai.enqueue({ status: 503 });
+      await sdk(breaker.url).chat.completions.create({ model: 'gpt-4o', messages }); // opens targets[0]
+      await sdk(breaker.url).chat.completions.create({ model: 'gpt-4o', messages });
+      await until(() => logs.length === 2);
+      const requests = exporter.getFinishedSpans().filter((s) => s.name.startsWith('switchyard'));
+      expect(requests.map((s) => s.attributes['switchyard.circuit_open_targets'])).toEqual([undefined, ['targets[0]']]);
+      expect(requests[1]!.attributes).toMatchObject({ 'switchyard.fallback': true, 'switchyard.attempts': 1 });
+      const clients = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+      // 503 and Azure for the first request, Azure alone for the second.
+      expect(clients.map((s) => s.attributes['gen_ai.provider.name'])).toEqual(['openai', 'azure.ai.openai', 'azure.ai.openai']);
+    } finally {
+      warn.mockRestore();
+      await breaker.close();
+      exporter.reset();
+      logs.length = 0;
+    }
+  });
+
   it("names a 429 by its status when the fallback target had no deployment, and marks no attempt as serving", async () => {
     registerSdk();
     exporter.reset();

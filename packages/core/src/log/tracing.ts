@@ -202,6 +202,9 @@ export class RequestTrace {
       };
       if (event.model !== null) attrs['switchyard.request.model'] = event.model;
       if (event.configId !== null) attrs['switchyard.config_id'] = event.configId;
+      // Targets a circuit breaker skipped have no span: without this, a fallback with one attempt span is a puzzle.
+      const skipped = event.attempts.filter((a) => a.error?.code === 'circuit_open').map((a) => a.target);
+      if (skipped.length > 0) attrs['switchyard.circuit_open_targets'] = skipped;
       if (served) {
         attrs['switchyard.provider.name'] = PROVIDER_NAMES[served.provider];
         if (event.status < 400) attrs['switchyard.response.model'] = responseModel ?? served.model;
