@@ -213,6 +213,34 @@ describe('circuit breaker (cb_config)', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  it('single mode does not skip to a first target that cannot take the model', async () => {
+    const options = seedOptions(up, logs, {
+      config: { strategy: { mode: 'single', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-mini' }, { virtual_key: 'azure-prod' }] },
+    });
+    options.virtualKeys!['azure-mini'] = { ...options.virtualKeys!['azure-prod']!, deployments: { 'gpt-4o-mini': 'gpt4o-mini-prod' } };
+    const url = track(await express.start(options));
+    up.openai.setDefault({ status: 503 });
+    const status = (model: string) => sdk(url).chat.completions.create({ model, messages }).then(() => 200, (e: { status?: number }) => e.status);
+    expect(await status('gpt-4o')).toBe(503); // opens targets[0]
+    // targets[1], single's next, has no deployment for gpt-4o: OpenAI's answer stays the client's, not a 400.
+    expect(await status('gpt-4o')).toBe(503);
+    expect(up.openai.requests).toHaveLength(2);
+    // For gpt-4o-mini it has one: single uses it.
+    expect(await status('gpt-4o-mini')).toBe(200);
+    expect([up.openai.requests.length, up.azure.requests.length]).toEqual([2, 1]);
+  });
+
+  it('single mode steps aside when every target is open', async () => {
+    const url = await start({ strategy: { mode: 'single', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] });
+    up.openai.setDefault({ status: 503 });
+    up.azure.setDefault({ status: 503 });
+    const status = () => sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).then(() => 200, (e: { status?: number }) => e.status);
+    // OpenAI fails (open), then Azure, single's next (open): with both open, single's first target again.
+    expect([await status(), await status(), await status()]).toEqual([503, 503, 503]);
+    expect([up.openai.requests.length, up.azure.requests.length]).toEqual([2, 1]);
+    expect(warnings).toHaveLength(2);
+  });
+
   it('asks a skipped target again as the walk reaches it: one whose cooldown ended meanwhile is tried', async () => {
     const url = await start(fallback({ failure_threshold: 1 }));
     up.openai.enqueue({ status: 400 });
@@ -262,7 +290,7 @@ describe('circuit breaker (cb_config)', () => {
     expect(skips(await nextLog(logs, 3))).toEqual(['targets[0].targets[0]', 'targets[0].targets[1]']);
   });
 
-  it('does not pick an open target under loadbalance', async () => {
+  it('under loadbalance, logs an open pick as skipped and picks among the rest', async () => {
     const config: RoutingConfig = {
       strategy: { mode: 'fallback' },
       targets: [{ strategy: { mode: 'loadbalance', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod', weight: 1 }, { virtual_key: 'azure-prod', weight: 0.001 }] }, { virtual_key: 'azure-prod' }],
@@ -273,6 +301,9 @@ describe('circuit breaker (cb_config)', () => {
     expect(up.openai.requests).toHaveLength(1);
     // After the one failure, the loadbalance picks its healthy target every time, at weight 0.001 against 1.
     expect(answers.slice(1).map((a) => a.target)).toEqual(Array.from({ length: 5 }, () => 'targets[0].targets[1]'));
+    // Its weight picked targets[0] (0.999 of the time): the log says it was skipped, so the request fell back.
+    const event = await nextLog(logs, 6);
+    expect([event.fallback, skips(event)]).toEqual([true, ['targets[0].targets[0]']]);
   });
 
   it('keeps circuits per routing config, and the in-process client has them too', async () => {

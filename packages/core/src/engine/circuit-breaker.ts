@@ -10,7 +10,7 @@ export interface CircuitPolicy {
   /** Failure rate in percent that opens a circuit, once `minimumRequests` were counted; null: only the count. */
   failurePercentage: number | null;
   minimumRequests: number;
-  /** How long an open circuit stays open; also the window over which outcomes are counted. */
+  /** How long an open circuit stays open; also the window over which outcomes are counted (its last 0.9-1.0). */
   cooldownMs: number;
   /** Statuses that count as failures; null: every status >= 500. */
   failureStatusCodes: ReadonlySet<number> | null;

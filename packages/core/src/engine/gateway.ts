@@ -541,7 +541,16 @@ export class Gateway {
     // Targets whose circuit is open (`cb_config`), or null: none to skip.
     const skipped = node.breaker === null ? null : this.skippable(node, run);
     if (node.mode === 'single' && skipped === null) return this.runChild(node, 0, run);
-    if (node.mode === 'loadbalance') return this.runChild(node, pickWeighted(node.children, skipped), run);
+    if (node.mode === 'loadbalance') {
+      // Picked by weight as if none were open; an open pick is logged as skipped and another picked among the rest
+      // (the same odds as picking among the rest at once), so the log and metrics show what the breaker did.
+      let pick = pickWeighted(node.children, null);
+      if (skipped?.[pick]) {
+        this.skip(node, pick, run);
+        pick = pickWeighted(node.children, skipped);
+      }
+      return this.runChild(node, pick, run);
+    }
     // What the last upstream tried did (a response, or a transport failure), kept in case no later target can
     // even be tried.
     let tried: Outcome | undefined;
@@ -574,13 +583,18 @@ export class Gateway {
   }
 
   /**
-   * The children of a strategy with a breaker to skip, their circuits open; null when none is open, or when none of
-   * the others could serve the request (all open, as Portkey has it, or the rest have no deployment for its model):
-   * then none is skipped, and the upstream's own answer is what the client gets.
+   * The children of a strategy with a breaker to skip, their circuits open; null when none is open, or when no other
+   * could serve the request (all open, as Portkey has it, or the rest have no deployment for its model; under
+   * `single`, the first of the rest has none): then none is skipped, and the upstream's own answer is what the client
+   * gets.
    */
   private skippable(node: StrategyNode, run: RequestRun): boolean[] | null {
     const skipped = node.breaker!.skipped(performance.now());
     if (skipped === null) return null;
+    if (node.mode === 'single') {
+      const first = skipped.indexOf(false);
+      return first >= 0 && canServe(node.children[first]!, run.parsed) ? skipped : null;
+    }
     return node.children.some((child, i) => !skipped[i] && canServe(child, run.parsed)) ? skipped : null;
   }
 
