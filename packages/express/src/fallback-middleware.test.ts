@@ -444,6 +444,59 @@ it("logs what the client got on a host whose socket never sets writableFinished 
   }
 });
 
+/** An API Gateway (REST API) event with a JSON body, as Lambda hands it to a serverless adapter. */
+function apiGatewayEvent(body: unknown): Record<string, unknown> {
+  return {
+    httpMethod: 'POST', path: '/v1/chat/completions', resource: '/{proxy+}', headers: { 'content-type': 'application/json' }, multiValueHeaders: { 'content-type': ['application/json'] },
+    body: JSON.stringify(body), isBase64Encoded: false, queryStringParameters: null, multiValueQueryStringParameters: null, pathParameters: null, stageVariables: null,
+    requestContext: { httpMethod: 'POST', path: '/v1/chat/completions', stage: 'prod', requestId: 'r1', identity: { sourceIp: '127.0.0.1' } },
+  };
+}
+
+it('on @vendia/serverless-express (AWS Lambda), whose response never closes: logs each request, and drain() resolves', async () => {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const gateway = new Gateway(seedOptions(up, logs));
+  const host = express();
+  host.use(fallbackMiddleware(gateway));
+  // Untyped package: its handler, as its README calls it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const serverlessExpress = require('@vendia/serverless-express') as (o: { app: unknown }) => (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
+  const handler = serverlessExpress({ app: host });
+  try {
+    up.openai.enqueue(replies.rateLimited());
+    const json = await handler(apiGatewayEvent({ model: 'gpt-4o', messages }), {});
+    const stream = await handler(apiGatewayEvent({ model: 'gpt-4o', messages, stream: true }), {});
+    const refused = await handler(apiGatewayEvent({ model: 'gpt-4o', messages: [] }), {});
+    expect([json.statusCode, stream.statusCode, refused.statusCode]).toEqual([200, 200, 400]);
+    expect(stream.body).toContain('data: [DONE]');
+    // What a Lambda handler awaits before it returns: every event written.
+    await gateway.drain();
+    expect(logs.map((e) => [e.status, e.fallback])).toEqual([[200, true], [200, false], [400, false]]);
+  } finally {
+    await up.close();
+  }
+});
+
+it('drain() waits for an async onLog to finish (a serverless handler awaits it before its process is frozen)', async () => {
+  const up = await startUpstreams();
+  let shipped = 0;
+  const gateway = new Gateway({ ...seedOptions(up, []), onLog: async () => {
+    await new Promise((r) => setTimeout(r, 200));
+    shipped++;
+  } });
+  const app = await listen(createServer(express().use(fallbackMiddleware(gateway))));
+  try {
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages: [] }).catch(() => undefined);
+    await gateway.drain();
+    expect(shipped).toBe(2);
+  } finally {
+    await app.close();
+    await up.close();
+  }
+});
+
 describe('drain() asked while a body arrives', () => {
   it('waits for that request to the end of its upstream call, once the body is in and the engine has it', async () => {
     const { up, logs, gateway, app, arrived } = await appNotingArrivals();

@@ -291,4 +291,11 @@ it('Koa on serverless-http (AWS Lambda), whose response sits on a socket of its 
   expect(JSON.parse(answers[0]!.body).choices[0].message.content).toBe('Hello from azure');
   await until(() => logs.length === 3);
   expect(logs.map((e) => [e.status, e.fallback])).toEqual([[200, true], [400, false], [200, false]]);
+
+  // A stream that broke after it started keeps its 200, its attempt the error, as on a network socket.
+  up.openai.enqueue({ stream: { chunks: 5, cutAfter: 2 } });
+  const broken = await invoke({ model: 'gpt-4o', messages, stream: true });
+  expect(broken.body).toContain('stream_interrupted');
+  await until(() => logs.length === 4);
+  expect([logs[3]!.status, logs[3]!.attempts.map((a) => a.error?.code)]).toEqual([200, ['stream_interrupted']]);
 });

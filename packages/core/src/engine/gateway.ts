@@ -289,7 +289,8 @@ export class Gateway {
 
   /**
    * Resolves once every request started before this call has ended and emitted its log event (a stream: read to its
-   * end, stopped or aborted); requests started after it are not waited for. On shutdown, after the server closed and
+   * end, stopped or aborted), and the promises async sinks returned for it settled; requests started after it are not
+   * waited for. On shutdown, after the server closed and
    * before the log stores close: the events of requests a forced close cut (`closeAllConnections()`) are emitted a
    * few ticks after the server reports itself closed.
    */
@@ -329,6 +330,16 @@ export class Gateway {
     if (done.length === 0) return;
     this.drainWaiters = this.drainWaiters.filter((w) => w.upTo >= oldest);
     for (const w of done) w.resolve();
+  }
+
+  /**
+   * Gives a request's ticket back once its event reached the sinks, and the async ones among them (an `async onLog`
+   * shipping it somewhere) are done: drain() resolves with every event written, as a serverless host needs before
+   * its process is frozen.
+   */
+  private leaveAfter(sinking: Promise<unknown> | null, ticket: number): void {
+    if (sinking === null) this.leave(ticket);
+    else void sinking.then(() => this.leave(ticket));
   }
 
   /** Runs one chat completion request through its routing config. Never throws: errors become responses. */
@@ -790,6 +801,7 @@ export class Gateway {
       end: (how = {}) => {
         if (ended) return;
         ended = true;
+        let sinking: Promise<unknown> | null = null;
         try {
           run.release();
           // Timed until the headers so far: a stream's attempt (its span, its latency metric) lasts until it ended.
@@ -818,10 +830,9 @@ export class Gateway {
           const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
           const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
           log.otel?.end(event, { responseModel: reported, response: bytes, cachedTokens: read?.cachedTokens ?? 0 });
-          emitLog(this.options.sinks, event);
+          sinking = emitLog(this.options.sinks, event);
         } finally {
-          // After its event reached the sinks: drain() resolves with every event written.
-          this.leave(log.ticket);
+          this.leaveAfter(sinking, log.ticket);
         }
       },
     };
@@ -844,14 +855,14 @@ export class Gateway {
       end: (how = {}) => {
         if (ended) return;
         ended = true;
+        let sinking: Promise<unknown> | null = null;
         try {
           const status = how.status ?? (how.clientClosed ? 499 : error.status);
           const event = logEvent(log, t0, status, false, null, null, null);
           log.otel?.end(event, { errorCode: error.code });
-          emitLog(this.options.sinks, event);
+          sinking = emitLog(this.options.sinks, event);
         } finally {
-          // After its event reached the sinks: drain() resolves with every event written.
-          this.leave(log.ticket);
+          this.leaveAfter(sinking, log.ticket);
         }
       },
     };

@@ -288,7 +288,13 @@ function sseErrorEvent(err: unknown): string {
  * (callgrind: 613k -> 640k).
  */
 function endWhenClosed(result: GatewayResponse, res: ServerResponse): void {
-  res.once('close', () => result.end(res.writableFinished || endedOffSocket(res) ? { status: res.statusCode } : { clientClosed: true }));
+  whenClosed(res, () => result.end(res.writableFinished || endedOffSocket(res) ? { status: res.statusCode } : { clientClosed: true }));
+}
+
+/** A socket a serverless adapter gives the response in place of a network socket (serverless-http's, vendia's). */
+function offSocket(res: ServerResponse): boolean {
+  const socket = res.socket;
+  return socket !== null && !(socket instanceof Socket);
 }
 
 /**
@@ -297,8 +303,26 @@ function endWhenClosed(result: GatewayResponse, res: ServerResponse): void {
  * detached once the response finished, and is there while a client that left never got it.)
  */
 function endedOffSocket(res: ServerResponse): boolean {
-  const socket = res.socket;
-  return res.writableEnded && socket !== null && !(socket instanceof Socket);
+  return res.writableEnded && offSocket(res);
+}
+
+/**
+ * Calls `closed` once when the response closes; off a network socket, also once it finished, on the next tick:
+ * @vendia/serverless-express never emits 'close' (serverless-http does, after its own hooks).
+ */
+function whenClosed(res: ServerResponse, closed: () => void): void {
+  if (!offSocket(res)) {
+    res.once('close', closed);
+    return;
+  }
+  let called = false;
+  const once = () => {
+    if (called) return;
+    called = true;
+    closed();
+  };
+  res.once('close', once);
+  res.once('finish', () => process.nextTick(once));
 }
 
 /**
@@ -311,7 +335,7 @@ function endWhenDone(res: ServerResponse, delivered: () => void, left: () => voi
   res.once('finish', () => {
     finished = true;
   });
-  res.once('close', () => (finished || res.writableFinished ? delivered() : left()));
+  whenClosed(res, () => (finished || res.writableFinished ? delivered() : left()));
 }
 
 interface RestReader {
@@ -411,9 +435,9 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   let rest: RestReader | null = null;
   const onDrain = () => stream.resume();
   res.on('drain', onDrain);
-  res.once('close', () => {
+  whenClosed(res, () => {
     res.off('drain', onDrain);
-    const clientClosed = !res.writableFinished;
+    const clientClosed = !res.writableFinished && !endedOffSocket(res);
     // A pipelined response still queued behind another (it never had the socket) sent nothing of what it was given.
     const sent = res.socket !== null;
     if (clientClosed && sent && !upstreamDone && !framer.done && result.answered()) {
