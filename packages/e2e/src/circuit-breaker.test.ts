@@ -9,8 +9,9 @@ import { adapters } from './support/adapters';
 import { messages, nextLog, sdk, seedOptions, useUpstreams } from './support/fixture';
 
 const express = adapters.find((a) => a.name === 'express')!;
-const fallback = (cb_config: CircuitBreakerConfig, targets: RoutingConfig[] = [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }]): RoutingConfig => ({
-  strategy: { mode: 'fallback', cb_config },
+/** A fallback over `targets` (default OpenAI, then Azure) with `cb_config` (cooldown_interval 30 s unless given). */
+const fallback = (cb: Omit<CircuitBreakerConfig, 'cooldown_interval'> & { cooldown_interval?: number }, targets: RoutingConfig[] = [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }]): RoutingConfig => ({
+  strategy: { mode: 'fallback', cb_config: { cooldown_interval: 30_000, ...cb } },
   targets,
 });
 
@@ -58,7 +59,7 @@ describe('circuit breaker (cb_config)', () => {
     expect(event.attempts).toEqual([
       {
         target: 'targets[0]', provider: 'openai', virtualKey: 'openai-prod', model: 'gpt-4o', status: null, durationMs: 0,
-        error: { code: 'circuit_open', message: 'Skipped: the circuit of targets[0] is open after repeated failures (cb_config); it closes in 60 s.' },
+        error: { code: 'circuit_open', message: 'Skipped: its circuit is open after repeated failures (cb_config); it closes in 60 s.' },
       },
       expect.objectContaining({ target: 'targets[1]', status: 200 }),
     ]);
@@ -116,7 +117,7 @@ describe('circuit breaker (cb_config)', () => {
     expect(warnings).toEqual([]);
   });
 
-  it('reads no rate before minimum_requests (default 10): a first request that fails after a quiet spell does not open it', async () => {
+  it('reads no rate before minimum_requests (default 5, as in Portkey): a first request that fails after a quiet spell does not open it', async () => {
     const url = await start(fallback({ failure_threshold_percentage: 50 }));
     up.openai.enqueue({ status: 500 });
     await send(sdk(url), 2);
@@ -198,14 +199,14 @@ describe('circuit breaker (cb_config)', () => {
   });
 
   it('single mode uses its first target not skipped, as Portkey does; a strategy of one target has no circuit', async () => {
-    const url = await start({ strategy: { mode: 'single', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] });
+    const url = await start({ strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] });
     up.openai.setDefault({ status: 503 });
     expect(await send(sdk(url), 1).catch(() => 'failed')).toBe('failed'); // opens targets[0]
     const answers = await send(sdk(url), 1);
     expect(answers).toEqual([{ target: 'targets[1]', attempts: '1', fallback: 'true', status: 200 }]);
     expect(up.openai.requests).toHaveLength(1);
 
-    const alone = await start({ strategy: { mode: 'fallback', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }] });
+    const alone = await start({ strategy: { mode: 'fallback', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod' }] });
     await sdk(alone).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
     await sdk(alone).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
     expect(up.openai.requests).toHaveLength(3);
@@ -215,7 +216,7 @@ describe('circuit breaker (cb_config)', () => {
 
   it('single mode does not skip to a first target that cannot take the model', async () => {
     const options = seedOptions(up, logs, {
-      config: { strategy: { mode: 'single', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-mini' }, { virtual_key: 'azure-prod' }] },
+      config: { strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-mini' }, { virtual_key: 'azure-prod' }] },
     });
     options.virtualKeys!['azure-mini'] = { ...options.virtualKeys!['azure-prod']!, deployments: { 'gpt-4o-mini': 'gpt4o-mini-prod' } };
     const url = track(await express.start(options));
@@ -231,7 +232,7 @@ describe('circuit breaker (cb_config)', () => {
   });
 
   it('single mode steps aside when every target is open', async () => {
-    const url = await start({ strategy: { mode: 'single', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] });
+    const url = await start({ strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] });
     up.openai.setDefault({ status: 503 });
     up.azure.setDefault({ status: 503 });
     const status = () => sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).then(() => 200, (e: { status?: number }) => e.status);
@@ -266,34 +267,48 @@ describe('circuit breaker (cb_config)', () => {
     expect(skips(await nextLog(logs, 2))).toEqual(['targets[0]']);
   });
 
-  it('is inherited by a nested strategy, and counts a nested strategy as one target of its parent', async () => {
+  it('gives each target under a nested strategy its own circuit, and skips the nested strategy when all of them are open', async () => {
     const nested: RoutingConfig = {
-      strategy: { mode: 'fallback', cb_config: { failure_threshold: 2 } },
+      strategy: { mode: 'fallback', cb_config: { failure_threshold: 2, cooldown_interval: 30_000 } },
       targets: [
         { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }] },
         { virtual_key: 'azure-prod' },
       ],
     };
     const url = await start(nested);
-    // Each request: both OpenAI targets fail, so the nested strategy fails (one failure of the parent's targets[0]),
-    // and each of its two targets fails once (their own circuits, from the inherited cb_config).
+    // Both OpenAI targets fail twice: their circuits open, so the nested strategy is open and skipped whole.
     up.openai.enqueue(...Array.from({ length: 4 }, () => ({ status: 503 })));
     await send(sdk(url), 3);
     expect(up.openai.requests).toHaveLength(4);
-    expect(warnings).toHaveLength(3);
     expect(warnings.map((w) => w.split(' failed')[0])).toEqual([
       'config.targets[0].targets[0] (openai, virtual key "openai-prod")',
       'config.targets[0].targets[1] (openai, virtual key "openai-prod")',
-      'config.targets[0] (a fallback strategy)',
     ]);
-    // The nested strategy's targets, skipped together.
     expect(skips(await nextLog(logs, 3))).toEqual(['targets[0].targets[0]', 'targets[0].targets[1]']);
+  });
+
+  it("keeps a load-balanced cluster serving when one of its targets fails (Portkey's whole-cluster fallback)", async () => {
+    const config: RoutingConfig = {
+      strategy: { mode: 'fallback', cb_config: { failure_threshold: 3, cooldown_interval: 60_000 } },
+      targets: [
+        { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }] },
+        { virtual_key: 'azure-prod' },
+      ],
+    };
+    const url = await start(config);
+    // The cluster's first target (gpt-4o) always fails; its second (gpt-4o-mini) is healthy.
+    up.openai.setDefault((req) => ((req.body as { model: string }).model === 'gpt-4o' ? { status: 500 } : {}));
+    const answers = await send(sdk(url), 40);
+    // Only the failing target's circuit opens: the cluster keeps serving, Azure only stands in for its failures.
+    expect(warnings).toEqual([expect.stringMatching(/^config\.targets\[0\]\.targets\[0\] /)]);
+    const served = answers.slice(-20).map((a) => a.target);
+    expect(served.every((t) => t === 'targets[0].targets[1]')).toBe(true);
   });
 
   it('under loadbalance, logs an open pick as skipped and picks among the rest', async () => {
     const config: RoutingConfig = {
       strategy: { mode: 'fallback' },
-      targets: [{ strategy: { mode: 'loadbalance', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod', weight: 1 }, { virtual_key: 'azure-prod', weight: 0.001 }] }, { virtual_key: 'azure-prod' }],
+      targets: [{ strategy: { mode: 'loadbalance', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod', weight: 1 }, { virtual_key: 'azure-prod', weight: 0.001 }] }, { virtual_key: 'azure-prod' }],
     };
     const url = await start(config);
     up.openai.enqueue({ status: 503 });

@@ -167,7 +167,7 @@ describe('OpenTelemetry spans', () => {
     exporter.reset();
     logs.length = 0;
     const breaker = await expressAdapter.start(
-      seedOptions(up, logs, { config: { strategy: { mode: 'fallback', cb_config: { failure_threshold: 1 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } }),
+      seedOptions(up, logs, { config: { strategy: { mode: 'fallback', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } }),
     );
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {

@@ -10,7 +10,7 @@ import { PriceTable } from '../log/pricing';
 import { azureOpenAIEndpoint } from '../providers/azure-openai';
 import { openAIEndpoint } from '../providers/openai';
 import { maskedKey, type ProviderEndpoint } from '../providers/provider';
-import { CircuitBreaker, MIN_COOLDOWN_MS, type CircuitPolicy } from '../engine/circuit-breaker';
+import { Circuit, MIN_COOLDOWN_MS, type CircuitPolicy } from '../engine/circuit-breaker';
 import {
   circuitBreakerSchema,
   looksLikeApiKey,
@@ -50,6 +50,8 @@ export interface LeafNode {
   retry: RetryPolicy | null;
   requestTimeoutMs: number | null;
   weight: number;
+  /** Its circuit (`cb_config` of a strategy above it), or null. */
+  circuit: Circuit | null;
 }
 
 export interface StrategyNode {
@@ -60,10 +62,8 @@ export interface StrategyNode {
   onStatusCodes: ReadonlySet<number> | null;
   children: RouteNode[];
   weight: number;
-  /** Its `cb_config` (its own or its parent's) at work on its children, or null. */
-  breaker: CircuitBreaker | null;
-  /** The routing config it belongs to, as the options name it (`config`, `configs["tenant-a"]`), for warnings. */
-  config: string;
+  /** Whether a target below it has a circuit: only then may a child be skipped. */
+  guarded: boolean;
 }
 
 export type RouteNode = LeafNode | StrategyNode;
@@ -294,8 +294,10 @@ interface Scope {
   requestTimeoutMs: number | null;
   /** A strategy's `custom_host`, for the targets below it that name none (as Portkey passes it down). */
   customHost?: string;
-  /** The nearest strategy's `cb_config`, for a nested strategy that sets none (as Portkey passes it down). */
+  /** The nearest strategy's `cb_config`, for the targets below it (as Portkey passes it down). */
   circuit?: CircuitPolicy;
+  /** A strategy above has more than one target: a circuit of a target below may then be skipped. */
+  branching?: boolean;
 }
 const ROOT_SCOPE: Scope = { overrideParams: null, retry: null, requestTimeoutMs: null };
 
@@ -303,9 +305,9 @@ function circuitPolicy(cb: CircuitBreakerConfig): CircuitPolicy {
   return {
     failureThreshold: cb.failure_threshold ?? null,
     failurePercentage: cb.failure_threshold_percentage ?? null,
-    // Portkey's own example's: one failure among the first few requests of a quiet spell is no failure rate.
-    minimumRequests: cb.minimum_requests ?? 10,
-    cooldownMs: Math.max(cb.cooldown_interval ?? MIN_COOLDOWN_MS, MIN_COOLDOWN_MS),
+    // Portkey's default: one failure among the first few requests of a quiet spell is no failure rate.
+    minimumRequests: cb.minimum_requests ?? 5,
+    cooldownMs: Math.max(cb.cooldown_interval, MIN_COOLDOWN_MS),
     failureStatusCodes: cb.failure_status_codes ? new Set(cb.failure_status_codes) : null,
   };
 }
@@ -354,6 +356,7 @@ class Resolver {
       requestTimeoutMs: config.request_timeout || parent.requestTimeoutMs,
       customHost: (isStrategy ? config.custom_host : undefined) ?? parent.customHost,
       circuit: (config.strategy?.cb_config && circuitPolicy(config.strategy.cb_config)) ?? parent.circuit,
+      branching: parent.branching || (config.targets?.length ?? 0) > 1,
     };
     // The overall deadline would cut such an attempt first: a pasted Portkey timeout (it has no deadline) says so at startup.
     // Equal is refused too: the deadline's timer, armed first, fires first, and the next target is never tried.
@@ -393,9 +396,7 @@ class Resolver {
       onStatusCodes: codes ? new Set(codes) : null,
       children,
       weight,
-      // One target could never be skipped: when every target is open, none is.
-      breaker: scope.circuit && children.length > 1 ? new CircuitBreaker(scope.circuit, children.length) : null,
-      config: formatPath(at.slice(0, at[0] === 'config' ? 1 : 2)),
+      guarded: children.some((child) => (child.kind === 'target' ? child.circuit !== null : child.guarded)),
     };
   }
 
@@ -441,12 +442,14 @@ class Resolver {
     const provider = fields.provider ?? 'openai';
     const api_key = fields.api_key ?? '';
     const endpoint = provider === 'openai' ? openAIEndpoint({ ...fields, api_key }) : azureOpenAIEndpoint({ ...fields, api_key });
-    const { customHost: _host, circuit: _circuit, ...inherited } = scope;
-    return { kind: 'target', path: targetPath || 'config', provider, virtualKey, endpoint, weight, ...inherited };
+    const { customHost: _host, circuit: policy, branching, ...inherited } = scope;
+    // None where nothing could skip it (no strategy above with another target: when every target is open, none is).
+    const circuit = policy && branching ? new Circuit(policy, formatPath(at)) : null;
+    return { kind: 'target', path: targetPath || 'config', provider, virtualKey, endpoint, weight, ...inherited, circuit };
   }
 
   /** Stands in for a target whose problem was already reported; never runs (construction throws). */
   private placeholder(path: string, weight: number): RouteNode {
-    return { kind: 'strategy', path, mode: 'single', onStatusCodes: null, children: [], weight, breaker: null, config: '' };
+    return { kind: 'strategy', path, mode: 'single', onStatusCodes: null, children: [], weight, guarded: false };
   }
 }

@@ -173,11 +173,15 @@ export const circuitBreakerSchema = z
       failure_threshold: z.number().int('must be a whole number of failures').min(1).optional(),
       /** Failure rate in percent that opens a target's circuit (once `minimum_requests` were counted). */
       failure_threshold_percentage: z.number().gt(0, 'must be a percentage above 0').max(100, 'must be a percentage (at most 100)').optional(),
-      /** ms a circuit stays open; as in Portkey, at least 30000 (a shorter one counts as 30000). Default 30000. */
-      cooldown_interval: positiveMs.optional(),
+      /** ms a circuit stays open, and over which failures are counted; as in Portkey, at least 30000 (a shorter one counts as 30000). */
+      cooldown_interval: z
+        .number({ error: (issue) => (issue.input === undefined ? 'is required: how long, in ms, a failing target is skipped (at least 30000)' : undefined) })
+        .int()
+        .positive()
+        .max(MAX_TIMER_MS, TIMER_LIMIT),
       /** Statuses that count as failures. Default: every status >= 500. A request with no answer always counts. */
       failure_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for every status >= 500)').optional(),
-      /** Requests counted (within `cooldown_interval`) before `failure_threshold_percentage` is read. Default 10. */
+      /** Requests counted (within `cooldown_interval`) before `failure_threshold_percentage` is read. Default 5, as in Portkey. */
       minimum_requests: z.number().int('must be a whole number of requests').min(1).optional(),
     },
     { error: objectExpected('{ failure_threshold: 5, cooldown_interval: 60000 }') },

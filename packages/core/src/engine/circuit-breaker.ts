@@ -1,7 +1,8 @@
 /**
- * Portkey's circuit breaker (`strategy.cb_config`): a strategy stops sending requests to a target that keeps failing,
- * for `cooldown_interval`, so that during an outage a request does not pay for that target's failed attempt first.
- * State lives in the process, per strategy of a routing config, one circuit per target; a new Gateway starts closed.
+ * Portkey's circuit breaker (`strategy.cb_config`): a target that keeps failing is skipped for `cooldown_interval`, so
+ * that during an outage a request does not pay for its failed attempt first. As in Portkey, each provider target under
+ * a `cb_config` has a circuit, and a nested strategy counts as open when all of its targets are. State lives in the
+ * process, per routing config; a new Gateway starts closed.
  */
 
 export interface CircuitPolicy {
@@ -21,93 +22,73 @@ export const MIN_COOLDOWN_MS = 30_000;
 /** Outcomes are counted in this many slices of the window, the oldest dropped as time moves on. */
 const SLICES = 10;
 
-interface Circuit {
-  /** Per slice of the window: requests and failures counted, and which slice of time it holds (its number). */
-  requests: number[];
-  failures: number[];
-  slice: number[];
-  /** When an open circuit closes (`performance.now()`); 0 while closed. */
-  openUntil: number;
-}
-
 /** What opened a circuit, for the warning that says so. */
 export interface CircuitOpened {
   failures: number;
   requests: number;
 }
 
-export class CircuitBreaker {
-  private readonly circuits: Circuit[];
+/** One target's circuit: its outcomes over the last `cooldownMs`, and whether it is open. */
+export class Circuit {
+  /** Per slice of the window: requests and failures counted, and which slice of time it holds (its number). */
+  private readonly requests = zeros();
+  private readonly failures = zeros();
+  private readonly slices = zeros().fill(-Infinity);
   private readonly sliceMs: number;
-  private open = 0;
+  /** When the open circuit closes (`performance.now()`); 0 while closed. */
+  private openUntil = 0;
 
   constructor(
     readonly policy: CircuitPolicy,
-    size: number,
+    /** The target's path in the options (`config.targets[0]`), for warnings. */
+    readonly name: string,
   ) {
     this.sliceMs = policy.cooldownMs / SLICES;
-    this.circuits = Array.from({ length: size }, () => ({ requests: zeros(), failures: zeros(), slice: zeros().fill(-Infinity), openUntil: 0 }));
   }
 
-  /**
-   * Which targets are open now, or null when none is. A circuit whose cooldown has passed closes here, its counts
-   * reset.
-   */
-  skipped(now: number): boolean[] | null {
-    if (this.open === 0) return null;
-    let skipped: boolean[] | null = null;
-    for (let i = 0; i < this.circuits.length; i++) {
-      if (this.isOpen(i, now)) (skipped ??= new Array<boolean>(this.circuits.length).fill(false))[i] = true;
-    }
-    return skipped;
-  }
-
-  /** Whether target `i`'s circuit is open now (one whose cooldown has passed closes here). */
-  isOpen(i: number, now: number): boolean {
-    const circuit = this.circuits[i]!;
-    if (circuit.openUntil === 0) return false;
-    if (now < circuit.openUntil) return true;
-    this.close(circuit);
+  /** Whether it is open now (one whose cooldown has passed closes here, its counts reset). */
+  isOpen(now: number): boolean {
+    if (this.openUntil === 0) return false;
+    if (now < this.openUntil) return true;
+    this.openUntil = 0;
+    // Counted afresh: what opened it is not held against the target once it is tried again.
+    this.slices.fill(-Infinity);
     return false;
   }
 
-  /** Whole ms until target `i`'s circuit closes (0 if it is closed). */
-  closesInMs(i: number, now: number): number {
-    const { openUntil } = this.circuits[i]!;
-    return openUntil === 0 ? 0 : Math.max(0, Math.ceil(openUntil - now));
+  /** Whole ms until it closes (0 if it is closed). */
+  closesInMs(now: number): number {
+    return this.openUntil === 0 ? 0 : Math.max(0, Math.ceil(this.openUntil - now));
   }
 
   /**
-   * Counts target `i`'s outcome over the last `cooldownMs`; returns what opened its circuit if this one did. The
-   * outcome of a request that was under way when the circuit opened, or that used it while open (every target was
-   * open), is not counted.
+   * Counts an outcome over the last `cooldownMs`; returns what opened the circuit if this one did. The outcome of a
+   * request that was under way when it opened, or that used it while open (every target was open), is not counted.
    */
-  record(i: number, failed: boolean, now: number): CircuitOpened | null {
-    if (this.isOpen(i, now)) return null;
-    const circuit = this.circuits[i]!;
+  record(failed: boolean, now: number): CircuitOpened | null {
+    if (this.isOpen(now)) return null;
     const current = Math.floor(now / this.sliceMs);
     const at = current % SLICES;
-    if (circuit.slice[at] !== current) {
-      circuit.slice[at] = current;
-      circuit.requests[at] = 0;
-      circuit.failures[at] = 0;
+    if (this.slices[at] !== current) {
+      this.slices[at] = current;
+      this.requests[at] = 0;
+      this.failures[at] = 0;
     }
-    circuit.requests[at]!++;
-    if (failed) circuit.failures[at]!++;
+    this.requests[at]!++;
+    if (failed) this.failures[at]!++;
     else if (this.policy.failurePercentage === null) return null;
     let requests = 0;
     let failures = 0;
     for (let s = 0; s < SLICES; s++) {
-      if (circuit.slice[s]! <= current - SLICES) continue;
-      requests += circuit.requests[s]!;
-      failures += circuit.failures[s]!;
+      if (this.slices[s]! <= current - SLICES) continue;
+      requests += this.requests[s]!;
+      failures += this.failures[s]!;
     }
     const { failureThreshold, failurePercentage, minimumRequests } = this.policy;
     const byCount = failureThreshold !== null && failures >= failureThreshold;
     const byRate = failurePercentage !== null && requests >= minimumRequests && (failures / requests) * 100 >= failurePercentage;
     if (!byCount && !byRate) return null;
-    circuit.openUntil = now + this.policy.cooldownMs;
-    this.open++;
+    this.openUntil = now + this.policy.cooldownMs;
     return { failures, requests };
   }
 
@@ -115,13 +96,6 @@ export class CircuitBreaker {
   isFailure(status: number | null): boolean {
     if (status === null) return true;
     return this.policy.failureStatusCodes ? this.policy.failureStatusCodes.has(status) : status >= 500;
-  }
-
-  private close(circuit: Circuit): void {
-    circuit.openUntil = 0;
-    this.open--;
-    // Counted afresh: what opened it is not held against the target once it is tried again.
-    circuit.slice.fill(-Infinity);
   }
 }
 

@@ -20,7 +20,7 @@ import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, t
 import { retryDelayMs } from './retry-delay';
 import { mergeMembers } from './body-merge';
 import { Cancellation } from './cancellation';
-import type { CircuitBreaker } from './circuit-breaker';
+import type { Circuit } from './circuit-breaker';
 import { triggersFallback } from './fallback-rule';
 
 export interface GatewayRequest {
@@ -545,22 +545,25 @@ export class Gateway {
   }
 
   private runNode(node: RouteNode, run: RequestRun): Promise<Outcome> {
-    return node.kind === 'target' ? this.runTarget(node, run) : this.runStrategy(node, run);
+    if (node.kind === 'strategy') return this.runStrategy(node, run);
+    const pending = this.runTarget(node, run);
+    // A target with a circuit (`cb_config`): its outcome, after its retries, counts.
+    return node.circuit === null ? pending : pending.then((outcome) => this.count(node, node.circuit!, outcome, run));
   }
 
   private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
     // Targets whose circuit is open (`cb_config`), or null: none to skip.
-    const skipped = node.breaker === null ? null : this.skippable(node, run);
-    if (node.mode === 'single' && skipped === null) return this.runChild(node, 0, run);
+    const skipped = node.guarded ? this.skippable(node, run) : null;
+    if (node.mode === 'single' && skipped === null) return this.runNode(node.children[0]!, run);
     if (node.mode === 'loadbalance') {
       // Picked by weight as if none were open; an open pick is logged as skipped and another picked among the rest
       // (the same odds as picking among the rest at once), so the log and metrics show what the breaker did.
       let pick = pickWeighted(node.children, null);
       if (skipped?.[pick]) {
-        this.skip(node, pick, run);
+        this.skip(node.children[pick]!, run);
         pick = pickWeighted(node.children, skipped);
       }
-      return this.runChild(node, pick, run);
+      return this.runNode(node.children[pick]!, run);
     }
     // What the last upstream tried did (a response, or a transport failure), kept in case no later target can
     // even be tried.
@@ -579,11 +582,11 @@ export class Gateway {
     };
     for (let i = 0; i < node.children.length; i++) {
       // Asked again as the walk reaches it: a cooldown may have ended while an earlier target answered.
-      if (skipped?.[i] && node.breaker!.isOpen(i, performance.now())) {
-        this.skip(node, i, run);
+      if (skipped?.[i] && isOpen(node.children[i]!, performance.now())) {
+        this.skip(node.children[i]!, run);
         continue;
       }
-      const outcome = await this.runChild(node, i, run);
+      const outcome = await this.runNode(node.children[i]!, run);
       // `single` answers with the first target it runs (the first not skipped, as in Portkey).
       if (node.mode === 'single' || !triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes) || run.aborted) return settle(outcome);
       last = outcome;
@@ -594,49 +597,49 @@ export class Gateway {
   }
 
   /**
-   * The children of a strategy with a breaker to skip, their circuits open; null when none is open, or when no other
-   * could serve the request (all open, as Portkey has it, or the rest have no deployment for its model; under
-   * `single`, the first of the rest has none): then none is skipped, and the upstream's own answer is what the client
-   * gets.
+   * The children of a strategy to skip, open (a target's circuit; a nested strategy's, all of its targets'); null when
+   * none is open, or when no other could serve the request (all open, as Portkey has it, or the rest have no
+   * deployment for its model; under `single`, the first of the rest has none): then none is skipped, and the
+   * upstream's own answer is what the client gets.
    */
   private skippable(node: StrategyNode, run: RequestRun): boolean[] | null {
-    const skipped = node.breaker!.skipped(performance.now());
+    const now = performance.now();
+    let skipped: boolean[] | null = null;
+    node.children.forEach((child, i) => {
+      if (isOpen(child, now)) (skipped ??= new Array<boolean>(node.children.length).fill(false))[i] = true;
+    });
     if (skipped === null) return null;
+    const open: boolean[] = skipped;
     if (node.mode === 'single') {
-      const first = skipped.indexOf(false);
-      return first >= 0 && canServe(node.children[first]!, run.parsed) ? skipped : null;
+      const first = open.indexOf(false);
+      return first >= 0 && canServe(node.children[first]!, run.parsed) ? open : null;
     }
-    return node.children.some((child, i) => !skipped[i] && canServe(child, run.parsed)) ? skipped : null;
+    return node.children.some((child, i) => !open[i] && canServe(child, run.parsed)) ? open : null;
   }
 
-  /** A strategy's child `i`; its outcome counts for its circuit when the strategy has a breaker. */
-  private runChild(node: StrategyNode, i: number, run: RequestRun): Promise<Outcome> {
-    const pending = this.runNode(node.children[i]!, run);
-    return node.breaker === null ? pending : pending.then((outcome) => this.count(node, node.breaker!, i, outcome, run));
-  }
-
-  private count(node: StrategyNode, breaker: CircuitBreaker, i: number, outcome: Outcome, run: RequestRun): Outcome {
+  private count(leaf: LeafNode, circuit: Circuit, outcome: Outcome, run: RequestRun): Outcome {
     // Not the target's doing: the request was aborted (the client left, the deadline), or no upstream was called.
     if (run.aborted || untried(outcome)) return outcome;
-    const opened = breaker.record(i, breaker.isFailure(outcome.ok ? outcome.res.status : null), performance.now());
+    const opened = circuit.record(circuit.isFailure(outcome.ok ? outcome.res.status : null), performance.now());
     if (opened) {
-      const seconds = Math.round(breaker.policy.cooldownMs / 1000);
+      const seconds = Math.round(circuit.policy.cooldownMs / 1000);
+      const key = leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : '';
       process.emitWarning(
-        `${describeChild(node, i)} failed ${opened.failures} of its last ${opened.requests} requests (within ${seconds} s): its circuit is open (cb_config), and requests skip it for ${seconds} s.`,
+        `${circuit.name} (${leaf.provider}${key}) failed ${opened.failures} of its last ${opened.requests} requests (within ${seconds} s): its circuit is open (cb_config), and requests skip it for ${seconds} s.`,
         'SwitchyardCircuitWarning',
       );
     }
     return outcome;
   }
 
-  /** Logs the targets under child `i` as skipped, its circuit open: no upstream called, the request moves on. */
-  private skip(node: StrategyNode, i: number, run: RequestRun): void {
-    const closesIn = Math.ceil(node.breaker!.closesInMs(i, performance.now()) / 1000);
+  /** Logs the targets under a skipped child, each open: no upstream called, the request moves on. */
+  private skip(child: RouteNode, run: RequestRun): void {
     const t = performance.now();
-    for (const leaf of leavesOf(node.children[i]!)) {
+    for (const leaf of leavesOf(child)) {
+      const closesIn = Math.ceil((leaf.circuit?.closesInMs(t) ?? 0) / 1000);
       const entry: AttemptLog = {
         target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: modelAsked(leaf, run.parsed), status: null, durationMs: 0,
-        error: { code: 'circuit_open', message: `Skipped: the circuit of ${node.children[i]!.path} is open after repeated failures (cb_config); it closes in ${closesIn} s.` },
+        error: { code: 'circuit_open', message: `Skipped: its circuit is open after repeated failures (cb_config); it closes in ${closesIn} s.` },
       };
       run.attempts.push(entry);
       run.otel?.attemptStarted(t, entry, undefined, run.parsed.body, leaf.overrideParams);
@@ -1103,17 +1106,17 @@ function canServe(node: RouteNode, parsed: ParsedBody): boolean {
   return !(node.endpoint.plan(modelAsked(node, parsed)) instanceof SwitchyardError);
 }
 
+/** Whether a route node is open now: a target's circuit; a strategy's targets, all of them (as in Portkey). */
+function isOpen(node: RouteNode, now: number): boolean {
+  if (node.kind === 'target') return node.circuit?.isOpen(now) ?? false;
+  return node.children.length > 0 && node.children.every((child) => isOpen(child, now));
+}
+
 /** The provider targets under a route node, in order. */
 function leavesOf(node: RouteNode): LeafNode[] {
   return node.kind === 'target' ? [node] : node.children.flatMap(leavesOf);
 }
 
-/** A strategy's child `i` as a warning names it: its path in the options, and for a provider target which one. */
-function describeChild(node: StrategyNode, i: number): string {
-  const child = node.children[i]!;
-  const what = child.kind === 'target' ? `${child.provider}${child.virtualKey !== undefined ? `, virtual key "${child.virtualKey}"` : ''}` : `a ${child.mode} strategy`;
-  return `${node.config}.${child.path} (${what})`;
-}
 
 function sleep(ms: number, signal: Cancellation): Promise<void> {
   return new Promise((resolve) => {
