@@ -321,6 +321,19 @@ describe('circuit breaker (cb_config)', () => {
     expect([event.fallback, skips(event)]).toEqual([true, ['targets[0].targets[0]']]);
   });
 
+  it('under loadbalance, skips nothing when the targets left have no weight', async () => {
+    const url = await start({
+      strategy: { mode: 'loadbalance', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } },
+      targets: [{ virtual_key: 'openai-prod', weight: 1 }, { virtual_key: 'azure-prod', weight: 0 }],
+    });
+    up.openai.setDefault({ status: 503 });
+    const status = () => sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).then(() => 200, (e: { status?: number }) => e.status);
+    expect([await status(), await status()]).toEqual([503, 503]);
+    // The open target is still the only one to pick: called, and not logged as skipped.
+    expect(up.openai.requests).toHaveLength(2);
+    expect(skips(await nextLog(logs, 2))).toEqual([]);
+  });
+
   it('keeps circuits per routing config, and the in-process client has them too', async () => {
     const options = seedOptions(up, logs, { configs: { a: fallback({ failure_threshold: 1 }), b: fallback({ failure_threshold: 1 }) } });
     delete options.config;

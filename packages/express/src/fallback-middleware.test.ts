@@ -2,7 +2,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
-import type { LogEvent } from '@switchyard/core';
+import { SwitchyardError, type LogEvent } from '@switchyard/core';
 import { fallbackMiddleware, Gateway } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
 import { express4, listen, type RunningApp } from '../../e2e/src/support/adapters';
@@ -478,6 +478,29 @@ it('on @vendia/serverless-express (AWS Lambda), whose response never closes: log
   }
 });
 
+it('on @vendia/serverless-express, a host that answers first (its own timeout) stops the upstream call, logged host_answered', async () => {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const gateway = new Gateway(seedOptions(up, logs, { deadlineMs: 20_000 }));
+  const host = express();
+  host.use((_req: Request, res: Response, next: NextFunction) => {
+    setTimeout(() => res.headersSent || res.status(503).json({ error: { message: 'timeout' } }), 100);
+    next();
+  });
+  host.use(fallbackMiddleware(gateway));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const serverlessExpress = require('@vendia/serverless-express') as (o: { app: unknown }) => (event: unknown, context: unknown) => Promise<{ statusCode: number }>;
+  try {
+    up.openai.enqueue({ hang: true });
+    expect((await serverlessExpress({ app: host })(apiGatewayEvent({ model: 'gpt-4o', messages }), {})).statusCode).toBe(503);
+    // Not after the 20 s deadline: the upstream call stopped when the host answered.
+    await gateway.drain();
+    expect(logs.map((e) => [e.status, e.attempts.map((a) => a.error?.code)])).toEqual([[503, ['host_answered']]]);
+  } finally {
+    await up.close();
+  }
+});
+
 it('drain() waits for an async onLog to finish (a serverless handler awaits it before its process is frozen)', async () => {
   const up = await startUpstreams();
   let shipped = 0;
@@ -494,6 +517,28 @@ it('drain() waits for an async onLog to finish (a serverless handler awaits it b
   } finally {
     await app.close();
     await up.close();
+  }
+});
+
+it('drain() stops waiting for an async sink that never settles after 30 s, and says so once', async () => {
+  jest.useFakeTimers();
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+  try {
+    const gateway = new Gateway({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-unused' } }, config: { virtual_key: 'o' }, onLog: () => new Promise<void>(() => {}) });
+    gateway.reject(new SwitchyardError('invalid_json', 'Not JSON.'), {}).end();
+    gateway.reject(new SwitchyardError('invalid_json', 'Not JSON.'), {}).end();
+    let drained = false;
+    void gateway.drain().then(() => (drained = true));
+    await jest.advanceTimersByTimeAsync(29_000);
+    expect(drained).toBe(false);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(drained).toBe(true);
+    expect(warn.mock.calls.filter(([, type]) => (type as unknown) === 'SwitchyardLogSinkWarning')).toEqual([
+      ['An async Switchyard log sink has not settled within 30 s: drain() stops waiting for it (give the sink a timeout of its own).', 'SwitchyardLogSinkWarning'],
+    ]);
+  } finally {
+    jest.useRealTimers();
+    warn.mockRestore();
   }
 });
 

@@ -1,10 +1,11 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import request from 'supertest';
 import serverless from 'serverless-http';
+import { Gateway, handleNodeRequest } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/koa';
 import { replies } from '@switchyard/testing';
 import { listen } from '../../e2e/src/support/adapters';
@@ -298,4 +299,23 @@ it('Koa on serverless-http (AWS Lambda), whose response sits on a socket of its 
   expect(broken.body).toContain('stream_interrupted');
   await until(() => logs.length === 4);
   expect([logs[3]!.status, logs[3]!.attempts.map((a) => a.error?.code)]).toEqual([200, ['stream_interrupted']]);
+});
+
+it('on serverless-http, a host that answers first (its own timeout) stops the upstream call, logged host_answered', async () => {
+  const gateway = new Gateway(seedOptions(up, logs, { deadlineMs: 20_000 }));
+  // serverless-http takes a plain (req, res) handler too: a host with a timeout of its own in front of Switchyard.
+  const handler = serverless((req: IncomingMessage, res: ServerResponse) => {
+    setTimeout(() => {
+      if (res.headersSent) return;
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end('{"error":{"message":"timeout"}}');
+    }, 100);
+    void handleNodeRequest(gateway, req, res);
+  });
+  up.openai.enqueue({ hang: true });
+  const event = { httpMethod: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages }), isBase64Encoded: false, requestContext: {} };
+  expect(((await handler(event, {})) as { statusCode: number }).statusCode).toBe(503);
+  // Not after the 20 s deadline: the upstream call stopped when the host answered.
+  await gateway.drain();
+  expect(logs.map((e) => [e.status, e.attempts.map((a) => a.error?.code)])).toEqual([[503, ['host_answered']]]);
 });

@@ -293,7 +293,7 @@ export const optionsSchema = z.strictObject({
     .string()
     .regex(/^(\/[^/?#\s]+)*\/?$/, 'must be a path such as /v1 (or "" or "/")')
     .optional(),
-  /** The simplest log sink: called once per request, after the response ended. May be async; its errors are ignored. */
+  /** The simplest log sink: called once per request, after the response ended. May be async (drain() waits for it, up to 30 s); its errors are ignored. */
   onLog: fn<(event: LogEvent) => void>('event => void').optional(),
   /** More log sinks (stores, files, loggers); each gets every event. */
   logSinks: z.array(logSinkSchema).optional(),

@@ -338,9 +338,26 @@ export class Gateway {
    * its process is frozen.
    */
   private leaveAfter(sinking: Promise<unknown> | null, ticket: number): void {
-    if (sinking === null) this.leave(ticket);
-    else void sinking.then(() => this.leave(ticket));
+    if (sinking === null) return this.leave(ticket);
+    let given = false;
+    const giveBack = (): void => {
+      if (given) return;
+      given = true;
+      clearTimeout(timer);
+      this.leave(ticket);
+    };
+    // A sink that never settles (a shipper's request with no timeout) must not hold a shutdown forever.
+    const timer = setTimeout(() => {
+      if (!this.sinkWaitWarned) {
+        this.sinkWaitWarned = true;
+        process.emitWarning(`An async Switchyard log sink has not settled within ${SINK_WAIT_MS / 1000} s: drain() stops waiting for it (give the sink a timeout of its own).`, 'SwitchyardLogSinkWarning');
+      }
+      giveBack();
+    }, SINK_WAIT_MS);
+    timer.unref();
+    void sinking.then(giveBack);
   }
+  private sinkWaitWarned = false;
 
   /** Runs one chat completion request through its routing config. Never throws: errors become responses. */
   async handle(req: GatewayRequest): Promise<GatewayResponse> {
@@ -599,7 +616,8 @@ export class Gateway {
   /**
    * The children of a strategy to skip, open (a target's circuit; a nested strategy's, all of its targets'); null when
    * none is open, or when no other could serve the request (all open, as Portkey has it, or the rest have no
-   * deployment for its model; under `single`, the first of the rest has none): then none is skipped, and the
+   * deployment for its model or, under `loadbalance`, no weight; under `single`, the first of the rest has no
+   * deployment): then none is skipped, and the
    * upstream's own answer is what the client gets.
    */
   private skippable(node: StrategyNode, run: RequestRun): boolean[] | null {
@@ -614,7 +632,9 @@ export class Gateway {
       const first = open.indexOf(false);
       return first >= 0 && canServe(node.children[first]!, run.parsed) ? open : null;
     }
-    return node.children.some((child, i) => !open[i] && canServe(child, run.parsed)) ? open : null;
+    // Under `loadbalance`, only one it could pick (a weight above 0).
+    const pickable = (child: RouteNode) => node.mode !== 'loadbalance' || child.weight > 0;
+    return node.children.some((child, i) => !open[i] && pickable(child) && canServe(child, run.parsed)) ? open : null;
   }
 
   private count(leaf: LeafNode, circuit: Circuit, outcome: Outcome, run: RequestRun): Outcome {
@@ -1069,6 +1089,8 @@ const MAX_HOPS = 8;
 const LOOP_MESSAGE =
   'This request came back to a Switchyard it passed through already: a target\'s custom_host (or endpoint) leads back to this app (an OPENAI_BASE_URL pointing at it?). Refused, so that it does not call itself without end.';
 
+/** How long drain() waits for an async sink's promise for one event. */
+const SINK_WAIT_MS = 30_000;
 /** Keys a provider refused (by provider and hash) that a warning named already. */
 const KEYS_REFUSED_WARNED = new Set<string>();
 

@@ -52,8 +52,12 @@ export async function handleNodeRequest(
   const cancel = new Cancellation();
   // Until our response is written, a close means nobody waits for it: the client left, or the host answered
   // already (a timeout middleware's 503). Either way the upstream work stops.
-  const onClose = () => cancel.abort(res.writableFinished ? hostAnswered(res.statusCode) : clientClosed());
+  const onClose = () => cancel.abort(res.writableFinished || endedOffSocket(res) ? hostAnswered(res.statusCode) : clientClosed());
   res.once('close', onClose);
+  // Off a network socket the host's answer shows by its 'finish' alone (@vendia/serverless-express emits no 'close';
+  // its socket calls back at once, so 'finish' comes before `writableEnded` turns true).
+  const onFinish = offSocket(res) ? () => cancel.abort(hostAnswered(res.statusCode)) : null;
+  if (onFinish) res.once('finish', onFinish);
   // The client may have left while the host's middleware ran (auth, rate limits): 'close' will not come again.
   if (res.destroyed) onClose();
   // A pipelined request's response waits for the socket: only then does Node tell it the client left.
@@ -83,6 +87,7 @@ export async function handleNodeRequest(
     result = gateway.reject(error, req.headers, ticket);
   }
   res.off('close', onClose);
+  if (onFinish) res.off('finish', onFinish);
   writeResponse(result, res, options);
 }
 
