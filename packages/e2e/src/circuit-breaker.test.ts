@@ -6,7 +6,7 @@
 import OpenAI from 'openai';
 import { createFallbackClient, type CircuitBreakerConfig, type LogEvent, type RoutingConfig, type SwitchyardOptions } from '@switchyard/core';
 import { adapters } from './support/adapters';
-import { messages, nextLog, sdk, seedOptions, useUpstreams } from './support/fixture';
+import { messages, nextLog, sdk, seedOptions, until, useUpstreams } from './support/fixture';
 
 const express = adapters.find((a) => a.name === 'express')!;
 /** A fallback over `targets` (default OpenAI, then Azure) with `cb_config` (cooldown_interval 30 s unless given). */
@@ -59,20 +59,56 @@ describe('circuit breaker (cb_config)', () => {
     expect(event.attempts).toEqual([
       {
         target: 'targets[0]', provider: 'openai', virtualKey: 'openai-prod', model: 'gpt-4o', status: null, durationMs: 0,
-        error: { code: 'circuit_open', message: 'Skipped: its circuit is open after repeated failures (cb_config); it closes in 60 s.' },
+        error: { code: 'circuit_open', message: 'Skipped: its circuit is open after repeated failures (cb_config); it is tried again in 60 s.' },
       },
       expect.objectContaining({ target: 'targets[1]', status: 200 }),
     ]);
     expect(warnings).toEqual([
-      'config.targets[0] (openai, virtual key "openai-prod") failed 3 of its last 3 requests (within 60 s): its circuit is open (cb_config), and requests skip it for 60 s.',
+      'config.targets[0] (openai, virtual key "openai-prod") failed 3 of its last 3 requests (within 60 s; the last: 503): its circuit is open (cb_config), and requests skip it for 60 s.',
     ]);
 
-    // Just before the cooldown ends, still skipped; after it, OpenAI is tried again (and serves).
+    // Just before the cooldown ends, still skipped; after it, OpenAI is tried again (and serves: closed).
     later = 59_000;
     expect((await send(client, 1))[0]!.attempts).toBe('1');
     later = 60_000;
-    expect(await send(client, 1)).toEqual([{ target: 'targets[0]', attempts: '1', fallback: 'false', status: 200 }]);
-    expect(up.openai.requests).toHaveLength(4);
+    expect(await send(client, 2)).toEqual(Array.from({ length: 2 }, () => ({ target: 'targets[0]', attempts: '1', fallback: 'false', status: 200 })));
+    expect(up.openai.requests).toHaveLength(5);
+    expect(warnings[1]).toBe('config.targets[0] (openai, virtual key "openai-prod") answers again: its circuit is closed.');
+  });
+
+  it('after the cooldown lets one request test a hanging target while the others still skip it, and opens again when it fails', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }, [{ virtual_key: 'openai-prod', request_timeout: 300 }, { virtual_key: 'azure-prod' }]));
+    up.openai.setDefault({ hang: true });
+    const client = sdk(url);
+    await send(client, 1); // times out: open
+    later = 30_000;
+    // Five at once: one tests OpenAI (and waits out its timeout), four go straight to Azure.
+    const answers = await Promise.all(Array.from({ length: 5 }, () => send(client, 1).then((a) => a[0]!)));
+    expect(up.openai.requests).toHaveLength(2);
+    expect(answers.map((a) => a.attempts).sort()).toEqual(['1', '1', '1', '1', '2']);
+    expect(warnings[1]).toBe('config.targets[0] (openai, virtual key "openai-prod") still fails (the request let through after the cooldown: upstream_timeout): requests skip it for another 30 s.');
+    const skipped = logs.find((e) => e.attempts.length === 2 && e.attempts[0]!.error?.code === 'circuit_open')!;
+    expect(skipped.attempts[0]!.error!.message).toBe('Skipped: its circuit is open after repeated failures (cb_config); another request is testing it.');
+    // Open again for a whole cooldown.
+    later = 59_000;
+    await send(client, 1);
+    expect(up.openai.requests).toHaveLength(2);
+  });
+
+  it('a test request that the client abandons lets the next one test the target', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }));
+    up.openai.enqueue({ status: 503 }, { hang: true });
+    await send(sdk(url), 1); // open
+    later = 30_000;
+    const controller = new AbortController();
+    const abandoned = sdk(url).chat.completions.create({ model: 'gpt-4o', messages }, { signal: controller.signal }).catch(() => undefined);
+    await until(() => up.openai.requests.length === 2);
+    controller.abort();
+    await abandoned;
+    await nextLog(logs, 2);
+    // Neither closed nor opened again by the abandoned one: the next request tests it, and it answers.
+    expect(await send(sdk(url), 1)).toEqual([{ target: 'targets[0]', attempts: '1', fallback: 'false', status: 200 }]);
+    expect(warnings.slice(1)).toEqual(['config.targets[0] (openai, virtual key "openai-prod") answers again: its circuit is closed.']);
   });
 
   it('counts only 5xx and no answer by default, and failure_status_codes when given', async () => {
@@ -162,7 +198,7 @@ describe('circuit breaker (cb_config)', () => {
     expect(skips(await nextLog(logs, 2))).toEqual([]);
   });
 
-  it('logs the targets after the last one tried as skipped when it failed', async () => {
+  it('asks an open target when no later one can be tried: the last resort rather than a failure', async () => {
     const three = fallback({ failure_threshold: 1 }, [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }]);
     const url = await start(three);
     // targets[0] answers 400 (no failure, but it falls back); targets[1] and targets[2] fail: their circuits open.
@@ -170,19 +206,14 @@ describe('circuit breaker (cb_config)', () => {
     up.azure.enqueue({ status: 503 });
     const err = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 503 });
-    // Now targets[1] and targets[2] are open, targets[0] is not: a 503 from it is the answer, and the log says why
-    // targets[1] and targets[2] were not tried.
+    // targets[0] fails now: targets[1] is open, but so is the one after it, so targets[1] is asked (and serves).
     up.openai.enqueue({ status: 503 });
-    const last = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
-    expect(last).toMatchObject({ status: 503 });
-    expect((last as { headers: Headers }).headers.get('x-switchyard-attempts')).toBe('1');
+    expect(await send(sdk(url), 1)).toEqual([{ target: 'targets[1]', attempts: '2', fallback: 'true', status: 200 }]);
     const event = await nextLog(logs, 2);
     expect(event.attempts.map((a) => [a.target, a.status, a.error?.code ?? null])).toEqual([
       ['targets[0]', 503, null],
-      ['targets[1]', null, 'circuit_open'],
-      ['targets[2]', null, 'circuit_open'],
+      ['targets[1]', 200, null],
     ]);
-    expect(event.servedBy).toMatchObject({ target: 'targets[0]' });
   });
 
   it('does not skip to a target that cannot take the model: the upstream failure stays the answer, not a 400', async () => {
@@ -332,6 +363,20 @@ describe('circuit breaker (cb_config)', () => {
     // The open target is still the only one to pick: called, and not logged as skipped.
     expect(up.openai.requests).toHaveLength(2);
     expect(skips(await nextLog(logs, 2))).toEqual([]);
+  });
+
+  it("as the README's recipe, a breaker on the first target alone: the last resort's errors never open a circuit", async () => {
+    const url = await start({
+      strategy: { mode: 'fallback' },
+      targets: [{ strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod' }] }, { virtual_key: 'azure-prod' }],
+    });
+    up.openai.setDefault({ status: 503 });
+    up.azure.enqueue({ status: 503 }, { status: 503 }, { status: 503 });
+    const status = () => sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).then(() => 200, (e: { status?: number }) => e.status);
+    // OpenAI fails once (open); Azure then fails three times and serves: OpenAI stays skipped throughout.
+    expect([await status(), await status(), await status(), await status()]).toEqual([503, 503, 503, 200]);
+    expect(up.openai.requests).toHaveLength(1);
+    expect(warnings).toEqual([expect.stringMatching(/^config\.targets\[0\]\.targets\[0\] \(openai/)]);
   });
 
   it('keeps circuits per routing config, and the in-process client has them too', async () => {

@@ -22,21 +22,30 @@ export const MIN_COOLDOWN_MS = 30_000;
 /** Outcomes are counted in this many slices of the window, the oldest dropped as time moves on. */
 const SLICES = 10;
 
-/** What opened a circuit, for the warning that says so. */
-export interface CircuitOpened {
-  failures: number;
-  requests: number;
-}
+/** What changed a circuit, for the warning that says so. */
+export type CircuitChange =
+  | { kind: 'opened'; failures: number; requests: number }
+  /** The request let through after the cooldown failed: open for another cooldown. */
+  | { kind: 'reopened' }
+  /** The request let through after the cooldown succeeded. */
+  | { kind: 'closed' };
 
-/** One target's circuit: its outcomes over the last `cooldownMs`, and whether it is open. */
+/**
+ * One target's circuit: its outcomes over the last `cooldownMs`, and whether it is open. Once its cooldown has passed
+ * it is half-open: one request at a time is let through to test the target (the others keep skipping it), and that
+ * request's outcome closes it or opens it again. (Portkey's closes at once: every request in flight would then pay for
+ * a target that still hangs until enough of them timed out.)
+ */
 export class Circuit {
   /** Per slice of the window: requests and failures counted, and which slice of time it holds (its number). */
   private readonly requests = zeros();
   private readonly failures = zeros();
   private readonly slices = zeros().fill(-Infinity);
   private readonly sliceMs: number;
-  /** When the open circuit closes (`performance.now()`); 0 while closed. */
+  /** When the open circuit's cooldown ends (`performance.now()`); 0 while closed. Past it: half-open. */
   private openUntil = 0;
+  /** Half-open: a request testing the target is under way. */
+  private probing = false;
 
   constructor(
     readonly policy: CircuitPolicy,
@@ -46,27 +55,49 @@ export class Circuit {
     this.sliceMs = policy.cooldownMs / SLICES;
   }
 
-  /** Whether it is open now (one whose cooldown has passed closes here, its counts reset). */
+  /** Whether to skip it now: open, or half-open with a request already testing it. */
   isOpen(now: number): boolean {
-    if (this.openUntil === 0) return false;
-    if (now < this.openUntil) return true;
-    this.openUntil = 0;
-    // Counted afresh: what opened it is not held against the target once it is tried again.
-    this.slices.fill(-Infinity);
-    return false;
+    return this.openUntil !== 0 && (now < this.openUntil || this.probing);
   }
 
-  /** Whole ms until it closes (0 if it is closed). */
+  /**
+   * Called as a request goes to the target: true when that request is the one to test it (half-open, none under
+   * way); give that to `record` or `release`.
+   */
+  enter(now: number): boolean {
+    if (this.openUntil === 0 || now < this.openUntil || this.probing) return false;
+    this.probing = true;
+    return true;
+  }
+
+  /** A test request that ended without an outcome of the target's (aborted, or no upstream called): the next may test. */
+  release(probe: boolean): void {
+    if (probe) this.probing = false;
+  }
+
+  /** Whole ms until its cooldown ends (0 once it has, or while closed). */
   closesInMs(now: number): number {
     return this.openUntil === 0 ? 0 : Math.max(0, Math.ceil(this.openUntil - now));
   }
 
   /**
-   * Counts an outcome over the last `cooldownMs`; returns what opened the circuit if this one did. The outcome of a
-   * request that was under way when it opened, or that used it while open (every target was open), is not counted.
+   * Counts an outcome over the last `cooldownMs`; returns how it changed the circuit, if it did. `probe`: what
+   * `enter` returned for this request. Other outcomes that come while the circuit is not closed (a request under way
+   * when it opened, or one that went to it while open, every target being open) are not counted.
    */
-  record(failed: boolean, now: number): CircuitOpened | null {
-    if (this.isOpen(now)) return null;
+  record(failed: boolean, now: number, probe: boolean): CircuitChange | null {
+    if (probe) {
+      this.probing = false;
+      if (failed) {
+        this.openUntil = now + this.policy.cooldownMs;
+        return { kind: 'reopened' };
+      }
+      this.openUntil = 0;
+      // Counted afresh: what opened it is not held against the target now that it answers again.
+      this.slices.fill(-Infinity);
+      return { kind: 'closed' };
+    }
+    if (this.openUntil !== 0) return null;
     const current = Math.floor(now / this.sliceMs);
     const at = current % SLICES;
     if (this.slices[at] !== current) {
@@ -89,7 +120,7 @@ export class Circuit {
     const byRate = failurePercentage !== null && requests >= minimumRequests && (failures / requests) * 100 >= failurePercentage;
     if (!byCount && !byRate) return null;
     this.openUntil = now + this.policy.cooldownMs;
-    return { failures, requests };
+    return { kind: 'opened', failures, requests };
   }
 
   /** Whether an outcome counts as a failure: a status of `failureStatusCodes` (default: 5xx), or no answer (null). */

@@ -563,9 +563,11 @@ export class Gateway {
 
   private runNode(node: RouteNode, run: RequestRun): Promise<Outcome> {
     if (node.kind === 'strategy') return this.runStrategy(node, run);
-    const pending = this.runTarget(node, run);
-    // A target with a circuit (`cb_config`): its outcome, after its retries, counts.
-    return node.circuit === null ? pending : pending.then((outcome) => this.count(node, node.circuit!, outcome, run));
+    const circuit = node.circuit;
+    if (circuit === null) return this.runTarget(node, run);
+    // A target with a circuit (`cb_config`): its outcome, after its retries, counts; a half-open one's may close it.
+    const probe = circuit.enter(performance.now());
+    return this.runTarget(node, run).then((outcome) => this.count(node, circuit, probe, outcome, run));
   }
 
   private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
@@ -598,8 +600,9 @@ export class Gateway {
       return outcome;
     };
     for (let i = 0; i < node.children.length; i++) {
-      // Asked again as the walk reaches it: a cooldown may have ended while an earlier target answered.
-      if (skipped?.[i] && isOpen(node.children[i]!, performance.now())) {
+      // Asked again as the walk reaches it (a cooldown may have ended while an earlier target answered), and skipped
+      // only for a later target that can be tried: the last resort is asked even open, rather than answer with a failure.
+      if (skipped?.[i] && isOpen(node.children[i]!, performance.now()) && this.laterTarget(node, skipped, i, run)) {
         this.skip(node.children[i]!, run);
         continue;
       }
@@ -637,17 +640,35 @@ export class Gateway {
     return node.children.some((child, i) => !open[i] && pickable(child) && canServe(child, run.parsed)) ? open : null;
   }
 
-  private count(leaf: LeafNode, circuit: Circuit, outcome: Outcome, run: RequestRun): Outcome {
+  /** Whether a fallback walk has a target after child `i` that it would try (not open, and able to take the model). */
+  private laterTarget(node: StrategyNode, skipped: readonly boolean[], i: number, run: RequestRun): boolean {
+    const now = performance.now();
+    for (let j = i + 1; j < node.children.length; j++) {
+      const child = node.children[j]!;
+      if (!(skipped[j] && isOpen(child, now)) && canServe(child, run.parsed)) return true;
+    }
+    return false;
+  }
+
+  private count(leaf: LeafNode, circuit: Circuit, probe: boolean, outcome: Outcome, run: RequestRun): Outcome {
     // Not the target's doing: the request was aborted (the client left, the deadline), or no upstream was called.
-    if (run.aborted || untried(outcome)) return outcome;
-    const opened = circuit.record(circuit.isFailure(outcome.ok ? outcome.res.status : null), performance.now());
-    if (opened) {
+    if (run.aborted || untried(outcome)) {
+      circuit.release(probe);
+      return outcome;
+    }
+    const status = outcome.ok ? outcome.res.status : null;
+    const change = circuit.record(circuit.isFailure(status), performance.now(), probe);
+    if (change) {
       const seconds = Math.round(circuit.policy.cooldownMs / 1000);
-      const key = leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : '';
-      process.emitWarning(
-        `${circuit.name} (${leaf.provider}${key}) failed ${opened.failures} of its last ${opened.requests} requests (within ${seconds} s): its circuit is open (cb_config), and requests skip it for ${seconds} s.`,
-        'SwitchyardCircuitWarning',
-      );
+      const target = `${circuit.name} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
+      const why = status ?? (outcome.ok ? '' : outcome.error.code);
+      const message =
+        change.kind === 'opened'
+          ? `${target} failed ${change.failures} of its last ${change.requests} requests (within ${seconds} s; the last: ${why}): its circuit is open (cb_config), and requests skip it for ${seconds} s.`
+          : change.kind === 'reopened'
+            ? `${target} still fails (the request let through after the cooldown: ${why}): requests skip it for another ${seconds} s.`
+            : `${target} answers again: its circuit is closed.`;
+      process.emitWarning(message, 'SwitchyardCircuitWarning');
     }
     return outcome;
   }
@@ -657,9 +678,11 @@ export class Gateway {
     const t = performance.now();
     for (const leaf of leavesOf(child)) {
       const closesIn = Math.ceil((leaf.circuit?.closesInMs(t) ?? 0) / 1000);
+      // Past its cooldown, one request tests the target while the others skip it.
+      const until = closesIn > 0 ? `it is tried again in ${closesIn} s` : 'another request is testing it';
       const entry: AttemptLog = {
         target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: modelAsked(leaf, run.parsed), status: null, durationMs: 0,
-        error: { code: 'circuit_open', message: `Skipped: its circuit is open after repeated failures (cb_config); it closes in ${closesIn} s.` },
+        error: { code: 'circuit_open', message: `Skipped: its circuit is open after repeated failures (cb_config); ${until}.` },
       };
       run.attempts.push(entry);
       run.otel?.attemptStarted(t, entry, undefined, run.parsed.body, leaf.overrideParams);
