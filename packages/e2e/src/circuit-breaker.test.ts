@@ -379,6 +379,17 @@ describe('circuit breaker (cb_config)', () => {
     expect(warnings).toEqual([expect.stringMatching(/^config\.targets\[0\]\.targets\[0\] \(openai/)]);
   });
 
+  it('skips a nested loadbalance whose targets it can pick are all open (a weight-0 standby does not count)', async () => {
+    const url = await start({
+      strategy: { mode: 'fallback', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } },
+      targets: [{ strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: 1 }, { virtual_key: 'openai-prod', weight: 0 }] }, { virtual_key: 'azure-prod' }],
+    });
+    up.openai.setDefault({ status: 503 });
+    await send(sdk(url), 4);
+    expect(up.openai.requests).toHaveLength(1);
+    expect(skips(await nextLog(logs, 4))).toEqual(['targets[0].targets[0]', 'targets[0].targets[1]']);
+  });
+
   it('keeps circuits per routing config, and the in-process client has them too', async () => {
     const options = seedOptions(up, logs, { configs: { a: fallback({ failure_threshold: 1 }), b: fallback({ failure_threshold: 1 }) } });
     delete options.config;

@@ -1,4 +1,6 @@
 import { createServer, request as httpRequest } from 'node:http';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
@@ -468,11 +470,15 @@ it('on @vendia/serverless-express (AWS Lambda), whose response never closes: log
     const json = await handler(apiGatewayEvent({ model: 'gpt-4o', messages }), {});
     const stream = await handler(apiGatewayEvent({ model: 'gpt-4o', messages, stream: true }), {});
     const refused = await handler(apiGatewayEvent({ model: 'gpt-4o', messages: [] }), {});
-    expect([json.statusCode, stream.statusCode, refused.statusCode]).toEqual([200, 200, 400]);
+    // A stream whose chunks come apart, as a model's do: its stand-in socket's write() returns nothing, not `true`.
+    up.openai.enqueue({ stream: { chunks: 3, intervalMs: 20 } });
+    const spread = await handler(apiGatewayEvent({ model: 'gpt-4o', messages, stream: true }), {});
+    expect([json.statusCode, stream.statusCode, refused.statusCode, spread.statusCode]).toEqual([200, 200, 400, 200]);
     expect(stream.body).toContain('data: [DONE]');
+    expect(spread.body).toContain('data: [DONE]');
     // What a Lambda handler awaits before it returns: every event written.
     await gateway.drain();
-    expect(logs.map((e) => [e.status, e.fallback])).toEqual([[200, true], [200, false], [400, false]]);
+    expect(logs.map((e) => [e.status, e.fallback])).toEqual([[200, true], [200, false], [400, false], [200, false]]);
   } finally {
     await up.close();
   }
@@ -499,6 +505,48 @@ it('on @vendia/serverless-express, a host that answers first (its own timeout) s
   } finally {
     await up.close();
   }
+});
+
+it('on @vendia/serverless-express, a host that answered before Switchyard ran (a slow auth behind a timeout) causes no upstream call', async () => {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const gateway = new Gateway(seedOptions(up, logs, { deadlineMs: 20_000 }));
+  const host = express();
+  host.use((_req: Request, res: Response, next: NextFunction) => {
+    setTimeout(() => res.status(503).json({ error: { message: 'timeout' } }), 50);
+    setTimeout(next, 150); // the auth check ends after the timeout answered
+  });
+  host.use(fallbackMiddleware(gateway));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const serverlessExpress = require('@vendia/serverless-express') as (o: { app: unknown }) => (event: unknown, context: unknown) => Promise<{ statusCode: number }>;
+  try {
+    expect((await serverlessExpress({ app: host })(apiGatewayEvent({ model: 'gpt-4o', messages }), {})).statusCode).toBe(503);
+    await until(() => logs.length === 1);
+    await gateway.drain();
+    expect(logs.map((e) => [e.status, e.attempts])).toEqual([[503, []]]);
+    expect(up.openai.requests).toHaveLength(0);
+  } finally {
+    await up.close();
+  }
+});
+
+it('a process awaiting drain() is kept alive while an async sink has not settled (what follows it, a store close, still runs)', async () => {
+  // The built package, as an app runs it (\`pnpm test\` builds first).
+  const script = `
+    const { Gateway, SwitchyardError } = require(${JSON.stringify(join(__dirname, '../../core/dist/index.js'))});
+    const gateway = new Gateway({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-unused' } }, config: { virtual_key: 'o' }, onLog: () => new Promise(() => {}) });
+    gateway.reject(new SwitchyardError('invalid_json', 'Not JSON.'), {}).end();
+    gateway.drain().then(() => console.log('drained'));
+    console.log('waiting');
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  const early = await Promise.race([exited, new Promise((r) => setTimeout(() => r('alive'), 1500))]);
+  child.kill();
+  await exited;
+  expect([early, out.trim()]).toEqual(['alive', 'waiting']);
 });
 
 it('drain() waits for an async onLog to finish (a serverless handler awaits it before its process is frozen)', async () => {

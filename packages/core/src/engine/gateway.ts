@@ -354,7 +354,7 @@ export class Gateway {
       }
       giveBack();
     }, SINK_WAIT_MS);
-    timer.unref();
+    // Not unref'd: a process awaiting drain() would exit here, before what follows it (a store's close).
     void sinking.then(giveBack);
   }
   private sinkWaitWarned = false;
@@ -1151,10 +1151,15 @@ function canServe(node: RouteNode, parsed: ParsedBody): boolean {
   return !(node.endpoint.plan(modelAsked(node, parsed)) instanceof SwitchyardError);
 }
 
-/** Whether a route node is open now: a target's circuit; a strategy's targets, all of them (as in Portkey). */
+/**
+ * Whether a route node is open now: a target's circuit; a strategy's targets, all of them (as in Portkey), or all
+ * that a `loadbalance` can pick (a weight above 0).
+ */
 function isOpen(node: RouteNode, now: number): boolean {
   if (node.kind === 'target') return node.circuit?.isOpen(now) ?? false;
-  return node.children.length > 0 && node.children.every((child) => isOpen(child, now));
+  const weighted = node.mode === 'loadbalance' && node.children.some((child) => child.weight > 0);
+  const counted = weighted ? node.children.filter((child) => child.weight > 0) : node.children;
+  return counted.length > 0 && counted.every((child) => isOpen(child, now));
 }
 
 /** The provider targets under a route node, in order. */

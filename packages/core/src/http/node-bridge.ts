@@ -59,7 +59,7 @@ export async function handleNodeRequest(
   const onFinish = offSocket(res) ? () => cancel.abort(hostAnswered(res.statusCode)) : null;
   if (onFinish) res.once('finish', onFinish);
   // The client may have left while the host's middleware ran (auth, rate limits): 'close' will not come again.
-  if (res.destroyed) onClose();
+  if (res.destroyed || endedOffSocket(res)) onClose();
   // A pipelined request's response waits for the socket: only then does Node tell it the client left.
   else if (!res.socket) closeWhenSocketCloses(req, res);
 
@@ -431,7 +431,9 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   const send = (pieces: Buffer[]): boolean => {
     result.observe(pieces);
     let ok = true;
-    for (const piece of pieces) ok = res.write(piece) && ok;
+    // Only `false` asks to wait for 'drain' (as `Readable.pipe` reads it): a serverless adapter's stand-in socket
+    // (@vendia/serverless-express's) returns nothing, and emits no 'drain'.
+    for (const piece of pieces) ok = res.write(piece) !== false && ok;
     return ok;
   };
   // Set once the upstream's stream ended or failed while the response was still ours to end.
