@@ -280,6 +280,8 @@ export class Gateway {
   private inFlight = 0;
   private readonly olderInFlight = new Map<number, number>();
   private drainWaiters: Array<{ upTo: number; resolve: () => void }> = [];
+  /** A sink that never settled was named (see `leaveAfter`). */
+  private sinkWaitWarned = false;
 
   constructor(options: SwitchyardOptions, deps: { client?: UpstreamClient } = {}) {
     this.options = resolveOptions(options);
@@ -289,10 +291,10 @@ export class Gateway {
 
   /**
    * Resolves once every request started before this call has ended and emitted its log event (a stream: read to its
-   * end, stopped or aborted), and the promises async sinks returned for it settled; requests started after it are not
-   * waited for. On shutdown, after the server closed and
-   * before the log stores close: the events of requests a forced close cut (`closeAllConnections()`) are emitted a
-   * few ticks after the server reports itself closed.
+   * end, stopped or aborted), and the promises async sinks returned for it settled (at most 30 s each); requests
+   * started after it are not waited for. On shutdown, after the server closed and before the log stores close: the
+   * events of requests a forced close cut (`closeAllConnections()`) are emitted a few ticks after the server reports
+   * itself closed.
    */
   drain(): Promise<void> {
     if (this.inFlight === 0 && this.olderInFlight.size === 0) return Promise.resolve();
@@ -357,7 +359,6 @@ export class Gateway {
     // Not unref'd: a process awaiting drain() would exit here, before what follows it (a store's close).
     void sinking.then(giveBack);
   }
-  private sinkWaitWarned = false;
 
   /** Runs one chat completion request through its routing config. Never throws: errors become responses. */
   async handle(req: GatewayRequest): Promise<GatewayResponse> {
@@ -620,8 +621,7 @@ export class Gateway {
    * The children of a strategy to skip, open (a target's circuit; a nested strategy's, all of its targets'); null when
    * none is open, or when no other could serve the request (all open, as Portkey has it, or the rest have no
    * deployment for its model or, under `loadbalance`, no weight; under `single`, the first of the rest has no
-   * deployment): then none is skipped, and the
-   * upstream's own answer is what the client gets.
+   * deployment): then none is skipped, and the upstream's own answer is what the client gets.
    */
   private skippable(node: StrategyNode, run: RequestRun): boolean[] | null {
     const now = performance.now();
@@ -1166,7 +1166,6 @@ function isOpen(node: RouteNode, now: number): boolean {
 function leavesOf(node: RouteNode): LeafNode[] {
   return node.kind === 'target' ? [node] : node.children.flatMap(leavesOf);
 }
-
 
 function sleep(ms: number, signal: Cancellation): Promise<void> {
   return new Promise((resolve) => {
