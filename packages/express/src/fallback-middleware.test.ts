@@ -455,16 +455,20 @@ function apiGatewayEvent(body: unknown): Record<string, unknown> {
   };
 }
 
+/** The Lambda handler @vendia/serverless-express makes of an app (an untyped package: called as its README does). */
+function onVendia(app: unknown): (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const serverlessExpress = require('@vendia/serverless-express') as (o: { app: unknown }) => (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
+  return serverlessExpress({ app });
+}
+
 it('on @vendia/serverless-express (AWS Lambda), whose response never closes: logs each request, and drain() resolves', async () => {
   const up = await startUpstreams();
   const logs: LogEvent[] = [];
   const gateway = new Gateway(seedOptions(up, logs));
   const host = express();
   host.use(fallbackMiddleware(gateway));
-  // Untyped package: its handler, as its README calls it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const serverlessExpress = require('@vendia/serverless-express') as (o: { app: unknown }) => (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }>;
-  const handler = serverlessExpress({ app: host });
+  const handler = onVendia(host);
   try {
     up.openai.enqueue(replies.rateLimited());
     const json = await handler(apiGatewayEvent({ model: 'gpt-4o', messages }), {});
@@ -484,47 +488,40 @@ it('on @vendia/serverless-express (AWS Lambda), whose response never closes: log
   }
 });
 
-it('on @vendia/serverless-express, a host that answers first (its own timeout) stops the upstream call, logged host_answered', async () => {
+it.each([
+  {
+    when: 'while the upstream call runs (its own timeout): the call stops, logged host_answered',
+    host: (res: Response, next: NextFunction) => {
+      setTimeout(() => res.headersSent || res.status(503).json({ error: { message: 'timeout' } }), 100);
+      next();
+    },
+    calls: 1,
+    attempts: ['host_answered'],
+  },
+  {
+    when: 'before Switchyard ran (a slow auth behind its own timeout): no upstream call',
+    host: (res: Response, next: NextFunction) => {
+      setTimeout(() => res.status(503).json({ error: { message: 'timeout' } }), 50);
+      setTimeout(next, 150); // the auth check ends after the timeout answered
+    },
+    calls: 0,
+    attempts: [],
+  },
+])('on @vendia/serverless-express, a host that answers $when', async ({ host: before, calls, attempts }) => {
   const up = await startUpstreams();
   const logs: LogEvent[] = [];
+  // Not after this 20 s deadline: the request stops when the host answered.
   const gateway = new Gateway(seedOptions(up, logs, { deadlineMs: 20_000 }));
   const host = express();
-  host.use((_req: Request, res: Response, next: NextFunction) => {
-    setTimeout(() => res.headersSent || res.status(503).json({ error: { message: 'timeout' } }), 100);
-    next();
-  });
+  host.use((_req: Request, res: Response, next: NextFunction) => before(res, next));
   host.use(fallbackMiddleware(gateway));
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const serverlessExpress = require('@vendia/serverless-express') as (o: { app: unknown }) => (event: unknown, context: unknown) => Promise<{ statusCode: number }>;
   try {
-    up.openai.enqueue({ hang: true });
-    expect((await serverlessExpress({ app: host })(apiGatewayEvent({ model: 'gpt-4o', messages }), {})).statusCode).toBe(503);
-    // Not after the 20 s deadline: the upstream call stopped when the host answered.
-    await gateway.drain();
-    expect(logs.map((e) => [e.status, e.attempts.map((a) => a.error?.code)])).toEqual([[503, ['host_answered']]]);
-  } finally {
-    await up.close();
-  }
-});
-
-it('on @vendia/serverless-express, a host that answered before Switchyard ran (a slow auth behind a timeout) causes no upstream call', async () => {
-  const up = await startUpstreams();
-  const logs: LogEvent[] = [];
-  const gateway = new Gateway(seedOptions(up, logs, { deadlineMs: 20_000 }));
-  const host = express();
-  host.use((_req: Request, res: Response, next: NextFunction) => {
-    setTimeout(() => res.status(503).json({ error: { message: 'timeout' } }), 50);
-    setTimeout(next, 150); // the auth check ends after the timeout answered
-  });
-  host.use(fallbackMiddleware(gateway));
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const serverlessExpress = require('@vendia/serverless-express') as (o: { app: unknown }) => (event: unknown, context: unknown) => Promise<{ statusCode: number }>;
-  try {
-    expect((await serverlessExpress({ app: host })(apiGatewayEvent({ model: 'gpt-4o', messages }), {})).statusCode).toBe(503);
+    up.openai.setDefault({ hang: true });
+    expect((await onVendia(host)(apiGatewayEvent({ model: 'gpt-4o', messages }), {})).statusCode).toBe(503);
     await until(() => logs.length === 1);
     await gateway.drain();
-    expect(logs.map((e) => [e.status, e.attempts])).toEqual([[503, []]]);
-    expect(up.openai.requests).toHaveLength(0);
+    expect(logs.map((e) => [e.status, e.attempts.map((a) => a.error?.code)])).toEqual([[503, attempts]]);
+    expect(up.openai.requests).toHaveLength(calls);
   } finally {
     await up.close();
   }
