@@ -185,20 +185,20 @@ describe('circuit breaker (cb_config)', () => {
     expect(warnings).toEqual([expect.stringContaining('requests skip it for 30 s')]);
   });
 
-  it('tries every target when every circuit is open', async () => {
+  it('asks only the last target when every circuit is open (the last resort), not each in turn', async () => {
     const url = await start(fallback({ failure_threshold: 1 }));
     up.openai.enqueue({ status: 503 }, { status: 503 });
     up.azure.enqueue({ status: 503 });
     const err = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 503 });
     expect(warnings).toHaveLength(2);
-    // Both open: the breaker steps aside, and the request is served as if there were none.
+    // Both open: OpenAI is skipped, and Azure, the last target, is asked anyway (it serves now).
     const answers = await send(sdk(url), 1);
-    expect(answers).toEqual([{ target: 'targets[1]', attempts: '2', fallback: 'true', status: 200 }]);
-    expect(skips(await nextLog(logs, 2))).toEqual([]);
+    expect(answers).toEqual([{ target: 'targets[1]', attempts: '1', fallback: 'true', status: 200 }]);
+    expect(skips(await nextLog(logs, 2))).toEqual(['targets[0]']);
   });
 
-  it('asks an open target when no later one can be tried: the last resort rather than a failure', async () => {
+  it('asks the last target even open, rather than answer with a failure; open targets before it are skipped', async () => {
     const three = fallback({ failure_threshold: 1 }, [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }]);
     const url = await start(three);
     // targets[0] answers 400 (no failure, but it falls back); targets[1] and targets[2] fail: their circuits open.
@@ -206,13 +206,14 @@ describe('circuit breaker (cb_config)', () => {
     up.azure.enqueue({ status: 503 });
     const err = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 503 });
-    // targets[0] fails now: targets[1] is open, but so is the one after it, so targets[1] is asked (and serves).
+    // targets[0] fails now: targets[1] is open and skipped; targets[2], open too but the last, is asked (and serves).
     up.openai.enqueue({ status: 503 });
-    expect(await send(sdk(url), 1)).toEqual([{ target: 'targets[1]', attempts: '2', fallback: 'true', status: 200 }]);
+    expect(await send(sdk(url), 1)).toEqual([{ target: 'targets[2]', attempts: '2', fallback: 'true', status: 200 }]);
     const event = await nextLog(logs, 2);
     expect(event.attempts.map((a) => [a.target, a.status, a.error?.code ?? null])).toEqual([
       ['targets[0]', 503, null],
-      ['targets[1]', 200, null],
+      ['targets[1]', null, 'circuit_open'],
+      ['targets[2]', 200, null],
     ]);
   });
 
@@ -262,14 +263,14 @@ describe('circuit breaker (cb_config)', () => {
     expect([up.openai.requests.length, up.azure.requests.length]).toEqual([2, 1]);
   });
 
-  it('single mode steps aside when every target is open', async () => {
+  it('single mode uses its last target when every target is open', async () => {
     const url = await start({ strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] });
     up.openai.setDefault({ status: 503 });
     up.azure.setDefault({ status: 503 });
     const status = () => sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).then(() => 200, (e: { status?: number }) => e.status);
-    // OpenAI fails (open), then Azure, single's next (open): with both open, single's first target again.
+    // OpenAI fails (open), then Azure, single's next (open): with both open, the last is asked, not each in turn.
     expect([await status(), await status(), await status()]).toEqual([503, 503, 503]);
-    expect([up.openai.requests.length, up.azure.requests.length]).toEqual([2, 1]);
+    expect([up.openai.requests.length, up.azure.requests.length]).toEqual([1, 2]);
     expect(warnings).toHaveLength(2);
   });
 
@@ -366,17 +367,21 @@ describe('circuit breaker (cb_config)', () => {
   });
 
   it("as the README's recipe, a breaker on the first target alone: the last resort's errors never open a circuit", async () => {
+    const codes = [429, 500, 502, 503, 504];
     const url = await start({
-      strategy: { mode: 'fallback' },
-      targets: [{ strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } }, targets: [{ virtual_key: 'openai-prod' }] }, { virtual_key: 'azure-prod' }],
+      strategy: { mode: 'fallback', on_status_codes: codes },
+      targets: [
+        { strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000, failure_status_codes: codes } }, targets: [{ virtual_key: 'openai-prod', request_timeout: 60_000 }] },
+        { virtual_key: 'azure-prod' },
+      ],
     });
-    up.openai.setDefault({ status: 503 });
+    up.openai.setDefault({ status: 429 });
     up.azure.enqueue({ status: 503 }, { status: 503 }, { status: 503 });
     const status = () => sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).then(() => 200, (e: { status?: number }) => e.status);
-    // OpenAI fails once (open); Azure then fails three times and serves: OpenAI stays skipped throughout.
+    // OpenAI is rate-limited once (open); Azure then fails three times and serves: OpenAI stays skipped throughout.
     expect([await status(), await status(), await status(), await status()]).toEqual([503, 503, 503, 200]);
     expect(up.openai.requests).toHaveLength(1);
-    expect(warnings).toEqual([expect.stringMatching(/^config\.targets\[0\]\.targets\[0\] \(openai/)]);
+    expect(warnings).toEqual([expect.stringMatching(/^config\.targets\[0\]\.targets\[0\] \(openai.*the last: 429\)/)]);
   });
 
   it('skips a nested loadbalance whose targets it can pick are all open (a weight-0 standby does not count)', async () => {
@@ -387,8 +392,40 @@ describe('circuit breaker (cb_config)', () => {
     up.openai.setDefault({ status: 503 });
     await send(sdk(url), 4);
     expect(up.openai.requests).toHaveLength(1);
-    expect(skips(await nextLog(logs, 4))).toEqual(['targets[0].targets[0]', 'targets[0].targets[1]']);
+    const event = await nextLog(logs, 4);
+    expect(skips(event)).toEqual(['targets[0].targets[0]', 'targets[0].targets[1]']);
+    // The standby's own circuit never opened: skipped with its strategy.
+    expect(event.attempts[1]!.error!.message).toBe('Skipped with targets[0], whose targets are open (cb_config).');
   });
+
+  it('lets one request test a half-open target that is not first, while the others skip it', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }, [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod', request_timeout: 300 }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }]));
+    // targets[0] answers 400 (no failure, but it falls back) after 200 ms, so that the requests reach targets[1] together.
+    up.openai.setDefault((req) => ((req.body as { model: string }).model === 'gpt-4o' ? { status: 400, delayMs: 200 } : {}));
+    up.azure.setDefault({ hang: true });
+    await send(sdk(url), 1); // targets[1] times out: open
+    later = 30_000;
+    await Promise.all(Array.from({ length: 5 }, () => send(sdk(url), 1)));
+    // One test request at Azure (which times out again), not five.
+    expect(up.azure.requests).toHaveLength(2);
+  });
+
+  it('a body that cannot be encoded again, sent while a circuit is half-open, does not keep it from being tested', async () => {
+    const parsing = adapters.find((a) => a.name === 'express + express.json()')!;
+    const url = track(await parsing.start(seedOptions(up, logs, { config: fallback({ failure_threshold: 1 }) })));
+    up.openai.enqueue({ status: 503 });
+    await send(sdk(url), 1); // open
+    later = 30_000;
+    // Parsed by express.json(), too deep for JSON.stringify: refused (400) as the engine encodes it for OpenAI.
+    const deep = `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"metadata":${'['.repeat(40_000)}${']'.repeat(40_000)}}`;
+    const refused = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: deep });
+    expect(refused.status).toBe(400);
+    // The next request tests OpenAI, and it answers: closed.
+    expect(await send(sdk(url), 1)).toEqual([{ target: 'targets[0]', attempts: '1', fallback: 'false', status: 200 }]);
+    expect(warnings.at(-1)).toBe('config.targets[0] (openai, virtual key "openai-prod") answers again: its circuit is closed.');
+  });
+
+
 
   it('keeps circuits per routing config, and the in-process client has them too', async () => {
     const options = seedOptions(up, logs, { configs: { a: fallback({ failure_threshold: 1 }), b: fallback({ failure_threshold: 1 }) } });

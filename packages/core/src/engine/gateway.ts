@@ -568,14 +568,21 @@ export class Gateway {
     if (circuit === null) return this.runTarget(node, run);
     // A target with a circuit (`cb_config`): its outcome, after its retries, counts; a half-open one's may close it.
     const probe = circuit.enter(performance.now());
-    return this.runTarget(node, run).then((outcome) => this.count(node, circuit, probe, outcome, run));
+    return this.runTarget(node, run).then(
+      (outcome) => this.count(node, circuit, probe, outcome, run),
+      (err: unknown) => {
+        // Not the target's doing (a body that cannot be encoded): the next request tests it.
+        circuit.release(probe);
+        throw err;
+      },
+    );
   }
 
   private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
-    // Targets whose circuit is open (`cb_config`), or null: none to skip.
-    const skipped = node.guarded ? this.skippable(node, run) : null;
-    if (node.mode === 'single' && skipped === null) return this.runNode(node.children[0]!, run);
+    if (node.mode === 'single' && !node.guarded) return this.runNode(node.children[0]!, run);
     if (node.mode === 'loadbalance') {
+      // Targets whose circuit is open (`cb_config`), or null: none to skip.
+      const skipped = node.guarded ? this.skippable(node, run) : null;
       // Picked by weight as if none were open; an open pick is logged as skipped and another picked among the rest
       // (the same odds as picking among the rest at once), so the log and metrics show what the breaker did.
       let pick = pickWeighted(node.children, null);
@@ -601,9 +608,10 @@ export class Gateway {
       return outcome;
     };
     for (let i = 0; i < node.children.length; i++) {
-      // Asked again as the walk reaches it (a cooldown may have ended while an earlier target answered), and skipped
-      // only for a later target that can be tried: the last resort is asked even open, rather than answer with a failure.
-      if (skipped?.[i] && isOpen(node.children[i]!, performance.now()) && this.laterTarget(node, skipped, i, run)) {
+      // Asked as the walk reaches it (a cooldown may have ended while an earlier target answered), and skipped only
+      // for a later target that can take the request: the last one that can is asked even open, rather than answer
+      // with a failure.
+      if (node.guarded && isOpen(node.children[i]!, performance.now()) && this.laterTarget(node, i, run)) {
         this.skip(node.children[i]!, run);
         continue;
       }
@@ -618,10 +626,9 @@ export class Gateway {
   }
 
   /**
-   * The children of a strategy to skip, open (a target's circuit; a nested strategy's, all of its targets'); null when
-   * none is open, or when no other could serve the request (all open, as Portkey has it, or the rest have no
-   * deployment for its model or, under `loadbalance`, no weight; under `single`, the first of the rest has no
-   * deployment): then none is skipped, and the upstream's own answer is what the client gets.
+   * The children of a `loadbalance` to skip, open (a target's circuit; a nested strategy's, all of its targets'); null
+   * when none is open, or when none of the others could be picked and serve the request (all open, as Portkey has it,
+   * or the rest have no weight or no deployment for its model): then none is skipped.
    */
   private skippable(node: StrategyNode, run: RequestRun): boolean[] | null {
     const now = performance.now();
@@ -631,22 +638,17 @@ export class Gateway {
     });
     if (skipped === null) return null;
     const open: boolean[] = skipped;
-    if (node.mode === 'single') {
-      const first = open.indexOf(false);
-      return first >= 0 && canServe(node.children[first]!, run.parsed) ? open : null;
-    }
-    // Under `loadbalance`, only one it could pick (a weight above 0).
-    const pickable = (child: RouteNode) => node.mode !== 'loadbalance' || child.weight > 0;
-    return node.children.some((child, i) => !open[i] && pickable(child) && canServe(child, run.parsed)) ? open : null;
+    return node.children.some((child, i) => !open[i] && child.weight > 0 && canServe(child, run.parsed)) ? open : null;
   }
 
-  /** Whether a fallback walk has a target after child `i` that it would try (not open, and able to take the model). */
-  private laterTarget(node: StrategyNode, skipped: readonly boolean[], i: number, run: RequestRun): boolean {
-    const now = performance.now();
-    for (let j = i + 1; j < node.children.length; j++) {
-      const child = node.children[j]!;
-      if (!(skipped[j] && isOpen(child, now)) && canServe(child, run.parsed)) return true;
-    }
+  /**
+   * Whether child `i`, open, may be skipped: a `fallback` walk has a target after it that can take the request's
+   * model, and will ask one (one not open, else the last of them, open or not); `single` uses the next one, which must
+   * take it (each skip checks the next, so where it lands can).
+   */
+  private laterTarget(node: StrategyNode, i: number, run: RequestRun): boolean {
+    if (node.mode === 'single') return i + 1 < node.children.length && canServe(node.children[i + 1]!, run.parsed);
+    for (let j = i + 1; j < node.children.length; j++) if (canServe(node.children[j]!, run.parsed)) return true;
     return false;
   }
 
@@ -680,9 +682,12 @@ export class Gateway {
       const closesIn = Math.ceil((leaf.circuit?.closesInMs(t) ?? 0) / 1000);
       // Past its cooldown, one request tests the target while the others skip it.
       const until = closesIn > 0 ? `it is tried again in ${closesIn} s` : 'another request is testing it';
+      const message = leaf.circuit?.isOpen(t)
+        ? `Skipped: its circuit is open after repeated failures (cb_config); ${until}.`
+        : `Skipped with ${child.path}, whose targets are open (cb_config).`;
       const entry: AttemptLog = {
         target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: modelAsked(leaf, run.parsed), status: null, durationMs: 0,
-        error: { code: 'circuit_open', message: `Skipped: its circuit is open after repeated failures (cb_config); ${until}.` },
+        error: { code: 'circuit_open', message },
       };
       run.attempts.push(entry);
       run.otel?.attemptStarted(t, entry, undefined, run.parsed.body, leaf.overrideParams);
