@@ -427,6 +427,27 @@ describe('circuit breaker (cb_config)', () => {
 
 
 
+  it('skips the last open target of a nested strategy when the walk out there can move on', async () => {
+    const url = await start({
+      strategy: { mode: 'fallback' },
+      targets: [
+        {
+          strategy: { mode: 'fallback', cb_config: { failure_threshold: 1, cooldown_interval: 30_000 } },
+          targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'openai-prod', request_timeout: 300, override_params: { model: 'gpt-4o-mini' } }],
+        },
+        { virtual_key: 'azure-prod' },
+      ],
+    });
+    // The nested strategy's first target is rate-limited (no failure); its second hangs until its timeout (open).
+    up.openai.setDefault((req) => ((req.body as { model: string }).model === 'gpt-4o' ? { status: 429 } : { hang: true }));
+    await send(sdk(url), 1);
+    const answers = await send(sdk(url), 2);
+    // Azure, after the nested strategy, serves: the open target is skipped, not waited out on every request.
+    expect(answers.map((a) => [a.target, a.attempts])).toEqual([['targets[1]', '2'], ['targets[1]', '2']]);
+    expect(up.openai.requests.filter((r) => (r.body as { model: string }).model === 'gpt-4o-mini')).toHaveLength(1);
+    expect(skips(await nextLog(logs, 3))).toEqual(['targets[0].targets[1]']);
+  });
+
   it('keeps circuits per routing config, and the in-process client has them too', async () => {
     const options = seedOptions(up, logs, { configs: { a: fallback({ failure_threshold: 1 }), b: fallback({ failure_threshold: 1 }) } });
     delete options.config;

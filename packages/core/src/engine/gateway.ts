@@ -562,8 +562,9 @@ export class Gateway {
     return this.options.defaultConfig;
   }
 
-  private runNode(node: RouteNode, run: RequestRun): Promise<Outcome> {
-    if (node.kind === 'strategy') return this.runStrategy(node, run);
+  /** `moreAfter`: an enclosing fallback walk has a later target that can take the request (see `runStrategy`). */
+  private runNode(node: RouteNode, run: RequestRun, moreAfter = false): Promise<Outcome> {
+    if (node.kind === 'strategy') return this.runStrategy(node, run, moreAfter);
     const circuit = node.circuit;
     if (circuit === null) return this.runTarget(node, run);
     // A target with a circuit (`cb_config`): its outcome, after its retries, counts; a half-open one's may close it.
@@ -578,7 +579,11 @@ export class Gateway {
     );
   }
 
-  private async runStrategy(node: StrategyNode, run: RequestRun): Promise<Outcome> {
+  /**
+   * `moreAfter`: an enclosing fallback walk has a later target that can take the request, so this strategy may skip
+   * every open target of its own (the walk out there moves on), not ask its last one as a last resort.
+   */
+  private async runStrategy(node: StrategyNode, run: RequestRun, moreAfter: boolean): Promise<Outcome> {
     if (node.mode === 'single' && !node.guarded) return this.runNode(node.children[0]!, run);
     if (node.mode === 'loadbalance') {
       // Targets whose circuit is open (`cb_config`), or null: none to skip.
@@ -590,7 +595,7 @@ export class Gateway {
         this.skip(node.children[pick]!, run);
         pick = pickWeighted(node.children, skipped);
       }
-      return this.runNode(node.children[pick]!, run);
+      return this.runNode(node.children[pick]!, run, moreAfter);
     }
     // What the last upstream tried did (a response, or a transport failure), kept in case no later target can
     // even be tried.
@@ -611,18 +616,22 @@ export class Gateway {
       // Asked as the walk reaches it (a cooldown may have ended while an earlier target answered), and skipped only
       // for a later target that can take the request: the last one that can is asked even open, rather than answer
       // with a failure.
-      if (node.guarded && isOpen(node.children[i]!, performance.now()) && this.laterTarget(node, i, run)) {
-        this.skip(node.children[i]!, run);
+      const child = node.children[i]!;
+      if (node.guarded && isOpen(child, performance.now()) && (moreAfter || this.laterTarget(node, i, run))) {
+        this.skip(child, run);
         continue;
       }
-      const outcome = await this.runNode(node.children[i]!, run);
+      // A nested strategy with circuits below may skip all of its open targets when the walk can move on after it.
+      const after = child.kind === 'strategy' && child.guarded && (moreAfter || (node.mode === 'fallback' && this.laterTarget(node, i, run)));
+      const outcome = await this.runNode(child, run, after);
       // `single` answers with the first target it runs (the first not skipped, as in Portkey).
       if (node.mode === 'single' || !triggersFallback(outcome.ok ? outcome.res.status : null, node.onStatusCodes) || run.aborted) return settle(outcome);
       last = outcome;
       if (!untried(outcome)) keep(outcome);
     }
-    // Every target run asked for a fallback: the last upstream's answer (or failure), else the last target's error.
-    return tried ?? last!;
+    // Every target run asked for a fallback: the last upstream's answer (or failure), else the last target's error;
+    // none run (all skipped, for a walk out there to move on): no upstream was called.
+    return tried ?? last ?? { ok: false, error: new SwitchyardError('circuit_open', `Every target of ${node.path} was skipped, its circuit open.`) };
   }
 
   /**
@@ -994,9 +1003,9 @@ function roundMs(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-/** A target that called no upstream: no deployment for the model. */
+/** A target that called no upstream: no deployment for the model, or (a nested strategy) all of it skipped. */
 function untried(outcome: Outcome): boolean {
-  return !outcome.ok && outcome.error.code === 'model_not_deployed';
+  return !outcome.ok && (outcome.error.code === 'model_not_deployed' || outcome.error.code === 'circuit_open');
 }
 
 /**
