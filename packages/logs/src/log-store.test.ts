@@ -111,6 +111,26 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect(await ids({ model: 'gpt4o-prod' })).toEqual(idsOf([all[5]!, all[1]!]));
   });
 
+  it('filters by a provider that failed an attempt, whoever served: a retried 429 counts, a skip or a target with no deployment does not', async () => {
+    const openai = { target: 'targets[0]', provider: 'openai', model: 'gpt-4o', durationMs: 5 } as const;
+    const azure = { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod', durationMs: 5 } as const;
+    const more = [
+      event({ attempts: [{ ...openai, status: 429 }, { ...openai, status: 200 }] }),
+      fellBack({ attempts: [{ ...openai, status: null, error: { code: 'circuit_open', message: 'x' } }, { ...azure, status: 200 }] }),
+      fellBack({ attempts: [{ ...openai, status: null, error: { code: 'model_not_deployed', message: 'x' } }, { ...azure, status: 200 }] }),
+      // A stream whose first event was an error: a 2xx status line, and a failure.
+      fellBack({ attempts: [{ ...azure, target: 'targets[0]', status: 200, error: { code: 'upstream_error_event', message: 'x' } }, { ...openai, target: 'targets[1]', status: 200 }] }),
+      event({ attempts: [{ ...openai, status: 302 }, { ...azure, status: 200 }] }),
+      // No status and no error (an event another writer made): nothing came, a failure.
+      failed({ attempts: [{ ...azure, status: null }] }),
+    ];
+    for (const e of more) store.write(e);
+    expect(await ids({ failedProvider: 'openai' })).toEqual(idsOf([more[4]!, more[0]!, all[3]!, all[1]!]));
+    expect(await ids({ failedProvider: 'azure-openai' })).toEqual(idsOf([more[5]!, more[3]!]));
+    expect(await ids({ failedProvider: 'openai', fallback: false })).toEqual(idsOf([more[4]!, more[0]!, all[3]!]));
+    await expect(ids({ failedProvider: 'anthropic' as never })).rejects.toThrow('failedProvider must be one of openai, azure-openai.');
+  });
+
   it('filters by time range, cost and tokens (unknown cost or usage never matches a bound)', async () => {
     expect(await ids({ from: all[2]!.startedAt, to: all[4]!.startedAt })).toEqual(idsOf([all[4]!, all[3]!, all[2]!]));
     // The JS API also takes a Date and an ISO 8601 string, as its error message says.

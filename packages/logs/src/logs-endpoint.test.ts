@@ -53,6 +53,9 @@ describe('logs endpoint (Express)', () => {
 
     const fellBack = (await (await fetch(`${url}/switchyard/logs/api/requests?fallback=true&status=2xx&provider=azure-openai`, { headers: auth })).json()) as { data: LogEvent[] };
     expect(fellBack.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
+    // Who paid a failed OpenAI attempt, whoever served it then.
+    const failedAtOpenAI = (await (await fetch(`${url}/switchyard/logs/api/requests?failedProvider=openai`, { headers: auth })).json()) as { data: LogEvent[] };
+    expect(failedAtOpenAI.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
 
     const one = await fetch(`${url}/switchyard/logs/api/requests/${fellBack.data[0]!.requestId}`, { headers: auth });
     expect(await one.json()).toMatchObject({

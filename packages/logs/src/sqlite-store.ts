@@ -354,6 +354,10 @@ function databaseFile(name: string): DatabaseFile {
   return { path, dev: String(dev), ino: String(ino) };
 }
 
+const FAILED_ATTEMPT = `EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHERE json_extract(value, '$.provider') = ?
+  AND coalesce(json_extract(value, '$.error.code'), '') NOT IN ('model_not_deployed', 'circuit_open')
+  AND (json_type(value, '$.error') IS NOT NULL OR coalesce(json_extract(value, '$.status') NOT BETWEEN 200 AND 299, 1)))`;
+
 /** A page of the query, newest first, one row past the limit (whether there is a next page), as SQL. */
 export function querySql(q: NormalizedLogQuery): { sql: string; params: unknown[] } {
   const { where, params } = whereClause(q);
@@ -388,6 +392,8 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
   if (q.fallback !== undefined) add(q.fallback ? `${other}fallback = 1` : 'fallback = 0');
   if (q.provider !== undefined) add('provider = ?', q.provider);
   if (q.model !== undefined) add('(+model = ? OR +served_model = ?)', q.model, q.model);
+  // core's attemptFailed in SQL, over the stored event's attempts: no column to migrate, and rows written before it match.
+  if (q.failedProvider !== undefined) add(FAILED_ATTEMPT, q.failedProvider);
   if (q.from !== undefined) add('started_at >= ?', q.from);
   if (q.to !== undefined) add('started_at <= ?', q.to);
   if (q.minCostUsd !== undefined) add('cost_usd >= ?', q.minCostUsd);

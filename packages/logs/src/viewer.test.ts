@@ -159,8 +159,16 @@ describe('viewer page in headless Chromium', () => {
     await page.click('button.primary');
     await rowCount(page, 1);
     expect(await page.locator('tr.row').textContent()).toContain('report-503');
+    // Who failed at Azure, whoever answered: only report-503 (checkout-42 and invoice-0815 failed at OpenAI alone).
+    await page.click('#clear');
+    await rowCount(page, 6);
+    await page.selectOption('select[name=failedProvider]', 'azure-openai');
+    await page.click('button.primary');
+    await page.waitForURL(/failedProvider=azure-openai/);
+    await rowCount(page, 1);
+    expect(await page.locator('tr.row').textContent()).toContain('report-503');
+    await page.selectOption('select[name=failedProvider]', '');
     await page.selectOption('select[name=fallback]', 'false');
-    await page.fill('input[name=status]', '');
     await page.fill('input[name=model]', 'gpt-4o-mini');
     await page.click('button.primary');
     await rowCount(page, 1);

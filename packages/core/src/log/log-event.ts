@@ -35,6 +35,15 @@ export function calledUpstream(attempt: AttemptLog): boolean {
 }
 
 /**
+ * Whether an attempt called its upstream and failed there: no answer, an answer other than 2xx (a 429 retried and then
+ * served counts), or a 2xx whose body failed (cut, timed out, an error as a stream's first event).
+ */
+export function attemptFailed(attempt: AttemptLog): boolean {
+  const { status } = attempt;
+  return calledUpstream(attempt) && (attempt.error !== undefined || status === null || status < 200 || status > 299);
+}
+
+/**
  * The index of the attempt that served: usually the last, but a later target that could not be tried (no deployment
  * for the model) leaves an earlier answer served. -1 when no upstream answered.
  */

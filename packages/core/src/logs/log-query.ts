@@ -4,7 +4,7 @@
  */
 import type { ProviderName } from '../config/schema';
 import type { OpenAIErrorBody } from '../errors';
-import { calledUpstream, type LogEvent } from '../log/log-event';
+import { attemptFailed, calledUpstream, type LogEvent } from '../log/log-event';
 import type { LogQuery, StatusClass } from './log-store';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -102,9 +102,11 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
     if (typeof query.fallback !== 'boolean') throw new LogQueryError('fallback', 'fallback must be true or false.');
     out.fallback = query.fallback;
   }
-  if (query.provider !== undefined) {
-    if (!PROVIDERS.includes(query.provider)) throw new LogQueryError('provider', `provider must be one of ${PROVIDERS.join(', ')}.`);
-    out.provider = query.provider;
+  for (const key of ['provider', 'failedProvider'] as const) {
+    const provider = query[key];
+    if (provider === undefined) continue;
+    if (!PROVIDERS.includes(provider)) throw new LogQueryError(key, `${key} must be one of ${PROVIDERS.join(', ')}.`);
+    out[key] = provider;
   }
   if (query.model !== undefined) {
     if (typeof query.model !== 'string' || query.model === '') throw new LogQueryError('model', 'model must be a non-empty string.');
@@ -139,9 +141,9 @@ function statusRange(status: number | StatusClass): { min: number; max: number }
 
 /**
  * The query-string form used by the HTTP endpoint: `traceId`, `status` (`429` or `5xx`), `configId` (empty: the
- * default config), `fallback` (`true`/`false`), `provider`, `model`, `from`/`to` (epoch ms or an ISO date),
- * `minCostUsd`, `maxCostUsd`, `minTokens`, `maxTokens`, `limit`, `cursor`. Unknown parameters are errors, so a typo
- * never silently widens a search.
+ * default config), `fallback` (`true`/`false`), `provider`, `failedProvider`, `model`, `from`/`to` (epoch ms or an
+ * ISO date), `minCostUsd`, `maxCostUsd`, `minTokens`, `maxTokens`, `limit`, `cursor`. Unknown parameters are errors,
+ * so a typo never silently widens a search.
  */
 export function parseLogQuery(params: URLSearchParams): LogQuery {
   const query: LogQuery = {};
@@ -155,7 +157,8 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
         query[key] = value;
         break;
       case 'provider':
-        query.provider = value as ProviderName;
+      case 'failedProvider':
+        query[key] = value as ProviderName;
         break;
       case 'configId':
         query.configId = value === '' ? null : value;
@@ -234,6 +237,7 @@ export function matchesLogQuery(event: LogEvent, q: NormalizedLogQuery): boolean
   if (q.configId !== undefined && event.configId !== q.configId) return false;
   if (q.fallback !== undefined && event.fallback !== q.fallback) return false;
   if (q.provider !== undefined && providerOf(event) !== q.provider) return false;
+  if (q.failedProvider !== undefined && !event.attempts.some((a) => a.provider === q.failedProvider && attemptFailed(a))) return false;
   if (q.model !== undefined && event.model !== q.model && event.servedBy?.model !== q.model) return false;
   if (q.from !== undefined && event.startedAt < q.from) return false;
   if (q.to !== undefined && event.startedAt > q.to) return false;

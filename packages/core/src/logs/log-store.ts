@@ -18,6 +18,11 @@ export interface LogQuery {
   fallback?: boolean;
   /** The provider that served the request (for a request none served: the provider it called last). */
   provider?: ProviderName;
+  /**
+   * Requests with an attempt at this provider that failed (no answer, an answer other than 2xx, a body cut short),
+   * whoever served them: during an OpenAI outage, `failedProvider: 'openai'` finds every request that paid for it.
+   */
+  failedProvider?: ProviderName;
   /** The model the client asked for, or the model (Azure: deployment) that served it. */
   model?: string;
   /** Requests that started at or after this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an offset). */

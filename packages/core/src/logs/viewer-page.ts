@@ -193,7 +193,8 @@ function atDots(path) {
 function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
 
 var TEXT_FILTERS = ['traceId', 'status', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'];
-var FILTERS = TEXT_FILTERS.concat(['fallback', 'provider', 'from', 'to']);
+var CHOICE_FILTERS = ['fallback', 'provider', 'failedProvider'];
+var FILTERS = TEXT_FILTERS.concat(CHOICE_FILTERS, ['from', 'to']);
 // The default config has no id: the Config box names it so (the API's configId= with nothing after it).
 var DEFAULT_CONFIG = '(default)';
 // A shared link's from/to, exact to the millisecond, while the minute-precision box still shows them unchanged.
@@ -207,7 +208,7 @@ function filterParams() {
     if (k === 'configId' && v === DEFAULT_CONFIG) p.set(k, '');
     else if (v !== '') p.set(k, v);
   });
-  ['fallback', 'provider'].forEach(function (k) { if (f.elements[k].value) p.set(k, f.elements[k].value); });
+  CHOICE_FILTERS.forEach(function (k) { if (f.elements[k].value) p.set(k, f.elements[k].value); });
   // The inputs have minute precision and the bounds are inclusive: "To 12:05" means up to 12:05:59.999.
   ['from', 'to'].forEach(function (k) {
     var v = f.elements[k].value, exact = exactTime[k];
@@ -655,6 +656,7 @@ const BODY = `
   <label>Status<input name="status" class="w-st" placeholder="429 or 5xx"></label>
   <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
+  <label>Failed at<select name="failedProvider" title="Requests with a failed attempt at this provider, whoever served them"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Model<input name="model" class="w-m" placeholder="e.g. gpt-4o"></label>
   <label>Config<input name="configId" class="w-s" placeholder="id" title="A config id, or (default) for the default config"></label>
   <label>From<input name="from" type="datetime-local" class="w-t"></label>
