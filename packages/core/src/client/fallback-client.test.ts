@@ -360,6 +360,42 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     }
   });
 
+  it('logs a caller that stops at one choice\'s finish_reason as 499, even when the other choice\'s chunks are kilobytes back', async () => {
+    // n: 2. Choice 0 starts; choice 1 then sends a burst (logprobs make a chunk kilobytes) and finishes; choice 0's
+    // rest comes later. A caller stopping at the first finish_reason (the README's loop) did not get choice 0.
+    const logprobs = { content: [{ token: 'x', logprob: -0.1, top_logprobs: Array.from({ length: 20 }, (_, i) => ({ token: `t${i}`, logprob: -i })) }] };
+    const event = (choices: object[]) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices })}\n\n`;
+    const upstream = createServer(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      // Apart, as a model streams them: written at once, they would arrive as one piece, kept whole in the tail.
+      const send = async (choice: object) => {
+        res.write(event([choice]));
+        await new Promise((r) => setTimeout(r, 5));
+      };
+      await send({ index: 0, delta: { role: 'assistant', content: 'a' }, logprobs, finish_reason: null });
+      for (let i = 0; i < 10; i++) await send({ index: 1, delta: { content: 'b' }, logprobs, finish_reason: null });
+      await send({ index: 1, delta: {}, logprobs: null, finish_reason: 'stop' });
+      setTimeout(() => res.end(`${event([{ index: 0, delta: {}, finish_reason: 'stop' }])}data: [DONE]\n\n`), 200).unref();
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const { port } = upstream.address() as AddressInfo;
+    try {
+      const client = createFallbackClient({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-o', custom_host: `http://127.0.0.1:${port}/v1` } }, config: { virtual_key: 'o' }, onLog: (e) => logs.push(e) });
+      const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, n: 2, stream: true, logprobs: true, top_logprobs: 20 });
+      let bytes = 0;
+      for await (const chunk of stream) {
+        bytes += JSON.stringify(chunk).length;
+        if (chunk.choices[0]?.finish_reason) break;
+      }
+      await client.gateway.drain();
+      expect(bytes).toBeGreaterThan(4096); // choice 0's chunk is further back than the last 4 KiB
+      expect(logs.map((e) => [e.status, e.attempts[0]!.error?.code])).toEqual([[499, 'client_closed']]);
+    } finally {
+      upstream.closeAllConnections();
+      upstream.close();
+    }
+  });
+
   it("words a failure's message as the SDK's APIError does for the same answer, envelope or not", async () => {
     const client = createFallbackClient({ ...options, config: { virtual_key: 'o' } });
     const direct = new OpenAI({ apiKey: 'sk-o', baseURL: openai.baseURL, maxRetries: 0 });

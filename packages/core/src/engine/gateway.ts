@@ -847,7 +847,7 @@ export class Gateway {
     this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path, res.status);
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
     // Usage is read from a stream's tail only for whoever reads the log event.
-    const tail = body || (this.options.sinks.length === 0 && !log.otel?.recording) ? null : new StreamTail();
+    const tail = body || (this.options.sinks.length === 0 && !log.otel?.recording) ? null : new StreamTail(choicesAsked(leaf, run.parsed));
     let ended = false;
     return {
       status: res.status,
@@ -990,6 +990,12 @@ function logEvent(log: LogDraft, t0: number, status: number, fallback: boolean, 
     durationMs: roundMs(performance.now() - t0), status, stream: log.stream, fallback, model: log.model,
     servedBy, attempts: log.attempts, usage, costUsd,
   };
+}
+
+/** The number of choices asked of a target (`n`): its override_params', else the request's; 1 for none or junk. */
+function choicesAsked(leaf: LeafNode, parsed: ParsedBody): number {
+  const n = leaf.overrideParams?.n ?? parsed.body.n;
+  return typeof n === 'number' && Number.isInteger(n) && n > 1 ? n : 1;
 }
 
 /** The model asked of a target: its override_params' model, else the request's. */

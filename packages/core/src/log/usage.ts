@@ -98,6 +98,23 @@ function skipSpace(data: Buffer, i: number): number {
   return i;
 }
 
+/** Adds the choice indexes of the chunks in `text`, and of those with a finish_reason, to the two sets. */
+function noteChoices(text: string, seen: Set<unknown>, finished: Set<unknown>): { seen: Set<unknown>; finished: Set<unknown> } {
+  for (const data of eventsData(text)) {
+    let chunk: { choices?: unknown } | null;
+    try {
+      chunk = JSON.parse(data) as { choices?: unknown } | null;
+    } catch {
+      continue; // [DONE], or a tail event cut short: not a chunk
+    }
+    for (const choice of Array.isArray(chunk?.choices) ? (chunk.choices as Array<{ index?: unknown; finish_reason?: unknown } | null>) : []) {
+      seen.add(choice?.index);
+      if (choice?.finish_reason) finished.add(choice.index);
+    }
+  }
+  return { seen, finished };
+}
+
 const TAIL_BYTES = 4096;
 
 /**
@@ -112,13 +129,26 @@ export class StreamTail {
   private bytes = 0;
   /** The message of the first error event passed on ('' for one without a message): what the client's SDK threw. */
   private firstError: string | null = null;
+  /**
+   * For a request with `n` > 1: every choice index seen, and those finished, over the whole stream. One choice's burst
+   * (logprobs make a chunk 2 KB) can push another's chunks out of the tail, which then looks complete without it.
+   */
+  private readonly choices: { seen: Set<unknown>; finished: Set<unknown> } | null;
+
+  /** `choices`: the `n` the request asked for (1 when absent). */
+  constructor(choices = 1) {
+    this.choices = choices > 1 ? { seen: new Set(), finished: new Set() } : null;
+  }
 
   /** Feeds whole events as they are passed on: an error event is noted wherever it is (more may follow it). */
   pushEvents(pieces: readonly Buffer[]): void {
     const event = this.firstError === null ? firstErrorEventAmong(pieces) : null;
     // Not one after [DONE], where a client stops reading (the tail still holds it: little follows a [DONE]).
     if (event && !holdsDone(this.chunks)) this.firstError = event.message;
-    for (const piece of pieces) this.push(piece);
+    for (const piece of pieces) {
+      if (this.choices) noteChoices(piece.toString('utf8'), this.choices.seen, this.choices.finished);
+      this.push(piece);
+    }
   }
 
   push(chunk: Buffer): void {
@@ -135,21 +165,9 @@ export class StreamTail {
    */
   answerComplete(): boolean {
     if (this.firstError !== null || this.chunks.length === 0) return false;
-    const choices = new Set<unknown>();
-    const finished = new Set<unknown>();
-    for (const data of eventsData(Buffer.concat(this.chunks, this.bytes).toString('utf8'))) {
-      let chunk: { choices?: unknown } | null;
-      try {
-        chunk = JSON.parse(data) as { choices?: unknown } | null;
-      } catch {
-        continue; // [DONE], or a tail event cut short: not a chunk
-      }
-      for (const choice of Array.isArray(chunk?.choices) ? (chunk.choices as Array<{ index?: unknown; finish_reason?: unknown } | null>) : []) {
-        choices.add(choice?.index);
-        if (choice?.finish_reason) finished.add(choice.index);
-      }
-    }
-    return choices.size > 0 && finished.size === choices.size;
+    // One choice: its finish_reason is in the last events, as nothing of it follows. Several: seen over the whole stream.
+    const { seen, finished } = this.choices ?? noteChoices(Buffer.concat(this.chunks, this.bytes).toString('utf8'), new Set(), new Set());
+    return seen.size > 0 && finished.size === seen.size;
   }
 
   /** The usage and the reporting model of the stream's last chunks, the message of its first error event, and those chunks. */
