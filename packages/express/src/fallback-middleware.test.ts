@@ -674,6 +674,27 @@ describe('a target whose address leads back to the app (custom_host: OPENAI_BASE
       await Promise.all([self.app.close(), a.app.close(), b.app.close(), up.close()]);
     }
   });
+
+  it("refuses a client's made-up chain of hop names without blaming the config, and still warns of a real loop after it", async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const self = await appAt((url) => ({
+      virtualKeys: { loop: { provider: 'openai', api_key: 'sk-loop', custom_host: `${url}/v1` } },
+      config: { virtual_key: 'loop' },
+    }));
+    try {
+      const made = Array.from({ length: 8 }, (_, i) => String(i).repeat(12)).join(',');
+      const forged = await sdk(self.app.url, { 'x-switchyard-hop': made }).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      expect(forged).toMatchObject({ status: 508, code: 'loop_detected', message: expect.stringContaining('or a client that sent that header itself') });
+      const said = () => warn.mock.calls.map(([message]) => String(message));
+      expect(said()).toEqual([expect.stringContaining('names 8 or more Switchyards')]);
+      const looped = await sdk(self.app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      expect(looped).toMatchObject({ status: 508, code: 'loop_detected' });
+      expect(said()).toEqual([expect.stringContaining('names 8 or more'), expect.stringContaining("a target's custom_host (or endpoint) leads back to this app")]);
+    } finally {
+      warn.mockRestore();
+      await self.app.close();
+    }
+  });
 });
 
 describe('as a route handler in a Router mounted at /v1', () => {

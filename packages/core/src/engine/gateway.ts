@@ -492,17 +492,28 @@ export class Gateway {
     const hops = given.split(',').map((hop) => hop.trim());
     // Only names as Switchyard makes them go on upstream: a client's own text in this header is not forwarded.
     if (!hops.every((hop) => HOP_NAME.test(hop))) return null;
-    if (hops.includes(this.hop) || hops.length >= MAX_HOPS) {
+    // Only this engine's own name proves a loop through its config: a client can send any chain of names, and its
+    // made-up one must neither claim a config fault nor use up the warning a real loop would give.
+    if (hops.includes(this.hop)) {
       if (!this.loopWarned) {
         this.loopWarned = true;
         process.emitWarning(LOOP_MESSAGE, 'SwitchyardConfigWarning');
       }
       throw new SwitchyardError('loop_detected', LOOP_MESSAGE);
     }
+    // A loop through several processes (each its own name) comes back to another one first: refused by length.
+    if (hops.length >= MAX_HOPS) {
+      if (!this.chainWarned) {
+        this.chainWarned = true;
+        process.emitWarning(CHAIN_MESSAGE, 'SwitchyardConfigWarning');
+      }
+      throw new SwitchyardError('loop_detected', CHAIN_MESSAGE);
+    }
     return `${given}, ${this.hop}`;
   }
 
   private loopWarned = false;
+  private chainWarned = false;
   /** This engine's name in `HOP_HEADER`: random, so that it says nothing about the host. */
   private readonly hop = randomBytes(6).toString('hex');
   /** Each endpoint's headers with this engine's hop name (null: a provider's own host), made once. */
@@ -1131,6 +1142,7 @@ const PROVIDER_HOST = /^https:\/\/(?:api\.openai\.com|[a-z0-9-]+\.(?:openai\.azu
 const MAX_HOPS = 8;
 const LOOP_MESSAGE =
   'This request came back to a Switchyard it passed through already: a target\'s custom_host (or endpoint) leads back to this app (an OPENAI_BASE_URL pointing at it?). Refused, so that it does not call itself without end.';
+const CHAIN_MESSAGE = `This request names ${MAX_HOPS} or more Switchyards it passed through (x-switchyard-hop): a loop through several processes, where a target's custom_host (or endpoint) leads back to this app's load balancer, or a client that sent that header itself. Refused.`;
 
 /** How long drain() waits for an async sink's promise for one event. */
 const SINK_WAIT_MS = 30_000;
