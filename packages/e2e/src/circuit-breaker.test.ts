@@ -126,12 +126,29 @@ describe('circuit breaker (cb_config)', () => {
     expect(up.openai.requests).toHaveLength(2);
   });
 
-  it('counts a connection failure and a timeout, whatever failure_status_codes lists', async () => {
-    const url = await start(fallback({ failure_threshold: 2, failure_status_codes: [429] }, [{ virtual_key: 'openai-prod', request_timeout: 200 }, { virtual_key: 'azure-prod' }]));
+  it('counts a connection failure whatever failure_status_codes lists, and a timeout as a 408 (by default, or when listed)', async () => {
+    const url = await start(fallback({ failure_threshold: 2, failure_status_codes: [429, 408] }, [{ virtual_key: 'openai-prod', request_timeout: 200 }, { virtual_key: 'azure-prod' }]));
     up.openai.enqueue({ reset: true }, { hang: true });
     const answers = await send(sdk(url), 3);
     expect(answers.map((a) => a.attempts)).toEqual(['2', '2', '1']);
     expect(up.openai.requests).toHaveLength(2);
+  });
+
+  it("does not count a timeout when failure_status_codes leaves 408 out: a caller's long answer is not the target's outage", async () => {
+    const url = await start(fallback({ failure_threshold: 2, failure_status_codes: [429] }, [{ virtual_key: 'openai-prod', request_timeout: 200 }, { virtual_key: 'azure-prod' }]));
+    up.openai.enqueue({ hang: true }, { hang: true }, { hang: true });
+    const answers = await send(sdk(url), 4);
+    expect(answers.map((a) => a.attempts)).toEqual(['2', '2', '2', '1']);
+    expect(up.openai.requests).toHaveLength(4);
+    expect(warnings).toEqual([]);
+  });
+
+  it('counts a timeout when failure_status_codes is not given (a hung target is an outage)', async () => {
+    const url = await start(fallback({ failure_threshold: 2 }, [{ virtual_key: 'openai-prod', request_timeout: 200 }, { virtual_key: 'azure-prod' }]));
+    up.openai.enqueue({ hang: true }, { hang: true });
+    const answers = await send(sdk(url), 3);
+    expect(answers.map((a) => a.attempts)).toEqual(['2', '2', '1']);
+    expect(warnings).toEqual([expect.stringContaining('the last: upstream_timeout')]);
   });
 
   it('opens by failure rate over the requests of the last cooldown_interval, once minimum_requests were counted', async () => {
@@ -371,7 +388,7 @@ describe('circuit breaker (cb_config)', () => {
     const url = await start({
       strategy: { mode: 'fallback', on_status_codes: codes },
       targets: [
-        { strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000, failure_status_codes: codes } }, targets: [{ virtual_key: 'openai-prod', request_timeout: 60_000 }] },
+        { strategy: { mode: 'single', cb_config: { failure_threshold: 1, cooldown_interval: 30_000, failure_status_codes: [408, ...codes] } }, targets: [{ virtual_key: 'openai-prod', request_timeout: 60_000 }] },
         { virtual_key: 'azure-prod' },
       ],
     });

@@ -123,10 +123,16 @@ export class Circuit {
     return { kind: 'opened', failures, requests };
   }
 
-  /** Whether an outcome counts as a failure: a status of `failureStatusCodes` (default: 5xx), or no answer (null). */
-  isFailure(status: number | null): boolean {
+  /**
+   * Whether an outcome counts as a failure: a status of `failureStatusCodes` (default: 5xx), or no answer (null). A
+   * timeout is a 408, as for `retry`, when the codes are listed: a caller's long answer is not the target's failure
+   * unless the list says so. Unlisted, the default counts it: a hung target is the outage a breaker is for.
+   */
+  isFailure(status: number | null, timedOut = false): boolean {
+    const codes = this.policy.failureStatusCodes;
+    if (timedOut) return codes === null || codes.has(408);
     if (status === null) return true;
-    return this.policy.failureStatusCodes ? this.policy.failureStatusCodes.has(status) : status >= 500;
+    return codes ? codes.has(status) : status >= 500;
   }
 }
 

@@ -679,7 +679,7 @@ export class Gateway {
       return outcome;
     }
     const status = outcome.ok ? outcome.res.status : null;
-    const change = circuit.record(circuit.isFailure(status), performance.now(), probe);
+    const change = circuit.record(circuit.isFailure(status, !outcome.ok && outcome.error.code === 'upstream_timeout'), performance.now(), probe);
     if (change) {
       const seconds = Math.round(circuit.policy.cooldownMs / 1000);
       const target = `${circuit.name} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
