@@ -45,9 +45,14 @@ export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = {
   'gpt-4-1106-preview': { prompt: 10, completion: 30 },
   'gpt-3.5-turbo-0125': { prompt: 0.5, completion: 1.5 },
   'gpt-3.5-turbo-1106': { prompt: 1, completion: 2 },
-  // Azure OpenAI names this model without the dot in its responses.
-  'gpt-35-turbo': { prompt: 0.5, completion: 1.5 },
 };
+
+/**
+ * The names Azure OpenAI reports for every version of its older models (`gpt-4` for 0613 and the 1106/0125 previews,
+ * priced 30/60 and 10/30; `gpt-35-turbo` for 0613, 1106 and 0125): no list price fits them all, so their cost is
+ * unknown unless the host prices them (`'azure-openai/gpt-4'`), for its deployments' version.
+ */
+const AZURE_UNVERSIONED = new Set(['gpt-4', 'gpt-4-32k', 'gpt-35-turbo', 'gpt-35-turbo-16k']);
 
 const DATED_SNAPSHOT = /-\d{4}-\d{2}-\d{2}$/;
 /** An older model's snapshot suffix: `-0613`, `-0125-preview`. */
@@ -88,6 +93,7 @@ export class PriceTable {
 }
 
 function listPrice(provider: ProviderName, model: string): ModelPrice | null {
+  if (provider === 'azure-openai' && AZURE_UNVERSIONED.has(model)) return null;
   return own(DEFAULT_PRICES, `${provider}/${model}`) ?? own(DEFAULT_PRICES, model);
 }
 
