@@ -329,6 +329,15 @@ describe('fake Azure OpenAI', () => {
     expect(err.error).toMatchObject({ innererror: { code: 'ResponsibleAIPolicyViolation' } });
   });
 
+  it("scripts Azure's own 429 for a deployment over its quota: its body and retry headers reach the SDK", async () => {
+    fake.enqueue(replies.azureRateLimited(2));
+    const azure = new AzureOpenAI({ apiKey: KEY, endpoint: fake.url, apiVersion: '2024-10-21', deployment: 'gpt4o-prod', maxRetries: 0 });
+    const err = (await azure.chat.completions.create({ model: '', messages }).catch((e: unknown) => e)) as APIError;
+    expect(err).toBeInstanceOf(RateLimitError);
+    expect([err.code, err.headers?.get('retry-after-ms'), err.headers?.get('retry-after')]).toEqual(['429', '2000', '2']);
+    expect(err.message).toContain('Please retry after 2 seconds');
+  });
+
   it('answers a malformed deployment path with 404 instead of throwing', async () => {
     const res = await post(`${fake.url}/openai/deployments/%zz/chat/completions?api-version=2024-10-21`, { messages }, { 'api-key': KEY });
     expect(res.status).toBe(404);

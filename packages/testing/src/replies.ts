@@ -12,6 +12,28 @@ export const replies = {
     if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
     return { status: 429, headers };
   },
+  /**
+   * Azure OpenAI's 429 for a deployment over its tokens-per-minute quota: its own body (`code: '429'`, no `type`) and
+   * headers (`retry-after` and `retry-after-ms`, remaining requests and tokens), as Azure sends them (checked 2026-11
+   * against the errors users report). Switchyard waits `retry-after-ms` before a retry.
+   */
+  azureRateLimited(retryAfterSeconds = 6): FakeReply {
+    return {
+      status: 429,
+      headers: {
+        'retry-after': String(retryAfterSeconds),
+        'retry-after-ms': String(retryAfterSeconds * 1000),
+        'x-ratelimit-remaining-requests': '79',
+        'x-ratelimit-remaining-tokens': '0',
+      },
+      body: {
+        error: {
+          code: '429',
+          message: `Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after ${retryAfterSeconds} seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.`,
+        },
+      },
+    };
+  },
   serverError(status = 500): FakeReply {
     return { status };
   },
