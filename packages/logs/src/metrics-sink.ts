@@ -62,12 +62,14 @@ function sharedModels(registry: object, prefix: string, maxModels: number | unde
 }
 
 /**
- * A request's outcome for its latency: failures (an error status, or a stream that broke after it started) and
- * clients that left are timed apart from the answers, whose percentiles they would skew.
+ * A request's outcome for its latency: failures (a 5xx, a final 429, or a stream that broke after it started), the
+ * caller's own mistakes (another 4xx: a bad request, an unknown model) and clients that left are timed apart from
+ * the answers, whose percentiles they would skew. As on the request span: a caller's typo is not an outage.
  */
-function outcomeOf(event: LogEvent): 'ok' | 'error' | 'client_closed' {
+function outcomeOf(event: LogEvent): 'ok' | 'error' | 'client_error' | 'client_closed' {
   if (event.status === 499) return 'client_closed';
-  if (event.status >= 400) return 'error';
+  if (event.status >= 500 || event.status === 429) return 'error';
+  if (event.status >= 400) return 'client_error';
   const served = servedAttemptIndex(event);
   return served >= 0 && event.attempts[served]!.error ? 'error' : 'ok';
 }
@@ -113,7 +115,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
 
   const requests = counter('requests_total', 'Chat completion requests, by provider, status and fallback.', ['provider', 'status', 'fallback']);
   const fallbacks = counter('fallbacks_total', 'Requests served by a target other than the first, by serving provider.', ['provider']);
-  const requestSeconds = histogram('request_duration_seconds', 'Request latency until the response ended, by provider, fallback and outcome (ok, error, client_closed).', ['provider', 'fallback', 'outcome']);
+  const requestSeconds = histogram('request_duration_seconds', 'Request latency until the response ended, by provider, fallback and outcome (ok, error, client_error, client_closed).', ['provider', 'fallback', 'outcome']);
   const attemptSeconds = histogram('attempt_duration_seconds', 'Upstream attempt latency, by provider and outcome (status or error code).', ['provider', 'outcome']);
   const skipped = counter('skipped_targets_total', 'Targets a request did not call, by provider and reason (circuit_open, model_not_deployed).', ['provider', 'reason']);
   const tokens = counter('tokens_total', 'Tokens used, by provider, model and kind (prompt or completion).', ['provider', 'model', 'kind']);

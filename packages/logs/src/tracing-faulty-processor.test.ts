@@ -2,11 +2,14 @@
  * A host's span processor that throws (its own bug, or an exporter's) must not break a request, nor leave the other
  * spans of the request open: its own file, as the tracer provider is registered globally for the worker.
  */
+import { createServer } from 'node:http';
 import { resolve } from 'node:path';
+import express from 'express';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { LogEvent } from '@switchyard/core';
+import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
-import { expressAdapter, type RunningApp } from '../../e2e/src/support/adapters';
+import { expressAdapter, listen, type RunningApp } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
 
 interface OtelApi {
@@ -88,5 +91,27 @@ describe('OpenTelemetry with a span processor that throws', () => {
     await until(() => exporter.getFinishedSpans().length === 2);
     const attempt = exporter.getFinishedSpans().find((s) => s.name === 'chat gpt-4o')!;
     expect([attempt.attributes['error.type'], attempt.status.code]).toEqual(['client_closed', 0]);
+  });
+
+  it('names the host answering first (its own timeout) on the attempt span without marking the provider call failed', async () => {
+    const host = express();
+    host.use((_req, res, next) => {
+      setTimeout(() => res.headersSent || res.status(503).json({ error: { message: 'The app timed out.' } }), 100);
+      next();
+    });
+    host.use(fallbackMiddleware(seedOptions(up, logs)));
+    const timingOut = await listen(createServer(host));
+    try {
+      up.openai.enqueue({ delayMs: 1000 });
+      const err = await sdk(timingOut.url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 503 });
+      await until(() => logs.length === 1);
+      expect(logs[0]!.attempts.map((a) => a.error?.code)).toEqual(['host_answered']);
+      await until(() => exporter.getFinishedSpans().length === 2);
+      const attempt = exporter.getFinishedSpans().find((s) => s.name === 'chat gpt-4o')!;
+      expect([attempt.attributes['error.type'], attempt.status.code]).toEqual(['host_answered', 0]);
+    } finally {
+      await timingOut.close();
+    }
   });
 });

@@ -105,7 +105,7 @@ describe('OpenTelemetry spans', () => {
     });
     expect(attempts[0]!.status.code).toBe(2); // ERROR
     expect(attempts[1]!.attributes).toMatchObject({
-      'gen_ai.provider.name': 'azure.ai.openai', 'http.response.status_code': 200, 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5,
+      'gen_ai.provider.name': 'azure.ai.openai', 'gen_ai.system': 'az.ai.openai', 'http.response.status_code': 200, 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5,
       'gen_ai.response.model': 'gpt-4o-2024-08-06', 'server.address': '127.0.0.1', 'server.port': Number(new URL(up.azure.baseURL).port),
     });
     expect(attempts[1]!.attributes['error.type']).toBeUndefined();

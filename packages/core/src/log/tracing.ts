@@ -36,6 +36,8 @@ function loadOtel(): Otel | null {
 
 /** GenAI semconv's `gen_ai.provider.name` values. */
 const PROVIDER_NAMES: Record<ProviderName, string> = { openai: 'openai', 'azure-openai': 'azure.ai.openai' };
+/** The deprecated `gen_ai.system`, for backends that still read it: its own enum names Azure `az.ai.openai`. */
+const SYSTEM_NAMES: Record<ProviderName, string> = { openai: 'openai', 'azure-openai': 'az.ai.openai' };
 
 function registeredProvider(api: typeof OtelApi, noop: TracerProvider): TracerProvider | null {
   const provider = api.trace.getTracerProvider();
@@ -141,7 +143,7 @@ export class RequestTrace {
     const attrs: Attributes = {
       'gen_ai.operation.name': 'chat',
       'gen_ai.provider.name': PROVIDER_NAMES[attempt.provider],
-      'gen_ai.system': PROVIDER_NAMES[attempt.provider],
+      'gen_ai.system': SYSTEM_NAMES[attempt.provider],
       'gen_ai.request.model': attempt.model,
       'switchyard.target': attempt.target,
       ...requestAttributes(overrides ? { ...body, ...overrides } : body, attempt.provider),
@@ -266,9 +268,9 @@ export class RequestTrace {
     const errorType = attempt.error?.code ?? (attempt.status !== null && attempt.status >= 400 ? String(attempt.status) : undefined);
     if (errorType !== undefined) {
       span.setAttribute('error.type', errorType);
-      // The caller leaving is no failure of the provider's call (a dashboard of GenAI calls would count closed tabs
-      // as OpenAI errors): named, not marked, as on the request span.
-      if (errorType !== 'client_closed') span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
+      // The caller leaving, or the host answering first (its own timeout), is no failure of the provider's call (a
+      // dashboard of GenAI calls would count closed tabs as OpenAI errors): named, not marked, as on the request span.
+      if (errorType !== 'client_closed' && errorType !== 'host_answered') span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: attempt.error?.message ?? `HTTP ${attempt.status}` });
     }
     // Never later than now, when the request span ends.
     span.end(hrTime(Math.min(start + attempt.durationMs, now()), this.offset));
