@@ -46,6 +46,23 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(logs[0]).toMatchObject({ traceId: 'in-process-1', fallback: true, status: 200, attempts: [{ status: 429 }, { status: 200 }] });
   });
 
+  it('sends every target the messages create() was called with, override_params or not, though the caller added one meanwhile', async () => {
+    // A chat server appends to the session's history while a request for it is pending (the SDK encoded it at once).
+    for (const override_params of [undefined, { temperature: 0 }]) {
+      openai.reset();
+      azure.reset();
+      const client = createFallbackClient({ ...options, config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a', ...(override_params && { override_params }) }] } });
+      openai.enqueue({ ...replies.rateLimited(), delayMs: 50 });
+      const history: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'first question' }];
+      const pending = client.chat.completions.create({ model: 'gpt-4o', messages: history });
+      await new Promise((r) => setTimeout(r, 10));
+      history.push({ role: 'user', content: 'asked after create() was called' });
+      await pending;
+      const sent = [openai.requests[0]!, azure.requests[0]!].map((r) => r.body as { messages: unknown[]; temperature?: number });
+      expect(sent.map((b) => [b.messages.length, b.temperature])).toEqual([[1, undefined], [1, override_params?.temperature]]);
+    }
+  });
+
   it("says which target could not be reached, and what an OpenSSL code means for a TLS setup mistake (an https:// host on a plain-HTTP port), without the host", async () => {
     const client = createFallbackClient({
       ...options,
@@ -451,6 +468,8 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(err.body).toEqual({ error: { code: '429', message: expect.stringContaining('exceeded token rate limit') } }); // Azure's envelope
     expect([err.code, err.type, err.requestID]).toEqual(['429', null, expect.stringMatching(/^req_fake_/)]);
     expect(err.attempts.map((a) => [a.provider, a.status])).toEqual([['openai', 429], ['azure-openai', 429]]);
+    // Own properties, as on the SDK's APIError: what a logger's error serializer (pino's) and JSON.stringify copy.
+    expect(JSON.parse(JSON.stringify(err))).toMatchObject({ status: 429, code: '429', type: null, requestID: expect.stringMatching(/^req_fake_/) });
   });
 
   it('throws on a stream that breaks mid-way, and picks named configs', async () => {

@@ -33,8 +33,8 @@ export interface FallbackRequestOptions {
   signal?: AbortSignal | null | undefined;
   /**
    * Milliseconds until the response must start, every retry and fallback included (the SDK's `timeout` times each
-   * attempt): a shorter deadline than the options' `deadlineMs` for this call. Past it: FallbackRequestError 504
-   * `deadline_exceeded`.
+   * attempt): a shorter deadline than the options' `deadlineMs` for this call; a longer one is capped at it (raise
+   * `deadlineMs` for a slow model). Past it: FallbackRequestError 504 `deadline_exceeded`.
    */
   timeout?: number | undefined;
   /**
@@ -72,6 +72,19 @@ const READ_HEADERS = new Set(['x-switchyard-trace-id', 'x-switchyard-config', 't
  */
 export class FallbackRequestError extends Error {
   override readonly name = 'FallbackRequestError';
+  // Own fields, as the SDK's APIError has them, not getters: JSON.stringify and loggers' error serializers (pino's)
+  // copy an error's own properties, and a log line without the code is little help.
+  /** The envelope's error object (as the SDK's `APIError.error`), when the body is OpenAI's envelope. */
+  readonly error: OpenAIErrorBody['error'] | null;
+  /** Stable code when the error is Switchyard's own or the upstream's envelope has one. */
+  readonly code: string | null;
+  /** The envelope's `param` (as the SDK's `APIError.param`). */
+  readonly param: string | null;
+  /** The envelope's `type` (as the SDK's `APIError.type`). */
+  readonly type: string | null;
+  /** The upstream's `x-request-id` (as the SDK's `APIError.requestID`): what its provider's support asks for. */
+  readonly requestID: string | null;
+
   constructor(
     /** Status the HTTP route would have answered with. */
     readonly status: number,
@@ -84,32 +97,12 @@ export class FallbackRequestError extends Error {
     message?: string,
   ) {
     super(message ?? (typeof body === 'string' ? failureMessage(status, undefined, body) : failureMessage(status, body, undefined)));
-  }
-
-  /** The envelope's error object (as the SDK's `APIError.error`), when the body is OpenAI's envelope. */
-  get error(): OpenAIErrorBody['error'] | null {
-    const error = (this.body as Partial<OpenAIErrorBody> | null)?.error;
-    return error && typeof error === 'object' ? error : null;
-  }
-
-  /** Stable code when the error is Switchyard's own or the upstream's envelope has one. */
-  get code(): string | null {
-    return this.error?.code ?? null;
-  }
-
-  /** The envelope's `param` (as the SDK's `APIError.param`). */
-  get param(): string | null {
-    return this.error?.param ?? null;
-  }
-
-  /** The envelope's `type` (as the SDK's `APIError.type`). */
-  get type(): string | null {
-    return this.error?.type ?? null;
-  }
-
-  /** The upstream's `x-request-id` (as the SDK's `APIError.requestID`): what its provider's support asks for. */
-  get requestID(): string | null {
-    return this.headers['x-request-id'] ?? null;
+    const error = (body as Partial<OpenAIErrorBody> | null)?.error;
+    this.error = error && typeof error === 'object' ? error : null;
+    this.code = this.error?.code ?? null;
+    this.param = this.error?.param ?? null;
+    this.type = this.error?.type ?? null;
+    this.requestID = headers['x-request-id'] ?? null;
   }
 }
 

@@ -229,12 +229,13 @@ class RequestRun {
     if (!changed) return this.encode('', body);
     const key = `${leaf.path}\u0000${plan.bodyModel ?? ''}`;
     const set = plan.bodyModel === undefined ? leaf.overrideParams! : { ...leaf.overrideParams, model: plan.bodyModel };
-    if (raw !== null) {
-      const merged = this.encoded.get(key) ?? mergeMembers(typeof raw === 'string' ? raw : raw.toString('utf8'), set);
-      if (merged !== null) {
-        this.encoded.set(key, merged);
-        return merged;
-      }
+    // Merged into the bytes as they came, or as the body encoded when the request started (the in-process client
+    // checks its size then): a fallback target gets the body the caller sent, as the SDK's retries do, even if the
+    // caller's `messages` array changed while the first target failed.
+    const merged = this.encoded.get(key) ?? mergeMembers(raw === null ? this.encode('', body) : typeof raw === 'string' ? raw : raw.toString('utf8'), set);
+    if (merged !== null) {
+      this.encoded.set(key, merged);
+      return merged;
     }
     return this.encode(key, { ...body, ...set });
   }
