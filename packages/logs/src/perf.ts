@@ -130,6 +130,11 @@ async function main(): Promise<void> {
     stalls.disable();
     rows.push([`SQLite store: a cost filter matching none of ${total.toLocaleString('en')} events (full scan)`, fmt(noMatch)]);
     rows.push(['  longest event-loop stall meanwhile (the scan runs on the worker thread)', fmt(stalls.max)]);
+    // failedProvider reads each row's attempts from its JSON: one in seven fell back here after an OpenAI 429.
+    const failedAt = await timeAsync(200, () => sqlite.query({ failedProvider: 'openai', limit: 50 }));
+    rows.push(['SQLite store: newest 50 with a failed OpenAI attempt (failedProvider)', fmt(failedAt)]);
+    const failedNone = await timeAsync(5, () => sqlite.query({ failedProvider: 'azure-openai', limit: 50 }));
+    rows.push([`SQLite store: failedProvider matching none of ${total.toLocaleString('en')} events (full scan)`, fmt(failedNone)]);
     const memTrace = await timeAsync(200, (i) => memory.query({ traceId: events[(i * 7919) % N]!.traceId }));
     rows.push([`memory store: query by trace id over ${memory.size.toLocaleString('en')} events (scan)`, fmt(memTrace)]);
     await sqlite.close();

@@ -393,7 +393,9 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
   if (q.provider !== undefined) add('provider = ?', q.provider);
   if (q.model !== undefined) add('(+model = ? OR +served_model = ?)', q.model, q.model);
   // core's attemptFailed in SQL, over the stored event's attempts: no column to migrate, and rows written before it match.
-  if (q.failedProvider !== undefined) add(FAILED_ATTEMPT, q.failedProvider);
+  // The event's text (JSON.stringify's, in toRow) is searched for the provider first: a row that never names it is
+  // passed over without parsing its JSON.
+  if (q.failedProvider !== undefined) add(`instr(event, ?) > 0 AND ${FAILED_ATTEMPT}`, `"provider":${JSON.stringify(q.failedProvider)}`, q.failedProvider);
   if (q.from !== undefined) add('started_at >= ?', q.from);
   if (q.to !== undefined) add('started_at <= ?', q.to);
   if (q.minCostUsd !== undefined) add('cost_usd >= ?', q.minCostUsd);
