@@ -131,6 +131,37 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     await expect(ids({ failedProvider: 'anthropic' as never })).rejects.toThrow('failedProvider must be one of openai, azure-openai.');
   });
 
+  it('agrees with every other store on failedProvider for attempts another writer shaped oddly', async () => {
+    // Status missing, null or a string, error null, an attempt that is a string: each store reads the
+    // same answer as the memory ring from them (the reference: core's attemptFailed), and none throws.
+    const statuses = [200, 299, 300, 199, 429, null, undefined, '200'];
+    const errors = [undefined, null, { code: 'circuit_open', message: 'x' }, { code: 'upstream_timeout', message: 'x' }];
+    const odd: LogEvent[] = [];
+    for (const status of statuses) {
+      for (const error of errors) {
+        const attempt: Record<string, unknown> = { target: 'targets[0]', provider: 'azure-openai', model: 'm', durationMs: 1 };
+        if (status !== undefined) attempt.status = status;
+        if (error !== undefined) attempt.error = error;
+        odd.push(event({ attempts: [attempt as never] }));
+      }
+    }
+    // An attempt that is a string naming the provider: SQLite's json_extract on it would fail every such search.
+    odd.push(event({ attempts: ['"provider":"azure-openai"' as never, { target: 'targets[1]', provider: 'azure-openai', model: 'm', status: 503, durationMs: 1 }] }));
+    odd.push(event({ attempts: ['"provider":"azure-openai"' as never, { target: 'targets[1]', provider: 'azure-openai', model: 'm', status: 200, durationMs: 1 }] }));
+    const reference = new MemoryLogStore();
+    for (const e of odd) {
+      store.write(e);
+      reference.write(e);
+    }
+    const expected = (await reference.query({ failedProvider: 'azure-openai', limit: 500 })).data.map((e) => e.requestId);
+    expect(await ids({ failedProvider: 'azure-openai', limit: 500 })).toEqual(expected);
+    // Spot checks of the rule itself: a status that is no number (null, missing, '200') is no answer; a 2xx with an
+    // error, even null, failed.
+    const failedOf = (i: number) => expected.includes(odd[i]!.requestId);
+    expect([failedOf(0), failedOf(errors.length * 5), failedOf(errors.length * 6), failedOf(errors.length * 7), failedOf(1)]).toEqual([false, true, true, true, true]);
+    expect([failedOf(odd.length - 2), failedOf(odd.length - 1)]).toEqual([true, false]);
+  });
+
   it('filters by time range, cost and tokens (unknown cost or usage never matches a bound)', async () => {
     expect(await ids({ from: all[2]!.startedAt, to: all[4]!.startedAt })).toEqual(idsOf([all[4]!, all[3]!, all[2]!]));
     // The JS API also takes a Date and an ISO 8601 string, as its error message says.

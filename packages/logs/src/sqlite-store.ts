@@ -354,9 +354,12 @@ function databaseFile(name: string): DatabaseFile {
   return { path, dev: String(dev), ino: String(ino) };
 }
 
-const FAILED_ATTEMPT = `EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHERE json_extract(value, '$.provider') = ?
+// As core's attemptFailed, for every shape a stored event may have (another writer's): an attempt that is not an object
+// is passed over (json_extract on a string one would fail the whole query), a status that is not a number is none.
+const FAILED_ATTEMPT = `EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHERE type = 'object' AND json_extract(value, '$.provider') = ?
   AND coalesce(json_extract(value, '$.error.code'), '') NOT IN ('model_not_deployed', 'circuit_open')
-  AND (json_type(value, '$.error') IS NOT NULL OR coalesce(json_extract(value, '$.status') NOT BETWEEN 200 AND 299, 1)))`;
+  AND (json_type(value, '$.error') IS NOT NULL
+    OR NOT coalesce(json_type(value, '$.status') IN ('integer', 'real') AND json_extract(value, '$.status') BETWEEN 200 AND 299, 0)))`;
 
 /** A page of the query, newest first, one row past the limit (whether there is a next page), as SQL. */
 export function querySql(q: NormalizedLogQuery): { sql: string; params: unknown[] } {

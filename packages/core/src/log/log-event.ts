@@ -40,7 +40,8 @@ export function calledUpstream(attempt: AttemptLog): boolean {
  */
 export function attemptFailed(attempt: AttemptLog): boolean {
   const { status } = attempt;
-  return calledUpstream(attempt) && (attempt.error !== undefined || status === null || status < 200 || status > 299);
+  // Not a number (null, or an event another writer made without one): no answer came.
+  return calledUpstream(attempt) && (attempt.error !== undefined || typeof status !== 'number' || status < 200 || status > 299);
 }
 
 /**
