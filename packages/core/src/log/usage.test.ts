@@ -68,6 +68,15 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
     expect(oneOfTwo.answerComplete()).toBe(false);
   });
 
+  it('with n > 1, is false until all n choices finished, though one has not started when another finished', () => {
+    const tail = new StreamTail(2);
+    tail.pushEvents([event([{ index: 1, delta: { role: 'assistant', content: 'b' }, finish_reason: null }])]);
+    tail.pushEvents([event([{ index: 1, delta: {}, finish_reason: 'stop' }])]);
+    expect(tail.answerComplete()).toBe(false);
+    tail.pushEvents([event([{ index: 0, delta: { content: 'a' }, finish_reason: null }]), event([{ index: 0, delta: {}, finish_reason: 'stop' }])]);
+    expect(tail.answerComplete()).toBe(true);
+  });
+
   it('is false with no choices at all (Azure\'s prompt-filter event alone) and after an error event', () => {
     expect(new StreamTail().answerComplete()).toBe(false);
     expect(tailOf(event([])).answerComplete()).toBe(false);

@@ -135,9 +135,9 @@ export class StreamTail {
    */
   private readonly choices: { seen: Set<unknown>; finished: Set<unknown> } | null;
 
-  /** `choices`: the `n` the request asked for (1 when absent). */
-  constructor(choices = 1) {
-    this.choices = choices > 1 ? { seen: new Set(), finished: new Set() } : null;
+  /** `n`: the choices the request asked for (1 when absent). */
+  constructor(private readonly n = 1) {
+    this.choices = n > 1 ? { seen: new Set(), finished: new Set() } : null;
   }
 
   /** Feeds whole events as they are passed on: an error event is noted wherever it is (more may follow it). */
@@ -165,9 +165,10 @@ export class StreamTail {
    */
   answerComplete(): boolean {
     if (this.firstError !== null || this.chunks.length === 0) return false;
-    // One choice: its finish_reason is in the last events, as nothing of it follows. Several: seen over the whole stream.
+    // One choice: its finish_reason is in the last events, as nothing of it follows. Several: seen over the whole
+    // stream, and all `n` of them (one may not have started when another finished).
     const { seen, finished } = this.choices ?? noteChoices(Buffer.concat(this.chunks, this.bytes).toString('utf8'), new Set(), new Set());
-    return seen.size > 0 && finished.size === seen.size;
+    return seen.size > 0 && finished.size === seen.size && finished.size >= this.n;
   }
 
   /** The usage and the reporting model of the stream's last chunks, the message of its first error event, and those chunks. */
