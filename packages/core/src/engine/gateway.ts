@@ -899,7 +899,7 @@ export class Gateway {
             const { code, message } = clientClosed();
             entry.error = { code, message };
           }
-          const costUsd = read ? this.costOf(leaf, run.parsed, reported, read) : null;
+          const costUsd = read ? this.costOf(leaf, run.parsed, reported, read, plan.model) : null;
           const event = logEvent(log, t0, status, fallback, servedBy, usage, costUsd);
           log.otel?.end(event, { responseModel: reported, response: bytes, cachedTokens: read?.cachedTokens ?? 0 });
           sinking = emitLog(this.options.sinks, event);
@@ -944,11 +944,11 @@ export class Gateway {
    * The model the upstream reports is what was billed (the client's model string may be anything an Azure
    * deployment accepts); the model asked of the target prices a response that names none, or an unknown one.
    */
-  private costOf(leaf: LeafNode, parsed: ParsedBody, reported: string | null, { usage, cachedTokens }: UsageRead): number | null {
+  private costOf(leaf: LeafNode, parsed: ParsedBody, reported: string | null, { usage, cachedTokens }: UsageRead, served: string): number | null {
     const { prices } = this.options;
     // The model the provider says served is what is billed: when it has no price (an Azure deployment of another
     // model than asked), the cost is unknown, not the asked model's price. Without one, the model asked for.
-    return prices.costOf(leaf.provider, reported ?? modelAsked(leaf, parsed), usage, cachedTokens);
+    return prices.costOf(leaf.provider, reported ?? modelAsked(leaf, parsed), usage, cachedTokens, served);
   }
 
   private switchyardHeaders(

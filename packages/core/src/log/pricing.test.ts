@@ -30,6 +30,15 @@ describe('price table', () => {
     expect(table.costOf('openai', 'mine', usage, 800_000)).toBe(3);
   });
 
+  it("prices Azure's version-less gpt-4 by the deployment that answered: the host's price for it, else its name's list price", () => {
+    const table = new PriceTable({ 'azure-openai/gpt4-0613-eu': { prompt: 30, completion: 60 }, 'azure-openai/gpt4-turbo-eu': { prompt: 10, completion: 30 } });
+    expect(table.costOf('azure-openai', 'gpt-4', usage, 0, 'gpt4-0613-eu')).toBe(30 + 2 * 60);
+    expect(table.costOf('azure-openai', 'gpt-4', usage, 0, 'gpt4-turbo-eu')).toBe(10 + 2 * 30);
+    expect(table.costOf('azure-openai', 'gpt-4', usage, 0, 'gpt-4-turbo')).toBe(10 + 2 * 30); // named after its model
+    expect(table.costOf('azure-openai', 'gpt-4', usage, 0, 'prod-chat')).toBeNull();
+    expect(table.costOf('azure-openai', 'gpt-4', usage)).toBeNull();
+  });
+
   it('is null, never 0, for a model without a price', () => {
     expect(new PriceTable().costOf('openai', 'ft:gpt-4o:acme::abc', usage)).toBeNull();
     expect(new PriceTable().costOf('openai', 'gpt-4o-audio-preview', usage)).toBeNull();
@@ -92,6 +101,14 @@ describe('costUsd on log events (official SDK -> Express -> fakes)', () => {
     const event = await nextLog(logs);
     expect(event.servedBy).toMatchObject({ provider: 'azure-openai', model: 'gpt4o-prod' });
     expect(event.costUsd).toBeCloseTo((10 * 5 + 5 * 20) / 1e6, 12);
+  });
+
+  it("prices Azure's version-less answer by the host's price for the deployment that gave it", async () => {
+    const url = await start({ prices: { 'azure-openai/gpt4o-prod': { prompt: 10, completion: 30 } } });
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue({ model: 'gpt-4' }); // a GPT-4 Turbo deployment answers so
+    await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+    expect((await nextLog(logs)).costUsd).toBeCloseTo((10 * 10 + 5 * 30) / 1e6, 12);
   });
 
   it('prices by the model the upstream reports, whatever model string the client sent to a deployment', async () => {

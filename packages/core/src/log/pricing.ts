@@ -77,9 +77,14 @@ export class PriceTable {
     return this.fromHost(provider, model) ?? this.fromHost(provider, base) ?? listPrice(provider, model) ?? listPrice(provider, dated);
   }
 
-  /** Cost in USD of a request's usage (`cachedTokens` of its prompt tokens from the cache), or null when the model has no price. */
-  costOf(provider: ProviderName, model: string, usage: TokenUsage, cachedTokens = 0): number | null {
-    const price = this.priceOf(provider, model);
+  /**
+   * Cost in USD of a request's usage (`cachedTokens` of its prompt tokens from the cache), or null when the model has
+   * no price. `deployment`: the Azure deployment that answered, priced first when Azure reports a name it uses for
+   * every version of a model (`gpt-4`): the host's price for that deployment, else the list price its name has.
+   */
+  costOf(provider: ProviderName, model: string, usage: TokenUsage, cachedTokens = 0, deployment?: string): number | null {
+    const unversioned = provider === 'azure-openai' && AZURE_UNVERSIONED.has(model) && deployment !== undefined && deployment !== model;
+    const price = (unversioned ? this.priceOf(provider, deployment) : null) ?? this.priceOf(provider, model);
     if (!price) return null;
     const prompt = (usage.prompt_tokens - cachedTokens) * price.prompt + cachedTokens * (price.cached ?? price.prompt);
     const usd = (prompt + usage.completion_tokens * price.completion) / 1_000_000;
