@@ -18,7 +18,7 @@ export { retryAfterMs, retryDelayMs } from './engine/retry-delay';
 export { triggersFallback } from './engine/fallback-rule';
 export { extractUsage } from './log/usage';
 export type { LogEvent, LogSink, AttemptLog, ServedBy, TokenUsage } from './log/log-event';
-export { attemptFailed, calledUpstream, servedAttemptIndex } from './log/log-event';
+export { attemptFailed, calledUpstream, servedAttemptIndex, serverFailure } from './log/log-event';
 export { DEFAULT_PRICES, PriceTable } from './log/pricing';
 export type { ModelPrice } from './log/pricing';
 export { MemoryLogStore } from './logs/memory-store';

@@ -5,7 +5,7 @@
  * a client sends, at most `maxModels` distinct values are kept and later ones count as `other`.
  */
 import type * as PromClient from 'prom-client';
-import { calledUpstream, providerOf, servedAttemptIndex, type LogEvent, type LogSink } from '@switchyard/core';
+import { calledUpstream, providerOf, servedAttemptIndex, serverFailure, type LogEvent, type LogSink } from '@switchyard/core';
 
 /**
  * What is used of a prom-client `Registry` (any one fits). Written out so that this package's types do not import
@@ -62,14 +62,13 @@ function sharedModels(registry: object, prefix: string, maxModels: number | unde
 }
 
 /**
- * A request's outcome for its latency: failures (a 5xx, a final 429, a 408 (the host's own timeout answers so), or a
- * stream that broke after it started), the caller's own mistakes (another 4xx: a bad request, an unknown model) and
- * clients that left are timed apart from the answers, whose percentiles they would skew. A caller's typo is not an
- * outage.
+ * A request's outcome for its latency: failures (see `serverFailure`, or a stream that broke after it started), the
+ * caller's own mistakes (another 4xx: a bad request, an unknown model) and clients that left are timed apart from
+ * the answers, whose percentiles they would skew. A caller's typo is not an outage.
  */
 function outcomeOf(event: LogEvent): 'ok' | 'error' | 'client_error' | 'client_closed' {
   if (event.status === 499) return 'client_closed';
-  if (event.status >= 500 || event.status === 429 || event.status === 408) return 'error';
+  if (serverFailure(event.status)) return 'error';
   if (event.status >= 400) return 'client_error';
   const served = servedAttemptIndex(event);
   return served >= 0 && event.attempts[served]!.error ? 'error' : 'ok';

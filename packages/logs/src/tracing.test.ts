@@ -332,6 +332,15 @@ describe('OpenTelemetry spans', () => {
     expect([request.attributes['error.type'], request.status.code, request.attributes['http.response.status_code']]).toEqual(['429', 2, 429]);
     // No trace id or traceparent came in: the log event takes its span's, so a trace leads to its log and back.
     expect(logs[0]!.traceId).toBe(request.spanContext().traceId);
+    // OpenAI rate-limited, then Azure refusing the operator's key (a client's key never goes upstream): a failure too.
+    exporter.reset();
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue({ status: 401 });
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
+    await until(() => logs.length === 2);
+    const refused = exporter.getFinishedSpans().find((s) => s.name.startsWith('switchyard'))!;
+    expect([refused.attributes['error.type'], refused.status.code]).toEqual(['401', 2]);
+    logs.length = 1;
 
     api.trace.disable();
     registered = false;

@@ -340,6 +340,8 @@ describe('viewer page in headless Chromium', () => {
       await rowCount(shared, 50);
     }
     expect(await shared.locator('#more').isVisible()).toBe(true);
+    // More pages: the fallbacks and the cost are the loaded rows', and the header says so.
+    expect(await shared.locator('#summary').textContent()).toMatch(/^50\+ requests · in the 50 loaded: \d+ fell back · /);
     await shared.close();
     expect(pageErrors).toEqual([]);
   });
@@ -363,7 +365,7 @@ describe('viewer page in headless Chromium', () => {
     store.write({
       ...first, requestId: 'circuit-1', traceId: 'circuit-open', startedAt: at - 2, status: 200, fallback: true,
       attempts: [
-        { target: 'targets[0]', provider: 'openai', model: 'gpt-4o', status: null, durationMs: 0, error: { code: 'circuit_open', message: 'Skipped' } },
+        { target: 'targets[0].targets[0]', provider: 'openai', model: 'gpt-4o', status: null, durationMs: 0, error: { code: 'circuit_open', message: 'Skipped: its circuit is open (cb_config) after 5 failures within 30 s; it is tested again in 27 s.' } },
         { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod', status: 200, durationMs: 5 },
       ],
       servedBy: { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod' },
@@ -381,6 +383,14 @@ describe('viewer page in headless Chromium', () => {
     expect(await broken.locator('.broke').textContent()).toBe('broke');
     const skipped = page.locator('tr.row', { hasText: 'skipped-target' });
     expect(await skipped.textContent()).not.toContain('tries');
+    // The drawer on a laptop: a long error, what on-call opens it for, stays inside it (no sideways scroll).
+    await circuit.click();
+    const error = page.locator('#detail.open #attempts td', { hasText: 'its circuit is open' });
+    await error.waitFor();
+    const [box, drawer] = [await error.boundingBox(), await page.locator('#detail').boundingBox()];
+    expect(box!.x + box!.width).toBeLessThanOrEqual(drawer!.x + drawer!.width);
+    expect(await page.locator('#detail').evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+    await page.keyboard.press('Escape');
 
     // The token stops working while live: live mode stops, and what is typed in the token box stays.
     await page.check('#live');

@@ -35,6 +35,15 @@ export function calledUpstream(attempt: AttemptLog): boolean {
 }
 
 /**
+ * Whether a final status is the service failing rather than the caller's own mistake: a 5xx; a 429 (every target
+ * rate-limited); a 408 (a timeout, the host's own included); a 401 or 403 (clients' keys never go upstream, so a
+ * provider refusing one refuses the operator's). Other 4xx (a bad request, an unknown model) are the caller's.
+ */
+export function serverFailure(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408 || status === 401 || status === 403;
+}
+
+/**
  * Whether an attempt called its upstream and failed there: no answer, an answer other than 2xx (a 429 retried and then
  * served counts), or a 2xx whose body failed (cut, timed out, an error as a stream's first event).
  */

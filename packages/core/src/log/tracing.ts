@@ -11,7 +11,7 @@ import { isRecord } from '../config/resolve';
 import type { ProviderName } from '../config/schema';
 import { header, parseTraceparent, type ChatRequestBody, type HeaderBag } from '../engine/request';
 import { eventsData } from '../http/sse-framer';
-import { calledUpstream, servedAttemptIndex, type AttemptLog, type LogEvent, type ServedBy } from './log-event';
+import { calledUpstream, servedAttemptIndex, serverFailure, type AttemptLog, type LogEvent, type ServedBy } from './log-event';
 
 const TRACER_NAME = '@switchyard/core';
 
@@ -228,9 +228,9 @@ export class RequestTrace {
       else if (event.status >= 400) errorType = served ? String(event.status) : (errorCode ?? last?.error?.code ?? String(event.status));
       if (errorType !== undefined) {
         this.span.setAttribute('error.type', errorType);
-        // As an HTTP server span: the caller's own mistakes and its leaving (4xx) are not this service failing; every
-        // target rate-limited (a final 429), a 5xx and a stream broken after its start are.
-        if (event.status >= 500 || event.status === 429 || event.status < 400) this.span.setStatus({ code: this.api.SpanStatusCode.ERROR });
+        // As an HTTP server span: the caller's own mistakes and its leaving (4xx) are not this service failing; a
+        // serverFailure status and a stream broken after its start are.
+        if (serverFailure(event.status) || event.status < 400) this.span.setStatus({ code: this.api.SpanStatusCode.ERROR });
       }
     } catch {
       // Tracing must never break a request's logging.

@@ -72,10 +72,16 @@ tbody tr.row.fb.selected{box-shadow:inset 3px 0 0 var(--fb),inset 6px 0 0 var(--
 #detail h3{margin:18px 0 6px;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 dl{display:grid;grid-template-columns:130px 1fr;gap:4px 10px;margin:10px 0}
 dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
-#attempts td:nth-child(4),#attempts td:nth-child(7){white-space:normal;overflow-wrap:anywhere}
-#attempts td:nth-child(2){white-space:normal}
-#attempts td:nth-child(4){min-width:100px}
-#attempts td:nth-child(7){min-width:120px}#attempts td:nth-child(7):empty{min-width:0}
+/* The drawer's attempts: a card each (number; target, status, time; provider; model; error on a line of its own),
+   at every width: seven columns do not fit the drawer, and the error, what it is opened for, went off its side. The
+   column headers stay, for screen readers only. */
+#attempts thead{display:block;position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
+#attempts,#attempts tbody{display:block}
+#attempts tr{display:grid;grid-template-columns:auto 1fr auto auto;grid-template-areas:"n target status time" "n provider provider provider" "n model model model" "n error error error";gap:2px 10px;padding:8px 4px;border-bottom:1px solid var(--line)}
+#attempts td{padding:0;border:0;white-space:normal;overflow-wrap:anywhere;min-width:0}
+#attempts td:nth-child(1){grid-area:n}#attempts td:nth-child(2){grid-area:target}#attempts td:nth-child(3){grid-area:provider}
+#attempts td:nth-child(4){grid-area:model}#attempts td:nth-child(5){grid-area:status}#attempts td:nth-child(6){grid-area:time}
+#attempts td:nth-child(7){grid-area:error}
 tbody.busy{opacity:.45}
 pre{tab-size:2}
 pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px;overflow:auto;font-size:12px;max-height:360px}
@@ -105,14 +111,7 @@ pre:focus{outline:2px solid var(--line)}pre{background:var(--bg);border:1px soli
 }
 @media (max-width:960px){
 main{padding:8px 8px 40px}
-#attempts thead{display:block;position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 #detail dl{grid-template-columns:100px 1fr}
-#attempts,#attempts tbody{display:block}
-#attempts tr{display:grid;grid-template-columns:auto 1fr auto auto;grid-template-areas:"n target status time" "n provider provider provider" "n model model model" "n error error error";gap:2px 10px;padding:8px 4px;border-bottom:1px solid var(--line)}
-#attempts td{padding:0;border:0;white-space:normal;overflow-wrap:anywhere;min-width:0}
-#attempts td:nth-child(1){grid-area:n}#attempts td:nth-child(2){grid-area:target}#attempts td:nth-child(3){grid-area:provider}
-#attempts td:nth-child(4){grid-area:model;min-width:0}#attempts td:nth-child(5){grid-area:status}#attempts td:nth-child(6){grid-area:time}
-#attempts td:nth-child(7){grid-area:error;min-width:0}
 }
 `;
 
@@ -430,7 +429,8 @@ function render(focusId) {
   });
   if (refocus) refocus.focus();
   if (loadError || pending) $('summary').textContent = loadError ? 'Could not load the logs' : 'Loading…';
-  else $('summary').textContent = rows.length + (cursor ? '+' : '') + (rows.length === 1 && !cursor ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + (updatedAt === null ? '' : ' · updated ' + fmtTime(updatedAt).slice(0, 8));
+  // With more pages, the figures after the count are the loaded rows': said, as the count's + says it of the count.
+  else $('summary').textContent = rows.length + (cursor ? '+ requests · in the ' + rows.length + ' loaded: ' : rows.length === 1 ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + (updatedAt === null ? '' : ' · updated ' + fmtTime(updatedAt).slice(0, 8));
   $('more').style.display = cursor ? 'block' : 'none';
 }
 
