@@ -133,7 +133,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     }
   });
 
-  it('says once per key, in a process warning, that a provider refuses it (401), as the fallback hides it from the caller', async () => {
+  it('says once per key, in a process warning, that a provider refuses it (401), as the fallback hides it from the caller; again after it worked', async () => {
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
       const client = createFallbackClient({
@@ -154,10 +154,15 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       // Nor does another Gateway of the process with those keys (one made per request, a hot reload).
       const again = createFallbackClient({ ...options, config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'o' }, { virtual_key: 'a' }] } });
       expect((await again.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from azure');
+      expect(warn).toHaveBeenCalledTimes(3);
+      // Azure's key works again (it served just now), then is revoked again: said again.
+      azure.enqueue({ status: 401 });
+      await client.chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined);
       expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
-        ['targets[0] (openai, virtual key "o") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).', 'SwitchyardCredentialWarning'],
-        ['targets[1] (azure-openai, virtual key "a") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).', 'SwitchyardCredentialWarning'],
-        ['config (openai, the api_key ending "wxyz") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).', 'SwitchyardCredentialWarning'],
+        ['targets[0] (openai, virtual key "o") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once, and again if it is refused after it worked).', 'SwitchyardCredentialWarning'],
+        ['targets[1] (azure-openai, virtual key "a") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once, and again if it is refused after it worked).', 'SwitchyardCredentialWarning'],
+        ['config (openai, the api_key ending "wxyz") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once, and again if it is refused after it worked).', 'SwitchyardCredentialWarning'],
+        ['targets[1] (azure-openai, virtual key "a") answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once, and again if it is refused after it worked).', 'SwitchyardCredentialWarning'],
       ]);
     } finally {
       warn.mockRestore();

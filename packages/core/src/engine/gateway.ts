@@ -440,13 +440,17 @@ export class Gateway {
    */
   private warnKeyRefused(leaf: LeafNode): void {
     const secret = leaf.endpoint.secret;
-    // By a hash: the set of keys said outlives the options that hold them.
-    warnOncePerProcess(KEYS_REFUSED_WARNED, `${leaf.provider} ${createHash('sha256').update(secret).digest('base64')}`, 'SwitchyardCredentialWarning', () => {
+    warnOncePerProcess(KEYS_REFUSED_WARNED, refusedKeyId(leaf), 'SwitchyardCredentialWarning', () => {
       // A virtual key by its name; a key written inline in a config by its last characters, as providers show keys.
       const key =
         leaf.virtualKey !== undefined ? `virtual key "${leaf.virtualKey}"` : secret.length >= 12 ? `the api_key ending "${secret.slice(-4)}"` : 'an api_key written in a config';
-      return `${leaf.path} (${leaf.provider}, ${key}) answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once per key).`;
+      return `${leaf.path} (${leaf.provider}, ${key}) answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once, and again if it is refused after it worked).`;
     });
+  }
+
+  /** A key said to be refused answered: a later refusal (revoked again, rotated away) is said again. */
+  private keyWorks(leaf: LeafNode): void {
+    KEYS_REFUSED_WARNED.delete(refusedKeyId(leaf));
   }
 
   /**
@@ -775,6 +779,7 @@ export class Gateway {
       const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
       if (res.status === 401) this.warnKeyRefused(leaf);
+      else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300) this.keyWorks(leaf);
       if (res.status < 400 && res.status >= 300) {
         // A redirect (a custom_host on http where https is served, a moved path): the SDK could not follow it either
         // (no Location is forwarded, and a POST must not be replayed elsewhere unasked). Nothing was sent: fall back.
@@ -1128,6 +1133,10 @@ function warnOncePerProcess(said: Set<string>, key: string, type: string, messag
   if (said.has(key) || said.size >= max) return;
   said.add(key);
   process.emitWarning(message(), type);
+}
+/** A key in KEYS_REFUSED_WARNED: by a hash, as that set outlives the options that hold the keys. */
+function refusedKeyId(leaf: LeafNode): string {
+  return `${leaf.provider} ${createHash('sha256').update(leaf.endpoint.secret).digest('base64')}`;
 }
 /** Targets and models a missing-deployment warning named already. */
 const NOT_DEPLOYED_WARNED = new Set<string>();
