@@ -23,9 +23,9 @@ export { DEFAULT_PRICES, PriceTable } from './log/pricing';
 export type { ModelPrice } from './log/pricing';
 export { MemoryLogStore } from './logs/memory-store';
 export type { MemoryLogStoreOptions } from './logs/memory-store';
-export type { LogStore, LogQuery, LogPage, StatusClass } from './logs/log-store';
+export type { LogStore, LogQuery, LogPage, LogSummary, StatusClass } from './logs/log-store';
 export {
-  LogQueryError, normalizeLogQuery, parseLogQuery, matchesLogQuery, newestFirst, encodeCursor, providerOf, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+  LogQueryError, normalizeLogQuery, normalizeLogFilter, summarizeEvents, parseLogQuery, matchesLogQuery, newestFirst, encodeCursor, providerOf, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 } from './logs/log-query';
 export type { NormalizedLogQuery, LogCursor } from './logs/log-query';
 export { createLogsHandler, isLogsPath } from './logs/logs-handler';

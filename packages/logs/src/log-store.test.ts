@@ -162,6 +162,18 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect([failedOf(odd.length - 2), failedOf(odd.length - 1)]).toEqual([true, false]);
   });
 
+  it('summarizes every request a filter matches: count, fallbacks, known cost and the unpriced, first and last start', async () => {
+    const summarize = store.summarize!.bind(store);
+    expect(await summarize()).toEqual({
+      requests: 6, fallbacks: 2, costUsd: 0.007575, unpriced: 4, firstStartedAt: all[0]!.startedAt, lastStartedAt: all[5]!.startedAt,
+    });
+    expect(await summarize({ traceId: 'alpha' })).toEqual({ requests: 2, fallbacks: 0, costUsd: 0.000075, unpriced: 1, firstStartedAt: all[0]!.startedAt, lastStartedAt: all[3]!.startedAt });
+    expect(await summarize({ failedProvider: 'azure-openai' })).toEqual({ requests: 0, fallbacks: 0, costUsd: 0, unpriced: 0, firstStartedAt: null, lastStartedAt: null });
+    // A summary covers every match: what pages a list is refused, not ignored.
+    await expect(summarize({ limit: 10 })).rejects.toThrow('limit pages a list');
+    await expect(summarize({ cursor: 'x' })).rejects.toMatchObject({ param: 'cursor' });
+  });
+
   it('filters by time range, cost and tokens (unknown cost or usage never matches a bound)', async () => {
     expect(await ids({ from: all[2]!.startedAt, to: all[4]!.startedAt })).toEqual(idsOf([all[4]!, all[3]!, all[2]!]));
     // The JS API also takes a Date and an ISO 8601 string, as its error message says.

@@ -53,6 +53,11 @@ describe('logs endpoint (Express)', () => {
 
     const fellBack = (await (await fetch(`${url}/switchyard/logs/api/requests?fallback=true&status=2xx&provider=azure-openai`, { headers: auth })).json()) as { data: LogEvent[] };
     expect(fellBack.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
+    // The totals of a search, over every match (not a page).
+    const totals = (await (await fetch(`${url}/switchyard/logs/api/summary?failedProvider=openai`, { headers: auth })).json()) as { requests: number; fallbacks: number };
+    expect([totals.requests, totals.fallbacks]).toEqual([1, 1]);
+    const paged = await fetch(`${url}/switchyard/logs/api/summary?limit=5`, { headers: auth });
+    expect([paged.status, ((await paged.json()) as { error: { param: string } }).error.param]).toEqual([400, 'limit']);
     // Who paid a failed OpenAI attempt, whoever served it then.
     const failedAtOpenAI = (await (await fetch(`${url}/switchyard/logs/api/requests?failedProvider=openai`, { headers: auth })).json()) as { data: LogEvent[] };
     expect(failedAtOpenAI.data.map((e) => e.traceId)).toEqual(['fell-back-1']);

@@ -8,7 +8,8 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  MAX_TIMER_MS, encodeCursor, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type NormalizedLogQuery,
+  MAX_TIMER_MS, encodeCursor, normalizeLogFilter, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type LogSummary,
+  type NormalizedLogQuery,
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
 import { closedWarning } from './closed-warning';
@@ -275,6 +276,17 @@ export class SqliteLogStore implements LogStore {
     const rows = await this.read(sql, params);
     const data = rows.slice(0, q.limit).map((r) => JSON.parse(r as string) as LogEvent);
     return { data, nextCursor: rows.length > q.limit ? encodeCursor(data[data.length - 1]!) : null };
+  }
+
+  async summarize(query?: LogQuery): Promise<LogSummary> {
+    const { where, params } = whereClause(normalizeLogFilter(query));
+    // One column (the statements pluck their first): the totals as a JSON array.
+    const [row] = await this.read(
+      `SELECT json_array(count(*), coalesce(sum(fallback), 0), coalesce(sum(cost_usd), 0), coalesce(sum(cost_usd IS NULL), 0), min(started_at), max(started_at)) FROM ${TABLE}${where}`,
+      params,
+    );
+    const [requests, fallbacks, costUsd, unpriced, firstStartedAt, lastStartedAt] = JSON.parse(row as string) as [number, number, number, number, number | null, number | null];
+    return { requests, fallbacks, costUsd: Math.round(costUsd * 1e10) / 1e10, unpriced, firstStartedAt, lastStartedAt };
   }
 
   async get(requestId: string): Promise<LogEvent | null> {

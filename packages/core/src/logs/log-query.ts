@@ -5,7 +5,7 @@
 import type { ProviderName } from '../config/schema';
 import type { OpenAIErrorBody } from '../errors';
 import { attemptFailed, calledUpstream, type LogEvent } from '../log/log-event';
-import type { LogQuery, StatusClass } from './log-store';
+import type { LogQuery, LogSummary, StatusClass } from './log-store';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -137,6 +137,31 @@ function statusRange(status: number | StatusClass): { min: number; max: number }
   if (!match) throw new LogQueryError('status', 'status must be an HTTP status (100-599) or a class such as 5xx.');
   const base = Number(match[1]) * 100;
   return { min: base, max: base + 99 };
+}
+
+/** The filters of a query for a summary: `limit` and `cursor` page a list, and are refused here rather than ignored. */
+export function normalizeLogFilter(query: LogQuery = {}): NormalizedLogQuery {
+  for (const key of ['limit', 'cursor'] as const) {
+    if (query[key] !== undefined && query[key] !== null) throw new LogQueryError(key, `${key} pages a list: a summary covers every request the filters match.`);
+  }
+  return normalizeLogQuery(query);
+}
+
+/** Totals of the events that match (the memory store's summary, and the reference for the others). */
+export function summarizeEvents(events: Iterable<LogEvent | undefined>, q: NormalizedLogQuery): LogSummary {
+  const summary: LogSummary = { requests: 0, fallbacks: 0, costUsd: 0, unpriced: 0, firstStartedAt: null, lastStartedAt: null };
+  for (const event of events) {
+    if (!event || !matchesLogQuery(event, q)) continue;
+    summary.requests++;
+    if (event.fallback) summary.fallbacks++;
+    if (event.costUsd === null) summary.unpriced++;
+    else summary.costUsd += event.costUsd;
+    if (summary.firstStartedAt === null || event.startedAt < summary.firstStartedAt) summary.firstStartedAt = event.startedAt;
+    if (summary.lastStartedAt === null || event.startedAt > summary.lastStartedAt) summary.lastStartedAt = event.startedAt;
+  }
+  // As an event's cost is rounded: no float noise from adding thousands of them.
+  summary.costUsd = Math.round(summary.costUsd * 1e10) / 1e10;
+  return summary;
 }
 
 /**

@@ -51,6 +51,20 @@ export interface LogPage {
   nextCursor: string | null;
 }
 
+/** Totals over every request a filter matches (not one page): what an incident cost, and since when. */
+export interface LogSummary {
+  requests: number;
+  /** Of them, served by a target other than the first (`fallback: true`). */
+  fallbacks: number;
+  /** The sum of their known costs, in USD. */
+  costUsd: number;
+  /** Of them, requests of unknown cost (no usage, or no price): not in `costUsd`. */
+  unpriced: number;
+  /** When the oldest and the newest of them started (epoch ms); null when none matched. */
+  firstStartedAt: number | null;
+  lastStartedAt: number | null;
+}
+
 /** A searchable log sink. `write` must return at once and never throw on the request's path. */
 export interface LogStore extends LogSink {
   write(event: LogEvent): void;
@@ -58,4 +72,9 @@ export interface LogStore extends LogSink {
   query(query?: LogQuery): Promise<LogPage>;
   /** One request's full record, with every attempt; null when it is unknown (or no longer kept). */
   get(requestId: string): Promise<LogEvent | null>;
+  /**
+   * Totals over every request the filters match (`limit` and `cursor` are refused: they page). Optional, for stores
+   * written before it; the built-in stores have it.
+   */
+  summarize?(query?: LogQuery): Promise<LogSummary>;
 }

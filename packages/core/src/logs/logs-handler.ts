@@ -1,13 +1,14 @@
 /**
  * The logs endpoint: a Node `(req, res, next?)` handler that serves, relative to where it is mounted, the viewer page
- * (`GET /`), the query API (`GET /api/requests?...`) and one request's record (`GET /api/requests/:requestId`).
+ * (`GET /`), the query API (`GET /api/requests?...`), one request's record (`GET /api/requests/:requestId`) and the
+ * totals over a search's every match (`GET /api/summary?...`).
  * Framework adapters wrap it (Express `logsMiddleware`, Koa `logsMiddleware`). The host decides who may see the
  * logs: an `auth` hook, a bearer `token`, or an explicit `allowUnauthenticated: true`.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SwitchyardOptionsError, type OpenAIErrorBody, type OptionsIssue } from '../errors';
-import { LogQueryError, normalizeLogQuery, parseLogQuery } from './log-query';
+import { LogQueryError, normalizeLogFilter, normalizeLogQuery, parseLogQuery } from './log-query';
 import type { LogStore } from './log-store';
 import { viewerPage } from './viewer-page';
 
@@ -52,10 +53,11 @@ export type LogsHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
 
 const REQUEST_PATH = /^\/api\/requests\/([^/]+)\/?$/;
 const LIST_PATH = /^\/api\/requests\/?$/;
+const SUMMARY_PATH = /^\/api\/summary\/?$/;
 
-/** Whether a path below the mount (`''`, `/`, `/api/requests...`) is one the handler serves (the page whether or not it is on). */
+/** Whether a path below the mount (`''`, `/`, `/api/...`) is one the handler serves (the page whether or not it is on). */
 export function isLogsPath(path: string): boolean {
-  return path === '' || path === '/' || LIST_PATH.test(path) || REQUEST_PATH.test(path);
+  return path === '' || path === '/' || LIST_PATH.test(path) || REQUEST_PATH.test(path) || SUMMARY_PATH.test(path);
 }
 
 const LOGS_KEYS: ReadonlySet<string> = new Set(['path', 'store', 'auth', 'token', 'allowUnauthenticated', 'viewer'] satisfies Array<keyof LogsHandlerOptions>);
@@ -110,8 +112,9 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
     const page = path === '' || path === '/';
     const one = REQUEST_PATH.exec(path);
     const list = LIST_PATH.test(path);
+    const summary = SUMMARY_PATH.test(path);
     // Before any await: a request that is not ours goes to `next` while the handler is still running (see LogsHandler).
-    if (!page && !one && !list) return notFound(out, next);
+    if (!page && !one && !list && !summary) return notFound(out, next);
     if (page && !viewer) return notFound(out, next);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return sendError(out, 405, 'method_not_allowed', `${req.method ?? ''} is not allowed here: use GET.`, null, { allow: 'GET, HEAD' });
@@ -143,6 +146,11 @@ export function createLogsHandler(options: LogsHandlerOptions): LogsHandler {
     }
     const query = parseLogQuery(new URLSearchParams(search));
     // Checked here too, so a bad query is this copy's LogQueryError (a 400) even when the store has another core copy.
+    if (summary) {
+      normalizeLogFilter(query);
+      if (typeof store.summarize !== 'function') return sendError(out, 501, 'not_implemented', 'This log store cannot summarize (it has no summarize method).');
+      return sendJson(out, 200, await store.summarize(query));
+    }
     normalizeLogQuery(query);
     const result = await store.query(query);
     return sendJson(out, 200, result);

@@ -1,6 +1,6 @@
 import type { LogEvent } from '../log/log-event';
-import { encodeCursor, matchesLogQuery, newestFirst, normalizeLogQuery } from './log-query';
-import type { LogPage, LogQuery, LogStore } from './log-store';
+import { encodeCursor, matchesLogQuery, newestFirst, normalizeLogFilter, normalizeLogQuery, summarizeEvents } from './log-query';
+import type { LogPage, LogQuery, LogStore, LogSummary } from './log-store';
 
 export interface MemoryLogStoreOptions {
   /** Events kept; the oldest is evicted first. Default 10000. */
@@ -67,6 +67,10 @@ export class MemoryLogStore implements LogStore {
     const page = top.slice(0, q.limit);
     // Copies, as the SQLite store's rows are: a caller that edits a result must not edit the stored record.
     return { data: page.map(copyEvent), nextCursor: top.length > q.limit ? encodeCursor(page[page.length - 1]!) : null };
+  }
+
+  async summarize(query?: LogQuery): Promise<LogSummary> {
+    return summarizeEvents(this.ring, normalizeLogFilter(query));
   }
 
   async get(requestId: string): Promise<LogEvent | null> {
