@@ -200,6 +200,16 @@ describe('logs endpoint (Express)', () => {
     expect((await fetch(`${guarded}/switchyard/logs/`)).status).toBe(403);
   });
 
+  it("answers 501 for a summary when the host's own store has no summarize (it is optional), and lists as ever", async () => {
+    const memory = new MemoryLogStore();
+    store = { write: (e) => memory.write(e), query: (q) => memory.query(q), get: (id) => memory.get(id) };
+    const url = await start();
+    await traffic(url);
+    const res = await fetch(`${url}/switchyard/logs/api/summary`, { headers: auth });
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([501, 'not_implemented']);
+    expect(((await (await fetch(`${url}/switchyard/logs/api/requests`, { headers: auth })).json()) as { data: unknown[] }).data).toHaveLength(2);
+  });
+
   it('refuses to start without auth, token or allowUnauthenticated, with a short token, or with contradictory checks', () => {
     expect(() => logsMiddleware({ store })).toThrow(SwitchyardOptionsError);
     expect(() => logsMiddleware({ store })).toThrow(/auth: the logs are private/);

@@ -342,6 +342,13 @@ describe('viewer page in headless Chromium', () => {
     expect(await shared.locator('#more').isVisible()).toBe(true);
     // More pages: the fallbacks and the cost are the loaded rows', and the header says so.
     expect(await shared.locator('#summary').textContent()).toMatch(/^50\+ requests · in the 50 loaded: \d+ fell back · /);
+    // Totals counts every match, as the store's summary does, and says since when.
+    const all = (await (await fetch(`${app.url}/switchyard/logs/api/summary?${new URL(shared.url()).search.slice(1)}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { requests: number; fallbacks: number };
+    expect(all.requests).toBeGreaterThan(50);
+    await shared.click('#totals');
+    await shared.locator('#summary', { hasText: `${all.requests} requests · ${all.fallbacks} fell back · ` }).waitFor();
+    expect(await shared.locator('#summary').textContent()).toMatch(/ · since (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{3} · updated /);
+    expect(await shared.locator('#totals').isVisible()).toBe(false);
     await shared.close();
     expect(pageErrors).toEqual([]);
   });

@@ -155,6 +155,8 @@ describe('SwitchyardModule', () => {
       const found = await fetch(`${app.url}/switchyard/logs/api/requests?traceId=nest-route-1`, auth);
       const page = (await found.json()) as { data: Array<{ traceId: string; fallback: boolean }> };
       expect(page.data.map((e) => [e.traceId, e.fallback])).toEqual([['nest-route-1', true]]);
+      const totals = await fetch(`${app.url}/switchyard/logs/api/summary?traceId=nest-route-1`, auth);
+      expect(await totals.json()).toMatchObject({ requests: 1, fallbacks: 1 });
       const viewer = await fetch(`${app.url}/switchyard/logs/`);
       expect(viewer.headers.get('content-type')).toMatch(/^text\/html/);
       // A method the endpoint does not serve: its JSON 405, as in Express and Koa, not Nest's own 404.

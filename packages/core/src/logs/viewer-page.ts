@@ -60,7 +60,7 @@ tbody tr.row.fb.selected{box-shadow:inset 3px 0 0 var(--fb),inset 6px 0 0 var(--
 #detail{position:fixed;top:0;right:0;bottom:0;width:min(560px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease,visibility 0s linear .15s;visibility:hidden;z-index:3;overflow:auto;padding:16px 18px}
 #detail.open{transform:none;visibility:visible;transition:transform .15s ease}
 @media (prefers-reduced-motion:reduce){#detail,#detail.open{transition:none}}
-@media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}}
+@media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}#totals{order:10}}
 /* By the table area's own width (a window up to 1400 px, or a wider one with the drawer beside the table): a
    32-digit trace id stays whole, a long model is cut on one line. */
 @container (max-width:1368px){.trace{max-width:235px}.clip{max-width:110px}#requests th:nth-child(1),#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4),#requests td:nth-child(5){white-space:normal}}
@@ -119,6 +119,7 @@ const SCRIPT = `
 'use strict';
 var base = location.pathname.endsWith('/') ? location.pathname : location.pathname + '/';
 var api = base + 'api/requests';
+var summaryApi = base + 'api/summary';
 var cursor = null, rows = [], selected = null, timer = null;
 var PAGE = ${DEFAULT_PAGE_SIZE}, MAX_PAGE = ${MAX_PAGE_SIZE};
 var $ = function (id) { return document.getElementById(id); };
@@ -305,6 +306,17 @@ function busy(on) {
   if (rows.length === 0) { loadError = null; render(); }
   $('summary').textContent = 'Loading…';
 }
+// The totals over every match of a search (GET api/summary), once asked for with Totals: a live refresh of that
+// search asks for them again; another search shows the loaded rows' figures until they are asked for.
+var totals = null;
+function fetchTotals(search) {
+  return request(summaryApi + (search ? '?' + search : '')).then(function (data) {
+    if (!data || typeof data.requests !== 'number') throw new Error(NOT_THE_API);
+    if (String(applied) !== search) return;
+    totals = { search: search, data: data };
+    render();
+  }).catch(function (err) { showError(err.message); });
+}
 function load(mode, step) {
   var append = mode === 'more';
   if (mode === 'apply' || !applied) {
@@ -358,6 +370,7 @@ function load(mode, step) {
     }
     shown = search;
     render();
+    if (!append && totals && totals.search === search && cursor) return fetchTotals(search);
   }).catch(function (err) {
     if (seq !== latest) return;
     busy(false);
@@ -428,10 +441,16 @@ function render(focusId) {
     body.appendChild(tr);
   });
   if (refocus) refocus.focus();
+  var all = cursor && totals && totals.search === shown ? totals.data : null;
+  var costText = function (known, none) { return known === 0 && none > 0 ? 'cost unknown' : fmtCost(known) + (none ? ' + ' + none + ' unpriced' : ''); };
+  var updated = updatedAt === null ? '' : ' · updated ' + fmtTime(updatedAt).slice(0, 8);
   if (loadError || pending) $('summary').textContent = loadError ? 'Could not load the logs' : 'Loading…';
+  // Every match counted (asked for with Totals): how many, what it cost, since when.
+  else if (all) $('summary').textContent = all.requests + ' requests · ' + all.fallbacks + ' fell back · ' + costText(all.costUsd, all.unpriced) + (all.firstStartedAt === null ? '' : ' · since ' + fmtTime(all.firstStartedAt)) + updated;
   // With more pages, the figures after the count are the loaded rows': said, as the count's + says it of the count.
-  else $('summary').textContent = rows.length + (cursor ? '+ requests · in the ' + rows.length + ' loaded: ' : rows.length === 1 ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + (priced === 0 && unpriced > 0 ? 'cost unknown' : fmtCost(cost) + (unpriced ? ' + ' + unpriced + ' unpriced' : '')) + (updatedAt === null ? '' : ' · updated ' + fmtTime(updatedAt).slice(0, 8));
+  else $('summary').textContent = rows.length + (cursor ? '+ requests · in the ' + rows.length + ' loaded: ' : rows.length === 1 ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + costText(cost, unpriced) + updated;
   $('more').style.display = cursor ? 'block' : 'none';
+  $('totals').style.display = cursor && !all && !loadError && !pending ? '' : 'none';
 }
 
 // Only the latest opened request is shown: a slow answer for a row clicked before, or after a close, is dropped.
@@ -602,6 +621,7 @@ $('skip').addEventListener('click', function (ev) {
 });
 $('refresh').addEventListener('click', function () { load('refresh'); });
 $('more').addEventListener('click', function () { load('more'); });
+$('totals').addEventListener('click', function () { if (shown !== null) fetchTotals(shown); });
 $('close').addEventListener('click', close);
 document.addEventListener('keydown', function (ev) {
   if (ev.key !== 'Escape' || !(selected || $('detail').className === 'open')) return;
@@ -647,7 +667,7 @@ const BODY = `
 <a href="#requests" class="skip" id="skip">Skip to the requests</a>
 <header>
   <span class="logo"></span><h1>Switchyard <span>request logs</span></h1>
-  <span class="spacer"></span><span id="summary"></span>
+  <span class="spacer"></span><span id="summary"></span><button type="button" id="totals" title="Count every request these filters match, not only the loaded ones">Totals</button>
   <label class="sub"><input type="checkbox" id="live"> live</label>
   <button type="button" id="refresh">Refresh</button><button type="button" id="theme" title="Light / dark">◐</button>
 </header>
