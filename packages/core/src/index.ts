@@ -25,7 +25,7 @@ export { MemoryLogStore } from './logs/memory-store';
 export type { MemoryLogStoreOptions } from './logs/memory-store';
 export type { LogStore, LogQuery, LogPage, LogSummary, StatusClass } from './logs/log-store';
 export {
-  LogQueryError, normalizeLogQuery, normalizeLogFilter, summarizeEvents, parseLogQuery, matchesLogQuery, newestFirst, encodeCursor, providerOf, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+  LogQueryError, normalizeLogQuery, normalizeLogFilter, summarizeEvents, costUnknown, parseLogQuery, matchesLogQuery, newestFirst, encodeCursor, providerOf, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 } from './logs/log-query';
 export type { NormalizedLogQuery, LogCursor } from './logs/log-query';
 export { createLogsHandler, isLogsPath } from './logs/logs-handler';

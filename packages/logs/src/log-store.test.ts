@@ -165,9 +165,14 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
   it('summarizes every request a filter matches: count, fallbacks, known cost and the unpriced, first and last start', async () => {
     const summarize = store.summarize!.bind(store);
     expect(await summarize()).toEqual({
-      requests: 6, fallbacks: 2, costUsd: 0.007575, unpriced: 4, firstStartedAt: all[0]!.startedAt, lastStartedAt: all[5]!.startedAt,
+      // Unpriced: only the one served without a price (mystery-model); failures answered without usage cost nothing.
+      requests: 6, fallbacks: 2, costUsd: 0.007575, unpriced: 1, firstStartedAt: all[0]!.startedAt, lastStartedAt: all[5]!.startedAt,
     });
-    expect(await summarize({ traceId: 'alpha' })).toEqual({ requests: 2, fallbacks: 0, costUsd: 0.000075, unpriced: 1, firstStartedAt: all[0]!.startedAt, lastStartedAt: all[3]!.startedAt });
+    expect(await summarize({ traceId: 'alpha' })).toEqual({ requests: 2, fallbacks: 0, costUsd: 0.000075, unpriced: 0, firstStartedAt: all[0]!.startedAt, lastStartedAt: all[3]!.startedAt });
+    // A stream the client left, served and without usage: its cost is unknown, not nothing.
+    const left = event({ status: 499, usage: null, costUsd: null, traceId: 'left' });
+    store.write(left);
+    expect(await summarize({ traceId: 'left' })).toMatchObject({ requests: 1, costUsd: 0, unpriced: 1 });
     expect(await summarize({ failedProvider: 'azure-openai' })).toEqual({ requests: 0, fallbacks: 0, costUsd: 0, unpriced: 0, firstStartedAt: null, lastStartedAt: null });
     // A summary covers every match: what pages a list is refused, not ignored.
     await expect(summarize({ limit: 10 })).rejects.toThrow('limit pages a list');

@@ -280,9 +280,9 @@ export class SqliteLogStore implements LogStore {
 
   async summarize(query?: LogQuery): Promise<LogSummary> {
     const { where, params } = whereClause(normalizeLogFilter(query));
-    // One column (the statements pluck their first): the totals as a JSON array.
+    // One column (the statements pluck their first): the totals as a JSON array. Unpriced as core's costUnknown.
     const [row] = await this.read(
-      `SELECT json_array(count(*), coalesce(sum(fallback), 0), coalesce(sum(cost_usd), 0), coalesce(sum(cost_usd IS NULL), 0), min(started_at), max(started_at)) FROM ${TABLE}${where}`,
+      `SELECT json_array(count(*), coalesce(sum(fallback), 0), coalesce(sum(cost_usd), 0), coalesce(sum(${COST_UNKNOWN}), 0), min(started_at), max(started_at)) FROM ${TABLE}${where}`,
       params,
     );
     const [requests, fallbacks, costUsd, unpriced, firstStartedAt, lastStartedAt] = JSON.parse(row as string) as [number, number, number, number, number | null, number | null];
@@ -372,6 +372,10 @@ const FAILED_ATTEMPT = `EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHE
   AND coalesce(json_extract(value, '$.error.code'), '') NOT IN ('model_not_deployed', 'circuit_open')
   AND (json_type(value, '$.error') IS NOT NULL
     OR NOT coalesce(json_type(value, '$.status') IN ('integer', 'real') AND json_extract(value, '$.status') BETWEEN 200 AND 299, 0)))`;
+
+/** core's costUnknown for a row: no cost, and tokens used or an upstream's answer served (the JSON read only then). */
+const COST_UNKNOWN = `CASE WHEN cost_usd IS NOT NULL THEN 0 WHEN total_tokens IS NOT NULL THEN 1
+  WHEN status < 300 OR status = 499 THEN coalesce(json_type(event, '$.servedBy') = 'object', 0) ELSE 0 END`;
 
 /** A page of the query, newest first, one row past the limit (whether there is a next page), as SQL. */
 export function querySql(q: NormalizedLogQuery): { sql: string; params: unknown[] } {

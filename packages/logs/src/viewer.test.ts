@@ -412,6 +412,61 @@ describe('viewer page in headless Chromium', () => {
     await page.close();
   });
 
+  it('counts Totals one at a time: from the keyboard, held by a live tick, failing back to the loaded rows, a stale failure unshown', async () => {
+    const page = await browser.newPage();
+    await page.clock.install();
+    let lists = 0;
+    let sums = 0;
+    let hold = false;
+    const held: Array<(fail: boolean) => Promise<void>> = [];
+    await page.route('**/switchyard/logs/api/requests?**', async (route) => {
+      lists++;
+      await route.continue();
+    });
+    await page.route('**/switchyard/logs/api/summary**', async (route) => {
+      sums++;
+      if (!hold) return route.continue();
+      held.push((fail) => (fail ? route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { message: 'The logs could not be read.', type: 'api_error', param: null, code: 'internal_error' } }) }) : route.continue()));
+    });
+    // Sixty requests of a model of their own: more than a page, so Totals is offered.
+    const t0 = Date.now() - 120_000;
+    for (let i = 0; i < 60; i++) store.write({ ...logs[0]!, requestId: `totals-${i}`, traceId: `totals-${i}`, model: 'totals-model', startedAt: t0 + i });
+    await store.flush();
+    await page.goto(`${app.url}/switchyard/logs/?model=totals-model#token=${TOKEN}`);
+    await rowCount(page, 50);
+    // From the keyboard: the totals come in (announced: the header is a status), the focus moves on to Refresh.
+    await page.focus('#totals');
+    await page.keyboard.press('Enter');
+    await page.locator('#summary', { hasText: /^60 requests · .* · since / }).waitFor();
+    expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).toBe('refresh');
+    expect(await page.getAttribute('#summary', 'role')).toBe('status');
+    // Live: a tick refreshes the rows and asks for the totals again; while those are on their way, ticks ask nothing.
+    hold = true;
+    await page.check('#live');
+    await page.clock.runFor(5_000);
+    await until(() => sums === 2);
+    const listsThen = lists;
+    await page.clock.runFor(20_000);
+    await page.waitForTimeout(100);
+    expect([sums, lists]).toEqual([2, listsThen]);
+    // They fail: the header goes back to the loaded rows' figures, and the error says what failed.
+    await held.shift()!(true);
+    await page.locator('#summary', { hasText: 'in the 50 loaded' }).waitFor();
+    expect(await page.locator('#error').textContent()).toBe('Could not count the totals: The logs could not be read.');
+    await page.uncheck('#live');
+    // Totals asked, then another search before they fail: their failure is not shown under it.
+    await page.click('#totals');
+    await until(() => held.length === 1);
+    await page.fill('input[name=traceId]', 'totals-7');
+    await page.click('button.primary');
+    await rowCount(page, 1);
+    await held.shift()!(true);
+    await page.waitForTimeout(200);
+    expect(await page.locator('#error').textContent()).toBe('');
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await page.close();
+  });
+
   it('asks for no refresh in live mode while the last one is still on its way (a slow search over a big store)', async () => {
     const page = await browser.newPage();
     await page.clock.install();

@@ -147,6 +147,14 @@ export function normalizeLogFilter(query: LogQuery = {}): NormalizedLogQuery {
   return normalizeLogQuery(query);
 }
 
+/**
+ * Whether a request without a cost had one nobody knows: it used tokens, or an upstream served it (a 2xx, or a stream
+ * the client left). A failure answered without usage (a 429, a 5xx) cost nothing, and is not counted as unpriced.
+ */
+export function costUnknown(event: LogEvent): boolean {
+  return event.costUsd === null && (event.usage !== null || (event.servedBy !== null && (event.status < 300 || event.status === 499)));
+}
+
 /** Totals of the events that match (the memory store's summary, and the reference for the others). */
 export function summarizeEvents(events: Iterable<LogEvent | undefined>, q: NormalizedLogQuery): LogSummary {
   const summary: LogSummary = { requests: 0, fallbacks: 0, costUsd: 0, unpriced: 0, firstStartedAt: null, lastStartedAt: null };
@@ -154,8 +162,8 @@ export function summarizeEvents(events: Iterable<LogEvent | undefined>, q: Norma
     if (!event || !matchesLogQuery(event, q)) continue;
     summary.requests++;
     if (event.fallback) summary.fallbacks++;
-    if (event.costUsd === null) summary.unpriced++;
-    else summary.costUsd += event.costUsd;
+    if (event.costUsd !== null) summary.costUsd += event.costUsd;
+    else if (costUnknown(event)) summary.unpriced++;
     if (summary.firstStartedAt === null || event.startedAt < summary.firstStartedAt) summary.firstStartedAt = event.startedAt;
     if (summary.lastStartedAt === null || event.startedAt > summary.lastStartedAt) summary.lastStartedAt = event.startedAt;
   }

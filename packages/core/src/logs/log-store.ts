@@ -58,7 +58,10 @@ export interface LogSummary {
   fallbacks: number;
   /** The sum of their known costs, in USD. */
   costUsd: number;
-  /** Of them, requests of unknown cost (no usage, or no price): not in `costUsd`. */
+  /**
+   * Of them, requests that used tokens or were served but whose cost is unknown (no usage, or no price): not in
+   * `costUsd`. A failure answered without usage (a 429, a 5xx) cost nothing and is not counted here.
+   */
   unpriced: number;
   /** When the oldest and the newest of them started (epoch ms); null when none matched. */
   firstStartedAt: number | null;

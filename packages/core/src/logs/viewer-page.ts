@@ -305,17 +305,29 @@ function busy(on) {
   // An empty table says it is loading (not the last search's "no match" or failure); rows on screen are dimmed.
   if (rows.length === 0) { loadError = null; render(); }
   $('summary').textContent = 'Loading…';
+  // Totals of the rows on screen would count a search that is being replaced.
+  $('totals').style.display = 'none';
 }
 // The totals over every match of a search (GET api/summary), once asked for with Totals: a live refresh of that
 // search asks for them again; another search shows the loaded rows' figures until they are asked for.
-var totals = null;
+// One at a time: a live tick waits for them as for the rows (an aggregate over a big store can outlast a tick).
+var totals = null, totalsLoading = null;
 function fetchTotals(search) {
-  return request(summaryApi + (search ? '?' + search : '')).then(function (data) {
+  if (totalsLoading) return totalsLoading;
+  var asked = totalsLoading = request(summaryApi + (search ? '?' + search : '')).then(function (data) {
     if (!data || typeof data.requests !== 'number') throw new Error(NOT_THE_API);
     if (String(applied) !== search) return;
-    totals = { search: search, data: data };
+    // Timed by their own answer: rows refreshed since do not make older totals look newer.
+    totals = { search: search, data: data, at: Date.now() };
     render();
-  }).catch(function (err) { showError(err.message); });
+  }).catch(function (err) {
+    // Another search's failure is not this one's; this one's falls back to the loaded rows' figures.
+    if (String(applied) !== search) return;
+    totals = null;
+    render();
+    showError('Could not count the totals: ' + err.message);
+  }).then(function () { if (totalsLoading === asked) totalsLoading = null; });
+  return asked;
 }
 function load(mode, step) {
   var append = mode === 'more';
@@ -400,7 +412,8 @@ function render(focusId) {
   var fallbacks = 0, cost = 0, priced = 0, unpriced = 0;
   rows.forEach(function (e) {
     if (e.fallback) fallbacks++;
-    // An unknown price never looks free: the total says how many requests it leaves out.
+    // An unknown price never looks free: the total says how many requests it leaves out (core's costUnknown, as the
+    // Totals count them: a failure nobody paid for is no unknown cost).
     if (typeof e.costUsd === 'number') { cost += e.costUsd; priced++; }
     else if (e.usage || (e.servedBy && (e.status < 300 || e.status === 499))) unpriced++;
     // When every target failed, the last one's error is what the client got: not "served".
@@ -441,16 +454,19 @@ function render(focusId) {
     body.appendChild(tr);
   });
   if (refocus) refocus.focus();
-  var all = cursor && totals && totals.search === shown ? totals.data : null;
+  var all = cursor && totals && totals.search === shown ? totals : null;
   var costText = function (known, none) { return known === 0 && none > 0 ? 'cost unknown' : fmtCost(known) + (none ? ' + ' + none + ' unpriced' : ''); };
-  var updated = updatedAt === null ? '' : ' · updated ' + fmtTime(updatedAt).slice(0, 8);
+  var updated = function (at) { return at === null ? '' : ' · updated ' + fmtTime(at).slice(0, 8); };
   if (loadError || pending) $('summary').textContent = loadError ? 'Could not load the logs' : 'Loading…';
-  // Every match counted (asked for with Totals): how many, what it cost, since when.
-  else if (all) $('summary').textContent = all.requests + ' requests · ' + all.fallbacks + ' fell back · ' + costText(all.costUsd, all.unpriced) + (all.firstStartedAt === null ? '' : ' · since ' + fmtTime(all.firstStartedAt)) + updated;
+  // Every match counted (asked for with Totals): how many, what it cost, since when; as of their own answer.
+  else if (all) $('summary').textContent = fmtCount(all.data.requests) + ' requests · ' + fmtCount(all.data.fallbacks) + ' fell back · ' + costText(all.data.costUsd, all.data.unpriced) + (all.data.firstStartedAt === null ? '' : ' · since ' + fmtTime(all.data.firstStartedAt)) + updated(all.at);
   // With more pages, the figures after the count are the loaded rows': said, as the count's + says it of the count.
-  else $('summary').textContent = rows.length + (cursor ? '+ requests · in the ' + rows.length + ' loaded: ' : rows.length === 1 ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + costText(cost, unpriced) + updated;
+  else $('summary').textContent = rows.length + (cursor ? '+ requests · in the ' + rows.length + ' loaded: ' : rows.length === 1 ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + costText(cost, unpriced) + updated(updatedAt);
   $('more').style.display = cursor ? 'block' : 'none';
-  $('totals').style.display = cursor && !all && !loadError && !pending ? '' : 'none';
+  var offer = cursor && !all && !loadError && !pending;
+  // The button goes once the totals are in: the keyboard's focus moves on to Refresh rather than to nowhere.
+  if (!offer && document.activeElement === $('totals')) $('refresh').focus();
+  $('totals').style.display = offer ? '' : 'none';
 }
 
 // Only the latest opened request is shown: a slow answer for a row clicked before, or after a close, is dropped.
@@ -636,7 +652,7 @@ $('live').addEventListener('change', function (ev) {
     // A tick rebuilds the table: not while text in it is selected (a trace id being copied).
     var sel = window.getSelection();
     if (sel && !sel.isCollapsed && $('requests').contains(sel.anchorNode)) return;
-    if (!loading) load('refresh');
+    if (!loading && !totalsLoading) load('refresh');
   }, 5000);
 });
 // The theme chosen is remembered in this browser (storage may be refused: the system's theme then stays).
@@ -667,7 +683,7 @@ const BODY = `
 <a href="#requests" class="skip" id="skip">Skip to the requests</a>
 <header>
   <span class="logo"></span><h1>Switchyard <span>request logs</span></h1>
-  <span class="spacer"></span><span id="summary"></span><button type="button" id="totals" title="Count every request these filters match, not only the loaded ones">Totals</button>
+  <span class="spacer"></span><span id="summary" role="status"></span><button type="button" id="totals" title="Count every request these filters match, not only the loaded ones">Totals</button>
   <label class="sub"><input type="checkbox" id="live"> live</label>
   <button type="button" id="refresh">Refresh</button><button type="button" id="theme" title="Light / dark">◐</button>
 </header>
