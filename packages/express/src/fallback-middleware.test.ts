@@ -684,11 +684,13 @@ describe('a target whose address leads back to the app (custom_host: OPENAI_BASE
     try {
       const made = Array.from({ length: 8 }, (_, i) => String(i).repeat(12)).join(',');
       const forged = await sdk(self.app.url, { 'x-switchyard-hop': made }).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      await sdk(self.app.url, { 'x-switchyard-hop': made }).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined); // said once
       expect(forged).toMatchObject({ status: 508, code: 'loop_detected', message: expect.stringContaining('or a client that sent that header itself') });
       const said = () => warn.mock.calls.map(([message]) => String(message));
       expect(said()).toEqual([expect.stringContaining('names 8 or more Switchyards')]);
       const looped = await sdk(self.app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
       expect(looped).toMatchObject({ status: 508, code: 'loop_detected' });
+      await sdk(self.app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined); // said once
       expect(said()).toEqual([expect.stringContaining('names 8 or more'), expect.stringContaining("a target's custom_host (or endpoint) leads back to this app")]);
     } finally {
       warn.mockRestore();

@@ -177,6 +177,13 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     // A summary covers every match: what pages a list is refused, not ignored.
     await expect(summarize({ limit: 10 })).rejects.toThrow('limit pages a list');
     await expect(summarize({ cursor: 'x' })).rejects.toMatchObject({ param: 'cursor' });
+    // A real cursor too (it would total only what is older), while null (a last page's nextCursor) is no cursor.
+    const { nextCursor } = await store.query({ limit: 1 });
+    await expect(summarize({ cursor: nextCursor })).rejects.toThrow('cursor pages a list');
+    expect((await summarize({ cursor: null, traceId: 'alpha' })).requests).toBe(2);
+    // Sums carry no float noise (0.1 + 0.2), as each event's cost carries none.
+    for (const costUsd of [0.1, 0.2]) store.write(event({ traceId: 'sum', costUsd }));
+    expect((await summarize({ traceId: 'sum' })).costUsd).toBe(0.3);
   });
 
   it('filters by time range, cost and tokens (unknown cost or usage never matches a bound)', async () => {

@@ -92,11 +92,13 @@ describe('Prometheus metrics sink', () => {
     // a provider refusing the operator's key (clients' keys never go upstream).
     sink.write({ ...served, status: 408 });
     sink.write({ ...served, status: 401 });
+    sink.write({ ...served, status: 403 });
+    sink.write({ ...served, status: 500 });
     // The caller's own mistake (a bad request, an unknown model): not an outage to page for.
     sink.write({ ...served, status: 400 });
     sink.write({ ...served, status: 404 });
     const counts = (await own.metrics()).split('\n').filter((l) => l.startsWith('switchyard_request_duration_seconds_count'));
-    expect(counts.map((l) => [/outcome="(\w+)"/.exec(l)![1], l.split(' ')[1]]).sort()).toEqual([['client_closed', '1'], ['client_error', '2'], ['error', '5'], ['ok', '1']]);
+    expect(counts.map((l) => [/outcome="(\w+)"/.exec(l)![1], l.split(' ')[1]]).sort()).toEqual([['client_closed', '1'], ['client_error', '2'], ['error', '7'], ['ok', '1']]);
   });
 
   it('keeps at most maxModels model labels per registry, however many sinks share it: made-up names count as "other"', async () => {

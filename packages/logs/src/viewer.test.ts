@@ -428,27 +428,39 @@ describe('viewer page in headless Chromium', () => {
       if (!hold) return route.continue();
       held.push((fail) => (fail ? route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: { message: 'The logs could not be read.', type: 'api_error', param: null, code: 'internal_error' } }) }) : route.continue()));
     });
-    // Sixty requests of a model of their own: more than a page, so Totals is offered.
+    // Sixty requests of a model of their own: more than a page, so Totals is offered. The ten oldest (not on the
+    // first page) fell back and cost more; one on the first page has no price.
     const t0 = Date.now() - 120_000;
-    for (let i = 0; i < 60; i++) store.write({ ...logs[0]!, requestId: `totals-${i}`, traceId: `totals-${i}`, model: 'totals-model', startedAt: t0 + i });
+    for (let i = 0; i < 60; i++) {
+      const old = i < 10;
+      store.write({ ...logs[0]!, requestId: `totals-${i}`, traceId: `totals-${i}`, model: 'totals-model', startedAt: t0 + i, fallback: old, costUsd: old ? 0.001 : i === 59 ? null : 0.000075 });
+    }
     await store.flush();
     await page.goto(`${app.url}/switchyard/logs/?model=totals-model#token=${TOKEN}`);
     await rowCount(page, 50);
-    // From the keyboard: the totals come in (announced: the header is a status), the focus moves on to Refresh.
+    expect(await page.locator('#summary').textContent()).toMatch(/^50\+ requests · in the 50 loaded: 0 fell back · \$0\.00367 \+ 1 unpriced · /);
+    // From the keyboard: every match's figures come in (announced: the header is a status), the focus moves on.
     await page.focus('#totals');
     await page.keyboard.press('Enter');
-    await page.locator('#summary', { hasText: /^60 requests · .* · since / }).waitFor();
+    const since = await page.evaluate((t) => (globalThis as unknown as { fmtTime(t: number): string }).fmtTime(t), t0);
+    await page.locator('#summary', { hasText: `60 requests · 10 fell back · $0.0137 + 1 unpriced · since ${since} · updated ` }).waitFor();
     expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).toBe('refresh');
     expect(await page.getAttribute('#summary', 'role')).toBe('status');
+    // Another search (more than a page again): the totals were the last one's, so the loaded rows' figures show.
+    await page.fill('input[name=minTokens]', '1');
+    await page.click('button.primary');
+    await page.locator('#summary', { hasText: 'in the 50 loaded' }).waitFor();
+    await page.click('#totals');
+    await page.locator('#summary', { hasText: /^60 requests/ }).waitFor();
     // Live: a tick refreshes the rows and asks for the totals again; while those are on their way, ticks ask nothing.
     hold = true;
     await page.check('#live');
     await page.clock.runFor(5_000);
-    await until(() => sums === 2);
+    await until(() => sums === 3);
     const listsThen = lists;
     await page.clock.runFor(20_000);
     await page.waitForTimeout(100);
-    expect([sums, lists]).toEqual([2, listsThen]);
+    expect([sums, lists]).toEqual([3, listsThen]);
     // They fail: the header goes back to the loaded rows' figures, and the error says what failed.
     await held.shift()!(true);
     await page.locator('#summary', { hasText: 'in the 50 loaded' }).waitFor();

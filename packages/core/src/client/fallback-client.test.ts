@@ -402,16 +402,19 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const { port } = upstream.address() as AddressInfo;
     try {
-      const client = createFallbackClient({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-o', custom_host: `http://127.0.0.1:${port}/v1` } }, config: { virtual_key: 'o' }, onLog: (e) => logs.push(e) });
-      const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, n: 2, stream: true, logprobs: true, top_logprobs: 20 });
-      let bytes = 0;
-      for await (const chunk of stream) {
-        bytes += JSON.stringify(chunk).length;
-        if (chunk.choices[0]?.finish_reason) break;
+      // n asked by the caller, or by the target's override_params.
+      for (const [config, n] of [[{ virtual_key: 'o' }, 2], [{ virtual_key: 'o', override_params: { n: 2 } }, undefined]] as const) {
+        const client = createFallbackClient({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-o', custom_host: `http://127.0.0.1:${port}/v1` } }, config, onLog: (e) => logs.push(e) });
+        const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, ...(n && { n }), stream: true, logprobs: true, top_logprobs: 20 });
+        let bytes = 0;
+        for await (const chunk of stream) {
+          bytes += JSON.stringify(chunk).length;
+          if (chunk.choices[0]?.finish_reason) break;
+        }
+        await client.gateway.drain();
+        expect(bytes).toBeGreaterThan(4096); // choice 0's chunk is further back than the last 4 KiB
       }
-      await client.gateway.drain();
-      expect(bytes).toBeGreaterThan(4096); // choice 0's chunk is further back than the last 4 KiB
-      expect(logs.map((e) => [e.status, e.attempts[0]!.error?.code])).toEqual([[499, 'client_closed']]);
+      expect(logs.map((e) => [e.status, e.attempts[0]!.error?.code])).toEqual([[499, 'client_closed'], [499, 'client_closed']]);
     } finally {
       upstream.closeAllConnections();
       upstream.close();
@@ -475,6 +478,10 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(err.attempts.map((a) => [a.provider, a.status])).toEqual([['openai', 429], ['azure-openai', 429]]);
     // Own properties, as on the SDK's APIError: what a logger's error serializer (pino's) and JSON.stringify copy.
     expect(JSON.parse(JSON.stringify(err))).toMatchObject({ status: 429, code: '429', type: null, requestID: expect.stringMatching(/^req_fake_/) });
+    // As APIError: the envelope's type and param; a body whose error is no object (a proxy's text) has none.
+    const bad = new FallbackRequestError(400, { error: { message: 'bad n', type: 'invalid_request_error', param: 'n', code: null } }, [], {});
+    expect([bad.type, bad.param, bad.code]).toEqual(['invalid_request_error', 'n', null]);
+    expect(new FallbackRequestError(502, { error: 'Bad gateway' }, [], {}).error).toBeNull();
   });
 
   it('throws on a stream that breaks mid-way, and picks named configs', async () => {

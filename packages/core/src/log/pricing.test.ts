@@ -37,6 +37,13 @@ describe('price table', () => {
     expect(table.costOf('azure-openai', 'gpt-4', usage, 0, 'gpt-4-turbo')).toBe(10 + 2 * 30); // named after its model
     expect(table.costOf('azure-openai', 'gpt-4', usage, 0, 'prod-chat')).toBeNull();
     expect(table.costOf('azure-openai', 'gpt-4', usage)).toBeNull();
+    // The deployment's price before one given the name itself; every version-less name; a versioned answer is
+    // priced by what it reports, whatever its deployment is called.
+    const both = new PriceTable({ 'azure-openai/gpt-4': { prompt: 1, completion: 1 }, 'azure-openai/gpt4-turbo-eu': { prompt: 10, completion: 30 } });
+    expect([both.costOf('azure-openai', 'gpt-4', usage, 0, 'gpt4-turbo-eu'), both.costOf('azure-openai', 'gpt-4', usage, 0, 'prod-chat')]).toEqual([70, 3]);
+    const chat = new PriceTable({ 'azure-openai/chat-prod': { prompt: 1, completion: 1 } });
+    for (const model of ['gpt-35-turbo', 'gpt-35-turbo-16k', 'gpt-4-32k']) expect(chat.costOf('azure-openai', model, usage, 0, 'chat-prod')).toBe(3);
+    expect(table.costOf('azure-openai', 'gpt-4o-2024-08-06', usage, 0, 'gpt-4o-mini')).toBe(2.5 + 2 * 10);
   });
 
   it('is null, never 0, for a model without a price', () => {

@@ -77,6 +77,19 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
     expect(tail.answerComplete()).toBe(true);
   });
 
+  it('with n > 1, is true when a choice finished long before the other ended (its finish_reason kilobytes back)', () => {
+    const tail = new StreamTail(2);
+    tail.pushEvents([event([{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: null }])]);
+    tail.pushEvents([event([{ index: 0, delta: {}, finish_reason: 'stop' }])]);
+    for (let i = 0; i < 20; i++) tail.pushEvents([event([{ index: 1, delta: { content: 'x'.repeat(400) }, finish_reason: null }])]);
+    tail.pushEvents([event([{ index: 1, delta: {}, finish_reason: 'stop' }])]);
+    expect(tail.answerComplete()).toBe(true);
+    // n = 3: two finished is not the answer.
+    const three = new StreamTail(3);
+    three.pushEvents([event([{ index: 0, delta: {}, finish_reason: 'stop' }]), event([{ index: 1, delta: {}, finish_reason: 'stop' }])]);
+    expect(three.answerComplete()).toBe(false);
+  });
+
   it('is false with no choices at all (Azure\'s prompt-filter event alone) and after an error event', () => {
     expect(new StreamTail().answerComplete()).toBe(false);
     expect(tailOf(event([])).answerComplete()).toBe(false);
