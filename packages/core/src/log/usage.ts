@@ -145,10 +145,8 @@ export class StreamTail {
     const event = this.firstError === null ? firstErrorEventAmong(pieces) : null;
     // Not one after [DONE], where a client stops reading (the tail still holds it: little follows a [DONE]).
     if (event && !holdsDone(this.chunks)) this.firstError = event.message;
-    for (const piece of pieces) {
-      if (this.choices) noteChoices(piece.toString('utf8'), this.choices.seen, this.choices.finished);
-      this.push(piece);
-    }
+    if (this.choices) for (const piece of pieces) noteChoices(piece.toString('utf8'), this.choices.seen, this.choices.finished);
+    for (const piece of pieces) this.push(piece);
   }
 
   push(chunk: Buffer): void {
