@@ -326,7 +326,9 @@ function fetchTotals(search) {
     totals = null;
     render();
     showError('Could not count the totals: ' + err.message);
-  }).then(function () { if (totalsLoading === asked) totalsLoading = null; });
+  }).then(function () { clearTimeout(stale); if (totalsLoading === asked) totalsLoading = null; });
+  // As for the rows: one that never settles (a stalled connection) holds live mode back for 30 s, not for good.
+  var stale = setTimeout(function () { if (totalsLoading === asked) totalsLoading = null; }, 30000);
   return asked;
 }
 function load(mode, step) {
