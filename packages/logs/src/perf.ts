@@ -135,6 +135,11 @@ async function main(): Promise<void> {
     rows.push(['SQLite store: newest 50 with a failed OpenAI attempt (failedProvider)', fmt(failedAt)]);
     const failedNone = await timeAsync(5, () => sqlite.query({ failedProvider: 'azure-openai', limit: 50 }));
     rows.push([`SQLite store: failedProvider matching none of ${total.toLocaleString('en')} events (full scan)`, fmt(failedNone)]);
+    // Totals read every match: the whole table unfiltered, the fallbacks through their partial index.
+    const summaryAll = await timeAsync(5, () => sqlite.summarize({}));
+    rows.push([`SQLite store: summarize() over all ${total.toLocaleString('en')} events`, fmt(summaryAll)]);
+    const summaryFallbacks = await timeAsync(5, () => sqlite.summarize({ fallback: true }));
+    rows.push(['SQLite store: summarize({ fallback: true }) (one event in seven)', fmt(summaryFallbacks)]);
     const memTrace = await timeAsync(200, (i) => memory.query({ traceId: events[(i * 7919) % N]!.traceId }));
     rows.push([`memory store: query by trace id over ${memory.size.toLocaleString('en')} events (scan)`, fmt(memTrace)]);
     await sqlite.close();
