@@ -184,6 +184,10 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     // Sums carry no float noise (0.1 + 0.2), as each event's cost carries none.
     for (const costUsd of [0.1, 0.2]) store.write(event({ traceId: 'sum', costUsd }));
     expect((await summarize({ traceId: 'sum' })).costUsd).toBe(0.3);
+    // Another writer's events without a cost field, or without usage's total: unpriced, and the sum stays a number.
+    store.write(event({ traceId: 'sum', costUsd: undefined as never }));
+    store.write(event({ traceId: 'sum', status: 502, costUsd: null, usage: { prompt_tokens: 1, completion_tokens: 1 } as never }));
+    expect(await summarize({ traceId: 'sum' })).toMatchObject({ requests: 4, costUsd: 0.3, unpriced: 2 });
   });
 
   it('filters by time range, cost and tokens (unknown cost or usage never matches a bound)', async () => {

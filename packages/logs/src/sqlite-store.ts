@@ -374,7 +374,7 @@ const FAILED_ATTEMPT = `EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHE
     OR NOT coalesce(json_type(value, '$.status') IN ('integer', 'real') AND json_extract(value, '$.status') BETWEEN 200 AND 299, 0)))`;
 
 /** core's costUnknown for a row: no cost, and tokens used or an upstream's answer served (the JSON read only then). */
-const COST_UNKNOWN = `CASE WHEN cost_usd IS NOT NULL THEN 0 WHEN total_tokens IS NOT NULL THEN 1
+const COST_UNKNOWN = `CASE WHEN cost_usd IS NOT NULL THEN 0 WHEN total_tokens IS NOT NULL OR json_type(event, '$.usage') = 'object' THEN 1
   WHEN status < 300 OR status = 499 THEN coalesce(json_type(event, '$.servedBy') = 'object', 0) ELSE 0 END`;
 
 /** A page of the query, newest first, one row past the limit (whether there is a next page), as SQL. */

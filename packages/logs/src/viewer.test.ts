@@ -469,15 +469,21 @@ describe('viewer page in headless Chromium', () => {
     await page.locator('#summary', { hasText: 'in the 50 loaded' }).waitFor();
     expect(await page.locator('#error').textContent()).toBe('Could not count the totals: The logs could not be read.');
     await page.uncheck('#live');
-    // Totals asked, then another search before they fail: their failure is not shown under it.
+    // Totals asked, then another search (more than a page) before they fail: its own Totals are asked at once, not
+    // held behind the last search's; the last search's failure is not shown under it.
     await page.click('#totals');
     await until(() => held.length === 1);
-    await page.fill('input[name=traceId]', 'totals-7');
+    await page.fill('input[name=maxTokens]', '100');
     await page.click('button.primary');
-    await rowCount(page, 1);
+    await page.locator('#summary', { hasText: 'in the 50 loaded' }).waitFor();
+    await page.click('#totals');
+    await until(() => held.length === 2);
+    await held.pop()!(false);
+    await page.locator('#summary', { hasText: /^60 requests/ }).waitFor();
     await held.shift()!(true);
     await page.waitForTimeout(200);
     expect(await page.locator('#error').textContent()).toBe('');
+    expect(await page.locator('#summary').textContent()).toMatch(/^60 requests/);
     await page.unrouteAll({ behavior: 'ignoreErrors' });
     await page.close();
   });

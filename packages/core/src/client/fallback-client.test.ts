@@ -169,6 +169,26 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     }
   });
 
+  it('says a key refused by one resource and accepted by another once, not at every request (a key copied to the wrong one)', async () => {
+    const west = await startFakeAzureOpenAI({ name: 'west' });
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const client = createFallbackClient({
+        virtualKeys: {
+          east: { provider: 'azure-openai', api_key: 'az-shared-key-0001', custom_host: azure.baseURL, deployment_id: 'dep' },
+          west: { provider: 'azure-openai', api_key: 'az-shared-key-0001', custom_host: west.baseURL, deployment_id: 'dep' },
+        },
+        config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'east' }, { virtual_key: 'west' }] },
+      });
+      azure.setDefault({ status: 401 });
+      for (let i = 0; i < 4; i++) expect((await client.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from west');
+      expect(warn.mock.calls.filter(([, type]) => type === 'SwitchyardCredentialWarning')).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      await west.close();
+    }
+  });
+
   it('never lets loadbalance pick a target of weight 0, even when rounding leaves the pick past every weight', async () => {
     // Math.random()'s largest value: 1.7 * it, less each weight in turn, stays >= 0 after the last weighted target.
     const random = jest.spyOn(Math, 'random').mockReturnValue(1 - 2 ** -53);

@@ -438,9 +438,9 @@ export class Gateway {
    * A provider refusing a target's key (revoked, mistyped) does not heal by itself, yet under a fallback config every
    * request then succeeds on the next target, with no sign but the log's attempts. Said once per key.
    */
-  private warnKeyRefused(leaf: LeafNode): void {
+  private warnKeyRefused(leaf: LeafNode, origin: string): void {
     const secret = leaf.endpoint.secret;
-    warnOncePerProcess(KEYS_REFUSED_WARNED, refusedKeyId(leaf), 'SwitchyardCredentialWarning', () => {
+    warnOncePerProcess(KEYS_REFUSED_WARNED, refusedKeyId(leaf, origin), 'SwitchyardCredentialWarning', () => {
       // A virtual key by its name; a key written inline in a config by its last characters, as providers show keys.
       const key =
         leaf.virtualKey !== undefined ? `virtual key "${leaf.virtualKey}"` : secret.length >= 12 ? `the api_key ending "${secret.slice(-4)}"` : 'an api_key written in a config';
@@ -448,9 +448,9 @@ export class Gateway {
     });
   }
 
-  /** A key said to be refused answered: a later refusal (revoked again, rotated away) is said again. */
-  private keyWorks(leaf: LeafNode): void {
-    KEYS_REFUSED_WARNED.delete(refusedKeyId(leaf));
+  /** A key said to be refused answered, where it was refused: a later refusal (revoked again) is said again. */
+  private keyWorks(leaf: LeafNode, origin: string): void {
+    KEYS_REFUSED_WARNED.delete(refusedKeyId(leaf, origin));
   }
 
   /**
@@ -778,8 +778,8 @@ export class Gateway {
       const upstream = { origin: plan.origin, path: plan.path, headers, body: payload, signal };
       const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
-      if (res.status === 401) this.warnKeyRefused(leaf);
-      else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300) this.keyWorks(leaf);
+      if (res.status === 401) this.warnKeyRefused(leaf, plan.origin);
+      else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300) this.keyWorks(leaf, plan.origin);
       if (res.status < 400 && res.status >= 300) {
         // A redirect (a custom_host on http where https is served, a moved path): the SDK could not follow it either
         // (no Location is forwarded, and a POST must not be replayed elsewhere unasked). Nothing was sent: fall back.
@@ -1134,9 +1134,12 @@ function warnOncePerProcess(said: Set<string>, key: string, type: string, messag
   said.add(key);
   process.emitWarning(message(), type);
 }
-/** A key in KEYS_REFUSED_WARNED: by a hash, as that set outlives the options that hold the keys. */
-function refusedKeyId(leaf: LeafNode): string {
-  return `${leaf.provider} ${createHash('sha256').update(leaf.endpoint.secret).digest('base64')}`;
+/**
+ * A key in KEYS_REFUSED_WARNED: by a hash, as that set outlives the options that hold the keys; and by where it was
+ * sent, so that a key one resource refuses and another accepts (one copied to the wrong one) is not said every time.
+ */
+function refusedKeyId(leaf: LeafNode, origin: string): string {
+  return `${leaf.provider} ${origin} ${createHash('sha256').update(leaf.endpoint.secret).digest('base64')}`;
 }
 /** Targets and models a missing-deployment warning named already. */
 const NOT_DEPLOYED_WARNED = new Set<string>();

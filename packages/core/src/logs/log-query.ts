@@ -152,7 +152,8 @@ export function normalizeLogFilter(query: LogQuery = {}): NormalizedLogQuery {
  * the client left). A failure answered without usage (a 429, a 5xx) cost nothing, and is not counted as unpriced.
  */
 export function costUnknown(event: LogEvent): boolean {
-  return event.costUsd === null && (event.usage !== null || (event.servedBy !== null && (event.status < 300 || event.status === 499)));
+  // `!= null`, typeof: an event another writer made may lack a field; missing reads as absent, as in SQLite.
+  return typeof event.costUsd !== 'number' && (event.usage != null || (event.servedBy != null && (event.status < 300 || event.status === 499)));
 }
 
 /** Totals of the events that match (the memory store's summary, and the reference for the others). */
@@ -162,7 +163,7 @@ export function summarizeEvents(events: Iterable<LogEvent | undefined>, q: Norma
     if (!event || !matchesLogQuery(event, q)) continue;
     summary.requests++;
     if (event.fallback) summary.fallbacks++;
-    if (event.costUsd !== null) summary.costUsd += event.costUsd;
+    if (typeof event.costUsd === 'number') summary.costUsd += event.costUsd;
     else if (costUnknown(event)) summary.unpriced++;
     if (summary.firstStartedAt === null || event.startedAt < summary.firstStartedAt) summary.firstStartedAt = event.startedAt;
     if (summary.lastStartedAt === null || event.startedAt > summary.lastStartedAt) summary.lastStartedAt = event.startedAt;

@@ -311,9 +311,11 @@ function busy(on) {
 // The totals over every match of a search (GET api/summary), once asked for with Totals: a live refresh of that
 // search asks for them again; another search shows the loaded rows' figures until they are asked for.
 // One at a time: a live tick waits for them as for the rows (an aggregate over a big store can outlast a tick).
-var totals = null, totalsLoading = null;
+var totals = null, totalsLoading = null, totalsFor = null;
 function fetchTotals(search) {
-  if (totalsLoading) return totalsLoading;
+  // The same search's totals on their way are shared; another search's are not waited for (their answer is dropped).
+  if (totalsLoading && totalsFor === search) return totalsLoading;
+  totalsFor = search;
   var asked = totalsLoading = request(summaryApi + (search ? '?' + search : '')).then(function (data) {
     if (!data || typeof data.requests !== 'number') throw new Error(NOT_THE_API);
     if (String(applied) !== search) return;
