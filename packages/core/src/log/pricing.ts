@@ -49,8 +49,9 @@ export const DEFAULT_PRICES: Readonly<Record<string, ModelPrice>> = {
 
 /**
  * The names Azure OpenAI reports for every version of its older models (`gpt-4` for 0613 and the 1106/0125 previews,
- * priced 30/60 and 10/30; `gpt-35-turbo` for 0613, 1106 and 0125): no list price fits them all, so their cost is
- * unknown unless the host prices them (`'azure-openai/gpt-4'`), for its deployments' version.
+ * priced 30/60 and 10/30; `gpt-35-turbo` for 0613, 1106 and 0125): no list price fits them all. Such an answer is
+ * priced by the deployment that gave it (see `costOf`), else by a host price for the name (`'azure-openai/gpt-4'`),
+ * else its cost is unknown.
  */
 const AZURE_UNVERSIONED = new Set(['gpt-4', 'gpt-4-32k', 'gpt-35-turbo', 'gpt-35-turbo-16k']);
 
