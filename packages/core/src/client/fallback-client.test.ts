@@ -182,7 +182,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       });
       azure.setDefault({ status: 401 });
       for (let i = 0; i < 4; i++) expect((await client.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from west');
-      expect(warn.mock.calls.filter(([, type]) => type === 'SwitchyardCredentialWarning')).toHaveLength(1);
+      expect(warn.mock.calls.filter(([, type]) => String(type) === 'SwitchyardCredentialWarning')).toHaveLength(1);
     } finally {
       warn.mockRestore();
       await west.close();
