@@ -128,6 +128,12 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect(await ids({ failedProvider: 'openai' })).toEqual(idsOf([more[4]!, more[0]!, all[3]!, all[1]!]));
     expect(await ids({ failedProvider: 'azure-openai' })).toEqual(idsOf([more[5]!, more[3]!]));
     expect(await ids({ failedProvider: 'openai', fallback: false })).toEqual(idsOf([more[4]!, more[0]!, all[3]!]));
+    // By the failed attempt's status too: the same attempt as failedProvider; no answer has no status.
+    expect(await ids({ failedStatus: 429 })).toEqual(idsOf([more[0]!, all[1]!]));
+    expect(await ids({ failedStatus: '3xx', failedProvider: 'openai' })).toEqual(idsOf([more[4]!]));
+    expect(await ids({ failedStatus: '2xx' })).toEqual(idsOf([more[3]!])); // a 200 whose first event was an error
+    expect(await ids({ failedStatus: 429, failedProvider: 'azure-openai' })).toEqual([]);
+    await expect(ids({ failedStatus: '9xx' as never })).rejects.toMatchObject({ param: 'failedStatus' });
     await expect(ids({ failedProvider: 'anthropic' as never })).rejects.toThrow('failedProvider must be one of openai, azure-openai.');
   });
 

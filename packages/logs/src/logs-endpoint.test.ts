@@ -59,8 +59,10 @@ describe('logs endpoint (Express)', () => {
     const paged = await fetch(`${url}/switchyard/logs/api/summary?limit=5`, { headers: auth });
     expect([paged.status, ((await paged.json()) as { error: { param: string } }).error.param]).toEqual([400, 'limit']);
     // Who paid a failed OpenAI attempt, whoever served it then.
-    const failedAtOpenAI = (await (await fetch(`${url}/switchyard/logs/api/requests?failedProvider=openai`, { headers: auth })).json()) as { data: LogEvent[] };
+    const failedAtOpenAI = (await (await fetch(`${url}/switchyard/logs/api/requests?failedProvider=openai&failedStatus=4xx`, { headers: auth })).json()) as { data: LogEvent[] };
     expect(failedAtOpenAI.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
+    const by503 = (await (await fetch(`${url}/switchyard/logs/api/requests?failedStatus=503`, { headers: auth })).json()) as { data: LogEvent[] };
+    expect(by503.data).toEqual([]);
 
     const one = await fetch(`${url}/switchyard/logs/api/requests/${fellBack.data[0]!.requestId}`, { headers: auth });
     expect(await one.json()).toMatchObject({

@@ -368,10 +368,10 @@ function databaseFile(name: string): DatabaseFile {
 
 // As core's attemptFailed, for every shape a stored event may have (another writer's): an attempt that is not an object
 // is passed over (json_extract on a string one would fail the whole query), a status that is not a number is none.
-const FAILED_ATTEMPT = `EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHERE type = 'object' AND json_extract(value, '$.provider') = ?
+const FAILED_ATTEMPT = `type = 'object'
   AND coalesce(json_extract(value, '$.error.code'), '') NOT IN ('model_not_deployed', 'circuit_open')
   AND (json_type(value, '$.error') IS NOT NULL
-    OR NOT coalesce(json_type(value, '$.status') IN ('integer', 'real') AND json_extract(value, '$.status') BETWEEN 200 AND 299, 0)))`;
+    OR NOT coalesce(json_type(value, '$.status') IN ('integer', 'real') AND json_extract(value, '$.status') BETWEEN 200 AND 299, 0))`;
 
 /** core's costUnknown for a row: no cost, and tokens used or an upstream's answer served (the JSON read only then). */
 const COST_UNKNOWN = `CASE WHEN cost_usd IS NOT NULL THEN 0 WHEN total_tokens IS NOT NULL OR json_type(event, '$.usage') = 'object' THEN 1
@@ -414,7 +414,22 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
   // core's attemptFailed in SQL, over the stored event's attempts: no column to migrate, and rows written before it match.
   // The event's text (JSON.stringify's, in toRow) is searched for the provider first: a row that never names it is
   // passed over without parsing its JSON.
-  if (q.failedProvider !== undefined) add(`instr(event, ?) > 0 AND ${FAILED_ATTEMPT}`, `"provider":${JSON.stringify(q.failedProvider)}`, q.failedProvider);
+  if (q.failedProvider !== undefined || q.failedStatus !== undefined) {
+    // The same attempt must match both, when both are given.
+    const attempt = [FAILED_ATTEMPT];
+    const values: unknown[] = [];
+    if (q.failedProvider !== undefined) {
+      attempt.push(`json_extract(value, '$.provider') = ?`);
+      values.push(q.failedProvider);
+    }
+    if (q.failedStatus !== undefined) {
+      attempt.push(`json_type(value, '$.status') = 'integer' AND json_extract(value, '$.status') BETWEEN ? AND ?`);
+      values.push(q.failedStatus.min, q.failedStatus.max);
+    }
+    const exists = `EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHERE ${attempt.join(' AND ')})`;
+    if (q.failedProvider !== undefined) add(`instr(event, ?) > 0 AND ${exists}`, `"provider":${JSON.stringify(q.failedProvider)}`, ...values);
+    else add(exists, ...values);
+  }
   if (q.from !== undefined) add('started_at >= ?', q.from);
   if (q.to !== undefined) add('started_at <= ?', q.to);
   if (q.minCostUsd !== undefined) add('cost_usd >= ?', q.minCostUsd);

@@ -4,7 +4,7 @@
  */
 import type { ProviderName } from '../config/schema';
 import type { OpenAIErrorBody } from '../errors';
-import { attemptFailed, calledUpstream, type LogEvent } from '../log/log-event';
+import { attemptFailed, calledUpstream, type AttemptLog, type LogEvent } from '../log/log-event';
 import type { LogQuery, LogSummary, StatusClass } from './log-store';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -35,13 +35,15 @@ export interface LogCursor {
 }
 
 /** A query after validation: defaults applied, the cursor decoded, a status class split into a range. */
-export interface NormalizedLogQuery extends Omit<LogQuery, 'status' | 'cursor' | 'limit' | 'from' | 'to'> {
+export interface NormalizedLogQuery extends Omit<LogQuery, 'status' | 'failedStatus' | 'cursor' | 'limit' | 'from' | 'to'> {
   /** Epoch ms. */
   from?: number;
   /** Epoch ms. */
   to?: number;
   /** Inclusive status range: an exact status is [s, s]. */
   status?: { min: number; max: number };
+  /** The same, for a failed attempt's status. */
+  failedStatus?: { min: number; max: number };
   limit: number;
   cursor?: LogCursor;
 }
@@ -94,6 +96,7 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
     out.traceId = query.traceId;
   }
   if (query.status !== undefined) out.status = statusRange(query.status);
+  if (query.failedStatus !== undefined) out.failedStatus = statusRange(query.failedStatus, 'failedStatus');
   if (query.configId !== undefined) {
     if (query.configId !== null && typeof query.configId !== 'string') throw new LogQueryError('configId', 'configId must be a string or null.');
     out.configId = query.configId;
@@ -128,13 +131,14 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
   return out;
 }
 
-function statusRange(status: number | StatusClass): { min: number; max: number } {
+function statusRange(status: number | StatusClass, param = 'status'): { min: number; max: number } {
+  const refused = () => new LogQueryError(param, `${param} must be an HTTP status (100-599) or a class such as 5xx.`);
   if (typeof status === 'number') {
-    if (!Number.isInteger(status) || status < 100 || status > 599) throw new LogQueryError('status', 'status must be an HTTP status (100-599) or a class such as 5xx.');
+    if (!Number.isInteger(status) || status < 100 || status > 599) throw refused();
     return { min: status, max: status };
   }
   const match = typeof status === 'string' ? STATUS_CLASS.exec(status) : null;
-  if (!match) throw new LogQueryError('status', 'status must be an HTTP status (100-599) or a class such as 5xx.');
+  if (!match) throw refused();
   const base = Number(match[1]) * 100;
   return { min: base, max: base + 99 };
 }
@@ -175,7 +179,7 @@ export function summarizeEvents(events: Iterable<LogEvent | undefined>, q: Norma
 
 /**
  * The query-string form used by the HTTP endpoint: `traceId`, `status` (`429` or `5xx`), `configId` (empty: the
- * default config), `fallback` (`true`/`false`), `provider`, `failedProvider`, `model`, `from`/`to` (epoch ms or an
+ * default config), `fallback` (`true`/`false`), `provider`, `failedProvider`, `failedStatus`, `model`, `from`/`to` (epoch ms or an
  * ISO date), `minCostUsd`, `maxCostUsd`, `minTokens`, `maxTokens`, `limit`, `cursor`. Unknown parameters are errors,
  * so a typo never silently widens a search.
  */
@@ -198,7 +202,8 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
         query.configId = value === '' ? null : value;
         break;
       case 'status':
-        query.status = /^\d+$/.test(value) ? Number(value) : (value as StatusClass);
+      case 'failedStatus':
+        query[key] = /^\d+$/.test(value) ? Number(value) : (value as StatusClass);
         break;
       case 'fallback':
         if (value !== 'true' && value !== 'false') throw new LogQueryError('fallback', 'fallback must be true or false.');
@@ -264,6 +269,14 @@ export function providerOf(event: LogEvent): ProviderName | null {
   return null;
 }
 
+/** Whether an attempt failed as the query's failedProvider and failedStatus say (each when given). */
+function failedAs(attempt: AttemptLog, q: NormalizedLogQuery): boolean {
+  if (q.failedProvider !== undefined && attempt.provider !== q.failedProvider) return false;
+  const range = q.failedStatus;
+  if (range && !(Number.isInteger(attempt.status) && attempt.status! >= range.min && attempt.status! <= range.max)) return false;
+  return attemptFailed(attempt);
+}
+
 /** Whether an event matches a normalized query (cursor included). */
 export function matchesLogQuery(event: LogEvent, q: NormalizedLogQuery): boolean {
   if (q.traceId !== undefined && event.traceId !== q.traceId) return false;
@@ -271,7 +284,7 @@ export function matchesLogQuery(event: LogEvent, q: NormalizedLogQuery): boolean
   if (q.configId !== undefined && event.configId !== q.configId) return false;
   if (q.fallback !== undefined && event.fallback !== q.fallback) return false;
   if (q.provider !== undefined && providerOf(event) !== q.provider) return false;
-  if (q.failedProvider !== undefined && !event.attempts.some((a) => a.provider === q.failedProvider && attemptFailed(a))) return false;
+  if ((q.failedProvider !== undefined || q.failedStatus !== undefined) && !event.attempts.some((a) => failedAs(a, q))) return false;
   if (q.model !== undefined && event.model !== q.model && event.servedBy?.model !== q.model) return false;
   if (q.from !== undefined && event.startedAt < q.from) return false;
   if (q.to !== undefined && event.startedAt > q.to) return false;

@@ -23,6 +23,11 @@ export interface LogQuery {
    * whoever served them: during an OpenAI outage, `failedProvider: 'openai'` finds every request that paid for it.
    */
   failedProvider?: ProviderName;
+  /**
+   * Requests with a failed attempt that got this status (`503`) or class (`'5xx'`), at `failedProvider` when both are
+   * given (the same attempt): a 429 storm told from a 503 burst. An attempt that got no answer has no status.
+   */
+  failedStatus?: number | StatusClass;
   /** The model the client asked for, or the model (Azure: deployment) that served it. */
   model?: string;
   /** Requests that started at or after this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an offset). */

@@ -192,7 +192,7 @@ function atDots(path) {
 }
 function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
 
-var TEXT_FILTERS = ['traceId', 'status', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'];
+var TEXT_FILTERS = ['traceId', 'status', 'failedStatus', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'];
 var CHOICE_FILTERS = ['fallback', 'provider', 'failedProvider'];
 var FILTERS = TEXT_FILTERS.concat(CHOICE_FILTERS, ['from', 'to']);
 // The default config has no id: the Config box names it so (the API's configId= with nothing after it).
@@ -697,6 +697,7 @@ const BODY = `
   <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Failed at<select name="failedProvider" title="Requests with a failed attempt at this provider, whoever served them"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
+  <label>Failed with<input name="failedStatus" class="w-st" placeholder="503 or 5xx" title="Requests with a failed attempt that got this status (at the provider of Failed at, if set)"></label>
   <label>Model<input name="model" class="w-m" placeholder="e.g. gpt-4o"></label>
   <label>Config<input name="configId" class="w-s" placeholder="id" title="A config id, or (default) for the default config"></label>
   <label>From<input name="from" type="datetime-local" class="w-t"></label>
