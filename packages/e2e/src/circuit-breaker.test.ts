@@ -14,6 +14,11 @@ const fallback = (cb: Omit<CircuitBreakerConfig, 'cooldown_interval'> & { cooldo
   strategy: { mode: 'fallback', cb_config: { cooldown_interval: 30_000, ...cb } },
   targets,
 });
+/** Two OpenAI targets (gpt-4o, then gpt-4o-mini) under a nested strategy of `mode`. */
+const openAIPair = (mode: 'fallback' | 'loadbalance'): RoutingConfig => ({
+  strategy: { mode },
+  targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }],
+});
 
 describe('circuit breaker (cb_config)', () => {
   const { up, logs, track } = useUpstreams();
@@ -317,14 +322,7 @@ describe('circuit breaker (cb_config)', () => {
   });
 
   it('gives each target under a nested strategy its own circuit, and skips the nested strategy when all of them are open', async () => {
-    const nested: RoutingConfig = {
-      strategy: { mode: 'fallback', cb_config: { failure_threshold: 2, cooldown_interval: 30_000 } },
-      targets: [
-        { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }] },
-        { virtual_key: 'azure-prod' },
-      ],
-    };
-    const url = await start(nested);
+    const url = await start(fallback({ failure_threshold: 2 }, [openAIPair('fallback'), { virtual_key: 'azure-prod' }]));
     // Both OpenAI targets fail twice: their circuits open, so the nested strategy is open and skipped whole.
     up.openai.enqueue(...Array.from({ length: 4 }, () => ({ status: 503 })));
     await send(sdk(url), 3);
@@ -337,14 +335,7 @@ describe('circuit breaker (cb_config)', () => {
   });
 
   it("keeps a load-balanced cluster serving when one of its targets fails (Portkey's whole-cluster fallback)", async () => {
-    const config: RoutingConfig = {
-      strategy: { mode: 'fallback', cb_config: { failure_threshold: 3, cooldown_interval: 60_000 } },
-      targets: [
-        { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'openai-prod', override_params: { model: 'gpt-4o-mini' } }] },
-        { virtual_key: 'azure-prod' },
-      ],
-    };
-    const url = await start(config);
+    const url = await start(fallback({ failure_threshold: 3, cooldown_interval: 60_000 }, [openAIPair('loadbalance'), { virtual_key: 'azure-prod' }]));
     // The cluster's first target (gpt-4o) always fails; its second (gpt-4o-mini) is healthy.
     up.openai.setDefault((req) => ((req.body as { model: string }).model === 'gpt-4o' ? { status: 500 } : {}));
     const answers = await send(sdk(url), 40);
