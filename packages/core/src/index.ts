@@ -19,7 +19,7 @@ export { triggersFallback } from './engine/fallback-rule';
 export { extractUsage } from './log/usage';
 export type { LogEvent, LogSink, AttemptLog, ServedBy, TokenUsage } from './log/log-event';
 export { attemptFailed, calledUpstream, servedAttemptIndex, serverFailure } from './log/log-event';
-export { DEFAULT_PRICES, PriceTable } from './log/pricing';
+export { DEFAULT_PRICES, PriceTable, roundUsd } from './log/pricing';
 export type { ModelPrice } from './log/pricing';
 export { MemoryLogStore } from './logs/memory-store';
 export type { MemoryLogStoreOptions } from './logs/memory-store';

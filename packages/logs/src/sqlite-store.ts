@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  MAX_TIMER_MS, encodeCursor, normalizeLogFilter, normalizeLogQuery, providerOf, type LogEvent, type LogPage, type LogQuery, type LogStore, type LogSummary,
+  MAX_TIMER_MS, encodeCursor, normalizeLogFilter, normalizeLogQuery, providerOf, roundUsd, type LogEvent, type LogPage, type LogQuery, type LogStore, type LogSummary,
   type NormalizedLogQuery,
 } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
@@ -286,7 +286,7 @@ export class SqliteLogStore implements LogStore {
       params,
     );
     const [requests, fallbacks, costUsd, unpriced, firstStartedAt, lastStartedAt] = JSON.parse(row as string) as [number, number, number, number, number | null, number | null];
-    return { requests, fallbacks, costUsd: Math.round(costUsd * 1e10) / 1e10, unpriced, firstStartedAt, lastStartedAt };
+    return { requests, fallbacks, costUsd: roundUsd(costUsd), unpriced, firstStartedAt, lastStartedAt };
   }
 
   async get(requestId: string): Promise<LogEvent | null> {

@@ -89,13 +89,17 @@ export class PriceTable {
     if (!price) return null;
     const prompt = (usage.prompt_tokens - cachedTokens) * price.prompt + cachedTokens * (price.cached ?? price.prompt);
     const usd = (prompt + usage.completion_tokens * price.completion) / 1_000_000;
-    // Rounded to 1e-10 USD: enough for one token of the cheapest model, without float noise in the logs.
-    return Math.round(usd * 1e10) / 1e10;
+    return roundUsd(usd);
   }
 
   private fromHost(provider: ProviderName, model: string): ModelPrice | null {
     return this.overrides.get(`${provider}/${model}`) ?? this.overrides.get(model) ?? null;
   }
+}
+
+/** Rounded to 1e-10 USD: enough for one token of the cheapest model, without float noise in logs and sums. */
+export function roundUsd(usd: number): number {
+  return Math.round(usd * 1e10) / 1e10;
 }
 
 function listPrice(provider: ProviderName, model: string): ModelPrice | null {

@@ -5,6 +5,7 @@
 import type { ProviderName } from '../config/schema';
 import type { OpenAIErrorBody } from '../errors';
 import { attemptFailed, calledUpstream, type AttemptLog, type LogEvent } from '../log/log-event';
+import { roundUsd } from '../log/pricing';
 import type { LogQuery, LogSummary, StatusClass } from './log-store';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -173,7 +174,7 @@ export function summarizeEvents(events: Iterable<LogEvent | undefined>, q: Norma
     if (summary.lastStartedAt === null || event.startedAt > summary.lastStartedAt) summary.lastStartedAt = event.startedAt;
   }
   // As an event's cost is rounded: no float noise from adding thousands of them.
-  summary.costUsd = Math.round(summary.costUsd * 1e10) / 1e10;
+  summary.costUsd = roundUsd(summary.costUsd);
   return summary;
 }
 
