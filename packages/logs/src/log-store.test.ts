@@ -134,10 +134,17 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect(await ids({ failedStatus: '2xx' })).toEqual(idsOf([more[3]!])); // a 200 whose first event was an error
     expect(await ids({ failedStatus: 429, failedProvider: 'azure-openai' })).toEqual([]);
     await expect(ids({ failedStatus: '9xx' as never })).rejects.toMatchObject({ param: 'failedStatus' });
+    // By the failed attempt's error code: the failures with no status (a timeout) told apart; a skip is no failure.
+    expect(await ids({ failedError: 'upstream_unreachable' })).toEqual(idsOf([all[3]!]));
+    expect(await ids({ failedError: 'upstream_unreachable', failedProvider: 'azure-openai' })).toEqual([]);
+    expect(await ids({ failedError: 'upstream_error_event', failedStatus: '2xx', failedProvider: 'azure-openai' })).toEqual(idsOf([more[3]!]));
+    expect(await ids({ failedError: 'upstream_error_event', failedStatus: 429 })).toEqual([]);
+    expect(await ids({ failedError: 'circuit_open' })).toEqual([]);
+    await expect(ids({ failedError: '' })).rejects.toMatchObject({ param: 'failedError' });
     await expect(ids({ failedProvider: 'anthropic' as never })).rejects.toThrow('failedProvider must be one of openai, azure-openai.');
   });
 
-  it('agrees with every other store on failedProvider for attempts another writer shaped oddly', async () => {
+  it('agrees with every other store on failedProvider and failedError for attempts another writer shaped oddly', async () => {
     // Status missing, null or a string, error null, an attempt that is a string: each store reads the
     // same answer as the memory ring from them (the reference: core's attemptFailed), and none throws.
     const statuses = [200, 299, 300, 199, 429, null, undefined, '200'];
@@ -161,6 +168,9 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     }
     const expected = (await reference.query({ failedProvider: 'azure-openai', limit: 500 })).data.map((e) => e.requestId);
     expect(await ids({ failedProvider: 'azure-openai', limit: 500 })).toEqual(expected);
+    const timedOut = (await reference.query({ failedError: 'upstream_timeout', limit: 500 })).data.map((e) => e.requestId);
+    expect(timedOut).toHaveLength(statuses.length);
+    expect(await ids({ failedError: 'upstream_timeout', limit: 500 })).toEqual(timedOut);
     // Spot checks of the rule itself: a status that is no number (null, missing, '200') is no answer; a 2xx with an
     // error, even null, failed.
     const failedOf = (i: number) => expected.includes(odd[i]!.requestId);

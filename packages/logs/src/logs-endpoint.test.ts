@@ -63,6 +63,12 @@ describe('logs endpoint (Express)', () => {
     expect(failedAtOpenAI.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
     const by503 = (await (await fetch(`${url}/switchyard/logs/api/requests?failedStatus=503`, { headers: auth })).json()) as { data: LogEvent[] };
     expect(by503.data).toEqual([]);
+    // A failure with no status (the connection reset) is found by its error code.
+    up.openai.enqueue({ reset: true });
+    await sdk(url, { 'x-switchyard-trace-id': 'reset-1' }).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 3);
+    const unreachable = (await (await fetch(`${url}/switchyard/logs/api/requests?failedError=upstream_unreachable&failedProvider=openai`, { headers: auth })).json()) as { data: LogEvent[] };
+    expect(unreachable.data.map((e) => e.traceId)).toEqual(['reset-1']);
 
     const one = await fetch(`${url}/switchyard/logs/api/requests/${fellBack.data[0]!.requestId}`, { headers: auth });
     expect(await one.json()).toMatchObject({

@@ -412,10 +412,10 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
   if (q.provider !== undefined) add('provider = ?', q.provider);
   if (q.model !== undefined) add('(+model = ? OR +served_model = ?)', q.model, q.model);
   // core's attemptFailed in SQL, over the stored event's attempts: no column to migrate, and rows written before it match.
-  // The event's text (JSON.stringify's, in toRow) is searched for the provider first: a row that never names it is
-  // passed over without parsing its JSON.
-  if (q.failedProvider !== undefined || q.failedStatus !== undefined) {
-    // The same attempt must match both, when both are given.
+  // The event's text (JSON.stringify's, in toRow) is searched for the provider and the error code first: a row that
+  // never names them is passed over without parsing its JSON.
+  if (q.failedProvider !== undefined || q.failedStatus !== undefined || q.failedError !== undefined) {
+    // The same attempt must match each that is given.
     const attempt = [FAILED_ATTEMPT];
     const values: unknown[] = [];
     if (q.failedProvider !== undefined) {
@@ -426,9 +426,15 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
       attempt.push(`json_type(value, '$.status') = 'integer' AND json_extract(value, '$.status') BETWEEN ? AND ?`);
       values.push(q.failedStatus.min, q.failedStatus.max);
     }
-    const exists = `EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHERE ${attempt.join(' AND ')})`;
-    if (q.failedProvider !== undefined) add(`instr(event, ?) > 0 AND ${exists}`, `"provider":${JSON.stringify(q.failedProvider)}`, ...values);
-    else add(exists, ...values);
+    if (q.failedError !== undefined) {
+      attempt.push(`json_extract(value, '$.error.code') = ?`);
+      values.push(q.failedError);
+    }
+    const named: string[] = [];
+    if (q.failedProvider !== undefined) named.push(`"provider":${JSON.stringify(q.failedProvider)}`);
+    if (q.failedError !== undefined) named.push(`"code":${JSON.stringify(q.failedError)}`);
+    const prefilter = named.map(() => 'instr(event, ?) > 0 AND ').join('');
+    add(`${prefilter}EXISTS (SELECT 1 FROM json_each(event, '$.attempts') WHERE ${attempt.join(' AND ')})`, ...named, ...values);
   }
   if (q.from !== undefined) add('started_at >= ?', q.from);
   if (q.to !== undefined) add('started_at <= ?', q.to);

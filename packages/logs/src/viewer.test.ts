@@ -174,6 +174,15 @@ describe('viewer page in headless Chromium', () => {
     await page.waitForURL(/failedStatus=429/);
     await rowCount(page, 2);
     expect((await page.locator('tr.row').allTextContents()).join()).toMatch(/invoice-0815.*checkout-42/);
+    // The same box takes an error code (a failure with no status): sent as failedError, and read back from a link.
+    await page.fill('input[name=failedStatus]', 'upstream_timeout');
+    await page.click('button.primary');
+    await page.waitForURL(/\?failedError=upstream_timeout$/);
+    await page.locator('td.empty').waitFor();
+    await page.reload();
+    await page.locator('td.empty').waitFor();
+    expect(await page.inputValue('input[name=failedStatus]')).toBe('upstream_timeout');
+    expect(await page.locator('#error').textContent()).toBe('');
     await page.fill('input[name=failedStatus]', '');
     await page.selectOption('select[name=fallback]', 'false');
     await page.fill('input[name=model]', 'gpt-4o-mini');

@@ -112,9 +112,11 @@ export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
     if (!PROVIDERS.includes(provider)) throw new LogQueryError(key, `${key} must be one of ${PROVIDERS.join(', ')}.`);
     out[key] = provider;
   }
-  if (query.model !== undefined) {
-    if (typeof query.model !== 'string' || query.model === '') throw new LogQueryError('model', 'model must be a non-empty string.');
-    out.model = query.model;
+  for (const key of ['model', 'failedError'] as const) {
+    const value = query[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value === '') throw new LogQueryError(key, `${key} must be a non-empty string.`);
+    out[key] = value;
   }
   for (const key of ['from', 'to'] as const) if (query[key] !== undefined) out[key] = finite(key, epochMs(query[key], key === 'to'), -Infinity, A_TIME);
   for (const key of ['minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'] as const) if (query[key] !== undefined) out[key] = finite(key, query[key], 0);
@@ -180,7 +182,7 @@ export function summarizeEvents(events: Iterable<LogEvent | undefined>, q: Norma
 
 /**
  * The query-string form used by the HTTP endpoint: `traceId`, `status` (`429` or `5xx`), `configId` (empty: the
- * default config), `fallback` (`true`/`false`), `provider`, `failedProvider`, `failedStatus`, `model`, `from`/`to` (epoch ms or an
+ * default config), `fallback` (`true`/`false`), `provider`, `failedProvider`, `failedStatus`, `failedError`, `model`, `from`/`to` (epoch ms or an
  * ISO date), `minCostUsd`, `maxCostUsd`, `minTokens`, `maxTokens`, `limit`, `cursor`. Unknown parameters are errors,
  * so a typo never silently widens a search.
  */
@@ -192,6 +194,7 @@ export function parseLogQuery(params: URLSearchParams): LogQuery {
     switch (key) {
       case 'traceId':
       case 'model':
+      case 'failedError':
       case 'cursor':
         query[key] = value;
         break;
@@ -270,12 +273,18 @@ export function providerOf(event: LogEvent): ProviderName | null {
   return null;
 }
 
-/** Whether an attempt failed as the query's failedProvider and failedStatus say (each when given). */
+/** Whether an attempt failed as the query's failedProvider, failedStatus and failedError say (each when given). */
 function failedAs(attempt: AttemptLog, q: NormalizedLogQuery): boolean {
   if (q.failedProvider !== undefined && attempt.provider !== q.failedProvider) return false;
+  if (q.failedError !== undefined && attempt.error?.code !== q.failedError) return false;
   const range = q.failedStatus;
   if (range && !(Number.isInteger(attempt.status) && attempt.status! >= range.min && attempt.status! <= range.max)) return false;
   return attemptFailed(attempt);
+}
+
+/** Whether the query asks for requests with a failed attempt of some kind. */
+function failedFilter(q: NormalizedLogQuery): boolean {
+  return q.failedProvider !== undefined || q.failedStatus !== undefined || q.failedError !== undefined;
 }
 
 /** Whether an event matches a normalized query (cursor included). */
@@ -285,7 +294,7 @@ export function matchesLogQuery(event: LogEvent, q: NormalizedLogQuery): boolean
   if (q.configId !== undefined && event.configId !== q.configId) return false;
   if (q.fallback !== undefined && event.fallback !== q.fallback) return false;
   if (q.provider !== undefined && providerOf(event) !== q.provider) return false;
-  if ((q.failedProvider !== undefined || q.failedStatus !== undefined) && !event.attempts.some((a) => failedAs(a, q))) return false;
+  if (failedFilter(q) && !event.attempts.some((a) => failedAs(a, q))) return false;
   if (q.model !== undefined && event.model !== q.model && event.servedBy?.model !== q.model) return false;
   if (q.from !== undefined && event.startedAt < q.from) return false;
   if (q.to !== undefined && event.startedAt > q.to) return false;

@@ -28,6 +28,12 @@ export interface LogQuery {
    * given (the same attempt): a 429 storm told from a 503 burst. An attempt that got no answer has no status.
    */
   failedStatus?: number | StatusClass;
+  /**
+   * Requests with a failed attempt that ended with this error code (`'upstream_timeout'`, `'upstream_unreachable'`,
+   * `'stream_interrupted'`, `'upstream_error_event'`...), the same attempt as `failedProvider` and `failedStatus` when
+   * given: the failures that have no status, such as timeouts.
+   */
+  failedError?: string;
   /** The model the client asked for, or the model (Azure: deployment) that served it. */
   model?: string;
   /** Requests that started at or after this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an offset). */

@@ -194,7 +194,7 @@ function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 
 
 var TEXT_FILTERS = ['traceId', 'status', 'failedStatus', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'];
 var CHOICE_FILTERS = ['fallback', 'provider', 'failedProvider'];
-var FILTERS = TEXT_FILTERS.concat(CHOICE_FILTERS, ['from', 'to']);
+var FILTERS = TEXT_FILTERS.concat(CHOICE_FILTERS, ['from', 'to', 'failedError']);
 // The default config has no id: the Config box names it so (the API's configId= with nothing after it).
 var DEFAULT_CONFIG = '(default)';
 // A shared link's from/to, exact to the millisecond, while the minute-precision box still shows them unchanged.
@@ -206,6 +206,8 @@ function filterParams() {
     // A cost copied from the table comes with its dollar sign.
     if ((k === 'minCostUsd' || k === 'maxCostUsd') && v.charAt(0) === '$') v = v.slice(1);
     if (k === 'configId' && v === DEFAULT_CONFIG) p.set(k, '');
+    // One box for how an attempt failed: a status or class, else an error code (a timeout has no status).
+    else if (k === 'failedStatus' && v !== '' && !/^(?:\\d+|[1-5]xx)$/i.test(v)) p.set('failedError', v);
     else if (v !== '') p.set(k, v);
   });
   CHOICE_FILTERS.forEach(function (k) { if (f.elements[k].value) p.set(k, f.elements[k].value); });
@@ -231,7 +233,7 @@ function fillFilters() {
   p.forEach(function (v, k) {
     // Only the filters' own fields: the form's elements collection also answers to names like length or item.
     if (FILTERS.indexOf(k) < 0) return;
-    var input = f.elements[k];
+    var input = f.elements[k === 'failedError' ? 'failedStatus' : k];
     if (!input) return;
     if (seen[k]) linkNote = 'The link gives ' + k + ' more than once: the last one is used.';
     seen[k] = true;
@@ -697,7 +699,8 @@ const BODY = `
   <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Failed at<select name="failedProvider" title="Requests with a failed attempt at this provider, whoever served them"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
-  <label>Failed with<input name="failedStatus" class="w-st" placeholder="503 or 5xx" title="Requests with a failed attempt that got this status (at the provider of Failed at, if set)"></label>
+  <label>Failed with<input name="failedStatus" class="w-st" placeholder="503 or 5xx" list="failed-errors" title="Requests with a failed attempt that got this status, or ended with this error code, such as upstream_timeout (at the provider of Failed at, if set)"></label>
+  <datalist id="failed-errors"><option value="429"><option value="5xx"><option value="upstream_timeout"><option value="upstream_unreachable"><option value="stream_interrupted"><option value="upstream_error_event"></datalist>
   <label>Model<input name="model" class="w-m" placeholder="e.g. gpt-4o"></label>
   <label>Config<input name="configId" class="w-s" placeholder="id" title="A config id, or (default) for the default config"></label>
   <label>From<input name="from" type="datetime-local" class="w-t"></label>
