@@ -2,8 +2,9 @@ import { createServer, request as httpRequest } from 'node:http';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import request from 'supertest';
+import { AzureOpenAI } from 'openai';
 import serverless from 'serverless-http';
 import { SwitchyardError, type LogEvent } from '@switchyard/core';
 import { fallbackMiddleware, Gateway } from '@switchyard/express';
@@ -788,6 +789,60 @@ describe("mounted with app.use('/v1', ...)", () => {
     } finally {
       warn.mockRestore();
       await Promise.all([right.close(), wrong.close(), fixed.close(), up.close()]);
+    }
+  });
+});
+
+describe("mounted at the chat route itself (app.use('/v1/chat/completions', auth, ...))", () => {
+  it('says once how to mount it, as no basePath serves the / Express passes on; as the POST route\'s handler it serves', async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const auth: RequestHandler = (_req, _res, next) => next();
+    const wrong = express();
+    wrong.use('/v1/chat/completions', auth, fallbackMiddleware(seedOptions(up, logs)));
+    const right = express();
+    right.post('/v1/chat/completions', auth, fallbackMiddleware(seedOptions(up, logs)));
+    const [wrongApp, rightApp] = await Promise.all([listen(createServer(wrong)), listen(createServer(right))]);
+    try {
+      for (let i = 0; i < 2; i++) {
+        expect((await request(wrongApp.url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages })).status).toBe(404);
+      }
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+        "Switchyard, mounted at the chat route /v1/chat/completions, got POST /v1/chat/completions as POST /, and it serves POST {basePath}/chat/completions below its mount: mount it at /v1 with basePath: '', or make it the handler of a POST route on /v1/chat/completions; the request went on to next()",
+      ]);
+      expect((await sdk(rightApp.url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+      expect(warn.mock.calls).toHaveLength(1);
+      expect(up.openai.requests).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+      await Promise.all([wrongApp.close(), rightApp.close(), up.close()]);
+    }
+  });
+});
+
+describe("mounted at Azure's path for code written on the SDK's AzureOpenAI class (README)", () => {
+  it('serves it, falling back, JSON and streamed: the routing config picks the targets, the model the deployment', async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const host = express();
+    host.use('/openai/deployments/:deployment', fallbackMiddleware(seedOptions(up, logs, { basePath: '' })));
+    const app = await listen(createServer(host));
+    try {
+      const azure = new AzureOpenAI({ endpoint: app.url, apiKey: 'client-key', apiVersion: '2024-10-21', deployment: 'whatever-it-was', maxRetries: 0 });
+      up.openai.enqueue(replies.rateLimited());
+      const { data, response } = await azure.chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect([data.choices[0]!.message.content, response.headers.get('x-switchyard-target')]).toEqual(['Hello from azure', 'targets[1]']);
+      up.openai.enqueue(replies.rateLimited());
+      const stream = await azure.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      expect(text.length).toBeGreaterThan(0);
+      expect(up.azure.requests.map((r) => r.path)).toEqual(['/openai/deployments/gpt4o-prod/chat/completions', '/openai/deployments/gpt4o-prod/chat/completions']);
+      // The client's key and api-version stay with the app: the upstream got the virtual key's.
+      expect(up.azure.requests[0]!.headers['api-key']).not.toBe('client-key');
+    } finally {
+      await Promise.all([app.close(), up.close()]);
     }
   });
 });

@@ -14,5 +14,24 @@ export interface ExpressLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
  */
 export function logsMiddleware(options: ExpressLogsOptions): RequestHandler {
   // The handler passes `auth` the request Express called it with: Express's own, typed as Node's in core.
-  return createLogsHandler(options as LogsHandlerOptions);
+  const handler = createLogsHandler(options as LogsHandlerOptions);
+  const prefix = typeof options.path === 'string' ? options.path.replace(/\/+$/, '') : '';
+  if (prefix === '') return handler;
+  // `path` (for hosts that strip no mount) beside `app.use(path, ...)`, which strips it: the page and the API would
+  // sit at the path twice over, and every request at the mount would reach the host's 404 with no other sign.
+  let warned = false;
+  return (req, res, next) => {
+    if (!warned && req.baseUrl.endsWith(prefix) && !underPrefix(req.path, prefix)) {
+      warned = true;
+      process.emitWarning(
+        `Switchyard's logsMiddleware, mounted at ${req.baseUrl}, has the option path: '${prefix}', which Express already cut from the path it passes on: leave path out (app.use('${req.baseUrl}', ...) places it); the request went on to next()`,
+        'SwitchyardMountWarning',
+      );
+    }
+    return handler(req, res, next);
+  };
+}
+
+function underPrefix(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
 }

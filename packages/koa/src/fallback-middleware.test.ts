@@ -248,6 +248,21 @@ it("Koa: under koa-mount with the full path as basePath, says once that the moun
   }
 });
 
+it('Koa: under koa-mount at the chat route itself, says once how to mount it (no basePath serves the / it passes on)', async () => {
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  try {
+    const app = new Koa();
+    app.use(mount('/v1/chat/completions', fallbackMiddleware(seedOptions(up, logs))));
+    const url = track(await listen(createServer(app.callback())));
+    for (let i = 0; i < 2; i++) expect((await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages })).status).toBe(404);
+    expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+      "Switchyard, mounted at the chat route /v1/chat/completions, got POST /v1/chat/completions as POST /, and it serves POST {basePath}/chat/completions below its mount: mount it at /v1 with basePath: '', or make it the handler of a POST route on /v1/chat/completions; the request went on to next()",
+    ]);
+  } finally {
+    warn.mockRestore();
+  }
+});
+
 it("Koa: says nothing when it rightly passes a request on: behind the host's own router, or on a route that also matches other paths", async () => {
   const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
   try {

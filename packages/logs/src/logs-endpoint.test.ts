@@ -218,6 +218,22 @@ describe('logs endpoint (Express)', () => {
     expect(((await (await fetch(`${url}/switchyard/logs/api/requests`, { headers: auth })).json()) as { data: unknown[] }).data).toHaveLength(2);
   });
 
+  it('says once when given path beside an Express mount at that path (the API would sit at it twice over), and serves without it', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const doubled = await start({ token: TOKEN, path: '/switchyard/logs' });
+      for (let i = 0; i < 2; i++) expect((await fetch(`${doubled}/switchyard/logs/api/requests`, { headers: auth })).status).toBe(404);
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+        "Switchyard's logsMiddleware, mounted at /switchyard/logs, has the option path: '/switchyard/logs', which Express already cut from the path it passes on: leave path out (app.use('/switchyard/logs', ...) places it); the request went on to next()",
+      ]);
+      const right = await start();
+      expect((await fetch(`${right}/switchyard/logs/api/requests`, { headers: auth })).status).toBe(200);
+      expect(warn.mock.calls).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('refuses to start without auth, token or allowUnauthenticated, with a short token, or with contradictory checks', () => {
     expect(() => logsMiddleware({ store })).toThrow(SwitchyardOptionsError);
     expect(() => logsMiddleware({ store })).toThrow(/auth: the logs are private/);

@@ -5,7 +5,7 @@ import { lastValueFrom, Observable as RxObservable, tap, type Observable } from 
 import { HTTP_CODE_METADATA } from '@nestjs/common/constants';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host';
 import type { ServerResponse } from 'node:http';
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 import { MemoryLogStore } from '@switchyard/core';
 import { Test } from '@nestjs/testing';
 import { createUpstreamClient, FallbackRequestError, SwitchyardOptionsError, type LogEvent, type UpstreamClient } from '@switchyard/core';
@@ -301,6 +301,20 @@ describe('SwitchyardModule', () => {
         const completion = await chat(base, `two-routes-${base.length}`);
         expect(completion.choices[0]!.message.content).toBe('Hello from openai');
       }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("serves code written on the SDK's AzureOpenAI class on a route at Azure's path (README), falling back", async () => {
+    @Module({ imports: [SwitchyardModule.forRoot({ ...config.switchyard(), route: { path: 'openai/deployments/:deployment/chat/completions' } })] })
+    class AzurePathApp {}
+    const app = await listenNest(await NestFactory.create(AzurePathApp, { logger: false }));
+    try {
+      const client = new AzureOpenAI({ endpoint: app.url, apiKey: 'unused', apiVersion: '2024-10-21', maxRetries: 0 });
+      openai.enqueue(replies.rateLimited());
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+      expect([completion.choices[0]!.message.content, azure.requests[0]!.deployment]).toEqual(['Hello from azure', 'gpt4o-prod']);
     } finally {
       await app.close();
     }

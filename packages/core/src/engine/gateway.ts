@@ -458,7 +458,21 @@ export class Gateway {
    * a POST it passes on whose full path is the chat route was meant for it, with the mount counted twice.
    */
   warnIfMounted(path: string, fullPath: string): void {
-    if (this.mountWarned || fullPath.length <= path.length || !fullPath.endsWith(path) || !this.isChatPath(fullPath)) return;
+    if (this.mountWarned) return;
+    // Mounted at the chat route itself (`app.use('/v1/chat/completions', auth, switchyard)`): no basePath can serve the
+    // bare `/` the framework passes on, so the warning says how to mount it instead.
+    const route = (path === '/' || path === '') && /^(.*)\/chat\/completions\/?$/.exec(fullPath);
+    if (route) {
+      this.mountWarned = true;
+      const mount = fullPath.endsWith('/') ? fullPath.slice(0, -1) : fullPath;
+      const base = route[1] || '/';
+      process.emitWarning(
+        `Switchyard, mounted at the chat route ${mount}, got POST ${mount} as POST /, and it serves POST {basePath}/chat/completions below its mount: mount it at ${base} with basePath: '', or make it the handler of a POST route on ${mount}; the request went on to next()`,
+        'SwitchyardMountWarning',
+      );
+      return;
+    }
+    if (fullPath.length <= path.length || !fullPath.endsWith(path) || !this.isChatPath(fullPath)) return;
     this.warnRouteMismatch(path, fullPath.slice(0, fullPath.length - path.length));
   }
 
