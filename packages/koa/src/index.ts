@@ -4,3 +4,4 @@ export { Gateway } from '@switchyard/core';
 export { logsMiddleware } from './logs-middleware';
 export type { KoaLogsOptions } from './logs-middleware';
 export type { SwitchyardOptions, RoutingConfig, VirtualKeyConfig, LogEvent, LogSink } from '@switchyard/core';
+export type { LogStore, LogsHandlerOptions } from '@switchyard/core';

@@ -141,6 +141,9 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect(await ids({ failedError: 'upstream_error_event', failedStatus: 429 })).toEqual([]);
     expect(await ids({ failedError: 'circuit_open' })).toEqual([]);
     await expect(ids({ failedError: '' })).rejects.toMatchObject({ param: 'failedError' });
+    // From plain JS, a misspelt filter is refused, not ignored (which would list every request).
+    await expect(ids({ traceID: 'alpha' } as LogQuery)).rejects.toMatchObject({ param: 'traceID', message: 'Unknown filter "traceID".' });
+    await expect(store.summarize!({ bogus: 1 } as LogQuery)).rejects.toMatchObject({ param: 'bogus' });
     await expect(ids({ failedProvider: 'anthropic' as never })).rejects.toThrow('failedProvider must be one of openai, azure-openai.');
   });
 

@@ -89,8 +89,19 @@ const A_TIME = 'epoch milliseconds or an ISO 8601 date (a + in an offset sent as
 /** A decimal number as a person writes it (`12`, `0.5`, `.5`): `Number()` alone also reads `0x10`, `1e2` and padded blanks. */
 const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
 
+// Every field of LogQuery (the type checks that none is missing): a filter added there is known here.
+const QUERY_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({
+    traceId: true, status: true, configId: true, fallback: true, provider: true, failedProvider: true, failedStatus: true, failedError: true,
+    model: true, from: true, to: true, minCostUsd: true, maxCostUsd: true, minTokens: true, maxTokens: true, limit: true, cursor: true,
+  } satisfies Record<keyof LogQuery, true>),
+);
+
 /** Checks a query and applies defaults. Throws LogQueryError naming the first bad field. */
 export function normalizeLogQuery(query: LogQuery = {}): NormalizedLogQuery {
+  // From plain JS, a misspelt filter (`traceID`) would silently widen the search to every request: refused, as the
+  // HTTP form refuses an unknown parameter.
+  for (const key of Object.keys(query)) if (!QUERY_KEYS.has(key)) throw new LogQueryError(key, `Unknown filter "${key}".`);
   const out: NormalizedLogQuery = { limit: DEFAULT_PAGE_SIZE };
   if (query.traceId !== undefined) {
     if (typeof query.traceId !== 'string' || query.traceId === '') throw new LogQueryError('traceId', 'traceId must be a non-empty string.');
