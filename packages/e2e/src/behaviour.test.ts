@@ -295,6 +295,14 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.openai.requests).toHaveLength(3);
     });
 
+    it('does not retry an answer whose upstream says not to (x-should-retry: false, e.g. a Switchyard that ran its own chain)', async () => {
+      const url = await start({ config: { virtual_key: 'openai-prod', retry: { attempts: 2 } } });
+      up.openai.enqueue({ status: 503, headers: { 'x-should-retry': 'false', 'retry-after-ms': '1' } });
+      const err = (await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+      expect([err.status, err.headers?.get('x-should-retry'), up.openai.requests.length]).toEqual([503, 'false', 1]);
+      await nextLog(logs);
+    });
+
     it('does not retry a status outside retry.on_status_codes', async () => {
       const url = await start({ config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod', retry: { attempts: 3, on_status_codes: [503] } }, { virtual_key: 'azure-prod' }] } });
       up.openai.enqueue(replies.rateLimited());

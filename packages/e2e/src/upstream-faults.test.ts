@@ -579,6 +579,15 @@ describe('upstreams that misbehave', () => {
     const refused = (await client('raw-429').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
     expect([refused.status, refused.code, azure.requests.length]).toEqual([400, 'invalid_prompt', azureCalls]);
     await takeLog();
+    // Read as the same error sent as an HTTP answer: an account out of credit is a 429 (moves on), an overload a 503.
+    handler = firstEvent('data: {"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}\n\n');
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    expect((await drain(await client('raw-429').chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got.join('')).toBe('from azure');
+    await takeLog();
+    handler = firstEvent('data: {"error":{"message":"That model is currently overloaded","type":"service_unavailable_error","param":null,"code":"server_is_overloaded"}}\n\n');
+    const overloaded = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
+    expect([overloaded.status, overloaded.code]).toEqual([503, 'server_is_overloaded']);
+    expect((await takeLog()).status).toBe(503);
 
     // After content was sent: the error event passes to the client (its SDK throws it), and the log says so.
     handler = (_req, res) => {

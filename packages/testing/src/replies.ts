@@ -34,6 +34,23 @@ export const replies = {
       },
     };
   },
+  /**
+   * OpenAI's 429 for an account out of credit or over its spending limit (`insufficient_quota`), as OpenAI sends it:
+   * no retry-after, since no wait cures it. Switchyard does not retry it and tells the SDK not to either.
+   */
+  insufficientQuota(): FakeReply {
+    return {
+      status: 429,
+      body: {
+        error: {
+          message: 'You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.',
+          type: 'insufficient_quota',
+          param: null,
+          code: 'insufficient_quota',
+        },
+      },
+    };
+  },
   serverError(status = 500): FakeReply {
     return { status };
   },

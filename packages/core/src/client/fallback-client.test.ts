@@ -169,6 +169,36 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     }
   });
 
+  it('does not retry an account out of credit (429 insufficient_quota): falls back at once, says so once per key; as the last answer, tells the SDK not to retry', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const retried = { virtual_key: 'spent', retry: { attempts: 3 } };
+      const client = createFallbackClient({
+        ...options,
+        virtualKeys: { ...options.virtualKeys, spent: { provider: 'openai', api_key: 'sk-spent-0123456789abcd', custom_host: openai.baseURL } },
+        config: { strategy: { mode: 'fallback' }, targets: [retried, { virtual_key: 'a' }] },
+        configs: { alone: retried },
+      });
+      openai.enqueue(replies.insufficientQuota(), replies.insufficientQuota());
+      expect((await client.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from azure');
+      expect(openai.requests).toHaveLength(1);
+      const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'alone' }).catch((e: unknown) => e)) as FallbackRequestError;
+      expect([err.status, err.code, err.headers['x-should-retry'], openai.requests.length]).toEqual([429, 'insufficient_quota', 'false', 2]);
+      // A rate limit is still retried on the same key.
+      openai.enqueue({ status: 429, headers: { 'retry-after-ms': '1' } });
+      expect((await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'alone' })).choices[0]!.message.content).toBe('Hello from openai');
+      expect(openai.requests).toHaveLength(4);
+      expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
+        [
+          'targets[0] (openai, virtual key "spent") answered 429 insufficient_quota: its account is out of credit or over its spending limit. Switchyard does not retry it; until it is topped up, every request pays for that attempt (said once, and again if it runs out after it worked).',
+          'SwitchyardCredentialWarning',
+        ],
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('says a key refused by one resource and accepted by another once, not at every request (a key copied to the wrong one)', async () => {
     const west = await startFakeAzureOpenAI({ name: 'west' });
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});

@@ -439,18 +439,26 @@ export class Gateway {
    * request then succeeds on the next target, with no sign but the log's attempts. Said once per key.
    */
   private warnKeyRefused(leaf: LeafNode, origin: string): void {
-    const secret = leaf.endpoint.secret;
     warnOncePerProcess(KEYS_REFUSED_WARNED, refusedKeyId(leaf, origin), 'SwitchyardCredentialWarning', () => {
-      // A virtual key by its name; a key written inline in a config by its last characters, as providers show keys.
-      const key =
-        leaf.virtualKey !== undefined ? `virtual key "${leaf.virtualKey}"` : secret.length >= 12 ? `the api_key ending "${secret.slice(-4)}"` : 'an api_key written in a config';
-      return `${leaf.path} (${leaf.provider}, ${key}) answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once, and again if it is refused after it worked).`;
+      return `${leaf.path} (${leaf.provider}, ${keyName(leaf)}) answered 401: the provider refuses its key. Check it; until then every target with that key fails (said once, and again if it is refused after it worked).`;
     });
   }
 
-  /** A key said to be refused answered, where it was refused: a later refusal (revoked again) is said again. */
+  /**
+   * A key whose account is out of credit (`insufficient_quota`): a 429 like a rate limit, but one that lasts until
+   * someone pays, while a fallback hides it from every caller. Said once per key, as a refused key is.
+   */
+  private warnQuotaSpent(leaf: LeafNode, origin: string): void {
+    warnOncePerProcess(KEYS_REFUSED_WARNED, `quota ${refusedKeyId(leaf, origin)}`, 'SwitchyardCredentialWarning', () => {
+      return `${leaf.path} (${leaf.provider}, ${keyName(leaf)}) answered 429 insufficient_quota: its account is out of credit or over its spending limit. Switchyard does not retry it; until it is topped up, every request pays for that attempt (said once, and again if it runs out after it worked).`;
+    });
+  }
+
+  /** A key said to be refused (or out of credit) answered, where it was: a later refusal is said again. */
   private keyWorks(leaf: LeafNode, origin: string): void {
-    KEYS_REFUSED_WARNED.delete(refusedKeyId(leaf, origin));
+    const id = refusedKeyId(leaf, origin);
+    KEYS_REFUSED_WARNED.delete(id);
+    KEYS_REFUSED_WARNED.delete(`quota ${id}`);
   }
 
   /**
@@ -737,9 +745,15 @@ export class Gateway {
   private async runTarget(leaf: LeafNode, run: RequestRun): Promise<Outcome> {
     for (let retry = 0; ; retry++) {
       const outcome = await this.attempt(leaf, run);
+      const spent = outcome.ok && quotaSpent(outcome.res.status, outcome.body);
+      if (spent) this.warnQuotaSpent(leaf, outcome.plan.origin);
       const policy = leaf.retry;
       if (!policy || retry >= policy.attempts || run.aborted) return outcome;
-      const retryable = outcome.ok ? policy.onStatusCodes.has(outcome.res.status) : retriesError(outcome.error, policy.onStatusCodes);
+      // An account out of credit answers the same on every retry, and so does an upstream that says not to retry
+      // (`x-should-retry: false`, as the SDK reads it: a Switchyard upstream that ran its own chain already).
+      const retryable = outcome.ok
+        ? !spent && policy.onStatusCodes.has(outcome.res.status) && header(outcome.res.headers, 'x-should-retry') !== 'false'
+        : retriesError(outcome.error, policy.onStatusCodes);
       if (!retryable) return outcome;
       const delay = retryDelayMs(retry, {
         capMs: this.options.maxRetryDelayMs,
@@ -876,6 +890,8 @@ export class Gateway {
     const first = run.attempts[0]!;
     const fallback = first.target !== leaf.path;
     this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path, res.status);
+    // The SDK would retry the 429 twice more, to the same answer.
+    if (quotaSpent(res.status, body)) headers['x-should-retry'] = 'false';
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
     // Usage is read from a stream's tail only for whoever reads the log event.
     const tail = body || (this.options.sinks.length === 0 && !log.otel?.recording) ? null : new StreamTail(choicesAsked(leaf, run.parsed));
@@ -1099,7 +1115,13 @@ function decoded(res: UpstreamResponse, body: Buffer, encoding: string, max: num
 /** The HTTP status an upstream's in-band error stands for, from its type and code as OpenAI names them. */
 function errorEventStatus(error: unknown): number {
   const { type, code } = typeof error === 'object' && error !== null ? (error as { type?: unknown; code?: unknown }) : {};
-  if ([type, code].some((v) => typeof v === 'string' && v.includes('rate_limit'))) return 429;
+  const names = [type, code].filter((v): v is string => typeof v === 'string');
+  const said = (...words: string[]) => names.some((name) => words.some((word) => name.includes(word)));
+  // As the same error would come as an HTTP answer: so a config's on_status_codes and retry read it alike.
+  if (said('rate_limit', 'insufficient_quota', 'slow_down')) return 429;
+  if (said('overloaded', 'service_unavailable')) return 503;
+  if (said('invalid_api_key', 'authentication')) return 401;
+  if (said('model_not_found')) return 404;
   return type === 'invalid_request_error' ? 400 : 500;
 }
 
@@ -1152,6 +1174,26 @@ function warnOncePerProcess(said: Set<string>, key: string, type: string, messag
  * A key in KEYS_REFUSED_WARNED: by a hash, as that set outlives the options that hold the keys; and by where it was
  * sent, so that a key one resource refuses and another accepts (one copied to the wrong one) is not said every time.
  */
+/** A virtual key by its name; a key written inline in a config by its last characters, as providers show keys. */
+function keyName(leaf: LeafNode): string {
+  const secret = leaf.endpoint.secret;
+  return leaf.virtualKey !== undefined ? `virtual key "${leaf.virtualKey}"` : secret.length >= 12 ? `the api_key ending "${secret.slice(-4)}"` : 'an api_key written in a config';
+}
+
+/**
+ * Whether an answer is OpenAI's 429 for an account out of credit or over its budget (`insufficient_quota`), which no
+ * retry cures, unlike a rate limit. Only a 429 whose body names it is parsed.
+ */
+function quotaSpent(status: number, body: Buffer | null): boolean {
+  if (status !== 429 || body === null || !body.includes('insufficient_quota')) return false;
+  try {
+    const error = (JSON.parse(body.toString('utf8')) as { error?: { code?: unknown; type?: unknown } | null } | null)?.error;
+    return error?.code === 'insufficient_quota' || error?.type === 'insufficient_quota';
+  } catch {
+    return false;
+  }
+}
+
 function refusedKeyId(leaf: LeafNode, origin: string): string {
   return `${leaf.provider} ${origin} ${createHash('sha256').update(leaf.endpoint.secret).digest('base64')}`;
 }
