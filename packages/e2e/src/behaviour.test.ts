@@ -759,6 +759,9 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       // A real one is longer than an id may be: still told why, not only that it is too long.
       ['a Portkey JSON config over 256 characters', (r) => r.set('x-switchyard-config', portkeyLongConfig).send({ model: 'gpt-4o', messages }), 400, 'unknown_config', /Portkey's JSON form\) is not accepted/],
       ['an API key in x-switchyard-config', (r) => r.set('x-switchyard-config', 'sk-proj-abcdef0123456789').send({ model: 'gpt-4o', messages }), 400, 'unknown_config', /^Unknown routing config "sk-\.\.\.6789" in x-switchyard-config\.$/],
+      // A client moved over from Portkey: routing it asks for in Portkey's headers is refused, not silently replaced by the default config.
+      ['a Portkey routing header (x-portkey-config)', (r) => r.set('x-portkey-config', 'azure-only').send({ model: 'gpt-4o', messages }), 400, 'invalid_request', /^x-portkey-config is Portkey's header, which Switchyard does not read/],
+      ['a Portkey routing header (x-portkey-virtual-key)', (r) => r.set('x-portkey-virtual-key', 'azure-prod').send({ model: 'gpt-4o', messages }), 400, 'invalid_request', /in x-switchyard-config, or leave it out for the default config\.$/],
     ];
     it.each(cases)('%s', async (_name, build, status, code, message = /./) => {
       const url = await start();
@@ -877,6 +880,12 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       const given = await sdk(url, { 'x-switchyard-trace-id': 'my-trace-id' }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
       expect(given.response.headers.get('x-switchyard-trace-id')).toBe('my-trace-id');
       expect((await nextLog(logs, 1)).traceId).toBe('my-trace-id');
+
+      // Portkey's trace header, from a client moved over from Portkey; Switchyard's own wins over it.
+      const portkey = await sdk(url, { 'x-portkey-trace-id': 'portkey-trace' }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(portkey.response.headers.get('x-switchyard-trace-id')).toBe('portkey-trace');
+      const both = await sdk(url, { 'x-portkey-trace-id': 'portkey-trace', 'x-switchyard-trace-id': 'own' }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(both.response.headers.get('x-switchyard-trace-id')).toBe('own');
 
       const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
       const w3c = await sdk(url, { traceparent }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();

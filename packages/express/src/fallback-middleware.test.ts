@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest } from 'node:http';
+import { Agent, createServer, request as httpRequest } from 'node:http';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -399,6 +399,60 @@ describe('shutdown with gateway.drain()', () => {
       expect(logs.filter((e) => e.attempts.length === 0)).toHaveLength(1); // the upload the close cut
     } finally {
       await app.close(); // again after a failed expectation: a second close only calls back
+      await up.close();
+    }
+  });
+
+  it("stops under steady keep-alive traffic with the README's recipe: answers close their connections once stopping, and every answer is logged", async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const gateway = new Gateway(seedOptions(up, logs));
+    // The README's shutdown, as written there.
+    let stopping = false;
+    const host = express();
+    host.use((_req: Request, res: Response, next: NextFunction) => {
+      if (stopping) res.setHeader('connection', 'close');
+      next();
+    });
+    host.use(fallbackMiddleware(gateway));
+    const server = createServer(host);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const shutdown = async () => {
+      stopping = true;
+      const closed = new Promise((resolve) => server.close(resolve));
+      const cap = setTimeout(() => server.closeAllConnections(), 20_000);
+      await closed;
+      clearTimeout(cap);
+      await gateway.drain();
+    };
+    const { port } = server.address() as { port: number };
+    const agent = new Agent({ keepAlive: true });
+    const body = JSON.stringify({ model: 'gpt-4o', messages });
+    let answered = 0;
+    let closing = false;
+    const post = () =>
+      new Promise<boolean>((resolve) => {
+        const req = httpRequest({ host: '127.0.0.1', port, agent, method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode === 200 && ++answered > 0));
+        });
+        req.on('error', () => resolve(false));
+        req.end(body);
+      });
+    // Four clients sending back to back on kept-alive connections, until the server stops taking them.
+    const clients = Array.from({ length: 4 }, async () => {
+      while (await post());
+    });
+    try {
+      await until(() => answered >= 40);
+      const stopped = shutdown().then(() => (closing = true));
+      await stopped;
+      await Promise.all(clients);
+      expect(closing).toBe(true);
+      expect(logs.filter((e) => e.status === 200)).toHaveLength(answered);
+    } finally {
+      agent.destroy();
+      server.closeAllConnections();
       await up.close();
     }
   });

@@ -139,7 +139,7 @@ export class SqliteWorker {
         workerData: { driver: require.resolve('better-sqlite3'), file: this.file, ...this.options },
       });
     } catch (err) {
-      this.inThreadFromNowOn(err as Error);
+      this.inThreadFromNowOn(err);
       return null;
     }
     worker.unref();
@@ -193,11 +193,23 @@ export class SqliteWorker {
     this.idle(worker);
   }
 
-  private inThreadFromNowOn(err: Error): void {
+  private inThreadFromNowOn(err: unknown): void {
     this.inThread = true;
     process.emitWarning(
-      `Switchyard's SQLite log store ${this.options.queryOnly ? 'reads' : 'writes'} in the main thread from now on (its ${this.options.queryOnly ? 'reading' : 'writing'} thread could not run: ${err.message}).`,
+      `Switchyard's SQLite log store ${this.options.queryOnly ? 'reads' : 'writes'} in the main thread from now on (its ${this.options.queryOnly ? 'reading' : 'writing'} thread could not run: ${reasonOf(err)}).`,
       'SwitchyardLogStoreWarning',
     );
   }
+}
+
+/**
+ * What an error from the worker says: one thrown there (a SqliteError) reaches its 'error' event as a plain object,
+ * not an Error, and its message may be missing.
+ */
+function reasonOf(err: unknown): string {
+  const { message, code } = (typeof err === 'object' && err !== null ? err : {}) as { message?: unknown; code?: unknown };
+  if (typeof message === 'string' && message !== '') return typeof code === 'string' ? `${code}: ${message}` : message;
+  // The store's own connection still holds a file deleted since: what it writes now is lost at the next start.
+  if (code === 'SQLITE_CANTOPEN') return 'SQLITE_CANTOPEN, the database file cannot be opened: if it was deleted, restart or create the store again, as what is written to it now is lost';
+  return typeof code === 'string' ? code : String(err);
 }

@@ -187,8 +187,8 @@ describe('options validation (at construction, every issue with its path)', () =
         },
       }),
     ).toEqual([
-      'config.strategy.on_status_codes: must list at least one status (leave it out to fall back on every status >= 400)',
-      'config.targets[0].retry.on_status_codes: must list at least one status (leave it out for 429 and 5xx)',
+      'config.strategy.on_status_codes: must list at least one status (leave it out to fall back on every status >= 400; Portkey reads [] as never falling back: for that, use mode "single")',
+      'config.targets[0].retry.on_status_codes: must list at least one status (leave it out for 429 and 5xx; Portkey reads [] as retrying no status: for that, leave `retry` out)',
       'config.targets[1].override_params: cannot set `stream`: the client chooses a JSON answer or a stream',
       'configs.models.targets[0].override_params.model: must be a model name (a non-empty string)',
       'configs.models.override_params.model: must be a model name (a non-empty string)',
@@ -240,7 +240,7 @@ describe('options validation (at construction, every issue with its path)', () =
           legacy: { mode: 'fallback', options: [{ virtual_key: 'openai-prod' }] },
           shapes: { retry: 3, strategy: 'fallback', targets: [{ virtual_key: 'openai-prod', on_status_codes: [429] }] },
           extras: {
-            strategy: { mode: 'loadbalance', sticky: { hash_fields: ['user'] } },
+            strategy: { mode: 'loadbalance', sticky: { hash_fields: ['user'] }, sticky_session: { hash_fields: ['user'], ttl: 3600 } },
             input_mutators: [], default_input_guardrails: [], metadata: { team: 'a' },
             targets: [{ virtual_key: 'openai-prod' }],
           },
@@ -254,6 +254,7 @@ describe('options validation (at construction, every issue with its path)', () =
       'configs.shapes.targets[0].on_status_codes: unknown option on a target: fallback triggers go in the parent\'s `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
       'configs.shapes.retry: must be an object such as { attempts: 3 }',
       'configs.extras.strategy.sticky: unknown option: a Portkey feature Switchyard does not support',
+      'configs.extras.strategy.sticky_session: unknown option: a Portkey feature Switchyard does not support',
       'configs.extras.input_mutators: unknown option: a Portkey feature Switchyard does not support',
       'configs.extras.default_input_guardrails: unknown option: a Portkey feature Switchyard does not support',
       'configs.extras.metadata: unknown option: a Portkey feature Switchyard does not support',
@@ -332,6 +333,21 @@ describe('options validation (at construction, every issue with its path)', () =
       'config.targets[0].request_timeout: is not shorter than `deadlineMs` (2000 ms), which ends the whole request first: raise `deadlineMs` or lower it',
     ]);
     expect(() => new Gateway({ virtualKeys, deadlineMs: 900_001, config: config as SwitchyardOptions['config'] })).not.toThrow();
+  });
+
+  it("names Azure's fields as Portkey's config reference spells them, and reads an empty on_status_codes as Portkey would", () => {
+    expect(
+      issuesOf({
+        virtualKeys: { az: { provider: 'azure-openai', api_key: 'k', azure_resource_name: 'r', azure_deployment_id: 'd', azure_api_version: '2024-10-21' } },
+        config: { strategy: { mode: 'fallback', on_status_codes: [] }, targets: [{ provider: 'openai', api_key: 'k', retry: { attempts: 5, on_status_codes: [] } }] },
+      }),
+    ).toEqual([
+      'virtualKeys.az.azure_resource_name: unknown option (did you mean `resource_name`?)',
+      'virtualKeys.az.azure_deployment_id: unknown option (did you mean `deployment_id`?)',
+      'virtualKeys.az.azure_api_version: unknown option (did you mean `api_version`?)',
+      'config.strategy.on_status_codes: must list at least one status (leave it out to fall back on every status >= 400; Portkey reads [] as never falling back: for that, use mode "single")',
+      'config.targets[0].retry.on_status_codes: must list at least one status (leave it out for 429 and 5xx; Portkey reads [] as retrying no status: for that, leave `retry` out)',
+    ]);
   });
 
   it('reads the key an unknown one sits in by its path: renamed fields, prices, a config named like a field', () => {

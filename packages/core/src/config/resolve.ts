@@ -118,7 +118,7 @@ const parseErrors: z.core.$ZodErrorMap = (issue) => (issue.code === 'invalid_typ
 const PORTKEY_ONLY = new Set([
   'cache', 'input_guardrails', 'output_guardrails', 'before_request_hooks', 'after_request_hooks',
   'strict_open_ai_compliance', 'forward_headers', 'conditions', 'default', 'name', 'openai_beta', 'azure_model_name',
-  'sticky', 'input_mutators', 'output_mutators', 'default_input_guardrails', 'default_output_guardrails',
+  'sticky', 'sticky_session', 'input_mutators', 'output_mutators', 'default_input_guardrails', 'default_output_guardrails',
   'metadata',
 ]);
 /** Portkey features with more to say than that Switchyard lacks them. */
@@ -132,7 +132,11 @@ const PORTKEY_ONLY_WHY: Readonly<Record<string, string>> = {
 };
 
 /** Provider fields under the names Portkey gives them (Switchyard's first versions used the short ones). */
-const RENAMED: Readonly<Record<string, string>> = { organization: 'openai_organization', project: 'openai_project' };
+const RENAMED: Readonly<Record<string, string>> = {
+  organization: 'openai_organization', project: 'openai_project',
+  // As Portkey's config reference spells Azure's fields; its gateway, and Switchyard, read the short names.
+  azure_resource_name: 'resource_name', azure_deployment_id: 'deployment_id', azure_api_version: 'api_version',
+};
 
 function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string {
   const known = knownKeys(at);

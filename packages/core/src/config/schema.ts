@@ -72,7 +72,7 @@ export const retrySchema = z.strictObject(
   {
     attempts: z.number().int('must be a whole number of retries').min(0).max(10),
     /** Statuses that are retried. Default: 429, 500, 502, 503, 504. */
-    on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for 429 and 5xx)').optional(),
+    on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for 429 and 5xx; Portkey reads [] as retrying no status: for that, leave `retry` out)').optional(),
     /** Wait as long as `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` ask (up to the cap). Default: true. */
     use_retry_after_header: z.boolean().optional(),
   },
@@ -201,7 +201,7 @@ export const strategySchema = z.strictObject(
       error: (issue) => (issue.input === undefined ? 'is required' : 'must be "fallback", "single" or "loadbalance" (Portkey\'s "conditional" is not supported)'),
     }),
     /** Statuses that move a request to the next target (fallback mode only). Default: every status >= 400. */
-    on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out to fall back on every status >= 400)').optional(),
+    on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out to fall back on every status >= 400; Portkey reads [] as never falling back: for that, use mode "single")').optional(),
     /** Skip a target that keeps failing for a while. Inherited by nested strategies that set none. */
     cb_config: circuitBreakerSchema.optional(),
   },

@@ -45,13 +45,29 @@ export function parseTraceparent(value: string | undefined): { traceId: string; 
  * (the OpenTelemetry span's trace id, so that logs and traces share it). Throws on an invalid one.
  */
 export function givenTraceId(headers: HeaderBag, fallback?: string): string | undefined {
-  const given = idHeader(headers, 'x-switchyard-trace-id');
+  // Portkey's trace header too, as a client moved over from Portkey still sends it.
+  const given = idHeader(headers, 'x-switchyard-trace-id') ?? idHeader(headers, 'x-portkey-trace-id');
   if (given !== undefined) return given;
   return parseTraceparent(header(headers, 'traceparent'))?.traceId ?? fallback;
 }
 
+/**
+ * Portkey's headers that choose routing or credentials per request. A client moved over from Portkey may still send
+ * them: served through the default config instead, it would silently get other targets than it asked for.
+ */
+const PORTKEY_ROUTING_HEADERS = ['x-portkey-config', 'x-portkey-virtual-key', 'x-portkey-provider', 'x-portkey-custom-host', 'x-portkey-forward-headers', 'x-portkey-request-timeout'];
+
 /** The routing config the request names in `x-switchyard-config`, if any. Throws on one too long to be an id. */
 export function givenConfigId(headers: HeaderBag): string | undefined {
+  for (const name of PORTKEY_ROUTING_HEADERS) {
+    if (headers[name] !== undefined) {
+      throw new SwitchyardError(
+        'invalid_request',
+        `${name} is Portkey's header, which Switchyard does not read: routing and credentials are chosen on the server. Name one of its routing configs in x-switchyard-config, or leave it out for the default config.`,
+        { param: name },
+      );
+    }
+  }
   // Portkey's header also takes a whole config as JSON: said so whatever its length (a real one is over 256).
   if (header(headers, 'x-switchyard-config')?.trimStart().startsWith('{')) {
     throw new SwitchyardError(
