@@ -561,7 +561,11 @@ describe('upstreams that misbehave', () => {
     const served = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([served.got.join(''), served.err]).toEqual(['from azure', undefined]);
     const moved = await takeLog();
-    expect(moved.attempts[0]).toMatchObject({ status: 200, error: { code: 'upstream_error_event', message: 'The server had an error while processing your request.' } });
+    expect(moved.attempts[0]).toMatchObject({
+      status: 200,
+      error: { code: 'upstream_error_event', message: 'The server had an error while processing your request.' },
+      upstreamError: { code: 'server_error', message: 'The server had an error while processing your request.' },
+    });
 
     // As the last answer: a 500 (a server error) with the upstream's own error, which the SDK raises.
     const last = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;

@@ -123,13 +123,15 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
       event({ attempts: [{ ...openai, status: 302 }, { ...azure, status: 200 }] }),
       // No status and no error (an event another writer made): nothing came, a failure.
       failed({ attempts: [{ ...azure, status: null }] }),
+      // An account out of credit: a 429 told from a rate limit by the upstream's own code.
+      fellBack({ attempts: [{ ...openai, status: 429, upstreamError: { code: 'insufficient_quota', message: 'You exceeded your current quota' }, upstreamRequestId: 'req_1' }, { ...azure, status: 200 }] }),
     ];
     for (const e of more) store.write(e);
-    expect(await ids({ failedProvider: 'openai' })).toEqual(idsOf([more[4]!, more[0]!, all[3]!, all[1]!]));
+    expect(await ids({ failedProvider: 'openai' })).toEqual(idsOf([more[6]!, more[4]!, more[0]!, all[3]!, all[1]!]));
     expect(await ids({ failedProvider: 'azure-openai' })).toEqual(idsOf([more[5]!, more[3]!]));
     expect(await ids({ failedProvider: 'openai', fallback: false })).toEqual(idsOf([more[4]!, more[0]!, all[3]!]));
     // By the failed attempt's status too: the same attempt as failedProvider; no answer has no status.
-    expect(await ids({ failedStatus: 429 })).toEqual(idsOf([more[0]!, all[1]!]));
+    expect(await ids({ failedStatus: 429 })).toEqual(idsOf([more[6]!, more[0]!, all[1]!]));
     expect(await ids({ failedStatus: '3xx', failedProvider: 'openai' })).toEqual(idsOf([more[4]!]));
     expect(await ids({ failedStatus: '2xx' })).toEqual(idsOf([more[3]!])); // a 200 whose first event was an error
     expect(await ids({ failedStatus: 429, failedProvider: 'azure-openai' })).toEqual([]);
@@ -140,6 +142,9 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect(await ids({ failedError: 'upstream_error_event', failedStatus: '2xx', failedProvider: 'azure-openai' })).toEqual(idsOf([more[3]!]));
     expect(await ids({ failedError: 'upstream_error_event', failedStatus: 429 })).toEqual([]);
     expect(await ids({ failedError: 'circuit_open' })).toEqual([]);
+    // Or by the upstream's own code.
+    expect(await ids({ failedError: 'insufficient_quota', failedStatus: 429 })).toEqual(idsOf([more[6]!]));
+    expect(await ids({ failedError: 'insufficient_quota', failedProvider: 'azure-openai' })).toEqual([]);
     await expect(ids({ failedError: '' })).rejects.toMatchObject({ param: 'failedError' });
     // From plain JS, a misspelt filter is refused, not ignored (which would list every request).
     await expect(ids({ traceID: 'alpha' } as LogQuery)).rejects.toMatchObject({ param: 'traceID', message: 'Unknown filter "traceID".' });

@@ -427,8 +427,8 @@ function whereClause(q: NormalizedLogQuery): { where: string; params: unknown[] 
       values.push(q.failedStatus.min, q.failedStatus.max);
     }
     if (q.failedError !== undefined) {
-      attempt.push(`json_extract(value, '$.error.code') = ?`);
-      values.push(q.failedError);
+      attempt.push(`(json_extract(value, '$.error.code') = ? OR json_extract(value, '$.upstreamError.code') = ?)`);
+      values.push(q.failedError, q.failedError);
     }
     const named: string[] = [];
     if (q.failedProvider !== undefined) named.push(`"provider":${JSON.stringify(q.failedProvider)}`);

@@ -134,7 +134,8 @@ describe('viewer page in headless Chromium', () => {
     await page.locator('#detail.open #attempts tbody tr').nth(1).waitFor();
     const attempts = await page.locator('#attempts tbody tr').allTextContents();
     expect(attempts).toHaveLength(2);
-    expect(attempts[0]).toMatch(/targets\[0\].*OpenAI.*gpt-4o.*429/);
+    // With what OpenAI said, and its request id (what OpenAI's support asks for).
+    expect(attempts[0]).toMatch(/targets\[0\].*OpenAI.*gpt-4o.*429.*rate_limit_exceeded: Rate limit reached for requests.*request id req_fake_/);
     expect(attempts[1]).toMatch(/targets\[1\].*Azure OpenAI.*gpt4o-prod.*200/);
     expect(await page.locator('#detail').textContent()).toContain('$0.000075');
   });

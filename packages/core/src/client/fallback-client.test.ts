@@ -182,6 +182,13 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       openai.enqueue(replies.insufficientQuota(), replies.insufficientQuota());
       expect((await client.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from azure');
       expect(openai.requests).toHaveLength(1);
+      // The log tells it from a rate limit: the upstream's code and message, and its request id for OpenAI's support.
+      expect(logs.at(-1)!.attempts[0]).toMatchObject({
+        status: 429,
+        upstreamError: { code: 'insufficient_quota', message: expect.stringMatching(/^You exceeded your current quota/) },
+        upstreamRequestId: expect.stringMatching(/^req_fake_/),
+      });
+      expect(logs.at(-1)!.attempts[1]).not.toHaveProperty('upstreamRequestId'); // the served one's goes to the caller
       const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { configId: 'alone' }).catch((e: unknown) => e)) as FallbackRequestError;
       expect([err.status, err.code, err.headers['x-should-retry'], openai.requests.length]).toEqual([429, 'insufficient_quota', 'false', 2]);
       // A rate limit is still retried on the same key.

@@ -745,7 +745,7 @@ export class Gateway {
   private async runTarget(leaf: LeafNode, run: RequestRun): Promise<Outcome> {
     for (let retry = 0; ; retry++) {
       const outcome = await this.attempt(leaf, run);
-      const spent = outcome.ok && quotaSpent(outcome.res.status, outcome.body);
+      const spent = outcome.ok && quotaSpent(outcome.entry);
       if (spent) this.warnQuotaSpent(leaf, outcome.plan.origin);
       const policy = leaf.retry;
       if (!policy || retry >= policy.attempts || run.aborted) return outcome;
@@ -806,6 +806,10 @@ export class Gateway {
       const upstream = { origin: plan.origin, path: plan.path, headers, body: payload, signal };
       const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
+      if (res.status >= 400) {
+        const requestId = upstreamRequestIdOf(res.headers);
+        if (requestId !== undefined) entry.upstreamRequestId = requestId;
+      }
       if (res.status === 401) this.warnKeyRefused(leaf, plan.origin);
       else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300) this.keyWorks(leaf, plan.origin);
       if (res.status < 400 && res.status >= 300) {
@@ -834,6 +838,10 @@ export class Gateway {
           entry.error = { code: 'upstream_error_event', message: redact(message || 'The upstream sent an error event.', leaf.endpoint.secret) };
           entry.durationMs = roundMs(performance.now() - t);
           const body = maskSecret(Buffer.from(JSON.stringify({ error })), leaf.endpoint.secret);
+          const said = upstreamErrorIn(body);
+          if (said) entry.upstreamError = said;
+          const requestId = upstreamRequestIdOf(res.headers);
+          if (requestId !== undefined) entry.upstreamRequestId = requestId;
           return { ok: true, leaf, plan, res: errorAnswer(res, errorEventStatus(error)), body, stream: null, entry, startedAt: t };
         }
         streaming = true;
@@ -850,8 +858,11 @@ export class Gateway {
         body = await res.read(max);
         if (body !== null && encoding !== null) body = decoded(res, body, encoding, max, leaf);
         if (body === null) body = oversizedError(res, entry);
-        else if (res.status >= 400) body = maskSecret(body, leaf.endpoint.secret);
-        else if (res.status < 300) {
+        else if (res.status >= 400) {
+          body = maskSecret(body, leaf.endpoint.secret);
+          const said = upstreamErrorIn(body);
+          if (said) entry.upstreamError = said;
+        } else if (res.status < 300) {
           // A UTF-8 BOM opening the JSON (an OpenAI-compatible server may send one): the SDK's json() drops it too.
           if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
           // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
@@ -891,7 +902,7 @@ export class Gateway {
     const fallback = first.target !== leaf.path;
     this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path, res.status);
     // The SDK would retry the 429 twice more, to the same answer.
-    if (quotaSpent(res.status, body)) headers['x-should-retry'] = 'false';
+    if (quotaSpent(entry)) headers['x-should-retry'] = 'false';
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
     // Usage is read from a stream's tail only for whoever reads the log event.
     const tail = body || (this.options.sinks.length === 0 && !log.otel?.recording) ? null : new StreamTail(choicesAsked(leaf, run.parsed));
@@ -1192,15 +1203,35 @@ function keyName(leaf: LeafNode): string {
 
 /**
  * Whether an answer is OpenAI's 429 for an account out of credit or over its budget (`insufficient_quota`), which no
- * retry cures, unlike a rate limit. Only a 429 whose body names it is parsed.
+ * retry cures, unlike a rate limit.
  */
-function quotaSpent(status: number, body: Buffer | null): boolean {
-  if (status !== 429 || body === null || !body.includes('insufficient_quota')) return false;
+function quotaSpent(entry: AttemptLog): boolean {
+  return entry.status === 429 && entry.upstreamError?.code === 'insufficient_quota';
+}
+
+/** The upstream's request id, for the log: bounded, as an upstream's header may be anything. */
+function upstreamRequestIdOf(headers: UpstreamResponse['headers']): string | undefined {
+  const id = header(headers, 'x-request-id') ?? header(headers, 'apim-request-id');
+  return id ? id.slice(0, 128) : undefined;
+}
+
+/** The error of OpenAI's envelope (`{ error: ... }`), as the log keeps it: its code (else its type) and message, bounded. */
+function upstreamErrorOf(error: unknown): AttemptLog['upstreamError'] {
+  if (typeof error === 'string') return { code: null, message: error.slice(0, 500) };
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, type, message } = error as { code?: unknown; type?: unknown; message?: unknown };
+  const name = typeof code === 'string' || typeof code === 'number' ? String(code) : typeof type === 'string' ? type : null;
+  const text = typeof message === 'string' ? message.slice(0, 500) : '';
+  return name === null && text === '' ? undefined : { code: name === null ? null : name.slice(0, 100), message: text };
+}
+
+/** The same, from an error answer's body (JSON, masked of the key already); nothing for a body that is not the envelope. */
+function upstreamErrorIn(body: Buffer): AttemptLog['upstreamError'] {
+  if (!startsAsObject(body)) return undefined;
   try {
-    const error = (JSON.parse(body.toString('utf8')) as { error?: { code?: unknown; type?: unknown } | null } | null)?.error;
-    return error?.code === 'insufficient_quota' || error?.type === 'insufficient_quota';
+    return upstreamErrorOf((JSON.parse(body.toString('utf8')) as { error?: unknown } | null)?.error);
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -22,6 +22,14 @@ export interface AttemptLog {
   durationMs: number;
   /** Why the attempt failed without a response, or why a stream broke after it started. */
   error?: { code: string; message: string };
+  /**
+   * What the upstream said with an error answer (a status >= 400, or an error as a stream's first event), from
+   * OpenAI's envelope: its `code`, else its `type` (Azure's code may be a status, "429"), and its message (cut to 500
+   * characters). A rate limit is told from an account out of credit (`insufficient_quota`) by it.
+   */
+  upstreamError?: { code: string | null; message: string };
+  /** The failed attempt's request id at its upstream (`x-request-id`, else Azure's `apim-request-id`): what the provider's support asks for. */
+  upstreamRequestId?: string;
 }
 
 /**

@@ -287,7 +287,7 @@ export function providerOf(event: LogEvent): ProviderName | null {
 /** Whether an attempt failed as the query's failedProvider, failedStatus and failedError say (each when given). */
 function failedAs(attempt: AttemptLog, q: NormalizedLogQuery): boolean {
   if (q.failedProvider !== undefined && attempt.provider !== q.failedProvider) return false;
-  if (q.failedError !== undefined && attempt.error?.code !== q.failedError) return false;
+  if (q.failedError !== undefined && attempt.error?.code !== q.failedError && attempt.upstreamError?.code !== q.failedError) return false;
   const range = q.failedStatus;
   if (range && !(Number.isInteger(attempt.status) && attempt.status! >= range.min && attempt.status! <= range.max)) return false;
   return attemptFailed(attempt);

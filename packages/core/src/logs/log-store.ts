@@ -29,9 +29,10 @@ export interface LogQuery {
    */
   failedStatus?: number | StatusClass;
   /**
-   * Requests with a failed attempt that ended with this error code (`'upstream_timeout'`, `'upstream_unreachable'`,
-   * `'stream_interrupted'`, `'upstream_error_event'`...), the same attempt as `failedProvider` and `failedStatus` when
-   * given: the failures that have no status, such as timeouts.
+   * Requests with a failed attempt that ended with this error code, Switchyard's (`'upstream_timeout'`,
+   * `'upstream_unreachable'`, `'stream_interrupted'`, `'upstream_error_event'`...: the failures that have no status,
+   * such as timeouts) or the upstream's own (`'insufficient_quota'`, `'rate_limit_exceeded'`), the same attempt as
+   * `failedProvider` and `failedStatus` when given.
    */
   failedError?: string;
   /** The model the client asked for, or the model (Azure: deployment) that served it. */

@@ -543,7 +543,10 @@ function showDetail(e) {
       el('td', null, [a.model]),
       el('td', null, [statusChip(a.status)]),
       el('td', 'num', [fmtMs(a.durationMs)]),
-      el('td', 'err-text', [a.error ? a.error.code + ': ' + a.error.message : '']),
+      el('td', 'err-text', [
+        a.error ? a.error.code + ': ' + a.error.message : a.upstreamError ? (a.upstreamError.code ? a.upstreamError.code + ': ' : '') + a.upstreamError.message : '',
+        a.upstreamRequestId ? el('div', 'sub mono', ['request id ' + a.upstreamRequestId]) : null,
+      ]),
     ]));
   });
   var thead = el('thead', null, [el('tr', null, ['#', 'Target', 'Provider', 'Model', 'Status', 'Time', 'Error'].map(function (h) { return el('th', null, [h]); }))]);
@@ -700,7 +703,7 @@ const BODY = `
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Failed at<select name="failedProvider" title="Requests with a failed attempt at this provider, whoever served them"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Failed with<input name="failedStatus" class="w-st" placeholder="503 or 5xx" list="failed-errors" title="Requests with a failed attempt that got this status, or ended with this error code, such as upstream_timeout (at the provider of Failed at, if set)"></label>
-  <datalist id="failed-errors"><option value="429"><option value="5xx"><option value="upstream_timeout"><option value="upstream_unreachable"><option value="stream_interrupted"><option value="upstream_error_event"></datalist>
+  <datalist id="failed-errors"><option value="429"><option value="5xx"><option value="upstream_timeout"><option value="upstream_unreachable"><option value="stream_interrupted"><option value="upstream_error_event"><option value="insufficient_quota"><option value="rate_limit_exceeded"></datalist>
   <label>Model<input name="model" class="w-m" placeholder="e.g. gpt-4o"></label>
   <label>Config<input name="configId" class="w-s" placeholder="id" title="A config id, or (default) for the default config"></label>
   <label>From<input name="from" type="datetime-local" class="w-t"></label>
