@@ -1,4 +1,4 @@
-import { createWriteStream, fstatSync, openSync, readSync, type WriteStream } from 'node:fs';
+import { createWriteStream, fstatSync, openSync, readSync, statSync, type WriteStream } from 'node:fs';
 import type { LogEvent, LogSink } from '@switchyard/core';
 import { BatchQueue } from './batch-queue';
 import { closedWarning } from './closed-warning';
@@ -27,6 +27,8 @@ export class JsonLinesSink implements LogSink {
   /** Events dropped: the disk fell behind, the file failed, or the sink was closed. */
   dropped = 0;
   private stream: WriteStream;
+  /** The file descriptor the stream writes to, when it was opened here (not by a stream still opening the path). */
+  private fd: number | undefined;
   private readonly path: string;
   private readonly maxPendingBytes: number;
   private readonly queue = new BatchQueue<LogEvent>((batch) => this.writeBatch(batch));
@@ -60,10 +62,12 @@ export class JsonLinesSink implements LogSink {
   /** A stream appending to the file (opened now unless `fd` is given), after ending a line a failed write cut short. */
   private open(fd?: number): WriteStream {
     let stream: WriteStream;
+    this.fd = undefined;
     try {
       fd ??= openForAppend(this.path);
       const cut = endsMidLine(fd);
       stream = createWriteStream(this.path, { fd });
+      this.fd = fd;
       // The next event would be glued to the fragment, and a line-by-line reader would lose it.
       if (cut) stream.write('\n');
     } catch {
@@ -150,7 +154,41 @@ export class JsonLinesSink implements LogSink {
     return new Promise((resolve) => this.stream.write('', () => resolve()));
   }
 
+  /** When the path was last checked to still name the open file. */
+  private checkedAt = Date.now();
+  private movedWarned = false;
+
+  /**
+   * A file renamed (logrotate's `create` without a signal to the process) or deleted under the sink would take every
+   * later event with it, unseen: once a second, a write checks that the path still names the open file, and opens the
+   * path again if not, as `reopen()` does.
+   */
+  private followPath(): void {
+    const now = Date.now();
+    if (now - this.checkedAt < 1000) return;
+    this.checkedAt = now;
+    const fd = this.fd;
+    if (fd === undefined) return;
+    let moved: boolean;
+    try {
+      const open = fstatSync(fd);
+      const named = statSync(this.path);
+      moved = open.ino !== named.ino || open.dev !== named.dev;
+    } catch {
+      moved = true; // nothing at the path (deleted, its directory gone): opening it again says why if it cannot
+    }
+    if (!moved) return;
+    if (!this.movedWarned) {
+      this.movedWarned = true;
+      process.emitWarning(`Switchyard's JSON-lines log sink found ${JSON.stringify(this.path)} renamed or deleted (a rotation with no reopen()?): it writes to a new file at that path (said once)`, 'SwitchyardLogSinkWarning');
+    }
+    const old = this.stream;
+    this.stream = this.open();
+    old.end();
+  }
+
   private writeBatch(batch: LogEvent[]): void {
+    if (!this.broken) this.followPath();
     if (this.broken || this.stream.writableLength > this.maxPendingBytes) {
       this.dropped += batch.length;
       if (!this.broken && !this.dropWarned) {

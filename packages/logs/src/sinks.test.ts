@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -53,6 +53,32 @@ describe('JSON-lines sink', () => {
     const read = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent);
     expect(read(`${path}.1`)).toEqual(before);
     expect(read(path)).toEqual(after);
+  });
+
+  it('follows a file renamed or deleted under it with no reopen() (logrotate without a signal): later events go to a new file at the path', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const path = join(dir, 'requests.jsonl');
+    const sink = new JsonLinesSink({ path });
+    try {
+      const events = [event(), event(), event()];
+      sink.write(events[0]!);
+      await sink.flush();
+      renameSync(path, `${path}.1`);
+      await new Promise((r) => setTimeout(r, 1100)); // the path is checked at most once a second
+      sink.write(events[1]!);
+      await sink.flush();
+      unlinkSync(path);
+      await new Promise((r) => setTimeout(r, 1100));
+      sink.write(events[2]!);
+      await sink.close();
+      const read = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent);
+      expect([read(`${path}.1`), read(path), sink.dropped]).toEqual([[events[0]], [events[2]], 0]);
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
+        `Switchyard's JSON-lines log sink found ${JSON.stringify(path)} renamed or deleted (a rotation with no reopen()?): it writes to a new file at that path (said once)`,
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('appends to a file the process may write but not read (mode 0200), as >> would', async () => {
