@@ -58,6 +58,15 @@ describe('Prometheus metrics sink', () => {
     expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true",outcome="ok"\} 1/);
   });
 
+  it('tells an account out of credit (429 insufficient_quota) from a rate limit in the attempt outcome, for an alert', async () => {
+    up.openai.enqueue(replies.insufficientQuota());
+    const before = logs.length;
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === before + 1);
+    const text = await (await fetch(`${app.url}/metrics`)).text();
+    expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="insufficient_quota"} 1');
+  });
+
   it('takes a usage with a negative or fractional count as unknown: neither counted nor priced, and the sink keeps counting', async () => {
     const before = logs.length;
     const warnings: string[] = [];

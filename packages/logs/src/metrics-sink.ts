@@ -116,7 +116,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
   const requests = counter('requests_total', 'Chat completion requests, by provider, status and fallback.', ['provider', 'status', 'fallback']);
   const fallbacks = counter('fallbacks_total', 'Requests served by a target other than the first, by serving provider.', ['provider']);
   const requestSeconds = histogram('request_duration_seconds', 'Request latency until the response ended, by provider, fallback and outcome (ok, error, client_error, client_closed).', ['provider', 'fallback', 'outcome']);
-  const attemptSeconds = histogram('attempt_duration_seconds', 'Upstream attempt latency, by provider and outcome (status or error code).', ['provider', 'outcome']);
+  const attemptSeconds = histogram('attempt_duration_seconds', 'Upstream attempt latency, by provider and outcome (status, error code, or insufficient_quota).', ['provider', 'outcome']);
   const skipped = counter('skipped_targets_total', 'Targets a request did not call, by provider and reason (circuit_open, model_not_deployed).', ['provider', 'reason']);
   const tokens = counter('tokens_total', 'Tokens used, by provider, model and kind (prompt or completion).', ['provider', 'model', 'kind']);
   const cost = counter('cost_usd_total', 'Cost in USD of requests with a known price, by provider and model.', ['provider', 'model']);
@@ -135,7 +135,9 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
           skipped.inc({ provider: attempt.provider, reason: attempt.error!.code });
           continue;
         }
-        const outcome = attempt.error?.code ?? (attempt.status === null ? 'no_response' : String(attempt.status));
+        // An account out of credit is told from a rate limit (one fixed value: the label stays bounded), for an alert.
+        const outcome =
+          attempt.error?.code ?? (attempt.upstreamError?.code === 'insufficient_quota' ? 'insufficient_quota' : attempt.status === null ? 'no_response' : String(attempt.status));
         attemptSeconds.observe({ provider: attempt.provider, outcome }, attempt.durationMs / 1000);
       }
       if (event.usage) {
