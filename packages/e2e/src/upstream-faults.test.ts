@@ -584,7 +584,17 @@ describe('upstreams that misbehave', () => {
     expect([refused.status, refused.code, azure.requests.length]).toEqual([400, 'invalid_prompt', azureCalls]);
     await takeLog();
     // Read as the same error sent as an HTTP answer: an account out of credit is a 429 (moves on), an overload a 503.
-    handler = firstEvent('data: {"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}\n\n');
+    // Not retried on the same key, as its HTTP twin is not.
+    let quotaHits = 0;
+    const quotaEvent = firstEvent('data: {"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}\n\n');
+    handler = (req, res) => {
+      quotaHits++;
+      quotaEvent(req, res);
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    expect((await drain(await client('raw-retried').chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got.join('')).toBe('from azure');
+    expect(quotaHits).toBe(1);
+    expect((await takeLog()).attempts[0]).toMatchObject({ status: 200, upstreamError: { code: 'insufficient_quota' } });
     azure.enqueue(replies.stream({ chunks: ['from azure'] }));
     expect((await drain(await client('raw-429').chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got.join('')).toBe('from azure');
     await takeLog();

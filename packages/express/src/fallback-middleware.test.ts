@@ -429,7 +429,6 @@ describe('shutdown with gateway.drain()', () => {
     const agent = new Agent({ keepAlive: true });
     const body = JSON.stringify({ model: 'gpt-4o', messages });
     let answered = 0;
-    let closing = false;
     const post = () =>
       new Promise<boolean>((resolve) => {
         const req = httpRequest({ host: '127.0.0.1', port, agent, method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' } }, (res) => {
@@ -445,10 +444,11 @@ describe('shutdown with gateway.drain()', () => {
     });
     try {
       await until(() => answered >= 40);
-      const stopped = shutdown().then(() => (closing = true));
-      await stopped;
+      const started = Date.now();
+      await shutdown();
+      // Without the header, the close waits for the 20 s cap: the clients keep every connection busy.
+      expect(Date.now() - started).toBeLessThan(5000);
       await Promise.all(clients);
-      expect(closing).toBe(true);
       expect(logs.filter((e) => e.status === 200)).toHaveLength(answered);
     } finally {
       agent.destroy();

@@ -286,6 +286,11 @@ describe('viewer page in headless Chromium', () => {
     await wrong.goto(`${app.url}/switchyard/logs/?model=gpt-4o-mini&model=my-finetune-x`);
     await rowCount(wrong, 1);
     expect(await wrong.locator('#error').textContent()).toBe('The link gives model more than once: the last one is used.');
+    // Both failedStatus and failedError, which share one box: said, and the later one is searched (two 429s, one upstream code).
+    await wrong.goto(`${app.url}/switchyard/logs/?failedError=rate_limit_exceeded&failedStatus=503`);
+    await rowCount(wrong, 1);
+    expect(await wrong.locator('#error').textContent()).toBe('The link gives both failedStatus and failedError, which the page searches one at a time: failedStatus is used.');
+    expect(await wrong.inputValue('input[name=failedStatus]')).toBe('503');
     await wrong.close();
 
     // A token that is not valid percent-encoding: the page asks for one instead of dying.

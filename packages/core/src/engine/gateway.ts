@@ -745,7 +745,7 @@ export class Gateway {
   private async runTarget(leaf: LeafNode, run: RequestRun): Promise<Outcome> {
     for (let retry = 0; ; retry++) {
       const outcome = await this.attempt(leaf, run);
-      const spent = outcome.ok && quotaSpent(outcome.entry);
+      const spent = outcome.ok && quotaSpent(outcome.res.status, outcome.entry);
       if (spent) this.warnQuotaSpent(leaf, outcome.plan.origin);
       const policy = leaf.retry;
       if (!policy || retry >= policy.attempts || run.aborted) return outcome;
@@ -807,7 +807,7 @@ export class Gateway {
       const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
       if (res.status >= 400) {
-        const requestId = upstreamRequestIdOf(res.headers);
+        const requestId = upstreamRequestIdOf(res.headers, leaf);
         if (requestId !== undefined) entry.upstreamRequestId = requestId;
       }
       if (res.status === 401) this.warnKeyRefused(leaf, plan.origin);
@@ -840,7 +840,7 @@ export class Gateway {
           const body = maskSecret(Buffer.from(JSON.stringify({ error })), leaf.endpoint.secret);
           const said = upstreamErrorIn(body);
           if (said) entry.upstreamError = said;
-          const requestId = upstreamRequestIdOf(res.headers);
+          const requestId = upstreamRequestIdOf(res.headers, leaf);
           if (requestId !== undefined) entry.upstreamRequestId = requestId;
           return { ok: true, leaf, plan, res: errorAnswer(res, errorEventStatus(error)), body, stream: null, entry, startedAt: t };
         }
@@ -902,7 +902,7 @@ export class Gateway {
     const fallback = first.target !== leaf.path;
     this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path, res.status);
     // The SDK would retry the 429 twice more, to the same answer.
-    if (quotaSpent(entry)) headers['x-should-retry'] = 'false';
+    if (quotaSpent(res.status, entry)) headers['x-should-retry'] = 'false';
     const servedBy: ServedBy = { target: leaf.path, provider: leaf.provider, ...(leaf.virtualKey !== undefined && { virtualKey: leaf.virtualKey }), model: plan.model };
     // Usage is read from a stream's tail only for whoever reads the log event.
     const tail = body || (this.options.sinks.length === 0 && !log.otel?.recording) ? null : new StreamTail(choicesAsked(leaf, run.parsed));
@@ -1205,24 +1205,33 @@ function keyName(leaf: LeafNode): string {
  * Whether an answer is OpenAI's 429 for an account out of credit or over its budget (`insufficient_quota`), which no
  * retry cures, unlike a rate limit.
  */
-function quotaSpent(entry: AttemptLog): boolean {
-  return entry.status === 429 && entry.upstreamError?.code === 'insufficient_quota';
+function quotaSpent(status: number, entry: AttemptLog): boolean {
+  // The answer's status: an error as a stream's first event came on a 200 status line, and stands for a 429.
+  return status === 429 && entry.upstreamError?.code === 'insufficient_quota';
 }
 
-/** The upstream's request id, for the log: bounded, as an upstream's header may be anything. */
-function upstreamRequestIdOf(headers: UpstreamResponse['headers']): string | undefined {
+/**
+ * The first `max` characters of `text` as a string of their own: V8's slice of a long string points into it, and a
+ * log store keeping the slice would keep the whole (an error body's message may be a megabyte).
+ */
+function cut(text: string, max: number): string {
+  return text.length <= max ? text : Buffer.from(text.slice(0, max), 'utf8').toString('utf8');
+}
+
+/** The upstream's request id, for the log: bounded and masked as the header the client gets is. */
+function upstreamRequestIdOf(headers: UpstreamResponse['headers'], leaf: LeafNode): string | undefined {
   const id = header(headers, 'x-request-id') ?? header(headers, 'apim-request-id');
-  return id ? id.slice(0, 128) : undefined;
+  return id ? cut(redact(id, leaf.endpoint.secret), 128) : undefined;
 }
 
 /** The error of OpenAI's envelope (`{ error: ... }`), as the log keeps it: its code (else its type) and message, bounded. */
 function upstreamErrorOf(error: unknown): AttemptLog['upstreamError'] {
-  if (typeof error === 'string') return { code: null, message: error.slice(0, 500) };
+  if (typeof error === 'string') return { code: null, message: cut(error, 500) };
   if (typeof error !== 'object' || error === null) return undefined;
   const { code, type, message } = error as { code?: unknown; type?: unknown; message?: unknown };
   const name = typeof code === 'string' || typeof code === 'number' ? String(code) : typeof type === 'string' ? type : null;
-  const text = typeof message === 'string' ? message.slice(0, 500) : '';
-  return name === null && text === '' ? undefined : { code: name === null ? null : name.slice(0, 100), message: text };
+  const text = typeof message === 'string' ? cut(message, 500) : '';
+  return name === null && text === '' ? undefined : { code: name === null ? null : cut(name, 100), message: text };
 }
 
 /** The same, from an error answer's body (JSON, masked of the key already); nothing for a body that is not the envelope. */

@@ -236,6 +236,8 @@ function fillFilters() {
     var input = f.elements[k === 'failedError' ? 'failedStatus' : k];
     if (!input) return;
     if (seen[k]) linkNote = 'The link gives ' + k + ' more than once: the last one is used.';
+    // One box holds either: a link with both is searched by the later one, and says so.
+    else if ((k === 'failedError' && seen.failedStatus) || (k === 'failedStatus' && seen.failedError)) linkNote = 'The link gives both failedStatus and failedError, which the page searches one at a time: ' + k + ' is used.';
     seen[k] = true;
     if (k === 'from' || k === 'to') {
       var d = new Date(timeOf(v));
