@@ -584,7 +584,9 @@ describe('upstreams that misbehave', () => {
     expect([refused.status, refused.code, azure.requests.length]).toEqual([400, 'invalid_prompt', azureCalls]);
     await takeLog();
     // Read as the same error sent as an HTTP answer: an account out of credit is a 429 (moves on), an overload a 503.
-    // Not retried on the same key, as its HTTP twin is not.
+    // Not retried on the same key, as its HTTP twin is not; and said once, not at every stream (whose 200 status line
+    // says nothing of the key until its first event).
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
     let quotaHits = 0;
     const quotaEvent = firstEvent('data: {"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}\n\n');
     handler = (req, res) => {
@@ -598,6 +600,15 @@ describe('upstreams that misbehave', () => {
     azure.enqueue(replies.stream({ chunks: ['from azure'] }));
     expect((await drain(await client('raw-429').chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got.join('')).toBe('from azure');
     await takeLog();
+    // A key refused in a first event is said as a 401 status line is.
+    handler = firstEvent('data: {"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}\n\n');
+    const refusedKey = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
+    expect([refusedKey.status, refusedKey.code]).toEqual([401, 'invalid_api_key']);
+    await takeLog();
+    const quotaWarnings = warn.mock.calls.filter(([message]) => String(message).includes('insufficient_quota'));
+    const keyWarnings = warn.mock.calls.filter(([message]) => String(message).includes('answered 401'));
+    warn.mockRestore();
+    expect([quotaWarnings.length, keyWarnings.length]).toEqual([1, 1]);
     handler = firstEvent('data: {"error":{"message":"That model is currently overloaded","type":"service_unavailable_error","param":null,"code":"server_is_overloaded"}}\n\n');
     const overloaded = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }).catch((e: unknown) => e)) as APIError;
     expect([overloaded.status, overloaded.code]).toEqual([503, 'server_is_overloaded']);

@@ -21,7 +21,8 @@ const MAX_RECOVERY_DELAY_MS = 60_000;
  * Appends one JSON line per event to a file. Events are encoded and written in batches on `setImmediate`, after the
  * response went out; when the disk falls behind, events are dropped and counted rather than buffered without end.
  * A path that cannot be opened (no such directory, no permission) throws here, at startup. A file that fails later
- * is opened again after `recoveryDelayMs`; what arrives in between is dropped and counted.
+ * is opened again after `recoveryDelayMs`; what arrives in between is dropped and counted. A file renamed or deleted
+ * under it (a rotation with no `reopen()`) is noticed within a second, and the path opened again.
  */
 export class JsonLinesSink implements LogSink {
   /** Events dropped: the disk fell behind, the file failed, or the sink was closed. */

@@ -65,6 +65,12 @@ describe('Prometheus metrics sink', () => {
     await until(() => logs.length === before + 1);
     const text = await (await fetch(`${app.url}/metrics`)).text();
     expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="insufficient_quota"} 1');
+    // Also when it came as a stream's first event (a 200 status line, then the error): one alert for both.
+    const own = new Registry();
+    const sink = createMetricsSink({ registry: own });
+    const quota = { code: 'insufficient_quota', message: 'You exceeded your current quota' };
+    sink.write({ ...served, attempts: [{ ...served.attempts[0]!, status: 200, error: { code: 'upstream_error_event', message: quota.message }, upstreamError: quota }] });
+    expect(await own.metrics()).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="insufficient_quota"} 1');
   });
 
   it('takes a usage with a negative or fractional count as unknown: neither counted nor priced, and the sink keeps counting', async () => {

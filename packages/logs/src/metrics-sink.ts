@@ -136,8 +136,9 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
           continue;
         }
         // An account out of credit is told from a rate limit (one fixed value: the label stays bounded), for an alert.
+        // Whether it came as a 429 or as a stream's first event (then also an upstream_error_event).
         const outcome =
-          attempt.error?.code ?? (attempt.upstreamError?.code === 'insufficient_quota' ? 'insufficient_quota' : attempt.status === null ? 'no_response' : String(attempt.status));
+          attempt.upstreamError?.code === 'insufficient_quota' ? 'insufficient_quota' : (attempt.error?.code ?? (attempt.status === null ? 'no_response' : String(attempt.status)));
         attemptSeconds.observe({ provider: attempt.provider, outcome }, attempt.durationMs / 1000);
       }
       if (event.usage) {

@@ -71,7 +71,10 @@ const objectExpected = (example: string): z.core.$ZodErrorMap => (issue) =>
 export const retrySchema = z.strictObject(
   {
     attempts: z.number().int('must be a whole number of retries').min(0).max(10),
-    /** Statuses that are retried. Default: 429, 500, 502, 503, 504. */
+    /**
+     * Statuses that are retried. Default: 429, 500, 502, 503, 504. Never a 429 `insufficient_quota` (an account out
+     * of credit) nor an answer with `x-should-retry: false`: a retry would get the same.
+     */
     on_status_codes: z.array(statusCode).min(1, 'must list at least one status (leave it out for 429 and 5xx; Portkey reads [] as retrying no status: for that, leave `retry` out)').optional(),
     /** Wait as long as `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` ask (up to the cap). Default: true. */
     use_retry_after_header: z.boolean().optional(),

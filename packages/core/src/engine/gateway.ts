@@ -811,7 +811,8 @@ export class Gateway {
         if (requestId !== undefined) entry.upstreamRequestId = requestId;
       }
       if (res.status === 401) this.warnKeyRefused(leaf, plan.origin);
-      else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300) this.keyWorks(leaf, plan.origin);
+      // An event stream's key works once its first event is no error (below): a 200 status line says nothing yet.
+      else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300 && !(run.stream && isEventStream(res.headers))) this.keyWorks(leaf, plan.origin);
       if (res.status < 400 && res.status >= 300) {
         // A redirect (a custom_host on http where https is served, a moved path): the SDK could not follow it either
         // (no Location is forwarded, and a POST must not be replayed elsewhere unasked). Nothing was sent: fall back.
@@ -842,8 +843,11 @@ export class Gateway {
           if (said) entry.upstreamError = said;
           const requestId = upstreamRequestIdOf(res.headers, leaf);
           if (requestId !== undefined) entry.upstreamRequestId = requestId;
-          return { ok: true, leaf, plan, res: errorAnswer(res, errorEventStatus(error)), body, stream: null, entry, startedAt: t };
+          const status = errorEventStatus(error);
+          if (status === 401) this.warnKeyRefused(leaf, plan.origin);
+          return { ok: true, leaf, plan, res: errorAnswer(res, status), body, stream: null, entry, startedAt: t };
         }
+        if (KEYS_REFUSED_WARNED.size > 0) this.keyWorks(leaf, plan.origin);
         streaming = true;
       } else if (run.stream && res.status < 300) {
         // A JSON answer to a stream request would reach the SDK as an empty, successful stream: nothing was sent yet.

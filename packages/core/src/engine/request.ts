@@ -60,7 +60,8 @@ const PORTKEY_ROUTING_HEADERS = ['x-portkey-config', 'x-portkey-virtual-key', 'x
 /** The routing config the request names in `x-switchyard-config`, if any. Throws on one too long to be an id. */
 export function givenConfigId(headers: HeaderBag): string | undefined {
   for (const name of PORTKEY_ROUTING_HEADERS) {
-    if (headers[name] !== undefined) {
+    // Empty, it names nothing (as an empty x-switchyard-config): read as absent.
+    if (headers[name] !== undefined && header(headers, name) !== '') {
       throw new SwitchyardError(
         'invalid_request',
         `${name} is Portkey's header, which Switchyard does not read: routing and credentials are chosen on the server. Name one of its routing configs in x-switchyard-config, or leave it out for the default config.`,

@@ -20,7 +20,10 @@ export interface AttemptLog {
    */
   status: number | null;
   durationMs: number;
-  /** Why the attempt failed without a response, or why a stream broke after it started. */
+  /**
+   * Switchyard's code for how the attempt failed or was not made: no answer, a body or stream cut, an error as a
+   * stream's first event, a 2xx of the wrong kind, a skip (`circuit_open`, `model_not_deployed`).
+   */
   error?: { code: string; message: string };
   /**
    * What the upstream said with an error answer (a status >= 400, or an error as a stream's first event), from

@@ -25,7 +25,8 @@ export interface LogQuery {
   failedProvider?: ProviderName;
   /**
    * Requests with a failed attempt that got this status (`503`) or class (`'5xx'`), at `failedProvider` when both are
-   * given (the same attempt): a 429 storm told from a 503 burst. An attempt that got no answer has no status.
+   * given (the same attempt): a 429 storm told from a 503 burst. An attempt that got no answer has no status; one
+   * whose stream opened with an error event keeps its 200 status line (see `failedError`).
    */
   failedStatus?: number | StatusClass;
   /**
