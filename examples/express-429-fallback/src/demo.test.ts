@@ -33,7 +33,7 @@ describe('examples/express-429-fallback', () => {
     ]);
     expect(lines.join('\n')).toContain('served by Azure OpenAI');
     expect(result.found.map((e) => [e.traceId, e.fallback, e.servedBy?.provider])).toEqual([['demo-1', true, 'azure-openai']]);
-    expect(lines).toContainEqual(expect.stringMatching(/^demo-1 {7}openai 429 \(\d+ ms\) -> azure-openai 200 \(\d+ ms\)$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^demo-1 {7}openai 429 rate_limit_exceeded \(\d+ ms\) -> azure-openai 200 \(\d+ ms\)$/));
     expect(lines).toContain('The app stops now: run with DEMO_SERVE=1 to keep it up and open the request logs viewer.');
   });
 

@@ -137,9 +137,14 @@ function serve(env: NodeJS.ProcessEnv): boolean {
   return /^(1|true|yes)$/i.test(env.DEMO_SERVE ?? '');
 }
 
-/** `openai 429 (3 ms) -> azure-openai 200 (2 ms)`: each attempt's provider, status (or error) and time. */
+/**
+ * `openai 429 rate_limit_exceeded (3 ms) -> azure-openai 200 (2 ms)`: each attempt's provider, status (or error), the
+ * upstream's own error code (a rate limit, or `insufficient_quota`: an account out of credit) and time.
+ */
 function attemptChain(event: LogEvent): string {
-  return event.attempts.map((a) => `${a.provider} ${a.status ?? a.error?.code ?? 'no answer'} (${Math.round(a.durationMs)} ms)`).join(' -> ');
+  return event.attempts
+    .map((a) => `${a.provider} ${a.status ?? a.error?.code ?? 'no answer'}${a.upstreamError?.code ? ` ${a.upstreamError.code}` : ''} (${Math.round(a.durationMs)} ms)`)
+    .join(' -> ');
 }
 
 async function until(cond: () => boolean, ms = 2000): Promise<void> {

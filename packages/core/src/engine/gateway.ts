@@ -801,15 +801,14 @@ export class Gateway {
     }
     // A stream being handed to the client still needs the request's aborts (client gone) to reach its upstream.
     let streaming = false;
+    let failedRequestId: string | undefined;
     try {
       const headers = this.headersOut(plan, run.hops);
       const upstream = { origin: plan.origin, path: plan.path, headers, body: payload, signal };
       const res = await (run.otel ? run.otel.dispatch(() => this.client.request(upstream)) : this.client.request(upstream));
       entry.status = res.status;
-      if (res.status >= 400) {
-        const requestId = upstreamRequestIdOf(res.headers, leaf);
-        if (requestId !== undefined) entry.upstreamRequestId = requestId;
-      }
+      // Set once the body was read (or failed to be): after upstreamError, in the log event's field order.
+      if (res.status >= 400) failedRequestId = upstreamRequestIdOf(res.headers, leaf);
       if (res.status === 401) this.warnKeyRefused(leaf, plan.origin);
       // An event stream's key works once its first event is no error (below): a 200 status line says nothing yet.
       else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300 && !(run.stream && isEventStream(res.headers))) this.keyWorks(leaf, plan.origin);
@@ -866,7 +865,9 @@ export class Gateway {
           body = maskSecret(body, leaf.endpoint.secret);
           const said = upstreamErrorIn(body);
           if (said) entry.upstreamError = said;
-        } else if (res.status < 300) {
+        }
+        if (failedRequestId !== undefined) entry.upstreamRequestId = failedRequestId;
+        if (res.status < 300) {
           // A UTF-8 BOM opening the JSON (an OpenAI-compatible server may send one): the SDK's json() drops it too.
           if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
           // A success that is no completion (a proxy's HTML page, an event stream): the SDK would hand business code
@@ -884,6 +885,8 @@ export class Gateway {
       const error = transportError(signal.aborted ? signal.reason : err, leaf);
       entry.durationMs = roundMs(performance.now() - t);
       entry.error = { code: error.code, message: error.message };
+      // An error answer whose body then failed (cut, timed out): its request id still says which call it was.
+      if (failedRequestId !== undefined && entry.upstreamRequestId === undefined) entry.upstreamRequestId = failedRequestId;
       return { ok: false, error };
     } finally {
       clearTimeout(timer);
