@@ -386,7 +386,8 @@ describe('viewer page in headless Chromium', () => {
     store.write({
       ...first, requestId: 'skipped-1', traceId: 'skipped-target', startedAt: at - 1, status: 429, fallback: false,
       attempts: [
-        { target: 'targets[0]', provider: 'openai', model: 'o3', status: 429, durationMs: 5 },
+        // What the upstream said, as another writer shaped it (a string): shown as it is.
+        { target: 'targets[0]', provider: 'openai', model: 'o3', status: 429, durationMs: 5, upstreamError: 'Too many requests' as never },
         { target: 'targets[1]', provider: 'azure-openai', model: 'o3', status: null, durationMs: 0, error: { code: 'model_not_deployed', message: 'none' } },
       ],
       servedBy: { target: 'targets[0]', provider: 'openai', model: 'o3' },
@@ -422,6 +423,11 @@ describe('viewer page in headless Chromium', () => {
       return cell.getBoundingClientRect().right <= drawer.getBoundingClientRect().right && drawer.scrollWidth <= drawer.clientWidth;
     });
     expect(fits).toBe(true);
+    await page.keyboard.press('Escape');
+    await skipped.click();
+    const said = page.locator('#detail.open #attempts td', { hasText: 'Too many requests' });
+    await said.waitFor();
+    expect(await said.textContent()).toBe('Too many requests');
     await page.keyboard.press('Escape');
 
     // The token stops working while live: live mode stops, and what is typed in the token box stays.

@@ -190,6 +190,12 @@ function statusChip(s) {
 function atDots(path) {
   return path.split('.').reduce(function (parts, step, i) { return parts.concat(i ? [document.createElement('wbr'), '.' + step] : [step]); }, []);
 }
+/** What an upstream said with its error answer; an event another writer shaped otherwise shows as it is. */
+function upstreamSaid(u) {
+  if (u === null || u === undefined) return '';
+  if (typeof u !== 'object') return String(u);
+  return (u.code ? u.code + ': ' : '') + (typeof u.message === 'string' ? u.message : '');
+}
 function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
 
 var TEXT_FILTERS = ['traceId', 'status', 'failedStatus', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'];
@@ -546,7 +552,7 @@ function showDetail(e) {
       el('td', null, [statusChip(a.status)]),
       el('td', 'num', [fmtMs(a.durationMs)]),
       el('td', 'err-text', [
-        a.error ? a.error.code + ': ' + a.error.message : a.upstreamError ? (a.upstreamError.code ? a.upstreamError.code + ': ' : '') + a.upstreamError.message : '',
+        a.error ? a.error.code + ': ' + a.error.message : upstreamSaid(a.upstreamError),
         a.upstreamRequestId ? el('div', 'sub mono', ['request id ' + a.upstreamRequestId]) : null,
       ]),
     ]));
