@@ -753,4 +753,69 @@ describe('upstreams that misbehave', () => {
     expect(err).toBeInstanceOf(FallbackRequestError);
     expect((err as FallbackRequestError).code).toBe('stream_interrupted');
   });
+
+  it('reads past an informational answer (103 Early Hints) to the real one', async () => {
+    handler = (_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(429, { 'content-type': 'application/json', 'x-request-id': 'req_after_hints' });
+      res.end(JSON.stringify({ error: { message: 'Rate limit reached', type: 'requests', param: null, code: 'rate_limit_exceeded' } }));
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    expect((await drain(await client('raw-429').chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got.join('')).toBe('from azure');
+    expect((await takeLog()).attempts[0]).toMatchObject({ status: 429, upstreamError: { code: 'rate_limit_exceeded' }, upstreamRequestId: 'req_after_hints' });
+    handler = (_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${event('after hints')}data: [DONE]\n\n`);
+    };
+    expect((await drain(await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got).toEqual(['after hints']);
+    expect((await takeLog()).attempts[0]!.status).toBe(200);
+  });
+
+  it('falls back from a 2xx body over 64 MiB instead of holding it whole', async () => {
+    const megabyte = Buffer.alloc(1024 * 1024, 0x20);
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"id":"x","choices":[],"padding":"');
+      let sent = 0;
+      const more = () => {
+        while (sent < 65 && !res.destroyed) {
+          sent++;
+          if (!res.write(megabyte)) return void res.once('drain', more);
+        }
+        if (!res.destroyed) res.end('"}');
+      };
+      more();
+    };
+    const completion = await client().chat.completions.create({ model: 'gpt-4o', messages });
+    expect(completion.choices[0]!.message.content).toBe('Hello from azure');
+    expect((await takeLog()).attempts[0]).toMatchObject({ status: 200, error: { code: 'upstream_invalid_response', message: expect.stringContaining('with a body over 67108864 bytes') } });
+  });
+
+  it('gives up a stream that sends event after event before any answer, rather than reading them all again at each', async () => {
+    const verdict = 'data: {"choices":[],"prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}\n\n';
+    // One at a time, as a trickle: each would have had everything held read again.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let sent = 0;
+      const next = () => {
+        if (res.destroyed) return;
+        if (sent++ < 40) {
+          res.write(verdict);
+          setTimeout(next, 2);
+        } else res.end(`${event('never read')}data: [DONE]\n\n`);
+      };
+      next();
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    expect((await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got.join('')).toBe('from azure');
+    expect((await takeLog()).attempts[0]!.error).toMatchObject({ code: 'upstream_unreachable', message: expect.stringContaining('sent 32 events of its stream without an answer') });
+    // One verdict, as Azure sends it, is still read past.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${verdict}${event('answered')}data: [DONE]\n\n`);
+    };
+    expect((await drain(await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got.join('')).toBe('answered');
+    await takeLog();
+  });
 });

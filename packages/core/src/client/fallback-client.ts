@@ -349,6 +349,11 @@ function parseJson(data: Buffer | string): unknown {
 function failureMessage(status: number, json: unknown, text: string | undefined): string {
   const error = json ? (json as { error?: unknown }).error : undefined;
   const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
-  const shown = message ? (typeof message === 'string' ? message : JSON.stringify(message)) : error ? JSON.stringify(error) : json ? undefined : text || undefined;
+  let shown: string | undefined;
+  try {
+    shown = message ? (typeof message === 'string' ? message : JSON.stringify(message)) : error ? JSON.stringify(error) : json ? undefined : text || undefined;
+  } catch {
+    shown = undefined; // nested too deeply to encode (a hostile upstream's): the status alone
+  }
   return shown === undefined ? `${status} status code (no body)` : `${status} ${shown}`;
 }

@@ -837,7 +837,7 @@ export class Gateway {
           const { error, message } = err.event;
           entry.error = { code: 'upstream_error_event', message: redact(message || 'The upstream sent an error event.', leaf.endpoint.secret) };
           entry.durationMs = roundMs(performance.now() - t);
-          const body = maskSecret(Buffer.from(JSON.stringify({ error })), leaf.endpoint.secret);
+          const body = maskSecret(Buffer.from(errorEnvelopeJson(error, message)), leaf.endpoint.secret);
           const said = upstreamErrorIn(body);
           if (said) entry.upstreamError = said;
           const requestId = upstreamRequestIdOf(res.headers, leaf);
@@ -857,9 +857,12 @@ export class Gateway {
         res.discard(true);
         throw wrongKind(res, 'a JSON request with an event stream', leaf);
       } else {
-        const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : Infinity;
+        const max = res.status >= 400 ? MAX_ERROR_BODY_BYTES : MAX_DECODED_BYTES;
         body = await res.read(max);
         if (body !== null && encoding !== null) body = decoded(res, body, encoding, max, leaf);
+        // A completion is a few megabytes at most: a body past the cap is no answer (and would be held whole in the
+        // host's memory), so the next target is asked, as for an answer of the wrong kind.
+        if (body === null && res.status < 400) throw new SwitchyardError('upstream_invalid_response', `${upstreamOf(leaf)} answered ${res.status} with a body over ${MAX_DECODED_BYTES} bytes; it was dropped.`);
         if (body === null) body = oversizedError(res, entry);
         else if (res.status >= 400) {
           body = maskSecret(body, leaf.endpoint.secret);
@@ -1122,7 +1125,7 @@ const MAX_DECODED_BYTES = 64 * 1024 * 1024;
 
 /**
  * A compressed body (a careless upstream: we ask for identity), decoded so that the client, the in-process client and
- * the usage scan all read plain JSON; null for an error body that decodes past `max`. An encoding we cannot decode,
+ * the usage scan all read plain JSON; null for a body that decodes past `max`. An encoding we cannot decode,
  * or a body that does not decode, fails the attempt like a broken connection (so a fallback may follow).
  */
 function decoded(res: UpstreamResponse, body: Buffer, encoding: string, max: number, leaf: LeafNode): Buffer | null {
@@ -1130,14 +1133,23 @@ function decoded(res: UpstreamResponse, body: Buffer, encoding: string, max: num
   if (!codec) throw new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} sent a body in a content-encoding Switchyard cannot decode (${encoding}).`);
   let plain: Buffer;
   try {
-    plain = codec.whole(body, { maxOutputLength: Math.min(max, MAX_DECODED_BYTES) });
+    plain = codec.whole(body, { maxOutputLength: max });
   } catch (err) {
-    // An error body over its cap once decoded is dropped like one over it as sent (null: the caller says so).
-    if (max < MAX_DECODED_BYTES && (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return null;
+    // A body over its cap once decoded is dropped like one over it as sent (null: the caller says so).
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return null;
     throw new SwitchyardError('upstream_unreachable', `${upstreamOf(leaf)} sent a ${encoding} body that could not be decoded.`, { cause: err });
   }
   res.headers = { ...res.headers, 'content-encoding': undefined };
   return plain;
+}
+
+/** An upstream's in-band error as OpenAI's envelope; one too deeply nested to encode keeps its message alone. */
+function errorEnvelopeJson(error: unknown, message: string): string {
+  try {
+    return JSON.stringify({ error });
+  } catch {
+    return JSON.stringify({ error: { message: message || 'The upstream sent an error event.', type: null, param: null, code: null } });
+  }
 }
 
 /** The HTTP status an upstream's in-band error stands for, from its type and code as OpenAI names them. */

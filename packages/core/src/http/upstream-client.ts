@@ -90,6 +90,12 @@ export class StreamStartError extends Error {}
 const endedBeforeEvent = () => new StreamStartError('ended its stream before sending any event');
 const noEventInLimit = () => new StreamStartError(`sent ${MAX_BEFORE_EVENT} bytes of its stream without a whole event`);
 /**
+ * Events before the answer starts (Azure's prompt-filter verdicts, a [DONE]) are read again as each one completes:
+ * past this many, the stream is given up rather than read again on every event (Azure sends one).
+ */
+const MAX_EVENTS_BEFORE_ANSWER = 32;
+const noAnswerInEvents = () => new StreamStartError(`sent ${MAX_EVENTS_BEFORE_ANSWER} events of its stream without an answer`);
+/**
  * A stream whose first event is the upstream's error (OpenAI may answer so with a 200): nothing a client can use was
  * sent yet, so `stream()` rejects with this, and the engine treats the event as the error answer it is.
  */
@@ -161,6 +167,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    // An informational answer (103 Early Hints) comes before the real one, as undici's own handlers read it.
+    if (status < 200) return;
     this.status = status;
     this.headers = headers;
     this.started = true;
@@ -187,6 +195,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
             if (failed) return this.failBeforeEvent(failed);
             this.settle(this);
           } else if (this.size > MAX_BEFORE_EVENT) return this.failBeforeEvent(noEventInLimit());
+          else if (this.scanner!.events >= MAX_EVENTS_BEFORE_ANSWER) return this.failBeforeEvent(noAnswerInEvents());
         }
         // The first event is in and nobody consumes yet: hold a little, then let backpressure reach the upstream.
         if (!this.waiter && this.size >= HOLD_LIMIT) controller.pause();
@@ -260,13 +269,21 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamResponse, BodyStre
     let upTo = 0;
     let seen: readonly Buffer[] = [];
     let whole = false;
-    while (!whole && upTo < held.length) {
+    while (!whole && upTo < held.length && scanner.events < MAX_EVENTS_BEFORE_ANSWER) {
       const before = scanner.events;
       if (scanner.push(held[upTo++]!) === before) continue;
       seen = upTo === held.length ? held : held.slice(0, upTo);
       whole = answerStarted(scanner, seen);
     }
-    const failed = whole ? errorAsFirstEvent(seen) : this.ended ? endedBeforeEvent() : this.size > MAX_BEFORE_EVENT ? noEventInLimit() : null;
+    const failed = whole
+      ? errorAsFirstEvent(seen)
+      : scanner.events >= MAX_EVENTS_BEFORE_ANSWER
+        ? noAnswerInEvents()
+        : this.ended
+          ? endedBeforeEvent()
+          : this.size > MAX_BEFORE_EVENT
+            ? noEventInLimit()
+            : null;
     if (failed) {
       this.failBeforeEvent(failed);
       return Promise.reject(failed);
