@@ -1210,10 +1210,6 @@ function warnOncePerProcess(said: Set<string>, key: string, type: string, messag
   said.add(key);
   process.emitWarning(message(), type);
 }
-/**
- * A key in KEYS_REFUSED_WARNED: by a hash, as that set outlives the options that hold the keys; and by where it was
- * sent, so that a key one resource refuses and another accepts (one copied to the wrong one) is not said every time.
- */
 /** A virtual key by its name; a key written inline in a config by its last characters, as providers show keys. */
 function keyName(leaf: LeafNode): string {
   const secret = leaf.endpoint.secret;
@@ -1263,6 +1259,10 @@ function upstreamErrorIn(body: Buffer): AttemptLog['upstreamError'] {
   }
 }
 
+/**
+ * A key in KEYS_REFUSED_WARNED: by a hash, as that set outlives the options that hold the keys; and by where it was
+ * sent, so that a key one resource refuses and another accepts (one copied to the wrong one) is not said every time.
+ */
 function refusedKeyId(leaf: LeafNode, origin: string): string {
   return `${leaf.provider} ${origin} ${createHash('sha256').update(leaf.endpoint.secret).digest('base64')}`;
 }
