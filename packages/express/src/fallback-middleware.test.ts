@@ -814,6 +814,12 @@ describe('as a route handler in a Router mounted at /v1', () => {
   });
 });
 
+/** Two chat requests to a mis-mounted app: both reach the host's 404, and the first alone says why (`message`). */
+async function expectPassedOnAndWarnedOnce(url: string, warn: jest.SpyInstance, message: string): Promise<void> {
+  for (let i = 0; i < 2; i++) expect((await request(url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages })).status).toBe(404);
+  expect(warn.mock.calls.map(([said]) => String(said))).toEqual([message]);
+}
+
 describe("mounted with app.use('/v1', ...)", () => {
   it("with the full path as basePath, says once that Express cut the mount from the path it got, and serves with the basePath it names; rightly mounted, says nothing", async () => {
     const up = await startUpstreams();
@@ -832,12 +838,7 @@ describe("mounted with app.use('/v1', ...)", () => {
       expect((await request(right.url).post('/api/legacy/chat/completions').send({})).text).toBe('legacy');
       expect((await sdk(`${right.url}/api`).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
       expect(warn).not.toHaveBeenCalled();
-      for (let i = 0; i < 2; i++) {
-        expect((await request(wrong.url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages })).status).toBe(404);
-      }
-      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
-        "Switchyard, mounted at /v1, got POST /v1/chat/completions as POST /chat/completions, but it serves POST /v1/chat/completions (basePath counts from the path the framework passes it: here, basePath: ''); the request went on to next()",
-      ]);
+      await expectPassedOnAndWarnedOnce(wrong.url, warn, "Switchyard, mounted at /v1, got POST /v1/chat/completions as POST /chat/completions, but it serves POST /v1/chat/completions (basePath counts from the path the framework passes it: here, basePath: ''); the request went on to next()");
       expect((await sdk(fixed.url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
       expect(warn.mock.calls).toHaveLength(1);
     } finally {
@@ -859,12 +860,7 @@ describe("mounted at the chat route itself (app.use('/v1/chat/completions', auth
     right.post('/v1/chat/completions', auth, fallbackMiddleware(seedOptions(up, logs)));
     const [wrongApp, rightApp] = await Promise.all([listen(createServer(wrong)), listen(createServer(right))]);
     try {
-      for (let i = 0; i < 2; i++) {
-        expect((await request(wrongApp.url).post('/v1/chat/completions').send({ model: 'gpt-4o', messages })).status).toBe(404);
-      }
-      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
-        "Switchyard, mounted at the chat route /v1/chat/completions, got POST /v1/chat/completions as POST /, and it serves POST {basePath}/chat/completions below its mount: mount it at /v1 with basePath: '', or make it the handler of a POST route on /v1/chat/completions; the request went on to next()",
-      ]);
+      await expectPassedOnAndWarnedOnce(wrongApp.url, warn, "Switchyard, mounted at the chat route /v1/chat/completions, got POST /v1/chat/completions as POST /, and it serves POST {basePath}/chat/completions below its mount: mount it at /v1 with basePath: '', or make it the handler of a POST route on /v1/chat/completions; the request went on to next()");
       expect((await sdk(rightApp.url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
       expect(warn.mock.calls).toHaveLength(1);
       expect(up.openai.requests).toHaveLength(1);

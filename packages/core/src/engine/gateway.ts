@@ -838,7 +838,7 @@ export class Gateway {
           entry.error = { code: 'upstream_error_event', message: redact(message || 'The upstream sent an error event.', leaf.endpoint.secret) };
           entry.durationMs = roundMs(performance.now() - t);
           const body = maskSecret(Buffer.from(errorEnvelopeJson(error, message)), leaf.endpoint.secret);
-          const said = upstreamErrorIn(body);
+          const said = upstreamErrorOf(error, leaf.endpoint.secret);
           if (said) entry.upstreamError = said;
           const requestId = upstreamRequestIdOf(res.headers, leaf);
           if (requestId !== undefined) entry.upstreamRequestId = requestId;
@@ -866,7 +866,7 @@ export class Gateway {
         if (body === null) body = oversizedError(res, entry);
         else if (res.status >= 400) {
           body = maskSecret(body, leaf.endpoint.secret);
-          const said = upstreamErrorIn(body);
+          const said = upstreamErrorIn(body, leaf.endpoint.secret);
           if (said) entry.upstreamError = said;
         }
         if (failedRequestId !== undefined) entry.upstreamRequestId = failedRequestId;
@@ -1239,21 +1239,24 @@ function upstreamRequestIdOf(headers: UpstreamResponse['headers'], leaf: LeafNod
   return id ? cut(redact(id, leaf.endpoint.secret), 128) : undefined;
 }
 
-/** The error of OpenAI's envelope (`{ error: ... }`), as the log keeps it: its code (else its type) and message, bounded. */
-function upstreamErrorOf(error: unknown): AttemptLog['upstreamError'] {
-  if (typeof error === 'string') return { code: null, message: cut(error, 500) };
+/**
+ * The error of OpenAI's envelope (`{ error: ... }`), as the log keeps it: its code (else its type) and message,
+ * bounded, the target's key masked (an error read from its JSON: the key as the client reads it).
+ */
+function upstreamErrorOf(error: unknown, secret: string): AttemptLog['upstreamError'] {
+  if (typeof error === 'string') return { code: null, message: cut(redact(error, secret), 500) };
   if (typeof error !== 'object' || error === null) return undefined;
   const { code, type, message } = error as { code?: unknown; type?: unknown; message?: unknown };
   const name = typeof code === 'string' || typeof code === 'number' ? String(code) : typeof type === 'string' ? type : null;
-  const text = typeof message === 'string' ? cut(message, 500) : '';
-  return name === null && text === '' ? undefined : { code: name === null ? null : cut(name, 100), message: text };
+  const text = typeof message === 'string' ? cut(redact(message, secret), 500) : '';
+  return name === null && text === '' ? undefined : { code: name === null ? null : cut(redact(name, secret), 100), message: text };
 }
 
-/** The same, from an error answer's body (JSON, masked of the key already); nothing for a body that is not the envelope. */
-function upstreamErrorIn(body: Buffer): AttemptLog['upstreamError'] {
+/** The same, from an error answer's body; nothing for a body that is not the envelope. */
+function upstreamErrorIn(body: Buffer, secret: string): AttemptLog['upstreamError'] {
   if (!startsAsObject(body)) return undefined;
   try {
-    return upstreamErrorOf((JSON.parse(body.toString('utf8')) as { error?: unknown } | null)?.error);
+    return upstreamErrorOf((JSON.parse(body.toString('utf8')) as { error?: unknown } | null)?.error, secret);
   } catch {
     return undefined;
   }
