@@ -705,6 +705,19 @@ describe('upstreams that misbehave', () => {
     expect(JSON.stringify((escapedErr as FallbackRequestError).body)).not.toContain(RAW_KEY);
     await takeLog();
 
+    // The same after content, through the HTTP route: the SDK throws it masked, in an event split across reads too.
+    for (const split of [false, true]) {
+      handler = (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const error = `data: {"error":{"message":"Bad key ${req.headers.authorization}","type":"server_error"}}\n\n`;
+        res.write(`${event('partial')}${split ? error.slice(0, 40) : error}`);
+        setTimeout(() => res.end(split ? error.slice(40) : ''), 20);
+      };
+      const routed = await drain(await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+      expect([routed.got, (routed.err as APIError).message]).toEqual([['partial'], expect.stringContaining('Bad key Bearer sk-...6789')]);
+      expect(JSON.stringify([(routed.err as APIError).error, await takeLog()])).not.toContain(RAW_KEY);
+    }
+
     // In the parameters of a content-type named in an error; in a 200 that is a proxy's error.
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': `text/html; x-auth=${RAW_KEY}` });

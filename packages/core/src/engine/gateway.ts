@@ -15,7 +15,7 @@ import { calledUpstream, type AttemptLog, type LogEvent, type ServedBy, type Tok
 import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
-import { HOP_HEADER, maskedKey, maskSecret, redact, type UpstreamPlan } from '../providers/provider';
+import { HOP_HEADER, maskedKey, maskSecret, maskSecretInEvents, redact, type UpstreamPlan } from '../providers/provider';
 import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { mergeMembers } from './body-merge';
@@ -115,8 +115,11 @@ export interface GatewayResponse {
   stream: BodyStream | null;
   /** Every upstream attempt so far, in order (the same list the log event carries). */
   attempts: readonly AttemptLog[];
-  /** Feed the whole events passed on here, as they go: the final usage chunk is read from the tail, error events anywhere. */
-  observe(pieces: readonly Buffer[]): void;
+  /**
+   * Feed the whole events passed on here, as they go: the final usage chunk is read from the tail, error events
+   * anywhere. Returns the events to send: one that quotes the serving target's key has it masked.
+   */
+  observe(pieces: readonly Buffer[]): readonly Buffer[];
   /**
    * Whether the events observed so far end the answer (every choice has its finish_reason), so that a client leaving
    * now had all of it. False when nobody reads the log event (no sink, no tracing): there is nothing to read on for.
@@ -923,7 +926,11 @@ export class Gateway {
       body,
       stream,
       attempts: run.attempts,
-      observe: (pieces) => tail?.pushEvents(pieces),
+      observe: (pieces) => {
+        const sent = maskSecretInEvents(pieces, leaf.endpoint.secretScan);
+        tail?.pushEvents(sent);
+        return sent;
+      },
       answered: () => tail?.answerComplete() ?? false,
       redact: (text) => redact(text, leaf.endpoint.secret),
       end: (how = {}) => {
@@ -977,7 +984,7 @@ export class Gateway {
       body: Buffer.from(JSON.stringify(error.toBody() satisfies OpenAIErrorBody)),
       stream: null,
       attempts: log.attempts,
-      observe: () => {},
+      observe: (pieces) => pieces,
       answered: () => false,
       redact: (text) => text,
       end: (how = {}) => {

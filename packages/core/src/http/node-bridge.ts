@@ -417,11 +417,10 @@ function writeResponse(result: GatewayResponse, res: ServerResponse, { beforeWri
   const framer = new SseFramer();
   // Writes in one tick leave in one packet (Node corks the response until the next tick).
   const send = (pieces: Buffer[]): boolean => {
-    result.observe(pieces);
     let ok = true;
     // Only `false` asks to wait for 'drain' (as `Readable.pipe` reads it): a serverless adapter's stand-in socket
     // (@vendia/serverless-express's) returns nothing, and emits no 'drain'.
-    for (const piece of pieces) ok = res.write(piece) !== false && ok;
+    for (const piece of result.observe(pieces)) ok = res.write(piece) !== false && ok;
     return ok;
   };
   // Set once the upstream's stream ended or failed while the response was still ours to end.

@@ -1,6 +1,6 @@
 import { SwitchyardError } from '../errors';
 import type { ProviderEndpoint, UpstreamPlan } from './provider';
-import { splitBaseUrl } from './provider';
+import { SecretScan, splitBaseUrl } from './provider';
 
 /** Default `api-version`: the latest GA data-plane version when this was written (Azure OpenAI REST reference). */
 export const AZURE_DEFAULT_API_VERSION = '2024-10-21';
@@ -45,6 +45,7 @@ export function azureOpenAIEndpoint(options: AzureEndpointOptions): ProviderEndp
   return {
     provider: 'azure-openai',
     secret: options.api_key,
+    secretScan: SecretScan.of(options.api_key),
     plan(model): UpstreamPlan | SwitchyardError {
       const deployment = deploymentFor(model);
       if (deployment === undefined) {

@@ -1,5 +1,5 @@
 import type { ProviderEndpoint, UpstreamPlan } from './provider';
-import { splitBaseUrl } from './provider';
+import { SecretScan, splitBaseUrl } from './provider';
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
@@ -24,6 +24,7 @@ export function openAIEndpoint(options: OpenAIEndpointOptions): ProviderEndpoint
   return {
     provider: 'openai',
     secret: options.api_key,
+    secretScan: SecretScan.of(options.api_key),
     plan: (model): UpstreamPlan => ({ origin, path, headers, model }),
   };
 }

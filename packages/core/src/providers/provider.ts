@@ -26,6 +26,8 @@ export interface ProviderEndpoint {
   readonly provider: ProviderName;
   /** The credential this endpoint sends: masked in an upstream error body that quotes it. */
   readonly secret: string;
+  /** The search for it in stream events (null when too short to mask). */
+  readonly secretScan: SecretScan | null;
   /** Plans one attempt for the requested model; a SwitchyardError when this target cannot serve it. */
   plan(model: string): UpstreamPlan | SwitchyardError;
 }
@@ -49,6 +51,65 @@ export function maskSecret(body: Buffer, secret: string): Buffer {
   } catch {
     return masked;
   }
+}
+
+/**
+ * Whole SSE events passed on with `secret` masked where an upstream quotes it (an error event after content: a proxy
+ * that echoes the request). Runs on every event of every stream, so it searches for the key's rarest byte (see
+ * SecretScan) rather than the whole key: about one memchr per event. A key the upstream writes with JSON escapes is
+ * not found here (a real encoder never escapes a key's characters); the first event and JSON bodies handle those.
+ */
+export function maskSecretInEvents(pieces: readonly Buffer[], scan: SecretScan | null): readonly Buffer[] {
+  if (scan === null) return pieces;
+  // An event split across the upstream's reads comes as held bytes and the rest: joined, so a key split there is seen.
+  const joined = pieces.length > 1 ? Buffer.concat(pieces) : pieces[0];
+  if (joined === undefined || !scan.foundIn(joined)) return pieces;
+  return [Buffer.from(redact(joined.toString('utf8'), scan.secret))];
+}
+
+/**
+ * The search for one credential in stream events: a memchr for the key's byte least common in OpenAI chunks (a
+ * capital letter, usually), then a compare where it hits. A `"error"`-style search costs ~4x more per event, as the
+ * pattern's first byte is everywhere in JSON.
+ */
+export class SecretScan {
+  private readonly key: Buffer;
+  private readonly anchor: number;
+
+  private constructor(readonly secret: string) {
+    this.key = Buffer.from(secret);
+    let best = 0;
+    for (let i = 1; i < this.key.length; i++) if (commonness(this.key[i]!) < commonness(this.key[best]!)) best = i;
+    this.anchor = best;
+  }
+
+  /** Null for a key too short to mask (see maskSecret). */
+  static of(secret: string): SecretScan | null {
+    return secret.length < MIN_MASKED ? null : new SecretScan(secret);
+  }
+
+  foundIn(buf: Buffer): boolean {
+    const { key, anchor } = this;
+    const last = buf.length - key.length + anchor;
+    for (let at = buf.indexOf(key[anchor]!, anchor); at >= 0 && at <= last; at = buf.indexOf(key[anchor]!, at + 1)) {
+      const start = at - anchor;
+      let i = 0;
+      while (i < key.length && buf[start + i] === key[i]) i++;
+      if (i === key.length) return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * Bytes in a typical streamed chunk, most common first: its JSON keys (`chatcmpl-`, `completion`, `fingerprint`), the
+ * digits of its timestamps and model dates, then English content. Capitals are rarest: only ids and sentences have them.
+ */
+const COMMON_IN_CHUNKS = Buffer.from('" :,{}etaoinscrhlmdpu-_0123456789fgbkyw.jxvqz[]TAISOWCBPHMFDRLNEGUYVKJXQZ');
+
+function commonness(byte: number): number {
+  const at = COMMON_IN_CHUNKS.indexOf(byte);
+  return at < 0 ? 0 : COMMON_IN_CHUNKS.length - at;
 }
 
 /** `text` with `secret` masked (see maskSecret): for an upstream's error message in a log event or an error. */
