@@ -226,6 +226,24 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     }
   });
 
+  it("reads an upstream's error fields as the types say (strings or null): Azure's envelope without type, a numeric code, a string error", async () => {
+    const client = createFallbackClient({ ...options, config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'a' }] } });
+    const thrown = async () => (await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
+    azure.enqueue(replies.azureRateLimited(0));
+    const azureErr = await thrown();
+    expect([azureErr.status, azureErr.code, azureErr.type, azureErr.param, azureErr.error?.type]).toEqual([429, '429', null, null, null]);
+    expect(azureErr.error?.message).toContain('exceeded token rate limit');
+    // An OpenAI-compatible server's numeric code; the fields OpenAI does not have (Azure's innererror) are kept.
+    azure.enqueue({ status: 400, body: { error: { message: 'bad', type: 'invalid_request_error', code: 400, innererror: { code: 'ResponsibleAIPolicyViolation' } } } });
+    const numeric = await thrown();
+    expect([numeric.code, numeric.error?.code, numeric.error?.['innererror']]).toEqual(['400', '400', { code: 'ResponsibleAIPolicyViolation' }]);
+    expect((numeric.body as { error: { code: unknown } }).error.code).toBe(400); // the body stays as it came
+    // `{ "error": "text" }`: its message, as the SDK's APIError words it.
+    azure.enqueue({ status: 500, body: { error: 'upstream exploded' } });
+    const text = await thrown();
+    expect([text.status, text.error, text.code]).toEqual([500, { message: 'upstream exploded', type: null, param: null, code: null }, null]);
+  });
+
   it('never lets loadbalance pick a target of weight 0, even when rounding leaves the pick past every weight', async () => {
     // Math.random()'s largest value: 1.7 * it, less each weight in turn, stays >= 0 after the last weighted target.
     const random = jest.spyOn(Math, 'random').mockReturnValue(1 - 2 ** -53);
@@ -538,7 +556,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     // As APIError: the envelope's type and param; a body whose error is no object (a proxy's text) has none.
     const bad = new FallbackRequestError(400, { error: { message: 'bad n', type: 'invalid_request_error', param: 'n', code: null } }, [], {});
     expect([bad.type, bad.param, bad.code]).toEqual(['invalid_request_error', 'n', null]);
-    expect(new FallbackRequestError(502, { error: 'Bad gateway' }, [], {}).error).toBeNull();
+    expect(new FallbackRequestError(502, { error: 'Bad gateway' }, [], {}).error).toEqual({ message: 'Bad gateway', type: null, param: null, code: null });
   });
 
   it('throws on a stream that breaks mid-way, and picks named configs', async () => {

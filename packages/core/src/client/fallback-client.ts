@@ -74,8 +74,12 @@ export class FallbackRequestError extends Error {
   override readonly name = 'FallbackRequestError';
   // Own fields, as the SDK's APIError has them, not getters: JSON.stringify and loggers' error serializers (pino's)
   // copy an error's own properties, and a log line without the code is little help.
-  /** The envelope's error object (as the SDK's `APIError.error`), when the body is OpenAI's envelope. */
-  readonly error: OpenAIErrorBody['error'] | null;
+  /**
+   * The envelope's error (as the SDK's `APIError.error`), when the body has one: OpenAI's four fields read as their
+   * types say (Azure's has no `type`; an OpenAI-compatible server may send a numeric `code`, or a string `error`), and
+   * the rest as sent (Azure's `innererror`). `body` keeps it as it came.
+   */
+  readonly error: UpstreamErrorObject | null;
   /** Stable code when the error is Switchyard's own or the upstream's envelope has one. */
   readonly code: string | null;
   /** The envelope's `param` (as the SDK's `APIError.param`). */
@@ -97,13 +101,29 @@ export class FallbackRequestError extends Error {
     message?: string,
   ) {
     super(message ?? (typeof body === 'string' ? failureMessage(status, undefined, body) : failureMessage(status, body, undefined)));
-    const error = (body as Partial<OpenAIErrorBody> | null)?.error;
-    this.error = error && typeof error === 'object' ? error : null;
+    this.error = errorObjectOf((body as { error?: unknown } | null)?.error);
     this.code = this.error?.code ?? null;
     this.param = this.error?.param ?? null;
     this.type = this.error?.type ?? null;
     this.requestID = headers['x-request-id'] ?? null;
   }
+}
+
+/** An upstream's error object as FallbackRequestError reads it. */
+export interface UpstreamErrorObject {
+  readonly message: string;
+  readonly type: string | null;
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly [field: string]: unknown;
+}
+
+function errorObjectOf(error: unknown): UpstreamErrorObject | null {
+  if (typeof error === 'string' && error !== '') return { message: error, type: null, param: null, code: null };
+  if (!error || typeof error !== 'object' || Array.isArray(error)) return null;
+  const { message, type, param, code } = error as Record<string, unknown>;
+  const text = (value: unknown): string | null => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : null);
+  return { ...error, message: typeof message === 'string' ? message : '', type: text(type), param: text(param), code: text(code) };
 }
 
 /** A completion as the SDK's `create` resolves to it: with the serving upstream's `x-request-id`, not enumerable. */

@@ -287,7 +287,7 @@ export class Gateway {
   /** A sink that never settled was named (see `leaveAfter`). */
   private sinkWaitWarned = false;
 
-  constructor(options: SwitchyardOptions, deps: { client?: UpstreamClient } = {}) {
+  constructor(options: SwitchyardOptions, deps: { client?: UpstreamClient | undefined } = {}) {
     this.options = resolveOptions(options);
     this.chatPathSlash = `${this.options.chatPath}/`;
     this.client = deps.client ?? createUpstreamClient();

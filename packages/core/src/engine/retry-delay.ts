@@ -47,7 +47,7 @@ function given(value: string | undefined): string | undefined {
  */
 export function retryDelayMs(
   retry: number,
-  options: { capMs: number; header?: HeaderLookup; random?: () => number },
+  options: { capMs: number; header?: HeaderLookup | undefined; random?: (() => number) | undefined },
 ): number | null {
   const hinted = options.header ? retryAfterMs(options.header) : undefined;
   if (hinted !== undefined) return hinted <= options.capMs ? hinted : null;

@@ -24,19 +24,19 @@ export interface NodeRequestOptions {
    * where a framework's own reply is taken over (Fastify's `reply.hijack()`), so that until then the host's error
    * handling (a timeout interceptor's 408) still answers in the framework's way.
    */
-  beforeWrite?: (status: number) => void;
+  beforeWrite?: ((status: number) => void) | undefined;
   /**
    * Whether a response the host started before Switchyard could write is the host's to finish (Koa pipes a streamed
    * `ctx.body` of a timeout middleware after sending its headers): it is then left alone, and logged when it ends.
    * Otherwise such a response is ended, so that a host that sent headers and moved on does not leave its client waiting.
    */
-  hostFinishes?: () => boolean;
+  hostFinishes?: (() => boolean) | undefined;
   /**
    * A framework that writes the reply itself once its middleware has returned (Koa): a JSON answer is handed to it
    * instead of written here, so middleware in front can still set headers and cookies after `await next()`. The
    * request is logged when the response closes, with the status that went out.
    */
-  respond?: (status: number, headers: Record<string, string>, body: Buffer) => void;
+  respond?: ((status: number, headers: Record<string, string>, body: Buffer) => void) | undefined;
 }
 
 /** Serves one chat completion request. Resolves when the response is handed over; never rejects. */

@@ -9,52 +9,52 @@ export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 
 /** A search over stored log events. Every field is optional; fields combine with AND. */
 export interface LogQuery {
-  traceId?: string;
+  traceId?: string | undefined;
   /** An exact status (`429`) or a class (`'5xx'`). */
-  status?: number | StatusClass;
+  status?: number | StatusClass | undefined;
   /** A named routing config's id; `null` selects requests that used the default config. */
-  configId?: string | null;
+  configId?: string | null | undefined;
   /** True: only requests served by a target other than the first; false: only the others. */
-  fallback?: boolean;
+  fallback?: boolean | undefined;
   /** The provider that served the request (for a request none served: the provider it called last). */
-  provider?: ProviderName;
+  provider?: ProviderName | undefined;
   /**
    * Requests with an attempt at this provider that failed (no answer, an answer other than 2xx, a body cut short),
    * whoever served them: during an OpenAI outage, `failedProvider: 'openai'` finds every request that paid for it.
    */
-  failedProvider?: ProviderName;
+  failedProvider?: ProviderName | undefined;
   /**
    * Requests with a failed attempt that got this status (`503`) or class (`'5xx'`), at `failedProvider` when both are
    * given (the same attempt): a 429 storm told from a 503 burst. An attempt that got no answer has no status; one
    * whose stream opened with an error event keeps its 200 status line (see `failedError`).
    */
-  failedStatus?: number | StatusClass;
+  failedStatus?: number | StatusClass | undefined;
   /**
    * Requests with a failed attempt that ended with this error code, Switchyard's (`'upstream_timeout'`,
    * `'upstream_unreachable'`, `'stream_interrupted'`, `'upstream_error_event'`...: the failures that have no status,
    * such as timeouts) or the upstream's own (`'insufficient_quota'`, `'rate_limit_exceeded'`), the same attempt as
    * `failedProvider` and `failedStatus` when given.
    */
-  failedError?: string;
+  failedError?: string | undefined;
   /** The model the client asked for, or the model (Azure: deployment) that served it. */
-  model?: string;
+  model?: string | undefined;
   /** Requests that started at or after this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an offset). */
-  from?: number | Date | string;
+  from?: number | Date | string | undefined;
   /**
    * Requests that started at or before this time: epoch ms, a Date or an ISO 8601 string (UTC unless it names an
    * offset). A string to the day, minute or second covers all of it (`'2026-11-26'`: up to 23:59:59.999).
    */
-  to?: number | Date | string;
+  to?: number | Date | string | undefined;
   /** Cost bounds in USD, inclusive. Requests of unknown cost never match a cost bound. */
-  minCostUsd?: number;
-  maxCostUsd?: number;
+  minCostUsd?: number | undefined;
+  maxCostUsd?: number | undefined;
   /** Total token bounds, inclusive. Requests without usage never match a token bound. */
-  minTokens?: number;
-  maxTokens?: number;
+  minTokens?: number | undefined;
+  maxTokens?: number | undefined;
   /** Page size. Default 50, at most 500. */
-  limit?: number;
+  limit?: number | undefined;
   /** `nextCursor` of the previous page (null or absent: the first page). */
-  cursor?: string | null;
+  cursor?: string | null | undefined;
 }
 
 /** One page of results, newest first (by `startedAt`, then `requestId`). */

@@ -60,6 +60,8 @@ export const sinks = () => [
 export const lostEvents = (store: SqliteLogStore, jsonl: JsonLinesSink): number => store.dropped + store.failed + jsonl.dropped;
 export const koaLogs = () => koaLogsMiddleware({ path: '/logs', store: new MemoryLogStore(), token: maybeString, auth: undefined, viewer: maybeFlag });
 export const expressLogs = () => logsMiddleware({ store: new MemoryLogStore({ capacity: maybeMs }), auth: undefined, allowUnauthenticated: true });
+// A query built from a request's query string: each filter may be absent.
+export const found = (store: MemoryLogStore) => store.query({ traceId: maybeTraceId, model: maybeString, fallback: maybeFlag, maxCostUsd: maybeMs, cursor: undefined });
 export const prices = () => new PriceTable({ 'gpt-4o': { prompt: 2.5, completion: 10, cached: maybeMs } });
 export const nest = () =>
   SwitchyardModule.forRoot({ config, virtualKeys: {}, isGlobal: maybeFlag, route: { path: 'v1/chat/completions', version: undefined, decorators: undefined }, logs: undefined, upstreamClient: undefined });
