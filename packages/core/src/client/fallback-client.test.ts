@@ -323,6 +323,15 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(logs.slice(1).map((e) => e.traceId)).toEqual(['from-Headers', 'from-pairs', 'from-list', 'from-parsed', expect.stringMatching(/^[0-9a-f]{32}$/)]);
   });
 
+  it("reads Portkey's headers as the HTTP route does: its trace id header, and a 400 for a routing header rather than the default config", async () => {
+    const client = createFallbackClient(options);
+    await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'x-portkey-trace-id': 'portkey-trace', 'x-portkey-metadata': '{}' } });
+    expect(logs[0]!.traceId).toBe('portkey-trace');
+    const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'x-portkey-config': 'azure-only' } }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect([err.status, err.code, err.param]).toEqual([400, 'invalid_request', 'x-portkey-config']);
+    expect(openai.requests).toHaveLength(1);
+  });
+
   it('throws on a second loop over a stream, as the SDK does, instead of ending it as if empty', async () => {
     const client = createFallbackClient(options);
     const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });

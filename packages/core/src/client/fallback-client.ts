@@ -14,6 +14,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import { MAX_TIMER_MS, positiveMs, type SwitchyardOptions } from '../config/schema';
 import { clientClosed, gatewayFrom, streamInterrupted, type Gateway, type GatewayResponse } from '../engine/gateway';
+import { PORTKEY_ROUTING_HEADERS } from '../engine/request';
 import { SwitchyardError, type OpenAIErrorBody } from '../errors';
 import { toReadable } from '../http/body-stream';
 import { errorMessage, SseFramer, streamFault } from '../http/sse-framer';
@@ -62,9 +63,10 @@ function headerEntries(headers: RequestHeaders | null | undefined): Iterable<rea
 
 /**
  * The request headers the engine reads: the only ones taken from `headers`. W3C's `tracestate` and `baggage` go with
- * `traceparent` to the host's propagator (a vendor's sampling state must travel with the trace), as over HTTP.
+ * `traceparent` to the host's propagator (a vendor's sampling state must travel with the trace), as over HTTP; and
+ * Portkey's, read as the HTTP route reads them (code moved over from Portkey may pass them per request).
  */
-const READ_HEADERS = new Set(['x-switchyard-trace-id', 'x-switchyard-config', 'traceparent', 'tracestate', 'baggage']);
+const READ_HEADERS = new Set(['x-switchyard-trace-id', 'x-switchyard-config', 'traceparent', 'tracestate', 'baggage', 'x-portkey-trace-id', ...PORTKEY_ROUTING_HEADERS]);
 
 /**
  * A request that did not succeed, as in-process callers see it: the status the HTTP route would have answered with

@@ -55,7 +55,7 @@ export function givenTraceId(headers: HeaderBag, fallback?: string): string | un
  * Portkey's headers that choose routing or credentials per request. A client moved over from Portkey may still send
  * them: served through the default config instead, it would silently get other targets than it asked for.
  */
-const PORTKEY_ROUTING_HEADERS = ['x-portkey-config', 'x-portkey-virtual-key', 'x-portkey-provider', 'x-portkey-custom-host', 'x-portkey-forward-headers', 'x-portkey-request-timeout'];
+export const PORTKEY_ROUTING_HEADERS = ['x-portkey-config', 'x-portkey-virtual-key', 'x-portkey-provider', 'x-portkey-custom-host', 'x-portkey-forward-headers', 'x-portkey-request-timeout'];
 
 /** The routing config the request names in `x-switchyard-config`, if any. Throws on one too long to be an id. */
 export function givenConfigId(headers: HeaderBag): string | undefined {
