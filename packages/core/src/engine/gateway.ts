@@ -15,7 +15,7 @@ import { calledUpstream, type AttemptLog, type LogEvent, type ServedBy, type Tok
 import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
-import { HOP_HEADER, maskedKey, maskSecret, maskSecretInEvents, redact, type UpstreamPlan } from '../providers/provider';
+import { HOP_HEADER, isProviderHost, maskedKey, maskSecret, maskSecretInEvents, redact, type UpstreamPlan } from '../providers/provider';
 import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { mergeMembers } from './body-merge';
@@ -553,7 +553,8 @@ export class Gateway {
   private headersOut(plan: UpstreamPlan, hops: string | null): Record<string, string> {
     let withHop = this.hopHeaders.get(plan.headers);
     if (withHop === undefined) {
-      withHop = PROVIDER_HOST.test(plan.origin) ? null : { ...plan.headers, [HOP_HEADER]: this.hop };
+      // The providers' own hosts: no Switchyard behind them, so no hop header to them.
+      withHop = isProviderHost(plan.origin) ? null : { ...plan.headers, [HOP_HEADER]: this.hop };
       this.hopHeaders.set(plan.headers, withHop);
     }
     if (withHop === null) return plan.headers;
@@ -1284,8 +1285,6 @@ function failedNotForTheModel(attempt: AttemptLog): boolean {
 }
 /** An engine's name in the hop header, as a Gateway makes one. */
 const HOP_NAME = /^[0-9a-f]{12}$/;
-/** The providers' own hosts: no Switchyard behind them, so no hop header to them. */
-const PROVIDER_HOST = /^https:\/\/(?:api\.openai\.com|[a-z0-9-]+\.(?:openai\.azure\.com|cognitiveservices\.azure\.com|services\.ai\.azure\.com))(?::443)?$/i;
 /** Switchyards one request may pass through: past this, a loop among several (each sending to the next). */
 const MAX_HOPS = 8;
 const LOOP_MESSAGE =

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { replies, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { Agent } from 'undici';
 import { createUpstreamClient, type UpstreamClient, type UpstreamRequest } from './upstream-client';
@@ -182,6 +184,27 @@ describe('upstream client (undici dispatch)', () => {
     expect(ports[2]).not.toBe(ports[1]);
     await client.close();
   });
+
+  it("drops an idle connection to an upstream that does not say how long it keeps one after 4 s, before such a server closes it (uvicorn's 5 s)", async () => {
+    // Reusing a socket the server is closing fails the request that was written on it: the target looks down.
+    let connections = 0;
+    const server = createServer((_req, res) => res.end('{}'));
+    server.keepAliveTimeout = 0; // no Keep-Alive header, as uvicorn and gunicorn send none
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const shared = createUpstreamClient();
+    try {
+      const send = async () => (await shared.request({ ...call(), origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })).read();
+      await send();
+      await new Promise((resolve) => setTimeout(resolve, 4_500));
+      await send();
+      expect(connections).toBe(2);
+    } finally {
+      await shared.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 15_000);
 
   it("closing a client on the shared pool leaves that pool to the process's other clients", async () => {
     const first = createUpstreamClient();

@@ -4,8 +4,9 @@
  * is a Readable stream even for a short JSON answer (~50 µs more per request than collecting chunks, issue 5).
  * A streamed answer is handed over chunk by chunk to one consumer (`BodyStream`), without a Readable either.
  */
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, Pool, type Dispatcher } from 'undici';
 import type { CancelSignal } from '../engine/cancellation';
+import { isProviderHost } from '../providers/provider';
 import type { BodyConsumer, BodyStream } from './body-stream';
 import { HeldBytes } from './held-bytes';
 import { errorEventIn, FirstEventScanner, MAX_EVENT_BYTES, unansweredEvents, type UpstreamErrorEvent } from './sse-framer';
@@ -374,6 +375,11 @@ function defaultAgent(): Agent {
     // safety net against a stream that goes silent forever.
     headersTimeout: 0,
     bodyTimeout: 300_000,
+    // Another host (a proxy, an OpenAI-compatible server) may close an idle connection sooner, without saying so in a
+    // Keep-Alive header (uvicorn after 5 s, as vLLM runs it): a request written onto it as it closes fails, and the
+    // target looks down. There, an idle connection is dropped first, after undici's (and the SDK's) default 4 s.
+    factory: (origin, options) => new Pool(origin, isProviderHost(String(origin)) ? options : { ...options, keepAliveTimeout: OTHER_HOSTS_KEEP_ALIVE_MS }),
   });
   return shared;
 }
+const OTHER_HOSTS_KEEP_ALIVE_MS = 4_000;

@@ -123,6 +123,13 @@ export function maskedKey(key: string): string {
   return key.length >= 20 ? `${key.slice(0, 3)}...${key.slice(-4)}` : '***';
 }
 
+const PROVIDER_HOST = /^https:\/\/(?:api\.openai\.com|[a-z0-9-]+\.(?:openai\.azure\.com|cognitiveservices\.azure\.com|services\.ai\.azure\.com))(?::443)?$/i;
+
+/** Whether an origin is OpenAI's or Azure OpenAI's own host (not a proxy, a compatible server or another Switchyard). */
+export function isProviderHost(origin: string): boolean {
+  return PROVIDER_HOST.test(origin);
+}
+
 /** Splits a base URL into the pool origin and a path prefix without a trailing slash. */
 export function splitBaseUrl(base: string): { origin: string; prefix: string } {
   const url = new URL(base);
