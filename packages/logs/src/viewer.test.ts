@@ -369,7 +369,8 @@ describe('viewer page in headless Chromium', () => {
     expect(all.requests).toBeGreaterThan(50);
     await shared.click('#totals');
     await shared.locator('#summary', { hasText: `${all.requests} requests · ${all.fallbacks} fell back · ` }).waitFor();
-    expect(await shared.locator('#summary').textContent()).toMatch(/ · since (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{3} · updated /);
+    expect(await shared.locator('#summary').textContent()).toMatch(/ · since (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\.\d{3}$/);
+    expect(await shared.locator('#updated').textContent()).toMatch(/^ · updated \d\d:\d\d:\d\d$/);
     expect(await shared.locator('#totals').isVisible()).toBe(false);
     await shared.close();
     expect(pageErrors).toEqual([]);
@@ -396,6 +397,15 @@ describe('viewer page in headless Chromium', () => {
       ...first, requestId: 'circuit-1', traceId: 'circuit-open', startedAt: at - 2, status: 200, fallback: true,
       attempts: [
         { target: 'targets[0].targets[0]', provider: 'openai', model: 'gpt-4o', status: null, durationMs: 0, error: { code: 'circuit_open', message: 'Skipped: its circuit is open (cb_config) after 5 failures within 30 s; it is tested again in 27 s.' } },
+        { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod', status: 200, durationMs: 5 },
+      ],
+      servedBy: { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod' },
+    });
+    // A stream whose first event was the upstream's error: Switchyard's code on the attempt, the upstream's beside it.
+    store.write({
+      ...first, requestId: 'quota-1', traceId: 'quota-stream', startedAt: at - 3, status: 200, stream: true, fallback: true,
+      attempts: [
+        { target: 'targets[0]', provider: 'openai', model: 'gpt-4o', status: 200, durationMs: 5, error: { code: 'upstream_error_event', message: 'You exceeded your current quota.' }, upstreamError: { code: 'insufficient_quota', message: 'You exceeded your current quota.' } },
         { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod', status: 200, durationMs: 5 },
       ],
       servedBy: { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod' },
@@ -429,6 +439,31 @@ describe('viewer page in headless Chromium', () => {
     await said.waitFor();
     expect(await said.textContent()).toBe('Too many requests');
     await page.keyboard.press('Escape');
+
+    // "Failed with" takes a code in another case as the code logged (the API matches codes exactly); the attempt's
+    // card says the upstream's code, the one searched for, beside Switchyard's own.
+    await page.fill('input[name=failedStatus]', 'Insufficient_Quota');
+    await page.press('input[name=failedStatus]', 'Enter');
+    await page.waitForURL(/\?failedError=insufficient_quota$/);
+    await rowCount(page, 1);
+    expect(await page.inputValue('input[name=failedStatus]')).toBe('insufficient_quota');
+    await page.locator('tr.row', { hasText: 'quota-stream' }).click();
+    const card = page.locator('#detail.open #attempts tbody tr').first();
+    await card.waitFor();
+    expect(await card.locator('td').nth(6).textContent()).toBe('upstream_error_event: You exceeded your current quota.upstream: insufficient_quota');
+    await page.keyboard.press('Escape');
+    // What is none of a status, a class or a code is said, not searched for as a code nothing has.
+    for (const typo of ['50x', '429, 503']) {
+      await page.fill('input[name=failedStatus]', typo);
+      await page.press('input[name=failedStatus]', 'Enter');
+      await page.locator('#error.show', { hasText: `Failed with takes a status (503), a class (5xx) or an error code` }).waitFor();
+      await rowCount(page, 0);
+      expect(await page.getAttribute('input[name=failedStatus]', 'aria-invalid')).toBe('true');
+    }
+    await page.fill('input[name=failedStatus]', '');
+    await page.press('input[name=failedStatus]', 'Enter');
+    await circuit.waitFor();
+    expect(await page.getAttribute('input[name=failedStatus]', 'aria-invalid')).toBeNull();
 
     // The token stops working while live: live mode stops, and what is typed in the token box stays.
     await page.check('#live');
@@ -469,12 +504,12 @@ describe('viewer page in headless Chromium', () => {
     await store.flush();
     await page.goto(`${app.url}/switchyard/logs/?model=totals-model#token=${TOKEN}`);
     await rowCount(page, 50);
-    expect(await page.locator('#summary').textContent()).toMatch(/^50\+ requests · in the 50 loaded: 0 fell back · \$0\.00367 \+ 1 unpriced · /);
+    expect(await page.locator('#summary').textContent()).toMatch(/^50\+ requests · in the 50 loaded: 0 fell back · \$0\.00367 \+ 1 unpriced$/);
     // From the keyboard: every match's figures come in (announced: the header is a status), the focus moves on.
     await page.focus('#totals');
     await page.keyboard.press('Enter');
     const since = await page.evaluate((t) => (globalThis as unknown as { fmtTime(t: number): string }).fmtTime(t), t0);
-    await page.locator('#summary', { hasText: `60 requests · 10 fell back · $0.0137 + 1 unpriced · since ${since} · updated ` }).waitFor();
+    await page.locator('#summary', { hasText: `60 requests · 10 fell back · $0.0137 + 1 unpriced · since ${since}` }).waitFor();
     expect(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement.id)).toBe('refresh');
     expect(await page.getAttribute('#summary', 'role')).toBe('status');
     // Another search (more than a page again): the totals were the last one's, so the loaded rows' figures show.
@@ -642,7 +677,14 @@ describe('viewer page in headless Chromium', () => {
       await berlin.locator('tr.row', { hasText: 'summer-1' }).click();
       await berlin.locator('#detail.open').waitFor({ timeout: 500 });
       expect(await berlin.locator('#detail-body').textContent()).toBe('Loading req-july…');
+      // Typing in a filter meanwhile: the record's arrival leaves the focus there (it moves only from the row clicked).
+      await berlin.focus('input[name=model]');
+      await berlin.keyboard.type('gpt');
       await berlin.locator('#detail.open #attempts').waitFor();
+      expect(await berlin.evaluate(() => (globalThis as unknown as { document: { activeElement: { name?: string } } }).document.activeElement.name)).toBe('model');
+      await berlin.keyboard.type('-4o');
+      expect(await berlin.inputValue('input[name=model]')).toBe('gpt-4o');
+      await berlin.fill('input[name=model]', '');
       await berlin.keyboard.press('Escape');
 
       // A search the store fails: a failure, not "no requests match", and no fresh "updated" time.
@@ -651,6 +693,7 @@ describe('viewer page in headless Chromium', () => {
       await berlin.press('input[name=traceId]', 'Enter');
       await berlin.locator('td.empty', { hasText: 'Could not load the logs' }).waitFor();
       expect(await berlin.locator('#summary').textContent()).toBe('Could not load the logs');
+      expect(await berlin.locator('#updated').textContent()).toBe('');
 
       // A sign-in page where the API's answer should be: a failure too, and the page recovers once the API is back.
       broken = false;
@@ -661,7 +704,8 @@ describe('viewer page in headless Chromium', () => {
       signIn = false;
       await berlin.click('#refresh');
       await rowCount(berlin, 1);
-      expect(await berlin.locator('#summary').textContent()).toMatch(/^1 request · 0 fell back · .* · updated \d\d:\d\d:\d\d$/);
+      expect(await berlin.locator('#summary').textContent()).toMatch(/^1 request · 0 fell back · \$[\d.]+$/);
+      expect(await berlin.locator('#updated').textContent()).toMatch(/^ · updated \d\d:\d\d:\d\d$/);
     } finally {
       await context.close();
       await viewer.close();
@@ -935,6 +979,177 @@ describe('viewer page in headless Chromium', () => {
       expect(await small.inputValue('select[name=fallback]')).toBe('');
     } finally {
       await phone.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+  it('names its controls and the open row for assistive tech, hints in readable grey, and fits an error code in Failed with', async () => {
+    const p = await browser.newPage({ viewport: { width: 1600, height: 760 } });
+    p.on('pageerror', (err) => pageErrors.push(err.message));
+    try {
+      await p.goto(`${app.url}/switchyard/logs/#token=${TOKEN}`);
+      await p.locator('tr.row').nth(1).waitFor();
+      // Each control by what it does, not by its glyph or by a word another box shares.
+      for (const [role, name] of [['button', 'Light or dark theme'], ['textbox', 'Min cost USD'], ['textbox', 'Max cost USD'], ['textbox', 'Min tokens'], ['textbox', 'Max tokens']] as const) {
+        expect([name, await p.getByRole(role, { name, exact: true }).count()]).toEqual([name, 1]);
+      }
+      // A row says it opens something, and the open one says it is.
+      const hint = await p.locator('tr.row').first().getAttribute('aria-describedby');
+      expect(await p.locator(`#${hint}`).textContent()).toMatch(/open.*details/i);
+      await p.locator('tr.row').nth(1).click();
+      await p.locator('#detail.open #attempts').waitFor();
+      expect(await p.getByRole('button', { name: 'Close details', exact: true }).count()).toBe(1);
+      expect(await p.locator('tr.row[aria-current=true]').count()).toBe(1);
+      expect(await p.locator('tr.row').nth(1).getAttribute('aria-current')).toBe('true');
+      await p.keyboard.press('Escape');
+      expect(await p.locator('tr.row[aria-current]').count()).toBe(0);
+
+      // Placeholders read at 4.5:1 or more against their box, in either theme.
+      const contrast = () =>
+        p.evaluate(() => {
+          type Style = { color: string; backgroundColor: string };
+          const g = globalThis as unknown as { getComputedStyle(e: unknown, pseudo?: string): Style; document: { querySelectorAll(s: string): ArrayLike<unknown> } };
+          const rgba = (c: string) => (c.match(/[\d.]+/g) ?? []).map(Number);
+          const lum = (c: number[]) => {
+            const [r, gr, b] = c.map((v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+            return 0.2126 * r! + 0.7152 * gr! + 0.0722 * b!;
+          };
+          return Math.min(
+            ...Array.from(g.document.querySelectorAll('input[placeholder]'), (input) => {
+              const bg = rgba(g.getComputedStyle(input).backgroundColor);
+              const fg = rgba(g.getComputedStyle(input, '::placeholder').color);
+              const alpha = fg[3] ?? 1; // a translucent grey is seen over the box
+              const seen = [0, 1, 2].map((i) => fg[i]! * alpha + bg[i]! * (1 - alpha));
+              const [hi, lo] = [lum(seen), lum(bg)].sort((x, y) => y - x);
+              return (hi! + 0.05) / (lo! + 0.05);
+            }),
+          );
+        });
+      expect(await contrast()).toBeGreaterThanOrEqual(4.5);
+      await p.click('#theme');
+      expect(await contrast()).toBeGreaterThanOrEqual(4.5);
+
+      // An error code, the longest the box suggests, is seen whole.
+      await p.fill('input[name=failedStatus]', 'insufficient_quota');
+      expect(await p.locator('input[name=failedStatus]').evaluate((input) => {
+        const i = input as unknown as { scrollWidth: number; clientWidth: number };
+        return i.scrollWidth <= i.clientWidth;
+      })).toBe(true);
+    } finally {
+      await p.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('stays quiet in live mode while nothing changes, says Load more is busy, and tells an empty store and a server that never answers from no match', async () => {
+    const memory = new MemoryLogStore();
+    let fail = false;
+    let hang = false;
+    let slow = 0;
+    const host = express();
+    host.use('/logs/api', (_req, res, next) => {
+      if (fail) res.status(500).json({ error: { message: 'The logs could not be read.', type: 'api_error', param: null, code: 'internal_error' } });
+      else if (slow) setTimeout(next, slow);
+      else if (!hang) next(); // hung: never answers
+    });
+    host.use('/logs', logsMiddleware({ store: memory, allowUnauthenticated: true, viewer: true }));
+    const viewer = await listen(createServer(host));
+    const p = await browser.newPage({ viewport: { width: 1600, height: 760 } });
+    p.on('pageerror', (err) => pageErrors.push(err.message));
+    let lists = 0;
+    let pages = 0;
+    let answered = 0;
+    const isList = (url: string) => url.includes('/logs/api/requests?');
+    p.on('request', (r) => {
+      if (isList(r.url())) lists++;
+      if (isList(r.url()) && r.url().includes('cursor=')) pages++;
+    });
+    p.on('requestfinished', (r) => void (isList(r.url()) && answered++));
+    type Doc = { activeElement: { getAttribute(k: string): string | null; setAttribute(k: string, v: string): void; dataset: Record<string, string | undefined> } | null; getElementById(id: string): { click(): void } };
+    type Win = { document: Doc; scrollY: number; scrollTo(x: number, y: number): void; changes: Record<string, number>; MutationObserver: new (cb: () => void) => { observe(n: unknown, o: object): void } };
+    const live = () => p.evaluate(() => (globalThis as unknown as Win).document.getElementById('live').click()); // the focus stays where it is
+    const changes = () => p.evaluate(() => ({ ...(globalThis as unknown as Win).changes }));
+    const quiet = () => p.evaluate(() => void ((globalThis as unknown as Win).changes = { summary: 0, error: 0 }));
+    const state = () =>
+      p.evaluate(() => {
+        const w = globalThis as unknown as Win;
+        const a = w.document.activeElement;
+        return { mark: a?.getAttribute('data-mark') ?? null, requestId: a?.dataset.requestId, scrollY: w.scrollY };
+      });
+    const tick = async () => {
+      const before = answered;
+      await p.clock.runFor(5_000);
+      await until(() => answered > before);
+      await p.waitForTimeout(50);
+    };
+    try {
+      await p.clock.install();
+      // No request logged yet is not "no match"; filters set, it is.
+      await p.goto(`${viewer.url}/logs/`);
+      await p.locator('td.empty', { hasText: 'No requests are logged yet.' }).waitFor();
+      await p.fill('input[name=model]', 'gpt-4o');
+      await p.press('input[name=model]', 'Enter');
+      await p.locator('td.empty', { hasText: 'No requests match these filters.' }).waitFor();
+
+      const now = Date.now();
+      for (let i = 0; i < 60; i++) memory.write({ ...logs[0]!, requestId: `quiet-${i}`, traceId: `quiet-${i}`, startedAt: now - 1000 * (i + 1) });
+      await p.click('#clear');
+      await rowCount(p, 50);
+      // The focused row scrolled out of view: a tick with nothing new leaves it, the scroll and the live regions alone.
+      await p.locator('tr.row').nth(40).focus();
+      await p.evaluate(() => {
+        const w = globalThis as unknown as Win;
+        w.document.activeElement!.setAttribute('data-mark', 'focused');
+        w.scrollTo(0, 0);
+        w.changes = { summary: 0, error: 0 };
+        for (const id of ['summary', 'error']) new w.MutationObserver(() => void w.changes[id]!++).observe(w.document.getElementById(id), { childList: true, characterData: true, subtree: true });
+      });
+      await live();
+      await tick();
+      await tick();
+      expect(await state()).toEqual({ mark: 'focused', requestId: 'quiet-40', scrollY: 0 });
+      expect(await changes()).toEqual({ summary: 0, error: 0 });
+      // The time of the last refresh is beside the status, not in it (it would be read out every 5 s).
+      expect(await p.locator('#updated').textContent()).toMatch(/ · updated \d\d:\d\d:\d\d$/);
+      expect(await p.locator('#summary').textContent()).not.toContain('updated');
+      // A request comes in: its row is added, the focus stays on its request, and the page does not scroll to it.
+      memory.write({ ...logs[0]!, requestId: 'quiet-new', traceId: 'quiet-new', startedAt: now });
+      await tick();
+      await rowCount(p, 51);
+      expect(await state()).toEqual({ mark: null, requestId: 'quiet-40', scrollY: 0 });
+      // The endpoint fails tick after tick: the alert is set once, not every 5 s.
+      fail = true;
+      await tick();
+      await p.locator('#error.show', { hasText: 'The logs could not be read.' }).waitFor();
+      await quiet();
+      await tick();
+      await tick();
+      expect(await changes()).toEqual({ summary: 0, error: 0 });
+      fail = false;
+      await live();
+
+      // A slow "Load more" says it is busy, and clicks meanwhile ask for nothing more.
+      slow = 800;
+      await p.click('#more');
+      expect([await p.getAttribute('#more', 'aria-busy'), await p.getAttribute('#more', 'aria-disabled')]).toEqual(['true', 'true']);
+      await p.click('#more', { force: true });
+      await p.click('#more', { force: true });
+      await rowCount(p, 61);
+      expect(pages).toBe(1);
+      expect(await p.getAttribute('#more', 'aria-busy')).toBeNull();
+      slow = 0;
+
+      // A server that never answers: after 30 s the search fails, and says why, instead of loading for good.
+      hang = true;
+      const asked = lists;
+      await p.fill('input[name=model]', 'gpt-4o');
+      await p.press('input[name=model]', 'Enter');
+      await until(() => lists > asked);
+      await p.clock.runFor(30_000);
+      await p.locator('td.empty', { hasText: 'Could not load the logs: The server did not answer within 30 s.' }).waitFor({ timeout: 5000 });
+      expect(await p.locator('#error').textContent()).toBe('The server did not answer within 30 s.');
+    } finally {
+      await p.close();
+      await viewer.close();
     }
     expect(pageErrors).toEqual([]);
   });

@@ -23,7 +23,7 @@ header h1{font-size:15px;margin:0;font-weight:650;letter-spacing:-.01em}
 header h1 span{color:var(--muted);font-weight:450}
 .logo{width:22px;height:22px;border-radius:6px;background:linear-gradient(135deg,var(--accent),var(--fb));display:inline-block}
 .spacer{flex:1}
-#summary{color:var(--muted)}
+#summary,#updated{color:var(--muted)}
 button,input,select{font:inherit;color:inherit}
 button{background:var(--panel);border:1px solid var(--line);border-radius:6px;padding:4px 10px;cursor:pointer}
 button:hover{background:var(--hover)}
@@ -32,7 +32,9 @@ form#filters{display:flex;flex-wrap:wrap;gap:8px 10px;align-items:flex-end;paddi
 form#filters label{display:flex;flex-direction:column;gap:2px;font-size:11px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 form#filters input,form#filters select{background:var(--bg);color:var(--fg);border:1px solid var(--line);border-radius:6px;padding:4px 7px;min-width:0;text-transform:none;letter-spacing:0;font-size:13px}
 form#filters input:focus,form#filters select:focus{outline:2px solid var(--accent);outline-offset:-1px}
-.w-trace{width:250px}.w-s{width:78px}.w-m{width:130px}.w-t{width:215px}.w-st{width:100px}
+.w-trace{width:250px}.w-s{width:78px}.w-m{width:130px}.w-t{width:215px}.w-st{width:100px}.w-fw{width:180px}
+/* The browser's own placeholder grey reads under 4.5:1 on the boxes' background. */
+form#filters input::placeholder{color:var(--muted);opacity:1}
 .range{display:flex;gap:4px}
 #error{display:none;margin:10px 16px 0;padding:8px 12px;border-radius:6px;background:var(--err-bg);color:var(--err)}
 #error.show{display:block}
@@ -57,10 +59,11 @@ tbody tr.row.fb.selected{box-shadow:inset 3px 0 0 var(--fb),inset 6px 0 0 var(--
 .sub{color:var(--muted)}
 .empty{padding:30px;text-align:center;color:var(--muted)}
 #more{display:block;margin:12px auto}
+#more[aria-busy=true]{cursor:progress;opacity:.6}
 #detail{position:fixed;top:0;right:0;bottom:0;width:min(560px,100vw);background:var(--panel);border-left:1px solid var(--line);box-shadow:-12px 0 30px rgba(0,0,0,.12);transform:translateX(105%);transition:transform .15s ease,visibility 0s linear .15s;visibility:hidden;z-index:3;overflow:auto;padding:16px 18px}
 #detail.open{transform:none;visibility:visible;transition:transform .15s ease}
 @media (prefers-reduced-motion:reduce){#detail,#detail.open{transition:none}}
-@media (max-width:700px){header{flex-wrap:wrap}#summary{order:9;flex-basis:100%}#totals{order:10}}
+@media (max-width:700px){header{flex-wrap:wrap}#status-line{order:9;flex-basis:100%}#totals{order:10}}
 /* By the table area's own width (a window up to 1400 px, or a wider one with the drawer beside the table): a
    32-digit trace id stays whole, a long model is cut on one line. */
 @container (max-width:1368px){.trace{max-width:235px}.clip{max-width:110px}#requests th:nth-child(1),#requests td:nth-child(1),#requests td:nth-child(3),#requests td:nth-child(4),#requests td:nth-child(5){white-space:normal}}
@@ -145,6 +148,8 @@ function el(tag, cls, children, title) {
   });
   return node;
 }
+/** Sets a node's text only when it changes: a live region is read out at every write, even of the same words. */
+function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
 function headers() {
   var t = sessionStorage.getItem(TOKEN_KEY);
   // Not in Authorization: that header stays the browser's, for a proxy in front that asks for its own (Basic) login.
@@ -196,6 +201,13 @@ function upstreamSaid(u) {
   if (typeof u !== 'object') return String(u);
   return (u.code ? u.code + ': ' : '') + (typeof u.message === 'string' ? u.message : '');
 }
+/** The upstream's error beside Switchyard's: its code, and its message unless the one shown already says it. */
+function upstreamBeside(u, shown) {
+  var says = function (text) { return typeof text === 'string' && text !== '' && String(shown).indexOf(text) < 0 ? text : ''; };
+  if (typeof u !== 'object') return says(String(u));
+  var message = says(u.message);
+  return (u.code || '') + (u.code && message ? ': ' : '') + message;
+}
 function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
 
 var TEXT_FILTERS = ['traceId', 'status', 'failedStatus', 'configId', 'model', 'minCostUsd', 'maxCostUsd', 'minTokens', 'maxTokens'];
@@ -203,6 +215,16 @@ var CHOICE_FILTERS = ['fallback', 'provider', 'failedProvider'];
 var FILTERS = TEXT_FILTERS.concat(CHOICE_FILTERS, ['from', 'to', 'failedError']);
 // The default config has no id: the Config box names it so (the API's configId= with nothing after it).
 var DEFAULT_CONFIG = '(default)';
+// The codes the box suggests, by their lower case: one typed in another case is searched as it is logged (the API
+// matches codes exactly). Others are sent as typed: an upstream's own code may have capitals (Azure's DeploymentNotFound).
+var KNOWN_CODES = {};
+Array.prototype.forEach.call($('failed-errors').options, function (o) { KNOWN_CODES[o.value.toLowerCase()] = o.value; });
+/** Why the search cannot be what was meant (a typo in "Failed with"), or ''. The API would take any text as a code. */
+function searchProblem(p) {
+  var code = p.get('failedError');
+  if (code === null || /^[A-Za-z][A-Za-z0-9_]*$/.test(code)) return '';
+  return 'Failed with takes a status (503), a class (5xx) or an error code (letters, digits and _, such as insufficient_quota): "' + code + '" is none of these.';
+}
 // A shared link's from/to, exact to the millisecond, while the minute-precision box still shows them unchanged.
 var exactTime = {};
 function filterParams() {
@@ -213,7 +235,10 @@ function filterParams() {
     if ((k === 'minCostUsd' || k === 'maxCostUsd') && v.charAt(0) === '$') v = v.slice(1);
     if (k === 'configId' && v === DEFAULT_CONFIG) p.set(k, '');
     // One box for how an attempt failed: a status or class, else an error code (a timeout has no status).
-    else if (k === 'failedStatus' && v !== '' && !/^(?:\\d+|[1-5]xx)$/i.test(v)) p.set('failedError', v);
+    else if (k === 'failedStatus' && v !== '' && !/^(?:\\d+|[1-5]xx)$/i.test(v)) {
+      if (KNOWN_CODES[v.toLowerCase()]) f.elements[k].value = v = KNOWN_CODES[v.toLowerCase()];
+      p.set('failedError', v);
+    }
     else if (v !== '') p.set(k, v);
   });
   CHOICE_FILTERS.forEach(function (k) { if (f.elements[k].value) p.set(k, f.elements[k].value); });
@@ -264,13 +289,25 @@ function fillFilters() {
   });
 }
 
-function showError(msg) { var e = $('error'); e.textContent = msg || ''; e.className = msg ? 'show' : ''; }
+// The alert is a live region: the same failure again (a live tick's) is not read out again every 5 s.
+function showError(msg) { var e = $('error'); setText(e, msg || ''); e.className = msg ? 'show' : ''; }
 
 var NOT_THE_API = 'The server answered with something other than the logs API (a sign-in page?).';
-function request(url) {
+// A server (or a proxy) that never answers would leave "Loading…" on screen for good: given up after this long.
+// Not the totals ('patient'): an aggregate over a big store may take longer, and the rows' figures show meanwhile.
+var ANSWER_MS = 30000, NO_ANSWER = 'The server did not answer within ' + ANSWER_MS / 1000 + ' s.';
+function request(url, patient) {
+  var ctl = new AbortController(), late = patient ? null : setTimeout(function () { ctl.abort(); }, ANSWER_MS);
   // fetch's own failure text ("Failed to fetch") says nothing to someone reading logs.
-  return fetch(url, { headers: headers(), credentials: 'same-origin' }).catch(function () { throw new Error('Could not reach the server.'); }).then(function (res) {
-    return res.json().catch(function () { return {}; }).then(function (body) {
+  return fetch(url, { headers: headers(), credentials: 'same-origin', signal: ctl.signal }).catch(function () {
+    throw new Error(ctl.signal.aborted ? NO_ANSWER : 'Could not reach the server.');
+  }).then(function (res) {
+    return res.json().catch(function () {
+      // Its body stalled: as good as no answer.
+      if (ctl.signal.aborted) throw new Error(NO_ANSWER);
+      return {};
+    }).then(function (body) {
+      clearTimeout(late);
       // A 401 of the logs endpoint's own (its challenge names its realm), not a proxy's or the host's login.
       if (res.status === 401 && /realm="switchyard-logs"/.test(res.headers.get('www-authenticate') || '')) {
         var had = sessionStorage.getItem(TOKEN_KEY);
@@ -307,6 +344,23 @@ var pending = false, loadError = null, updatedAt = null;
 // The last load's request while it is on its way: a live tick waits for it (a slow search over a big store would
 // otherwise pile up one request per tick, each a query the store runs in turn).
 var loading = null;
+// "Load more"'s request while it is on its way: the button says so (aria-busy; aria-disabled, not disabled, which
+// would drop the keyboard's focus from it) and further clicks wait for it.
+var moreLoading = null;
+function moreBusy(asked) {
+  moreLoading = asked;
+  var more = $('more'), done = function () {
+    if (moreLoading !== asked) return;
+    moreLoading = null;
+    more.removeAttribute('aria-busy');
+    more.removeAttribute('aria-disabled');
+    more.textContent = 'Load more';
+  };
+  more.setAttribute('aria-busy', 'true');
+  more.setAttribute('aria-disabled', 'true');
+  more.textContent = 'Loading more…';
+  asked.then(done, done);
+}
 function busy(on) {
   pending = on;
   $('rows').classList.toggle('busy', on);
@@ -314,7 +368,7 @@ function busy(on) {
   if (!on) return;
   // An empty table says it is loading (not the last search's "no match" or failure); rows on screen are dimmed.
   if (rows.length === 0) { loadError = null; render(); }
-  $('summary').textContent = 'Loading…';
+  setText($('summary'), 'Loading…');
   // Totals of the rows on screen would count a search that is being replaced.
   $('totals').style.display = 'none';
 }
@@ -326,7 +380,7 @@ function fetchTotals(search) {
   // The same search's totals on their way are shared; another search's are not waited for (their answer is dropped).
   if (totalsLoading && totalsFor === search) return totalsLoading;
   totalsFor = search;
-  var asked = totalsLoading = request(summaryApi + (search ? '?' + search : '')).then(function (data) {
+  var asked = totalsLoading = request(summaryApi + (search ? '?' + search : ''), true).then(function (data) {
     if (!data || typeof data.requests !== 'number') throw new Error(NOT_THE_API);
     if (String(applied) !== search) return;
     // Timed by their own answer: rows refreshed since do not make older totals look newer.
@@ -359,6 +413,12 @@ function load(mode, step) {
   }
   var search = String(applied);
   if (append && (!cursor || shown !== search)) return Promise.resolve();
+  // One page more at a time: clicks while one is on its way (a slow store) would each ask again, and drop the last.
+  if (append && moreLoading) return moreLoading;
+  var problem = searchProblem(applied);
+  var box = $('filters').elements.failedStatus;
+  if (problem) box.setAttribute('aria-invalid', 'true');
+  else box.removeAttribute('aria-invalid');
   var p = new URLSearchParams(applied);
   if (append) p.set('cursor', cursor);
   // A refresh of the rows on screen reloads them from the top, with room for a page of new ones: a request logged
@@ -370,7 +430,9 @@ function load(mode, step) {
   var bottom = mode === 'refresh' && shown === search && rows.length ? rows[rows.length - 1].requestId : null;
   // The rows on screen answer another search: dimmed, and the summary says so, until this one's arrive.
   if (!append && shown !== search) busy(true);
-  var asked = loading = request(api + '?' + p);
+  // Refused here as the API refuses a bad filter: said, and no rows under it.
+  var asked = loading = problem ? Promise.reject(new Error(problem)) : request(api + '?' + p);
+  if (append) moreBusy(asked);
   // One that never settles (a stalled connection) stops live mode only for a while: after 30 s ticks ask again.
   var settled = function () { clearTimeout(stale); if (loading === asked) loading = null; };
   var stale = setTimeout(settled, 30000);
@@ -413,13 +475,30 @@ function load(mode, step) {
   });
 }
 
-/** Rebuilds the table; the row that had the focus (or the one named) gets it back. */
+/** Marks the open request's row, to the eye and to assistive tech. */
+function markOpen() {
+  Array.prototype.forEach.call($('rows').children, function (tr) {
+    var on = selected !== null && tr.dataset.requestId === selected;
+    tr.classList.toggle('selected', on);
+    if (on) tr.setAttribute('aria-current', 'true');
+    else tr.removeAttribute('aria-current');
+  });
+}
+// What the rows on screen were drawn from: a live tick that brings nothing new leaves them as they are (the focus,
+// the scroll, a screen reader's place in them).
+var drawn = null;
+/** Rebuilds the table when what it shows changed; the row named gets the focus, as does a rebuilt focused row. */
 function render(focusId) {
-  var body = $('rows'), active = document.activeElement, refocus = null;
-  if (focusId === undefined) focusId = active && active.dataset && active.dataset.requestId;
-  body.textContent = '';
-  if (rows.length === 0) {
-    var td = el('td', 'empty', [loadError ? 'Could not load the logs: ' + loadError : pending ? 'Loading…' : 'No requests match these filters.']);
+  var body = $('rows'), active = document.activeElement, named = focusId !== undefined;
+  if (!named) focusId = active && active.dataset && active.dataset.requestId;
+  // With today's date: a time shows its date once it is no longer today's.
+  var key = JSON.stringify([rows, loadError, pending, shown, new Date().toDateString()]);
+  var rebuild = key !== drawn;
+  drawn = key;
+  if (rebuild) body.textContent = '';
+  if (rebuild && rows.length === 0) {
+    // No filter set and nothing found: the store is empty, which "no match" would hide.
+    var td = el('td', 'empty', [loadError ? 'Could not load the logs: ' + loadError : pending ? 'Loading…' : shown === '' ? 'No requests are logged yet.' : 'No requests match these filters.']);
     td.colSpan = 8;
     body.appendChild(el('tr', null, [td]));
   }
@@ -430,6 +509,7 @@ function render(focusId) {
     // Totals count them: a failure nobody paid for is no unknown cost).
     if (typeof e.costUsd === 'number') { cost += e.costUsd; priced++; }
     else if (e.usage || (e.servedBy && (e.status < 300 || e.status === 499))) unpriced++;
+    if (!rebuild) return;
     // When every target failed, the last one's error is what the client got: not "served".
     var failed = e.status >= 400;
     var served = e.servedBy
@@ -445,7 +525,7 @@ function render(focusId) {
     // The answer started, then broke (a stream cut, an error event): the status alone would look healthy.
     var servedAttempt = servedAt >= 0 && e.status < 400 ? e.attempts[servedAt] : null;
     var broke = servedAttempt && servedAttempt.error ? servedAttempt.error : null;
-    var tr = el('tr', 'row' + (e.fallback ? ' fb' : '') + (selected === e.requestId ? ' selected' : ''), [
+    var tr = el('tr', 'row' + (e.fallback ? ' fb' : ''), [
       el('td', 'mono', [fmtTime(e.startedAt)], new Date(e.startedAt).toISOString()),
       el('td', null, [el('span', 'mono trace', [e.traceId], e.traceId)]),
       el('td', null, [el('span', 'clip', [e.model || '—'], e.model), e.stream ? el('span', 'sub', [' · stream']) : null]),
@@ -457,6 +537,8 @@ function render(focusId) {
     ]);
     tr.dataset.requestId = e.requestId;
     tr.tabIndex = 0;
+    // A row is a table row to assistive tech (its cells keep their column names): the hint says it opens.
+    tr.setAttribute('aria-describedby', 'row-hint');
     tr.addEventListener('click', function () {
       // A drag that selected text in the row (a trace id being copied) is no click to open it.
       var sel = window.getSelection();
@@ -464,18 +546,23 @@ function render(focusId) {
       open(e.requestId);
     });
     tr.addEventListener('keydown', function (ev) { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); open(e.requestId); } });
-    if (e.requestId === focusId) refocus = tr;
     body.appendChild(tr);
   });
-  if (refocus) refocus.focus();
+  markOpen();
+  var row = focusId ? rowOf(focusId) : null;
+  if (named) { if (row && row !== document.activeElement) row.focus(); }
+  // The focused row was rebuilt: its new one takes the focus where the page is (a live tick must not scroll the list).
+  else if (row && active && !active.isConnected) row.focus({ preventScroll: true });
   var all = cursor && totals && totals.search === shown ? totals : null;
   var costText = function (known, none) { return known === 0 && none > 0 ? 'cost unknown' : fmtCost(known) + (none ? ' + ' + none + ' unpriced' : ''); };
+  // The time of the figures stays out of the status (a live region): it changes at every tick, figures or not.
   var updated = function (at) { return at === null ? '' : ' · updated ' + fmtTime(at).slice(0, 8); };
-  if (loadError || pending) $('summary').textContent = loadError ? 'Could not load the logs' : 'Loading…';
+  if (loadError || pending) setText($('summary'), loadError ? 'Could not load the logs' : 'Loading…');
   // Every match counted (asked for with Totals): how many, what it cost, since when; as of their own answer.
-  else if (all) $('summary').textContent = fmtCount(all.data.requests) + ' requests · ' + fmtCount(all.data.fallbacks) + ' fell back · ' + costText(all.data.costUsd, all.data.unpriced) + (all.data.firstStartedAt === null ? '' : ' · since ' + fmtTime(all.data.firstStartedAt)) + updated(all.at);
+  else if (all) setText($('summary'), fmtCount(all.data.requests) + ' requests · ' + fmtCount(all.data.fallbacks) + ' fell back · ' + costText(all.data.costUsd, all.data.unpriced) + (all.data.firstStartedAt === null ? '' : ' · since ' + fmtTime(all.data.firstStartedAt)));
   // With more pages, the figures after the count are the loaded rows': said, as the count's + says it of the count.
-  else $('summary').textContent = rows.length + (cursor ? '+ requests · in the ' + rows.length + ' loaded: ' : rows.length === 1 ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + costText(cost, unpriced) + updated(updatedAt);
+  else setText($('summary'), rows.length + (cursor ? '+ requests · in the ' + rows.length + ' loaded: ' : rows.length === 1 ? ' request · ' : ' requests · ') + fallbacks + ' fell back · ' + costText(cost, unpriced));
+  setText($('updated'), loadError || pending ? '' : updated(all ? all.at : updatedAt));
   $('more').style.display = cursor ? 'block' : 'none';
   var offer = cursor && !all && !loadError && !pending;
   // The button goes once the totals are in: the keyboard's focus moves on to Refresh rather than to nowhere.
@@ -484,14 +571,17 @@ function render(focusId) {
 }
 
 // Only the latest opened request is shown: a slow answer for a row clicked before, or after a close, is dropped.
-var opened = 0;
+var opened = 0, openedFrom = null;
 // Whether the history entry of a covering drawer is the current one; and a Back of our own that popstate must ignore.
 var drawerEntry = false, ownBack = false;
 function open(id) {
   selected = id;
   // Only the marks change: rebuilding the rows would drop a selection in them and the focus.
-  Array.prototype.forEach.call($('rows').children, function (tr) { tr.classList.toggle('selected', tr.dataset.requestId === id); });
+  markOpen();
   var seq = ++opened;
+  // Where the focus was as it opened: the details take it on arrival only if it is still there (not in a filter
+  // typed in meanwhile).
+  openedFrom = document.activeElement;
   // Another request's details stay on screen no longer than its row stays selected.
   if ($('detail').className !== 'open' || $('detail-body').dataset.requestId !== id) {
     $('detail-body').textContent = '';
@@ -544,6 +634,9 @@ function showDetail(e) {
   d.appendChild(el('h3', null, ['Attempts (' + e.attempts.length + ')']));
   var tbody = el('tbody');
   e.attempts.forEach(function (a, i) {
+    // Switchyard's code (upstream_error_event) beside the upstream's own (insufficient_quota), which "Failed with"
+    // finds it by.
+    var beside = a.error && a.upstreamError ? upstreamBeside(a.upstreamError, a.error.message) : '';
     tbody.appendChild(el('tr', null, [
       el('td', 'num', [i + 1]),
       el('td', 'mono', atDots(a.target)),
@@ -553,6 +646,7 @@ function showDetail(e) {
       el('td', 'num', [fmtMs(a.durationMs)]),
       el('td', 'err-text', [
         a.error ? a.error.code + ': ' + a.error.message : upstreamSaid(a.upstreamError),
+        beside ? el('div', null, ['upstream: ' + beside]) : null,
         a.upstreamRequestId ? el('div', 'sub mono', ['request id ' + a.upstreamRequestId]) : null,
       ]),
     ]));
@@ -567,7 +661,11 @@ function showDetail(e) {
   d.appendChild(json);
   $('detail').className = 'open';
   document.body.classList.add('drawer');
-  $('close').focus();
+  var now = document.activeElement;
+  var stayed = !now || now === document.body || now === openedFrom || $('detail').contains(now) ||
+    // The row it was opened from, rebuilt by a live tick meanwhile.
+    (openedFrom && now.dataset && openedFrom.dataset && now.dataset.requestId !== undefined && now.dataset.requestId === openedFrom.dataset.requestId);
+  if (stayed) $('close').focus();
 }
 
 /**
@@ -700,9 +798,9 @@ const BODY = `
 <a href="#requests" class="skip" id="skip">Skip to the requests</a>
 <header>
   <span class="logo"></span><h1>Switchyard <span>request logs</span></h1>
-  <span class="spacer"></span><span id="summary" role="status"></span><button type="button" id="totals" title="Count every request these filters match, not only the loaded ones">Totals</button>
+  <span class="spacer"></span><span id="status-line"><span id="summary" role="status"></span><span id="updated"></span></span><button type="button" id="totals" title="Count every request these filters match, not only the loaded ones">Totals</button>
   <label class="sub"><input type="checkbox" id="live"> live</label>
-  <button type="button" id="refresh">Refresh</button><button type="button" id="theme" title="Light / dark">◐</button>
+  <button type="button" id="refresh">Refresh</button><button type="button" id="theme" title="Light / dark" aria-label="Light or dark theme">◐</button>
 </header>
 <form id="filters" autocomplete="off">
   <label>Trace id<input name="traceId" class="w-trace mono" placeholder="exact trace id"></label>
@@ -710,14 +808,14 @@ const BODY = `
   <label>Fallback<select name="fallback"><option value="">any</option><option value="true">fell back</option><option value="false">no fallback</option></select></label>
   <label>Provider<select name="provider"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
   <label>Failed at<select name="failedProvider" title="Requests with a failed attempt at this provider, whoever served them"><option value="">any</option><option value="openai">OpenAI</option><option value="azure-openai">Azure OpenAI</option></select></label>
-  <label>Failed with<input name="failedStatus" class="w-st" placeholder="503 or 5xx" list="failed-errors" title="Requests with a failed attempt that got this status, or ended with this error code, such as upstream_timeout (at the provider of Failed at, if set)"></label>
+  <label>Failed with<input name="failedStatus" class="w-fw" placeholder="503 or 5xx" list="failed-errors" title="Requests with a failed attempt that got this status, or ended with this error code, such as upstream_timeout (at the provider of Failed at, if set)"></label>
   <datalist id="failed-errors"><option value="429"><option value="5xx"><option value="upstream_timeout"><option value="upstream_unreachable"><option value="stream_interrupted"><option value="upstream_error_event"><option value="insufficient_quota"><option value="rate_limit_exceeded"></datalist>
   <label>Model<input name="model" class="w-m" placeholder="e.g. gpt-4o"></label>
   <label>Config<input name="configId" class="w-s" placeholder="id" title="A config id, or (default) for the default config"></label>
   <label>From<input name="from" type="datetime-local" class="w-t"></label>
   <label>To<input name="to" type="datetime-local" class="w-t"></label>
-  <label>Cost USD<span class="range"><input name="minCostUsd" class="w-s" placeholder="min"><input name="maxCostUsd" class="w-s" placeholder="max"></span></label>
-  <label>Tokens<span class="range"><input name="minTokens" class="w-s" placeholder="min"><input name="maxTokens" class="w-s" placeholder="max"></span></label>
+  <label>Cost USD<span class="range"><input name="minCostUsd" class="w-s" placeholder="min" aria-label="Min cost USD"><input name="maxCostUsd" class="w-s" placeholder="max" aria-label="Max cost USD"></span></label>
+  <label>Tokens<span class="range"><input name="minTokens" class="w-s" placeholder="min" aria-label="Min tokens"><input name="maxTokens" class="w-s" placeholder="max" aria-label="Max tokens"></span></label>
   <button type="submit" class="primary">Apply</button><button type="button" id="clear">Clear</button>
 </form>
 <div id="error" role="alert"></div>
@@ -728,8 +826,9 @@ const BODY = `
     <tbody id="rows"></tbody>
   </table>
   <button type="button" id="more">Load more</button>
+  <span id="row-hint" hidden>Press Enter to open its details</span>
 </main>
-<aside id="detail" aria-label="Request"><button type="button" id="close">Close ✕</button><div id="detail-body"></div></aside>
+<aside id="detail" aria-label="Request"><button type="button" id="close" aria-label="Close details">Close ✕</button><div id="detail-body"></div></aside>
 `;
 
 /** The page, with the response's CSP nonce on its only script and style. */
