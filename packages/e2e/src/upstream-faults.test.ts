@@ -256,6 +256,40 @@ describe('upstreams that misbehave', () => {
     expect([cut.status, cut.attempts[0]!.error?.code, cut.usage]).toEqual([499, 'client_closed', null]);
   });
 
+  it("logs as complete a stream left at its finish_reason when Azure's async content filter sends more than 4 KiB of annotations after it", async () => {
+    // Azure's asynchronous filter: the finish chunk, then a chunk of filter offsets per window (no delta, empty id),
+    // then usage and [DONE] once the filter caught up.
+    const chunk = (fields: object) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', ...fields })}\n\n`;
+    const annotation = (i: number) =>
+      `data: ${JSON.stringify({ choices: [{ index: 0, finish_reason: null, content_filter_offsets: { check_offset: i * 40, start_offset: i * 40, end_offset: i * 40 + 40 }, content_filter_results: { hate: { filtered: false, severity: 'safe' }, self_harm: { filtered: false, severity: 'safe' }, sexual: { filtered: false, severity: 'safe' }, violence: { filtered: false, severity: 'safe' }, protected_material_text: { filtered: false, detected: false }, protected_material_code: { filtered: false, detected: false } } }], created: 0, id: '', model: '', object: '' })}\n\n`;
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const after = Array.from({ length: 12 }, (_, i) => annotation(i)).join('');
+      expect(after.length).toBeGreaterThan(4096);
+      res.write(chunk({ choices: [{ index: 0, delta: { content: 'whole' }, finish_reason: null }] }) + chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }));
+      setTimeout(() => res.write(after), 5);
+      setTimeout(() => res.end(`${chunk({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } })}data: [DONE]\n\n`), 300);
+    };
+    const stream = await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+    for await (const part of stream) if (part.choices[0]?.finish_reason) break;
+    const logged = await takeLog();
+    expect([logged.status, logged.attempts[0]!.error?.code, logged.usage?.total_tokens]).toEqual([200, undefined, 5]);
+  });
+
+  it('passes on an event stream that comes with no media type (Azure behind API Management has sent none), labelled as one', async () => {
+    for (const type of [undefined, '']) {
+      handler = (_req, res) => {
+        if (type !== undefined) res.setHeader('content-type', type);
+        res.writeHead(200);
+        res.end(`${event('un')}${event('labelled')}data: [DONE]\n\n`);
+      };
+      const { data: stream, response } = await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }).withResponse();
+      const { got, err } = await drain(stream);
+      expect([got, err, response.headers.get('content-type')]).toEqual([['un', 'labelled'], undefined, 'text/event-stream']);
+      expect((await takeLog()).status).toBe(200);
+    }
+  });
+
   it('ends with the SSE error event, not a clean end, when the upstream closes in the middle of an event', async () => {
     handler = cutMidEvent;
     const { got, err } = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));

@@ -815,7 +815,7 @@ export class Gateway {
       if (res.status >= 400) failedRequestId = upstreamRequestIdOf(res.headers, leaf);
       if (res.status === 401) this.warnKeyRefused(leaf, plan.origin);
       // An event stream's key works once its first event is no error (below): a 200 status line says nothing yet.
-      else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300 && !(run.stream && isEventStream(res.headers))) this.keyWorks(leaf, plan.origin);
+      else if (KEYS_REFUSED_WARNED.size > 0 && res.status < 300 && !(run.stream && isEventStream(res.headers, true))) this.keyWorks(leaf, plan.origin);
       if (res.status < 400 && res.status >= 300) {
         // A redirect (a custom_host on http where https is served, a moved path): the SDK could not follow it either
         // (no Location is forwarded, and a POST must not be replayed elsewhere unasked). Nothing was sent: fall back.
@@ -825,7 +825,7 @@ export class Gateway {
       let body: Buffer | null = null;
       let stream: BodyStream | null = null;
       const encoding = contentCoding(res.headers['content-encoding']);
-      if (run.stream && res.status < 300 && isEventStream(res.headers)) {
+      if (run.stream && res.status < 300 && isEventStream(res.headers, true)) {
         if (encoding !== null) {
           // We ask for identity: a compressed stream cannot be passed event by event. Nothing was sent yet: fall back.
           res.discard();
@@ -912,6 +912,8 @@ export class Gateway {
         headers[name] = redact(Array.isArray(value) ? value.join(', ') : value, leaf.endpoint.secret);
       }
     }
+    // A stream that came unlabelled is said to be one (a browser's EventSource, a proxy's buffering, go by the label).
+    if (stream && !headers['content-type']?.trim()) headers['content-type'] = 'text/event-stream';
     const first = run.attempts[0]!;
     const fallback = first.target !== leaf.path;
     this.switchyardHeaders(headers, log.traceId ?? '', run.attempts, fallback, leaf.path, res.status);
@@ -1121,11 +1123,16 @@ function sdkReadsAsJson(type: string | string[] | undefined): boolean {
   return media.includes('application/json') || media.endsWith('+json');
 }
 
-/** An SSE body, to pass on event by event (media types are case-insensitive). */
-function isEventStream(headers: UpstreamResponse['headers']): boolean {
+/**
+ * An SSE body, to pass on event by event (media types are case-insensitive). For a stream request, also one with no
+ * media type: Azure behind API Management has sent none, and the SDK reads a stream whatever its label (one that is
+ * JSON after all ends before a first event, and falls back).
+ */
+function isEventStream(headers: UpstreamResponse['headers'], unlabelledToo = false): boolean {
   // The first of two (a proxy may add its own), as a fetch client's reader would start with it.
   const type = header(headers, 'content-type');
-  return type !== undefined && /^text\/event-stream/i.test(type);
+  if (type === undefined || type.trim() === '') return unlabelledToo;
+  return /^text\/event-stream/i.test(type);
 }
 
 /** A compressed body decoded beyond this is refused: a small body must not inflate the host's memory without bound. */

@@ -116,6 +116,8 @@ function noteChoices(text: string, seen: Set<unknown>, finished: Set<unknown>): 
 }
 
 const TAIL_BYTES = 4096;
+/** A finish_reason that is set (`"finish_reason":null` is not), as JSON writers space it or not. */
+const FINISHED = [Buffer.from('"finish_reason":"'), Buffer.from('"finish_reason": "')];
 
 /**
  * What follows a stream's last finish_reason (a usage chunk and [DONE], a few hundred bytes, at once), read for the
@@ -134,6 +136,8 @@ export class StreamTail {
    * (logprobs make a chunk 2 KB) can push another's chunks out of the tail, which then looks complete without it.
    */
   private readonly choices: { seen: Set<unknown>; finished: Set<unknown> } | null;
+  /** One choice: its finish_reason (a string) was in chunks that left the tail. */
+  private finishedBefore = false;
 
   /** `n`: the choices the request asked for (1 when absent). */
   constructor(private readonly n = 1) {
@@ -152,8 +156,19 @@ export class StreamTail {
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.bytes += chunk.length;
+    // Cut back to TAIL_BYTES once it holds twice that: the chunks dropped are searched in one go, not one by one.
+    if (this.bytes < 2 * TAIL_BYTES) return;
+    const dropped: Buffer[] = [];
     while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= TAIL_BYTES) {
-      this.bytes -= this.chunks.shift()!.length;
+      const first = this.chunks.shift()!;
+      this.bytes -= first.length;
+      dropped.push(first);
+    }
+    // One choice's finish_reason may be followed by more than the tail holds: Azure's asynchronous content filter
+    // sends a chunk of filter offsets per window after it. (JSON text escapes a quote, so none is in content.)
+    if (this.choices === null && !this.finishedBefore && dropped.length > 0) {
+      const text = Buffer.concat(dropped);
+      this.finishedBefore = FINISHED.some((key) => text.includes(key));
     }
   }
 
@@ -163,7 +178,9 @@ export class StreamTail {
    */
   answerComplete(): boolean {
     if (this.firstError !== null || this.chunks.length === 0) return false;
-    // One choice: its finish_reason is in the last events, as nothing of it follows. Several: seen over the whole
+    if (this.finishedBefore) return true;
+    // One choice: its finish_reason is in the last events (or was, before filter annotations pushed it out of the
+    // tail), as nothing of it follows. Several: seen over the whole
     // stream, and all `n` of them (one may not have started when another finished).
     const { seen, finished } = this.choices ?? noteChoices(Buffer.concat(this.chunks, this.bytes).toString('utf8'), new Set(), new Set());
     return seen.size > 0 && finished.size === seen.size && finished.size >= this.n;
