@@ -244,6 +244,16 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect([text.status, text.error, text.code]).toEqual([500, { message: 'upstream exploded', type: null, param: null, code: null }, null]);
   });
 
+  it("keeps the override_params it was built with when the caller edits its options object in place (preparing the next config)", async () => {
+    const override = { response_format: { type: 'text' }, stop: ['END'] };
+    const mine = { ...options, config: { strategy: { mode: 'single' as const }, targets: [{ virtual_key: 'o', override_params: override }] } };
+    const client = createFallbackClient(mine);
+    override.response_format.type = 'json_object';
+    override.stop.push('STOP');
+    await client.chat.completions.create({ model: 'gpt-4o', messages });
+    expect(openai.requests[0]!.body).toMatchObject({ response_format: { type: 'text' }, stop: ['END'] });
+  });
+
   it('never lets loadbalance pick a target of weight 0, even when rounding leaves the pick past every weight', async () => {
     // Math.random()'s largest value: 1.7 * it, less each weight in turn, stays >= 0 after the last weighted target.
     const random = jest.spyOn(Math, 'random').mockReturnValue(1 - 2 ** -53);

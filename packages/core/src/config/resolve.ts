@@ -354,7 +354,9 @@ class Resolver {
   resolve(config: TargetConfig, at: PropertyKey[], parent: Scope, targetPath = ''): RouteNode {
     const isStrategy = config.targets !== undefined || config.strategy !== undefined;
     const scope: Scope = {
-      overrideParams: config.override_params ? { ...parent.overrideParams, ...config.override_params } : parent.overrideParams,
+      // A copy to the bottom (JSON, as the schema checked): a caller editing its options object in place, to build the
+      // next config, must not change the running one's requests.
+      overrideParams: config.override_params ? { ...parent.overrideParams, ...(JSON.parse(JSON.stringify(config.override_params)) as Record<string, unknown>) } : parent.overrideParams,
       retry: config.retry ? retryPolicy(config.retry) : parent.retry,
       // 0 reads as unset, as in Portkey's gateway (`if (requestTimeout)`): the parent's, else none.
       requestTimeoutMs: config.request_timeout || parent.requestTimeoutMs,
