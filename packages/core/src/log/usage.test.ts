@@ -96,4 +96,13 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
     const failed = tailOf(event([{ index: 0, delta: {}, finish_reason: 'stop' }]), Buffer.from('data: {"error":{"message":"overloaded"}}\n\n'));
     expect(failed.answerComplete()).toBe(false);
   });
+
+  it('with n > 1, counts only the choices asked for: an upstream inventing indexes neither holds them all nor blocks the answer', () => {
+    const tail = new StreamTail(2);
+    tail.pushEvents([event([{ index: 0, delta: {}, finish_reason: 'stop' }, { index: 1, delta: {}, finish_reason: 'stop' }])]);
+    for (let i = 2; i < 20_000; i++) tail.pushEvents([event([{ index: i, delta: { content: 'x' }, finish_reason: null }]), event([{ index: `${i}` }])]);
+    expect(tail.answerComplete()).toBe(true);
+    const sets = (tail as unknown as { choices: { seen: Set<unknown>; finished: Set<unknown> } }).choices;
+    expect([sets.seen.size, sets.finished.size]).toEqual([2, 2]);
+  });
 });

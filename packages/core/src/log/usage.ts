@@ -98,8 +98,12 @@ function skipSpace(data: Buffer, i: number): number {
   return i;
 }
 
-/** Adds the choice indexes of the chunks in `text`, and of those with a finish_reason, to the two sets. */
-function noteChoices(text: string, seen: Set<unknown>, finished: Set<unknown>): { seen: Set<unknown>; finished: Set<unknown> } {
+/**
+ * Adds the choice indexes of the chunks in `text`, and of those with a finish_reason, to the two sets: only those
+ * under `n` (an index left out is the first), so that sets kept over a whole stream stay as small as the choices asked
+ * for, whatever indexes an upstream invents.
+ */
+function noteChoices(text: string, n: number, seen: Set<unknown>, finished: Set<unknown>): { seen: Set<unknown>; finished: Set<unknown> } {
   for (const data of eventsData(text)) {
     let chunk: { choices?: unknown } | null;
     try {
@@ -108,8 +112,10 @@ function noteChoices(text: string, seen: Set<unknown>, finished: Set<unknown>): 
       continue; // [DONE], or a tail event cut short: not a chunk
     }
     for (const choice of Array.isArray(chunk?.choices) ? (chunk.choices as Array<{ index?: unknown; finish_reason?: unknown } | null>) : []) {
-      seen.add(choice?.index);
-      if (choice?.finish_reason) finished.add(choice.index);
+      const index = choice?.index ?? 0;
+      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= n) continue;
+      seen.add(index);
+      if (choice?.finish_reason) finished.add(index);
     }
   }
   return { seen, finished };
@@ -149,7 +155,7 @@ export class StreamTail {
     const event = this.firstError === null ? firstErrorEventAmong(pieces) : null;
     // Not one after [DONE], where a client stops reading (the tail still holds it: little follows a [DONE]).
     if (event && !holdsDone(this.chunks)) this.firstError = event.message;
-    if (this.choices) for (const piece of pieces) noteChoices(piece.toString('utf8'), this.choices.seen, this.choices.finished);
+    if (this.choices) for (const piece of pieces) noteChoices(piece.toString('utf8'), this.n, this.choices.seen, this.choices.finished);
     for (const piece of pieces) this.push(piece);
   }
 
@@ -180,9 +186,10 @@ export class StreamTail {
     if (this.firstError !== null || this.chunks.length === 0) return false;
     if (this.finishedBefore) return true;
     // One choice: its finish_reason is in the last events (or was, before filter annotations pushed it out of the
-    // tail), as nothing of it follows. Several: seen over the whole
-    // stream, and all `n` of them (one may not have started when another finished).
-    const { seen, finished } = this.choices ?? noteChoices(Buffer.concat(this.chunks, this.bytes).toString('utf8'), new Set(), new Set());
+    // tail), as nothing of it follows; read from the tail, any index counts (a second choice where one was asked for
+    // is one more to finish). Several: seen over the whole stream, and all `n` of them (one may not have started when
+    // another finished).
+    const { seen, finished } = this.choices ?? noteChoices(Buffer.concat(this.chunks, this.bytes).toString('utf8'), Infinity, new Set(), new Set());
     return seen.size > 0 && finished.size === seen.size && finished.size >= this.n;
   }
 
