@@ -114,7 +114,7 @@ export function createMetricsSink(options: MetricsSinkOptions = {}): MetricsSink
     (registered('histogram', name, labelNames) as PromClient.Histogram<L> | undefined) ?? new prom.Histogram<L>({ name: prefix + name, help, labelNames, buckets, registers: [registry] });
 
   const requests = counter('requests_total', 'Chat completion requests, by provider, status and fallback.', ['provider', 'status', 'fallback']);
-  const fallbacks = counter('fallbacks_total', 'Requests served by a target other than the first, by serving provider.', ['provider']);
+  const fallbacks = counter('fallbacks_total', 'Requests answered by a target other than the first (a success, or the last target\'s error when all failed), by that provider.', ['provider']);
   const requestSeconds = histogram('request_duration_seconds', 'Request latency until the response ended, by provider, fallback and outcome (ok, error, client_error, client_closed).', ['provider', 'fallback', 'outcome']);
   const attemptSeconds = histogram('attempt_duration_seconds', 'Upstream attempt latency, by provider and outcome (status, error code, or insufficient_quota).', ['provider', 'outcome']);
   const skipped = counter('skipped_targets_total', 'Targets a request did not call, by provider and reason (circuit_open, model_not_deployed).', ['provider', 'reason']);

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import express from 'express';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { LogEvent } from '@switchyard/core';
+import { createFallbackClient, type LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
 import { expressAdapter, listen, type RunningApp } from '../../e2e/src/support/adapters';
@@ -320,6 +320,21 @@ describe('OpenTelemetry spans', () => {
     expect([request().attributes['error.type'], request().status.code]).toEqual(['invalid_request', 0]);
     exporter.reset();
     logs.length = 0;
+  });
+
+  it("counts a target's retries on their attempt spans (http.request.resend_count), so a backend can tell a retry from another call", async () => {
+    registerSdk();
+    const client = createFallbackClient(seedOptions(up, logs, { config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod', retry: { attempts: 2, use_retry_after_header: true } }, { virtual_key: 'azure-prod' }] } }));
+    for (let i = 0; i < 3; i++) up.openai.enqueue(replies.rateLimited(0));
+    await client.chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 1);
+    const attempts = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT).sort((a, b) => ms(a.startTime) - ms(b.startTime));
+    expect(attempts.map((s) => [s.attributes['gen_ai.provider.name'], s.attributes['http.request.resend_count']])).toEqual([
+      ['openai', undefined],
+      ['openai', 1],
+      ['openai', 2],
+      ['azure.ai.openai', undefined],
+    ]);
   });
 
   it('marks a request that failed everywhere as an error, and stops once the SDK is unregistered', async () => {

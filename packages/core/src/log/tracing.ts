@@ -97,6 +97,8 @@ export interface TraceEnd {
 export class RequestTrace {
   /** Each attempt's span and start, in the order of `attempts`; none for an attempt that called no upstream. */
   private readonly attemptSpans: Array<{ span: Span; start: number } | undefined> = [];
+  /** Calls sent so far to each target: a retry's span says it is one (HTTP's resend count), not another call. */
+  private readonly sentTo = new Map<string, number>();
 
   /**
    * Whether the sampler kept the request: a request it dropped (a ratio sampler's unsampled share) records no
@@ -151,6 +153,9 @@ export class RequestTrace {
       'server.port': url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
     };
     if (attempt.virtualKey !== undefined) attrs['switchyard.virtual_key'] = attempt.virtualKey;
+    const sent = this.sentTo.get(attempt.target) ?? 0;
+    this.sentTo.set(attempt.target, sent + 1);
+    if (sent > 0) attrs['http.request.resend_count'] = sent;
     return this.tracer.startSpan(`chat ${attempt.model}`, { kind: this.api.SpanKind.CLIENT, startTime: hrTime(startedAt, this.offset), attributes: attrs }, this.context);
   }
 
