@@ -14,6 +14,12 @@ export type SwitchyardModuleOptions = Omit<SwitchyardOptions, 'basePath'> & {
    * proxy. Default: Switchyard's own keep-alive pool.
    */
   upstreamClient?: UpstreamClient | undefined;
+  /**
+   * How long `app.close()` waits for requests in flight (an in-process stream a background job reads) before the
+   * log sinks are flushed, in ms. Default 10000: keep it under your orchestrator's grace period. Those still running
+   * then are named in a `SwitchyardShutdownWarning`: their log events may come after the stores closed.
+   */
+  shutdownDrainMs?: number | undefined;
 };
 
 /** A Nest controller version (as `@Controller({ version })` takes it). */

@@ -401,6 +401,24 @@ describe('SwitchyardModule', () => {
     expect([queued.length, written.length]).toEqual([0, 1]);
   });
 
+  it('waits shutdownDrainMs for requests in flight at app.close(), then names those still running in a warning', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const app = await NestFactory.create(SwitchyardModule.forRoot({ ...config.switchyard(), shutdownDrainMs: 300 }), { logger: false });
+      await app.init();
+      // A background job's stream it never reads to its end: it would hold the close forever.
+      await app.get(SwitchyardService).createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      const started = Date.now();
+      await app.close();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(warn.mock.calls).toEqual([[expect.stringMatching(/^1 Switchyard request was still in flight 300 ms into app\.close\(\)/), 'SwitchyardShutdownWarning']]);
+    } finally {
+      warn.mockRestore();
+    }
+    const bad = Test.createTestingModule({ imports: [SwitchyardModule.forRoot({ ...config.switchyard(), shutdownDrainMs: -1 })] }).compile();
+    await expect(bad).rejects.toThrow('shutdownDrainMs: must be a whole number of milliseconds');
+  });
+
   /**
    * Serves the app, sends a chat request the upstream never answers, and closes the app with it in flight; resolves
    * once closed, with the client's request (settled with its error).

@@ -1,5 +1,5 @@
 import { Inject, Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule, type OnApplicationShutdown } from '@nestjs/common';
-import { createLogsHandler, Gateway, isLogsPath, SwitchyardOptionsError, type LogsHandlerOptions, type OptionsIssue } from '@switchyard/core';
+import { createLogsHandler, Gateway, isLogsPath, MAX_TIMER_MS, SwitchyardOptionsError, type LogsHandlerOptions, type OptionsIssue } from '@switchyard/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   SWITCHYARD_ASYNC_OPTIONS_TYPE, SWITCHYARD_EXTRAS_ISSUES, SWITCHYARD_GATEWAY, SWITCHYARD_OPTIONS, SwitchyardConfigurableModule, asyncKeyIssues, withIssues,
@@ -14,8 +14,11 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
     throw new SwitchyardOptionsError([{ path: 'useFactory', message: `returned ${options === null ? 'null' : typeof options}, not the options object` }]);
   }
   // `route` and `basePath` are not in the type, but plain JS or a shared options object may still carry them.
-  const { logs, route, basePath, upstreamClient, ...rest } = options as SwitchyardModuleOptions & { route?: unknown; basePath?: unknown };
+  const { logs, route, basePath, upstreamClient, shutdownDrainMs, ...rest } = options as SwitchyardModuleOptions & { route?: unknown; basePath?: unknown };
   const issues: OptionsIssue[] = [...extrasIssues, ...logsIssues(logs)];
+  if (shutdownDrainMs !== undefined && !(Number.isInteger(shutdownDrainMs) && shutdownDrainMs >= 0 && shutdownDrainMs <= MAX_TIMER_MS)) {
+    issues.push({ path: 'shutdownDrainMs', message: `must be a whole number of milliseconds from 0 to ${MAX_TIMER_MS}` });
+  }
   // Nest fixes its routes before a factory runs: the route is given beside it, and a basePath has no meaning here.
   if (route !== undefined) {
     issues.push({ path: 'route', message: 'give it to forRoot/forRootAsync beside the options (forRootAsync({ route, useFactory })), not from useFactory' });
@@ -33,7 +36,7 @@ function createGateway(options: SwitchyardModuleOptions, extrasIssues: OptionsIs
   return gateway;
 }
 
-/** How long `app.close()` waits for requests in flight before the sinks are flushed. */
+/** How long `app.close()` waits for requests in flight before the sinks are flushed, unless `shutdownDrainMs` says. */
 const SHUTDOWN_DRAIN_MS = 10_000;
 
 /** The logs endpoint's problems, checked with the engine's (at module init, not first when Nest mounts it). */
@@ -84,17 +87,26 @@ export class SwitchyardModule extends SwitchyardConfigurableModule implements Ne
   /**
    * `app.close()` (or a signal with `enableShutdownHooks`): the events the sinks still queue are written first, as a
    * store made in `useFactory` has no other owner to flush it. The sinks stay open (a test may reuse one). Requests
-   * still in flight are waited for first (up to 10 s: an in-process stream nobody reads would never end): those a
-   * forced close cut (`forceCloseConnections`) log their 499 only after the server closed.
+   * still in flight are waited for first (up to `shutdownDrainMs`, 10 s: an in-process stream nobody reads would never
+   * end): those a forced close cut (`forceCloseConnections`) log their 499 only after the server closed.
    */
   async onApplicationShutdown(): Promise<void> {
+    const waitMs = this.options.shutdownDrainMs ?? SHUTDOWN_DRAIN_MS;
     let timer: NodeJS.Timeout | undefined;
-    const cap = new Promise<void>((resolve) => {
+    const cap = new Promise<boolean>((resolve) => {
       // Not unref'd: with only a stuck request left, the process would exit here, before the flush below.
-      timer = setTimeout(resolve, SHUTDOWN_DRAIN_MS);
+      timer = setTimeout(() => resolve(false), waitMs);
     });
-    await Promise.race([this.gateway.drain(), cap]);
+    const drained = await Promise.race([this.gateway.drain().then(() => true), cap]);
     clearTimeout(timer);
+    const open = drained ? 0 : this.gateway.requestsInFlight;
+    if (open > 0) {
+      // Not silent: their events come after the stores (closed by their own modules) may have closed, or never.
+      process.emitWarning(
+        `${open} Switchyard request${open === 1 ? ' was' : 's were'} still in flight ${waitMs} ms into app.close() (an in-process stream not read to its end, or a background job's call): its log event is lost if it ends after the log store closed. Stop such work first (an onModuleDestroy that aborts it), or raise shutdownDrainMs.`,
+        'SwitchyardShutdownWarning',
+      );
+    }
     await Promise.all(this.gateway.options.sinks.map((sink) => (sink as FlushableSink).flush?.()));
   }
 

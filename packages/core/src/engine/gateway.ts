@@ -308,6 +308,13 @@ export class Gateway {
     return new Promise((resolve) => this.drainWaiters.push({ upTo, resolve }));
   }
 
+  /** Requests started and not yet logged (each one's event emitted and its async sinks done): what drain() waits for. */
+  get requestsInFlight(): number {
+    let open = this.inFlight;
+    for (const count of this.olderInFlight.values()) open += count;
+    return open;
+  }
+
   /**
    * For adapters that read the body before `handle()`: the request counts as in flight (for `drain()`) from now. Give
    * the ticket this returns to `handle()` (`ticket`) or `reject()`, which take it over, or to `leave()` if neither
