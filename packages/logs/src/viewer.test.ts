@@ -460,6 +460,11 @@ describe('viewer page in headless Chromium', () => {
       await rowCount(page, 0);
       expect(await page.getAttribute('input[name=failedStatus]', 'aria-invalid')).toBe('true');
     }
+    // A name Object.prototype has is no known code: searched as typed, not replaced by what the prototype holds.
+    await page.fill('input[name=failedStatus]', 'constructor');
+    await page.press('input[name=failedStatus]', 'Enter');
+    await page.waitForURL(/\?failedError=constructor$/);
+    expect(await page.inputValue('input[name=failedStatus]')).toBe('constructor');
     await page.fill('input[name=failedStatus]', '');
     await page.press('input[name=failedStatus]', 'Enter');
     await circuit.waitFor();

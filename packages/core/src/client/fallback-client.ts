@@ -291,8 +291,8 @@ async function* parseStream(res: GatewayResponse, signal: AbortSignal | undefine
   let streamError: unknown;
   // The whole events the framer passes on are what the log reads usage from, as on the HTTP route.
   const feed = (pieces: Buffer[]) => {
-    res.observe(pieces);
-    for (const piece of pieces) parser.feed(decoder.decode(piece, { stream: true }));
+    // The events as the HTTP route sends them: one that quotes the target's key has it masked.
+    for (const piece of res.observe(pieces)) parser.feed(decoder.decode(piece, { stream: true }));
   };
   try {
     try {

@@ -97,6 +97,17 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
     expect(failed.answerComplete()).toBe(false);
   });
 
+  it("sees a finish_reason that filter annotations pushed out of the tail, also one split across the upstream's reads", () => {
+    const annotation = Buffer.from(`data: ${JSON.stringify({ id: '', choices: [{ index: 0, finish_reason: null, content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: 40 }, content_filter_results: { hate: { filtered: false, severity: 'safe' } } }] })}\n\n`);
+    const finish = event([{ index: 0, delta: {}, finish_reason: 'stop' }]);
+    for (const at of [0, finish.indexOf('"finish_reason"') + 5]) {
+      const tail = new StreamTail();
+      tail.pushEvents(at === 0 ? [finish] : [finish.subarray(0, at), finish.subarray(at)]);
+      for (let i = 0; i < 100; i++) tail.pushEvents([annotation]);
+      expect([at, tail.answerComplete()]).toEqual([at, true]);
+    }
+  });
+
   it('with n > 1, counts only the choices asked for: an upstream inventing indexes neither holds them all nor blocks the answer', () => {
     const tail = new StreamTail(2);
     tail.pushEvents([event([{ index: 0, delta: {}, finish_reason: 'stop' }, { index: 1, delta: {}, finish_reason: 'stop' }])]);

@@ -173,7 +173,8 @@ export class StreamTail {
     // One choice's finish_reason may be followed by more than the tail holds: Azure's asynchronous content filter
     // sends a chunk of filter offsets per window after it. (JSON text escapes a quote, so none is in content.)
     if (this.choices === null && !this.finishedBefore && dropped.length > 0) {
-      const text = Buffer.concat(dropped);
+      // With the start of the first piece kept: a finish_reason split across the upstream's reads is seen whole.
+      const text = Buffer.concat([...dropped, this.chunks[0]!.subarray(0, FINISHED[1]!.length - 1)]);
       this.finishedBefore = FINISHED.some((key) => text.includes(key));
     }
   }

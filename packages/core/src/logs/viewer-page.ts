@@ -217,7 +217,7 @@ var FILTERS = TEXT_FILTERS.concat(CHOICE_FILTERS, ['from', 'to', 'failedError'])
 var DEFAULT_CONFIG = '(default)';
 // The codes the box suggests, by their lower case: one typed in another case is searched as it is logged (the API
 // matches codes exactly). Others are sent as typed: an upstream's own code may have capitals (Azure's DeploymentNotFound).
-var KNOWN_CODES = {};
+var KNOWN_CODES = Object.create(null); // no prototype: "constructor" typed in the box is no known code
 Array.prototype.forEach.call($('failed-errors').options, function (o) { KNOWN_CODES[o.value.toLowerCase()] = o.value; });
 /** Why the search cannot be what was meant (a typo in "Failed with"), or ''. The API would take any text as a code. */
 function searchProblem(p) {
