@@ -264,8 +264,9 @@ describe('upstreams that misbehave', () => {
       `data: ${JSON.stringify({ choices: [{ index: 0, finish_reason: null, content_filter_offsets: { check_offset: i * 40, start_offset: i * 40, end_offset: i * 40 + 40 }, content_filter_results: { hate: { filtered: false, severity: 'safe' }, self_harm: { filtered: false, severity: 'safe' }, sexual: { filtered: false, severity: 'safe' }, violence: { filtered: false, severity: 'safe' }, protected_material_text: { filtered: false, detected: false }, protected_material_code: { filtered: false, detected: false } } }], created: 0, id: '', model: '', object: '' })}\n\n`;
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const after = Array.from({ length: 12 }, (_, i) => annotation(i)).join('');
-      expect(after.length).toBeGreaterThan(4096);
+      // More than the log's tail holds (4 to 8 KiB), so the finish chunk has left it when the client stops.
+      const after = Array.from({ length: 30 }, (_, i) => annotation(i)).join('');
+      expect(after.length).toBeGreaterThan(2 * 4096);
       res.write(chunk({ choices: [{ index: 0, delta: { content: 'whole' }, finish_reason: null }] }) + chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }));
       setTimeout(() => res.write(after), 5);
       setTimeout(() => res.end(`${chunk({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } })}data: [DONE]\n\n`), 300);
@@ -727,6 +728,17 @@ describe('upstreams that misbehave', () => {
     expect(JSON.stringify([echoed.error, [...(echoed.headers?.entries() ?? [])]])).not.toContain(RAW_KEY);
     await takeLog();
 
+    // Escaped in an error body that is not JSON after all (cut short): its escapes are read as a client would.
+    handler = (req, res) => {
+      const escaped = `Bad key ${req.headers.authorization}`.replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(`{"error":{"message":"${escaped}"}`);
+    };
+    const cutShort = await fetch(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-config': 'raw-only' }, body: JSON.stringify({ model: 'gpt-4o', messages }) });
+    const cutText = await cutShort.text();
+    expect([cutShort.status, cutText]).toEqual([401, expect.stringContaining('Bad key Bearer sk-...6789')]);
+    await takeLog();
+
     // Escaped in an error event after content, read by the in-process client: masked as the caller reads it.
     handler = (req, res) => {
       const escaped = `Bad key ${req.headers.authorization}`.replace(/[a-z]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
@@ -751,6 +763,15 @@ describe('upstreams that misbehave', () => {
       expect([routed.got, (routed.err as APIError).message]).toEqual([['partial'], expect.stringContaining('Bad key Bearer sk-...6789')]);
       expect(JSON.stringify([(routed.err as APIError).error, await takeLog()])).not.toContain(RAW_KEY);
     }
+
+    // In a content chunk (an echoing proxy), read by the in-process client: masked as on the HTTP route.
+    handler = (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${event(`echo ${req.headers.authorization}`)}data: [DONE]\n\n`);
+    };
+    const echoedChunk = await drain(await createFallbackClient({ ...options(), config: options().configs!['raw-only'] }).chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([echoedChunk.got, echoedChunk.err]).toEqual([['echo Bearer sk-...6789'], undefined]);
+    await takeLog();
 
     // In the parameters of a content-type named in an error; in a 200 that is a proxy's error.
     handler = (_req, res) => {

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import Router from '@koa/router';
 import Koa from 'koa';
 import mount from 'koa-mount';
+import { AzureOpenAI } from 'openai';
 import request from 'supertest';
 import serverless from 'serverless-http';
 import { Gateway, handleNodeRequest } from '@switchyard/core';
@@ -218,6 +219,21 @@ it("Koa: as @koa/router's route handler under a prefix basePath does not name, s
   } finally {
     warn.mockRestore();
   }
+});
+
+it("Koa: serves code written on the SDK's AzureOpenAI class through a parameterised @koa/router route that names the chat path (README's recipe)", async () => {
+  const router = new Router();
+  // koa-mount takes no parameters: the route rewrites the path Switchyard reads to the one it serves.
+  router.post('/openai/deployments/:deployment/chat/completions', (ctx, next) => ((ctx.path = '/chat/completions'), next()), fallbackMiddleware(seedOptions(up, logs, { basePath: '' })));
+  const app = new Koa();
+  app.use(router.routes());
+  const url = track(await listen(createServer(app.callback())));
+  for (const deployment of ['one-deployment', 'another']) {
+    const azure = new AzureOpenAI({ endpoint: url, apiKey: 'client-key', apiVersion: '2024-10-21', deployment, maxRetries: 0 });
+    const completion = await azure.chat.completions.create({ model: 'gpt-4o', messages });
+    expect(completion.choices[0]!.message.content).toBe('Hello from openai');
+  }
+  expect((await nextLog(logs)).status).toBe(200);
 });
 
 it("Koa: under koa-mount with the full path as basePath, says once that the mount was cut from the path it got, and serves with the basePath it names; rightly mounted, says nothing", async () => {

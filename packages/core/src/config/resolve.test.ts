@@ -448,6 +448,18 @@ describe('options validation (at construction, every issue with its path)', () =
       'virtualKeys.o.provider: must be "openai" or "azure-openai" (for Portkey\'s `@provider-slug`, define a virtual key and name it in `virtual_key`)',
       "config.override_params.model: is Portkey's Model Catalog form (`@provider-slug/model`) around what looks like an API key: define a virtual key in `virtualKeys` that holds the key, and name it in `virtual_key`",
     ]);
+    // A key used as a name elsewhere (a virtual key named by its key, a config id, a deployment's model, an unknown
+    // option), or after the catalog's slash: masked wherever an error names it.
+    const named = issuesOf({
+      virtualKeys: {
+        [key]: { provider: 'openai', api_key: key },
+        az: { provider: 'azure-openai', api_key: 'az-key-1', resource_name: 'r', deployments: { [key]: 'dep' }, [key]: 1 } as never,
+      },
+      config: { virtual_key: 'x' },
+      configs: { [key]: { virtual_key: 'az', override_params: { model: `@openai/${key}` } } },
+    });
+    expect(named.join('\n')).not.toContain('abcdefghij');
+    expect(named.length).toBeGreaterThanOrEqual(3);
   });
 
   it('accepts the seed config, a single-provider config and inline targets', () => {

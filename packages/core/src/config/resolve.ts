@@ -91,9 +91,11 @@ const OPENAI_ONLY = ['openai_organization', 'openai_project'] as const;
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const key of path) {
+    // A provider key used as a name (a config id, a deployment's model) is masked, not printed into boot logs.
+    const name = typeof key === 'number' ? '' : looksLikeApiKey(String(key)) ? maskedKey(String(key)) : String(key);
     if (typeof key === 'number') out += `[${key}]`;
-    else if (/^[A-Za-z_$][\w$]*$/.test(String(key))) out += out ? `.${String(key)}` : String(key);
-    else out += `[${JSON.stringify(String(key))}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(name)) out += out ? `.${name}` : name;
+    else out += `[${JSON.stringify(name)}]`;
   }
   return out || '(options)';
 }
@@ -414,12 +416,14 @@ class Resolver {
       if (!Object.hasOwn(this.virtualKeys, config.virtual_key) || !vk) {
         if (this.invalidKeys.has(config.virtual_key)) return this.placeholder(targetPath, weight);
         // Declared ones with a problem of their own (reported at their path) are known too: not hidden from the list.
-        const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys];
+        const apiKeys = new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key));
+        // A virtual key named by its own key (Portkey's "the virtual key is the key") is listed masked.
+        const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys].map((name) => (apiKeys.has(name) || looksLikeApiKey(name) ? maskedKey(name) : name));
         // A thousand tenants' keys would make one typo a 25,000-character error: the first few say enough.
         const shown = known.length > MAX_KNOWN_SHOWN ? `${known.slice(0, MAX_KNOWN_SHOWN).join(', ')} and ${known.length - MAX_KNOWN_SHOWN} more` : known.join(', ');
         this.issues.push({
           path: formatPath([...at, 'virtual_key']),
-          message: `unknown virtual key ${shownKeyName(config.virtual_key, new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key)))}${known.length ? ` (known: ${shown})` : ''}`,
+          message: `unknown virtual key ${shownKeyName(config.virtual_key, apiKeys)}${known.length ? ` (known: ${shown})` : ''}`,
         });
         return this.placeholder(targetPath, weight);
       }

@@ -99,7 +99,7 @@ export const overrideParamsSchema = z
     // Portkey's Model Catalog names the provider in the model (`@openai-prod/gpt-4o`); sent as it is, every request
     // would fail with the upstream's 404.
     const catalog = /^@([^/]+)\/(.+)$/.exec(model);
-    if (catalog && looksLikeApiKey(catalog[1]!)) {
+    if (catalog && (looksLikeApiKey(catalog[1]!) || looksLikeApiKey(catalog[2]!))) {
       ctx.addIssue({
         code: 'custom',
         message: "is Portkey's Model Catalog form (`@provider-slug/model`) around what looks like an API key: define a virtual key in `virtualKeys` that holds the key, and name it in `virtual_key`",

@@ -49,7 +49,9 @@ export function maskSecret(body: Buffer, secret: string): Buffer {
     const text = JSON.stringify(JSON.parse(masked.toString('utf8')));
     return text.includes(secret) ? Buffer.from(redact(text, secret)) : masked;
   } catch {
-    return masked;
+    // Not JSON (cut, or a proxy's own text): its escapes read as a JSON reader would, in case a client does.
+    const text = masked.toString('utf8').replace(/\\(?:u([\da-fA-F]{4})|(["\\/]))/g, (_, hex: string | undefined, char: string | undefined) => (hex ? String.fromCharCode(Number.parseInt(hex, 16)) : char!));
+    return text.includes(secret) ? Buffer.from(redact(text, secret)) : masked;
   }
 }
 
