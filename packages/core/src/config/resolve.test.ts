@@ -462,6 +462,18 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(named.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('refuses a name `__proto__` in options read from JSON, which a record would drop without a word', () => {
+    const options = JSON.parse(
+      '{"virtualKeys":{"o":{"provider":"openai","api_key":"sk-o"},"az":{"provider":"azure-openai","api_key":"az-key","resource_name":"r","deployments":{"__proto__":"dep"}}},' +
+        '"config":{"virtual_key":"o","override_params":{"__proto__":{"temperature":5}}},"configs":{"__proto__":{"virtual_key":"o"}}}',
+    ) as SwitchyardOptions;
+    expect(issuesOf(options)).toEqual([
+      'virtualKeys.az.deployments: `__proto__` cannot be a name here: JavaScript objects drop it; choose another',
+      'config.override_params: `__proto__` cannot be a name here: JavaScript objects drop it; choose another',
+      'configs: `__proto__` cannot be a name here: JavaScript objects drop it; choose another',
+    ]);
+  });
+
   it('accepts the seed config, a single-provider config and inline targets', () => {
     expect(() => new Gateway({ virtualKeys, config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } })).not.toThrow();
     expect(() => new Gateway({ virtualKeys, config: { virtual_key: 'openai-prod' } })).not.toThrow();

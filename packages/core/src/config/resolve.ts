@@ -88,6 +88,25 @@ const AZURE_ONLY = ['resource_name', 'endpoint', 'deployment_id', 'deployments',
 const OPENAI_ONLY = ['openai_organization', 'openai_project'] as const;
 
 /** `config.targets[1].virtual_key`, `virtualKeys["azure-prod"].api_key`. */
+/**
+ * Own `__proto__` keys in the options' data (a config file read with JSON.parse may have one): a record drops them as
+ * it is parsed, so a config, virtual key, deployment or price named so would vanish without a word.
+ */
+function protoNames(input: unknown): OptionsIssue[] {
+  const issues: OptionsIssue[] = [];
+  const walk = (value: unknown, at: PropertyKey[]): void => {
+    if (typeof value !== 'object' || value === null || at.length > 32) return;
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return; // a class instance: a sink, a Date
+    if (Object.hasOwn(value, '__proto__')) issues.push({ path: formatPath(at), message: '`__proto__` cannot be a name here: JavaScript objects drop it; choose another' });
+    for (const [key, child] of Object.entries(value)) walk(child, [...at, Array.isArray(value) ? Number(key) : key]);
+  };
+  if (typeof input === 'object' && input !== null) {
+    for (const section of ['virtualKeys', 'config', 'configs', 'prices'] as const) walk((input as Record<string, unknown>)[section], [section]);
+  }
+  return issues;
+}
+
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const key of path) {
@@ -185,17 +204,18 @@ const MAX_KNOWN_SHOWN = 20;
 
 export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input, { error: parseErrors });
+  const protoIssues = protoNames(input);
   if (!parsed.success) {
     // The cross-field problems of the sections that are valid on their own (an unknown virtual key, an Azure
     // target without a deployment) go into the same error: a user fixes their options in one round, not two.
     const { sections, invalidKeys, configGiven } = validSections(input);
-    const issues = zodIssues(parsed.error);
+    const issues = [...protoIssues, ...zodIssues(parsed.error)];
     resolveRouting(sections, issues, invalidKeys);
     if (!configGiven) issues.push(NO_CONFIG);
     throw new SwitchyardOptionsError(issues);
   }
   const options = parsed.data;
-  const issues: OptionsIssue[] = [];
+  const issues: OptionsIssue[] = [...protoIssues];
   const { defaultConfig, configs } = resolveRouting(options, issues);
   if (!defaultConfig && configs.size === 0) issues.push(NO_CONFIG);
   if (issues.length > 0) throw new SwitchyardOptionsError(issues);
