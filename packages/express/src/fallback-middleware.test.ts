@@ -848,6 +848,36 @@ describe("mounted with app.use('/v1', ...)", () => {
   });
 });
 
+describe('under a prefix with route parameters (per tenant)', () => {
+  it("says once what serves every tenant: mounted at /t/:tenant/v1 with the default basePath, or as a parameterised route's handler", async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const app = (mount: (host: express.Express) => void) => {
+      const host = express();
+      mount(host);
+      return listen(createServer(host));
+    };
+    const used = await app((host) => host.use('/t/:tenant/v1', fallbackMiddleware(seedOptions(up, logs))));
+    const routed = await app((host) => host.post('/t/:tenant/v1/chat/completions', fallbackMiddleware(seedOptions(up, logs))));
+    const fixed = await app((host) => host.use('/t/:tenant/v1', fallbackMiddleware(seedOptions(up, logs, { basePath: '' }))));
+    try {
+      const post = (url: string, tenant: string) => request(url).post(`/t/${tenant}/v1/chat/completions`).send({ model: 'gpt-4o', messages });
+      for (const tenant of ['acme', 'globex']) expect((await post(used.url, tenant)).status).toBe(404);
+      expect(warn.mock.calls.map(([said]) => String(said))).toEqual([
+        "Switchyard, mounted at /t/acme/v1, got POST /t/acme/v1/chat/completions as POST /chat/completions, but it serves POST /v1/chat/completions (basePath counts from the path the framework passes it: here, basePath: ''); the request went on to next()",
+      ]);
+      warn.mockClear();
+      for (const tenant of ['acme', 'globex']) expect((await post(routed.url, tenant)).status).toBe(404);
+      expect(warn.mock.calls.map(([said]) => String(said))).toEqual([expect.stringContaining("route /t/:tenant/v1/chat/completions, which got POST /t/acme/v1/chat/completions, but it serves POST /v1/chat/completions: a basePath names one path")]);
+      for (const tenant of ['acme', 'globex']) expect((await sdk(`${fixed.url}/t/${tenant}`).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+    } finally {
+      warn.mockRestore();
+      await Promise.all([used.close(), routed.close(), fixed.close(), up.close()]);
+    }
+  });
+});
+
 describe("mounted at the chat route itself (app.use('/v1/chat/completions', auth, ...))", () => {
   it('says once how to mount it, as no basePath serves the / Express passes on; as the POST route\'s handler it serves', async () => {
     const up = await startUpstreams();

@@ -234,6 +234,19 @@ it("Koa: serves code written on the SDK's AzureOpenAI class through a parameteri
     expect(completion.choices[0]!.message.content).toBe('Hello from openai');
   }
   expect((await nextLog(logs)).status).toBe(200);
+  // Without the rewrite, a basePath would name one deployment: the warning says so, not which basePath to set.
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  try {
+    const bare = new Router();
+    bare.post('/t/:tenant/v1/chat/completions', fallbackMiddleware(seedOptions(up, logs)));
+    const plain = new Koa();
+    plain.use(bare.routes());
+    const at = track(await listen(createServer(plain.callback())));
+    expect((await request(at).post('/t/acme/v1/chat/completions').send({ model: 'gpt-4o', messages })).status).toBe(404);
+    expect(warn.mock.calls.map(([said]) => String(said))).toEqual([expect.stringContaining("route /t/:tenant/v1/chat/completions, which got POST /t/acme/v1/chat/completions, but it serves POST /v1/chat/completions: a basePath names one path")]);
+  } finally {
+    warn.mockRestore();
+  }
 });
 
 it("Koa: under koa-mount with the full path as basePath, says once that the mount was cut from the path it got, and serves with the basePath it names; rightly mounted, says nothing", async () => {

@@ -15,7 +15,8 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
     if (ctx.method !== 'POST' || !gateway.isChatPath(ctx.path)) {
       if (ctx.method === 'POST') {
         // Run as @koa/router's route handler (`router.post('/v1/chat/completions', ...)`): that route was meant for us.
-        if (isRouteOf(ctx, switchyardFallback)) gateway.warnRouteMismatch(ctx.path);
+        const route = routeOf(ctx, switchyardFallback);
+        if (route !== null) gateway.warnRouteMismatch(ctx.path, undefined, route);
         // Under koa-mount's `mount('/v1', ...)`, with the full path given as basePath: the mount was cut from ctx.path.
         else if (ctx.path !== ctx.originalUrl) gateway.warnIfMounted(ctx.path, ctx.originalUrl.split('?', 1)[0]!);
       }
@@ -52,8 +53,9 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Middle
   return switchyardFallback;
 }
 
-/** Whether one of the routes @koa/router matched (`ctx.matched`, its layers) runs `middleware`. */
-function isRouteOf(ctx: object, middleware: Middleware): boolean {
-  const layers = (ctx as { matched?: unknown }).matched as Array<{ stack?: unknown[] }> | undefined;
-  return Array.isArray(layers) && layers.some((layer) => layer.stack?.includes(middleware) === true);
+/** The path of the route @koa/router matched (`ctx.matched`, its layers) that runs `middleware`, or null. */
+function routeOf(ctx: object, middleware: Middleware): string | null {
+  const layers = (ctx as { matched?: unknown }).matched as Array<{ stack?: unknown[]; path?: unknown }> | undefined;
+  const layer = Array.isArray(layers) ? layers.find((l) => l.stack?.includes(middleware) === true) : undefined;
+  return layer === undefined ? null : String(layer.path);
 }

@@ -432,11 +432,20 @@ export class Gateway {
    * (`router.post('/chat/completions', ...)`), or mounted under a path (`app.use('/v1', ...)`, given as `mount`)
    * that the framework strips from what it passes on.
    */
-  warnRouteMismatch(path: string, mount?: string): void {
+  warnRouteMismatch(path: string, mount?: string, pattern?: string): void {
     // Only a chat path under another base: a route that also matches other paths (`/v1/{*rest}`) passes those on.
     const base = /^(.*)\/chat\/completions\/?$/.exec(path)?.[1];
     if (this.mountWarned || base === undefined) return;
     this.mountWarned = true;
+    // A route with parameters (`/t/:tenant/v1/chat/completions`): a basePath taken from this request would serve one
+    // tenant, and the others would 404 with nothing more said.
+    if (pattern !== undefined && /[:{*(]/.test(pattern)) {
+      process.emitWarning(
+        `Switchyard is the handler of route ${pattern}, which got POST ${path}, but it serves POST ${this.options.chatPath}: a basePath names one path, not a route's parameters. Mount it below them with basePath: '' (Express: app.use('/t/:tenant/v1', switchyard); Koa: a middleware before it that sets ctx.path = '/chat/completions'); the request went on to next()`,
+        'SwitchyardMountWarning',
+      );
+      return;
+    }
     const got = mount === undefined ? ` is the handler of a route that got POST ${path}` : `, mounted at ${mount}, got POST ${mount}${path} as POST ${path}`;
     process.emitWarning(
       `Switchyard${got}, but it serves POST ${this.options.chatPath} (basePath counts from the path the framework passes it: here, basePath: '${base}'); the request went on to next()`,
@@ -490,7 +499,10 @@ export class Gateway {
       );
       return;
     }
-    if (fullPath.length <= path.length || !fullPath.endsWith(path) || !this.isChatPath(fullPath)) return;
+    // The full path is the chat route, or ends in it under a prefix of the host's (`app.use('/t/:tenant/v1', ...)`
+    // with the default basePath, /v1, counted twice).
+    const full = fullPath.endsWith('/') ? fullPath.slice(0, -1) : fullPath;
+    if (fullPath.length <= path.length || !fullPath.endsWith(path) || !(this.isChatPath(fullPath) || full.endsWith(this.options.chatPath))) return;
     this.warnRouteMismatch(path, fullPath.slice(0, fullPath.length - path.length));
   }
 
