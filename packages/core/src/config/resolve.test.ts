@@ -460,6 +460,19 @@ describe('options validation (at construction, every issue with its path)', () =
     });
     expect(named.join('\n')).not.toContain('abcdefghij');
     expect(named.length).toBeGreaterThanOrEqual(3);
+    // A virtual key named by its own key, otherwise valid: refused, as its name would go into every log event.
+    expect(issuesOf({ virtualKeys: { [key]: { provider: 'openai', api_key: key } }, config: { virtual_key: key } })).toEqual([
+      'virtualKeys["sk-...0123"]: is named by an API key, which would go into every log event: name the entry (e.g. "openai-prod") and give that name in `virtual_key`',
+    ]);
+    // Names that only look like keys (a fine-tuned model's id, a long config id) stay readable, as does the catalog's model.
+    const fineTuned = 'ft:gpt-4o-mini-2024-07-18:acme-corp::9AbCdEfG';
+    const readable = issuesOf({
+      virtualKeys: { az: { provider: 'azure-openai', api_key: 'az-key-1', resource_name: 'r', deployments: { [fineTuned]: '' } } },
+      configs: { 'customer-acme-corp-production-routing-config-v1': { virtual_key: 'az', override_params: { model: `@openai-prod/${fineTuned}` } } },
+    });
+    expect(readable.join('\n')).toContain(`deployments["${fineTuned}"]`);
+    expect(readable.join('\n')).toContain('configs["customer-acme-corp-production-routing-config-v1"]');
+    expect(readable.join('\n')).toContain('define virtual key "openai-prod"');
   });
 
   it('refuses a name `__proto__` in options read from JSON, which a record would drop without a word', () => {

@@ -13,6 +13,7 @@ import { maskedKey, type ProviderEndpoint } from '../providers/provider';
 import { Circuit, MIN_COOLDOWN_MS, type CircuitPolicy } from '../engine/circuit-breaker';
 import {
   circuitBreakerSchema,
+  hasApiKeyForm,
   looksLikeApiKey,
   optionsSchema,
   retrySchema,
@@ -107,11 +108,27 @@ function protoNames(input: unknown): OptionsIssue[] {
   return issues;
 }
 
+/**
+ * A virtual key named by its own API key (Portkey's "the virtual key is the key"): its name goes into every log event
+ * (`servedBy.virtualKey`, each attempt's), the viewer and warnings, so it is refused rather than masked everywhere.
+ */
+function keysAsNames(input: unknown): OptionsIssue[] {
+  const virtualKeys = typeof input === 'object' && input !== null ? (input as { virtualKeys?: unknown }).virtualKeys : undefined;
+  if (typeof virtualKeys !== 'object' || virtualKeys === null) return [];
+  const apiKeys = new Set(Object.values(virtualKeys).map((vk) => (typeof vk === 'object' && vk !== null ? (vk as { api_key?: unknown }).api_key : undefined)));
+  return Object.keys(virtualKeys)
+    .filter((name) => apiKeys.has(name))
+    .map((name) => ({
+      path: `virtualKeys[${JSON.stringify(maskedKey(name))}]`,
+      message: 'is named by an API key, which would go into every log event: name the entry (e.g. "openai-prod") and give that name in `virtual_key`',
+    }));
+}
+
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const key of path) {
     // A provider key used as a name (a config id, a deployment's model) is masked, not printed into boot logs.
-    const name = typeof key === 'number' ? '' : looksLikeApiKey(String(key)) ? maskedKey(String(key)) : String(key);
+    const name = typeof key === 'number' ? '' : hasApiKeyForm(String(key)) ? maskedKey(String(key)) : String(key);
     if (typeof key === 'number') out += `[${key}]`;
     else if (/^[A-Za-z_$][\w$]*$/.test(name)) out += out ? `.${name}` : name;
     else out += `[${JSON.stringify(name)}]`;
@@ -204,7 +221,7 @@ const MAX_KNOWN_SHOWN = 20;
 
 export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
   const parsed = optionsSchema.safeParse(input, { error: parseErrors });
-  const protoIssues = protoNames(input);
+  const protoIssues = [...protoNames(input), ...keysAsNames(input)];
   if (!parsed.success) {
     // The cross-field problems of the sections that are valid on their own (an unknown virtual key, an Azure
     // target without a deployment) go into the same error: a user fixes their options in one round, not two.
@@ -438,7 +455,7 @@ class Resolver {
         // Declared ones with a problem of their own (reported at their path) are known too: not hidden from the list.
         const apiKeys = new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key));
         // A virtual key named by its own key (Portkey's "the virtual key is the key") is listed masked.
-        const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys].map((name) => (apiKeys.has(name) || looksLikeApiKey(name) ? maskedKey(name) : name));
+        const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys].map((name) => (apiKeys.has(name) || hasApiKeyForm(name) ? maskedKey(name) : name));
         // A thousand tenants' keys would make one typo a 25,000-character error: the first few say enough.
         const shown = known.length > MAX_KNOWN_SHOWN ? `${known.slice(0, MAX_KNOWN_SHOWN).join(', ')} and ${known.length - MAX_KNOWN_SHOWN} more` : known.join(', ');
         this.issues.push({

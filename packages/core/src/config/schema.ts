@@ -53,6 +53,14 @@ const headerValue = (required?: string) =>
     .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain line breaks, control characters or characters an HTTP header cannot carry');
 
 /** A name that may be an API key pasted in its place: an error message then does not quote it into boot logs. */
+/**
+ * A name in one of the providers' own key forms: masked wherever an error or warning shows a name (a config id, a
+ * path), as ordinary names that merely look like keys (a fine-tuned model's id, a long config id) stay readable.
+ */
+export function hasApiKeyForm(name: string): boolean {
+  return /^(?:sk-|sess-)/.test(name) || /^[\da-f]{32}$/i.test(name);
+}
+
 export function looksLikeApiKey(name: string): boolean {
   // One of a known form, or what looks like one: long, mixed case with digits (`AIza...`).
   return (
@@ -99,7 +107,7 @@ export const overrideParamsSchema = z
     // Portkey's Model Catalog names the provider in the model (`@openai-prod/gpt-4o`); sent as it is, every request
     // would fail with the upstream's 404.
     const catalog = /^@([^/]+)\/(.+)$/.exec(model);
-    if (catalog && (looksLikeApiKey(catalog[1]!) || looksLikeApiKey(catalog[2]!))) {
+    if (catalog && (looksLikeApiKey(catalog[1]!) || hasApiKeyForm(catalog[2]!))) {
       ctx.addIssue({
         code: 'custom',
         message: "is Portkey's Model Catalog form (`@provider-slug/model`) around what looks like an API key: define a virtual key in `virtualKeys` that holds the key, and name it in `virtual_key`",

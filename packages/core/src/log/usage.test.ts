@@ -108,6 +108,23 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
     }
   });
 
+  it("sees a finish_reason whose key the upstream's reads split right where the tail was cut back, in two or three pieces", () => {
+    const annotation = Buffer.from(`data: ${JSON.stringify({ id: '', choices: [{ index: 0, finish_reason: null, content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: 40 }, content_filter_results: { hate: { filtered: false, severity: 'safe' } } }] })}\n\n`);
+    const finish = Buffer.from(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`);
+    const at = finish.indexOf('"finish_reason"');
+    // Content and padding sized so that the tail is cut back inside the key (4 bytes of it in a read of their own).
+    const complete = (cuts: number[], filler: number, pad: number): boolean => {
+      const tail = new StreamTail();
+      tail.pushEvents([event([{ index: 0, delta: { content: 'x'.repeat(filler) }, finish_reason: null }])]);
+      const bounds = [0, ...cuts, finish.length];
+      tail.pushEvents(bounds.slice(1).map((end, i) => finish.subarray(bounds[i], end)));
+      tail.pushEvents([Buffer.from(`data: ${JSON.stringify({ pad: 'p'.repeat(pad) })}\n\n`)]);
+      for (let i = 0; i < 100; i++) tail.pushEvents([annotation]);
+      return tail.answerComplete();
+    };
+    expect([complete([at + 4], 3955, 85), complete([at + 7, at + 11], 3970, 70)]).toEqual([true, true]);
+  });
+
   it('with n > 1, counts only the choices asked for: an upstream inventing indexes neither holds them all nor blocks the answer', () => {
     const tail = new StreamTail(2);
     tail.pushEvents([event([{ index: 0, delta: {}, finish_reason: 'stop' }, { index: 1, delta: {}, finish_reason: 'stop' }])]);

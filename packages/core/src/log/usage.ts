@@ -144,6 +144,8 @@ export class StreamTail {
   private readonly choices: { seen: Set<unknown>; finished: Set<unknown> } | null;
   /** One choice: its finish_reason (a string) was in chunks that left the tail. */
   private finishedBefore = false;
+  /** The last bytes dropped from the tail (a finish_reason's key may start there). */
+  private droppedEnd: Buffer = Buffer.alloc(0);
 
   /** `n`: the choices the request asked for (1 when absent). */
   constructor(private readonly n = 1) {
@@ -173,9 +175,13 @@ export class StreamTail {
     // One choice's finish_reason may be followed by more than the tail holds: Azure's asynchronous content filter
     // sends a chunk of filter offsets per window after it. (JSON text escapes a quote, so none is in content.)
     if (this.choices === null && !this.finishedBefore && dropped.length > 0) {
-      // With the start of the first piece kept: a finish_reason split across the upstream's reads is seen whole.
-      const text = Buffer.concat([...dropped, this.chunks[0]!.subarray(0, FINISHED[1]!.length - 1)]);
+      // With the end of the last batch dropped and the start of the first piece kept: a finish_reason split across
+      // the upstream's reads, however small, is seen whole.
+      const keep = FINISHED[1]!.length - 1;
+      const gone = Buffer.concat([this.droppedEnd, ...dropped]);
+      const text = Buffer.concat([gone, this.chunks[0]!.subarray(0, keep)]);
       this.finishedBefore = FINISHED.some((key) => text.includes(key));
+      this.droppedEnd = Buffer.from(gone.subarray(Math.max(0, gone.length - keep)));
     }
   }
 
