@@ -88,7 +88,6 @@ const PROVIDER_FIELDS = [
 const AZURE_ONLY = ['resource_name', 'endpoint', 'deployment_id', 'deployments', 'api_version'] as const;
 const OPENAI_ONLY = ['openai_organization', 'openai_project'] as const;
 
-/** `config.targets[1].virtual_key`, `virtualKeys["azure-prod"].api_key`. */
 /**
  * Own `__proto__` keys in the options' data (a config file read with JSON.parse may have one): a record drops them as
  * it is parsed, so a config, virtual key, deployment or price named so would vanish without a word.
@@ -124,6 +123,7 @@ function keysAsNames(input: unknown): OptionsIssue[] {
     }));
 }
 
+/** `config.targets[1].virtual_key`, `virtualKeys["azure-prod"].api_key`. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const key of path) {

@@ -52,7 +52,6 @@ const headerValue = (required?: string) =>
     .min(1, 'must not be empty')
     .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain line breaks, control characters or characters an HTTP header cannot carry');
 
-/** A name that may be an API key pasted in its place: an error message then does not quote it into boot logs. */
 /**
  * A name in one of the providers' own key forms: masked wherever an error or warning shows a name (a config id, a
  * path), as ordinary names that merely look like keys (a fine-tuned model's id, a long config id) stay readable.
@@ -61,6 +60,7 @@ export function hasApiKeyForm(name: string): boolean {
   return /^(?:sk-|sess-)/.test(name) || /^[\da-f]{32}$/i.test(name);
 }
 
+/** A name that may be an API key pasted in its place: an error message then does not quote it into boot logs. */
 export function looksLikeApiKey(name: string): boolean {
   // One of a known form, or what looks like one: long, mixed case with digits (`AIza...`).
   return (
