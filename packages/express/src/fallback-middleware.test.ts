@@ -876,6 +876,39 @@ describe('under a prefix with route parameters (per tenant)', () => {
       await Promise.all([used.close(), routed.close(), fixed.close(), up.close()]);
     }
   });
+
+  it("says nothing of a host route of its own below a right mount, and names several paths or a RegExp as a route's parameters, not a bare wildcard", async () => {
+    const up = await startUpstreams();
+    const logs: LogEvent[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const app = (mount: (host: express.Express) => void) => {
+      const host = express();
+      mount(host);
+      return listen(createServer(host));
+    };
+    const right = await app((host) => {
+      host.use('/api', fallbackMiddleware(seedOptions(up, logs)));
+      host.post('/api/legacy/v1/chat/completions', (_req: Request, res: Response) => void res.send('legacy'));
+    });
+    const several = await app((host) => host.post(['/a/v1/chat/completions', '/b/v1/chat/completions'], fallbackMiddleware(seedOptions(up, logs))));
+    const regexp = await app((host) => host.post(/^\/t\/[^/]+\/v1\/chat\/completions$/, fallbackMiddleware(seedOptions(up, logs))));
+    const wildcard = await app((host) => host.post('/{*rest}', fallbackMiddleware(seedOptions(up, logs))));
+    const said = async (url: string, path: string) => {
+      warn.mockClear();
+      await request(url).post(path).send({ model: 'gpt-4o', messages });
+      return warn.mock.calls.map(([message]) => String(message));
+    };
+    try {
+      expect((await request(right.url).post('/api/legacy/v1/chat/completions').send({})).text).toBe('legacy');
+      expect(warn).not.toHaveBeenCalled();
+      expect(await said(several.url, '/a/v1/chat/completions')).toEqual([expect.stringContaining('a basePath names one path')]);
+      expect(await said(regexp.url, '/t/acme/v1/chat/completions')).toEqual([expect.stringContaining('a basePath names one path')]);
+      expect(await said(wildcard.url, '/legacy/v1/chat/completions')).toEqual([expect.stringContaining("(basePath counts from the path the framework passes it: here, basePath: '/legacy/v1')")]);
+    } finally {
+      warn.mockRestore();
+      await Promise.all([right.close(), several.close(), regexp.close(), wildcard.close(), up.close()]);
+    }
+  });
 });
 
 describe("mounted at the chat route itself (app.use('/v1/chat/completions', auth, ...))", () => {

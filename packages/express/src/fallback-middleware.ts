@@ -24,7 +24,7 @@ export function fallbackMiddleware(options: SwitchyardOptions | Gateway): Fallba
       if (req.method === 'POST') {
         // Run as a route's own handler (a Router's `post('/chat/completions', ...)`): that route was meant for us.
         // `req.route` stays set by any route matched before (a CORS catch-all), hence the look at its handlers.
-        if (isRouteOf(req, switchyardFallback)) gateway.warnRouteMismatch(req.path, undefined, String((req.route as { path?: unknown }).path));
+        if (isRouteOf(req, switchyardFallback)) gateway.warnRouteMismatch(req.path, undefined, (req.route as { path?: unknown }).path);
         // Under `app.use('/v1', ...)`, with the full path given as basePath: Express passed on the path past the mount.
         else if (req.baseUrl !== '') gateway.warnIfMounted(req.path, req.baseUrl + req.path);
       }

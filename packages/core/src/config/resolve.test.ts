@@ -462,8 +462,15 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(named.length).toBeGreaterThanOrEqual(3);
     // A virtual key named by its own key, otherwise valid: refused, as its name would go into every log event.
     expect(issuesOf({ virtualKeys: { [key]: { provider: 'openai', api_key: key } }, config: { virtual_key: key } })).toEqual([
-      'virtualKeys["sk-...0123"]: is named by an API key, which would go into every log event: name the entry (e.g. "openai-prod") and give that name in `virtual_key`',
+      'virtualKeys["sk-...0123"]: (entry 1) is named by an API key, which would go into every log event: name the entry (e.g. "openai-prod") and give that name in `virtual_key`',
     ]);
+    // A key in no provider form (a proxy's, a long mixed-case one) used as a name: masked in every issue that quotes
+    // it; a test's short name equal to its key ({ test: { api_key: 'test' } }) is no key, and is accepted.
+    const mixed = 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0U1v2W3x4Y5z6';
+    const proxied = issuesOf({ virtualKeys: { [mixed]: { provider: 'azure-openai', api_key: mixed } }, config: { virtual_key: mixed } });
+    expect(proxied.length).toBeGreaterThanOrEqual(2);
+    expect(proxied.join('\n')).not.toContain(mixed.slice(4, 20));
+    expect(() => new Gateway({ virtualKeys: { test: { provider: 'openai', api_key: 'test' } }, config: { virtual_key: 'test' } })).not.toThrow();
     // Names that only look like keys (a fine-tuned model's id, a long config id) stay readable, as does the catalog's model.
     const fineTuned = 'ft:gpt-4o-mini-2024-07-18:acme-corp::9AbCdEfG';
     const readable = issuesOf({

@@ -112,15 +112,48 @@ function protoNames(input: unknown): OptionsIssue[] {
  * (`servedBy.virtualKey`, each attempt's), the viewer and warnings, so it is refused rather than masked everywhere.
  */
 function keysAsNames(input: unknown): OptionsIssue[] {
-  const virtualKeys = typeof input === 'object' && input !== null ? (input as { virtualKeys?: unknown }).virtualKeys : undefined;
-  if (typeof virtualKeys !== 'object' || virtualKeys === null) return [];
-  const apiKeys = new Set(Object.values(virtualKeys).map((vk) => (typeof vk === 'object' && vk !== null ? (vk as { api_key?: unknown }).api_key : undefined)));
+  const virtualKeys = virtualKeysOf(input);
+  const apiKeys = configuredKeys(virtualKeys);
+  // A name under 8 characters is no real key (a test's `{ test: { api_key: 'test' } }`), and is not masked either.
   return Object.keys(virtualKeys)
-    .filter((name) => apiKeys.has(name))
-    .map((name) => ({
+    .map((name, index) => ({ name, index }))
+    .filter(({ name }) => name.length >= MIN_KEY_NAME && apiKeys.has(name))
+    .map(({ name, index }) => ({
       path: `virtualKeys[${JSON.stringify(maskedKey(name))}]`,
-      message: 'is named by an API key, which would go into every log event: name the entry (e.g. "openai-prod") and give that name in `virtual_key`',
+      message: `(entry ${index + 1}) is named by an API key, which would go into every log event: name the entry (e.g. "openai-prod") and give that name in \`virtual_key\``,
     }));
+}
+/** As short a key as maskSecret masks. */
+const MIN_KEY_NAME = 8;
+
+function virtualKeysOf(input: unknown): Record<string, unknown> {
+  const virtualKeys = typeof input === 'object' && input !== null ? (input as { virtualKeys?: unknown }).virtualKeys : undefined;
+  return typeof virtualKeys === 'object' && virtualKeys !== null ? (virtualKeys as Record<string, unknown>) : {};
+}
+
+function configuredKeys(virtualKeys: Record<string, unknown>): Set<string> {
+  const keys = new Set<string>();
+  for (const vk of Object.values(virtualKeys)) {
+    const key = typeof vk === 'object' && vk !== null ? (vk as { api_key?: unknown }).api_key : undefined;
+    if (typeof key === 'string' && key.length >= MIN_KEY_NAME) keys.add(key);
+  }
+  return keys;
+}
+
+/**
+ * The issues with every configured key, and every virtual key's name that looks like one, masked wherever they are
+ * quoted (a path, a message): what formatPath's own check (a provider's key forms) cannot know.
+ */
+function withKeysMasked(issues: OptionsIssue[], input: unknown): OptionsIssue[] {
+  const virtualKeys = virtualKeysOf(input);
+  const secrets = configuredKeys(virtualKeys);
+  for (const name of Object.keys(virtualKeys)) if (name.length >= MIN_KEY_NAME && looksLikeApiKey(name)) secrets.add(name);
+  if (secrets.size === 0) return issues;
+  const mask = (text: string): string => {
+    for (const secret of secrets) if (text.includes(secret)) text = text.replaceAll(secret, maskedKey(secret));
+    return text;
+  };
+  return issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) }));
 }
 
 /** `config.targets[1].virtual_key`, `virtualKeys["azure-prod"].api_key`. */
@@ -229,13 +262,13 @@ export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
     const issues = [...protoIssues, ...zodIssues(parsed.error)];
     resolveRouting(sections, issues, invalidKeys);
     if (!configGiven) issues.push(NO_CONFIG);
-    throw new SwitchyardOptionsError(issues);
+    throw new SwitchyardOptionsError(withKeysMasked(issues, input));
   }
   const options = parsed.data;
   const issues: OptionsIssue[] = [...protoIssues];
   const { defaultConfig, configs } = resolveRouting(options, issues);
   if (!defaultConfig && configs.size === 0) issues.push(NO_CONFIG);
-  if (issues.length > 0) throw new SwitchyardOptionsError(issues);
+  if (issues.length > 0) throw new SwitchyardOptionsError(withKeysMasked(issues, input));
 
   const basePath = (options.basePath ?? '/v1').replace(/\/+$/, '');
   const sinks: LogSink[] = [...(options.logSinks ?? [])];

@@ -432,16 +432,17 @@ export class Gateway {
    * (`router.post('/chat/completions', ...)`), or mounted under a path (`app.use('/v1', ...)`, given as `mount`)
    * that the framework strips from what it passes on.
    */
-  warnRouteMismatch(path: string, mount?: string, pattern?: string): void {
+  warnRouteMismatch(path: string, mount?: string, route?: unknown): void {
     // Only a chat path under another base: a route that also matches other paths (`/v1/{*rest}`) passes those on.
     const base = /^(.*)\/chat\/completions\/?$/.exec(path)?.[1];
     if (this.mountWarned || base === undefined) return;
     this.mountWarned = true;
-    // A route with parameters (`/t/:tenant/v1/chat/completions`): a basePath taken from this request would serve one
-    // tenant, and the others would 404 with nothing more said.
-    if (pattern !== undefined && /[:{*(]/.test(pattern)) {
+    // A route with parameters (`/t/:tenant/v1/chat/completions`), several paths or a RegExp: a basePath taken from
+    // this request would serve one tenant, and the others would 404 with nothing more said. (A bare wildcard,
+    // `/{*rest}`, names no parameter: a path it got that is not the chat route is the host's.)
+    if (route !== undefined && (typeof route !== 'string' || /:\w|\{(?!\*)|\(/.test(route))) {
       process.emitWarning(
-        `Switchyard is the handler of route ${pattern}, which got POST ${path}, but it serves POST ${this.options.chatPath}: a basePath names one path, not a route's parameters. Mount it below them with basePath: '' (Express: app.use('/t/:tenant/v1', switchyard); Koa: a middleware before it that sets ctx.path = '/chat/completions'); the request went on to next()`,
+        `Switchyard is the handler of route ${String(route)}, which got POST ${path}, but it serves POST ${this.options.chatPath}: a basePath names one path, not a route's parameters. Mount it below them with basePath: '' (Express: app.use('/t/:tenant/v1', switchyard); Koa: a middleware before it that sets ctx.path = '/chat/completions'); the request went on to next()`,
         'SwitchyardMountWarning',
       );
       return;
@@ -501,8 +502,12 @@ export class Gateway {
     }
     // The full path is the chat route, or ends in it under a prefix of the host's (`app.use('/t/:tenant/v1', ...)`
     // with the default basePath, /v1, counted twice).
+    // Only where the mount swallowed part of basePath: a host route of its own below the mount
+    // (`/api/legacy/v1/chat/completions`) is none of Switchyard's.
     const full = fullPath.endsWith('/') ? fullPath.slice(0, -1) : fullPath;
-    if (fullPath.length <= path.length || !fullPath.endsWith(path) || !(this.isChatPath(fullPath) || full.endsWith(this.options.chatPath))) return;
+    const rest = path.endsWith('/') ? path.slice(0, -1) : path;
+    const underPrefix = full.endsWith(this.options.chatPath) && this.options.chatPath.endsWith(rest);
+    if (fullPath.length <= path.length || !fullPath.endsWith(path) || !(this.isChatPath(fullPath) || underPrefix)) return;
     this.warnRouteMismatch(path, fullPath.slice(0, fullPath.length - path.length));
   }
 

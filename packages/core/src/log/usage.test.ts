@@ -123,6 +123,19 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
       return tail.answerComplete();
     };
     expect([complete([at + 4], 3955, 85), complete([at + 7, at + 11], 3970, 70)]).toEqual([true, true]);
+    // Split just before the key, with the cut between the two reads: the tail starts inside the finish event.
+    for (const cut of [at - 3, at - 1]) {
+      for (let x = 4096 - finish.length - 2; x < 4096 + 3; x++) {
+        const tail = new StreamTail();
+        tail.pushEvents([event([{ index: 0, delta: { content: 'x'.repeat(8192 - finish.length - x - 65) }, finish_reason: null }])]);
+        tail.pushEvents([finish.subarray(0, cut), finish.subarray(cut)]);
+        tail.pushEvents([Buffer.from(`data: ${JSON.stringify({ pad: 'p'.repeat(x - 10 * annotation.length - 13) })}\n\n`)]);
+        for (let i = 0; i < 40; i++) {
+          tail.pushEvents([annotation]);
+          expect([cut - at, x, i, tail.answerComplete()]).toEqual([cut - at, x, i, true]);
+        }
+      }
+    }
   });
 
   it('with n > 1, counts only the choices asked for: an upstream inventing indexes neither holds them all nor blocks the answer', () => {

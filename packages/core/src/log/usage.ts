@@ -179,10 +179,26 @@ export class StreamTail {
       // the upstream's reads, however small, is seen whole.
       const keep = FINISHED[1]!.length - 1;
       const gone = Buffer.concat([this.droppedEnd, ...dropped]);
-      const text = Buffer.concat([gone, this.chunks[0]!.subarray(0, keep)]);
+      // The kept tail may start inside the event the cut went through: that event, up to its end, is searched too
+      // (the tail's own reading parses whole events only).
+      const text = Buffer.concat([gone, ...this.untilFirstEventEnd()]);
       this.finishedBefore = FINISHED.some((key) => text.includes(key));
       this.droppedEnd = Buffer.from(gone.subarray(Math.max(0, gone.length - keep)));
     }
+  }
+
+  /** The kept chunks up to the end of their first event (a blank line), at most the whole tail. */
+  private untilFirstEventEnd(): Buffer[] {
+    const out: Buffer[] = [];
+    for (const chunk of this.chunks) {
+      const end = chunk.indexOf('\n\n');
+      if (end >= 0) {
+        out.push(chunk.subarray(0, end));
+        break;
+      }
+      out.push(chunk);
+    }
+    return out;
   }
 
   /**
