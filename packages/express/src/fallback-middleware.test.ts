@@ -848,16 +848,22 @@ describe("mounted with app.use('/v1', ...)", () => {
   });
 });
 
+/** Fake upstreams, the process warnings caught, and a host app made by `mount` and listening. */
+async function hostsWithWarnings() {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  const app = (mount: (host: express.Express) => void) => {
+    const host = express();
+    mount(host);
+    return listen(createServer(host));
+  };
+  return { up, logs, warn, app };
+}
+
 describe('under a prefix with route parameters (per tenant)', () => {
   it("says once what serves every tenant: mounted at /t/:tenant/v1 with the default basePath, or as a parameterised route's handler", async () => {
-    const up = await startUpstreams();
-    const logs: LogEvent[] = [];
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
-    const app = (mount: (host: express.Express) => void) => {
-      const host = express();
-      mount(host);
-      return listen(createServer(host));
-    };
+    const { up, logs, warn, app } = await hostsWithWarnings();
     const used = await app((host) => host.use('/t/:tenant/v1', fallbackMiddleware(seedOptions(up, logs))));
     const routed = await app((host) => host.post('/t/:tenant/v1/chat/completions', fallbackMiddleware(seedOptions(up, logs))));
     const fixed = await app((host) => host.use('/t/:tenant/v1', fallbackMiddleware(seedOptions(up, logs, { basePath: '' }))));
@@ -878,14 +884,7 @@ describe('under a prefix with route parameters (per tenant)', () => {
   });
 
   it("says nothing of a host route of its own below a right mount, and names several paths or a RegExp as a route's parameters, not a bare wildcard", async () => {
-    const up = await startUpstreams();
-    const logs: LogEvent[] = [];
-    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
-    const app = (mount: (host: express.Express) => void) => {
-      const host = express();
-      mount(host);
-      return listen(createServer(host));
-    };
+    const { up, logs, warn, app } = await hostsWithWarnings();
     const right = await app((host) => {
       host.use('/api', fallbackMiddleware(seedOptions(up, logs)));
       host.post('/api/legacy/v1/chat/completions', (_req: Request, res: Response) => void res.send('legacy'));
