@@ -486,14 +486,13 @@ class Resolver {
       if (!Object.hasOwn(this.virtualKeys, config.virtual_key) || !vk) {
         if (this.invalidKeys.has(config.virtual_key)) return this.placeholder(targetPath, weight);
         // Declared ones with a problem of their own (reported at their path) are known too: not hidden from the list.
-        const apiKeys = new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key));
-        // A virtual key named by its own key (Portkey's "the virtual key is the key") is listed masked.
-        const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys].map((name) => (apiKeys.has(name) || hasApiKeyForm(name) ? maskedKey(name) : name));
+        // A name that is a key is masked in the list by withKeysMasked, as everywhere in the issues.
+        const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys];
         // A thousand tenants' keys would make one typo a 25,000-character error: the first few say enough.
         const shown = known.length > MAX_KNOWN_SHOWN ? `${known.slice(0, MAX_KNOWN_SHOWN).join(', ')} and ${known.length - MAX_KNOWN_SHOWN} more` : known.join(', ');
         this.issues.push({
           path: formatPath([...at, 'virtual_key']),
-          message: `unknown virtual key ${shownKeyName(config.virtual_key, apiKeys)}${known.length ? ` (known: ${shown})` : ''}`,
+          message: `unknown virtual key ${shownKeyName(config.virtual_key, new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key)))}${known.length ? ` (known: ${shown})` : ''}`,
         });
         return this.placeholder(targetPath, weight);
       }

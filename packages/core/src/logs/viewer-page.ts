@@ -307,7 +307,6 @@ function request(url, patient) {
       if (ctl.signal.aborted) throw new Error(NO_ANSWER);
       return {};
     }).then(function (body) {
-      clearTimeout(late);
       // A 401 of the logs endpoint's own (its challenge names its realm), not a proxy's or the host's login.
       if (res.status === 401 && /realm="switchyard-logs"/.test(res.headers.get('www-authenticate') || '')) {
         var had = sessionStorage.getItem(TOKEN_KEY);
@@ -332,7 +331,7 @@ function request(url, patient) {
       $('login').className = '';
       return body;
     });
-  });
+  }).finally(function () { clearTimeout(late); }); // a failed request's timer too: it would abort nothing 30 s later
 }
 
 // 'apply' reads the form; 'refresh' and 'more' repeat the applied search, so a half-edited form never mixes in.
