@@ -786,6 +786,48 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       }
     });
 
+    it("says once per target address that a target's chat path answers 404, but not for OpenAI's model_not_found", async () => {
+      const strict = await startFakeAzureOpenAI({ name: 'strict', deployments: ['gpt4o-prod'] });
+      const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      try {
+        const c = client({
+          virtualKeys: {
+            // The fake's root, without /v1; an Azure deployment name the fake does not have.
+            bare: { provider: 'openai', api_key: 'sk-o', custom_host: new URL(openai.baseURL).origin },
+            typo: { provider: 'azure-openai', api_key: 'az', custom_host: strict.baseURL, deployment_id: 'gpt4o-prd' },
+            o: { provider: 'openai', api_key: 'sk-o', custom_host: openai.baseURL },
+          },
+          config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'bare' }, { virtual_key: 'typo' }, { virtual_key: 'o' }] },
+        });
+        for (let i = 0; i < 2; i++) expect((await c.chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+        expect(logs[1]!.attempts.map((a) => [a.status, a.upstreamError?.code])).toEqual([[404, 'invalid_request_error'], [404, 'DeploymentNotFound'], [200, undefined]]);
+        expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
+          ['targets[0] (openai, virtual key "bare") answered 404 ("Invalid URL (POST /chat/completions)") to POST /chat/completions: check its custom_host or endpoint (OpenAI-compatible servers serve under /v1, Azure under /openai), its api_version and its deployment (said once per target address).', 'SwitchyardConfigWarning'],
+          [expect.stringMatching(/^targets\[1\] \(azure-openai, virtual key "typo"\) answered 404 \("[^"]+"\) to POST \/openai\/deployments\/gpt4o-prd\/chat\/completions\?api-version=2024-10-21: check/), 'SwitchyardConfigWarning'],
+        ]);
+        warn.mockClear();
+        openai.enqueue({ status: 404 }); // OpenAI's model_not_found: the client's model
+        await failure(client({ config: { virtual_key: 'o' } }).chat.completions.create({ model: 'gpt-4o-typo', messages }));
+        expect(warn).not.toHaveBeenCalled();
+      } finally {
+        warn.mockRestore();
+        await strict.close();
+      }
+    });
+
+    it('says that a deployments map keyed by deployment is the wrong way round', async () => {
+      const c = client({
+        virtualKeys: { back: { provider: 'azure-openai', api_key: 'az', custom_host: azure.baseURL, deployments: { 'gpt4o-prod': 'gpt-4o' } } },
+        config: { virtual_key: 'back' },
+      });
+      const err = await failure(c.chat.completions.create({ model: 'gpt-4o', messages }));
+      expect([err.status, err.code, err.message]).toEqual([
+        400,
+        'model_not_deployed',
+        expect.stringContaining('Model "gpt-4o" has no Azure OpenAI deployment in this target\'s "deployments". It is one of the map\'s deployment names: "deployments" is keyed by model, { "<model>": "<deployment>" }.'),
+      ]);
+    });
+
     it("Azure v1: with no deployments, the model goes as it is; with a map, a target's override model goes as its deployment", async () => {
       await client({ config: { virtual_key: 'v1' } }).chat.completions.create({ model: 'gpt-4o', messages });
       await client({ config: { targets: [{ virtual_key: 'v1map', override_params: { model: 'gpt-4o-mini' } }], strategy: { mode: 'single' } } }).chat.completions.create({ model: 'gpt-4o', messages });

@@ -37,6 +37,62 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(issue).toBe(`config.virtual_key: unknown virtual key "tenant-x" (known: ${Array.from({ length: 20 }, (_, i) => `tenant-${i}`).join(', ')} and 5 more)`);
   });
 
+  it('suggests the virtual key a name misspells, even past the first 20 listed', () => {
+    const many = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`tenant-${i}`, { provider: 'openai', api_key: `sk-${i}` }]));
+    expect(issuesOf({ virtualKeys: many, config: { virtual_key: 'tenant_24' } })).toEqual(['config.virtual_key: unknown virtual key "tenant_24" (did you mean "tenant-24"?)']);
+  });
+
+  it('refuses a key still wrapped in quotes or written as a Bearer header value, without quoting it', () => {
+    const issues = issuesOf({
+      virtualKeys: {
+        quoted: { provider: 'openai', api_key: '"sk-proj-abcdefghijklmnop1234"' },
+        single: { provider: 'azure-openai', api_key: "'0123456789abcdef0123456789abcdef'", resource_name: 'res', deployment_id: 'd' },
+        bearer: { provider: 'openai', api_key: 'Bearer sk-proj-abcdefghijklmnop1234' },
+      },
+      config: { virtual_key: 'quoted' },
+    });
+    expect(issues).toEqual([
+      'virtualKeys.quoted.api_key: must be the key itself, without the quotes around it (`docker run --env-file` keeps them)',
+      'virtualKeys.single.api_key: must be the key itself, without the quotes around it (`docker run --env-file` keeps them)',
+      'virtualKeys.bearer.api_key: must be the key itself, without `Bearer ` (Switchyard writes the header)',
+    ]);
+    // A key with a quote inside, or one quote only, is no quoted key.
+    expect(() => new Gateway({ virtualKeys: { k: { provider: 'openai', api_key: 'sk-a"b' }, j: { provider: 'openai', api_key: '"sk-ab' } }, config: { virtual_key: 'k' } })).not.toThrow();
+  });
+
+  it('refuses an Azure api_version that is no API version', () => {
+    const azure = (api_version: string) => ({ provider: 'azure-openai', api_key: 'az-1', resource_name: 'res', deployment_id: 'd', api_version });
+    const issues = issuesOf({ virtualKeys: { a: azure('2024-1021'), b: azure('0613'), c: azure('2024-10-21-previw') }, config: { virtual_key: 'a' } });
+    expect(issues).toEqual(['a', 'b', 'c'].map((k) => `virtualKeys.${k}.api_version: must be an Azure OpenAI API version such as "2024-10-21" or "2025-04-01-preview", or "v1"`));
+    for (const version of ['2024-10-21', '2025-04-01-preview', 'v1']) {
+      expect(() => new Gateway({ virtualKeys: { a: azure(version) as never }, config: { virtual_key: 'a' } })).not.toThrow();
+    }
+  });
+
+  it("refuses a custom_host on OpenAI's or Azure's own host without the API's path", () => {
+    const issues = issuesOf({
+      virtualKeys: {
+        openai: { provider: 'openai', api_key: 'sk-1', custom_host: 'https://api.openai.com' },
+        azure: { provider: 'azure-openai', api_key: 'az-1', custom_host: 'https://my-res.openai.azure.com/', deployment_id: 'd' },
+      },
+      config: { virtual_key: 'openai' },
+    });
+    expect(issues).toEqual([
+      "virtualKeys.openai.custom_host: must be OpenAI's API base URL, `https://api.openai.com/v1` (or left out: it is the default)",
+      'virtualKeys.azure.custom_host: is an Azure resource endpoint: give it as `endpoint`, or add `/openai` to it (Switchyard appends the deployment path)',
+    ]);
+    // Other hosts' paths are their own; the providers' hosts with their paths are fine.
+    const fine = {
+      virtualKeys: {
+        local: { provider: 'openai' as const, api_key: 'sk-1', custom_host: 'http://127.0.0.1:4000' },
+        openai: { provider: 'openai' as const, api_key: 'sk-1', custom_host: 'https://api.openai.com/v1/' },
+        azure: { provider: 'azure-openai' as const, api_key: 'az-1', custom_host: 'https://my-res.openai.azure.com/openai', deployment_id: 'd' },
+      },
+      config: { virtual_key: 'local' },
+    };
+    expect(() => new Gateway(fine)).not.toThrow();
+  });
+
   it('says where a URL pasted as an Azure resource_name goes', () => {
     const issues = issuesOf({ virtualKeys: { az: { provider: 'azure-openai', api_key: 'k', resource_name: 'https://my-resource.openai.azure.com/', deployment_id: 'd' } }, config: { virtual_key: 'az' } });
     expect(issues).toEqual(['virtualKeys.az.resource_name: must be an Azure resource name (letters, digits, dashes; a URL goes in `endpoint`)']);

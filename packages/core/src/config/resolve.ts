@@ -9,7 +9,7 @@ import type { LogSink } from '../log/log-event';
 import { PriceTable } from '../log/pricing';
 import { azureOpenAIEndpoint } from '../providers/azure-openai';
 import { openAIEndpoint } from '../providers/openai';
-import { maskedKey, type ProviderEndpoint } from '../providers/provider';
+import { isProviderHost, maskedKey, type ProviderEndpoint } from '../providers/provider';
 import { Circuit, MIN_COOLDOWN_MS, type CircuitPolicy } from '../engine/circuit-breaker';
 import {
   circuitBreakerSchema,
@@ -218,11 +218,12 @@ function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string 
     if (Object.hasOwn(PORTKEY_ONLY_WHY, key)) return PORTKEY_ONLY_WHY[key]!;
     if (PORTKEY_ONLY.has(key)) return 'unknown option: a Portkey feature Switchyard does not support';
   }
-  // Same letters but for case, dashes, underscores or a plural: `apiKey`, `use_retry_after_headers`, `virtual_keys`.
-  const loose = (name: string) => name.toLowerCase().replace(/[-_]/g, '').replace(/s$/, '');
   const near = known.find((name) => loose(name) === loose(key));
   return near ? `unknown option (did you mean \`${near}\`?)` : 'unknown option';
 }
+
+/** A name with the same letters but for case, dashes, underscores or a plural: `apiKey`, `virtual_keys`, `tenant_25`. */
+const loose = (name: string): string => name.toLowerCase().replace(/[-_]/g, '').replace(/s$/, '');
 
 const STRATEGY_KEYS: readonly string[] = Object.keys(strategySchema.shape);
 const CB_KEYS: readonly string[] = Object.keys(circuitBreakerSchema.shape);
@@ -350,6 +351,7 @@ function checkProviderFields(fields: ProviderFields, provider: ProviderName, pat
   for (const key of misplaced) {
     if (fields[key] !== undefined) issues.push({ path: formatPath([...path, key]), message: `not an option of provider "${provider}"` });
   }
+  checkProviderHostPath(fields.custom_host, provider, [...path, 'custom_host'], issues);
   if (provider !== 'azure-openai') return;
   const hosts = [fields.resource_name, fields.endpoint, fields.custom_host].filter((h) => h !== undefined).length;
   if (hosts === 0) issues.push({ path: formatPath(path), message: 'Azure OpenAI needs `resource_name`, `endpoint` or `custom_host`' });
@@ -361,6 +363,22 @@ function checkProviderFields(fields: ProviderFields, provider: ProviderName, pat
   }
   if (fields.api_version !== 'v1' && fields.deployment_id === undefined && fields.deployments === undefined) {
     issues.push({ path: formatPath(path), message: 'Azure OpenAI needs `deployment_id` or a `deployments` model map (or `api_version: "v1"`)' });
+  }
+}
+
+/**
+ * A `custom_host` on OpenAI's or Azure's own host without the API's path: every request would get a 404, which a
+ * fallback hides (and on Azure, usually the fallback, only shows in an outage). Another host's path is its own
+ * (LiteLLM serves at the root too), so only the providers' hosts are checked.
+ */
+function checkProviderHostPath(host: string | undefined, provider: ProviderName, path: PropertyKey[], issues: OptionsIssue[]): void {
+  if (host === undefined || !URL.canParse(host)) return;
+  const url = new URL(host);
+  const base = url.pathname.replace(/\/+$/, '');
+  if (provider === 'openai' && url.hostname.toLowerCase() === 'api.openai.com' && base !== '/v1') {
+    issues.push({ path: formatPath(path), message: "must be OpenAI's API base URL, `https://api.openai.com/v1` (or left out: it is the default)" });
+  } else if (provider === 'azure-openai' && isProviderHost(url.origin) && base === '') {
+    issues.push({ path: formatPath(path), message: 'is an Azure resource endpoint: give it as `endpoint`, or add `/openai` to it (Switchyard appends the deployment path)' });
   }
 }
 
@@ -488,11 +506,14 @@ class Resolver {
         // Declared ones with a problem of their own (reported at their path) are known too: not hidden from the list.
         // A name that is a key is masked in the list by withKeysMasked, as everywhere in the issues.
         const known = [...Object.keys(this.virtualKeys), ...this.invalidKeys];
-        // A thousand tenants' keys would make one typo a 25,000-character error: the first few say enough.
+        // A thousand tenants' keys would make one typo a 25,000-character error: the first few say enough, and the
+        // name it misspells comes first, wherever it is in the list.
+        const near = known.find((name) => loose(name) === loose(config.virtual_key!));
         const shown = known.length > MAX_KNOWN_SHOWN ? `${known.slice(0, MAX_KNOWN_SHOWN).join(', ')} and ${known.length - MAX_KNOWN_SHOWN} more` : known.join(', ');
+        const hint = near !== undefined ? ` (did you mean "${near}"?)` : known.length ? ` (known: ${shown})` : '';
         this.issues.push({
           path: formatPath([...at, 'virtual_key']),
-          message: `unknown virtual key ${shownKeyName(config.virtual_key, new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key)))}${known.length ? ` (known: ${shown})` : ''}`,
+          message: `unknown virtual key ${shownKeyName(config.virtual_key, new Set(Object.values(this.virtualKeys).map((vk) => vk.api_key)))}${hint}`,
         });
         return this.placeholder(targetPath, weight);
       }

@@ -53,6 +53,24 @@ const headerValue = (required?: string) =>
     .regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must not contain line breaks, control characters or characters an HTTP header cannot carry');
 
 /**
+ * A key as written where an env file or a header was its source: `docker run --env-file` keeps the quotes of
+ * `KEY="sk-..."`, and a value copied from an `Authorization` header starts with `Bearer `. Sent so, every request gets
+ * a 401, which a fallback then hides. The messages never quote the value.
+ */
+const apiKey = (required?: string) =>
+  headerValue(required)
+    .refine((key) => !/^(["'`]).*\1$/s.test(key), 'must be the key itself, without the quotes around it (`docker run --env-file` keeps them)')
+    .refine((key) => !/^bearer\s/i.test(key), 'must be the key itself, without `Bearer ` (Switchyard writes the header)');
+
+/**
+ * Azure's `api-version`: a date, with `-preview` for a preview version, or `v1`. Azure answers another (a typo, a model
+ * version such as `0613`) with a 404 "Resource not found", and usually only when OpenAI fails and Azure is asked.
+ */
+const azureApiVersion = z
+  .string()
+  .regex(/^(?:\d{4}-\d{2}-\d{2}(?:-preview)?|v1)$/, 'must be an Azure OpenAI API version such as "2024-10-21" or "2025-04-01-preview", or "v1"');
+
+/**
  * A name in one of the providers' own key forms: masked wherever an error or warning shows a name (a config id, a
  * path), as ordinary names that merely look like keys (a fine-tuned model's id, a long config id) stay readable.
  */
@@ -145,7 +163,7 @@ export const providerSchema = z.enum(['openai', 'azure-openai'], {
 /** Fields that describe where and how to reach a provider. Used by virtual keys and by inline targets. */
 const providerFields = {
   provider: providerSchema.optional(),
-  api_key: headerValue().optional(),
+  api_key: apiKey().optional(),
   /** OpenAI: `OpenAI-Organization` header (Portkey's name). */
   openai_organization: headerValue().optional(),
   /** OpenAI: `OpenAI-Project` header (Portkey's name). */
@@ -162,7 +180,7 @@ const providerFields = {
   /** Azure: requested model -> deployment name. A model with no entry is an error for this target. */
   deployments: z.record(z.string(), z.string().min(1)).optional(),
   /** Azure: `api-version` query parameter, or `v1` for Azure's v1 API (`/openai/v1/chat/completions`). */
-  api_version: z.string().min(1).optional(),
+  api_version: azureApiVersion.optional(),
   /** Replaces the provider's base URL (`https://api.openai.com/v1`, `https://{resource}.openai.azure.com/openai`). */
   custom_host: baseUrl.optional(),
 };
@@ -170,7 +188,7 @@ const providerFields = {
 export const virtualKeySchema = z.strictObject({
   ...providerFields,
   provider: providerSchema,
-  api_key: headerValue('is required (read it from an environment variable)'),
+  api_key: apiKey('is required (read it from an environment variable)'),
 });
 
 /**

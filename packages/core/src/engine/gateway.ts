@@ -474,6 +474,19 @@ export class Gateway {
     });
   }
 
+  /**
+   * A 404 for the chat path itself (a `custom_host` without `/v1`, a misspelt Azure `api_version` or deployment): every
+   * request to that target fails, and a fallback hides it; on Azure, usually the fallback, it shows only in an outage.
+   * OpenAI's `model_not_found` is the client's model, not the target's address. Said once per target's address.
+   */
+  private warnNotFound(leaf: LeafNode, plan: UpstreamPlan, entry: AttemptLog): void {
+    if (entry.upstreamError?.code === 'model_not_found') return;
+    warnOncePerProcess(NOT_FOUND_WARNED, `${plan.origin}${plan.path}`, 'SwitchyardConfigWarning', () => {
+      const said = entry.upstreamError?.message ? ` ("${entry.upstreamError.message.slice(0, 120)}")` : '';
+      return `${leaf.path} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''}) answered 404${said} to POST ${plan.path}: check its custom_host or endpoint (OpenAI-compatible servers serve under /v1, Azure under /openai), its api_version and its deployment (said once per target address).`;
+    }, 100);
+  }
+
   /** A key said to be refused (or out of credit) answered, where it was: a later refusal is said again. */
   private keyWorks(leaf: LeafNode, origin: string): void {
     const id = refusedKeyId(leaf, origin);
@@ -775,6 +788,7 @@ export class Gateway {
       const outcome = await this.attempt(leaf, run);
       const spent = outcome.ok && quotaSpent(outcome.res.status, outcome.entry);
       if (spent) this.warnQuotaSpent(leaf, outcome.plan.origin);
+      else if (outcome.ok && outcome.res.status === 404) this.warnNotFound(leaf, outcome.plan, outcome.entry);
       const policy = leaf.retry;
       if (!policy || retry >= policy.attempts || run.aborted) return outcome;
       // An account out of credit answers the same on every retry, and so does an upstream that says not to retry
@@ -1310,6 +1324,8 @@ function refusedKeyId(leaf: LeafNode, origin: string): string {
 }
 /** Targets and models a missing-deployment warning named already. */
 const NOT_DEPLOYED_WARNED = new Set<string>();
+/** Target addresses a 404 warning named already. */
+const NOT_FOUND_WARNED = new Set<string>();
 /** An attempt that failed for a reason other than its model: rate-limited, a server error, no answer. */
 function failedNotForTheModel(attempt: AttemptLog): boolean {
   return attempt.status === 429 || (attempt.status !== null && attempt.status >= 500) || (attempt.status === null && attempt.error !== undefined && attempt.error.code !== 'model_not_deployed');

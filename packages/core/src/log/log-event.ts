@@ -1,4 +1,4 @@
-/** The log event (DESIGN.md "Log event"): one per request, emitted after the response ended. */
+/** The log event (README "Log event"): one per request, emitted after the response ended. */
 import type { ProviderName } from '../config/schema';
 
 export interface TokenUsage {

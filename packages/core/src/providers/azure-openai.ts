@@ -49,7 +49,9 @@ export function azureOpenAIEndpoint(options: AzureEndpointOptions): ProviderEndp
     plan(model): UpstreamPlan | SwitchyardError {
       const deployment = deploymentFor(model);
       if (deployment === undefined) {
-        return new SwitchyardError('model_not_deployed', `Model "${model}" has no Azure OpenAI deployment in this target's "deployments".`, {
+        // `{ deployment: model }` is the map written the wrong way round: said, as the fix is a swap.
+        const reversed = deployments && Object.values(deployments).includes(model) ? ` It is one of the map's deployment names: "deployments" is keyed by model, { "<model>": "<deployment>" }.` : '';
+        return new SwitchyardError('model_not_deployed', `Model "${model}" has no Azure OpenAI deployment in this target's "deployments".${reversed}`, {
           param: 'model',
         });
       }
