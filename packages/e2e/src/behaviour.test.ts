@@ -389,6 +389,16 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect((err as RateLimitError).headers.get('x-rate-limit-reset-tokens')).toBe('55');
     });
 
+    // express-rate-limit, koa-ratelimit and @nestjs/throttler set these three on the app's answers: an upstream's (an
+    // OpenAI-compatible server behind its own limiter, another Switchyard app) would replace the app's counter.
+    it("passes on OpenAI's x-ratelimit-*-requests/-tokens headers, not the bare ones a host's own limiter sets", async () => {
+      const url = await start({ config: { virtual_key: 'openai-prod' } });
+      const limits = { 'x-ratelimit-limit': '1000', 'x-ratelimit-remaining': '999', 'x-ratelimit-reset': '5', 'x-ratelimit-limit-requests': '5000', 'x-ratelimit-remaining-tokens': '79000' };
+      up.openai.enqueue({ headers: limits });
+      const { response } = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(Object.keys(limits).map((name) => response.headers.get(name))).toEqual([null, null, null, '5000', '79000']);
+    });
+
     it("waits as Azure's x-ms-retry-after-ms asks before retrying it", async () => {
       const url = await start({ config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod', retry: { attempts: 1 } }] } });
       up.azure.enqueue({ status: 429, headers: { 'x-ms-retry-after-ms': '900' } });

@@ -945,7 +945,7 @@ export class Gateway {
     const headers: Record<string, string> = {};
     for (const name in res.headers) {
       const value = res.headers[name];
-      if (value !== undefined && (FORWARDED_HEADERS.has(name) || name.startsWith('x-ratelimit-') || name.startsWith('x-rate-limit-'))) {
+      if (value !== undefined && (FORWARDED_HEADERS.has(name) || (name.startsWith('x-ratelimit-') && !HOST_LIMITER_HEADERS.has(name)) || name.startsWith('x-rate-limit-'))) {
         // A proxy that echoes the credential in a header it sets: masked, as in an error body.
         headers[name] = redact(Array.isArray(value) ? value.join(', ') : value, leaf.endpoint.secret);
       }
@@ -1324,6 +1324,11 @@ function refusedKeyId(leaf: LeafNode, origin: string): string {
 }
 /** Targets and models a missing-deployment warning named already. */
 const NOT_DEPLOYED_WARNED = new Set<string>();
+/**
+ * What a host's own rate limiter sets on the app's answers (express-rate-limit, koa-ratelimit, @nestjs/throttler): an
+ * upstream's would replace them. OpenAI's and Azure's carry a suffix (`x-ratelimit-remaining-requests`).
+ */
+const HOST_LIMITER_HEADERS = new Set(['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']);
 /** Target addresses a 404 warning named already. */
 const NOT_FOUND_WARNED = new Set<string>();
 /** An attempt that failed for a reason other than its model: rate-limited, a server error, no answer. */
