@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { ProxyAgent } from 'undici';
-import { createFallbackClient, createUpstreamClient, FallbackRequestError, Gateway, type LogEvent, type SwitchyardOptions, type UpstreamClient } from '../index';
+import { createFallbackClient, createUpstreamClient, FallbackRequestError, Gateway, type LogEvent, type SwitchyardOptions, type UpstreamClient, type UpstreamRequest } from '../index';
 
 describe('createFallbackClient (in-process, SDK-shaped)', () => {
   let openai: FakeProvider;
@@ -359,6 +359,37 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(await iterator.next()).toEqual({ done: true, value: undefined });
     expect(logs.map((e) => e.status)).toEqual([499]);
     await client.gateway.drain(); // nothing left in flight
+  });
+
+  it("says once per target that a sub-second request_timeout fired at a provider's own host: it is in milliseconds", async () => {
+    // A client that never answers (no traffic leaves the machine): every attempt ends at its request_timeout.
+    const client = {
+      request: (req: UpstreamRequest) => new Promise((_, reject) => req.signal.addEventListener('abort', () => reject(req.signal.reason))),
+      close: () => Promise.resolve(),
+    } as unknown as UpstreamClient;
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const gateway = new Gateway(
+        {
+          virtualKeys: {
+            openai: { provider: 'openai', api_key: 'sk-openai-0123456789' },
+            local: { provider: 'openai', api_key: 'sk-local-0123456789', custom_host: 'http://127.0.0.1:9/v1' },
+          },
+          // Seconds meant: 30 ms at OpenAI; the same at a host of the operator's own is taken as meant.
+          config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai', request_timeout: 30 }, { virtual_key: 'local', request_timeout: 30 }] },
+        },
+        { client },
+      );
+      for (let i = 0; i < 2; i++) {
+        const err = await createFallbackClient(gateway).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ status: 504, code: 'upstream_timeout' });
+      }
+      expect(warn.mock.calls.map(([message, type]) => [String(message), type])).toEqual([
+        ['targets[0] (openai, virtual key "openai") timed out after its request_timeout of 30 ms: request_timeout is in milliseconds (30 seconds is 30000); said once per target.', 'SwitchyardConfigWarning'],
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it("names its engine in x-switchyard-hop to an upstream that may be another Switchyard, not to the providers' own hosts", async () => {

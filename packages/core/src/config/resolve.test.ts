@@ -60,6 +60,20 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(() => new Gateway({ virtualKeys: { k: { provider: 'openai', api_key: 'sk-a"b' }, j: { provider: 'openai', api_key: '"sk-ab' } }, config: { virtual_key: 'k' } })).not.toThrow();
   });
 
+  it('says that a number given as a string (from the environment) must be converted', () => {
+    const issues = issuesOf({
+      virtualKeys,
+      deadlineMs: '60000',
+      config: { strategy: { mode: 'fallback', on_status_codes: ['429'] }, targets: [{ virtual_key: 'openai-prod', retry: { attempts: '3' } }, { virtual_key: 'azure-prod' }] },
+    });
+    const why = (value: string) => `must be a number, not the string "${value}" (values read from the environment are strings: convert them with Number(...))`;
+    expect(issues).toEqual(expect.arrayContaining([
+      `deadlineMs: ${why('60000')}`,
+      `config.strategy.on_status_codes[0]: ${why('429')}`,
+      `config.targets[0].retry.attempts: ${why('3')}`,
+    ]));
+  });
+
   it('refuses an Azure api_version that is no API version', () => {
     const azure = (api_version: string) => ({ provider: 'azure-openai', api_key: 'az-1', resource_name: 'res', deployment_id: 'd', api_version });
     const issues = issuesOf({ virtualKeys: { a: azure('2024-1021'), b: azure('0613'), c: azure('2024-10-21-previw') }, config: { virtual_key: 'a' } });

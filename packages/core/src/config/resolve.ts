@@ -180,7 +180,16 @@ function zodIssues(error: z.ZodError): OptionsIssue[] {
 }
 
 /** zod's message for a missing field is "expected number, received undefined": say it plainly. */
-const parseErrors: z.core.$ZodErrorMap = (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined);
+const parseErrors: z.core.$ZodErrorMap = (issue) => {
+  if (issue.code !== 'invalid_type') return undefined;
+  if (issue.input === undefined) return 'is required';
+  // A value from an environment variable or a config service is a string: `"3"` where 3 was meant.
+  const { input } = issue;
+  if (issue.expected === 'number' && typeof input === 'string' && input.trim() !== '' && Number.isFinite(Number(input))) {
+    return `must be a number, not the string "${input}" (values read from the environment are strings: convert them with Number(...))`;
+  }
+  return undefined;
+};
 
 /**
  * Portkey config options Switchyard does not implement. Refused like any unknown key (silently skipping a cache or

@@ -483,7 +483,18 @@ export class Gateway {
     if (entry.upstreamError?.code === 'model_not_found') return;
     warnOncePerProcess(NOT_FOUND_WARNED, `${plan.origin}${plan.path}`, 'SwitchyardConfigWarning', () => {
       const said = entry.upstreamError?.message ? ` ("${entry.upstreamError.message.slice(0, 120)}")` : '';
-      return `${leaf.path} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''}) answered 404${said} to POST ${plan.path}: check its custom_host or endpoint (OpenAI-compatible servers serve under /v1, Azure under /openai), its api_version and its deployment (said once per target address).`;
+      return `${targetName(leaf)} answered 404${said} to POST ${plan.path}: check its custom_host or endpoint (OpenAI-compatible servers serve under /v1, Azure under /openai), its api_version and its deployment (said once per target address).`;
+    }, 100);
+  }
+
+  /**
+   * `request_timeout` is in milliseconds, where the SDKs' `timeout` is in seconds (openai-python's default: 600): a
+   * `request_timeout: 30` ends every attempt at OpenAI's or Azure's own host, which no chat completion answers so fast,
+   * and a fallback hides it. Said once per target when such a timeout fires; a sub-second timeout meant so stays.
+   */
+  private warnShortTimeout(leaf: LeafNode, ms: number): void {
+    warnOncePerProcess(SHORT_TIMEOUT_WARNED, `${leaf.provider} ${leaf.virtualKey ?? ''} ${leaf.path} ${ms}`, 'SwitchyardConfigWarning', () => {
+      return `${targetName(leaf)} timed out after its request_timeout of ${ms} ms: request_timeout is in milliseconds (${ms} seconds is ${ms * 1000}); said once per target.`;
     }, 100);
   }
 
@@ -608,7 +619,7 @@ export class Gateway {
     const id = `${leaf.provider} ${leaf.virtualKey ?? leaf.path} ${model}`;
     // At most 100 models: they come from clients.
     warnOncePerProcess(NOT_DEPLOYED_WARNED, id, 'SwitchyardConfigWarning', () => {
-      const target = `${leaf.path} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
+      const target = targetName(leaf);
       return `${target} has no deployment for model ${JSON.stringify(model)}: requests for it cannot fall back there. Add it to the target's deployments, or give a deployment_id (said once per target and model).`;
     }, 100);
   }
@@ -750,7 +761,7 @@ export class Gateway {
     const change = circuit.record(circuit.isFailure(status, !outcome.ok && outcome.error.code === 'upstream_timeout'), performance.now(), probe);
     if (change) {
       const seconds = Math.round(circuit.policy.cooldownMs / 1000);
-      const target = `${circuit.name} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
+      const target = targetName(leaf, circuit.name);
       const why = status ?? (outcome.ok ? '' : outcome.error.code);
       const message =
         change.kind === 'opened'
@@ -838,7 +849,10 @@ export class Gateway {
       onAbort = () => attemptCancel.abort(run.cancel.reason);
       run.cancel.addEventListener('abort', onAbort);
       const ms = leaf.requestTimeoutMs;
-      timer = setTimeout(() => attemptCancel.abort(new SwitchyardError('upstream_timeout', `${upstreamOf(leaf)} did not answer within ${ms} ms.`)), ms);
+      timer = setTimeout(() => {
+        if (ms < 1000 && isProviderHost(plan.origin)) this.warnShortTimeout(leaf, ms);
+        attemptCancel.abort(new SwitchyardError('upstream_timeout', `${upstreamOf(leaf)} did not answer within ${ms} ms.`));
+      }, ms);
       signal = attemptCancel;
     }
     // A stream being handed to the client still needs the request's aborts (client gone) to reach its upstream.
@@ -1263,6 +1277,10 @@ function warnOncePerProcess(said: Set<string>, key: string, type: string, messag
   said.add(key);
   process.emitWarning(message(), type);
 }
+/** A target as warnings name it: its path (or another name of it), provider and virtual key. */
+function targetName(leaf: LeafNode, name = leaf.path): string {
+  return `${name} (${leaf.provider}${leaf.virtualKey !== undefined ? `, virtual key "${leaf.virtualKey}"` : ''})`;
+}
 /** A virtual key by its name; a key written inline in a config by its last characters, as providers show keys. */
 function keyName(leaf: LeafNode): string {
   const secret = leaf.endpoint.secret;
@@ -1329,6 +1347,8 @@ const NOT_DEPLOYED_WARNED = new Set<string>();
  * upstream's would replace them. OpenAI's and Azure's carry a suffix (`x-ratelimit-remaining-requests`).
  */
 const HOST_LIMITER_HEADERS = new Set(['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset']);
+/** Targets a short-timeout warning named already. */
+const SHORT_TIMEOUT_WARNED = new Set<string>();
 /** Target addresses a 404 warning named already. */
 const NOT_FOUND_WARNED = new Set<string>();
 /** An attempt that failed for a reason other than its model: rate-limited, a server error, no answer. */
