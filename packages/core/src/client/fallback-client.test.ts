@@ -837,8 +837,12 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
           [expect.stringMatching(/^targets\[1\] \(azure-openai, virtual key "typo"\) answered 404 \("[^"]+"\) to POST \/openai\/deployments\/gpt4o-prd\/chat\/completions\?api-version=2024-10-21: check/), 'SwitchyardConfigWarning'],
         ]);
         warn.mockClear();
-        openai.enqueue({ status: 404 }); // OpenAI's model_not_found: the client's model
-        await failure(client({ config: { virtual_key: 'o' } }).chat.completions.create({ model: 'gpt-4o-typo', messages }));
+        // The client's unknown model where the upstream finds models by name: OpenAI's model_not_found, a compatible
+        // server's 404 naming it (vLLM, Ollama), Azure v1's DeploymentNotFound for a deployment named by the client.
+        openai.enqueue({ status: 404 }, { status: 404, body: { error: { message: 'The model `gpt-4o-typo` does not exist.', type: 'NotFoundError', code: 404 } } });
+        for (let i = 0; i < 2; i++) await failure(client({ config: { virtual_key: 'o' } }).chat.completions.create({ model: 'gpt-4o-typo', messages }));
+        const v1 = client({ virtualKeys: { v1: { provider: 'azure-openai', api_key: 'az', custom_host: strict.baseURL, api_version: 'v1' } }, config: { virtual_key: 'v1' } });
+        expect((await failure(v1.chat.completions.create({ model: 'gpt-4o-typo', messages }))).code).toBe('DeploymentNotFound');
         expect(warn).not.toHaveBeenCalled();
       } finally {
         warn.mockRestore();

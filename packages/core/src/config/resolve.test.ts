@@ -95,6 +95,18 @@ describe('options validation (at construction, every issue with its path)', () =
       "virtualKeys.openai.custom_host: must be OpenAI's API base URL, `https://api.openai.com/v1` (or left out: it is the default)",
       'virtualKeys.azure.custom_host: is an Azure resource endpoint: give it as `endpoint`, or add `/openai` to it (Switchyard appends the deployment path)',
     ]);
+    // Written beside a virtual key, or passed down by a strategy to one: the host its requests go to.
+    expect(issuesOf({
+      virtualKeys,
+      config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-prod', custom_host: 'https://api.openai.com' }, { strategy: { mode: 'single' }, custom_host: 'https://api.openai.com', targets: [{ virtual_key: 'openai-prod' }] }] },
+    })).toEqual([
+      "config.targets[0].custom_host: must be OpenAI's API base URL, `https://api.openai.com/v1` (or left out: it is the default)",
+      "config.targets[1].targets[0].custom_host: must be OpenAI's API base URL, `https://api.openai.com/v1` (or left out: it is the default) (the custom_host its strategy passes down)",
+    ]);
+    expect(issuesOf({
+      virtualKeys: { ...virtualKeys, az: { provider: 'azure-openai', api_key: 'az-1', deployment_id: 'd', custom_host: 'http://127.0.0.1:9/openai' } },
+      config: { virtual_key: 'az', custom_host: 'https://res.openai.azure.com' },
+    })).toEqual(['config.custom_host: is an Azure resource endpoint: give it as `endpoint`, or add `/openai` to it (Switchyard appends the deployment path)']);
     // Other hosts' paths are their own; the providers' hosts with their paths are fine.
     const fine = {
       virtualKeys: {

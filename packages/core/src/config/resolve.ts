@@ -380,14 +380,14 @@ function checkProviderFields(fields: ProviderFields, provider: ProviderName, pat
  * fallback hides (and on Azure, usually the fallback, only shows in an outage). Another host's path is its own
  * (LiteLLM serves at the root too), so only the providers' hosts are checked.
  */
-function checkProviderHostPath(host: string | undefined, provider: ProviderName, path: PropertyKey[], issues: OptionsIssue[]): void {
+function checkProviderHostPath(host: string | undefined, provider: ProviderName, path: PropertyKey[], issues: OptionsIssue[], from = ''): void {
   if (host === undefined || !URL.canParse(host)) return;
   const url = new URL(host);
   const base = url.pathname.replace(/\/+$/, '');
   if (provider === 'openai' && url.hostname.toLowerCase() === 'api.openai.com' && base !== '/v1') {
-    issues.push({ path: formatPath(path), message: "must be OpenAI's API base URL, `https://api.openai.com/v1` (or left out: it is the default)" });
+    issues.push({ path: formatPath(path), message: `must be OpenAI's API base URL, \`https://api.openai.com/v1\` (or left out: it is the default)${from}` });
   } else if (provider === 'azure-openai' && isProviderHost(url.origin) && base === '') {
-    issues.push({ path: formatPath(path), message: 'is an Azure resource endpoint: give it as `endpoint`, or add `/openai` to it (Switchyard appends the deployment path)' });
+    issues.push({ path: formatPath(path), message: `is an Azure resource endpoint: give it as \`endpoint\`, or add \`/openai\` to it (Switchyard appends the deployment path)${from}` });
   }
 }
 
@@ -537,6 +537,11 @@ class Resolver {
       }
       virtualKey = config.virtual_key;
       fields = { ...vk, custom_host: config.custom_host ?? vk.custom_host ?? inheritedHost(vk, scope) };
+      // A host written beside the virtual key or passed down by a strategy (the key's own was checked with the key).
+      if (fields.custom_host !== vk.custom_host) {
+        const passedDown = config.custom_host === undefined ? ' (the custom_host its strategy passes down)' : '';
+        checkProviderHostPath(fields.custom_host, vk.provider, [...at, 'custom_host'], this.issues, passedDown);
+      }
     } else {
       fields = { ...config, custom_host: config.custom_host ?? inheritedHost(config, scope) };
       if (!config.provider) {

@@ -477,18 +477,21 @@ export class Gateway {
   /**
    * A 404 for the chat path itself (a `custom_host` without `/v1`, a misspelt Azure `api_version` or deployment): every
    * request to that target fails, and a fallback hides it; on Azure, usually the fallback, it shows only in an outage.
-   * OpenAI's `model_not_found` is the client's model, not the target's address. Said once per target's address.
+   * Where the upstream finds the model by name, a 404 that names it, or says it is not found (OpenAI's
+   * `model_not_found`, Azure v1's `DeploymentNotFound`), is the client's model, not the target's address (vLLM, Ollama
+   * name it). Said once per target's address.
    */
   private warnNotFound(leaf: LeafNode, plan: UpstreamPlan, entry: AttemptLog): void {
-    if (entry.upstreamError?.code === 'model_not_found') return;
+    const said = entry.upstreamError;
+    if (leaf.endpoint.modelByName && (said?.code === 'model_not_found' || said?.code === 'DeploymentNotFound' || said?.message.includes(plan.model))) return;
     warnOncePerProcess(NOT_FOUND_WARNED, `${plan.origin}${plan.path}`, 'SwitchyardConfigWarning', () => {
-      const said = entry.upstreamError?.message ? ` ("${entry.upstreamError.message.slice(0, 120)}")` : '';
-      return `${targetName(leaf)} answered 404${said} to POST ${plan.path}: check its custom_host or endpoint (OpenAI-compatible servers serve under /v1, Azure under /openai), its api_version and its deployment (said once per target address).`;
+      const quoted = said?.message ? ` ("${said.message.slice(0, 120)}")` : '';
+      return `${targetName(leaf)} answered 404${quoted} to POST ${plan.path}: check its custom_host or endpoint (OpenAI-compatible servers serve under /v1, Azure under /openai), its api_version and its deployment (said once per target address).`;
     }, 100);
   }
 
   /**
-   * `request_timeout` is in milliseconds, where the SDKs' `timeout` is in seconds (openai-python's default: 600): a
+   * `request_timeout` is in milliseconds, where openai-python's `timeout` is in seconds (its default: 600): a
    * `request_timeout: 30` ends every attempt at OpenAI's or Azure's own host, which no chat completion answers so fast,
    * and a fallback hides it. Said once per target when such a timeout fires; a sub-second timeout meant so stays.
    */

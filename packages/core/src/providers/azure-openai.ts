@@ -46,6 +46,7 @@ export function azureOpenAIEndpoint(options: AzureEndpointOptions): ProviderEndp
     provider: 'azure-openai',
     secret: options.api_key,
     secretScan: SecretScan.of(options.api_key),
+    modelByName: v1 && deployments === undefined && deployment_id === undefined,
     plan(model): UpstreamPlan | SwitchyardError {
       const deployment = deploymentFor(model);
       if (deployment === undefined) {

@@ -25,6 +25,7 @@ export function openAIEndpoint(options: OpenAIEndpointOptions): ProviderEndpoint
     provider: 'openai',
     secret: options.api_key,
     secretScan: SecretScan.of(options.api_key),
+    modelByName: true,
     plan: (model): UpstreamPlan => ({ origin, path, headers, model }),
   };
 }

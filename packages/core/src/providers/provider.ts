@@ -28,6 +28,11 @@ export interface ProviderEndpoint {
   readonly secret: string;
   /** The search for it in stream events (null when too short to mask). */
   readonly secretScan: SecretScan | null;
+  /**
+   * Whether the upstream finds the model by the name the request gives (OpenAI and compatible servers; Azure's v1 API
+   * with no deployment in the config): a 404 there may be the client's unknown model, not this target's address.
+   */
+  readonly modelByName: boolean;
   /** Plans one attempt for the requested model; a SwitchyardError when this target cannot serve it. */
   plan(model: string): UpstreamPlan | SwitchyardError;
 }
