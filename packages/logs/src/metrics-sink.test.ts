@@ -55,7 +55,14 @@ describe('Prometheus metrics sink', () => {
     // Labelled by the served deployment, not by the model string the client sent.
     expect(text).toContain('switchyard_tokens_total{provider="azure-openai",model="gpt4o-prod",kind="completion"} 5');
     expect(text).toMatch(/switchyard_cost_usd_total\{provider="openai",model="gpt-4o"\} 0\.000075\b/);
-    expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true",outcome="ok"\} 1/);
+    expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="azure-openai",fallback="true",outcome="ok",stream="false"\} 1/);
+    expect(text).not.toContain('stream="true"');
+    // A stream's duration is how long its answer took to write: counted apart from JSON answers' latency.
+    for await (const _chunk of await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    await until(() => logs.length === 3);
+    const after = await (await fetch(`${app.url}/metrics`)).text();
+    expect(after).toMatch(/switchyard_request_duration_seconds_count\{provider="openai",fallback="false",outcome="ok",stream="false"\} 1/);
+    expect(after).toMatch(/switchyard_request_duration_seconds_count\{provider="openai",fallback="false",outcome="ok",stream="true"\} 1/);
   });
 
   it('tells an account out of credit (429 insufficient_quota) from a rate limit in the attempt outcome, for an alert', async () => {
@@ -200,7 +207,7 @@ describe('Prometheus metrics sink', () => {
     createMetricsSink({ registry: unsorted, buckets: [10, 1, 0.1] });
     const again = createMetricsSink({ registry: unsorted, buckets: [10, 1, 0.1] });
     again.write({ ...served, durationMs: 5000 });
-    expect(await unsorted.metrics()).toContain('switchyard_request_duration_seconds_bucket{le="0.1",provider="openai",fallback="false",outcome="ok"} 0');
+    expect(await unsorted.metrics()).toContain('switchyard_request_duration_seconds_bucket{le="0.1",provider="openai",fallback="false",outcome="ok",stream="false"} 0');
     // Reused as they are, the second sink counts into them.
     const second = createMetricsSink({ registry: shared });
     second.write(served);
