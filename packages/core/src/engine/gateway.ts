@@ -519,7 +519,7 @@ export class Gateway {
     const route = (path === '/' || path === '') && /^(.*)\/chat\/completions\/?$/.exec(fullPath);
     if (route) {
       this.mountWarned = true;
-      const mount = fullPath.endsWith('/') ? fullPath.slice(0, -1) : fullPath;
+      const mount = withoutSlash(fullPath);
       const base = route[1] || '/';
       process.emitWarning(
         `Switchyard, mounted at the chat route ${mount}, got POST ${mount} as POST /, and it serves POST {basePath}/chat/completions below its mount: mount it at ${base} with basePath: '', or make it the handler of a POST route on ${mount}; the request went on to next()`,
@@ -527,14 +527,13 @@ export class Gateway {
       );
       return;
     }
-    // The full path is the chat route, or ends in it under a prefix of the host's (`app.use('/t/:tenant/v1', ...)`
-    // with the default basePath, /v1, counted twice).
-    // Only where the mount swallowed part of basePath: a host route of its own below the mount
-    // (`/api/legacy/v1/chat/completions`) is none of Switchyard's.
-    const full = fullPath.endsWith('/') ? fullPath.slice(0, -1) : fullPath;
-    const rest = path.endsWith('/') ? path.slice(0, -1) : path;
-    const underPrefix = full.endsWith(this.options.chatPath) && this.options.chatPath.endsWith(rest);
-    if (fullPath.length <= path.length || !fullPath.endsWith(path) || !(this.isChatPath(fullPath) || underPrefix)) return;
+    // The mount cut from the path: `path` is what is left of a full path that is the chat route, or that ends in it
+    // under a prefix of the host's (`app.use('/t/:tenant/v1', ...)` with the default basePath, /v1, counted twice) with
+    // the mount inside basePath. A host route of its own below a right mount (`/api/legacy/v1/chat/completions`) is not.
+    if (fullPath.length <= path.length || !fullPath.endsWith(path)) return;
+    const { chatPath } = this.options;
+    const underPrefix = withoutSlash(fullPath).endsWith(chatPath) && chatPath.endsWith(withoutSlash(path));
+    if (!this.isChatPath(fullPath) && !underPrefix) return;
     this.warnRouteMismatch(path, fullPath.slice(0, fullPath.length - path.length));
   }
 
@@ -1279,6 +1278,10 @@ function warnOncePerProcess(said: Set<string>, key: string, type: string, messag
   if (said.has(key) || said.size >= max) return;
   said.add(key);
   process.emitWarning(message(), type);
+}
+/** `path` without one trailing slash, as the chat route is matched. */
+function withoutSlash(path: string): string {
+  return path.endsWith('/') ? path.slice(0, -1) : path;
 }
 /** A target as warnings name it: its path (or another name of it), provider and virtual key. */
 function targetName(leaf: LeafNode, name = leaf.path): string {
