@@ -1,4 +1,4 @@
-import { errorEventIn, unansweredEvents, MAX_EVENT_BYTES, SseFramer } from './sse-framer';
+import { errorEventIn, unansweredEvents, MAX_EVENT_BYTES, SseFramer, wholeEventsEnd } from './sse-framer';
 
 const text = (pieces: Buffer[]) => Buffer.concat(pieces).toString();
 
@@ -89,6 +89,43 @@ describe('SseFramer', () => {
       }
     }).toThrow(expect.objectContaining({ code: 'EVENT_TOO_LARGE' }));
     expect(pushed).toBe(MAX_EVENT_BYTES);
+  });
+});
+
+describe('wholeEventsEnd', () => {
+  /** The rule read byte by byte: just past the last LF or CR that ends a blank line (the bytes before `buf` count). */
+  function byTheRule(buf: Buffer, prev1: number | undefined, prev2: number | undefined): number {
+    const bytes = [prev2, prev1, ...buf];
+    for (let i = bytes.length - 1; i >= 2; i--) {
+      const [a, b, c] = [bytes[i - 2], bytes[i - 1], bytes[i]];
+      if (c === 0x0a && (b === 0x0a || (b === 0x0d && a === 0x0a))) return i - 1;
+      if (c === 0x0d && (b === 0x0d || b === 0x0a)) return i - 1;
+    }
+    return 0;
+  }
+
+  it('finds the end of the last whole event in every mix of LF, CR and text up to 7 bytes, after any two bytes held', () => {
+    const alphabet = [0x61, 0x0a, 0x0d];
+    const before = [undefined, 0x61, 0x0a, 0x0d];
+    const wrong: unknown[] = [];
+    let checked = 0;
+    let found = 0;
+    const all = (length: number): number[][] => (length === 0 ? [[]] : all(length - 1).flatMap((rest) => alphabet.map((b) => [...rest, b])));
+    for (let length = 0; length <= 7; length++) {
+      for (const bytes of all(length)) {
+        const buf = Buffer.from(bytes);
+        for (const prev1 of before) for (const prev2 of prev1 === undefined ? [undefined] : before) {
+          const expected = byTheRule(buf, prev1, prev2);
+          const got = wholeEventsEnd(buf, prev1, prev2);
+          if (got !== expected) wrong.push({ bytes, prev1, prev2, got, expected });
+          checked++;
+          if (expected > 0) found++;
+        }
+      }
+    }
+    expect(wrong.slice(0, 5)).toEqual([]);
+    expect(checked).toBeGreaterThan(30_000);
+    expect(found).toBeGreaterThan(checked / 3); // the walk saw both answers, many times
   });
 });
 

@@ -231,17 +231,25 @@ export class FirstEventScanner {
 /**
  * The offset in `buf` just past its last blank line (`\n\n`, `\r\n\r\n` or `\r\r`), 0 if it has none. A blank line
  * may begin in the held bytes before it: `prev1` is the byte just before `buf`, `prev2` the one before that.
+ * Exported for its test only.
  */
-function wholeEventsEnd(buf: Buffer, prev1: number | undefined, prev2: number | undefined): number {
-  const n = buf.length;
+export function wholeEventsEnd(buf: Buffer, prev1: number | undefined, prev2: number | undefined): number {
   const at = (k: number): number | undefined => (k >= 0 ? buf[k] : k === -1 ? prev1 : k === -2 ? prev2 : undefined);
-  // From the end: a chunk that ends on a boundary (the usual case) is settled by its last bytes.
-  for (let i = n - 1; i >= 0; i--) {
-    const c = buf[i];
-    if (c === LF && (at(i - 1) === LF || (at(i - 1) === CR && at(i - 2) === LF))) return i + 1;
-    // A CR right after a line's end is a blank line already (`\n\r`, `\r\n\r`): the event is whole, as for
-    // FirstEventScanner and a client's parser, whether or not an LF follows.
-    if (c === CR && (at(i - 1) === CR || at(i - 1) === LF)) return i + 1;
+  // From the end: a chunk that ends on a boundary (the usual case) is settled by its last bytes. Line ends are found
+  // by the native search: walking a 64 KiB event's bytes in JavaScript cost 70 ms of CPU per 50 MB stream.
+  let lf = buf.lastIndexOf(LF);
+  let cr = buf.lastIndexOf(CR);
+  while (lf >= 0 || cr >= 0) {
+    const i = Math.max(lf, cr);
+    if (i === lf) {
+      if (at(i - 1) === LF || (at(i - 1) === CR && at(i - 2) === LF)) return i + 1;
+      lf = i > 0 ? buf.lastIndexOf(LF, i - 1) : -1; // a negative offset would count from the end
+    } else {
+      // A CR right after a line's end is a blank line already (`\n\r`, `\r\n\r`): the event is whole, as for
+      // FirstEventScanner and a client's parser, whether or not an LF follows.
+      if (at(i - 1) === CR || at(i - 1) === LF) return i + 1;
+      cr = i > 0 ? buf.lastIndexOf(CR, i - 1) : -1;
+    }
   }
   return 0;
 }

