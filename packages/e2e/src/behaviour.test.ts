@@ -854,6 +854,10 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(res.status).toBe(413);
       expect(res.body.error).toMatchObject({ code: 'body_too_large', type: 'invalid_request_error' });
       expect(up.openai.requests).toHaveLength(0);
+      // Refused with an unusable trace id too: it carries its trace context's, as any refusal.
+      const id = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const traced = await request(url).post('/v1/chat/completions').set('x-switchyard-trace-id', 'x'.repeat(257)).set('traceparent', `00-${id}-00f067aa0ba902b7-01`).send({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
+      expect([traced.status, traced.headers['x-switchyard-trace-id']]).toEqual([413, id]);
     });
 
     it('accepts a body of exactly maxBodyBytes, and refuses one byte more with 413', async () => {
@@ -924,6 +928,10 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       // Not echoed, but not lost: a fresh trace id names the refusal in its header and its log event.
       expect(res.headers['x-switchyard-trace-id']).toMatch(/^[\da-f]{32}$/);
       expect((await nextLog(logs)).traceId).toBe(res.headers['x-switchyard-trace-id']);
+      // With a W3C trace context, the refusal carries its trace id: the 400's log event leads to the caller's trace.
+      const id = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const traced = await request(url).post('/v1/chat/completions').set('x-switchyard-trace-id', 'x'.repeat(257)).set('traceparent', `00-${id}-00f067aa0ba902b7-01`).send({ model: 'gpt-4o', messages });
+      expect([traced.status, traced.headers['x-switchyard-trace-id'], (await nextLog(logs, 2)).traceId]).toEqual([400, id, id]);
     });
 
     it('loadbalance sends each request to one target picked by weight', async () => {

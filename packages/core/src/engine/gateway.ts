@@ -16,7 +16,7 @@ import { emitLog } from '../log/emit';
 import { extractResponseModel, readUsage, StreamTail, type UsageRead } from '../log/usage';
 import { startRequestTrace, type RequestTrace } from '../log/tracing';
 import { HOP_HEADER, isProviderHost, maskedKey, maskSecret, maskSecretInEvents, redact, type UpstreamPlan } from '../providers/provider';
-import { givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
+import { contextTraceId, givenConfigId, givenTraceId, header, newTraceId, parseBody, tooLarge, type HeaderBag, type ParsedBody } from './request';
 import { retryDelayMs } from './retry-delay';
 import { mergeMembers } from './body-merge';
 import { Cancellation } from './cancellation';
@@ -377,19 +377,21 @@ export class Gateway {
     const ticket = req.ticket ?? this.enter();
     const startedAt = Date.now();
     const t0 = performance.now();
+    const otel = startRequestTrace(req.headers);
     const log: LogDraft = {
       ticket,
-      // Null until known: a request refused for its trace id header gets a fresh one (see errorResponse).
-      traceId: null,
+      // The trace context's until the id header is read; null until known (see errorResponse).
+      traceId: contextTraceId(req.headers, otel?.traceId) ?? null,
       configId: null,
       startedAt,
       stream: false,
       model: null,
       attempts: [],
-      otel: startRequestTrace(req.headers),
+      otel,
     };
     let run: RequestRun | undefined;
     try {
+      // An id header refused here leaves the trace context's: the 400's log event still leads to its trace.
       log.traceId = givenTraceId(req.headers, log.otel?.traceId) ?? null;
       const configId = givenConfigId(req.headers);
       log.configId = this.configIdForLog(configId);
@@ -548,8 +550,8 @@ export class Gateway {
     try {
       traceId = givenTraceId(headers, otel?.traceId) ?? null;
     } catch {
-      // An unusable trace id is not echoed: the refusal gets a fresh one, in its header and log event, to be found by.
-      traceId = null;
+      // An unusable trace id is not echoed: the refusal gets its trace context's, else a fresh one (see errorResponse).
+      traceId = contextTraceId(headers, otel?.traceId) ?? null;
     }
     let configId: string | null;
     try {

@@ -48,6 +48,11 @@ export function givenTraceId(headers: HeaderBag, fallback?: string): string | un
   // Portkey's trace header too, as a client moved over from Portkey still sends it.
   const given = idHeader(headers, 'x-switchyard-trace-id') ?? idHeader(headers, 'x-portkey-trace-id');
   if (given !== undefined) return given;
+  return contextTraceId(headers, fallback);
+}
+
+/** The trace id of the request's W3C trace context: its `traceparent`'s, else `fallback` (the request span's). */
+export function contextTraceId(headers: HeaderBag, fallback?: string): string | undefined {
   return parseTraceparent(header(headers, 'traceparent'))?.traceId ?? fallback;
 }
 
