@@ -1,4 +1,4 @@
-import { maskSecretInEvents, SecretScan } from './provider';
+import { maskSecretInEvents, redact, SecretScan } from './provider';
 
 const KEY = 'sk-proj-Abc123XyZ456def789';
 const scan = SecretScan.of(KEY)!;
@@ -29,5 +29,16 @@ describe('maskSecretInEvents', () => {
     // A piece shorter than the key between two others: the key across all three is found.
     const three = [Buffer.from(`data: "${KEY.slice(0, 5)}`), Buffer.from(KEY.slice(5, 9)), Buffer.from(`${KEY.slice(9)}"\n\n`)];
     expect(text(maskSecretInEvents(three, scan))).toBe('data: "sk-...f789"\n\n');
+  });
+});
+
+describe('redact', () => {
+  it('masks a key as OpenAI does, and wholly where the mask would put it back together', () => {
+    expect(redact(`key ${KEY}.`, KEY)).toBe('key sk-...f789.');
+    // First four characters equal to the last four: `abc...` + the key's tail would spell the key again.
+    const looped = 'abcd1234567890ef1234567890abcd';
+    const out = redact(`key: ${looped}${looped.slice(4)}`, looped);
+    expect(out).not.toContain(looped);
+    expect(out).toBe(`key: ***${looped.slice(4)}`);
   });
 });

@@ -136,7 +136,10 @@ function commonness(byte: number): number {
 /** `text` with `secret` masked (see maskSecret): for an upstream's error message in a log event or an error. */
 export function redact(text: string, secret: string): string {
   if (secret.length < MIN_MASKED || !text.includes(secret)) return text;
-  return text.replaceAll(secret, maskedKey(secret));
+  const masked = text.replaceAll(secret, maskedKey(secret));
+  // A key that ends with its first four characters, quoted with its own tail after it, comes back whole across the
+  // mask's `...` (`abc...` + `abcd...`): masked wholly then.
+  return masked.includes(secret) ? text.replaceAll(secret, '***') : masked;
 }
 
 /** A key as OpenAI shows one it refuses: its first three and last four characters (a short key: none). */
