@@ -1158,4 +1158,53 @@ describe('viewer page in headless Chromium', () => {
     }
     expect(pageErrors).toEqual([]);
   });
+  it('isolates values from events in the drawer: a right-to-left override in a model name or message reverses nothing else', async () => {
+    const memory = new MemoryLogStore();
+    const RLO = '\u202E';
+    const model = `gpt-4o${RLO}`;
+    const event: LogEvent = {
+      traceId: 'bidi-1', requestId: 'req-bidi-1', configId: `cfg${RLO}`, startedAt: Date.now(), durationMs: 12, status: 503, stream: false, fallback: true, model,
+      servedBy: null,
+      attempts: [
+        { target: 'targets[0]', provider: 'openai', model, status: 503, durationMs: 5, error: { code: 'upstream_error', message: `down${RLO} for now` }, upstreamError: { code: `over${RLO}loaded`, message: `try${RLO} later` } },
+        { target: 'targets[1]', provider: 'azure-openai', model, status: 503, durationMs: 6, upstreamError: { code: null, message: `busy${RLO} too` } },
+      ],
+      usage: null, costUsd: null,
+    };
+    memory.write(event);
+    const host = express();
+    host.use('/logs', logsMiddleware({ store: memory, allowUnauthenticated: true, viewer: true }));
+    const viewer = await listen(createServer(host));
+    const p = await browser.newPage({ viewport: { width: 1600, height: 760 } });
+    p.on('pageerror', (err) => pageErrors.push(err.message));
+    try {
+      await p.goto(`${viewer.url}/logs/`);
+      await p.locator('tr.row').first().click();
+      await p.locator('#detail.open #attempts tbody tr').nth(1).waitFor();
+      // Each value in a <bdi> of its own, the text around it outside: the status reads "· 503", not "305 ·".
+      const h2 = p.locator('#detail-body h2');
+      expect([await h2.locator('bdi').allTextContents(), await h2.textContent()]).toEqual([[model], `${model} · 503`]);
+      const [modelBox, statusBox] = await h2.evaluate((node) => {
+        type Rect = { left: number; right: number };
+        type N = { firstChild: unknown; lastChild: unknown; ownerDocument: { createRange(): { selectNodeContents(n: unknown): void; getBoundingClientRect(): Rect } } };
+        const h = node as unknown as N;
+        const box = (n: unknown) => {
+          const r = h.ownerDocument.createRange();
+          r.selectNodeContents(n);
+          const b = r.getBoundingClientRect();
+          return { left: b.left, right: b.right };
+        };
+        return [box(h.firstChild), box(h.lastChild)];
+      });
+      expect(statusBox.left).toBeGreaterThanOrEqual(modelBox.right - 1);
+      const errors = p.locator('#attempts td.err-text');
+      expect(await errors.nth(0).locator('bdi').allTextContents()).toEqual(['upstream_error', `down${RLO} for now`, `over${RLO}loaded`, `try${RLO} later`]);
+      expect(await errors.nth(1).locator('bdi').allTextContents()).toEqual([`busy${RLO} too`]);
+      expect(await p.locator('#detail-body dd bdi').allTextContents()).toEqual(expect.arrayContaining([`cfg${RLO}`, model]));
+    } finally {
+      await p.close();
+      await viewer.close();
+    }
+    expect(pageErrors).toEqual([]);
+  });
 });

@@ -195,18 +195,30 @@ function statusChip(s) {
 function atDots(path) {
   return path.split('.').reduce(function (parts, step, i) { return parts.concat(i ? [document.createElement('wbr'), '.' + step] : [step]); }, []);
 }
+/**
+ * Values from an event (a caller's model name, an upstream's message), each isolated for the bidi algorithm and joined
+ * by sep: a right-to-left override in one (U+202E) must not reverse the text after it, e.g. turn "· 503" into "305 ·".
+ */
+function isolated(values, sep) {
+  var out = [];
+  values.forEach(function (v) {
+    if (v === null || v === undefined || v === '') return;
+    if (out.length) out.push(sep);
+    out.push(el('bdi', null, [v]));
+  });
+  return out;
+}
 /** What an upstream said with its error answer; an event another writer shaped otherwise shows as it is. */
 function upstreamSaid(u) {
-  if (u === null || u === undefined) return '';
-  if (typeof u !== 'object') return String(u);
-  return (u.code ? u.code + ': ' : '') + (typeof u.message === 'string' ? u.message : '');
+  if (u === null || u === undefined) return [];
+  if (typeof u !== 'object') return isolated([String(u)]);
+  return isolated([u.code, typeof u.message === 'string' ? u.message : ''], ': ');
 }
 /** The upstream's error beside Switchyard's: its code, and its message unless the one shown already says it. */
 function upstreamBeside(u, shown) {
   var says = function (text) { return typeof text === 'string' && text !== '' && String(shown).indexOf(text) < 0 ? text : ''; };
-  if (typeof u !== 'object') return says(String(u));
-  var message = says(u.message);
-  return (u.code || '') + (u.code && message ? ': ' : '') + message;
+  if (typeof u !== 'object') return isolated([says(String(u))]);
+  return isolated([u.code, says(u.message)], ': ');
 }
 function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
 
@@ -618,16 +630,16 @@ function showDetail(e) {
     ['Started', (offsetAt(e.startedAt) === 'UTC' ? '' : fmtDate(e.startedAt) + ' (' + offsetAt(e.startedAt) + ') · ') + new Date(e.startedAt).toISOString()],
     ['Duration', fmtMs(e.durationMs)],
     ['Status', statusChip(e.status)],
-    ['Config', e.configId === null ? DEFAULT_CONFIG : e.configId],
-    ['Model', (e.model || '—') + (e.stream ? ' (stream)' : '')],
-    ['Served by', e.servedBy ? providerName(e.servedBy.provider) + ' · ' + e.servedBy.model + ' · ' + e.servedBy.target + (e.servedBy.virtualKey ? ' · ' + e.servedBy.virtualKey : '') : 'not served'],
+    ['Config', e.configId === null ? DEFAULT_CONFIG : el('bdi', null, [e.configId])],
+    ['Model', el('span', null, isolated([e.model || '—']).concat(e.stream ? [' (stream)'] : []))],
+    ['Served by', e.servedBy ? el('span', null, isolated([providerName(e.servedBy.provider), e.servedBy.model, e.servedBy.target, e.servedBy.virtualKey], ' · ')) : 'not served'],
     ['Fallback', e.fallback ? el('span', 'badge-fallback', ['↪ fell back']) : 'no'],
     ['Tokens', u ? fmtCount(u.total_tokens) + ' (' + fmtCount(u.prompt_tokens) + ' prompt + ' + fmtCount(u.completion_tokens) + ' completion)' : '—'],
     ['Cost', fmtCost(e.costUsd)],
   ];
   var dl = el('dl');
   facts.forEach(function (f) { dl.appendChild(el('dt', null, [f[0]])); dl.appendChild(el('dd', null, [f[1]])); });
-  d.appendChild(el('h2', null, [(e.model || 'request') + ' · ' + e.status]));
+  d.appendChild(el('h2', null, isolated([e.model || 'request']).concat([' · ' + e.status])));
   d.appendChild(el('div', 'sub mono', [e.requestId]));
   d.appendChild(dl);
   d.appendChild(el('h3', null, ['Attempts (' + e.attempts.length + ')']));
@@ -635,7 +647,7 @@ function showDetail(e) {
   e.attempts.forEach(function (a, i) {
     // Switchyard's code (upstream_error_event) beside the upstream's own (insufficient_quota), which "Failed with"
     // finds it by.
-    var beside = a.error && a.upstreamError ? upstreamBeside(a.upstreamError, a.error.message) : '';
+    var beside = a.error && a.upstreamError ? upstreamBeside(a.upstreamError, a.error.message) : [];
     tbody.appendChild(el('tr', null, [
       el('td', 'num', [i + 1]),
       el('td', 'mono', atDots(a.target)),
@@ -643,11 +655,10 @@ function showDetail(e) {
       el('td', null, [a.model]),
       el('td', null, [statusChip(a.status)]),
       el('td', 'num', [fmtMs(a.durationMs)]),
-      el('td', 'err-text', [
-        a.error ? a.error.code + ': ' + a.error.message : upstreamSaid(a.upstreamError),
-        beside ? el('div', null, ['upstream: ' + beside]) : null,
-        a.upstreamRequestId ? el('div', 'sub mono', ['request id ' + a.upstreamRequestId]) : null,
-      ]),
+      el('td', 'err-text', (a.error ? isolated([a.error.code, a.error.message], ': ') : upstreamSaid(a.upstreamError)).concat([
+        beside.length ? el('div', null, ['upstream: '].concat(beside)) : null,
+        a.upstreamRequestId ? el('div', 'sub mono', ['request id ', el('bdi', null, [a.upstreamRequestId])]) : null,
+      ])),
     ]));
   });
   var thead = el('thead', null, [el('tr', null, ['#', 'Target', 'Provider', 'Model', 'Status', 'Time', 'Error'].map(function (h) { return el('th', null, [h]); }))]);
