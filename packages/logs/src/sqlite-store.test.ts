@@ -153,7 +153,8 @@ describe('SQLite log store', () => {
 
   it('writes while a long query runs, on its own thread; a query still sees every write asked before it', async () => {
     const path = join(dir, 'reader.db');
-    const store = new SqliteLogStore({ path });
+    // Rows started in 1970: kept for good, or reads would not look at them (past the retention).
+    const store = new SqliteLogStore({ path, retention: { maxAgeMs: Infinity } });
     await store.count(); // the threads are up
     // 300,000 rows put there directly (the store's own writes would take a minute): a filter no index serves walks them all.
     const db = new Database(path);
@@ -207,6 +208,28 @@ describe('SQLite log store', () => {
     expect(await store.get(recent[0]!.requestId)).toBeNull();
     expect((await store.query()).data.map((e) => e.requestId).sort()).toEqual(recent.slice(1).map((e) => e.requestId).sort());
     await store.close();
+  });
+
+  it('never shows a request past its age in a query, a summary or a get, before the prune has deleted it', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'retention-reads.db'), retention: { maxAgeMs: 60_000 } });
+    // Written after the prune at open ran, and the next one a minute away: both rows are in the file.
+    const old = event({ startedAt: Date.now() - 120_000, traceId: 'kept-trace' });
+    const recent = event({ traceId: 'kept-trace' });
+    store.write(old);
+    store.write(recent);
+    await store.flush();
+    expect(await store.count()).toBe(2);
+    expect((await store.query()).data.map((e) => e.requestId)).toEqual([recent.requestId]);
+    expect((await store.query({ traceId: 'kept-trace', from: 0 })).data.map((e) => e.requestId)).toEqual([recent.requestId]);
+    expect((await store.summarize()).requests).toBe(1);
+    expect(await store.get(old.requestId)).toBeNull();
+    expect((await store.get(recent.requestId))?.requestId).toBe(recent.requestId);
+    await store.close();
+    // Kept for good with Infinity: an old request is still found.
+    const forever = new SqliteLogStore({ path: join(dir, 'retention-reads.db'), retention: { maxAgeMs: Infinity } });
+    expect((await forever.summarize()).requests).toBe(2);
+    expect((await forever.get(old.requestId))?.requestId).toBe(old.requestId);
+    await forever.close();
   });
 
   it('skips an event it cannot store without losing the rest of its batch', async () => {

@@ -271,7 +271,7 @@ export class SqliteLogStore implements LogStore {
   }
 
   async query(query?: LogQuery): Promise<LogPage> {
-    const q = normalizeLogQuery(query);
+    const q = this.retained(normalizeLogQuery(query));
     const { sql, params } = querySql(q);
     const rows = await this.read(sql, params);
     const data = rows.slice(0, q.limit).map((r) => JSON.parse(r as string) as LogEvent);
@@ -279,7 +279,7 @@ export class SqliteLogStore implements LogStore {
   }
 
   async summarize(query?: LogQuery): Promise<LogSummary> {
-    const { where, params } = whereClause(normalizeLogFilter(query));
+    const { where, params } = whereClause(this.retained(normalizeLogFilter(query)));
     // One column (the statements pluck their first): the totals as a JSON array. Unpriced as core's costUnknown.
     const [row] = await this.read(
       `SELECT json_array(count(*), coalesce(sum(fallback), 0), coalesce(sum(cost_usd), 0), coalesce(sum(${COST_UNKNOWN}), 0), min(started_at), max(started_at)) FROM ${TABLE}${where}`,
@@ -290,8 +290,22 @@ export class SqliteLogStore implements LogStore {
   }
 
   async get(requestId: string): Promise<LogEvent | null> {
-    const [row] = await this.read(`SELECT event FROM ${TABLE} WHERE request_id = ?`, [requestId]);
+    const oldest = this.oldestRetained();
+    const [row] = await this.read(`SELECT event FROM ${TABLE} WHERE request_id = ?${oldest === null ? '' : ' AND started_at >= ?'}`, oldest === null ? [requestId] : [requestId, oldest]);
     return row === undefined ? null : (JSON.parse(row as string) as LogEvent);
+  }
+
+  /**
+   * The start of the retained time, null when age is unlimited. Reads stop there: rows past it that the prune has not
+   * deleted yet (between runs, or right after opening a file with many expired rows, which takes seconds) stay unseen.
+   */
+  private oldestRetained(): number | null {
+    return Number.isFinite(this.maxAgeMs) ? Date.now() - this.maxAgeMs : null;
+  }
+
+  private retained<Q extends { from?: number }>(q: Q): Q {
+    const oldest = this.oldestRetained();
+    return oldest === null || (q.from !== undefined && q.from >= oldest) ? q : { ...q, from: oldest };
   }
 
   /** Number of requests stored (after what is queued is written). */
