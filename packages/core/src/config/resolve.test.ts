@@ -299,15 +299,15 @@ describe('options validation (at construction, every issue with its path)', () =
     ).toEqual([
       'virtualKeys.entra.azure_auth_mode: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
       'config.strategy.onStatusCodes: unknown option (did you mean `on_status_codes`?)',
-      'config.targets[0].name: unknown option: a Portkey feature Switchyard does not support',
+      'config.targets[0].name: unknown option: Switchyard has no conditional routing; remove it, and choose the config on the server instead, by setting `x-switchyard-config` in your middleware (README: "Several routing configs")',
       'config.targets[1].strategy.mode: must be "fallback", "single" or "loadbalance" (Portkey\'s "conditional" is not supported)',
-      'config.targets[1].strategy.conditions: unknown option: a Portkey feature Switchyard does not support',
-      'config.targets[1].strategy.default: unknown option: a Portkey feature Switchyard does not support',
+      'config.targets[1].strategy.conditions: unknown option: Switchyard has no conditional routing; remove it, and choose the config on the server instead, by setting `x-switchyard-config` in your middleware (README: "Several routing configs")',
+      'config.targets[1].strategy.default: unknown option: Switchyard has no conditional routing; remove it, and choose the config on the server instead, by setting `x-switchyard-config` in your middleware (README: "Several routing configs")',
       'config.targets[1].targets[0].azure_auth_mode: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
       'config.retry.attempts: is required',
       'config.retry.use_retry_after_headers: unknown option (did you mean `use_retry_after_header`?)',
       'config.virtualKey: unknown option (did you mean `virtual_key`?)',
-      'config.cache: unknown option: a Portkey feature Switchyard does not support',
+      'config.cache: unknown option: Switchyard caches no answers (every request reaches a provider); remove it',
       'configs.catalog.provider: must be "openai" or "azure-openai" (for Portkey\'s "@openai-prod", define a virtual key and name it in `virtual_key`)',
       'virtual_keys: unknown option (did you mean `virtualKeys`?)',
     ]);
@@ -326,6 +326,9 @@ describe('options validation (at construction, every issue with its path)', () =
             input_mutators: [], default_input_guardrails: [], metadata: { team: 'a' },
             targets: [{ virtual_key: 'openai-prod' }],
           },
+          // Portkey reads camelCase too; Azure's other ways to sign in; triggers at a config's root.
+          camel: { strategy: { mode: 'fallback' }, on_status_codes: [429], inputGuardrails: [], forwardHeaders: ['x-user'], targets: [{ virtual_key: 'openai-prod', afterRequestHooks: [] }] },
+          entra: { provider: 'azure-openai', resource_name: 'r', deployment_id: 'd', azure_ad_token: 't', azureEntraClientId: 'c' },
         },
       }),
     ).toEqual([
@@ -335,11 +338,17 @@ describe('options validation (at construction, every issue with its path)', () =
       'configs.shapes.strategy: must be an object such as { mode: "fallback" }',
       'configs.shapes.targets[0].on_status_codes: unknown option on a target: fallback triggers go in the parent\'s `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
       'configs.shapes.retry: must be an object such as { attempts: 3 }',
-      'configs.extras.strategy.sticky: unknown option: a Portkey feature Switchyard does not support',
-      'configs.extras.strategy.sticky_session: unknown option: a Portkey feature Switchyard does not support',
-      'configs.extras.input_mutators: unknown option: a Portkey feature Switchyard does not support',
-      'configs.extras.default_input_guardrails: unknown option: a Portkey feature Switchyard does not support',
-      'configs.extras.metadata: unknown option: a Portkey feature Switchyard does not support',
+      'configs.extras.strategy.sticky: unknown option: loadbalance picks a target by weight for each request (no sticky sessions); remove it',
+      'configs.extras.strategy.sticky_session: unknown option: loadbalance picks a target by weight for each request (no sticky sessions); remove it',
+      'configs.extras.input_mutators: unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard',
+      'configs.extras.default_input_guardrails: unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard',
+      'configs.extras.metadata: unknown option: remove it; a request is found in the logs by its trace id (`x-switchyard-trace-id`) and config id',
+      'configs.camel.targets[0].afterRequestHooks: unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard',
+      'configs.camel.on_status_codes: unknown option here: fallback triggers go in a config\'s (beside its `targets`) `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
+      'configs.camel.inputGuardrails: unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard',
+      'configs.camel.forwardHeaders: unknown option: Switchyard sends no header of the client upstream (hosts and credentials stay on the server); remove it',
+      'configs.entra.azure_ad_token: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
+      'configs.entra.azureEntraClientId: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
     ]);
   });
 

@@ -192,23 +192,30 @@ const parseErrors: z.core.$ZodErrorMap = (issue) => {
 };
 
 /**
- * Portkey config options Switchyard does not implement. Refused like any unknown key (silently skipping a cache or
- * a guardrail would be worse), but by name, so that the problem of a pasted Portkey config is plain.
+ * Portkey config options Switchyard does not implement, with what to do instead. Refused like any unknown key
+ * (silently skipping a cache or a guardrail would change behaviour unnoticed), but by name, so that the problem of a
+ * pasted Portkey config is plain, and its fix.
  */
-const PORTKEY_ONLY = new Set([
-  'cache', 'input_guardrails', 'output_guardrails', 'before_request_hooks', 'after_request_hooks',
-  'strict_open_ai_compliance', 'forward_headers', 'conditions', 'default', 'name', 'openai_beta', 'azure_model_name',
-  'sticky', 'sticky_session', 'input_mutators', 'output_mutators', 'default_input_guardrails', 'default_output_guardrails',
-  'metadata',
-]);
-/** Portkey features with more to say than that Switchyard lacks them. */
-const PORTKEY_ONLY_WHY: Readonly<Record<string, string>> = {
-  azure_auth_mode: 'unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
-  // Portkey's schema accepts it on a target (its gateway never reads it there); users put it there expecting a trigger.
-  on_status_codes: 'unknown option on a target: fallback triggers go in the parent\'s `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
+const GUARDRAILS = 'unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard';
+const CONDITIONAL = 'unknown option: Switchyard has no conditional routing; remove it, and choose the config on the server instead, by setting `x-switchyard-config` in your middleware (README: "Several routing configs")';
+const STICKY = 'unknown option: loadbalance picks a target by weight for each request (no sticky sessions); remove it';
+const ENTRA = 'unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)';
+const PORTKEY_ONLY: Readonly<Record<string, string>> = {
+  cache: 'unknown option: Switchyard caches no answers (every request reaches a provider); remove it',
+  input_guardrails: GUARDRAILS, output_guardrails: GUARDRAILS, default_input_guardrails: GUARDRAILS, default_output_guardrails: GUARDRAILS,
+  before_request_hooks: GUARDRAILS, after_request_hooks: GUARDRAILS, input_mutators: GUARDRAILS, output_mutators: GUARDRAILS,
+  strict_open_ai_compliance: "unknown option: Switchyard passes a provider's answer on as it came (nothing of Portkey's to strip); remove it",
+  forward_headers: 'unknown option: Switchyard sends no header of the client upstream (hosts and credentials stay on the server); remove it',
+  conditions: CONDITIONAL, default: CONDITIONAL, name: CONDITIONAL,
+  openai_beta: 'unknown option: chat completions need no OpenAI-Beta header; remove it',
+  azure_model_name: 'unknown option: the cost is priced by the model the answer names (or your `prices` option); remove it',
+  sticky: STICKY, sticky_session: STICKY,
+  metadata: 'unknown option: remove it; a request is found in the logs by its trace id (`x-switchyard-trace-id`) and config id',
+  azure_auth_mode: ENTRA, azure_ad_token: ENTRA, azure_entra_client_id: ENTRA, azure_entra_client_secret: ENTRA, azure_entra_tenant_id: ENTRA,
+  azure_managed_client_id: ENTRA,
   cb_config: 'unknown option here: a circuit breaker belongs to a strategy (`strategy: { mode, cb_config }`)',
-  mode: 'unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
-  options: 'unknown option: Portkey\'s old config format; write `strategy: { mode }` and `targets`',
+  mode: "unknown option: Portkey's old config format; write `strategy: { mode }` and `targets`",
+  options: "unknown option: Portkey's old config format; write `strategy: { mode }` and `targets`",
 };
 
 /** Provider fields under the names Portkey gives them (Switchyard's first versions used the short ones). */
@@ -223,9 +230,15 @@ function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string 
   const provider = known === TARGET_KEYS || at[0] === 'virtualKeys';
   if (provider && Object.hasOwn(RENAMED, key)) return `unknown option (did you mean \`${RENAMED[key]}\`?)`;
   // Where a pasted Portkey config puts them: a target, the credentials of a virtual key, a strategy (conditional routing).
+  // Portkey also reads its keys in camelCase (`inputGuardrails`).
   if (provider || known === STRATEGY_KEYS) {
-    if (Object.hasOwn(PORTKEY_ONLY_WHY, key)) return PORTKEY_ONLY_WHY[key]!;
-    if (PORTKEY_ONLY.has(key)) return 'unknown option: a Portkey feature Switchyard does not support';
+    const portkeyName = key.replace(/([a-z\d])([A-Z])/g, '$1_$2').toLowerCase();
+    // Portkey's schema accepts it on a target (its gateway never reads it there); users put it there expecting a trigger.
+    if (portkeyName === 'on_status_codes' && provider) {
+      const where = typeof at[at.length - 1] === 'number' ? "on a target: fallback triggers go in the parent's" : "here: fallback triggers go in a config's (beside its `targets`)";
+      return `unknown option ${where} \`strategy.on_status_codes\`, retry triggers in \`retry.on_status_codes\``;
+    }
+    if (Object.hasOwn(PORTKEY_ONLY, portkeyName)) return PORTKEY_ONLY[portkeyName]!;
   }
   const near = known.find((name) => loose(name) === loose(key));
   return near ? `unknown option (did you mean \`${near}\`?)` : 'unknown option';
