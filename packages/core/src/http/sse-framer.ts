@@ -271,7 +271,7 @@ export interface UpstreamErrorEvent {
  * generated text is escaped, `\"error\"`): the usual stream costs one search per piece, no copy.
  */
 export function errorEventIn(pieces: readonly Buffer[], which: 'first' | 'last'): UpstreamErrorEvent | null {
-  if (!holds(pieces, ERROR_KEY)) return null;
+  if (!includesAcross(pieces, ERROR_KEY)) return null;
   const data = eventData(textOf(pieces), which);
   return data === null ? null : errorOf(data);
 }
@@ -281,7 +281,7 @@ export function errorEventIn(pieces: readonly Buffer[], which: 'first' | 'last')
  * on after one, but the SDK throws at it. Only bytes that hold `"error"` are parsed.
  */
 export function firstErrorEventAmong(pieces: readonly Buffer[]): UpstreamErrorEvent | null {
-  if (!holds(pieces, ERROR_KEY)) return null;
+  if (!includesAcross(pieces, ERROR_KEY)) return null;
   for (const data of eventsData(textOf(pieces))) {
     if (isDone(data)) return null;
     const event = errorOf(data);
@@ -292,7 +292,7 @@ export function firstErrorEventAmong(pieces: readonly Buffer[]): UpstreamErrorEv
 
 /** Whether the whole events in `pieces` include `data: [DONE]`. */
 export function holdsDone(pieces: readonly Buffer[]): boolean {
-  return holds(pieces, DONE_KEY) && eventsData(textOf(pieces)).some(isDone);
+  return includesAcross(pieces, DONE_KEY) && eventsData(textOf(pieces)).some(isDone);
 }
 
 /** An event's data as the upstream's error event, or null. */
@@ -321,7 +321,7 @@ function textOf(pieces: readonly Buffer[]): string {
 }
 
 /** Whether `key` is in the pieces taken together, also across their boundaries, without joining them. */
-function holds(pieces: readonly Buffer[], key: Buffer): boolean {
+export function includesAcross(pieces: readonly Buffer[], key: Buffer): boolean {
   const keep = key.length - 1;
   // The last `keep` bytes before the current piece, when they hold the key's first byte (a key split across pieces
   // starts there): only then is a boundary joined and searched.
@@ -380,7 +380,7 @@ const DONE_KEY = Buffer.from('[DONE]');
  * that hold `"prompt_filter_results"` or `[DONE]` are parsed (OpenAI's first events cost two searches).
  */
 export function unansweredEvents(pieces: readonly Buffer[]): number {
-  if (!holds(pieces, PROMPT_FILTER_KEY) && !holds(pieces, DONE_KEY)) return 0;
+  if (!includesAcross(pieces, PROMPT_FILTER_KEY) && !includesAcross(pieces, DONE_KEY)) return 0;
   const events = eventsData(textOf(pieces));
   let n = 0;
   for (const data of events) {

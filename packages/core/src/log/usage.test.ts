@@ -138,6 +138,22 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
     }
   });
 
+  it('sees a finish_reason split across reads among 64 KiB events, searched without joining them', () => {
+    const big = (content: string) => event([{ index: 0, delta: { content }, finish_reason: null }]);
+    const finish = Buffer.from(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'y'.repeat(30_000) }, finish_reason: 'stop' }] })}\n\n`);
+    const at = finish.indexOf('"finish_reason"');
+    const missed: number[] = [];
+    for (let cut = at - 2; cut <= at + 18; cut++) {
+      const tail = new StreamTail();
+      tail.pushEvents([big('x'.repeat(65_000))]);
+      tail.pushEvents([finish.subarray(0, cut), finish.subarray(cut)]);
+      // Large events after it (no choices: Azure's filter results), which push it out of the tail.
+      for (let i = 0; i < 4; i++) tail.pushEvents([Buffer.from(`data: ${JSON.stringify({ pad: 'p'.repeat(40_000) })}\n\n`)]);
+      if (!tail.answerComplete()) missed.push(cut - at);
+    }
+    expect(missed).toEqual([]);
+  });
+
   it('with n > 1, counts only the choices asked for: an upstream inventing indexes neither holds them all nor blocks the answer', () => {
     const tail = new StreamTail(2);
     tail.pushEvents([event([{ index: 0, delta: {}, finish_reason: 'stop' }, { index: 1, delta: {}, finish_reason: 'stop' }])]);

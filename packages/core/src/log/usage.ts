@@ -1,4 +1,4 @@
-import { eventsData, firstErrorEventAmong, holdsDone } from '../http/sse-framer';
+import { eventsData, firstErrorEventAmong, holdsDone, includesAcross } from '../http/sse-framer';
 import type { TokenUsage } from './log-event';
 
 const USAGE_KEY = '"usage"';
@@ -132,6 +132,22 @@ const FINISHED = [Buffer.from('"finish_reason":"'), Buffer.from('"finish_reason"
 export const REST_AFTER_ANSWER = { bytes: 64 * 1024, ms: 1000 };
 
 /** Keeps the last few KiB of a stream (references, no copies) to read the final usage chunk at the end. */
+/** Up to this, the bytes a tail searches are joined first (about the tail's cut, for OpenAI's small events). */
+const JOIN_MAX_BYTES = 4 * TAIL_BYTES;
+
+/** A copy of the last `n` bytes of the pieces taken together (a copy: the pieces are not kept alive by it). */
+function lastBytes(pieces: readonly Buffer[], n: number): Buffer {
+  const tail: Buffer[] = [];
+  let size = 0;
+  for (let i = pieces.length - 1; i >= 0 && size < n; i--) {
+    const piece = pieces[i]!;
+    const take = Math.min(piece.length, n - size);
+    tail.unshift(piece.subarray(piece.length - take));
+    size += take;
+  }
+  return Buffer.concat(tail, size);
+}
+
 export class StreamTail {
   private chunks: Buffer[] = [];
   private bytes = 0;
@@ -177,13 +193,16 @@ export class StreamTail {
     if (this.choices === null && !this.finishedBefore && dropped.length > 0) {
       // With the end of the last batch dropped and the start of the first piece kept: a finish_reason split across
       // the upstream's reads, however small, is seen whole.
-      const keep = FINISHED[1]!.length - 1;
-      const gone = Buffer.concat([this.droppedEnd, ...dropped]);
+      const gone = [this.droppedEnd, ...dropped];
       // The kept tail may start inside the event the cut went through: that event, up to its end, is searched too
-      // (the tail's own reading parses whole events only).
-      const text = Buffer.concat([gone, ...this.untilFirstEventEnd()]);
-      this.finishedBefore = FINISHED.some((key) => text.includes(key));
-      this.droppedEnd = Buffer.from(gone.subarray(Math.max(0, gone.length - keep)));
+      // (the tail's own reading parses whole events only). Small events are joined (one search each, not one per
+      // boundary); large ones are searched piece by piece and across their boundaries: joining 64 KiB events copied
+      // the whole stream twice.
+      const searched = [...gone, ...this.untilFirstEventEnd()];
+      const size = searched.reduce((n, piece) => n + piece.length, 0);
+      const text = size <= JOIN_MAX_BYTES ? [Buffer.concat(searched, size)] : searched;
+      this.finishedBefore = FINISHED.some((key) => includesAcross(text, key));
+      this.droppedEnd = lastBytes(gone, FINISHED[1]!.length - 1);
     }
   }
 
