@@ -327,7 +327,7 @@ describe('options validation (at construction, every issue with its path)', () =
             targets: [{ virtual_key: 'openai-prod' }],
           },
           // Portkey reads camelCase too; Azure's other ways to sign in; triggers at a config's root.
-          camel: { strategy: { mode: 'fallback' }, on_status_codes: [429], inputGuardrails: [], forwardHeaders: ['x-user'], targets: [{ virtual_key: 'openai-prod', afterRequestHooks: [] }] },
+          camel: { strategy: { mode: 'fallback', cbConfig: { failure_threshold: 3 } }, on_status_codes: [429], inputGuardrails: [], forwardHeaders: ['x-user'], targets: [{ virtual_key: 'openai-prod', afterRequestHooks: [] }] },
           entra: { provider: 'azure-openai', resource_name: 'r', deployment_id: 'd', azure_ad_token: 't', azureEntraClientId: 'c' },
         },
       }),
@@ -343,6 +343,7 @@ describe('options validation (at construction, every issue with its path)', () =
       'configs.extras.input_mutators: unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard',
       'configs.extras.default_input_guardrails: unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard',
       'configs.extras.metadata: unknown option: remove it; a request is found in the logs by its trace id (`x-switchyard-trace-id`) and config id',
+      'configs.camel.strategy.cbConfig: unknown option (did you mean `cb_config`?)',
       'configs.camel.targets[0].afterRequestHooks: unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard',
       'configs.camel.on_status_codes: unknown option here: fallback triggers go in a config\'s (beside its `targets`) `strategy.on_status_codes`, retry triggers in `retry.on_status_codes`',
       'configs.camel.inputGuardrails: unknown option: Switchyard runs no guardrails, hooks or mutators; remove it, and run the check in your own middleware or code before (or after) Switchyard',

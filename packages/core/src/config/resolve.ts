@@ -229,6 +229,9 @@ function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string 
   const known = knownKeys(at);
   const provider = known === TARGET_KEYS || at[0] === 'virtualKeys';
   if (provider && Object.hasOwn(RENAMED, key)) return `unknown option (did you mean \`${RENAMED[key]}\`?)`;
+  // A misspelling of what is read here first: `cbConfig` on a strategy is its `cb_config`, not a Portkey-only field.
+  const near = known.find((name) => loose(name) === loose(key));
+  if (near) return `unknown option (did you mean \`${near}\`?)`;
   // Where a pasted Portkey config puts them: a target, the credentials of a virtual key, a strategy (conditional routing).
   // Portkey also reads its keys in camelCase (`inputGuardrails`).
   if (provider || known === STRATEGY_KEYS) {
@@ -240,8 +243,7 @@ function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string 
     }
     if (Object.hasOwn(PORTKEY_ONLY, portkeyName)) return PORTKEY_ONLY[portkeyName]!;
   }
-  const near = known.find((name) => loose(name) === loose(key));
-  return near ? `unknown option (did you mean \`${near}\`?)` : 'unknown option';
+  return 'unknown option';
 }
 
 /** A name with the same letters but for case, dashes, underscores or a plural: `apiKey`, `virtual_keys`, `tenant_25`. */
