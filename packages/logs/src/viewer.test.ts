@@ -1168,6 +1168,8 @@ describe('viewer page in headless Chromium', () => {
       attempts: [
         { target: 'targets[0]', provider: 'openai', model, status: 503, durationMs: 5, error: { code: 'upstream_error', message: `down${RLO} for now` }, upstreamError: { code: `over${RLO}loaded`, message: `try${RLO} later` } },
         { target: 'targets[1]', provider: 'azure-openai', model, status: 503, durationMs: 6, upstreamError: { code: null, message: `busy${RLO} too` } },
+        // Another writer's shape: an object where a code goes is shown as JSON, and the drawer still opens.
+        { target: 'targets[2]', provider: 'openai', model, status: 503, durationMs: 7, upstreamError: { code: { type: 'overloaded' } as unknown as string, message: 'busy' } },
       ],
       usage: null, costUsd: null,
     };
@@ -1180,7 +1182,7 @@ describe('viewer page in headless Chromium', () => {
     try {
       await p.goto(`${viewer.url}/logs/`);
       await p.locator('tr.row').first().click();
-      await p.locator('#detail.open #attempts tbody tr').nth(1).waitFor();
+      await p.locator('#detail.open #attempts tbody tr').nth(2).waitFor();
       // Each value in a <bdi> of its own, the text around it outside: the status reads "· 503", not "305 ·".
       const h2 = p.locator('#detail-body h2');
       expect([await h2.locator('bdi').allTextContents(), await h2.textContent()]).toEqual([[model], `${model} · 503`]);
@@ -1200,6 +1202,7 @@ describe('viewer page in headless Chromium', () => {
       const errors = p.locator('#attempts td.err-text');
       expect(await errors.nth(0).locator('bdi').allTextContents()).toEqual(['upstream_error', `down${RLO} for now`, `over${RLO}loaded`, `try${RLO} later`]);
       expect(await errors.nth(1).locator('bdi').allTextContents()).toEqual([`busy${RLO} too`]);
+      expect(await errors.nth(2).textContent()).toBe('{"type":"overloaded"}: busy');
       expect(await p.locator('#detail-body dd bdi').allTextContents()).toEqual(expect.arrayContaining([`cfg${RLO}`, model]));
     } finally {
       await p.close();

@@ -328,7 +328,7 @@ describe('options validation (at construction, every issue with its path)', () =
           },
           // Portkey reads camelCase too; Azure's other ways to sign in; triggers at a config's root.
           camel: { strategy: { mode: 'fallback', cbConfig: { failure_threshold: 3 } }, on_status_codes: [429], inputGuardrails: [], forwardHeaders: ['x-user'], targets: [{ virtual_key: 'openai-prod', afterRequestHooks: [] }] },
-          entra: { provider: 'azure-openai', resource_name: 'r', deployment_id: 'd', azure_ad_token: 't', azureEntraClientId: 'c' },
+          entra: { provider: 'azure-openai', resource_name: 'r', deployment_id: 'd', azure_ad_token: 't', azureEntraClientId: 'c', azureApiVersion: '2024-10-21' },
         },
       }),
     ).toEqual([
@@ -350,6 +350,7 @@ describe('options validation (at construction, every issue with its path)', () =
       'configs.camel.forwardHeaders: unknown option: Switchyard sends no header of the client upstream (hosts and credentials stay on the server); remove it',
       'configs.entra.azure_ad_token: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
       'configs.entra.azureEntraClientId: unknown option: Switchyard authenticates to Azure OpenAI with its `api_key` only (no Entra ID or managed identity)',
+      'configs.entra.azureApiVersion: unknown option (did you mean `api_version`?)',
     ]);
   });
 

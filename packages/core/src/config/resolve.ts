@@ -228,14 +228,14 @@ const RENAMED: Readonly<Record<string, string>> = {
 function unknownKeyMessage(key: string, at: ReadonlyArray<PropertyKey>): string {
   const known = knownKeys(at);
   const provider = known === TARGET_KEYS || at[0] === 'virtualKeys';
-  if (provider && Object.hasOwn(RENAMED, key)) return `unknown option (did you mean \`${RENAMED[key]}\`?)`;
+  // Portkey also reads its keys in camelCase (`inputGuardrails`, `azureResourceName`).
+  const portkeyName = key.replace(/([a-z\d])([A-Z])/g, '$1_$2').toLowerCase();
+  if (provider && Object.hasOwn(RENAMED, portkeyName)) return `unknown option (did you mean \`${RENAMED[portkeyName]}\`?)`;
   // A misspelling of what is read here first: `cbConfig` on a strategy is its `cb_config`, not a Portkey-only field.
   const near = known.find((name) => loose(name) === loose(key));
   if (near) return `unknown option (did you mean \`${near}\`?)`;
   // Where a pasted Portkey config puts them: a target, the credentials of a virtual key, a strategy (conditional routing).
-  // Portkey also reads its keys in camelCase (`inputGuardrails`).
   if (provider || known === STRATEGY_KEYS) {
-    const portkeyName = key.replace(/([a-z\d])([A-Z])/g, '$1_$2').toLowerCase();
     // Portkey's schema accepts it on a target (its gateway never reads it there); users put it there expecting a trigger.
     if (portkeyName === 'on_status_codes' && provider) {
       const where = typeof at[at.length - 1] === 'number' ? "on a target: fallback triggers go in the parent's" : "here: fallback triggers go in a config's (beside its `targets`)";

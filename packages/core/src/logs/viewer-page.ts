@@ -144,7 +144,8 @@ function el(tag, cls, children, title) {
   if (title) node.title = title;
   (children || []).forEach(function (c) {
     if (c === null || c === undefined) return;
-    node.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+    // Not a node: text (an object another writer put where a string goes shows as JSON, not as a failed drawer).
+    node.appendChild(c instanceof Node ? c : document.createTextNode(typeof c === 'object' ? JSON.stringify(c) : String(c)));
   });
   return node;
 }
@@ -212,13 +213,13 @@ function isolated(values, sep) {
 function upstreamSaid(u) {
   if (u === null || u === undefined) return [];
   if (typeof u !== 'object') return isolated([String(u)]);
-  return isolated([u.code, typeof u.message === 'string' ? u.message : ''], ': ');
+  return isolated([u.code || null, typeof u.message === 'string' ? u.message : ''], ': ');
 }
 /** The upstream's error beside Switchyard's: its code, and its message unless the one shown already says it. */
 function upstreamBeside(u, shown) {
   var says = function (text) { return typeof text === 'string' && text !== '' && String(shown).indexOf(text) < 0 ? text : ''; };
   if (typeof u !== 'object') return isolated([says(String(u))]);
-  return isolated([u.code, says(u.message)], ': ');
+  return isolated([u.code || null, says(u.message)], ': ');
 }
 function providerName(p) { return p === 'azure-openai' ? 'Azure OpenAI' : p === 'openai' ? 'OpenAI' : p; }
 
