@@ -108,6 +108,9 @@ interface Run {
   ttfbP50?: number;
   ttfbP99?: number;
   peakGrowthMB?: number;
+  /** The 50 MB stream: RSS before it and the peak during it, absolute (the growth moves with where it starts). */
+  rssBeforeMB?: number;
+  peakMB?: number;
   rssAtMark?: number;
   rssAtEnd?: number;
   heapAtMark?: number;
@@ -399,6 +402,7 @@ async function main(): Promise<void> {
           run = {
             round: rep, rps: NaN, p50: ex.totalMs, p99: NaN, cpuUs: cpuMicros(r.pid) - cpu0, rssMB: rssBytes(r.pid) / MB,
             errors: ex.status === 200 && ex.bytes >= BIG_BYTES ? 0 : 1, ttfbP50: ex.ttfbMs, peakGrowthMB: r.child ? (peak - before) / MB : NaN,
+            rssBeforeMB: r.child ? before / MB : NaN, peakMB: r.child ? peak / MB : NaN,
           };
         }
         releaseAll();
@@ -559,13 +563,14 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
   }
 
   if (results.big) {
-    lines.push(`## ${SCENARIOS.big}`, '', `${Math.ceil(BIG_BYTES / BIG_CHUNK)} SSE events of 64 KiB, sent as fast as the reader takes them. Peak RSS growth: the server's peak RSS during the response minus its RSS before, on a fresh process per round warmed by one unmeasured 50 MB stream (after the other scenarios, what a process kept from them moved this figure by 30 MB, floors alike), median (min–max) of the rounds; the target takes the largest.`, '');
-    lines.push('| system | total ms | MB/s | peak RSS growth MB | server CPU ms |', '| --- | ---: | ---: | ---: | ---: |');
+    lines.push(`## ${SCENARIOS.big}`, '', `${Math.ceil(BIG_BYTES / BIG_CHUNK)} SSE events of 64 KiB, sent as fast as the reader takes them. Peak RSS growth: the server's peak RSS during the response minus its RSS before, on a fresh process per round warmed by one unmeasured 50 MB stream (after the other scenarios, what a process kept from them moved this figure by 30 MB, floors alike), median (min–max) of the rounds; the target takes the largest. The growth moves with where RSS starts (what the allocator kept from the warm-up stream), so RSS before and the absolute peak are shown too: up to ~32 MB of 64 KiB read buffers already sent wait for V8's next scavenge in every system.`, '');
+    lines.push('| system | total ms | MB/s | peak RSS growth MB | RSS before MB | peak RSS MB | server CPU ms |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of systems) {
       const runs = get('big', s.name);
       if (!runs) continue;
       const total = stat(runs, (r) => r.p50);
-      lines.push(`| ${label(s)} | ${range(total)} | ${f(BIG_BYTES / MB / (total.med / 1000))} | ${s.name === 'direct' ? '—' : range(stat(runs, (r) => r.peakGrowthMB), 1)} | ${f(stat(runs, (r) => r.cpuUs).med / 1000)} |`);
+      const mem = (pick: (r: Run) => number | undefined) => (s.name === 'direct' ? '—' : range(stat(runs, pick), 1));
+      lines.push(`| ${label(s)} | ${range(total)} | ${f(BIG_BYTES / MB / (total.med / 1000))} | ${mem((r) => r.peakGrowthMB)} | ${mem((r) => r.rssBeforeMB)} | ${mem((r) => r.peakMB)} | ${f(stat(runs, (r) => r.cpuUs).med / 1000)} |`);
     }
     lines.push('');
   }
