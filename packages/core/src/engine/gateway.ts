@@ -378,10 +378,11 @@ export class Gateway {
     const startedAt = Date.now();
     const t0 = performance.now();
     const otel = startRequestTrace(req.headers);
+    const context = contextTraceId(req.headers, otel?.traceId);
     const log: LogDraft = {
       ticket,
       // The trace context's until the id header is read; null until known (see errorResponse).
-      traceId: contextTraceId(req.headers, otel?.traceId) ?? null,
+      traceId: context ?? null,
       configId: null,
       startedAt,
       stream: false,
@@ -392,7 +393,7 @@ export class Gateway {
     let run: RequestRun | undefined;
     try {
       // An id header refused here leaves the trace context's: the 400's log event still leads to its trace.
-      log.traceId = givenTraceId(req.headers, log.otel?.traceId) ?? null;
+      log.traceId = givenTraceId(req.headers) ?? context ?? null;
       const configId = givenConfigId(req.headers);
       log.configId = this.configIdForLog(configId);
       const hops = this.hopsOf(req.headers);
@@ -546,12 +547,12 @@ export class Gateway {
   reject(error: SwitchyardError, headers: HeaderBag, ticket = this.enter()): GatewayResponse {
     // A span as for every request: span-based error rates count these refusals as the log does.
     const otel = startRequestTrace(headers);
-    let traceId: string | null;
+    // An unusable trace id is not echoed: the refusal gets its trace context's, else a fresh one (see errorResponse).
+    let traceId = contextTraceId(headers, otel?.traceId) ?? null;
     try {
-      traceId = givenTraceId(headers, otel?.traceId) ?? null;
+      traceId = givenTraceId(headers) ?? traceId;
     } catch {
-      // An unusable trace id is not echoed: the refusal gets its trace context's, else a fresh one (see errorResponse).
-      traceId = contextTraceId(headers, otel?.traceId) ?? null;
+      // kept: the trace context's
     }
     let configId: string | null;
     try {

@@ -41,14 +41,12 @@ export function parseTraceparent(value: string | undefined): { traceId: string; 
 }
 
 /**
- * The request's trace id if it has one: `x-switchyard-trace-id`, else W3C `traceparent`'s trace id, else `fallback`
- * (the OpenTelemetry span's trace id, so that logs and traces share it). Throws on an invalid one.
+ * The trace id the client named: `x-switchyard-trace-id` (or Portkey's `x-portkey-trace-id`, as a client moved over
+ * from Portkey still sends it). Throws on an invalid one. Without it, the request's id is its trace context's
+ * (`contextTraceId`), so that logs and traces share it.
  */
-export function givenTraceId(headers: HeaderBag, fallback?: string): string | undefined {
-  // Portkey's trace header too, as a client moved over from Portkey still sends it.
-  const given = idHeader(headers, 'x-switchyard-trace-id') ?? idHeader(headers, 'x-portkey-trace-id');
-  if (given !== undefined) return given;
-  return contextTraceId(headers, fallback);
+export function givenTraceId(headers: HeaderBag): string | undefined {
+  return idHeader(headers, 'x-switchyard-trace-id') ?? idHeader(headers, 'x-portkey-trace-id');
 }
 
 /** The trace id of the request's W3C trace context: its `traceparent`'s, else `fallback` (the request span's). */
