@@ -393,7 +393,7 @@ export class Gateway {
     let run: RequestRun | undefined;
     try {
       // An id header refused here leaves the trace context's: the 400's log event still leads to its trace.
-      log.traceId = givenTraceId(req.headers) ?? context ?? null;
+      log.traceId = givenTraceId(req.headers) ?? log.traceId;
       const configId = givenConfigId(req.headers);
       log.configId = this.configIdForLog(configId);
       const hops = this.hopsOf(req.headers);

@@ -320,15 +320,22 @@ function textOf(pieces: readonly Buffer[]): string {
   return (pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)).toString('utf8');
 }
 
-/** Whether `key` is in the pieces taken together, also across their boundaries, without joining them. */
-export function includesAcross(pieces: readonly Buffer[], key: Buffer): boolean {
+/**
+ * Whether `key` is in the pieces taken together, also across their boundaries, without joining them. `found` is the
+ * search within one buffer (a faster one for a given key, e.g. SecretScan's).
+ */
+export function includesAcross(pieces: readonly Buffer[], key: Buffer, found?: (buf: Buffer) => boolean): boolean {
   const keep = key.length - 1;
   // The last `keep` bytes before the current piece, when they hold the key's first byte (a key split across pieces
   // starts there): only then is a boundary joined and searched.
   let carry: Buffer | null = null;
   for (const piece of pieces) {
-    if (piece.includes(key)) return true;
-    if (carry !== null && Buffer.concat([carry, piece.subarray(0, keep)]).includes(key)) return true;
+    // No closure per call for the plain search: this runs on every chunk of a stream.
+    if (found ? found(piece) : piece.includes(key)) return true;
+    if (carry !== null) {
+      const across = Buffer.concat([carry, piece.subarray(0, keep)]);
+      if (found ? found(across) : across.includes(key)) return true;
+    }
     if (pieces.length === 1) return false;
     const tail: Buffer = piece.length >= keep ? piece.subarray(piece.length - keep) : Buffer.concat(carry ? [carry, piece] : [piece]).subarray(-keep);
     carry = tail.includes(key[0]!) ? tail : null;

@@ -1,6 +1,7 @@
 /** A provider adapter turns a requested model into the upstream URL, headers and body model of one attempt. */
 import type { ProviderName } from '../config/schema';
 import { SwitchyardError } from '../errors';
+import { includesAcross } from '../http/sse-framer';
 
 /**
  * Sent on upstream calls, naming the Switchyard engines (Gateways) a request passed through, this one last: a
@@ -97,17 +98,11 @@ export class SecretScan {
 
   /** Whether the key is in the pieces taken together, also across their boundaries, without joining them. */
   foundAcross(pieces: readonly Buffer[]): boolean {
-    const keep = this.key.length - 1;
-    // The last `keep` bytes before the current piece: with the piece's first `keep` bytes, they hold any key that
-    // starts before the piece and ends in it.
-    let tail: Buffer | null = null;
-    for (const piece of pieces) {
-      if (this.foundIn(piece)) return true;
-      if (tail !== null && this.foundIn(Buffer.concat([tail, piece.subarray(0, keep)]))) return true;
-      tail = piece.length >= keep ? piece.subarray(piece.length - keep) : Buffer.concat(tail ? [tail, piece] : [piece]).subarray(-keep);
-    }
-    return false;
+    return includesAcross(pieces, this.key, this.search);
   }
+
+  /** foundIn, bound once (it is handed over for every chunk of a stream). */
+  private readonly search = (buf: Buffer): boolean => this.foundIn(buf);
 
   foundIn(buf: Buffer): boolean {
     const { key, anchor } = this;
