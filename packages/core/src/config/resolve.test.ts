@@ -564,6 +564,11 @@ describe('options validation (at construction, every issue with its path)', () =
     expect(proxied.length).toBeGreaterThanOrEqual(2);
     expect(proxied.join('\n')).not.toContain(mixed.slice(4, 20));
     expect(() => new Gateway({ virtualKeys: { test: { provider: 'openai', api_key: 'test' } }, config: { virtual_key: 'test' } })).not.toThrow();
+    // A configured key that begins as it ends, quoted with its own tail after it: masked wholly, as `abc...` and the
+    // tail would spell it again.
+    const looped = 'abcd1234567890ef1234567890abcd';
+    const wrapped = issuesOf({ virtualKeys: { o: { provider: 'openai', api_key: looped } }, configs: { [`my ${looped}${looped.slice(4)}`]: { virtual_key: 'nope' } } });
+    expect(wrapped).toEqual([`configs["my ***${looped.slice(4)}"].virtual_key: unknown virtual key "nope" (known: o)`]);
     // Names that only look like keys (a fine-tuned model's id, a long config id) stay readable, as does the catalog's model.
     const fineTuned = 'ft:gpt-4o-mini-2024-07-18:acme-corp::9AbCdEfG';
     const readable = issuesOf({

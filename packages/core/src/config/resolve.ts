@@ -9,7 +9,7 @@ import type { LogSink } from '../log/log-event';
 import { PriceTable } from '../log/pricing';
 import { azureOpenAIEndpoint } from '../providers/azure-openai';
 import { openAIEndpoint } from '../providers/openai';
-import { isProviderHost, maskedKey, type ProviderEndpoint } from '../providers/provider';
+import { isProviderHost, maskedKey, redact, type ProviderEndpoint } from '../providers/provider';
 import { Circuit, MIN_COOLDOWN_MS, type CircuitPolicy } from '../engine/circuit-breaker';
 import {
   circuitBreakerSchema,
@@ -149,8 +149,9 @@ function withKeysMasked(issues: OptionsIssue[], input: unknown): OptionsIssue[] 
   const secrets = configuredKeys(virtualKeys);
   for (const name of Object.keys(virtualKeys)) if (name.length >= MIN_KEY_NAME && looksLikeApiKey(name)) secrets.add(name);
   if (secrets.size === 0) return issues;
+  // redact, not a bare replace: a key that begins as it ends would come back whole across its own mask.
   const mask = (text: string): string => {
-    for (const secret of secrets) if (text.includes(secret)) text = text.replaceAll(secret, maskedKey(secret));
+    for (const secret of secrets) text = redact(text, secret);
     return text;
   };
   return issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) }));
