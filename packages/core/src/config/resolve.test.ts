@@ -590,6 +590,12 @@ describe('options validation (at construction, every issue with its path)', () =
       'config.override_params: `__proto__` cannot be a name here: JavaScript objects drop it; choose another',
       'configs: `__proto__` cannot be a name here: JavaScript objects drop it; choose another',
     ]);
+    // In an object of fixed fields too, once: not again as an unknown option.
+    const inFields = JSON.parse('{"virtualKeys":{"o":{"provider":"openai","api_key":"sk-o"}},"config":{"virtual_key":"o","__proto__":{"a":1},"targets":[{"__proto__":{}}]}}') as SwitchyardOptions;
+    expect(issuesOf(inFields)).toEqual([
+      'config: `__proto__` cannot be a name here: JavaScript objects drop it; choose another',
+      'config.targets[0]: `__proto__` cannot be a name here: JavaScript objects drop it; choose another',
+    ]);
   });
 
   it('accepts the seed config, a single-provider config and inline targets', () => {

@@ -285,7 +285,9 @@ export function resolveOptions(input: SwitchyardOptions): ResolvedOptions {
     // The cross-field problems of the sections that are valid on their own (an unknown virtual key, an Azure
     // target without a deployment) go into the same error: a user fixes their options in one round, not two.
     const { sections, invalidKeys, configGiven } = validSections(input);
-    const issues = [...protoIssues, ...zodIssues(parsed.error)];
+    // An object's own `__proto__` is reported once, by protoNames, not again as an unknown option.
+    const protoAt = new Set(protoIssues.map(({ path }) => `${path}.__proto__`));
+    const issues = [...protoIssues, ...zodIssues(parsed.error).filter(({ path }) => !protoAt.has(path))];
     resolveRouting(sections, issues, invalidKeys);
     if (!configGiven) issues.push(NO_CONFIG);
     throw new SwitchyardOptionsError(withKeysMasked(issues, input));
