@@ -131,6 +131,19 @@ describe('costUsd on log events (official SDK -> Express -> fakes)', () => {
     const stream = await sdk(url).chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
     for await (const _ of stream);
     expect((await nextLog(logs, 2)).costUsd).toBeCloseTo((10 * 2.5 + 2 * 10) / 1e6, 12);
+
+    // Azure writes keys in alphabetical order, `model` after `choices`: an answer with logprobs, many of its tokens
+    // "model", is still priced by the model the deployment reports.
+    const token = { bytes: [109], logprob: -0.1, token: 'model', top_logprobs: [{ bytes: [109], logprob: -0.1, token: 'model' }] };
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue({
+      body: {
+        choices: [{ finish_reason: 'stop', index: 0, logprobs: { content: Array(20).fill(token) }, message: { content: 'model '.repeat(20), role: 'assistant' } }],
+        created: 1, id: 'chatcmpl-az', model: 'gpt-4o-2024-08-06', object: 'chat.completion', usage: { completion_tokens: 20, prompt_tokens: 10, total_tokens: 30 },
+      },
+    });
+    await sdk(url).chat.completions.create({ model: 'gpt-4o-mini', messages, logprobs: true, top_logprobs: 1 });
+    expect((await nextLog(logs, 3)).costUsd).toBeCloseTo((10 * 2.5 + 20 * 10) / 1e6, 12);
   });
 
   it('logs null for a model without a price and for a request without usage', async () => {

@@ -30,6 +30,10 @@ describe('usage extraction', () => {
     expect(extractResponseModel(Buffer.from(pretty), 'start')).toBe('gpt-4o-2024-08-06');
     expect(extractResponseModel(Buffer.from('data: {"id":"c","model":"gpt-4o-mini-2024-07-18","choices":[]}\n\n'), 'end')).toBe('gpt-4o-mini-2024-07-18');
     expect(extractResponseModel(Buffer.from('{"error":{"message":"no"}}'), 'start')).toBeNull();
+    // Azure's keys in alphabetical order, `model` after `choices`, whose logprobs hold many tokens "model" as values.
+    const token = { token: 'model', logprob: -0.1, bytes: [109], top_logprobs: [{ token: 'model', logprob: -0.1, bytes: [109] }] };
+    const azure = JSON.stringify({ choices: [{ index: 0, logprobs: { content: Array(40).fill(token) }, message: { content: 'model', role: 'assistant' } }], created: 1, id: 'c', model: 'gpt-4o-2024-11-20', object: 'chat.completion' });
+    expect(extractResponseModel(Buffer.from(azure), 'start')).toBe('gpt-4o-2024-11-20');
   });
 
   it("reads a stream's model past Azure's content-filter chunks, whose model is empty", () => {

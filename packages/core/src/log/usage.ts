@@ -68,6 +68,8 @@ function isCount(value: unknown): value is number {
 }
 
 const MODEL_KEY = '"model"';
+/** Tokens "model" in an answer's logprobs passed over: at most 20 top_logprobs each, for a few hundred such tokens. */
+const MAX_MODEL_VALUES = 10_000;
 
 /**
  * The model the upstream says produced the response (`gpt-4o-2024-08-06`), unlike the model the client asked for:
@@ -80,9 +82,15 @@ export function extractResponseModel(data: Buffer, from: 'start' | 'end'): strin
   const next = (at: number): number =>
     from === 'start' ? data.indexOf(MODEL_KEY, at + 1) : at === 0 ? -1 : data.lastIndexOf(MODEL_KEY, at - 1);
   let at = from === 'start' ? data.indexOf(MODEL_KEY) : data.lastIndexOf(MODEL_KEY);
-  for (let tries = 0; at >= 0 && tries < 16; at = next(at), tries++) {
+  // Keys and values are bounded apart: Azure writes a body's keys in alphabetical order, so `choices` comes before the
+  // top-level `model`, and with logprobs each token "model" is a value there (twice with top_logprobs).
+  for (let keys = 0, values = 0; at >= 0 && keys < 16 && values < MAX_MODEL_VALUES; at = next(at)) {
     let i = skipSpace(data, at + MODEL_KEY.length);
-    if (data[i] !== 0x3a) continue; // ':' — else this "model" was a value, not a key
+    if (data[i] !== 0x3a) {
+      values++; // not ':': this "model" was a value, not a key
+      continue;
+    }
+    keys++;
     i = skipSpace(data, i + 1);
     if (data[i] !== 0x22) continue;
     const end = data.indexOf(0x22, i + 1);
