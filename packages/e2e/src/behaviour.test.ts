@@ -1111,6 +1111,9 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
       expect(res.choices[0]!.message.content).toBe('Hello from openai');
       expect(await nextLog(logs)).toMatchObject({ status: 200 });
+      // Said once per sink, not on every request after it.
+      await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(await nextLog(logs, 2)).toMatchObject({ status: 200 });
       expect(warn).toHaveBeenCalledTimes(1);
       warn.mockRestore();
     });

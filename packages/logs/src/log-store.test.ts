@@ -224,6 +224,9 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect(await ids({ maxCostUsd: 0.001 })).toEqual(idsOf([all[0]!]));
     expect(await ids({ minTokens: 100 })).toEqual(idsOf([all[1]!]));
     expect(await ids({ maxTokens: 15, minTokens: 15 })).toEqual(idsOf([all[4]!, all[0]!]));
+    // A range of one instant (a link to one request's start) holds it; a bound of 0 still leaves unknown cost out.
+    expect(await ids({ from: all[2]!.startedAt, to: all[2]!.startedAt })).toEqual(idsOf([all[2]!]));
+    expect(await ids({ minCostUsd: 0 })).toEqual(idsOf([all[1]!, all[0]!]));
   });
 
   it('pages with a cursor without skipping or repeating, including events that started in the same millisecond', async () => {
@@ -263,6 +266,8 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     const bad: Array<[LogQuery, string]> = [
       [{ status: '6xx' as never }, 'status'],
       [{ status: 42 }, 'status'],
+      [{ status: 600 }, 'status'],
+      [{ failedStatus: 600 }, 'failedStatus'],
       [{ limit: 0 }, 'limit'],
       [{ limit: 501 }, 'limit'],
       [{ from: 10, to: 5 }, 'from'],
@@ -287,6 +292,23 @@ describe('memory store', () => {
     expect(store.evicted).toBe(2);
     expect((await store.query()).data.map((e) => e.requestId)).toEqual(idsOfReverse(events.slice(2)));
     expect(await store.get(events[0]!.requestId)).toBeNull();
+  });
+
+  it('keeps the newer record of an id written twice when its older copy leaves the ring', async () => {
+    const store = new MemoryLogStore({ capacity: 2 });
+    store.write(event({ requestId: 'dup' }));
+    store.write(event({ requestId: 'dup', status: 502 }));
+    store.write(event()); // evicts the older `dup`
+    expect((await store.get('dup'))?.status).toBe(502);
+  });
+
+  it("hands out copies down to an attempt's error", async () => {
+    const store = new MemoryLogStore();
+    const e = failed();
+    store.write(e);
+    (await store.get(e.requestId))!.attempts[0]!.error!.message = 'edited';
+    (await store.query()).data[0]!.attempts[0]!.error!.code = 'edited';
+    expect((await store.get(e.requestId))!.attempts[0]!.error).toEqual({ code: 'upstream_unreachable', message: 'x' });
   });
 });
 

@@ -47,12 +47,18 @@ describe('logs endpoint (Express)', () => {
     const list = await fetch(`${url}/switchyard/logs/api/requests`, { headers: auth });
     expect(list.status).toBe(200);
     expect(list.headers.get('cache-control')).toBe('no-store');
+    expect(list.headers.get('x-content-type-options')).toBe('nosniff');
     const page = (await list.json()) as { data: LogEvent[]; nextCursor: string | null };
     expect(page.data.map((e) => e.traceId)).toEqual(['fell-back-1', 'direct-1']);
     expect(page.nextCursor).toBeNull();
 
     const fellBack = (await (await fetch(`${url}/switchyard/logs/api/requests?fallback=true&status=2xx&provider=azure-openai`, { headers: auth })).json()) as { data: LogEvent[] };
     expect(fellBack.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
+    // A status class in capitals is the same class; HEAD is answered as GET is, without a body.
+    const capitals = (await (await fetch(`${url}/switchyard/logs/api/requests?status=2XX&fallback=true`, { headers: auth })).json()) as { data: LogEvent[] };
+    expect(capitals.data.map((e) => e.traceId)).toEqual(['fell-back-1']);
+    const head = await fetch(`${url}/switchyard/logs/api/requests`, { method: 'HEAD', headers: auth });
+    expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([200, expect.stringContaining('application/json'), '']);
     // The totals of a search, over every match (not a page).
     const totals = (await (await fetch(`${url}/switchyard/logs/api/summary?failedProvider=openai`, { headers: auth })).json()) as { requests: number; fallbacks: number };
     expect([totals.requests, totals.fallbacks]).toEqual([1, 1]);
@@ -175,8 +181,13 @@ describe('logs endpoint (Express)', () => {
     // Express's own request (its `get`), as a session check would read `req.session`.
     const url = await start({ auth: (req) => req.get('x-admin') === 'yes' });
     await traffic(url);
-    expect((await fetch(`${url}/switchyard/logs/api/requests`)).status).toBe(403);
+    const refused = await fetch(`${url}/switchyard/logs/api/requests`);
+    expect([refused.status, await refused.json()]).toEqual([403, { error: expect.objectContaining({ type: 'permission_error', code: 'forbidden' }) }]);
     expect((await fetch(`${url}/switchyard/logs/api/requests`, { headers: { 'x-admin': 'yes' } })).status).toBe(200);
+    // Only `true` lets a request through: a hook from plain JS that returns the user, or the string "false", refuses.
+    const loose = await start({ auth: ((req: { get(name: string): string | undefined }) => req.get('x-user') ?? 'false') as never });
+    expect((await fetch(`${loose}/switchyard/logs/api/requests`)).status).toBe(403);
+    expect((await fetch(`${loose}/switchyard/logs/api/requests`, { headers: { 'x-user': 'ops' } })).status).toBe(403);
     // With a token too, a Bearer that is not it may be the host's own (a JWT the hook reads): still a 403, whose
     // message says the token did not match either (an admin's typo).
     const both = await start({ token: TOKEN, auth: (req) => req.get('x-admin') === 'yes' });

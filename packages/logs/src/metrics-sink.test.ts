@@ -186,6 +186,16 @@ describe('Prometheus metrics sink', () => {
     expect((await store.query({ provider: 'azure-openai' })).data).toEqual([]);
   });
 
+  it('observes latencies in seconds, as their names say (dashboards and SLO alerts read them so)', async () => {
+    const own = new Registry();
+    createMetricsSink({ registry: own }).write({ ...served, durationMs: 250, attempts: [{ ...served.attempts[0]!, durationMs: 200 }] });
+    const text = await own.metrics();
+    expect(text).toContain('switchyard_request_duration_seconds_sum{provider="openai",fallback="false",outcome="ok",stream="false"} 0.25');
+    expect(text).toContain('switchyard_request_duration_seconds_bucket{le="0.25",provider="openai",fallback="false",outcome="ok",stream="false"} 1');
+    expect(text).toContain('switchyard_attempt_duration_seconds_sum{provider="openai",outcome="200"} 0.2');
+    expect(text).toContain('switchyard_attempt_duration_seconds_bucket{le="0.25",provider="openai",outcome="200"} 1');
+  });
+
   it('takes a prefix, and a second sink on the same registry reuses the metrics instead of throwing', () => {
     const other = new Registry();
     const a = createMetricsSink({ registry: other, prefix: 'app_llm_' });

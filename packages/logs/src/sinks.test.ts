@@ -129,6 +129,22 @@ describe('JSON-lines sink', () => {
     expect(sink.dropped).toBe(3);
     await sink.close();
 
+    // The bound is what it says: up to maxPendingBytes may wait (one line here), no more.
+    const one = event();
+    const line = Buffer.byteLength(`${JSON.stringify(one)}\n`);
+    const bounded = new JsonLinesSink({ path: join(dir, 'bound.jsonl'), maxPendingBytes: line });
+    const quiet = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      for (let i = 0; i < 3; i++) {
+        bounded.write({ ...one }); // same size each time
+        bounded.flush();
+      }
+    } finally {
+      quiet.mockRestore();
+    }
+    expect(bounded.dropped).toBe(1); // nothing, then one line waited: both written; two lines waiting: dropped
+    await bounded.close();
+
     // A path that cannot be opened is a startup error, as for the SQLite store, not a sink that drops everything.
     expect(() => new JsonLinesSink({ path: join(dir, 'missing-dir', 'x.jsonl') })).toThrow(/JsonLinesSink cannot open .*missing-dir.*ENOENT/);
 

@@ -417,6 +417,15 @@ describe('SwitchyardModule', () => {
     }
     const bad = Test.createTestingModule({ imports: [SwitchyardModule.forRoot({ ...config.switchyard(), shutdownDrainMs: -1 })] }).compile();
     await expect(bad).rejects.toThrow('shutdownDrainMs: must be a whole number of milliseconds');
+    // 0, "from 0" as that message says: no wait. Either way a close leaves no timer to hold the process after it.
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    for (const shutdownDrainMs of [0, undefined]) {
+      const app = await NestFactory.create(SwitchyardModule.forRoot({ ...config.switchyard(), shutdownDrainMs }), { logger: false, abortOnError: false });
+      await app.init();
+      await app.close();
+    }
+    expect(timers()).toBeLessThanOrEqual(before);
   });
 
   /**

@@ -20,6 +20,10 @@ describe('price table', () => {
     expect(table.costOf('openai', 'gpt-3.5-turbo-0125', usage)).toBe(0.5 + 2 * 1.5);
     expect(table.costOf('openai', 'gpt-3.5-turbo-1106', usage)).toBe(1 + 2 * 2);
     expect(table.costOf('openai', 'gpt-4-0613', usage)).toBe(30 + 2 * 60);
+    // A host's price for a base model covers its numbered preview snapshots too.
+    expect(new PriceTable({ 'gpt-4': { prompt: 1, completion: 1 } }).costOf('openai', 'gpt-4-0125-preview', usage)).toBe(3);
+    // Rounded finely enough for one cached prompt token of the cheapest model ($0.005 per 1M).
+    expect(table.costOf('openai', 'gpt-5-nano', { prompt_tokens: 1, completion_tokens: 0, total_tokens: 1 }, 1)).toBe(5e-9);
   });
 
   it('prices prompt tokens read from the cache at the cached rate, or the full one where none is listed', () => {
