@@ -266,6 +266,14 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       }
     });
 
+    it('with use_retry_after_header: false, backs off by its own rule: a hint past maxRetryDelayMs does not end the retries', async () => {
+      const url = await start({ config: { virtual_key: 'openai-prod', retry: { attempts: 1, use_retry_after_header: false } } });
+      up.openai.enqueue({ status: 429, headers: { 'retry-after': '120' } });
+      const res = await sdk(url).chat.completions.create({ model: 'gpt-4o', messages });
+      expect(res.choices[0]!.message.content).toBe('Hello from openai');
+      expect(up.openai.requests).toHaveLength(2);
+    });
+
     it('a retry that succeeds serves the request from the same target (no fallback)', async () => {
       const url = await start({ config: { strategy: { mode: 'fallback' }, retry: { attempts: 1 }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } });
       up.openai.enqueue({ status: 503, headers: { 'retry-after-ms': '1' } });
@@ -826,6 +834,15 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
         expect((await nextLog(logs)).status).toBe(status);
       });
 
+      it('reads a body whose charset is UTF-8 by any of its names (utf8, UTF-8)', async () => {
+        const url = await start();
+        for (const charset of ['utf8', 'UTF-8']) {
+          const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': `application/json; charset=${charset}` }, body: JSON.stringify({ model: 'gpt-4o', messages }) });
+          expect(res.status).toBe(200);
+        }
+        expect(up.openai.requests).toHaveLength(2);
+      });
+
       it('a body that is not the gzip it claims, still arriving when zlib gives up, gets 400 and a closed connection', async () => {
         const url = new URL(await start());
         const res = await new Promise<{ status: number; code?: string; connection?: string }>((resolve, reject) => {
@@ -889,6 +906,15 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
   });
 
   describe('headers, configs and secrets', () => {
+    it("passes on the upstream's retry hints and processing headers with its answer", async () => {
+      const url = await start({ config: { virtual_key: 'openai-prod' } });
+      const sent = { 'retry-after-ms': '1500', 'x-ms-retry-after-ms': '1400', 'openai-processing-ms': '37', 'openai-version': '2020-10-01' };
+      up.openai.enqueue({ status: 429, headers: sent });
+      const err = (await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+      expect(err.status).toBe(429);
+      expect(Object.keys(sent).map((name) => err.headers?.get(name))).toEqual(Object.values(sent));
+    });
+
     it('echoes x-switchyard-trace-id, takes the trace id from traceparent, or generates one', async () => {
       const url = await start();
       const given = await sdk(url, { 'x-switchyard-trace-id': 'my-trace-id' }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();

@@ -165,6 +165,14 @@ describe('circuit breaker (cb_config)', () => {
     expect(warnings).toEqual([expect.stringContaining('failed 3 of its last 6 requests')]);
   });
 
+  it('opens by rate as soon as minimum_requests were counted, not one request later', async () => {
+    const url = await start(fallback({ failure_threshold_percentage: 50, minimum_requests: 2 }));
+    // ok, then a 500: 1 of 2 counted, 50 %: open, and the third request skips OpenAI.
+    up.openai.enqueue({}, { status: 500 });
+    await send(sdk(url), 3);
+    expect([up.openai.requests.length, up.azure.requests.length]).toEqual([2, 2]);
+  });
+
   it('counts the successes before a failure in the rate: one 500 after 20 answers is 5 %, not 100 %', async () => {
     const url = await start(fallback({ failure_threshold_percentage: 50 }));
     const client = sdk(url);

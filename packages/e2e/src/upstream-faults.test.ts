@@ -151,6 +151,16 @@ describe('upstreams that misbehave', () => {
     azure.enqueue(replies.stream({ chunks: ['from azure'] }));
     const { got, err } = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([got.join(''), err]).toEqual(['from azure', undefined]);
+    // Told by its header, not by waiting for an end: one that stays open falls back as soon.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip' });
+      res.write(gzipSync(event('zipped, and never ends')));
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const open = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { timeout: 3000 }));
+    expect([open.got.join(''), open.err]).toEqual(['from azure', undefined]);
+    await until(() => logs.length === 4); // the JSON answers (HTTP, in process), then the two streams
+    expect(logs.map((e) => e.attempts[0]!.error?.message ?? null).slice(2)).toEqual(Array(2).fill('The upstream of targets[0] (openai) compressed its event stream (gzip).'));
   });
 
   it('falls back from a body that does not decode, or in a coding it cannot undo, naming the upstream in the log', async () => {
@@ -423,6 +433,15 @@ describe('upstreams that misbehave', () => {
     };
     const gz = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
     expect([gz.status, gz.code, packed.length < 64 * 1024]).toEqual([503, 'upstream_error_too_large', true]);
+
+    // The cap is 1 MiB: a body just over it is dropped too.
+    const over = `{"error":{"message":"${'y'.repeat(1024 * 1024)}"}}`;
+    handler = (_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(over);
+    };
+    const justOver = (await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as APIError;
+    expect([justOver.status, justOver.code]).toEqual([503, 'upstream_error_too_large']);
   });
 
   it('falls back from a 200 that is no JSON object (a proxy\'s page, an event stream); as the last answer it is a 502', async () => {
@@ -838,6 +857,16 @@ describe('upstreams that misbehave', () => {
     };
     expect((await drain(await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }))).got).toEqual(['after hints']);
     expect((await takeLog()).attempts[0]!.status).toBe(200);
+    // The answer in a later packet than the hints (a CDN in front): still the answer's status and body.
+    handler = (_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(completion('hinted'));
+      }, 50);
+    };
+    expect((await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('hinted');
+    expect((await takeLog()).attempts.map((a) => a.status)).toEqual([200]);
   });
 
   it('falls back from a 2xx body over 64 MiB instead of holding it whole', async () => {
