@@ -34,6 +34,9 @@ describe('usage extraction', () => {
     const token = { token: 'model', logprob: -0.1, bytes: [109], top_logprobs: [{ token: 'model', logprob: -0.1, bytes: [109] }] };
     const azure = JSON.stringify({ choices: [{ index: 0, logprobs: { content: Array(40).fill(token) }, message: { content: 'model', role: 'assistant' } }], created: 1, id: 'c', model: 'gpt-4o-2024-11-20', object: 'chat.completion' });
     expect(extractResponseModel(Buffer.from(azure), 'start')).toBe('gpt-4o-2024-11-20');
+    // A long answer, more such values than the search passes over from the start: found from the end.
+    const long = JSON.stringify({ choices: [{ index: 0, logprobs: { content: Array(6000).fill(token) } }], created: 1, id: 'c', model: 'gpt-4o-2024-11-20', object: 'chat.completion' });
+    expect(extractResponseModel(Buffer.from(long), 'start')).toBe('gpt-4o-2024-11-20');
   });
 
   it("reads a stream's model past Azure's content-filter chunks, whose model is empty", () => {

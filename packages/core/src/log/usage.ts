@@ -68,22 +68,30 @@ function isCount(value: unknown): value is number {
 }
 
 const MODEL_KEY = '"model"';
-/** Tokens "model" in an answer's logprobs passed over: at most 20 top_logprobs each, for a few hundred such tokens. */
+/**
+ * Values "model" passed over in one direction: a logprobs token "model" is one, two with its top_logprobs entry (the
+ * tokens of one list differ). Bounded, as a 64 MiB body of them would hold the event loop for a second.
+ */
 const MAX_MODEL_VALUES = 10_000;
 
 /**
  * The model the upstream says produced the response (`gpt-4o-2024-08-06`), unlike the model the client asked for:
  * what a price or a metric label may trust. OpenAI and Azure write `"model": "..."` at the top level of each body
  * and chunk; a `model` inside generated content is escaped (`\"model\"`) and cannot match. A JSON body is read
- * from its first such key (the top level's, before any nested object), a stream's tail from its last chunk
- * backwards, past Azure's content-filter chunks, whose model is empty.
+ * from its first such key (OpenAI's top level, before any nested object), else from its end: Azure writes keys in
+ * alphabetical order, so `model` comes after `choices` and before only `object`, `prompt_filter_results`,
+ * `system_fingerprint` and `usage`. A stream's tail is read from its last chunk backwards, past Azure's
+ * content-filter chunks, whose model is empty.
  */
 export function extractResponseModel(data: Buffer, from: 'start' | 'end'): string | null {
+  return modelKey(data, from) ?? (from === 'start' ? modelKey(data, 'end') : null);
+}
+
+function modelKey(data: Buffer, from: 'start' | 'end'): string | null {
   const next = (at: number): number =>
     from === 'start' ? data.indexOf(MODEL_KEY, at + 1) : at === 0 ? -1 : data.lastIndexOf(MODEL_KEY, at - 1);
   let at = from === 'start' ? data.indexOf(MODEL_KEY) : data.lastIndexOf(MODEL_KEY);
-  // Keys and values are bounded apart: Azure writes a body's keys in alphabetical order, so `choices` comes before the
-  // top-level `model`, and with logprobs each token "model" is a value there (twice with top_logprobs).
+  // Keys and values are bounded apart: with logprobs, each token "model" in `choices` is a value.
   for (let keys = 0, values = 0; at >= 0 && keys < 16 && values < MAX_MODEL_VALUES; at = next(at)) {
     let i = skipSpace(data, at + MODEL_KEY.length);
     if (data[i] !== 0x3a) {
