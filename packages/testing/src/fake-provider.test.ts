@@ -130,6 +130,49 @@ describe('fake OpenAI', () => {
     expect(fake.requests[0]?.aborted).toBe(false);
   });
 
+  it('reset is a TCP RST (ECONNRESET), not a clean close; a scripted header replaces the stock one whatever its case', async () => {
+    fake.enqueue({ reset: true });
+    const err = await post(`${fake.baseURL}/chat/completions`, { model: 'gpt-4o', messages }, { authorization: `Bearer ${KEY}` }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ cause: { code: 'ECONNRESET' } });
+
+    fake.enqueue({ headers: { 'X-Request-Id': 'req_scripted' } });
+    const res = await post(`${fake.baseURL}/chat/completions`, { model: 'gpt-4o', messages }, { authorization: `Bearer ${KEY}` });
+    expect(res.headers.get('x-request-id')).toBe('req_scripted');
+  });
+
+  it('cutAfterDone sends [DONE] and then cuts the body before its end; usage: false leaves the usage chunk out though asked', async () => {
+    fake.enqueue(replies.stream({ chunks: ['a'], cutAfterDone: true }));
+    const res = await post(`${fake.baseURL}/chat/completions`, { model: 'gpt-4o', messages, stream: true }, { authorization: `Bearer ${KEY}` });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const err = await (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        text += decoder.decode(value, { stream: true });
+      }
+    })().catch((e: unknown) => e);
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(err).toMatchObject({ message: 'terminated' });
+
+    fake.enqueue(replies.stream({ chunks: ['a', 'b'], usage: false }));
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks.map((c) => c.usage ?? null)).toEqual([null, null, null]); // a, b, the finish chunk: no usage chunk
+  });
+
+  it('intervalMs spaces every content chunk, the first two included', async () => {
+    fake.enqueue(replies.stream({ chunks: ['a', 'b', 'c'], intervalMs: 150 }));
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    const at: number[] = [];
+    for await (const chunk of stream) if (chunk.choices[0]?.delta.content) at.push(Date.now());
+    expect(at).toHaveLength(3);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(120);
+    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(120);
+  });
+
   it('cuts a stream mid-way after cutAfter chunks', async () => {
     fake.enqueue(replies.stream({ chunks: 5, cutAfter: 2 }));
     const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });

@@ -598,6 +598,70 @@ describe('options validation (at construction, every issue with its path)', () =
     ]);
   });
 
+  it('refuses an Azure target that names its host or its deployment twice, or carries OpenAI-only headers', () => {
+    const both = { provider: 'azure-openai', api_key: 'az-1', resource_name: 'res', endpoint: 'https://other.openai.azure.com', deployment_id: 'd', deployments: { 'gpt-4o': 'dep' }, openai_organization: 'org-1', openai_project: 'proj-1' };
+    expect(issuesOf({ virtualKeys: { both }, config: { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'both' }, both] } })).toEqual([
+      'virtualKeys.both.openai_organization: not an option of provider "azure-openai"',
+      'virtualKeys.both.openai_project: not an option of provider "azure-openai"',
+      'virtualKeys.both.endpoint: give either `resource_name` or `endpoint`, not both',
+      'virtualKeys.both.deployments: give either `deployment_id` or `deployments`, not both',
+      'config.targets[1].openai_organization: not an option of provider "azure-openai"',
+      'config.targets[1].openai_project: not an option of provider "azure-openai"',
+      'config.targets[1].endpoint: give either `resource_name` or `endpoint`, not both',
+      'config.targets[1].deployments: give either `deployment_id` or `deployments`, not both',
+    ]);
+  });
+
+  it('refuses a strategy that is also a provider, a strategy without targets, and an inline provider without its key', () => {
+    expect(issuesOf({
+      virtualKeys,
+      configs: {
+        mixed: { strategy: { mode: 'fallback' }, api_key: 'sk-x', targets: [{ virtual_key: 'openai-prod' }] },
+        empty: { strategy: { mode: 'single' } },
+        keyless: { provider: 'openai' },
+      },
+    })).toEqual([
+      'configs.mixed.api_key: a config with a `strategy` cannot also be a provider: move it into one of its `targets`',
+      'configs.empty.targets: is required with `strategy`',
+      'configs.keyless.api_key: is required for an inline provider (read it from an environment variable)',
+    ]);
+  });
+
+  it('holds numbers and paths to their documented ranges: retries, weights, statuses, timers, basePath, a lowercase bearer', () => {
+    expect(issuesOf({
+      virtualKeys: { ...virtualKeys, lower: { provider: 'openai', api_key: 'bearer sk-proj-abcdefghijklmnop1234' } },
+      basePath: 'v1',
+      maxRetryDelayMs: 3e9,
+      config: { strategy: { mode: 'loadbalance' }, targets: [{ virtual_key: 'openai-prod', weight: -1, retry: { attempts: 11 } }, { strategy: { mode: 'fallback', on_status_codes: [600] }, targets: [{ virtual_key: 'azure-prod' }] }] },
+    })).toEqual([
+      'virtualKeys.lower.api_key: must be the key itself, without `Bearer ` (Switchyard writes the header)',
+      'config.targets[0].retry.attempts: Too big: expected number to be <=10',
+      'config.targets[0].weight: Too small: expected number to be >=0',
+      'config.targets[1].strategy.on_status_codes[0]: Too big: expected number to be <=599',
+      'basePath: must be a path such as /v1 (or "" or "/")',
+      'maxRetryDelayMs: must be at most 2147483647 (about 24.8 days)',
+    ]);
+  });
+
+  it('masks an Azure key (32 hex digits) used as a name, and a long name given as a virtual key', () => {
+    const azureKey = '0123456789abcdef0123456789abcdef';
+    expect(issuesOf({ virtualKeys, configs: { [azureKey]: { virtual_key: 'nope' } } })).toEqual([
+      'configs["012...cdef"].virtual_key: unknown virtual key "nope" (known: openai-prod, azure-prod)',
+    ]);
+    const proxyKey = 'litellmproxykeythatisquitelongandlowercase';
+    expect(issuesOf({ virtualKeys, config: { virtual_key: proxyKey } })).toEqual([
+      'config.virtual_key: unknown virtual key "lit...case" (it looks like an API key: `virtual_key` names an entry of `virtualKeys`, which holds the key) (known: openai-prod, azure-prod)',
+    ]);
+  });
+
+  it('resolves the documented defaults: basePath /v1 (a trailing slash dropped), 10 MiB bodies, a 590 s deadline, 8 s retry waits', () => {
+    const { options } = new Gateway({ virtualKeys, config: { virtual_key: 'openai-prod' } });
+    expect([options.chatPath, options.maxBodyBytes, options.deadlineMs, options.maxRetryDelayMs]).toEqual(['/v1/chat/completions', 10 * 1024 * 1024, 590_000, 8_000]);
+    for (const [basePath, chatPath] of [['/', '/chat/completions'], ['/api/v1/', '/api/v1/chat/completions'], ['', '/chat/completions']]) {
+      expect(new Gateway({ virtualKeys, basePath, config: { virtual_key: 'openai-prod' } }).options.chatPath).toBe(chatPath);
+    }
+  });
+
   it('accepts the seed config, a single-provider config and inline targets', () => {
     expect(() => new Gateway({ virtualKeys, config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] } })).not.toThrow();
     expect(() => new Gateway({ virtualKeys, config: { virtual_key: 'openai-prod' } })).not.toThrow();

@@ -1,3 +1,4 @@
+import { SwitchyardError } from '../errors';
 import { AZURE_DEFAULT_API_VERSION, azureOpenAIEndpoint } from './azure-openai';
 import type { UpstreamPlan } from './provider';
 
@@ -30,6 +31,26 @@ describe('Azure OpenAI URLs', () => {
     for (const custom_host of ['https://gw.example.com/openai/v1', 'https://gw.example.com/openai/v1/', 'https://gw.example.com/openai']) {
       const plan = planOf({ api_key: 'k', custom_host, api_version: 'v1', deployments: { 'gpt-4o': 'gpt4o-prod' } });
       expect(`${plan.origin}${plan.path}`).toBe('https://gw.example.com/openai/v1/chat/completions');
+    }
+  });
+
+  it("v1 form: a fixed deployment_id or the map's deployment is what is asked for, and a model the map lacks is refused", () => {
+    const fixed = planOf({ api_key: 'k', resource_name: 'contoso', api_version: 'v1', deployment_id: 'gpt4o-prod' }, 'gpt-4o-mini');
+    expect([fixed.path, fixed.model, fixed.bodyModel]).toEqual(['/openai/v1/chat/completions', 'gpt4o-prod', 'gpt4o-prod']);
+    const mapped = azureOpenAIEndpoint({ api_key: 'k', resource_name: 'contoso', api_version: 'v1', deployments: { 'gpt-4o': 'gpt4o-prod' } });
+    expect((mapped.plan('gpt-4o') as UpstreamPlan).model).toBe('gpt4o-prod'); // what the log's attempt names
+    expect(mapped.plan('o3')).toMatchObject({ code: 'model_not_deployed' });
+    // Only a v1 target without any deployment in its config finds the model by the name the request gives.
+    expect([mapped.modelByName, azureOpenAIEndpoint({ api_key: 'k', resource_name: 'contoso', api_version: 'v1', deployment_id: 'd' }).modelByName]).toEqual([false, false]);
+    expect(azureOpenAIEndpoint({ api_key: 'k', resource_name: 'contoso', api_version: 'v1' }).modelByName).toBe(true);
+  });
+
+  it("refuses a model named like an Object member (`constructor`, `toString`, `__proto__`): it is no deployment in the map", () => {
+    const endpoint = azureOpenAIEndpoint({ api_key: 'k', resource_name: 'contoso', deployments: { 'gpt-4o': 'gpt4o-prod' } });
+    for (const model of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const plan = endpoint.plan(model);
+      expect(plan).toBeInstanceOf(SwitchyardError);
+      expect(plan).toMatchObject({ code: 'model_not_deployed' });
     }
   });
 });

@@ -41,4 +41,10 @@ describe('redact', () => {
     expect(out).not.toContain(looped);
     expect(out).toBe(`key: ***${looped.slice(4)}`);
   });
+
+  it('masks a key of 8 characters or more wholly when it is short (under 20), and leaves a shorter one', () => {
+    expect(redact('key abcd1234 refused', 'abcd1234')).toBe('key *** refused');
+    expect(redact('key sk-abcd12345 refused', 'sk-abcd12345')).toBe('key *** refused');
+    expect(redact('key abc1234 refused', 'abc1234')).toBe('key abc1234 refused');
+  });
 });
