@@ -1,35 +1,17 @@
-/** The Nest module's async forms, logs under a global prefix, the exception filter made with new, and app.close(). */
+/** The Nest module's async forms, logs under a global prefix, the exception filter after a handler's own stream, and app.close(). */
 import 'reflect-metadata';
 import { Controller, Get, Inject, Injectable, Module, Post, Res } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { ServerResponse } from 'node:http';
 import { Test } from '@nestjs/testing';
 import { MemoryLogStore } from '@switchyard/core';
-import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
+import { replies } from '@switchyard/testing';
 import { listenNest, nestPlatforms, type RunningApp } from '../../e2e/src/support/adapters';
+import { seedOptions, useUpstreams } from '../../e2e/src/support/fixture';
 import { SwitchyardExceptionFilter, SwitchyardModule, SwitchyardService, type SwitchyardModuleOptions } from './index';
 
-const hosts = { openai: '', azure: '' };
-const options = (): SwitchyardModuleOptions => ({
-  virtualKeys: {
-    'openai-prod': { provider: 'openai', api_key: 'sk-o', custom_host: hosts.openai },
-    'azure-prod': { provider: 'azure-openai', api_key: 'az', custom_host: hosts.azure, deployments: { 'gpt-4o': 'gpt4o-prod' } },
-  },
-  config: { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
-});
-
-let openai: FakeProvider;
-let azure: FakeProvider;
-beforeAll(async () => {
-  [openai, azure] = await Promise.all([startFakeOpenAI({ name: 'openai' }), startFakeAzureOpenAI({ name: 'azure' })]);
-  hosts.openai = openai.baseURL;
-  hosts.azure = azure.baseURL;
-});
-afterAll(() => Promise.all([openai.close(), azure.close()]));
-beforeEach(() => {
-  openai.reset();
-  azure.reset();
-});
+const { up } = useUpstreams();
+const options = (): SwitchyardModuleOptions => seedOptions(up, []);
 
 // ForRootAsync's useExisting / useClass (Nest's builder takes them) are not refused as unknown keys.
 it('forRootAsync takes useExisting and useClass, as Nest documents them', async () => {
@@ -43,7 +25,7 @@ it('forRootAsync takes useExisting and useClass, as Nest documents them', async 
   class ConfigModule {}
   for (const asyncOptions of [{ imports: [ConfigModule], useExisting: SwitchyardConfig }, { useClass: SwitchyardConfig }]) {
     const moduleRef = await Test.createTestingModule({ imports: [SwitchyardModule.forRootAsync(asyncOptions)] }).compile();
-    openai.enqueue(replies.rateLimited());
+    up.openai.enqueue(replies.rateLimited());
     const completion = await moduleRef.get(SwitchyardService).createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     expect(completion.choices[0]!.message.content).toBe('Hello from azure');
     await moduleRef.close();
@@ -77,14 +59,10 @@ it("leaves the app's own route below the logs path to the app under a global pre
   }
 });
 
-describe.each(nestPlatforms)("SwitchyardExceptionFilter on Nest's %s platform", (_platform, create) => {
+describe.each(nestPlatforms)("SwitchyardExceptionFilter after a handler that ends its own stream, on Nest's %s platform", (_platform, create) => {
   @Controller()
-  class Summaries {
+  class Relay {
     constructor(@Inject(SwitchyardService) private readonly switchyard: SwitchyardService) {}
-    @Post('summaries')
-    async summarise(): Promise<unknown> {
-      return this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
-    }
     /** Relays SSE itself and ends the response in `finally`, as much relay code does, before the error reaches the filter. */
     @Post('relayed-finally')
     async relayed(@Res() res: ServerResponse | { raw: ServerResponse }): Promise<void> {
@@ -101,7 +79,7 @@ describe.each(nestPlatforms)("SwitchyardExceptionFilter on Nest's %s platform", 
   }
   let app: RunningApp;
   beforeAll(async () => {
-    @Module({ imports: [SwitchyardModule.forRoot(options())], controllers: [Summaries] })
+    @Module({ imports: [SwitchyardModule.forRoot(options())], controllers: [Relay] })
     class AppModule {}
     const nest = await create(AppModule);
     nest.useGlobalFilters(new SwitchyardExceptionFilter());
@@ -109,21 +87,13 @@ describe.each(nestPlatforms)("SwitchyardExceptionFilter on Nest's %s platform", 
   });
   afterAll(() => app.close());
 
-  // Made with new (no HttpAdapterHost), its JSON answer is labelled JSON, so the SDK reads the error.
-  it('labels the JSON error it answers as application/json when made with new', async () => {
-    openai.enqueue(replies.rateLimited());
-    azure.enqueue(replies.rateLimited());
-    const res = await fetch(`${app.url}/summaries`, { method: 'POST' });
-    expect([res.status, res.headers.get('content-type')]).toEqual([429, expect.stringMatching(/^application\/json/)]);
-  });
-
   // A response the handler already ended is left alone: the app stays up and answers the next request.
   it('leaves alone a stream the handler ended itself (in finally) before the error reached it; the app stays up', async () => {
-    openai.enqueue(replies.stream({ chunks: ['Hel', 'lo', ' there'], cutAfter: 1, intervalMs: 20 }));
+    up.openai.enqueue(replies.stream({ chunks: ['Hel', 'lo', ' there'], cutAfter: 1, intervalMs: 20 }));
     const cut = await fetch(`${app.url}/relayed-finally`, { method: 'POST' });
     expect(await cut.text()).toContain('"content":"Hel"');
     await new Promise((r) => setTimeout(r, 100));
-    openai.enqueue(replies.stream({ chunks: ['Hel', 'lo'] }));
+    up.openai.enqueue(replies.stream({ chunks: ['Hel', 'lo'] }));
     const next = await fetch(`${app.url}/relayed-finally`, { method: 'POST' });
     expect(await next.text()).toContain('[DONE]');
   });
@@ -136,9 +106,9 @@ it('waits by default at app.close() for a request in flight, which logs before t
   try {
     const app = await NestFactory.create(SwitchyardModule.forRoot({ ...options(), onLog: (e) => void logged.push(e) }), { logger: false });
     await app.init();
-    openai.enqueue({ delayMs: 300 });
+    up.openai.enqueue({ delayMs: 300 });
     const call = app.get(SwitchyardService).createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
-    while (openai.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    while (up.openai.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
     await app.close();
     expect(logged).toHaveLength(1);
     expect(warn).not.toHaveBeenCalled();

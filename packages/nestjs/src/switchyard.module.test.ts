@@ -716,6 +716,8 @@ describe.each(nestPlatforms)("the route and the filter in the app's own setup, o
     openai.enqueue(replies.rateLimited(7));
     azure.enqueue(replies.rateLimited(3));
     const res = await fetch(`${app.url}/summaries`, { method: 'POST' });
+    // Labelled JSON (the SDK reads an error body by its type).
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect([res.status, res.headers.get('retry-after'), ((await res.json()) as { error: { code: string } }).error.code]).toEqual([429, '3', '429']);
     // An upstream error that is no JSON keeps its type, not sniffed, as on the route.
     // (429-only fallback: OpenAI's 503 is the answer.)
