@@ -11,7 +11,7 @@ describe.each([expressAdapter, koaAdapter])('cross-site requests: $name', (adapt
     const url = await start();
     const { host, hostname } = new URL(url);
     const body = new TextEncoder().encode(JSON.stringify({ model: 'gpt-4o', messages }));
-    // Fetch sends a Uint8Array with no content-type: what a page's no-cors fetch of a Blob sends too.
+    // fetch sends a Uint8Array with no content-type: what a page's no-cors fetch of a Blob sends too.
     const post = (headers: Record<string, string>) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers, body }).then((r) => r.status);
     // Another origin on the same host (another port): a page there is another site's as far as its forms go.
     expect(await post({ 'content-type': 'text/plain', origin: `http://${hostname}:1` })).toBe(415);

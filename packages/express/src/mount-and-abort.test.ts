@@ -47,20 +47,20 @@ it('a client that leaves mid-body behind express.json() is logged as 499, and th
   expect(up.openai.requests).toHaveLength(0);
 });
 
-// LogsMiddleware's mount warning.
+// logsMiddleware's mount warning.
 it("logsMiddleware: says nothing when given path without a mount; warns beside a mount at that path even when written with a trailing slash", async () => {
   const TOKEN = 'logs-token-0123456789abcdef';
   const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
   try {
     const store = new MemoryLogStore();
-    // Unmounted, with path: right (warn on every other request of the app).
+    // Unmounted, with path: right, and no warning on the app's other requests.
     const plain = express();
     plain.use(logsMiddleware({ store, token: TOKEN, path: '/switchyard/logs' }));
     plain.get('/health', (_req, res) => void res.json({ ok: true }));
     const plainUrl = track(await listen(createServer(plain)));
     expect((await request(plainUrl).get('/health')).status).toBe(200);
     expect((await request(plainUrl).get('/switchyard/logs/api/requests').set('authorization', `Bearer ${TOKEN}`)).status).toBe(200);
-    // Under a router mounted at /admin/logs, with path '/logs': served there (warn it went on to next()).
+    // Under a router mounted at /admin/logs, with path '/logs': served there, with no warning that it went on to next().
     const nested = express();
     const router = express.Router();
     router.use(logsMiddleware({ store, token: TOKEN, path: '/logs' }));

@@ -13,7 +13,7 @@ import { SwitchyardExceptionFilter, SwitchyardModule, SwitchyardService, type Sw
 const { up } = useUpstreams();
 const options = (): SwitchyardModuleOptions => seedOptions(up, []);
 
-// ForRootAsync's useExisting / useClass (Nest's builder takes them) are not refused as unknown keys.
+// forRootAsync's useExisting / useClass (Nest's builder takes them) are not refused as unknown keys.
 it('forRootAsync takes useExisting and useClass, as Nest documents them', async () => {
   @Injectable()
   class SwitchyardConfig {
@@ -118,7 +118,7 @@ it('waits by default at app.close() for a request in flight, which logs before t
   }
 });
 
-// App.close() returns once the sinks' flush has finished (SQLite's writes go through a worker: flush takes a while).
+// app.close() returns once the sinks' flush has finished (SQLite's writes go through a worker: flush takes a while).
 it('resolves app.close() only after a sink whose flush takes a while has written out its queue', async () => {
   const written: unknown[] = [];
   const queued: unknown[] = [];
