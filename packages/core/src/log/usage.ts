@@ -147,7 +147,6 @@ const FINISHED = [Buffer.from('"finish_reason":"'), Buffer.from('"finish_reason"
  */
 export const REST_AFTER_ANSWER = { bytes: 64 * 1024, ms: 1000 };
 
-/** Keeps the last few KiB of a stream (references, no copies) to read the final usage chunk at the end. */
 /** Up to this, the bytes a tail searches are joined first (about the tail's cut, for OpenAI's small events). */
 const JOIN_MAX_BYTES = 4 * TAIL_BYTES;
 
@@ -164,6 +163,7 @@ function lastBytes(pieces: readonly Buffer[], n: number): Buffer {
   return Buffer.concat(tail, size);
 }
 
+/** Keeps the last few KiB of a stream (references, no copies) to read the final usage chunk at the end. */
 export class StreamTail {
   private chunks: Buffer[] = [];
   private bytes = 0;
