@@ -5,25 +5,16 @@ import request from 'supertest';
 import { MemoryLogStore } from '@switchyard/core';
 import { fallbackMiddleware, logsMiddleware } from '@switchyard/express';
 import { listen } from '../../e2e/src/support/adapters';
-import { messages, sdk, seedOptions, until, useUpstreams } from '../../e2e/src/support/fixture';
+import { expectServedWithoutMountWarning, seedOptions, until, useUpstreams } from '../../e2e/src/support/fixture';
 
 const { up, logs, track } = useUpstreams();
 
 // The mount warning is for a POST it passes on, not for a GET / OPTIONS (a browser's CORS preflight) to the chat path.
 it("rightly mounted with app.use('/v1', ...), says nothing of a GET or a CORS preflight to the chat path", async () => {
-  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
-  try {
-    const host = express();
-    host.use('/v1', fallbackMiddleware(seedOptions(up, logs, { basePath: '' })));
-    const url = track(await listen(createServer(host)));
-    // Passed on to the host, whose app has no such route.
-    expect((await request(url).options('/v1/chat/completions')).status).toBe(404);
-    expect((await request(url).get('/v1/chat/completions')).status).toBe(404);
-    expect((await sdk(url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
-    expect(warn).not.toHaveBeenCalled();
-  } finally {
-    warn.mockRestore();
-  }
+  const host = express();
+  host.use('/v1', fallbackMiddleware(seedOptions(up, logs, { basePath: '' })));
+  const url = track(await listen(createServer(host)));
+  await expectServedWithoutMountWarning(url);
 });
 
 // A client that leaves while express.json() reads its body (request.aborted) is Switchyard's to log, not the host's error.

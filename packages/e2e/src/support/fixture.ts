@@ -115,3 +115,18 @@ export function useUpstreams(): UpstreamsFixture {
     },
   };
 }
+
+/**
+ * Switchyard rightly mounted (a path prefix the framework strips, `basePath: ''`): a CORS preflight and a GET to the
+ * chat path go on to the host (its own 404), a POST is served, and no mount warning is given for any of them.
+ */
+export async function expectServedWithoutMountWarning(url: string): Promise<void> {
+  const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  try {
+    for (const method of ['OPTIONS', 'GET']) expect((await fetch(`${url}/v1/chat/completions`, { method })).status).toBe(404);
+    expect((await sdk(url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from openai');
+    expect(warn).not.toHaveBeenCalled();
+  } finally {
+    warn.mockRestore();
+  }
+}
