@@ -187,6 +187,17 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
     expect([failedOf(odd.length - 2), failedOf(odd.length - 1)]).toEqual([true, false]);
   });
 
+  it('reads a field another writer left out as absent (NULL in SQLite): no cost bound matches it, configId null does', async () => {
+    const bare = event({ traceId: 'bare' }) as Partial<LogEvent>;
+    delete bare.costUsd;
+    delete bare.configId;
+    store.write(bare as LogEvent);
+    const found = async (q: LogQuery) => (await ids({ traceId: 'bare', ...q })).length;
+    expect(await found({})).toBe(1);
+    expect([await found({ minCostUsd: 0 }), await found({ maxCostUsd: 1 })]).toEqual([0, 0]);
+    expect([await found({ configId: null }), await found({ configId: 'default' })]).toEqual([1, 0]);
+  });
+
   it('summarizes every request a filter matches: count, fallbacks, known cost and the unpriced, first and last start', async () => {
     const summarize = store.summarize!.bind(store);
     expect(await summarize()).toEqual({
@@ -302,13 +313,106 @@ describe('memory store', () => {
     expect((await store.get('dup'))?.status).toBe(502);
   });
 
-  it("hands out copies down to an attempt's error", async () => {
+  it("hands out copies down to an attempt's error and the upstream's", async () => {
     const store = new MemoryLogStore();
     const e = failed();
+    e.attempts[0]!.upstreamError = { code: 'insufficient_quota', message: 'quota' };
     store.write(e);
     (await store.get(e.requestId))!.attempts[0]!.error!.message = 'edited';
     (await store.query()).data[0]!.attempts[0]!.error!.code = 'edited';
+    (await store.get(e.requestId))!.attempts[0]!.upstreamError!.code = 'edited';
     expect((await store.get(e.requestId))!.attempts[0]!.error).toEqual({ code: 'upstream_unreachable', message: 'x' });
+    expect((await store.query({ failedError: 'insufficient_quota' })).data.map((x) => x.requestId)).toEqual([e.requestId]);
+  });
+
+  it('refuses a capacity that could hold nothing', () => {
+    for (const capacity of [0, -1, 1.5]) expect(() => new MemoryLogStore({ capacity })).toThrow(RangeError);
+    expect(new MemoryLogStore({ capacity: 1 }).capacity).toBe(1);
+  });
+});
+
+/** Edges every store keeps alike: a status class's upper bound, the provider a request none served is filed under,
+ * bounds on unknown usage, values plain JS may pass. */
+const openai = { target: 'targets[0]', provider: 'openai', model: 'gpt-4o', durationMs: 5 } as const;
+const azure = { target: 'targets[1]', provider: 'azure-openai', model: 'gpt4o-prod', durationMs: 5 } as const;
+
+describe.each(stores)('log store edges: %s', (_name, make) => {
+  let store: ReturnType<typeof make>;
+  beforeEach(() => {
+    store = make();
+  });
+  afterEach(() => store.close?.());
+  const ids = async (q: LogQuery) => (await store.query(q)).data.map((e) => e.requestId);
+
+  it('ends a status class at x99: a 500 is no 4xx, a 300 no 2xx, for the request and for a failed attempt', async () => {
+    const ok = event();
+    const limited = event({ status: 429, servedBy: null, usage: null, costUsd: null, attempts: [{ ...openai, status: 429 }] });
+    const serverError = event({ status: 500, servedBy: null, usage: null, costUsd: null, attempts: [{ ...openai, status: 500 }] });
+    const redirect = event({ status: 300, usage: null, costUsd: null, attempts: [{ ...openai, status: 300 }] });
+    // 499: the client left (a stream it closed): the class's last status is in it.
+    const left = event({ status: 499, usage: null, costUsd: null });
+    for (const e of [ok, limited, serverError, redirect, left]) store.write(e);
+    expect(await ids({ status: '4xx' })).toEqual([left.requestId, limited.requestId]);
+    expect(await ids({ status: '2xx' })).toEqual([ok.requestId]);
+    expect(await ids({ failedStatus: '4xx' })).toEqual([limited.requestId]);
+    expect(await ids({ failedStatus: '3xx' })).toEqual([redirect.requestId]);
+    expect((await store.summarize!({ status: '4xx' })).requests).toBe(2);
+  });
+
+  it('files a request none served under the provider it last called, not under a target that called nobody', async () => {
+    // OpenAI answered 503, then Azure had no deployment for the model: an OpenAI failure, not Azure's.
+    const outage = event({
+      status: 503, servedBy: null, usage: null, costUsd: null,
+      attempts: [{ ...openai, status: 503 }, { ...azure, status: null, error: { code: 'model_not_deployed', message: 'x' } }],
+    });
+    // Azure's circuit was open after OpenAI's 429.
+    const skipped = event({
+      status: 429, servedBy: null, usage: null, costUsd: null,
+      attempts: [{ ...openai, status: 429 }, { ...azure, status: null, error: { code: 'circuit_open', message: 'x' } }],
+    });
+    for (const e of [outage, skipped]) store.write(e);
+    expect(await ids({ provider: 'openai' })).toEqual([skipped.requestId, outage.requestId]);
+    expect(await ids({ provider: 'azure-openai' })).toEqual([]);
+  });
+
+  it('leaves requests without usage out of a maxTokens bound given alone, and holds a request at either bound', async () => {
+    const small = event();
+    const unknown = event({ status: 429, servedBy: null, usage: null, costUsd: null, attempts: [{ ...openai, status: 429 }] });
+    for (const e of [small, unknown]) store.write(e);
+    expect(await ids({ maxTokens: 100 })).toEqual([small.requestId]);
+    expect(await ids({ maxCostUsd: 1 })).toEqual([small.requestId]);
+    // Inclusive: a bound equal to the request's own cost or tokens holds it.
+    expect(await ids({ minCostUsd: small.costUsd!, maxCostUsd: small.costUsd! })).toEqual([small.requestId]);
+    expect(await ids({ minTokens: 15, maxTokens: 15 })).toEqual([small.requestId]);
+  });
+
+  it('refuses values plain JS may pass that no filter means', async () => {
+    const bad: Array<[LogQuery, string]> = [
+      [{ traceId: '' }, 'traceId'],
+      [{ configId: 5 as never }, 'configId'],
+      [{ fallback: 'true' as never }, 'fallback'],
+      [{ status: 99 }, 'status'],
+      [{ failedStatus: 99 }, 'failedStatus'],
+      [{ limit: 2.5 }, 'limit'],
+    ];
+    for (const [query, param] of bad) {
+      const err = await store.query(query).catch((e: unknown) => e);
+      expect([query, err]).toEqual([query, expect.any(LogQueryError)]);
+      expect((err as LogQueryError).param).toBe(param);
+    }
+    // The lowest and highest statuses there are still pass.
+    expect(await ids({ status: 100 })).toEqual([]);
+    expect(await ids({ status: 599 })).toEqual([]);
+  });
+
+  it('hands out copies down to usage: editing a result leaves the stored record and what it matches', async () => {
+    const e = event();
+    store.write(e);
+    const [listed] = (await store.query({})).data;
+    listed!.usage!.total_tokens = 1_000_000;
+    const stored = await store.get(e.requestId);
+    expect(stored).toEqual(e);
+    expect(await ids({ minTokens: 1000 })).toEqual([]);
   });
 });
 

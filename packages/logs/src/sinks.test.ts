@@ -17,6 +17,8 @@ function event(over: Partial<LogEvent> = {}): LogEvent {
   };
 }
 
+const read = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent);
+
 describe('JSON-lines sink', () => {
   let dir: string;
   beforeEach(() => {
@@ -50,7 +52,6 @@ describe('JSON-lines sink', () => {
     await sink.reopen();
     sink.write(after[0]!);
     await sink.close();
-    const read = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent);
     expect(read(`${path}.1`)).toEqual(before);
     expect(read(path)).toEqual(after);
   });
@@ -71,8 +72,7 @@ describe('JSON-lines sink', () => {
       await new Promise((r) => setTimeout(r, 1100));
       sink.write(events[2]!);
       await sink.close();
-      const read = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent);
-      expect([read(`${path}.1`), read(path), sink.dropped]).toEqual([[events[0]], [events[2]], 0]);
+        expect([read(`${path}.1`), read(path), sink.dropped]).toEqual([[events[0]], [events[2]], 0]);
       expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
         `Switchyard's JSON-lines log sink found ${JSON.stringify(path)} renamed or deleted (a rotation with no reopen()?): it writes to a new file at that path (said once)`,
       ]);
@@ -178,7 +178,7 @@ describe('JSON-lines sink', () => {
     await sink.close();
     warn.mockRestore();
     expect(sink.dropped).toBe(1);
-    expect(readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent)).toEqual(kept);
+    expect(read(path)).toEqual(kept);
   });
 
   // A symlink to /dev/full stands for a full disk (writes fail with ENOSPC); removing it frees the space.
@@ -204,7 +204,7 @@ describe('JSON-lines sink', () => {
       const last = event({ traceId: 'after-recovery' });
       sink.write(last);
       await sink.close();
-      const lines = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as LogEvent);
+      const lines = read(path);
       expect(lines.at(-1)).toEqual(last);
       expect(lines.length + sink.dropped).toBe(sent.length + 2);
       expect(warn.mock.calls.map(([message]) => String(message))).toEqual([
@@ -327,5 +327,57 @@ describe('logger sink', () => {
     const sink = createLoggerSink({ info: (obj, msg) => calls.push([obj, msg]) }, { level: 'warn', message: 'llm' });
     sink.write(event({ traceId: 'plain' }));
     expect(calls).toEqual([[expect.objectContaining({ traceId: 'plain' }), 'llm']]);
+  });
+});
+
+/** Recoveries a host drives: reopen() after a failure, and logrotate's `create` without a signal. */
+describe('JSON-lines sink recoveries', () => {
+  let dir: string;
+  let warn: jest.SpyInstance;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-jsonl-edges-'));
+    warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  });
+  afterEach(() => {
+    warn.mockRestore();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // A symlink to /dev/full stands for a full disk (writes fail with ENOSPC); removing it frees the space.
+  it('writes again after reopen() once its file failed, without waiting for its own recovery', async () => {
+    const path = join(dir, 'full.jsonl');
+    symlinkSync('/dev/full', path);
+    const sink = new JsonLinesSink({ path, recoveryDelayMs: 3_600_000 }); // its own recovery would come in an hour
+    try {
+      sink.write(event());
+      sink.flush();
+      await until(() => sink.dropped === 1);
+      rmSync(path);
+      await sink.reopen();
+      const kept = event({ traceId: 'after-reopen' });
+      sink.write(kept);
+      await sink.flush();
+      expect([read(path), sink.dropped]).toEqual([[kept], 1]);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('follows a rotation that created a new file at the path (logrotate `create`, no signal): later events go to the new file', async () => {
+    const path = join(dir, 'requests.jsonl');
+    const sink = new JsonLinesSink({ path });
+    try {
+      const events = [event(), event()];
+      sink.write(events[0]!);
+      await sink.flush();
+      renameSync(path, `${path}.1`);
+      writeFileSync(path, ''); // what `create` leaves at the path: an empty file, another inode
+      await new Promise((r) => setTimeout(r, 1100)); // the path is checked at most once a second
+      sink.write(events[1]!);
+      await sink.flush();
+      expect([read(`${path}.1`), read(path)]).toEqual([[events[0]], [events[1]]]);
+    } finally {
+      await sink.close();
+    }
   });
 });

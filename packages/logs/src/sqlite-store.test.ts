@@ -465,4 +465,67 @@ describe('SQLite log store', () => {
       await store.close();
     }
   });
+
+  it('stores a request id written twice once, and counts it as written, not as a failure (a batch written again after its thread died)', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'twice.db'), retention: { maxAgeMs: Infinity } });
+    try {
+      const e = event();
+      store.write(e);
+      await store.flush();
+      store.write(e);
+      await store.flush();
+      expect({ written: store.written, failed: store.failed, rows: await store.count() }).toEqual({ written: 2, failed: 0, rows: 1 });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('frees its queue once a batch is stored: maxQueue bounds what waits, not what was ever written', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'queue.db'), maxQueue: 2, retention: { maxAgeMs: Infinity } });
+    try {
+      for (let round = 0; round < 3; round++) {
+        store.write(event());
+        store.write(event());
+        await store.flush();
+      }
+      expect({ dropped: store.dropped, written: store.written, rows: await store.count() }).toEqual({ dropped: 0, written: 6, rows: 6 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a maxQueue, maxAgeMs or maxRows that would keep nothing', () => {
+    const path = join(dir, 'bad-options.db');
+    expect(() => new SqliteLogStore({ path, maxQueue: 0 })).toThrow(/maxQueue must be a positive number/);
+    expect(() => new SqliteLogStore({ path, maxQueue: Number.NaN })).toThrow(/maxQueue/);
+    expect(() => new SqliteLogStore({ path, retention: { maxAgeMs: 0 } })).toThrow(/retention.maxAgeMs/);
+    expect(() => new SqliteLogStore({ path, retention: { maxRows: 0 } })).toThrow(/retention.maxRows/);
+  });
+
+  it('applies a from later than the retention start as given (the retention only bounds it from below)', async () => {
+    const now = Date.now();
+    const store = new SqliteLogStore({ path: join(dir, 'from.db'), retention: { maxAgeMs: 3_600_000 } });
+    try {
+      const older = event({ startedAt: now - 600_000 });
+      const newer = event({ startedAt: now - 60_000 });
+      for (const e of [older, newer]) store.write(e);
+      expect((await store.query({ from: now - 300_000 })).data.map((e) => e.requestId)).toEqual([newer.requestId]);
+      expect((await store.summarize({ from: now - 300_000 })).requests).toBe(1);
+      expect((await store.query()).data.map((e) => e.requestId)).toEqual([newer.requestId, older.requestId]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps a request exactly maxAgeMs old (the reads still show it), and prunes nothing once closed', async () => {
+    const now = Date.now();
+    const store = new SqliteLogStore({ path: join(dir, 'edge-age.db'), retention: { maxAgeMs: 60_000 } });
+    store.write(event({ startedAt: now - 60_000 }));
+    store.write(event({ startedAt: now - 60_001 }));
+    expect(await store.prune(now)).toBe(1);
+    expect(await store.count()).toBe(1);
+    await store.close();
+    await expect(store.prune()).resolves.toBe(0);
+  });
 });

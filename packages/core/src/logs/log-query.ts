@@ -302,18 +302,20 @@ function failedFilter(q: NormalizedLogQuery): boolean {
 export function matchesLogQuery(event: LogEvent, q: NormalizedLogQuery): boolean {
   if (q.traceId !== undefined && event.traceId !== q.traceId) return false;
   if (q.status && (event.status < q.status.min || event.status > q.status.max)) return false;
-  if (q.configId !== undefined && event.configId !== q.configId) return false;
+  // `?? null` and `typeof`: an event another writer left a field out of reads as SQLite reads it (NULL).
+  if (q.configId !== undefined && (event.configId ?? null) !== q.configId) return false;
   if (q.fallback !== undefined && event.fallback !== q.fallback) return false;
   if (q.provider !== undefined && providerOf(event) !== q.provider) return false;
   if (failedFilter(q) && !event.attempts.some((a) => failedAs(a, q))) return false;
   if (q.model !== undefined && event.model !== q.model && event.servedBy?.model !== q.model) return false;
   if (q.from !== undefined && event.startedAt < q.from) return false;
   if (q.to !== undefined && event.startedAt > q.to) return false;
-  if (q.minCostUsd !== undefined && (event.costUsd === null || event.costUsd < q.minCostUsd)) return false;
-  if (q.maxCostUsd !== undefined && (event.costUsd === null || event.costUsd > q.maxCostUsd)) return false;
+  const cost = event.costUsd;
+  if (q.minCostUsd !== undefined && (typeof cost !== 'number' || cost < q.minCostUsd)) return false;
+  if (q.maxCostUsd !== undefined && (typeof cost !== 'number' || cost > q.maxCostUsd)) return false;
   const tokens = event.usage?.total_tokens;
-  if (q.minTokens !== undefined && (tokens === undefined || tokens < q.minTokens)) return false;
-  if (q.maxTokens !== undefined && (tokens === undefined || tokens > q.maxTokens)) return false;
+  if (q.minTokens !== undefined && (typeof tokens !== 'number' || tokens < q.minTokens)) return false;
+  if (q.maxTokens !== undefined && (typeof tokens !== 'number' || tokens > q.maxTokens)) return false;
   if (q.cursor) {
     const { startedAt, requestId } = q.cursor;
     if (event.startedAt > startedAt || (event.startedAt === startedAt && compareIds(event.requestId, requestId) >= 0)) return false;

@@ -80,7 +80,7 @@ export class MemoryLogStore implements LogStore {
 }
 
 /**
- * A copy of an event down to its nested objects (attempts and their errors, served-by, usage): a tenth of
+ * A copy of an event down to its nested objects (attempts and their errors, ours and the upstream's, served-by, usage): a tenth of
  * structuredClone's cost, which made a live viewer's 500-row page take milliseconds of the host's event loop.
  */
 function copyEvent(event: LogEvent): LogEvent {
@@ -88,6 +88,10 @@ function copyEvent(event: LogEvent): LogEvent {
     ...event,
     servedBy: event.servedBy && { ...event.servedBy },
     usage: event.usage && { ...event.usage },
-    attempts: event.attempts.map((attempt) => (attempt.error ? { ...attempt, error: { ...attempt.error } } : { ...attempt })),
+    attempts: event.attempts.map((attempt) => ({
+      ...attempt,
+      ...(attempt.error && { error: { ...attempt.error } }),
+      ...(attempt.upstreamError && { upstreamError: { ...attempt.upstreamError } }),
+    })),
   };
 }
