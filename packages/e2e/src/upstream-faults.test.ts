@@ -266,6 +266,27 @@ describe('upstreams that misbehave', () => {
     expect([cut.status, cut.attempts[0]!.error?.code, cut.usage]).toEqual([499, 'client_closed', null]);
   });
 
+  it('logs as complete an n = 2 stream left once both choices finished, the last finish event split across two reads', async () => {
+    const chunk = (choices: object[], usage: object | null = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices, usage })}\n\n`;
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk([{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: null }]));
+      res.write(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+      const last = chunk([{ index: 1, delta: {}, finish_reason: 'stop' }]);
+      res.write(last.slice(0, 30));
+      setTimeout(() => res.write(last.slice(30)), 50);
+      setTimeout(() => res.end(`${chunk([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })}data: [DONE]\n\n`), 400);
+    };
+    const stream = await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, n: 2, stream: true, stream_options: { include_usage: true } });
+    const finished = new Set<number>();
+    for await (const part of stream) {
+      for (const choice of part.choices) if (choice.finish_reason) finished.add(choice.index);
+      if (finished.size === 2) break;
+    }
+    const log = await takeLog();
+    expect([log.status, log.attempts[0]!.error?.code, log.usage?.total_tokens]).toEqual([200, undefined, 5]);
+  });
+
   it("logs as complete a stream left at its finish_reason when Azure's async content filter sends more than 4 KiB of annotations after it", async () => {
     // Azure's asynchronous filter: the finish chunk, then a chunk of filter offsets per window (no delta, empty id),
     // then usage and [DONE] once the filter caught up.
@@ -588,6 +609,50 @@ describe('upstreams that misbehave', () => {
     const overRoute = await drain(await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
     expect([overRoute.got.join(''), overRoute.err]).toEqual(['Hello', undefined]);
     expect((await takeLog()).attempts[0]!.error).toBeUndefined();
+  });
+
+  it('takes a stream as complete wherever its [DONE] is: cut before its blank line, its blank line in a read of its own, an error event after it in the same read', async () => {
+    /** Writes the pieces 20 ms apart (each its own read upstream of Switchyard), then ends. */
+    const inPieces = (...pieces: string[]) => (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const next = (i: number) => (i < pieces.length ? res.write(pieces[i], () => setTimeout(() => next(i + 1), 20)) : res.end());
+      next(0);
+    };
+    const fetchStream = () =>
+      fetch(`${app.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-switchyard-config': 'raw-only' }, body: JSON.stringify({ model: 'gpt-4o', messages, stream: true }) });
+    // The connection closed right after `data: [DONE]` (with the blank after its colon, or without, as the SDK reads
+    // both): its blank line is added, and nothing follows it, neither on the wire nor in the log.
+    for (const done of ['data: [DONE]', 'data:[DONE]']) {
+      handler = inPieces(event('Hello'), done);
+      expect(await (await fetchStream()).text()).toBe(`${event('Hello')}${done}\n\n`);
+      const log = await takeLog();
+      expect([done, log.status, log.attempts[0]!.error]).toEqual([done, 200, undefined]);
+    }
+    // The blank line of [DONE] in a read of its own, then a keep-alive comment before the end: still complete.
+    handler = inPieces(event('Hello'), 'data: [DONE]\n', '\n', ': keep-alive\n\n');
+    expect(await (await fetchStream()).text()).toBe(`${event('Hello')}data: [DONE]\n\n: keep-alive\n\n`);
+    expect((await takeLog()).attempts[0]!.error).toBeUndefined();
+    // An error event after [DONE], in the same read: the SDK never reads it, so the stream did not fail.
+    handler = inPieces(`${event('Hello')}data: [DONE]\n\ndata: {"error":{"message":"late"}}\n\n`);
+    const read = await drain(await client('raw-only').chat.completions.create({ model: 'gpt-4o', messages, stream: true }));
+    expect([read.got.join(''), read.err]).toEqual(['Hello', undefined]);
+    const log = await takeLog();
+    expect([log.status, log.attempts[0]!.error]).toEqual([200, undefined]);
+  });
+
+  it('does not commit a stream on a prompt-filter verdict followed by a stray blank line: a stall after them still falls back', async () => {
+    const verdict = `data: ${JSON.stringify({ choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] })}\n\n`;
+    // Silent after the verdict and a blank line (which a client's parser dispatches nothing for): request_timeout
+    // (300 ms) still runs, and Azure serves.
+    handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`${verdict}\n`);
+    };
+    azure.enqueue(replies.stream({ chunks: ['from azure'] }));
+    const stalled = await drain(await client('raw-timed').chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { timeout: 5000 }));
+    expect([stalled.got.join(''), stalled.err]).toEqual(['from azure', undefined]);
+    expect((await takeLog()).attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'upstream_timeout'], [200, undefined]]);
+    await until(() => cutOff === 1); // the stalled upstream was cut off
   });
 
   it('falls back from a stream that ends at [DONE] before any answer (with or without the Azure verdict): the client would read an empty one', async () => {

@@ -73,6 +73,11 @@ describe('SseFramer', () => {
     const done = new SseFramer();
     done.push(Buffer.from('data: {"a":1}\n\ndata: [DONE]'));
     expect(text(done.end())).toBe('data: [DONE]\n\n');
+    // Without the blank after the colon, as the SDK also reads it (`data:[DONE]`): completed, not a cut event.
+    const compact = new SseFramer();
+    compact.push(Buffer.from('data:{"a":1}\n\ndata:[DONE]'));
+    expect(text(compact.end())).toBe('data:[DONE]\n\n');
+    expect(compact.done).toBe(true);
     const comment = new SseFramer();
     comment.push(Buffer.from('data: {"a":1}\n\n: keep-al'));
     expect(comment.end()).toEqual([]);

@@ -1,4 +1,4 @@
-import { extractResponseModel, extractUsage, StreamTail } from './usage';
+import { extractResponseModel, extractUsage, readUsage, StreamTail } from './usage';
 
 describe('usage extraction', () => {
   it('reads usage from a JSON body', () => {
@@ -20,6 +20,21 @@ describe('usage extraction', () => {
     expect(tail.read().usage).toEqual({ usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 9 }, cachedTokens: 5 });
   });
 
+  it('reads usage from a pretty-printed JSON body, as OpenAI sends its completions (`"usage": {`)', () => {
+    const body = Buffer.from(JSON.stringify({ id: 'c', choices: [], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7, prompt_tokens_details: { cached_tokens: 2 } } }, null, 2));
+    expect(readUsage(body)).toEqual({ usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 }, cachedTokens: 2 });
+  });
+
+  it('takes a count of zero as a count, and adds up a total the upstream left out', () => {
+    expect(extractUsage(Buffer.from('{"usage":{"prompt_tokens":5,"completion_tokens":0,"total_tokens":5}}'))).toEqual({ prompt_tokens: 5, completion_tokens: 0, total_tokens: 5 });
+    expect(extractUsage(Buffer.from('{"usage":{"prompt_tokens":5,"completion_tokens":2}}'))).toEqual({ prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 });
+  });
+
+  it('reads the usage object when a later "usage" key is none (an extension field after it, a null usage)', () => {
+    const body = Buffer.from(JSON.stringify({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 }, x_proxy: { usage: null } }));
+    expect(extractUsage(body)).toEqual({ prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
+  });
+
   it('is null when there is no usage', () => {
     expect(extractUsage(Buffer.from('{"usage":null}'))).toBeNull();
     expect(new StreamTail().read()).toEqual({ usage: null, model: null, errorEvent: null, bytes: null });
@@ -37,6 +52,29 @@ describe('usage extraction', () => {
     // A long answer, more such values than the search passes over from the start: found from the end.
     const long = JSON.stringify({ choices: [{ index: 0, logprobs: { content: Array(6000).fill(token) } }], created: 1, id: 'c', model: 'gpt-4o-2024-11-20', object: 'chat.completion' });
     expect(extractResponseModel(Buffer.from(long), 'start')).toBe('gpt-4o-2024-11-20');
+  });
+
+  it("reads a stream's model from its last chunk's key, past the tokens \"model\" its logprobs hold as values", () => {
+    const token = { token: 'model', logprob: -0.1, bytes: [109], top_logprobs: [{ token: 'model', logprob: -0.1, bytes: [109] }] };
+    const chunk = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-08-06', choices: [{ index: 0, delta: { content: 'model' }, logprobs: { content: [token] }, finish_reason: null }] };
+    expect(extractResponseModel(Buffer.from(`data: ${JSON.stringify(chunk)}\n\n`), 'end')).toBe('gpt-4o-2024-08-06');
+  });
+
+  it('reads the usage chunk when the tail is cut back at [DONE] itself, and one whose usage object spans data lines', () => {
+    const usage = { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 };
+    // The tail cut back at [DONE] itself (the stream's bytes crossed the cut there): it keeps the last 4 KiB, usage too.
+    const usageEvent = Buffer.from(`data: ${JSON.stringify({ id: 'c', choices: [], usage })}\n\n`);
+    const done = Buffer.from('data: [DONE]\n\n');
+    const fill = 8192 - usageEvent.length - done.length + 1 - 'data: {"c":""}\n\n'.length;
+    const atDone = new StreamTail();
+    atDone.pushEvents([Buffer.from(`data: {"c":"${'x'.repeat(fill)}"}\n\n`)]);
+    atDone.pushEvents([usageEvent]);
+    atDone.pushEvents([done]);
+    expect(atDone.read().usage?.usage).toEqual(usage);
+    // An OpenAI-compatible proxy that wraps the usage object itself over two data lines: read as a client joins them.
+    const wrapped = new StreamTail();
+    wrapped.pushEvents([Buffer.from('data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,\ndata: "completion_tokens":4,"total_tokens":7}}\n\ndata: [DONE]\n\n')]);
+    expect(wrapped.read().usage?.usage).toEqual(usage);
   });
 
   it("reads a stream's model past Azure's content-filter chunks, whose model is empty", () => {
@@ -66,6 +104,11 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
     expect(both.answerComplete()).toBe(true);
   });
 
+  it('takes a choice without an index (an OpenAI-compatible server may leave it out) as the first one', () => {
+    const tail = tailOf(Buffer.from('data: {"id":"c","choices":[{"delta":{"content":"a"},"finish_reason":null}]}\n\n'), Buffer.from('data: {"id":"c","choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'));
+    expect(tail.answerComplete()).toBe(true);
+  });
+
   it('is false mid-answer: no finish_reason yet, or one choice of two still going (a loop that stops at choices[0])', () => {
     expect(tailOf(event([{ index: 0, delta: { content: 'a' }, finish_reason: null }])).answerComplete()).toBe(false);
     const oneOfTwo = tailOf(
@@ -81,6 +124,15 @@ describe('StreamTail.answerComplete: whether a client that stops now had the who
     tail.pushEvents([event([{ index: 1, delta: {}, finish_reason: 'stop' }])]);
     expect(tail.answerComplete()).toBe(false);
     tail.pushEvents([event([{ index: 0, delta: { content: 'a' }, finish_reason: null }]), event([{ index: 0, delta: {}, finish_reason: 'stop' }])]);
+    expect(tail.answerComplete()).toBe(true);
+  });
+
+  it('with n > 1, reads a finish event that came in two reads (held bytes, then the rest, passed on together)', () => {
+    const tail = new StreamTail(2);
+    tail.pushEvents([event([{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: null }])]);
+    tail.pushEvents([event([{ index: 0, delta: {}, finish_reason: 'stop' }])]);
+    const last = event([{ index: 1, delta: {}, finish_reason: 'stop' }]);
+    tail.pushEvents([last.subarray(0, 20), last.subarray(20)]);
     expect(tail.answerComplete()).toBe(true);
   });
 

@@ -189,7 +189,9 @@ export class StreamTail {
     const event = this.firstError === null ? firstErrorEventAmong(pieces) : null;
     // Not one after [DONE], where a client stops reading (the tail still holds it: little follows a [DONE]).
     if (event && !holdsDone(this.chunks)) this.firstError = event.message;
-    if (this.choices) for (const piece of pieces) noteChoices(piece.toString('utf8'), this.n, this.choices.seen, this.choices.finished);
+    // Read as one text: together the pieces are whole events, alone they may not be (bytes held from the last read,
+    // then the rest of an event).
+    if (this.choices) noteChoices((pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)).toString('utf8'), this.n, this.choices.seen, this.choices.finished);
     for (const piece of pieces) this.push(piece);
   }
 
