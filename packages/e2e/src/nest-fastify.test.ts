@@ -3,14 +3,15 @@
  * response itself, so what the host's Fastify hooks set on the reply must still reach the client.
  */
 import 'reflect-metadata';
-import { Module, RequestTimeoutException, type CallHandler, type NestInterceptor } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import type { ServerResponse } from 'node:http';
+import { Controller, Inject, Module, Post, RequestTimeoutException, Res, type CallHandler, type NestInterceptor } from '@nestjs/common';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { catchError, throwError, timeout } from 'rxjs';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { MemoryLogStore, type LogEvent } from '@switchyard/core';
-import { SwitchyardModule } from '@switchyard/nestjs';
+import { SwitchyardExceptionFilter, SwitchyardModule, SwitchyardService } from '@switchyard/nestjs';
 import { listenNest } from './support/adapters';
 import { replies } from '@switchyard/testing';
 import { messages, sdk, seedOptions, until, useUpstreams } from './support/fixture';
@@ -65,6 +66,58 @@ describe('NestJS on Fastify: the chat route', () => {
     expect([res.status, res.body.statusCode]).toEqual([408, 408]);
     await until(() => logs.length === 1);
     expect(logs[0]!.attempts[0]!.error?.code).toBe('host_answered');
+  });
+});
+
+describe('NestJS on Fastify: the exception filter', () => {
+  const { up, logs, track } = useUpstreams();
+
+  it.each([
+    ['an APP_FILTER, given the HttpAdapterHost', true],
+    ['made with new, without it', false],
+  ])("keeps the headers the host's hooks set on an error it answers (%s)", async (_form, appFilter) => {
+    @Controller()
+    class Summaries {
+      constructor(@Inject(SwitchyardService) private readonly switchyard: SwitchyardService) {}
+      @Post('summaries')
+      async summarise(): Promise<unknown> {
+        return this.switchyard.createChatCompletion({ model: 'gpt-4o', messages });
+      }
+      /** Opens its event stream on Node's response before asking (the reply is not taken over). */
+      @Post('relayed-early')
+      async relayedEarly(@Res() reply: { raw: ServerResponse }): Promise<void> {
+        reply.raw.writeHead(200, { 'content-type': 'text/event-stream' });
+        reply.raw.write(': waiting\n\n');
+        await this.switchyard.createChatCompletion({ model: 'gpt-4o', messages, stream: true });
+        reply.raw.end('data: [DONE]\n\n');
+      }
+    }
+    @Module({
+      imports: [SwitchyardModule.forRoot(seedOptions(up, logs))],
+      controllers: [Summaries],
+      providers: appFilter ? [{ provide: APP_FILTER, useClass: SwitchyardExceptionFilter }] : [],
+    })
+    class AppModule {}
+    const app = await NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter({ forceCloseConnections: true }), { logger: false });
+    if (!appFilter) app.useGlobalFilters(new SwitchyardExceptionFilter());
+    // A host hook, as request-id or rate-limit plugins add: it sets a header on the reply.
+    app.getHttpAdapter().getInstance().addHook('onRequest', async (_req, reply) => {
+      reply.header('x-host-request-id', 'rid-1');
+    });
+    const url = track(await listenNest(app));
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue(replies.rateLimited(3));
+    const res = await request(url).post('/summaries');
+    expect([res.status, res.headers['retry-after'], res.headers['x-host-request-id']]).toEqual([429, '3', 'rid-1']);
+    // Headers already sent (without the hook's: the handler wrote them itself): the error goes as the last event.
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue(replies.rateLimited(3));
+    const early = await request(url).post('/relayed-early').buffer(true).parse((r, done) => {
+      let text = '';
+      r.on('data', (d: Buffer) => (text += d.toString()));
+      r.on('end', () => done(null, text));
+    });
+    expect(early.body).toMatch(/^: waiting\n\ndata: \{"error":\{[^\n]*\}\}\n\n$/);
   });
 });
 

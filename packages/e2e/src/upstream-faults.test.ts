@@ -343,6 +343,8 @@ describe('upstreams that misbehave', () => {
       `${event('one').replace(/\n/g, '\r\n')}data: [DONE]\r\n\r`,
       // the usage chunk as a two-line event, as OpenAI-compatible proxies may write it
       `${event('one')}data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[],\ndata: "usage":${JSON.stringify(usage)}}\n\ndata: [DONE]\n\n`,
+      // [DONE] with no line break after it at all: the body's end ends it
+      `${event('one')}data: [DONE]`,
     ];
     for (const [i, body] of bodies.entries()) {
       handler = (_req, res) => {

@@ -107,6 +107,8 @@ describe('Prometheus metrics sink', () => {
     const broken = { ...served, attempts: served.attempts.map((a, i, all) => (i === all.length - 1 ? { ...a, error: { code: 'stream_interrupted', message: 'cut' } } : a)) };
     sink.write(served);
     sink.write(broken);
+    // Retried on the same target (a 429, then the stream that broke): its serving attempt is the last, not the first.
+    sink.write({ ...broken, attempts: [{ ...served.attempts[0]!, status: 429 }, ...broken.attempts] });
     sink.write({ ...served, status: 499 });
     sink.write({ ...served, status: 503 });
     sink.write({ ...served, status: 429 });
@@ -120,7 +122,7 @@ describe('Prometheus metrics sink', () => {
     sink.write({ ...served, status: 400 });
     sink.write({ ...served, status: 404 });
     const counts = (await own.metrics()).split('\n').filter((l) => l.startsWith('switchyard_request_duration_seconds_count'));
-    expect(counts.map((l) => [/outcome="(\w+)"/.exec(l)![1], l.split(' ')[1]]).sort()).toEqual([['client_closed', '1'], ['client_error', '2'], ['error', '7'], ['ok', '1']]);
+    expect(counts.map((l) => [/outcome="(\w+)"/.exec(l)![1], l.split(' ')[1]]).sort()).toEqual([['client_closed', '1'], ['client_error', '2'], ['error', '8'], ['ok', '1']]);
   });
 
   it('keeps at most maxModels model labels per registry, however many sinks share it: made-up names count as "other"', async () => {

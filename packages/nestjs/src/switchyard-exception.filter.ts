@@ -93,8 +93,17 @@ function nodeOf(res: unknown): ServerResponse {
   return (res as { raw?: ServerResponse }).raw ?? (res as ServerResponse);
 }
 
-/** Node's response, to write to: Fastify's reply is taken over first, as the route does. */
+/**
+ * Node's response, to write to: Fastify's reply is taken over first, as the route does, with the headers the host's
+ * hooks set on it (a request id, rate limits), which Fastify would only have written itself. Switchyard's own, set
+ * already, win.
+ */
 function takeOver(res: unknown): ServerResponse {
-  (res as { hijack?: () => void }).hijack?.();
-  return nodeOf(res);
+  const reply = res as { hijack?: () => void; getHeaders?: () => Record<string, number | string | string[] | undefined> };
+  const node = nodeOf(res);
+  if (reply.hijack && reply.getHeaders && !node.headersSent) {
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined && !node.hasHeader(name)) node.setHeader(name, value);
+  }
+  reply.hijack?.();
+  return node;
 }

@@ -589,6 +589,16 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
       for await (const chunk of stream) raw.write(chunk.choices[0]?.delta.content ?? '');
       raw.end();
     }
+    /** Opens its event stream (a comment while it waits) before asking, then relays. */
+    @Post('relayed-early')
+    async relayedEarly(@Res() res: ServerResponse | { raw: ServerResponse }): Promise<void> {
+      const raw = 'raw' in res ? res.raw : res;
+      raw.writeHead(200, { 'content-type': 'text/event-stream' });
+      raw.write(': waiting\n\n');
+      const stream = await this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+      for await (const chunk of stream) raw.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      raw.end('data: [DONE]\n\n');
+    }
     @Post('boom')
     boom(): never {
       throw new Error('a bug of the host');
@@ -624,6 +634,10 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
     openai.enqueue({ status: 503, headers: { 'content-type': 'text/plain' }, body: 'upstream overloaded' });
     const text = await fetch(`${app.url}/summaries`, { method: 'POST' });
     expect([text.status, text.headers.get('content-type'), text.headers.get('x-content-type-options'), await text.text()]).toEqual([503, expect.stringMatching(/^text\/plain\b/), 'nosniff', 'upstream overloaded']);
+    // Whatever type it came with: a proxy's HTML page stays HTML (not relabelled plain text).
+    openai.enqueue({ status: 502, headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<html>Bad Gateway</html>' });
+    const page = await fetch(`${app.url}/summaries`, { method: 'POST' });
+    expect([page.status, page.headers.get('content-type'), await page.text()]).toEqual([502, 'text/html; charset=utf-8', '<html>Bad Gateway</html>']);
     expect(res.headers.get('x-switchyard-attempts')).toBe('2');
     const body = (await res.json()) as { error: { code: unknown; message: string } };
     expect(body.error).toMatchObject({ code: '429' });
@@ -654,6 +668,18 @@ describe.each(nestPlatforms)('SwitchyardExceptionFilter on Nest\'s %s platform',
     openai.enqueue(replies.stream({ chunks: ['Hel', 'lo'] }));
     const next = await fetch(`${app.url}/relayed`, { method: 'POST' });
     expect(await next.text()).toContain('[DONE]');
+  });
+
+  it("cuts off an event stream the handler opened before its request failed with an upstream's text (no event can carry it), never ends it as whole", async () => {
+    // (429-only fallback: OpenAI's plain-text 503 is the answer.)
+    openai.enqueue({ status: 503, headers: { 'content-type': 'text/plain' }, body: 'upstream overloaded' });
+    const res = await fetch(`${app.url}/relayed-early`, { method: 'POST' });
+    expect([res.status, res.headers.get('content-type')]).toEqual([200, 'text/event-stream']);
+    await expect(res.text()).rejects.toThrow();
+    // The JSON error of the same answer goes as the last event.
+    openai.enqueue({ status: 503 });
+    const json = await fetch(`${app.url}/relayed-early`, { method: 'POST' });
+    expect(await json.text()).toMatch(/^: waiting\n\ndata: \{"error":\{[^\n]*\}\}\n\n$/);
   });
 
   it('leaves every other error to Nest, and successes alone', async () => {
@@ -706,6 +732,15 @@ describe.each(nestPlatforms)("the route and the filter in the app's own setup, o
       async summarise(): Promise<unknown> {
         return this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
       }
+      /** Opens its event stream on Node's response before asking (Fastify's reply is not taken over). */
+      @Post('relayed-early')
+      async relayedEarly(@Res() res: ServerResponse | { raw: ServerResponse }): Promise<void> {
+        const raw = 'raw' in res ? res.raw : res;
+        raw.writeHead(200, { 'content-type': 'text/event-stream' });
+        raw.write(': waiting\n\n');
+        await this.switchyard.createChatCompletion({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
+        raw.end('data: [DONE]\n\n');
+      }
     }
     @Module({ imports: [SwitchyardModule.forRoot(new AppConfig().switchyard())], controllers: [Summaries] })
     class AppModule {}
@@ -724,5 +759,9 @@ describe.each(nestPlatforms)("the route and the filter in the app's own setup, o
     openai.enqueue({ status: 503, headers: { 'content-type': 'text/plain' }, body: 'upstream overloaded' });
     const text = await fetch(`${app.url}/summaries`, { method: 'POST' });
     expect([text.status, text.headers.get('content-type'), text.headers.get('x-content-type-options'), await text.text()]).toEqual([503, expect.stringMatching(/^text\/plain\b/), 'nosniff', 'upstream overloaded']);
+    // Headers already sent: the error goes as the stream's last event.
+    openai.enqueue({ status: 503 });
+    const early = await fetch(`${app.url}/relayed-early`, { method: 'POST' });
+    expect(await early.text()).toMatch(/^: waiting\n\ndata: \{"error":\{[^\n]*\}\}\n\n$/);
   });
 });

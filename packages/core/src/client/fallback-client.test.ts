@@ -1,11 +1,12 @@
 import { getEventListeners } from 'node:events';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { replies, startFakeAzureOpenAI, startFakeOpenAI, type FakeProvider } from '@switchyard/testing';
 import { ProxyAgent } from 'undici';
 import { createFallbackClient, createUpstreamClient, FallbackRequestError, Gateway, type LogEvent, type SwitchyardOptions, type UpstreamClient, type UpstreamRequest } from '../index';
+import { until } from '../../../e2e/src/support/fixture';
 
 describe('createFallbackClient (in-process, SDK-shaped)', () => {
   let openai: FakeProvider;
@@ -242,6 +243,10 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     azure.enqueue({ status: 500, body: { error: 'upstream exploded' } });
     const text = await thrown();
     expect([text.status, text.error, text.code]).toEqual([500, { message: 'upstream exploded', type: null, param: null, code: null }, null]);
+    // An empty string is no error object; a message that is no string reads as ''.
+    azure.enqueue({ status: 500, body: { error: '' } }, { status: 400, body: { error: { message: { detail: 'bad' }, code: 'x' } } });
+    expect((await thrown()).error).toBeNull();
+    expect((await thrown()).error).toEqual({ message: '', type: null, param: null, code: 'x' });
   });
 
   it("keeps the override_params it was built with when the caller edits its options object in place (preparing the next config)", async () => {
@@ -331,6 +336,11 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: parsed });
     await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: null, signal: null, traceId: undefined });
     expect(logs.slice(1).map((e) => e.traceId)).toEqual(['from-Headers', 'from-pairs', 'from-list', 'from-parsed', expect.stringMatching(/^[0-9a-f]{32}$/)]);
+    // Only those: headers an HTTP request brought (passed on whole, as code that forwards them does) are not read,
+    // not even a long chain of Switchyard hops, which over HTTP is refused as a loop.
+    const hops = Array.from({ length: 8 }, (_, i) => String(i).repeat(12)).join(', ');
+    const forwarded = await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'x-switchyard-hop': hops } });
+    expect(forwarded.choices[0]!.message.content).toBe('Hello from openai');
   });
 
   it("reads Portkey's headers as the HTTP route does: its trace id header, and a 400 for a routing header rather than the default config", async () => {
@@ -340,6 +350,141 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'x-portkey-config': 'azure-only' } }).catch((e: unknown) => e)) as FallbackRequestError;
     expect([err.status, err.code, err.param]).toEqual([400, 'invalid_request', 'x-portkey-config']);
     expect(openai.requests).toHaveLength(1);
+  });
+
+  it('lets the traceId and configId options win over the same names in headers, as documented', async () => {
+    const client = createFallbackClient(options);
+    await client.chat.completions.create(
+      { model: 'gpt-4o', messages },
+      { traceId: 'from-option', configId: 'azure-only', headers: { 'x-switchyard-trace-id': 'from-header', 'x-switchyard-config': 'no-such-config' } },
+    );
+    expect(logs[0]).toMatchObject({ traceId: 'from-option', configId: 'azure-only', servedBy: { provider: 'azure-openai' } });
+    expect(openai.requests).toHaveLength(0);
+  });
+
+  it('rejects with 499 and closes what came when the signal aborts as the response arrives, JSON or stream', async () => {
+    const gateway = new Gateway(options);
+    let controller = new AbortController();
+    // The abort lands between the engine's answer and the client's reading of it (another task's abort, run first).
+    const handle = gateway.handle.bind(gateway);
+    gateway.handle = async (req) => {
+      const res = await handle(req);
+      controller.abort();
+      return res;
+    };
+    const client = createFallbackClient(gateway);
+    const json = await client.chat.completions.create({ model: 'gpt-4o', messages }, { signal: controller.signal }).catch((e: unknown) => e);
+    expect(json).toMatchObject({ status: 499, code: 'client_closed' });
+    controller = new AbortController();
+    openai.enqueue(replies.stream({ chunks: 40, intervalMs: 10 }));
+    const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { signal: controller.signal }).catch((e: unknown) => e);
+    expect(stream).toMatchObject({ status: 499, code: 'client_closed' });
+    await until(() => openai.requests[1]!.aborted);
+    expect(logs.map((e) => e.status)).toEqual([499, 499]);
+  });
+
+  it('leaves no listener on the signal and closes and logs a stream whose iterator is returned or thrown into before its first read', async () => {
+    const client = createFallbackClient(options);
+    const controller = new AbortController();
+    openai.enqueue(replies.stream({ chunks: 40, intervalMs: 10 }), replies.stream({ chunks: 40, intervalMs: 10 }));
+    const returned = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { signal: controller.signal });
+    await returned[Symbol.asyncIterator]().return!();
+    // `yield*` in a caller's own generator forwards a throw() to it.
+    const thrown = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true }, { signal: controller.signal });
+    const stop = new Error('stop');
+    await expect(thrown[Symbol.asyncIterator]().throw!(stop)).rejects.toBe(stop);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(logs.map((e) => e.status)).toEqual([499, 499]);
+    await until(() => openai.requests.every((r) => r.aborted));
+  });
+
+  /** A raw upstream on loopback (for what the fakes do not send), and a client whose one target it is. */
+  async function rawUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+    const server = createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = createFallbackClient({ virtualKeys: { r: { provider: 'openai', api_key: 'sk-r', custom_host: `http://127.0.0.1:${port}/v1` } }, config: { virtual_key: 'r' }, onLog: (e) => logs.push(e) });
+    const close = () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    };
+    return { client, close };
+  }
+
+  it("gives null, as the SDK does, for the request id of an upstream that sends no x-request-id; a 2xx JSON body that does not parse rejects with 502", async () => {
+    const answers = [
+      { status: 200, body: JSON.stringify({ id: 'c', object: 'chat.completion', created: 1, model: 'gpt-4o', choices: [] }) },
+      { status: 429, body: JSON.stringify({ error: { message: 'slow down', type: 'requests', param: null, code: 'rate_limit_exceeded' } }) },
+      // Opens as a JSON object (so the engine passes it on, as the HTTP route does), but is cut.
+      { status: 200, body: '{"id":"c","object":"chat.completion","choices":[' },
+    ];
+    const { client, close } = await rawUpstream((_req, res) => {
+      const { status, body } = answers.shift()!;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+    });
+    try {
+      const completion = await client.chat.completions.create({ model: 'gpt-4o', messages });
+      expect(completion._request_id).toBeNull();
+      const limited = (await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
+      expect([limited.status, limited.requestID]).toEqual([429, null]);
+      const cut = await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e);
+      expect(cut).toBeInstanceOf(FallbackRequestError);
+      expect(cut).toMatchObject({ status: 502, code: 'upstream_invalid_response' });
+      expect(logs[2]).toMatchObject({ status: 502, attempts: [{ status: 200, error: { code: 'upstream_invalid_response' } }] });
+    } finally {
+      await close();
+    }
+  });
+
+  it('throws an error event at once, though the upstream keeps the stream open after it, and closes the upstream', async () => {
+    let closed = false;
+    const error = { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null };
+    const { client, close } = await rawUpstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o', choices: [{ index: 0, delta: { content: 'Hel' }, finish_reason: null }] })}\n\n`);
+      res.write(`data: ${JSON.stringify({ error })}\n\n`);
+      // Then nothing more, and no end.
+      req.socket.on('close', () => (closed = true));
+    });
+    try {
+      const seen: string[] = [];
+      const err = await (async () => {
+        for await (const chunk of await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true })) seen.push(chunk.choices[0]?.delta.content ?? '');
+      })().catch((e: unknown) => e);
+      expect(seen).toEqual(['Hel']);
+      expect(err).toMatchObject({ status: 502, body: { error } });
+      await until(() => closed);
+      // Logged as a started stream that failed: the status it started with, the error on its attempt.
+      expect(logs[0]).toMatchObject({ status: 200, attempts: [{ status: 200, error: { code: 'upstream_error_event' } }] });
+    } finally {
+      await close();
+    }
+  });
+
+  it('reads on after the last finish_reason for at most 64 KiB: more before [DONE] logs the stream as the caller left it (499)', async () => {
+    const event = (choices: object[], usage: object | null = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices, usage })}\n\n`;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const { client, close } = await rawUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(event([{ index: 0, delta: { content: 'a' }, finish_reason: null }]));
+      res.write(event([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+      // Once the caller left: 96 KiB of comments (a chatty proxy's), then the usage and [DONE], well within 1 s.
+      void released.then(() => {
+        res.write(`: ${'x'.repeat(96 * 1024)}\n\n`);
+        setTimeout(() => res.end(`${event([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })}data: [DONE]\n\n`), 50);
+      });
+    });
+    try {
+      for await (const chunk of await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } })) {
+        if (chunk.choices[0]?.finish_reason) break;
+      }
+      release();
+      await client.gateway.drain();
+      expect(logs.map((e) => [e.status, e.attempts[0]!.error?.code, e.usage])).toEqual([[499, 'client_closed', null]]);
+    } finally {
+      await close();
+    }
   });
 
   it('throws on a second loop over a stream, as the SDK does, instead of ending it as if empty', async () => {
@@ -476,7 +621,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
       res.write(event([{ index: 0, delta: { content: 'a' }, finish_reason: null }, { index: 1, delta: { content: 'b' }, finish_reason: null }]));
       res.write(event([{ index: 0, delta: {}, finish_reason: 'stop' }]));
       res.write(event([{ index: 1, delta: {}, finish_reason: 'stop' }]));
-      if (stalls) return void setTimeout(() => res.end(), 3000).unref();
+      if (stalls) return void setTimeout(() => res.end(), 60_000).unref(); // past the test's timeout: only the 1 s limit ends the read
       setTimeout(() => res.end(`${event([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })}data: [DONE]\n\n`), 50);
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
@@ -597,6 +742,7 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     const client = createFallbackClient(options);
     const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as FallbackRequestError;
     expect(err).toBeInstanceOf(FallbackRequestError);
+    expect(String(err)).toMatch(/^FallbackRequestError: 429 /); // its name, as loggers print it
     expect(err.status).toBe(429);
     expect(err.body).toEqual({ error: { code: '429', message: expect.stringContaining('exceeded token rate limit') } }); // Azure's envelope
     expect([err.code, err.type, err.requestID]).toEqual(['429', null, expect.stringMatching(/^req_fake_/)]);

@@ -48,6 +48,8 @@ describe('price table', () => {
     const chat = new PriceTable({ 'azure-openai/chat-prod': { prompt: 1, completion: 1 } });
     for (const model of ['gpt-35-turbo', 'gpt-35-turbo-16k', 'gpt-4-32k']) expect(chat.costOf('azure-openai', model, usage, 0, 'chat-prod')).toBe(3);
     expect(table.costOf('azure-openai', 'gpt-4o-2024-08-06', usage, 0, 'gpt-4o-mini')).toBe(2.5 + 2 * 10);
+    // Only Azure's answer is version-less: OpenAI's `gpt-4` (an OpenAI-compatible server's, asked for another model) is priced by its name.
+    expect(table.costOf('openai', 'gpt-4', usage, 0, 'gpt-4o')).toBe(30 + 2 * 60);
   });
 
   it('is null, never 0, for a model without a price', () => {
@@ -60,6 +62,9 @@ describe('price table', () => {
     expect(table.costOf('azure-openai', 'gpt-4-0613', usage)).toBe(3);
     expect(table.costOf('openai', 'gpt-4-0613', usage)).toBe(30 + 2 * 60); // not the host's: its price is Azure's
     expect(table.costOf('openai', 'gpt-4o-2024-05-13', usage)).toBe(6);
+    // A host's price for the snapshot itself comes before its price for the base model, and before the list price.
+    const snapshot = new PriceTable({ 'gpt-4o': { prompt: 2, completion: 2 }, 'gpt-4o-2024-08-06': { prompt: 4, completion: 4 }, 'gpt-4o-2024-05-13': { prompt: 1, completion: 1 } });
+    expect([snapshot.costOf('openai', 'gpt-4o-2024-08-06', usage), snapshot.costOf('openai', 'gpt-4o-2024-05-13', usage)]).toEqual([12, 3]);
   });
 
   it('uses the host prices first, provider-scoped before model-wide', () => {
