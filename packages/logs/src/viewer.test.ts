@@ -15,24 +15,10 @@ import { fallbackMiddleware, logsMiddleware } from '@switchyard/express';
 import { SqliteLogStore } from '@switchyard/logs';
 import { replies } from '@switchyard/testing';
 import { listen, type RunningApp } from '../../e2e/src/support/adapters';
+import { rowCount } from '../../e2e/src/support/viewer';
 import { messages, sdk, seedOptions, startUpstreams, until, type Upstreams } from '../../e2e/src/support/fixture';
 
 jest.setTimeout(60_000);
-
-/**
- * Waits until the table shows exactly `n` requests. Polls from Node through locators: the page's CSP forbids eval, so
- * a string predicate (`waitForFunction`) may be refused by the very page it checks.
- */
-async function rowCount(page: Page, n: number, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  let seen = -1;
-  while (Date.now() < end) {
-    seen = await page.locator('tr.row').count();
-    if (seen === n) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`expected ${n} rows in the viewer, saw ${seen}`);
-}
 
 /** The focused element's id and request id (the project's TypeScript has no DOM types: the page is reached untyped). */
 function focused(page: Page): Promise<{ id?: string; requestId?: string }> {

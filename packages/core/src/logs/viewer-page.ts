@@ -131,10 +131,18 @@ var TOKEN_KEY = 'switchyard-logs-token:' + base;
 
 // A token in the URL fragment (never sent to servers) is kept in this tab's storage, then removed from the address
 // bar (the browser's history still has the link: a long-lived token belongs in the form, not in a bookmark).
+// The tab's token: in its sessionStorage, or in this page alone where the browser refuses the site's storage
+// (blocked site data), which must not stop the page: reading it throws there.
+var pageToken = null;
+function getToken() { try { return sessionStorage.getItem(TOKEN_KEY); } catch (err) { return pageToken; } }
+function setToken(t) {
+  pageToken = t;
+  try { if (t === null) sessionStorage.removeItem(TOKEN_KEY); else sessionStorage.setItem(TOKEN_KEY, t); } catch (err) { /* kept in the page */ }
+}
 var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
 if (m) {
   // A mangled link (bad percent-encoding) must not stop the page: the token is then asked for.
-  try { sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1])); } catch (err) { /* ignored */ }
+  try { setToken(decodeURIComponent(m[1])); } catch (err) { /* ignored */ }
   history.replaceState(null, '', location.pathname + location.search);
 }
 
@@ -152,7 +160,7 @@ function el(tag, cls, children, title) {
 /** Sets a node's text only when it changes: a live region is read out at every write, even of the same words. */
 function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
 function headers() {
-  var t = sessionStorage.getItem(TOKEN_KEY);
+  var t = getToken();
   // Not in Authorization: that header stays the browser's, for a proxy in front that asks for its own (Basic) login.
   return t ? { 'x-switchyard-logs-token': t } : {};
 }
@@ -322,8 +330,8 @@ function request(url, patient) {
     }).then(function (body) {
       // A 401 of the logs endpoint's own (its challenge names its realm), not a proxy's or the host's login.
       if (res.status === 401 && /realm="switchyard-logs"/.test(res.headers.get('www-authenticate') || '')) {
-        var had = sessionStorage.getItem(TOKEN_KEY);
-        sessionStorage.removeItem(TOKEN_KEY);
+        var had = getToken();
+        setToken(null);
         // Live mode stops: its ticks would come back here every 5 s, over what is being typed.
         if ($('live').checked) { $('live').checked = false; clearInterval(timer); }
         // The token field is behind a drawer that covers the page: the drawer closes first.
@@ -530,7 +538,10 @@ function render(focusId) {
     // The serving attempt: the last of its target that got a status (skipped targets may follow it).
     var servedAt = -1;
     if (e.servedBy) for (var k = e.attempts.length - 1; k >= 0 && servedAt < 0; k--) if (e.attempts[k].target === e.servedBy.target && e.attempts[k].status !== null) servedAt = k;
-    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], (failed ? 'Answered by ' : 'Served by ') + (e.servedBy ? e.servedBy.target : '?') + ' after ' + Math.max(servedAt, 0) + ' earlier target(s) tried or skipped'));
+    // Targets, not attempts: a retry is one more attempt of the same target.
+    var earlier = new Set();
+    for (var j = 0; j < servedAt; j++) if (e.attempts[j].target !== e.servedBy.target) earlier.add(e.attempts[j].target);
+    if (e.fallback) served.push(el('span', 'badge-fallback', ['↪ fallback'], (failed ? 'Answered by ' : 'Served by ') + (e.servedBy ? e.servedBy.target : '?') + ' after ' + earlier.size + ' earlier target(s) tried or skipped'));
     var u = e.usage;
     // Upstream calls, as x-switchyard-attempts counts them (a target with no deployment, or skipped as its circuit was open, called none).
     var tries = e.attempts.filter(function (a) { return !a.error || (a.error.code !== 'model_not_deployed' && a.error.code !== 'circuit_open'); }).length;
@@ -790,7 +801,7 @@ $('theme').addEventListener('click', function () {
 });
 $('login').addEventListener('submit', function (ev) {
   ev.preventDefault();
-  sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
+  setToken($('token').value.trim());
   load('refresh');
 });
 $('time-col').textContent = 'Time (' + ZONE + ')';
