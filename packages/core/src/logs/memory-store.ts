@@ -80,8 +80,9 @@ export class MemoryLogStore implements LogStore {
 }
 
 /**
- * A copy of an event down to its nested objects (attempts and their errors, ours and the upstream's, served-by, usage): a tenth of
- * structuredClone's cost, which made a live viewer's 500-row page take milliseconds of the host's event loop.
+ * A copy of an event down to its nested objects (attempts and their errors, ours and the upstream's, served-by,
+ * usage): a tenth of structuredClone's cost, which made a live viewer's 500-row page take milliseconds of the host's
+ * event loop.
  */
 function copyEvent(event: LogEvent): LogEvent {
   return {

@@ -129,8 +129,6 @@ var $ = function (id) { return document.getElementById(id); };
 // One per mount: two apps' viewers on one origin (/a/logs, /b/logs) each keep their own token.
 var TOKEN_KEY = 'switchyard-logs-token:' + base;
 
-// A token in the URL fragment (never sent to servers) is kept in this tab's storage, then removed from the address
-// bar (the browser's history still has the link: a long-lived token belongs in the form, not in a bookmark).
 // The tab's token: in its sessionStorage, or in this page alone where the browser refuses the site's storage
 // (blocked site data), which must not stop the page: reading it throws there.
 var pageToken = null;
@@ -139,6 +137,8 @@ function setToken(t) {
   pageToken = t;
   try { if (t === null) sessionStorage.removeItem(TOKEN_KEY); else sessionStorage.setItem(TOKEN_KEY, t); } catch (err) { /* kept in the page */ }
 }
+// A token in the URL fragment (never sent to servers) is kept in this tab's storage, then removed from the address
+// bar (the browser's history still has the link: a long-lived token belongs in the form, not in a bookmark).
 var m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
 if (m) {
   // A mangled link (bad percent-encoding) must not stop the page: the token is then asked for.
