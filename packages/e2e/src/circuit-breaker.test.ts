@@ -100,6 +100,53 @@ describe('circuit breaker (cb_config)', () => {
     expect(up.openai.requests).toHaveLength(2);
   });
 
+  it('after a test request closes the circuit, counts afresh: one failure does not reopen it, and "closed" is said once', async () => {
+    const url = await start(fallback({ failure_threshold: 2 }));
+    up.openai.enqueue({ status: 503 }, { status: 503 });
+    const client = sdk(url);
+    await send(client, 3); // two 503s: open
+    expect(up.openai.requests).toHaveLength(2);
+    later = 30_000;
+    await send(client, 2); // the test request succeeds: closed; the next one is an ordinary request
+    up.openai.enqueue({ status: 503 });
+    const answers = await send(client, 2);
+    // One 503 of a threshold of 2: still closed, so the request after it goes to OpenAI (and it serves).
+    expect(answers.map((a) => [a.target, a.attempts])).toEqual([['targets[1]', '2'], ['targets[0]', '1']]);
+    expect(up.openai.requests).toHaveLength(6);
+    expect(warnings.map((w) => w.replace(/^config\.targets\[0\] \(openai, virtual key "openai-prod"\) /, '').split(' ')[0])).toEqual(['failed', 'answers']);
+  });
+
+  it('a last resort asked while another request tests it is not a test request: its answer neither closes nor reopens the circuit', async () => {
+    const url = await start(fallback({ failure_threshold: 1 }));
+    // OpenAI always answers 400 (falls back, no failure): Azure, the last target, is asked every time.
+    up.openai.setDefault({ status: 400 });
+    up.azure.enqueue({ status: 503 }, { hang: true });
+    await sdk(url).chat.completions.create({ model: 'gpt-4o', messages }).catch(() => undefined); // Azure's 503: open
+    later = 30_000;
+    const controller = new AbortController();
+    const testing = sdk(url).chat.completions.create({ model: 'gpt-4o', messages }, { signal: controller.signal }).catch(() => undefined);
+    await until(() => up.azure.requests.length === 2); // the test request, hanging at Azure
+    // Another request meanwhile: Azure is skipped in principle, but as the last resort it is asked, and serves.
+    expect(await send(sdk(url), 1)).toEqual([{ target: 'targets[1]', attempts: '2', fallback: 'true', status: 200 }]);
+    controller.abort();
+    await testing;
+    await nextLog(logs, 3);
+    // Only the test request could close it; it was abandoned, so nothing changed.
+    expect(warnings).toEqual([expect.stringContaining('its circuit is open')]);
+  });
+
+  it('says a skipped target is tried again in 1 s while under a millisecond of its cooldown is left, not that a request is testing it', async () => {
+    // A clock that stands still, at a fraction of a millisecond.
+    let clock = 1000.25;
+    jest.mocked(performance.now).mockImplementation(() => clock);
+    const url = await start(fallback({ failure_threshold: 1 }));
+    up.openai.enqueue({ status: 503 });
+    await send(sdk(url), 1); // open until 31000.25
+    clock = 30_999.75;
+    expect((await send(sdk(url), 1))[0]!.attempts).toBe('1');
+    expect((await nextLog(logs, 2)).attempts[0]!.error!.message).toBe('Skipped: its circuit is open after repeated failures (cb_config); it is tried again in 1 s.');
+  });
+
   it('a test request that the client abandons lets the next one test the target', async () => {
     const url = await start(fallback({ failure_threshold: 1 }));
     up.openai.enqueue({ status: 503 }, { hang: true });

@@ -48,6 +48,14 @@ describe('NestJS on Fastify: the chat route', () => {
     expect(up.openai.requests).toHaveLength(2);
   });
 
+  it('reads a JSON body Fastify hands on as text (text/plain) with a byte order mark before it, as the same body read raw', async () => {
+    const url = await start();
+    const json = JSON.stringify({ model: 'gpt-4o', messages });
+    const res = await request(url).post('/v1/chat/completions').set('content-type', 'text/plain').send(`\ufeff${json}`);
+    expect([res.status, res.body.error]).toEqual([200, undefined]);
+    expect(up.openai.requests[0]!.rawBody).toBe(json);
+  });
+
   it("leaves the reply to Nest until it writes: an interceptor's timeout is answered as on Express, and stops the upstream", async () => {
     class Timeout implements NestInterceptor {
       intercept(_ctx: unknown, next: CallHandler) {

@@ -266,6 +266,31 @@ describe('upstreams that misbehave', () => {
     expect([cut.status, cut.attempts[0]!.error?.code, cut.usage]).toEqual([499, 'client_closed', null]);
   });
 
+  it('reads at most 64 KiB of the rest of a stream the client left at its finish_reason: past that it stops the upstream, and logs 499', async () => {
+    const chunk = (choices: object[], usage: object | null = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices, usage })}\n\n`;
+    // After the client left: some 128 KiB of events with no choices, then the usage chunk and [DONE]; the second
+    // time, nothing after them (the connection stays open).
+    const padding = chunk([]).repeat(Math.ceil((128 * 1024) / chunk([]).length));
+    const closed: boolean[] = [];
+    handler = (_req, res) => {
+      const index = closed.push(false) - 1;
+      res.on('close', () => (closed[index] = true));
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk([{ index: 0, delta: { content: 'whole' }, finish_reason: null }]));
+      res.write(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+      const rest = index === 0 ? `${padding}${chunk([], { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 })}data: [DONE]\n\n` : padding;
+      setTimeout(() => res.write(rest), 250);
+    };
+    for (let i = 0; i < 2; i++) {
+      const stream = await client().chat.completions.create({ model: 'gpt-4o', messages, stream: true, stream_options: { include_usage: true } });
+      for await (const part of stream) if (part.choices[0]?.finish_reason) break;
+      const cut = await takeLog();
+      expect([i, cut.status, cut.attempts[0]!.error?.code, cut.usage]).toEqual([i, 499, 'client_closed', null]);
+      // The upstream's connection is closed, not left open for whatever it sends next.
+      await until(() => closed[i] === true);
+    }
+  });
+
   it('logs as complete an n = 2 stream left once both choices finished, the last finish event split across two reads', async () => {
     const chunk = (choices: object[], usage: object | null = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', choices, usage })}\n\n`;
     handler = (_req, res) => {

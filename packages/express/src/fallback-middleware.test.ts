@@ -1070,3 +1070,30 @@ async function appNotingArrivals() {
   const app = await listen(createServer(host));
   return { up, logs, gateway, app, arrived: () => seen };
 }
+
+it("leaves a JSON parser's refusal to the host when middleware in front of the parser had already sent the headers", async () => {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const hostErrors: string[] = [];
+  const host = express();
+  host.use((_req: Request, res: Response, next: NextFunction) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('early ');
+    next();
+  });
+  host.use(express.json());
+  host.use(fallbackMiddleware(seedOptions(up, logs)));
+  host.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+    hostErrors.push(err.name);
+    res.end('host error handler');
+  });
+  const app = await listen(createServer(host));
+  try {
+    const res = await request(app.url).post('/v1/chat/completions').set('content-type', 'application/json').send('{"model": ');
+    expect([res.status, res.text, hostErrors]).toEqual([200, 'early host error handler', ['SyntaxError']]);
+    expect(up.openai.requests).toHaveLength(0);
+  } finally {
+    await app.close();
+    await up.close();
+  }
+});

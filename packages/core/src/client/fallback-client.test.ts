@@ -352,6 +352,14 @@ describe('createFallbackClient (in-process, SDK-shaped)', () => {
     expect(openai.requests).toHaveLength(1);
   });
 
+  it("refuses a whole config sent as JSON in x-switchyard-config, space before it included, as Portkey's JSON form (not as an unknown id)", async () => {
+    const client = createFallbackClient(options);
+    const err = (await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { 'x-switchyard-config': ' \t{"virtual_key":"openai-prod"}' } }).catch((e: unknown) => e)) as FallbackRequestError;
+    expect([err.status, err.code, err.param]).toEqual([400, 'unknown_config', 'x-switchyard-config']);
+    expect(err.error?.message).toContain("Portkey's JSON form");
+    expect(openai.requests).toHaveLength(0);
+  });
+
   it('lets the traceId and configId options win over the same names in headers, as documented', async () => {
     const client = createFallbackClient(options);
     await client.chat.completions.create(

@@ -15,6 +15,13 @@ describe('mergeMembers', () => {
   });
 
   it('says it cannot (null) for what is not one JSON object', () => {
-    for (const json of ['[]', '{"a":1', '{"a" 1}', '{"a":1}x', '{a:1}', '{"a":"x}']) expect([json, mergeMembers(json, { b: 2 })]).toEqual([json, null]);
+    for (const json of ['[]', '{"a":1', '{"a" 1}', '{"a":1}x', '{a:1}', '{"a":"x}', '{"a":}', '{"a" "b":1}']) expect([json, mergeMembers(json, { b: 2 })]).toEqual([json, null]);
+  });
+  it('takes tabs and carriage returns as JSON whitespace, and a member named like an Object method as any other', () => {
+    expect(mergeMembers('{\t"seed":9007199254740993,\r\n\t"model":"a"\r\n}', { model: 'b' })).toBe('{"seed":9007199254740993,"model":"b"}');
+    expect(mergeMembers('{"constructor":1,"toString":"x","model":"a"}', { model: 'b' })).toBe('{"constructor":1,"toString":"x","model":"b"}');
+  });
+  it('ends a number or literal at the whitespace after it: the value keeps its bytes, the space between members goes', () => {
+    expect(mergeMembers('{"seed":9007199254740993 ,"n":null\t,"t":true\r\n}', { model: 'b' })).toBe('{"seed":9007199254740993,"n":null,"t":true,"model":"b"}');
   });
 });

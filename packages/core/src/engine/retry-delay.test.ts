@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ts from 'typescript';
 import { retryAfterMs, retryDelayMs } from './retry-delay';
 
 const headers = (h: Record<string, string>) => (name: string) => h[name];
@@ -48,5 +52,20 @@ describe('retry wait rule', () => {
     expect(retryDelayMs(0, { capMs: 8000, header: headers({ 'retry-after': '30' }) })).toBeNull();
     // A wait of exactly the cap is still waited.
     expect(retryDelayMs(0, { capMs: 8000, header: headers({ 'retry-after': '8' }) })).toBe(8000);
+  });
+  it('reads a past HTTP date as "retry now" (0), never a negative wait', () => {
+    const now = Date.parse('2026-01-01T00:00:10Z');
+    expect(retryAfterMs(headers({ 'retry-after': 'Thu, 01 Jan 2026 00:00:03 GMT' }), now)).toBe(0);
+    expect(retryDelayMs(0, { capMs: 8000, header: headers({ 'retry-after': 'Thu, 01 Jan 1970 00:00:00 GMT' }) })).toBe(0);
+  });
+
+  it('reads an asctime date as GMT in a process whose time zone is not UTC', () => {
+    // Date.parse reads a date that names no zone as local time: run the rule in a process on New York's time.
+    const { outputText } = ts.transpileModule(readFileSync(join(__dirname, 'retry-delay.ts'), 'utf8'), { compilerOptions: { module: ts.ModuleKind.CommonJS } });
+    const script = `const module = { exports: {} }; (function (exports) { ${outputText} })(module.exports);
+      const h = { 'retry-after': 'Sun Nov  6 08:49:37 1994' };
+      console.log(JSON.stringify([new Date(2020, 0, 1).getTimezoneOffset(), module.exports.retryAfterMs((n) => h[n], Date.parse('1994-11-06T08:49:30Z'))]));`;
+    const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TZ: 'America/New_York' }, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([300, 7000]);
   });
 });
