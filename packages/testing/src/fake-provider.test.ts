@@ -272,8 +272,18 @@ describe('hang + close()', () => {
     await fake.close();
     expect(Date.now() - t0).toBeLessThan(500);
     expect(await pending).toMatchObject({ message: 'fetch failed', cause: { code: 'UND_ERR_SOCKET' } });
-    expect(fake.requests[0]?.aborted).toBe(false);
     await fake.close(); // idempotent
+  });
+
+  it('fails hanging and delayed replies without marking them aborted: the fake closed them, not the client', async () => {
+    const fake = await startFakeOpenAI();
+    fake.enqueue({ hang: true }, { delayMs: 60_000 });
+    const pending = [post(`${fake.baseURL}/chat/completions`, {}).catch((e: unknown) => e), post(`${fake.baseURL}/chat/completions`, {}).catch((e: unknown) => e)];
+    await until(() => fake.requests.length === 2);
+    await fake.close();
+    expect(await Promise.all(pending)).toMatchObject([{ message: 'fetch failed' }, { message: 'fetch failed' }]);
+    await new Promise((r) => setImmediate(r)); // the responses' own close events come after the server's
+    expect(fake.requests.map((r) => r.aborted)).toEqual([false, false]);
   });
 });
 
@@ -416,6 +426,11 @@ describe('missingProviderEnv', () => {
     expect(missingProviderEnv({ OPENAI_API_KEY: 'sk', AZURE_OPENAI_API_KEY: '' })).toEqual(['AZURE_OPENAI_API_KEY', 'AZURE_OPENAI_ENDPOINT (or AZURE_OPENAI_RESOURCE)']);
     expect(missingProviderEnv({ OPENAI_API_KEY: 'sk', AZURE_OPENAI_API_KEY: 'az', AZURE_OPENAI_RESOURCE: 'res' })).toEqual([]);
   });
+
+  it('an Azure endpoint stands for the resource; an empty OpenAI key is missing', () => {
+    expect(missingProviderEnv({ OPENAI_API_KEY: 'sk', AZURE_OPENAI_API_KEY: 'az', AZURE_OPENAI_ENDPOINT: 'https://r.openai.azure.com' })).toEqual([]);
+    expect(missingProviderEnv({ OPENAI_API_KEY: '', AZURE_OPENAI_API_KEY: 'az', AZURE_OPENAI_ENDPOINT: 'https://r.openai.azure.com' })).toEqual(['OPENAI_API_KEY']);
+  });
 });
 
 describe('withProviderEnvNames', () => {
@@ -428,5 +443,19 @@ describe('withProviderEnvNames', () => {
       'Invalid Switchyard options:\n  - AZURE_OPENAI_ENDPOINT: must be an http(s) URL (virtualKeys["azure-prod"].endpoint)\n  - AZURE_OPENAI_DEPLOYMENT: must be a deployment name (virtualKeys["azure-prod"].deployments["gpt-4o"])\n  - config.targets[0].virtual_key: unknown virtual key "x"',
     );
     expect(withProviderEnvNames('not an error')).toBe('not an error');
+  });
+
+  it("names every variable it maps, in a Switchyard error's message too (a subclass of Error)", () => {
+    class SwitchyardOptionsError extends Error {
+      override readonly name = 'SwitchyardOptionsError';
+    }
+    const lines = ['openai-prod"].api_key', 'azure-prod"].api_key', 'azure-prod"].resource_name', 'azure-prod"].api_version'];
+    const err = new SwitchyardOptionsError(`Invalid Switchyard options:\n${lines.map((l) => `  - virtualKeys["${l}: is wrong`).join('\n')}`);
+    expect(withProviderEnvNames(err).message.split('\n').slice(1)).toEqual([
+      '  - OPENAI_API_KEY: is wrong (virtualKeys["openai-prod"].api_key)',
+      '  - AZURE_OPENAI_API_KEY: is wrong (virtualKeys["azure-prod"].api_key)',
+      '  - AZURE_OPENAI_RESOURCE: is wrong (virtualKeys["azure-prod"].resource_name)',
+      '  - AZURE_OPENAI_API_VERSION: is wrong (virtualKeys["azure-prod"].api_version)',
+    ]);
   });
 });

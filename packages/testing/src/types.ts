@@ -60,7 +60,8 @@ export interface FakeReply {
   headers?: Record<string, string> | undefined;
   /**
    * JSON body (a string is sent verbatim, so malformed JSON can be scripted). When absent:
-   * 2xx → a chat.completion (or an SSE stream), >= 400 → an OpenAI error envelope for the status.
+   * 2xx → a chat.completion (or an SSE stream), 3xx → an empty body (set `location` in `headers` for a redirect),
+   * >= 400 → an OpenAI error envelope for the status.
    */
   body?: unknown;
   /** Assistant content of the generated completion / stream. Default `Hello from <name>`. */
