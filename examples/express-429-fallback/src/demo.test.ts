@@ -75,3 +75,46 @@ describe('examples/express-429-fallback', () => {
     await expect(runDemo(env, () => undefined)).rejects.toThrow('- AZURE_OPENAI_ENDPOINT: must be an http(s) URL (virtualKeys["azure-prod"].endpoint)');
   });
 });
+
+describe('examples/express-429-fallback: the environment', () => {
+  it('with no provider variables at all, runs on the fakes without a "Not enough" line', async () => {
+    const lines: string[] = [];
+    await runDemo(EMPTY_ENV, (line) => lines.push(line));
+    expect(lines[0]).toMatch(/^Switchyard demo on fake providers at http:\/\/127\.0\.0\.1:\d+\/v1/);
+    expect(lines.join('\n')).not.toContain('Not enough');
+  });
+
+  it('real-provider options take the resource, API version and deployment from the environment (Azure pointed at a loopback fake)', async () => {
+    const azure = await startFakeAzureOpenAI({ apiKey: 'az-env-key', deployments: ['my-gpt4o'] });
+    const openai = await startFakeOpenAI({ apiKey: FAKE_KEYS.openai, defaultReply: replies.rateLimited(1) });
+    const env = { OPENAI_API_KEY: '', AZURE_OPENAI_API_KEY: 'az-env-key', AZURE_OPENAI_ENDPOINT: azure.url, AZURE_OPENAI_API_VERSION: '2024-06-01', AZURE_OPENAI_DEPLOYMENT: 'my-gpt4o', DEMO_MODEL: 'gpt-4o' };
+    const server = createServer(buildApp(fallbackOptions(env, { openai: openai.baseURL }, () => undefined), { store: new MemoryLogStore(), token: 'example-token-0123456789' }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0 });
+      const { response } = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+      expect(response.headers.get('x-switchyard-target')).toBe('targets[1]');
+      expect(azure.requests.map((r) => [r.deployment, r.query['api-version']])).toEqual([['my-gpt4o', '2024-06-01']]);
+    } finally {
+      server.close();
+      await Promise.all([openai.close(), azure.close()]);
+    }
+    // Without an endpoint, AZURE_OPENAI_RESOURCE names the resource; DEMO_MODEL unset defaults to gpt-4o-mini, deployed as {model}-prod.
+    const byResource = fallbackOptions({ AZURE_OPENAI_API_KEY: 'az', AZURE_OPENAI_RESOURCE: 'contoso-eu' }, {}, () => undefined).virtualKeys!['azure-prod'];
+    expect(byResource).toMatchObject({ resource_name: 'contoso-eu', deployments: { 'gpt-4o-mini': 'gpt-4o-mini-prod' } });
+  });
+});
+
+it("examples/express-429-fallback: the app's own /health route stays the app's beside Switchyard and the logs endpoint", async () => {
+  const app = buildApp(fallbackOptions({}, { openai: 'http://127.0.0.1:9/v1', azure: 'http://127.0.0.1:9/openai' }, () => undefined), { store: new MemoryLogStore(), token: 'example-token-0123456789' });
+  const server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const health = await fetch(`${url}/health`);
+    expect([health.status, await health.json()]).toEqual([200, { ok: true }]);
+    expect((await fetch(`${url}/switchyard/logs/api/requests`)).status).toBe(401);
+  } finally {
+    server.close();
+  }
+});

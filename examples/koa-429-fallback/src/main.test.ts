@@ -33,3 +33,23 @@ it('examples/koa-429-fallback: names the variable behind a refused option', asyn
   const env = { ...EMPTY_ENV, OPENAI_API_KEY: 'sk-x\r', AZURE_OPENAI_API_KEY: 'az-x', AZURE_OPENAI_RESOURCE: 'my-resource' };
   await expect(main(env, () => undefined)).rejects.toThrow('- OPENAI_API_KEY: must not contain line breaks');
 });
+
+it('examples/koa-429-fallback: with no provider variables at all, says it runs on the fakes without a "Not enough" line', async () => {
+  const lines: string[] = [];
+  await main(EMPTY_ENV, (line) => lines.push(line));
+  expect(lines[0]).toBe('Koa app with Switchyard on fake providers (OpenAI answers 429 to every other request)');
+  expect(lines.join('\n')).not.toContain('Not enough');
+});
+
+it("examples/koa-429-fallback: the app's own /health route stays the app's, and other paths reach Koa's 404", async () => {
+  const server = createServer(buildApp(fallbackOptions({}, { openai: 'http://127.0.0.1:9/v1', azure: 'http://127.0.0.1:9/openai' }, () => undefined)).callback());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const health = await fetch(`${url}/health`);
+    expect([health.status, await health.json()]).toEqual([200, { ok: true }]);
+    expect((await fetch(`${url}/v1/models`)).status).toBe(404);
+  } finally {
+    server.close();
+  }
+});

@@ -1,4 +1,4 @@
-import { Body, Controller, Module, Post } from '@nestjs/common';
+import { Body, Controller, Inject, Module, Post } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { SwitchyardExceptionFilter, SwitchyardModule, SwitchyardService, type SwitchyardForRootOptions } from '@switchyard/nestjs';
 
@@ -31,15 +31,21 @@ export function switchyardOptions(env: NodeJS.ProcessEnv, hosts: Hosts): Switchy
   };
 }
 
+/** The model the business code asks for: the one the Azure deployment map was built for (`DEMO_MODEL`). */
+export const SUMMARY_MODEL = Symbol('SUMMARY_MODEL');
+
 /** Business code: it asks for a summary and never hears about providers or fallbacks. */
 @Controller('summaries')
 export class SummariesController {
-  constructor(private readonly switchyard: SwitchyardService) {}
+  constructor(
+    private readonly switchyard: SwitchyardService,
+    @Inject(SUMMARY_MODEL) private readonly model: string,
+  ) {}
 
   @Post()
   async create(@Body() body: { text?: string }): Promise<{ summary: string }> {
     const completion = await this.switchyard.createChatCompletion({
-      model: process.env.DEMO_MODEL || 'gpt-4o-mini',
+      model: this.model,
       messages: [
         { role: 'system', content: 'Summarise the text in one sentence.' },
         { role: 'user', content: body.text ?? '' },
@@ -49,12 +55,15 @@ export class SummariesController {
   }
 }
 
-export function appModule(options: SwitchyardForRootOptions): new () => unknown {
+export function appModule(options: SwitchyardForRootOptions, model = 'gpt-4o-mini'): new () => unknown {
   @Module({
     imports: [SwitchyardModule.forRoot(options)],
     controllers: [SummariesController],
-    // When every provider fails, /summaries answers as the route would (a 429 with its retry-after), not a bare 500.
-    providers: [{ provide: APP_FILTER, useClass: SwitchyardExceptionFilter }],
+    providers: [
+      { provide: SUMMARY_MODEL, useValue: model },
+      // When every provider fails, /summaries answers as the route would (a 429 with its retry-after), not a bare 500.
+      { provide: APP_FILTER, useClass: SwitchyardExceptionFilter },
+    ],
   })
   class AppModule {}
   return AppModule;

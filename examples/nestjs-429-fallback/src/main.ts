@@ -25,7 +25,8 @@ export async function main(env = process.env, print: (line: string) => void = co
     // logger off: this script prints what happens, and a refused option once, as a sentence (below), not with a stack
     // (even with only warnings on, Nest's ExceptionHandler prints it). An app of your own keeps its logger.
     const options = switchyardOptions(real ? env : { DEMO_MODEL: env.DEMO_MODEL }, hosts);
-    app = await NestFactory.create<NestExpressApplication>(appModule(options), { logger: false, abortOnError: false });
+    const model = env.DEMO_MODEL || 'gpt-4o-mini';
+    app = await NestFactory.create<NestExpressApplication>(appModule(options, model), { logger: false, abortOnError: false });
     // Nest's JSON parser runs before the route and stops at 100 kB by default: long chat histories are larger.
     app.useBodyParser('json', { limit: '10mb' });
     await app.init();
@@ -43,7 +44,7 @@ export async function main(env = process.env, print: (line: string) => void = co
     const client = new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 });
     let routeTarget: string | null = null;
     try {
-      const { data, response } = await client.chat.completions.create({ model: env.DEMO_MODEL || 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
+      const { data, response } = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Say hello' }] }).withResponse();
       routeTarget = response.headers.get('x-switchyard-target');
       const who = routeTarget === 'targets[1]' ? 'Azure OpenAI (fell back)' : routeTarget === 'targets[0]' ? 'OpenAI' : 'nobody';
       print(`POST /v1/chat/completions -> served by ${who}: ${JSON.stringify(data.choices[0]?.message.content)}`);

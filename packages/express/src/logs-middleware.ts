@@ -1,4 +1,4 @@
-import { createLogsHandler, type LogsHandlerOptions } from '@switchyard/core';
+import { createLogsHandler, isLogsPath, type LogsHandlerOptions } from '@switchyard/core';
 import type { Request, RequestHandler } from 'express';
 
 export interface ExpressLogsOptions extends Omit<LogsHandlerOptions, 'auth'> {
@@ -18,10 +18,11 @@ export function logsMiddleware(options: ExpressLogsOptions): RequestHandler {
   const prefix = typeof options.path === 'string' ? options.path.replace(/\/+$/, '') : '';
   if (prefix === '') return handler;
   // `path` (for hosts that strip no mount) beside `app.use(path, ...)`, which strips it: the page and the API would
-  // sit at the path twice over, and every request at the mount would reach the host's 404 with no other sign.
+  // sit at the path twice over, and every request at the mount would reach the host's 404 with no other sign. Only a
+  // request the endpoint would serve without `path` says so: the host's own routes beside it in a router are not one.
   let warned = false;
   return (req, res, next) => {
-    if (!warned && req.baseUrl.endsWith(prefix) && !underPrefix(req.path, prefix)) {
+    if (!warned && req.baseUrl.endsWith(prefix) && !underPrefix(req.path, prefix) && isLogsPath(req.path)) {
       warned = true;
       process.emitWarning(
         `Switchyard's logsMiddleware, mounted at ${req.baseUrl}, has the option path: '${prefix}', which Express already cut from the path it passes on: leave path out (app.use('${req.baseUrl}', ...) places it); the request went on to next()`,

@@ -52,13 +52,17 @@ it("logsMiddleware: says nothing when given path without a mount; warns beside a
     const plainUrl = track(await listen(createServer(plain)));
     expect((await request(plainUrl).get('/health')).status).toBe(200);
     expect((await request(plainUrl).get('/switchyard/logs/api/requests').set('authorization', `Bearer ${TOKEN}`)).status).toBe(200);
-    // Under a router mounted at /admin/logs, with path '/logs': served there, with no warning that it went on to next().
+    // Under a router mounted at /admin/logs, with path '/logs': served there, with no warning that it went on to next(),
+    // for the endpoint's root without its trailing slash nor for the host's own routes beside it in that router.
     const nested = express();
     const router = express.Router();
-    router.use(logsMiddleware({ store, token: TOKEN, path: '/logs' }));
+    router.use(logsMiddleware({ store, token: TOKEN, path: '/logs', viewer: true }));
+    router.get('/settings', (_req, res) => void res.json({ ok: true }));
     nested.use('/admin/logs', router);
     const nestedUrl = track(await listen(createServer(nested)));
     expect((await request(nestedUrl).get('/admin/logs/logs/api/requests').set('authorization', `Bearer ${TOKEN}`)).status).toBe(200);
+    await request(nestedUrl).get('/admin/logs/logs').set('authorization', `Bearer ${TOKEN}`);
+    expect((await request(nestedUrl).get('/admin/logs/settings')).body).toEqual({ ok: true });
     expect(warn).not.toHaveBeenCalled();
     // Beside a mount at that path, written with a trailing slash: still said.
     const doubled = express();

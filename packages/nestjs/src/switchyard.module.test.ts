@@ -169,6 +169,22 @@ describe('SwitchyardModule', () => {
     }
   });
 
+  it("keeps the query string on the logs endpoint's requests: filters narrow what the API answers", async () => {
+    const app = await startRouteApp('switchyard/logs');
+    try {
+      await chat(`${app.url}/v1`, 'nest-query-1');
+      openai.enqueue(replies.rateLimited());
+      await chat(`${app.url}/v1`, 'nest-query-2');
+      const one = (await (await fetch(`${app.url}/switchyard/logs/api/requests?traceId=nest-query-2`, auth)).json()) as { data: Array<{ traceId: string }> };
+      expect(one.data.map((e) => e.traceId)).toEqual(['nest-query-2']);
+      const fellBack = (await (await fetch(`${app.url}/switchyard/logs/api/summary?fallback=true`, auth)).json()) as { requests: number };
+      expect(fellBack.requests).toBe(1);
+      expect((await fetch(`${app.url}/switchyard/logs/api/requests?status=9xx`, auth)).status).toBe(400);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("serves the route and the logs endpoint under the app's global prefix", async () => {
     // The prefix starts like the logs path: the sub-path must not be found by searching the URL.
     const app = await startRouteApp('logs', 'logsvc');
@@ -341,6 +357,17 @@ describe('SwitchyardModule', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SwitchyardOptionsError);
     expect((err as SwitchyardOptionsError).message).toContain('route: give it to forRoot/forRootAsync beside the options');
+  });
+
+  it('forRootAsync refuses any option given beside useFactory (Nest would ignore it), not only logs; imports, inject, isGlobal and route pass', async () => {
+    const misplaced = { useFactory: () => config.switchyard(), shutdownDrainMs: 1000, deadlineMs: 5000 } as Parameters<typeof SwitchyardModule.forRootAsync>[0];
+    const err = await Test.createTestingModule({ imports: [SwitchyardModule.forRootAsync(misplaced)] }).compile().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SwitchyardOptionsError);
+    expect((err as SwitchyardOptionsError).issues.map((i) => i.path)).toEqual(['shutdownDrainMs', 'deadlineMs']);
+    expect((err as SwitchyardOptionsError).message).toContain('shutdownDrainMs: forRootAsync does not take it beside the factory: return it from useFactory (beside the factory go');
+    const fine = SwitchyardModule.forRootAsync({ imports: [AppConfigModule], inject: [AppConfig], useFactory: (c: AppConfig) => c.switchyard(), isGlobal: false, route: { path: 'v1/x/chat/completions' } });
+    const module = await Test.createTestingModule({ imports: [fine] }).compile();
+    await module.close();
   });
 
   it('invalid options fail module init with the field path', async () => {
