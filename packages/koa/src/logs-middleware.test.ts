@@ -47,6 +47,15 @@ describe('logs endpoint (Koa)', () => {
     expect(await (await fetch(`${app.url}/health`)).json()).toEqual({ host: '/health' });
   });
 
+  it("answers any method but GET and HEAD with a 405 in OpenAI's envelope, as on Express (the README: every platform)", async () => {
+    for (const method of ['POST', 'DELETE', 'PUT']) {
+      const res = await fetch(`${app.url}/switchyard/logs/api/requests`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
+      expect([res.status, res.headers.get('allow'), await res.json()]).toEqual([405, 'GET, HEAD', { error: expect.objectContaining({ code: 'method_not_allowed', type: 'invalid_request_error' }) }]);
+    }
+    const head = await fetch(`${app.url}/switchyard/logs/api/requests`, { method: 'HEAD', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect([head.status, await head.text()]).toEqual([200, '']);
+  });
+
   it("gives the auth hook Koa's context, so the host's session decides", async () => {
     const koa = new Koa();
     koa.use(async (ctx, next) => {

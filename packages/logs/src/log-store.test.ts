@@ -294,6 +294,40 @@ describe.each(stores)('log store contract: %s', (_name, make) => {
   });
 });
 
+/** The README's Query section, its snippet as written, on every store (events dated now, inside SQLite's retention). */
+describe.each(stores)("the README's query snippet: %s", (_name, make) => {
+  it('finds a trace, filters, pages to a null nextCursor, gets one with every attempt, and sums what failed at OpenAI', async () => {
+    const store = make();
+    try {
+      const now = Date.now();
+      const trace = Array.from({ length: 51 }, (_, i) => event({ traceId: 'checkout-42', startedAt: now - 60_000 + i }));
+      const outage = fellBack({ traceId: 'other', startedAt: now - 1000, status: 503, costUsd: 0.02 });
+      const since = Date.parse('2026-11-27T09:00:00Z');
+      for (const e of [...trace, outage]) store.write(e);
+
+      const { data, nextCursor } = await store.query({ traceId: 'checkout-42' });
+      expect([data.length, data[0]!.requestId, typeof nextCursor]).toEqual([50, trace[50]!.requestId, 'string']);
+      const failed = await store.query({ status: '5xx', fallback: true, provider: 'azure-openai', from: Date.now() - 3_600_000, limit: 100 });
+      expect(failed.data.map((e) => e.requestId)).toEqual([outage.requestId]);
+      const next = await store.query({ traceId: 'checkout-42', cursor: nextCursor }); // the next page; nextCursor is null after the last
+      expect([next.data.map((e) => e.requestId), next.nextCursor]).toEqual([[trace[0]!.requestId], null]);
+      const requestId = outage.requestId;
+      const one = await store.get(requestId); // with every attempt
+      expect(one?.attempts.map((a) => [a.provider, a.status])).toEqual([['openai', 429], ['azure-openai', 200]]);
+      const totals = await store.summarize!({ failedProvider: 'openai', from: '2026-11-27T09:00:00Z' });
+      // The README's shape: { requests, fallbacks, costUsd, unpriced, firstStartedAt, lastStartedAt }.
+      expect(totals).toEqual(now >= since
+        ? { requests: 1, fallbacks: 1, costUsd: 0.02, unpriced: 0, firstStartedAt: outage.startedAt, lastStartedAt: outage.startedAt }
+        : { requests: 0, fallbacks: 0, costUsd: 0, unpriced: 0, firstStartedAt: null, lastStartedAt: null });
+      // A Date is a bound too, as is an ISO string with an offset.
+      expect((await store.query({ from: new Date(now - 1000), to: new Date(now - 1000) })).data.map((e) => e.requestId)).toEqual([outage.requestId]);
+      expect((await store.summarize!({ from: new Date(now - 60_000 + 50).toISOString().replace('Z', '+00:00') })).requests).toBe(2);
+    } finally {
+      await store.close?.();
+    }
+  });
+});
+
 describe('memory store', () => {
   it('is a bounded ring: the oldest events are evicted and counted', async () => {
     const store = new MemoryLogStore({ capacity: 3 });
@@ -323,6 +357,17 @@ describe('memory store', () => {
     (await store.get(e.requestId))!.attempts[0]!.upstreamError!.code = 'edited';
     expect((await store.get(e.requestId))!.attempts[0]!.error).toEqual({ code: 'upstream_unreachable', message: 'x' });
     expect((await store.query({ failedError: 'insufficient_quota' })).data.map((x) => x.requestId)).toEqual([e.requestId]);
+  });
+
+  it('keeps 10000 events by default: the next one evicts the oldest', async () => {
+    const store = new MemoryLogStore();
+    const events = Array.from({ length: 10_001 }, () => event());
+    for (const e of events.slice(0, 10_000)) store.write(e);
+    expect([store.size, store.evicted]).toEqual([10_000, 0]);
+    store.write(events[10_000]!);
+    expect([store.size, store.evicted]).toEqual([10_000, 1]);
+    expect(await store.get(events[0]!.requestId)).toBeNull();
+    expect((await store.get(events[1]!.requestId))?.requestId).toBe(events[1]!.requestId);
   });
 
   it('refuses a capacity that could hold nothing', () => {

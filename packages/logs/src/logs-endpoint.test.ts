@@ -3,11 +3,18 @@
  * logsMiddleware reading it; the official SDK makes the requests, the fakes answer (OpenAI 429 -> Azure).
  */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import express from 'express';
+import pino from 'pino';
+import { Counter, Registry } from 'prom-client';
 import { MemoryLogStore, SwitchyardOptionsError, type LogEvent, type LogStore } from '@switchyard/core';
-import { fallbackMiddleware, logsMiddleware, type ExpressLogsOptions } from '@switchyard/express';
+import { Gateway, fallbackMiddleware, logsMiddleware, type ExpressLogsOptions } from '@switchyard/express';
+import { JsonLinesSink, SqliteLogStore, createLoggerSink, createMetricsSink } from '@switchyard/logs';
 import { replies } from '@switchyard/testing';
 import { listen } from '../../e2e/src/support/adapters';
 import { messages, sdk, seedOptions, until, useUpstreams } from '../../e2e/src/support/fixture';
@@ -262,5 +269,147 @@ describe('logs endpoint (Express)', () => {
     const fromEnv = (value: string) => value as unknown as boolean;
     expect(() => logsMiddleware({ store, token: 'a-token-of-16-chars-or-more', allowUnauthenticated: fromEnv('false') })).toThrow(/allowUnauthenticated: must be true or false/);
     expect(() => logsMiddleware({ store, token: 'a-token-of-16-chars-or-more', viewer: fromEnv('false') })).toThrow(/viewer: must be true or false/);
+  });
+
+  it('answers 500 internal_error when the store or the auth hook throws, the details only in a process warning', async () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const secret = 'SQLITE_CORRUPT at /srv/secret/path.db';
+      store = { write: () => {}, query: () => Promise.reject(new Error(secret)), get: () => Promise.reject(new Error(secret)), summarize: () => Promise.reject(new Error(secret)) };
+      const url = await start();
+      for (const path of ['api/requests', 'api/requests/some-id', 'api/summary']) {
+        const res = await fetch(`${url}/switchyard/logs/${path}`, { headers: auth });
+        const text = await res.text();
+        expect([res.status, JSON.parse(text)]).toEqual([500, { error: { message: 'The logs could not be read.', type: 'api_error', param: null, code: 'internal_error' } }]);
+        expect(text).not.toContain('secret');
+      }
+      const hook = await start({ auth: () => { throw new Error('session store down'); } });
+      const refused = await fetch(`${hook}/switchyard/logs/api/requests`);
+      expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([500, 'internal_error']);
+      const asyncHook = await start({ auth: async () => { throw new Error('session store down'); } });
+      expect((await fetch(`${asyncHook}/switchyard/logs/api/requests`)).status).toBe(500);
+      const said = warn.mock.calls.map(([message]) => String(message));
+      expect(said.filter((m) => m.includes(secret))).toHaveLength(3);
+      expect(said.filter((m) => m.includes('session store down'))).toHaveLength(2);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('takes an auth hook that returns a Promise<boolean> (a session looked up asynchronously)', async () => {
+    const url = await start({ auth: async (req) => { await new Promise((r) => setImmediate(r)); return req.get('x-admin') === 'yes'; } });
+    expect((await fetch(`${url}/switchyard/logs/api/requests`)).status).toBe(403);
+    expect((await fetch(`${url}/switchyard/logs/api/requests`, { headers: { 'x-admin': 'yes' } })).status).toBe(200);
+  });
+
+  it('refuses allowUnauthenticated beside an auth hook (it would skip it), as beside a token', () => {
+    expect(() => logsMiddleware({ store, allowUnauthenticated: true, auth: () => false })).toThrow(/allowUnauthenticated: cannot be combined with `auth` or `token`/);
+  });
+
+  it('pages 50 requests by default and at most 500, over HTTP', async () => {
+    const memory = new MemoryLogStore();
+    for (let i = 0; i < 501; i++) {
+      memory.write({ traceId: `t-${i}`, requestId: `r-${String(i).padStart(4, '0')}`, configId: null, startedAt: 1_700_000_000_000 + i, durationMs: 1, status: 200, stream: false,
+        fallback: false, model: 'gpt-4o', servedBy: null, attempts: [], usage: null, costUsd: null });
+    }
+    store = memory;
+    const url = await start();
+    const page = (await (await fetch(`${url}/switchyard/logs/api/requests`, { headers: auth })).json()) as { data: LogEvent[]; nextCursor: string | null };
+    expect([page.data.length, page.data[0]!.traceId, page.nextCursor === null]).toEqual([50, 't-500', false]);
+    const most = (await (await fetch(`${url}/switchyard/logs/api/requests?limit=500`, { headers: auth })).json()) as { data: LogEvent[] };
+    expect(most.data).toHaveLength(500);
+    const over = await fetch(`${url}/switchyard/logs/api/requests?limit=501`, { headers: auth });
+    expect([over.status, ((await over.json()) as { error: { param: string } }).error]).toEqual([400, expect.objectContaining({ param: 'limit', message: 'limit must be an integer from 1 to 500.' })]);
+  });
+});
+
+/**
+ * packages/logs/README.md's host, as written there (a port-0 loopback listen instead of 3000, the fakes' virtual
+ * keys, pino to a captured stream instead of stdout, isAdmin a header check, the shutdown called rather than bound to
+ * a signal), with the README's lost-events Counter on the same registry.
+ */
+describe("the logs README's example host", () => {
+  const { up } = useUpstreams();
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-readme-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('serves, logs to SQLite, JSON lines, pino and /metrics, shows the logs to an admin, and writes everything on shutdown', async () => {
+    const { virtualKeys, config } = seedOptions(up, []);
+    const isAdmin = (req: express.Request) => req.get('x-admin') === 'yes';
+    const records: Array<{ traceId: string; msg: string }> = [];
+    const destination = new Writable({ write(chunk: Buffer, _enc, done) { records.push(JSON.parse(chunk.toString())); done(); } });
+
+    const store = new SqliteLogStore({ path: join(dir, 'switchyard-logs.db') });
+    const jsonl = new JsonLinesSink({ path: join(dir, 'requests.jsonl') });
+    const registry = new Registry();
+    const gateway = new Gateway({
+      virtualKeys, config,
+      logSinks: [store, jsonl, createLoggerSink(pino({}, destination)), createMetricsSink({ registry })],
+    });
+    const app = express();
+    let stopping = false;
+    app.use((req, res, next) => { // answers close their connection once stopping (main README: Shutdown)
+      if (stopping) res.setHeader('connection', 'close');
+      next();
+    });
+    app.use(fallbackMiddleware(gateway));
+    app.use('/switchyard/logs', logsMiddleware({ store, auth: (req) => isAdmin(req), viewer: true }));
+    app.get('/metrics', async (_req, res) => res.type(registry.contentType).send(await registry.metrics()));
+    const server = app.listen(0, '127.0.0.1');
+    async function shutdown(): Promise<void> {
+      stopping = true;
+      const closed = new Promise((resolve) => server.close(resolve));
+      const cap = setTimeout(() => server.closeAllConnections(), 20_000);
+      await closed;
+      clearTimeout(cap);
+      await gateway.drain();
+      await Promise.all([store.close(), jsonl.close()]);
+    }
+    // The README's Counter of lost events, read when Prometheus scrapes.
+    new Counter({
+      name: 'switchyard_log_events_lost_total', help: 'Log events a store or sink dropped or failed to write', labelNames: ['sink'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ sink: 'sqlite' }, store.dropped + store.failed);
+        this.inc({ sink: 'jsonl' }, jsonl.dropped);
+      },
+    });
+
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    up.openai.enqueue(replies.rateLimited());
+    const answer = await sdk(url, { 'x-switchyard-trace-id': 'readme-1' }).chat.completions.create({ model: 'gpt-4o', messages });
+    expect(answer.choices[0]!.message.content).toBe('Hello from azure');
+    await sdk(url, { 'x-switchyard-trace-id': 'readme-2' }).chat.completions.create({ model: 'gpt-4o', messages });
+
+    // What the logs show an admin (and nobody else), the viewer page included.
+    await until(() => store.written + store.queued === 2);
+    expect((await fetch(`${url}/switchyard/logs/api/requests`)).status).toBe(403);
+    const listed = (await (await fetch(`${url}/switchyard/logs/api/requests?fallback=true`, { headers: { 'x-admin': 'yes' } })).json()) as { data: LogEvent[] };
+    expect(listed.data.map((e) => e.traceId)).toEqual(['readme-1']);
+    const page = await fetch(`${url}/switchyard/logs/`, { headers: { 'x-admin': 'yes' } });
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, expect.stringMatching(/^text\/html/)]);
+    await page.text();
+
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('switchyard_requests_total{provider="azure-openai",status="200",fallback="true"} 1');
+    expect(metrics).toContain('switchyard_fallbacks_total{provider="azure-openai"} 1');
+    expect(metrics).toContain('switchyard_log_events_lost_total{sink="sqlite"} 0');
+    expect(metrics).toContain('switchyard_log_events_lost_total{sink="jsonl"} 0');
+
+    // A last request, and the shutdown at once: the drain waits for its event, the closes write it.
+    await sdk(url, { 'x-switchyard-trace-id': 'readme-3' }).chat.completions.create({ model: 'gpt-4o', messages });
+    await shutdown();
+    expect(server.listening).toBe(false);
+    expect(records.map((r) => [r.traceId, r.msg]).sort()).toEqual([['readme-1', 'switchyard request'], ['readme-2', 'switchyard request'], ['readme-3', 'switchyard request']]);
+    const lines = readFileSync(join(dir, 'requests.jsonl'), 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as LogEvent).traceId);
+    expect(lines.sort()).toEqual(['readme-1', 'readme-2', 'readme-3']);
+    const reopened = new SqliteLogStore({ path: join(dir, 'switchyard-logs.db') });
+    expect((await reopened.query()).data.map((e) => e.traceId)).toEqual(['readme-3', 'readme-2', 'readme-1']);
+    await reopened.close();
   });
 });

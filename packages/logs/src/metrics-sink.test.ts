@@ -225,4 +225,29 @@ describe('Prometheus metrics sink', () => {
     second.write(served);
     expect(await shared.metrics()).toContain('switchyard_requests_total{provider="openai",status="200",fallback="false"} 1');
   });
+
+  it("defaults to prom-client's global register, buckets from 0.05 s to 120 s, and 50 model labels", async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { register } = require('prom-client') as typeof import('prom-client');
+    const sink = createMetricsSink();
+    try {
+      expect(sink.registry).toBe(register);
+      sink.write({ ...served, durationMs: 121_000 });
+      const text = await register.metrics();
+      const bounds = text.split('\n').filter((l) => l.startsWith('switchyard_request_duration_seconds_bucket{')).map((l) => /le="([^"]+)"/.exec(l)![1]);
+      expect(bounds).toEqual(['0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '30', '60', '120', '+Inf']);
+      expect(text).toContain('switchyard_request_duration_seconds_bucket{le="120",provider="openai",fallback="false",outcome="ok",stream="false"} 0');
+      // 50 distinct models are labelled as they are; the 51st counts as "other".
+      const own = new Registry();
+      const capped = createMetricsSink({ registry: own });
+      for (let i = 1; i <= 51; i++) capped.write({ ...served, servedBy: { ...served.servedBy!, model: `model-${i}` } });
+      const models = (await own.metrics()).split('\n').filter((l) => l.startsWith('switchyard_tokens_total{') && l.includes('kind="prompt"')).map((l) => /model="([^"]*)"/.exec(l)![1]);
+      expect(models).toHaveLength(51);
+      expect(models).toContain('model-50');
+      expect(models).toContain('other');
+      expect(models).not.toContain('model-51');
+    } finally {
+      register.clear();
+    }
+  });
 });

@@ -304,6 +304,81 @@ describe('JSON-lines sink', () => {
   });
 });
 
+/** The JSON-lines sink's documented defaults: maxPendingBytes 8 MiB, recoveryDelayMs 5 s, doubled up to 60 s. */
+describe('JSON-lines sink defaults', () => {
+  let dir: string;
+  let warn: jest.SpyInstance;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-jsonl-defaults-'));
+    warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+    warn.mockRestore();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('drops a batch once more than 8 MiB wait for the disk, not at 8 MiB exactly', async () => {
+    const MiB8 = 8 * 1024 * 1024;
+    /** An event whose line (with its newline) is `bytes` long. */
+    const sized = (bytes: number) => {
+      const e = event({ traceId: 'big' }) as LogEvent & { pad: string };
+      e.pad = '';
+      e.pad = 'x'.repeat(bytes - (JSON.stringify(e).length + 1));
+      return e;
+    };
+    for (const [bytes, dropped] of [[MiB8, 0], [MiB8 + 1, 1]] as const) {
+      const sink = new JsonLinesSink({ path: join(dir, `pending-${bytes}.jsonl`) });
+      sink.write(sized(bytes));
+      sink.flush(); // with the stream: it cannot reach the disk within this tick
+      sink.write(event());
+      sink.flush();
+      expect(sink.dropped).toBe(dropped);
+      await sink.close();
+    }
+  });
+
+  it('opens a failed file again after 5 s by default, doubling the wait while it keeps failing, up to 60 s', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask', 'Date', 'performance', 'hrtime'] });
+    // Once the stream's error is out (after the write's callback counted the event): the retry is then scheduled.
+    const failures = () => warn.mock.calls.filter(([message]) => String(message).includes('failed; events are dropped')).length;
+    const failedOnce = async (sink: JsonLinesSink) => {
+      const before = failures();
+      sink.write(event());
+      sink.flush();
+      for (const t0 = Date.now(); failures() === before; await new Promise((r) => setImmediate(r))) {
+        if (Date.now() - t0 > 5000) throw new Error('the write to /dev/full did not fail');
+      }
+    };
+    // The disk is full (a symlink to /dev/full); freed, the sink opens the path again 5 s after the failure.
+    const full = join(dir, 'full.jsonl');
+    symlinkSync('/dev/full', full);
+    const first = new JsonLinesSink({ path: full });
+    await failedOnce(first);
+    rmSync(full);
+    jest.advanceTimersByTime(4999);
+    expect(existsSync(full)).toBe(false);
+    jest.advanceTimersByTime(1);
+    expect(existsSync(full)).toBe(true);
+    await first.close();
+    // Its directory gone: tried again after 5, 10, 20 and 40 s, then every 60 s (not 80).
+    const sub = join(dir, 'sub');
+    mkdirSync(sub);
+    const gone = join(sub, 'gone.jsonl');
+    symlinkSync('/dev/full', gone);
+    const second = new JsonLinesSink({ path: gone });
+    await failedOnce(second);
+    rmSync(sub, { recursive: true });
+    for (const wait of [5000, 10_000, 20_000, 40_000]) jest.advanceTimersByTime(wait);
+    mkdirSync(sub);
+    jest.advanceTimersByTime(59_999);
+    expect(existsSync(gone)).toBe(false);
+    jest.advanceTimersByTime(1);
+    expect(existsSync(gone)).toBe(true);
+    await second.close();
+  });
+});
+
 describe('logger sink', () => {
   it('logs each event as the record\'s fields through pino', () => {
     const lines: string[] = [];
@@ -320,6 +395,21 @@ describe('logger sink', () => {
     const records = lines.map((l) => JSON.parse(l) as { level: number; msg: string; traceId: string; attempts: unknown[] });
     expect(records.map((r) => [r.level, r.msg, r.traceId])).toEqual([[30, 'switchyard request', 'pino-1'], [50, 'switchyard request', 'pino-2']]);
     expect(records[0]!.attempts).toHaveLength(1);
+  });
+
+  it("takes each of debug, info, warn and error, fixed or per event, and a message of the host's", () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = pino({ base: null, level: 'debug' }, destination);
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) createLoggerSink(logger, { level, message: `llm ${level}` }).write(event());
+    createLoggerSink(logger, { level: (e) => (e.status === 429 ? 'warn' : 'debug') }).write(event({ status: 429 }));
+    const records = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(records.map((r) => [r.level, r.msg])).toEqual([[20, 'llm debug'], [30, 'llm info'], [40, 'llm warn'], [50, 'llm error'], [40, 'switchyard request']]);
   });
 
   it('falls back to info for a logger without the chosen level', () => {

@@ -528,4 +528,58 @@ describe('SQLite log store', () => {
     await store.close();
     await expect(store.prune()).resolves.toBe(0);
   });
+
+  it('queues at most 10000 events by default (maxQueue): the next one is dropped and counted', async () => {
+    const store = new SqliteLogStore({ path: join(dir, 'default-queue.db') });
+    try {
+      // In one turn of the event loop nothing is handed over: all of them wait in the queue.
+      for (let i = 0; i < 10_000; i++) store.write(event());
+      expect([store.queued, store.dropped]).toEqual([10_000, 0]);
+      store.write(event());
+      expect(store.dropped).toBe(1);
+      expect(await store.count()).toBe(10_000);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('waits 100 ms by default for events to share a transaction, and prunes every 60 s by default', async () => {
+    const prune = jest.spyOn(SqliteLogStore.prototype, 'prune').mockResolvedValue(0);
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask', 'Date', 'performance', 'hrtime'] });
+    const store = new SqliteLogStore({ path: join(dir, 'default-timers.db') });
+    try {
+      expect(prune).toHaveBeenCalledTimes(1); // at open
+      store.write(event());
+      jest.advanceTimersByTime(99);
+      expect(store.queued).toBe(1);
+      jest.advanceTimersByTime(1);
+      expect(store.queued).toBe(0);
+      jest.advanceTimersByTime(60_000 - 101);
+      expect(prune).toHaveBeenCalledTimes(1);
+      jest.advanceTimersByTime(1);
+      expect(prune).toHaveBeenCalledTimes(2);
+    } finally {
+      jest.useRealTimers();
+      prune.mockRestore();
+      await store.close();
+    }
+  });
+
+  it('accepts the bounds its options are documented with: pruneIntervalMs 10 to 2147483647, busyTimeoutMs up to 1000 (default 20)', async () => {
+    const path = join(dir, 'bounds.db');
+    expect(() => new SqliteLogStore({ path, pruneIntervalMs: 9 })).toThrow(/pruneIntervalMs must be between 10 and 2147483647/);
+    await new SqliteLogStore({ path, pruneIntervalMs: 10 }).close();
+    await new SqliteLogStore({ path, pruneIntervalMs: 2_147_483_647 }).close();
+    await new SqliteLogStore({ path, flushIntervalMs: 10_000 }).close();
+    expect(() => new SqliteLogStore({ path, busyTimeoutMs: 1001 })).toThrow(/busyTimeoutMs/);
+    const waits = new SqliteLogStore({ path, busyTimeoutMs: 1000 });
+    const byDefault = new SqliteLogStore({ path: join(dir, 'bounds-default.db') });
+    try {
+      // The connection's own lock wait (better-sqlite3's timeout is SQLite's busy_timeout).
+      const busy = (s: SqliteLogStore) => (s as unknown as { db: Database.Database }).db.pragma('busy_timeout', { simple: true });
+      expect([busy(waits), busy(byDefault)]).toEqual([1000, 20]);
+    } finally {
+      await Promise.all([waits.close(), byDefault.close()]);
+    }
+  });
 });
