@@ -933,6 +933,17 @@ describe('upstreams that misbehave', () => {
     expect((err as FallbackRequestError).code).toBe('stream_interrupted');
   });
 
+  it("logs a failed attempt's apim-request-id when it has no x-request-id, and what Azure's envelope said: its status-like code, the message cut to 500 characters (README: Log event)", async () => {
+    const long = `Requests to the ChatCompletions_Create Operation have exceeded the token rate limit. ${'m'.repeat(600)}`;
+    handler = (_req, res) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'apim-request-id': 'apim-0001', 'retry-after': '0' });
+      res.end(JSON.stringify({ error: { code: '429', message: long } }));
+    };
+    expect((await client('raw-429').chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('Hello from azure');
+    const failed = (await takeLog()).attempts[0]!;
+    expect([failed.status, failed.upstreamRequestId, failed.upstreamError?.code, failed.upstreamError?.message]).toEqual([429, 'apim-0001', '429', long.slice(0, 500)]);
+  });
+
   it('reads past an informational answer (103 Early Hints) to the real one', async () => {
     handler = (_req, res) => {
       res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });

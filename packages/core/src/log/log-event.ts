@@ -98,7 +98,7 @@ export interface LogEvent {
   stream: boolean;
   /** True when a target other than the first one served the request. */
   fallback: boolean;
-  /** Model the client asked for. */
+  /** Model the client asked for; null for a request refused before its body was read (an unknown config id, invalid JSON). */
   model: string | null;
   /**
    * The target whose response the client got; when every target failed, the last one (its error is `status`). Null
