@@ -1131,6 +1131,21 @@ describe.each(adapters)('behaviour: $name', (adapter) => {
       expect(up.openai.requests).toHaveLength(0);
     });
 
+    it("matches basePath exactly, case included (README): another case, the Responses API and the stored-completions calls reach the host's 404", async () => {
+      const url = await start();
+      // A NestJS route is the platform's: Express matches it in any case (Nest has no basePath; Fastify, exactly).
+      const paths = adapter.name === 'nestjs route' ? ['/v1/chat/completions/x'] : ['/V1/chat/completions', '/v1/Chat/Completions', '/v1/chat/completions/x'];
+      for (const path of paths) {
+        expect([path, (await request(url).post(path).send({ model: 'gpt-4o', messages })).status]).toEqual([path, 404]);
+      }
+      const client = sdk(url);
+      await expect(client.responses.create({ model: 'gpt-4o', input: 'Say hello' })).rejects.toMatchObject({ status: 404 });
+      await expect(client.chat.completions.retrieve('chatcmpl-1')).rejects.toMatchObject({ status: 404 });
+      await expect(client.chat.completions.list()).rejects.toMatchObject({ status: 404 });
+      expect(up.openai.requests).toHaveLength(0);
+      expect(logs).toHaveLength(0);
+    });
+
     it('a log sink that throws never breaks a request', async () => {
       const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
       const url = await start({ onLog: () => { throw new Error('sink down'); }, logSinks: [{ write: (e) => logs.push(e) }] });

@@ -6,7 +6,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import request from 'supertest';
 import { AzureOpenAI } from 'openai';
 import serverless from 'serverless-http';
-import { SwitchyardError, type LogEvent } from '@switchyard/core';
+import { SwitchyardError, createFallbackClient, type LogEvent } from '@switchyard/core';
 import { fallbackMiddleware, Gateway } from '@switchyard/express';
 import { replies } from '@switchyard/testing';
 import { express4, listen, type RunningApp } from '../../e2e/src/support/adapters';
@@ -1095,5 +1095,138 @@ it("leaves a JSON parser's refusal to the host when middleware in front of the p
   } finally {
     await app.close();
     await up.close();
+  }
+});
+
+describe("the README's reload recipe (Rotating keys, reloading configs)", () => {
+  it('swaps in a new Gateway: new requests (HTTP and in process) use the new key, the old gateway finishes its stream, then drains; invalid options keep the current one', async () => {
+    // An OpenAI-compatible upstream that holds a stream after its first event until released, and records the key.
+    const keys: string[] = [];
+    const ports: number[] = [];
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const upstream = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (c: Buffer) => (raw += c));
+      req.on('end', () => {
+        keys.push(String(req.headers.authorization));
+        ports.push(req.socket.remotePort!);
+        const chunk = (content: string, finish: string | null) =>
+          `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o', choices: [{ index: 0, delta: finish ? {} : { content }, finish_reason: finish }] })}\n\n`;
+        if ((JSON.parse(raw) as { stream?: boolean }).stream) {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(chunk('Hello ', null));
+          void released.then(() => res.end(`${chunk('world', null)}${chunk('', 'stop')}data: [DONE]\n\n`));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: 'c2', object: 'chat.completion', created: 1, model: 'gpt-4o', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] }));
+      });
+    });
+    const up = await listen(upstream);
+    const logs: LogEvent[] = [];
+    let apiKey = 'sk-old-key-0000001';
+    let valid = true;
+    const loadOptions = () => ({
+      virtualKeys: { 'openai-prod': { provider: 'openai' as const, api_key: apiKey, custom_host: `${up.url}/v1` } },
+      config: valid ? { virtual_key: 'openai-prod' } : { virtual_key: 'no-such-key' },
+      onLog: (event: LogEvent) => logs.push(event),
+    });
+
+    // The README's recipe, as written there.
+    let gateway = new Gateway(loadOptions());
+    let middleware = fallbackMiddleware(gateway);
+    let client = createFallbackClient(gateway);
+    const draining = new Set<Promise<void>>();
+    const app = express();
+    app.use((req: Request, res: Response, next: NextFunction) => middleware[0](req, res, next));
+    app.use((err: unknown, req: Request, res: Response, next: NextFunction) => middleware[1](err, req, res, next));
+    async function reload(): Promise<void> {
+      const fresh = new Gateway(loadOptions());
+      const old = gateway;
+      [gateway, middleware, client] = [fresh, fallbackMiddleware(fresh), createFallbackClient(fresh)];
+      const drained = old.drain();
+      draining.add(drained);
+      await drained;
+      draining.delete(drained);
+    }
+
+    const host = await listen(createServer(app));
+    try {
+      const stream = await sdk(host.url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+      const reader = stream[Symbol.asyncIterator]();
+      expect((await reader.next()).value?.choices[0]?.delta.content).toBe('Hello ');
+      const oldClient = client;
+
+      apiKey = 'sk-new-key-0000002';
+      let reloaded = false;
+      const reloading = reload().then(() => (reloaded = true));
+      // New requests go through the new gateway, with the new key; the old in-process client keeps its old config.
+      expect((await sdk(host.url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('ok');
+      await oldClient.chat.completions.create({ model: 'gpt-4o', messages });
+      await client.chat.completions.create({ model: 'gpt-4o', messages });
+      expect(keys).toEqual(['Bearer sk-old-key-0000001', 'Bearer sk-new-key-0000002', 'Bearer sk-old-key-0000001', 'Bearer sk-new-key-0000002']);
+      // Gateways share their connection pool: the old gateway's call took the connection the new one opened.
+      expect([ports[1] !== ports[0], ports[2]]).toEqual([true, ports[1]]);
+      // The old gateway still has its stream open: it has not drained.
+      await new Promise((r) => setImmediate(r));
+      expect([reloaded, draining.size]).toEqual([false, 1]);
+
+      // The stream started before the reload finishes whole on the old gateway; then the old gateway drains.
+      release();
+      let rest = '';
+      for (let r = await reader.next(); !r.done; r = await reader.next()) rest += r.value.choices[0]?.delta.content ?? '';
+      expect(rest).toBe('world');
+      await reloading;
+      expect(draining.size).toBe(0);
+      expect(logs.find((e) => e.stream)).toMatchObject({ status: 200 });
+
+      // Invalid options throw in reload(): the gateway in use keeps serving.
+      valid = false;
+      await expect(reload()).rejects.toThrow(/config\.virtual_key/);
+      expect((await sdk(host.url).chat.completions.create({ model: 'gpt-4o', messages })).choices[0]!.message.content).toBe('ok');
+      expect(keys.at(-1)).toBe('Bearer sk-new-key-0000002');
+    } finally {
+      release();
+      await Promise.all([host.close(), up.close()]);
+    }
+  });
+});
+
+it("a config chosen on the server (README's req.headers['x-switchyard-config'] = configFor(req.user)) overrides the client's header, and deleting it serves the default", async () => {
+  const up = await startUpstreams();
+  const logs: LogEvent[] = [];
+  const virtualKeys = seedOptions(up, logs).virtualKeys;
+  const plans: Record<string, string | undefined> = { 'Bearer sk-paid': 'fallback-429', 'Bearer sk-free': undefined };
+  const app = express();
+  app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
+    const chosen = plans[req.get('authorization') ?? ''];
+    if (chosen === undefined) delete req.headers['x-switchyard-config'];
+    else req.headers['x-switchyard-config'] = chosen;
+    next();
+  });
+  // The README's "Several routing configs", with the config also kept as the default.
+  app.use(fallbackMiddleware({
+    virtualKeys,
+    config: { strategy: { mode: 'single' }, targets: [{ virtual_key: 'openai-prod' }] },
+    configs: {
+      'fallback-429': { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
+      'azure-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod' }] },
+    },
+    onLog: (event) => logs.push(event),
+  }));
+  const host = await listen(createServer(app));
+  try {
+    for (const apiKey of ['sk-paid', 'sk-free']) {
+      const { OpenAI } = await import('openai');
+      const openai = new OpenAI({ baseURL: `${host.url}/v1`, apiKey, maxRetries: 0, defaultHeaders: { 'x-switchyard-config': 'azure-only' } });
+      const { response } = await openai.chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+      expect(response.headers.get('x-switchyard-target')).toBe('targets[0]');
+    }
+    expect([up.openai.requests.length, up.azure.requests.length]).toEqual([2, 0]);
+    await until(() => logs.length === 2);
+    expect(logs.map((e) => e.configId).sort()).toEqual(['fallback-429', null].sort());
+  } finally {
+    await Promise.all([host.close(), up.close()]);
   }
 });

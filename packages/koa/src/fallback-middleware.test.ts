@@ -363,3 +363,77 @@ it('on serverless-http, a host that answers first (its own timeout) stops the up
   await gateway.drain();
   expect(logs.map((e) => [e.status, e.attempts.map((a) => a.error?.code)])).toEqual([[503, ['host_answered']]]);
 });
+
+it("Koa: a config chosen on the server (README's ctx.request.headers['x-switchyard-config'] = ...) overrides the client's header, and deleting it serves the default", async () => {
+  const options = seedOptions(up, logs, {
+    configs: {
+      'fallback-429': { strategy: { mode: 'fallback', on_status_codes: [429] }, targets: [{ virtual_key: 'openai-prod' }, { virtual_key: 'azure-prod' }] },
+      'azure-only': { strategy: { mode: 'single' }, targets: [{ virtual_key: 'azure-prod' }] },
+    },
+  });
+  const plans: Record<string, string | undefined> = { 'Bearer sk-paid': 'fallback-429', 'Bearer sk-free': undefined };
+  const app = new Koa();
+  app.use(async (ctx, next) => {
+    ctx.state.user = ctx.get('authorization');
+    const chosen = plans[ctx.state.user as string];
+    if (chosen === undefined) delete ctx.request.headers['x-switchyard-config'];
+    else ctx.request.headers['x-switchyard-config'] = chosen;
+    await next();
+  });
+  app.use(fallbackMiddleware(options));
+  const url = track(await listen(createServer(app.callback())));
+  // Both clients ask for the Azure-only config: the server's choice wins (OpenAI first, then the default config).
+  for (const key of ['sk-paid', 'sk-free']) {
+    const client = new (await import('openai')).default({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0, defaultHeaders: { 'x-switchyard-config': 'azure-only' } });
+    const { response } = await client.chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+    expect(response.headers.get('x-switchyard-target')).toBe('targets[0]');
+  }
+  expect([up.openai.requests.length, up.azure.requests.length]).toEqual([2, 0]);
+  await until(() => logs.length === 2);
+  expect(logs.map((e) => e.configId).sort()).toEqual(['fallback-429', null].sort());
+});
+
+it("Koa: the README's shutdown with a Gateway from @switchyard/koa: once stopping, JSON and stream answers close their keep-alive connection, server.close() ends and drain() has every event", async () => {
+  const { Gateway: KoaGateway } = await import('@switchyard/koa');
+  expect(KoaGateway).toBe(Gateway);
+  const gateway = new KoaGateway(seedOptions(up, logs));
+  let stopping = false;
+  const app = new Koa();
+  app.use(async (ctx, next) => {
+    if (stopping) ctx.set('Connection', 'close');
+    await next();
+  });
+  app.use(fallbackMiddleware(gateway));
+  const server = createServer(app.callback());
+  const { url } = await listen(server);
+  const { Agent, request: httpRequest } = await import('node:http');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (stream: boolean) =>
+    new Promise<{ connection: string | undefined; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${url}/v1/chat/completions`, { agent, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ connection: res.headers.connection, body }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ model: 'gpt-4o', messages, stream }));
+    });
+  try {
+    expect((await post(false)).connection).toBe('keep-alive');
+    expect((await post(true)).connection).toBe('keep-alive');
+    // Set first, as shutdown() does; a request already on its connection is then answered with connection: close.
+    stopping = true;
+    const json = await post(false);
+    expect([json.connection, JSON.parse(json.body).choices[0].message.content]).toEqual(['close', 'Hello from openai']);
+    const stream = await post(true);
+    expect([stream.connection, stream.body.endsWith('data: [DONE]\n\n')]).toEqual(['close', true]);
+    await new Promise((resolve) => server.close(resolve)); // no connection left open: it ends without closeAllConnections()
+    await gateway.drain();
+    expect(logs.map((e) => [e.stream, e.status])).toEqual([[false, 200], [true, 200], [false, 200], [true, 200]]);
+  } finally {
+    agent.destroy();
+    server.closeAllConnections();
+    server.close();
+  }
+});
