@@ -31,4 +31,4 @@ export type { NormalizedLogQuery, LogCursor } from './logs/log-query';
 export { createLogsHandler, isLogsPath } from './logs/logs-handler';
 export type { LogsHandler, LogsHandlerOptions, LogsRespond } from './logs/logs-handler';
 export { createFallbackClient, FallbackRequestError } from './client/fallback-client';
-export type { FallbackClient, FallbackChatCompletions, ChatCompletionWithRequestId, FallbackRequestOptions, RequestHeaders, UpstreamErrorObject } from './client/fallback-client';
+export type { FallbackClient, FallbackChatCompletions, FallbackPromise, ChatCompletionWithRequestId, FallbackRequestOptions, RequestHeaders, UpstreamErrorObject } from './client/fallback-client';

@@ -5,6 +5,7 @@
  * Raw loopback upstreams script exact bytes (tool-call deltas), and the same SDK call made directly against such an
  * upstream gives the reference: through Switchyard the upstream must get the same bytes, and the SDK the same result.
  */
+import { spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
@@ -408,13 +409,60 @@ describe('the in-process client and the Nest service, OpenAI 429 -> Azure', () =
     }
   });
 
-  it('the SDK helpers the in-process client lacks fail at once with a TypeError, not a hang', async () => {
+  it('the SDK helpers the in-process client lacks are absent: calling one fails at once with a TypeError, not a hang', async () => {
     const client = createFallbackClient(options()) as unknown as { chat: { completions: Record<string, unknown> } };
     expect(client.chat.completions['parse']).toBeUndefined();
     expect(client.chat.completions['stream']).toBeUndefined();
     expect(client.chat.completions['runTools']).toBeUndefined();
-    const promise = (client as unknown as OpenAI).chat.completions.create(toolParams as never) as unknown as { withResponse?: unknown };
-    expect(promise.withResponse).toBeUndefined();
-    await promise;
+  });
+
+  it('withResponse() in process (client and Nest service): the result, the status and headers the HTTP route would send, the request id', async () => {
+    const client = createFallbackClient(options());
+    const { data, response, request_id } = await client.chat.completions.create(toolParams).withResponse();
+    expect(data.choices[0]!.message.tool_calls).toHaveLength(2);
+    expect(data._request_id).toBe('req-azure-1');
+    expect([response.status, response.headers.get('x-switchyard-target'), response.headers.get('x-switchyard-fallback'), request_id]).toEqual([200, 'targets[1]', 'true', 'req-azure-1']);
+    azureUp.queue.push(sse(toolCallEvents));
+    const streamed = await client.chat.completions.create({ ...toolParams, stream: true }).withResponse();
+    expect([streamed.response.status, streamed.response.headers.get('content-type'), streamed.request_id]).toEqual([200, 'text/event-stream', 'req-azure-s']);
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const chunk of streamed.data) chunks.push(chunk);
+    expect(chunks).toEqual(toolCallEvents);
+    // A failure rejects it as it rejects create().
+    azureUp.queue.push(rateLimited);
+    await expect(client.chat.completions.create(toolParams).withResponse()).rejects.toMatchObject({ name: 'FallbackRequestError', status: 429 });
+    const moduleRef = await Test.createTestingModule({ imports: [SwitchyardModule.forRoot(options())] }).compile();
+    try {
+      const fromService = await moduleRef.get(SwitchyardService).createChatCompletion(toolParams).withResponse();
+      expect([fromService.response.headers.get('x-switchyard-attempts'), fromService.request_id]).toEqual(['2', 'req-azure-1']);
+    } finally {
+      await moduleRef.close();
+    }
+  });
+
+  it('asResponse() in process rejects with a TypeError naming withResponse(); the stream it started is closed and logged', async () => {
+    const client = createFallbackClient(options());
+    await expect(client.chat.completions.create(toolParams).asResponse()).rejects.toThrow(/in-process client .*withResponse\(\)/);
+    azureUp.queue.push(sse(toolCallEvents));
+    await expect(client.chat.completions.create({ ...toolParams, stream: true }).asResponse()).rejects.toThrow(TypeError);
+    expect((await nextLog(2)).status).toBe(499);
+  });
+
+  it('asResponse() on a request that fails leaves no unhandled rejection: the process goes on', () => {
+    // Node ends a process on an unhandled rejection: run it in one, on the built package, against a provider that refuses.
+    const script = `
+      const http = require('node:http');
+      const { createFallbackClient } = require('@switchyard/core');
+      const server = http.createServer((req, res) => req.resume().on('end', () => {
+        res.writeHead(429, { 'content-type': 'application/json' });
+        res.end('{"error":{"message":"busy","type":"requests","param":null,"code":"rate_limit_exceeded"}}');
+      }));
+      server.listen(0, '127.0.0.1', async () => {
+        const client = createFallbackClient({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-0000000000000001', custom_host: 'http://127.0.0.1:' + server.address().port + '/v1' } }, config: { virtual_key: 'o' } });
+        try { await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).asResponse(); } catch (err) { console.log(err.name); }
+        setTimeout(() => { console.log('alive'); server.close(); }, 100);
+      });`;
+    const run = spawnSync(process.execPath, ['-e', script], { cwd: __dirname, encoding: 'utf8', timeout: 20_000 });
+    expect([run.status, run.stdout.trim().split('\n'), run.stderr]).toEqual([0, ['TypeError', 'alive'], '']);
   });
 });

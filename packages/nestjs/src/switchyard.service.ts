@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createFallbackClient, type ChatCompletionWithRequestId, type FallbackClient, type FallbackRequestOptions, type Gateway } from '@switchyard/core';
+import { createFallbackClient, type ChatCompletionWithRequestId, type FallbackClient, type FallbackPromise, type FallbackRequestOptions, type Gateway } from '@switchyard/core';
 import type {
   ChatCompletionChunk,
   ChatCompletionCreateParams,
@@ -21,10 +21,10 @@ export class SwitchyardService {
     this.client = createFallbackClient(gateway);
   }
 
-  createChatCompletion(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId>;
-  createChatCompletion(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
-  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>>;
-  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>> {
+  createChatCompletion(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): FallbackPromise<ChatCompletionWithRequestId>;
+  createChatCompletion(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): FallbackPromise<AsyncIterable<ChatCompletionChunk>>;
+  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): FallbackPromise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>>;
+  createChatCompletion(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): FallbackPromise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>> {
     return this.client.chat.completions.create(params, options);
   }
 }

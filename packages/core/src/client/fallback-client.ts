@@ -131,10 +131,21 @@ function errorObjectOf(error: unknown): UpstreamErrorObject | null {
 /** A completion as the SDK's `create` resolves to it: with the serving upstream's `x-request-id`, not enumerable. */
 export type ChatCompletionWithRequestId = ChatCompletion & { _request_id?: string | null };
 
+/**
+ * What `create` returns: a Promise of the result that, as the SDK's, also gives the response's status and headers
+ * (`x-switchyard-target`, `x-switchyard-fallback`, the upstream's `x-request-id`...) through `withResponse()`.
+ */
+export interface FallbackPromise<T> extends Promise<T> {
+  /** The result, a `Response` with the status and headers the HTTP route would send (no body: `data` is it), and the request id. */
+  withResponse(): Promise<{ data: T; response: Response; request_id: string | null }>;
+  /** Not available in process (there is no raw body to hand over): rejects with a TypeError, and closes a stream. */
+  asResponse(): Promise<never>;
+}
+
 export interface FallbackChatCompletions {
-  create(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId>;
-  create(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
-  create(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>>;
+  create(params: ChatCompletionCreateParamsNonStreaming, options?: FallbackRequestOptions): FallbackPromise<ChatCompletionWithRequestId>;
+  create(params: ChatCompletionCreateParamsStreaming, options?: FallbackRequestOptions): FallbackPromise<AsyncIterable<ChatCompletionChunk>>;
+  create(params: ChatCompletionCreateParams, options?: FallbackRequestOptions): FallbackPromise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>>;
 }
 
 export interface FallbackClient {
@@ -146,7 +157,9 @@ export interface FallbackClient {
 /** Creates the in-process client from options, or from an existing gateway to share its configs and log sinks. */
 export function createFallbackClient(options: SwitchyardOptions | Gateway): FallbackClient {
   const gateway = gatewayFrom(options);
-  const create = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>> => {
+  // The status and headers of each result, for withResponse(): the result object is the SDK's shape, with no room for them.
+  const responses = new WeakMap<object, { status: number; headers: Record<string, string> }>();
+  const run = async (params: ChatCompletionCreateParams, opts: FallbackRequestOptions = {}): Promise<ChatCompletionWithRequestId | AsyncIterable<ChatCompletionChunk>> => {
     const headers: Record<string, string> = {};
     for (const [name, value] of headerEntries(opts.headers)) {
       if (typeof name !== 'string') continue;
@@ -168,7 +181,11 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
       abandon(res);
       throw aborted(res);
     }
-    if (res.stream) return chunks(res, signal);
+    if (res.stream) {
+      const stream = chunks(res, signal);
+      responses.set(stream, { status: res.status, headers: res.headers });
+      return stream;
+    }
     const text = res.body!.toString('utf8');
     const body = parseJson(text);
     if (res.status >= 400) {
@@ -182,11 +199,35 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
     const invalid = typeof body !== 'object' || body === null ? invalidResponse('The upstream answered with a body that is not a JSON object.') : null;
     res.end(invalid ? { streamError: invalid, status: invalid.status } : {});
     if (invalid) throw new FallbackRequestError(invalid.status, invalid.toBody(), res.attempts, res.headers);
+    responses.set(body as object, { status: res.status, headers: res.headers });
     // As the SDK's: code that logs `completion._request_id` for its provider's support keeps working.
     return Object.defineProperty(body, '_request_id', { value: res.headers['x-request-id'] ?? null, enumerable: false }) as ChatCompletionWithRequestId;
   };
+  const create = (params: ChatCompletionCreateParams, opts?: FallbackRequestOptions) => {
+    const result = run(params, opts);
+    const withResponse = () =>
+      result.then((data) => {
+        const { status, headers } = responses.get(data)!;
+        return { data, response: new Response(null, { status, headers }), request_id: headers['x-request-id'] ?? null };
+      });
+    // The request has started: a stream it gives is closed (its upstream freed, its log written); a failure is not
+    // left unhandled (Node would end the process), the TypeError says what to use instead.
+    const asResponse = () =>
+      result.then(
+        (data) => {
+          if (Symbol.asyncIterator in data) void data[Symbol.asyncIterator]().return?.();
+          throw noAsResponse();
+        },
+        () => {
+          throw noAsResponse();
+        },
+      );
+    return Object.assign(result, { withResponse, asResponse });
+  };
   return { gateway, chat: { completions: { create } as FallbackChatCompletions } };
 }
+
+const noAsResponse = () => new TypeError('asResponse() is not available on the in-process client (there is no raw body): use withResponse() for the status and headers.');
 
 /** Ends a response nobody will read: its upstream stream (if any) is closed and the request logged as 499. */
 function abandon(res: GatewayResponse): void {
