@@ -235,6 +235,19 @@ function abandon(res: GatewayResponse): void {
   res.end({ clientClosed: true });
 }
 
+/**
+ * Streams dropped before they were read, without `break` or the signal (a throw between `create` and the loop): once
+ * nothing can read one any more, its upstream is closed, its listener leaves the caller's signal, and it is logged
+ * 499, as undici does for a fetch body nobody reads. The callbacks are made outside `chunks`, whose scope holds the
+ * iterator: a closure made there would keep it reachable (from the caller's signal) and never let it go.
+ */
+const unreadStreams = new FinalizationRegistry<() => void>((release) => release());
+const abandoning = (res: GatewayResponse) => () => abandon(res);
+const releasing = (res: GatewayResponse, signal: AbortSignal | undefined, onAbort: () => void) => () => {
+  signal?.removeEventListener('abort', onAbort);
+  abandon(res);
+};
+
 const invalidResponse = (message: string) => new SwitchyardError('upstream_invalid_response', message);
 
 /** What an abort by the caller's signal rejects `create` with (a stream it returned ends quietly instead). */
@@ -248,20 +261,25 @@ function aborted(res: GatewayResponse): FallbackRequestError {
  */
 function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncIterable<ChatCompletionChunk> {
   // Watched only until reading starts: from then on, parseStream answers an abort.
-  const onAbort = () => abandon(res);
+  const onAbort = abandoning(res);
   signal?.addEventListener('abort', onAbort, { once: true });
   let started = false;
   const iterate = async function* (): AsyncGenerator<ChatCompletionChunk> {
     started = true;
     signal?.removeEventListener('abort', onAbort);
-    // Aborted before the first read: the stream was closed and logged then; like the SDK's, it ends with no chunk.
-    if (signal?.aborted) return;
-    yield* parseStream(res, signal);
+    try {
+      // Aborted before the first read: the stream was closed and logged then; like the SDK's, it ends with no chunk.
+      if (signal?.aborted) return;
+      yield* parseStream(res, signal);
+    } finally {
+      unreadStreams.unregister(res);
+    }
   };
   const generator = iterate();
   // A generator stopped before its first next() skips its body, `finally` included: the stream is closed here then.
   const stopUnread = () => {
     if (started) return;
+    unreadStreams.unregister(res);
     signal?.removeEventListener('abort', onAbort);
     abandon(res);
   };
@@ -279,6 +297,7 @@ function chunks(res: GatewayResponse, signal: AbortSignal | undefined): AsyncIte
       return this;
     },
   };
+  unreadStreams.register(iterator, releasing(res, signal, onAbort), res);
   let used = false;
   return {
     // A second loop over the same stream would end at once, as if it were empty: the SDK throws instead, and so do we.
