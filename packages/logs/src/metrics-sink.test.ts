@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import express from 'express';
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { MemoryLogStore, type LogEvent } from '@switchyard/core';
 import { fallbackMiddleware } from '@switchyard/express';
 import { createMetricsSink } from '@switchyard/logs';
@@ -48,6 +48,8 @@ describe('Prometheus metrics sink', () => {
     expect(text).toContain('switchyard_requests_total{provider="openai",status="200",fallback="false"} 1');
     expect(text).toContain('switchyard_requests_total{provider="azure-openai",status="200",fallback="true"} 1');
     expect(text).toContain('switchyard_fallbacks_total{provider="azure-openai"} 1');
+    // The request OpenAI served first is no fallback.
+    expect(text).not.toContain('switchyard_fallbacks_total{provider="openai"}');
     expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="429"} 1');
     expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="200"} 1');
     expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="azure-openai",outcome="200"} 1');
@@ -99,6 +101,36 @@ describe('Prometheus metrics sink', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+
+  it("names a stream that broke after its 200 by its error code in the attempt outcome, not as a 200", async () => {
+    up.openai.enqueue(replies.stream({ chunks: 5, cutAfter: 2 }));
+    const before = logs.length;
+    const broken = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    await (async () => {
+      for await (const _ of broken);
+    })().catch(() => undefined);
+    await until(() => logs.length === before + 1);
+    expect(logs[before]!.attempts.map((a) => [a.status, a.error?.code])).toEqual([[200, 'stream_interrupted']]);
+    const text = await (await fetch(`${app.url}/metrics`)).text();
+    expect(text).toContain('switchyard_attempt_duration_seconds_count{provider="openai",outcome="stream_interrupted"} 1');
+    expect(text).toMatch(/switchyard_request_duration_seconds_count\{provider="openai",fallback="false",outcome="error",stream="true"\} 1/);
+  });
+
+  it('refuses buckets that are none or not numbers, drops repeated ones, takes maxModels 0 (every model "other") and refuses a host gauge of its name', async () => {
+    expect(() => createMetricsSink({ registry: new Registry(), buckets: [] })).toThrow(RangeError);
+    expect(() => createMetricsSink({ registry: new Registry(), buckets: [1, Number.NaN] })).toThrow('buckets must be finite numbers of seconds');
+    const repeated = new Registry();
+    createMetricsSink({ registry: repeated, buckets: [1, 0.5, 1] }).write(served);
+    const bounds = (await repeated.metrics()).split('\n').filter((l) => l.startsWith('switchyard_request_duration_seconds_bucket{')).map((l) => /le="([^"]+)"/.exec(l)![1]);
+    expect(bounds).toEqual(['0.5', '1', '+Inf']);
+    const none = new Registry();
+    createMetricsSink({ registry: none, maxModels: 0 }).write(served);
+    expect(await none.metrics()).toContain('switchyard_tokens_total{provider="openai",model="other",kind="prompt"} 10');
+    // A gauge of the host's with the very labels is still another type: counting into it would be wrong.
+    const gauged = new Registry();
+    new Gauge({ name: 'switchyard_requests_total', help: "the host's own", labelNames: ['provider', 'status', 'fallback'], registers: [gauged] });
+    expect(() => createMetricsSink({ registry: gauged })).toThrow('a metric named switchyard_requests_total is already registered with another type');
   });
 
   it('times failures and clients that left apart from the answers', async () => {

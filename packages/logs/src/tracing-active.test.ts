@@ -16,6 +16,7 @@ interface OtelApi {
     setGlobalTracerProvider(provider: unknown): boolean;
     getActiveSpan(): { spanContext(): { spanId: string } } | undefined;
     getTracer(name: string): { startActiveSpan<T>(name: string, fn: (span: { end(): void }) => T): T };
+    setSpanContext(context: unknown, spanContext: { traceId: string; spanId: string; traceFlags: number; isRemote: boolean }): unknown;
     disable(): void;
   };
   context: { setGlobalContextManager(manager: unknown): boolean; disable(): void };
@@ -49,28 +50,55 @@ it("runs each upstream call with its attempt's span active, where undici's instr
   });
 });
 
-it("links the request span to a caller's traceparent in another trace than the host's span, whose trace id the log keeps", async () => {
+/** An in-process call with the caller's traceparent (flags as given), inside a host's active span of its own trace. */
+async function callUnderHostSpan(flags: '00' | '01') {
   const up = await startUpstreams();
   const logs: LogEvent[] = [];
   const client = createFallbackClient(seedOptions(up, logs));
   const caller = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
   try {
-    const tracer = api.trace.getTracer('host');
     // A host that starts its own trace at its edge, as many do for callers from outside.
-    await tracer.startActiveSpan('host job', async (job) => {
-      await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { traceparent: `00-${caller.traceId}-${caller.spanId}-01` } });
+    await api.trace.getTracer('host').startActiveSpan('host job', async (job) => {
+      await client.chat.completions.create({ model: 'gpt-4o', messages }, { headers: { traceparent: `00-${caller.traceId}-${caller.spanId}-${flags}` } });
       job.end();
     });
     await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 3);
-    const spans = exporter.getFinishedSpans();
-    const job = spans.find((s) => s.name === 'host job')!;
-    const request = spans.find((s) => s.name === 'switchyard chat gpt-4o')!;
-    expect(request.parentSpanContext?.spanId).toBe(job.spanContext().spanId);
-    expect(request.spanContext().traceId).not.toBe(caller.traceId);
-    expect(logs[0]!.traceId).toBe(caller.traceId);
-    expect(request.links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([[caller.traceId, caller.spanId]]);
   } finally {
     await up.close();
+  }
+  const spans = exporter.getFinishedSpans();
+  return { caller, logs, job: spans.find((s) => s.name === 'host job')!, request: spans.find((s) => s.name === 'switchyard chat gpt-4o')! };
+}
+
+it("links the request span to a caller's traceparent in another trace than the host's span, whose trace id the log keeps", async () => {
+  const { caller, logs, job, request } = await callUnderHostSpan('01');
+  expect(request.parentSpanContext?.spanId).toBe(job.spanContext().spanId);
+  expect(request.spanContext().traceId).not.toBe(caller.traceId);
+  expect(logs[0]!.traceId).toBe(caller.traceId);
+  expect(request.links.map((l) => [l.context.traceId, l.context.spanId, l.context.traceFlags])).toEqual([[caller.traceId, caller.spanId, 1]]);
+});
+
+it("keeps the host's active span as the parent when a W3C propagator reads the caller's traceparent of another trace, and links that", async () => {
+  // What W3C's propagator (a NodeSDK's default) does with a traceparent: its span context becomes the remote parent.
+  type Getter = { get(carrier: unknown, key: string): unknown };
+  const w3c = {
+    inject: () => undefined,
+    extract: (context: unknown, carrier: unknown, getter: Getter) => {
+      const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(String(getter.get(carrier, 'traceparent') ?? ''));
+      return match ? api.trace.setSpanContext(context, { traceId: match[1]!, spanId: match[2]!, traceFlags: Number.parseInt(match[3]!, 16), isRemote: true }) : context;
+    },
+    fields: () => ['traceparent'],
+  };
+  expect(api.propagation.setGlobalPropagator(w3c)).toBe(true);
+  try {
+    // A caller that did not sample its trace: the host's does, and the link says the caller's was not.
+    const { caller, logs, job, request } = await callUnderHostSpan('00');
+    expect(request.parentSpanContext?.spanId).toBe(job.spanContext().spanId);
+    expect(request.spanContext().traceId).toBe(job.spanContext().traceId);
+    expect(request.links.map((l) => [l.context.traceId, l.context.spanId, l.context.traceFlags])).toEqual([[caller.traceId, caller.spanId, 0]]);
+    expect(logs[0]!.traceId).toBe(caller.traceId);
+  } finally {
+    api.propagation.disable();
   }
 });
 

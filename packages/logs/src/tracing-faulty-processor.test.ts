@@ -91,6 +91,9 @@ describe('OpenTelemetry with a span processor that throws', () => {
     await until(() => exporter.getFinishedSpans().length === 2);
     const attempt = exporter.getFinishedSpans().find((s) => s.name === 'chat gpt-4o')!;
     expect([attempt.attributes['error.type'], attempt.status.code]).toEqual(['client_closed', 0]);
+    // The request span too: named by the client leaving (not its 499), and no failure of this service.
+    const request = exporter.getFinishedSpans().find((s) => s.name === 'switchyard chat gpt-4o')!;
+    expect([request.attributes['error.type'], request.attributes['http.response.status_code'], request.status.code]).toEqual(['client_closed', 499, 0]);
   });
 
   it('names the host answering first (its own timeout) on the attempt span without marking the provider call failed', async () => {

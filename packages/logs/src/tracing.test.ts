@@ -86,7 +86,14 @@ describe('OpenTelemetry spans', () => {
       'switchyard.request_id': event.requestId,
       'switchyard.fallback': true,
       'switchyard.attempts': 2,
+      // The caller's trace id, as the log keeps it; a JSON answer; the price the log gives.
+      'switchyard.trace_id': TRACE_ID,
+      'switchyard.stream': false,
+      'switchyard.cost_usd': event.costUsd!,
     });
+    expect(event.costUsd).toBeGreaterThan(0);
+    // Its parent is the caller's traceparent, in the same trace: nothing to link.
+    expect(request.links).toEqual([]);
     // The attempts are the model calls: a backend that counts spans with GenAI attributes (calls, latency by
     // provider, usage) must not count the request again, as an Azure call of 2 attempts' time.
     expect(Object.keys(request.attributes).filter((key) => key.startsWith('gen_ai.'))).toEqual([]);
@@ -102,6 +109,8 @@ describe('OpenTelemetry spans', () => {
     expect(attempts[0]!.attributes).toMatchObject({
       'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.system': 'openai', 'gen_ai.request.model': 'gpt-4o',
       'http.response.status_code': 429, 'error.type': '429',
+      // Which target and key made the call, as the log's attempt says.
+      'switchyard.target': 'targets[0]', 'switchyard.virtual_key': 'openai-prod',
     });
     expect(attempts[0]!.status.code).toBe(2); // ERROR
     expect(attempts[1]!.attributes).toMatchObject({
@@ -267,6 +276,8 @@ describe('OpenTelemetry spans', () => {
     const span = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!;
     expect(ms(span.endTime) - ms(span.startTime)).toBeGreaterThanOrEqual(150);
     expect(span.attributes['gen_ai.request.stream']).toBe(true);
+    const request = exporter.getFinishedSpans().find((s) => s.kind !== SpanKind.CLIENT)!;
+    expect(request.attributes['switchyard.stream']).toBe(true);
     exporter.reset();
     logs.length = 0;
   });
@@ -338,6 +349,116 @@ describe('OpenTelemetry spans', () => {
       ['openai', 2],
       ['azure.ai.openai', undefined],
     ]);
+  });
+
+  it('records the other request settings as the conventions name them: max_completion_tokens over max_tokens, penalties, a text or json_schema output, no "auto" tier', async () => {
+    registerSdk();
+    await sdk(app.url).chat.completions.create({
+      model: 'gpt-4o', messages, max_tokens: 100, max_completion_tokens: 50, frequency_penalty: 0.5, presence_penalty: -0.5, response_format: { type: 'text' }, service_tier: 'auto',
+    });
+    await sdk(app.url).chat.completions.create({
+      model: 'gpt-4o', messages, response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } },
+    });
+    await until(() => logs.length === 2 && exporter.getFinishedSpans().length === 4);
+    const [first, second] = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT).sort((a, b) => ms(a.startTime) - ms(b.startTime));
+    expect(first!.attributes).toMatchObject({
+      'gen_ai.request.max_tokens': 50, 'gen_ai.request.frequency_penalty': 0.5, 'gen_ai.request.presence_penalty': -0.5, 'gen_ai.output.type': 'text',
+    });
+    // "auto" is the default tier: it says nothing.
+    expect(first!.attributes['openai.request.service_tier']).toBeUndefined();
+    // Structured output by schema is "json" too.
+    expect(second!.attributes['gen_ai.output.type']).toBe('json');
+  });
+
+  it("records OpenAI's fingerprint and tier, each choice's finish reason by its index, and not OpenAI's fields on an Azure answer", async () => {
+    registerSdk();
+    const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+    const choice = (index: number, reason: string) => ({ index, message: { role: 'assistant', content: 'x' }, finish_reason: reason });
+    // Choices listed out of their index order: the reasons go by index.
+    const body = { id: 'chatcmpl-two', object: 'chat.completion', created: 0, model: 'gpt-4o', system_fingerprint: 'fp_abc', service_tier: 'default', choices: [choice(1, 'length'), choice(0, 'stop')], usage };
+    up.openai.enqueue({ body });
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages, n: 2 });
+    await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 2);
+    const openai = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!;
+    expect(openai.attributes).toMatchObject({
+      'gen_ai.response.id': 'chatcmpl-two', 'gen_ai.response.finish_reasons': ['stop', 'length'], 'openai.response.system_fingerprint': 'fp_abc', 'openai.response.service_tier': 'default',
+    });
+    exporter.reset();
+    logs.length = 0;
+    // Azure's answer with the same fields: they are OpenAI's attributes, not Azure's.
+    up.openai.enqueue(replies.rateLimited());
+    up.azure.enqueue({ body: { ...body, id: 'chatcmpl-azure', choices: [choice(0, 'stop')] } });
+    await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages });
+    await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 3);
+    const azure = exporter.getFinishedSpans().find((s) => s.attributes['gen_ai.provider.name'] === 'azure.ai.openai')!;
+    expect(azure.attributes['gen_ai.response.id']).toBe('chatcmpl-azure');
+    expect([azure.attributes['openai.response.system_fingerprint'], azure.attributes['openai.response.service_tier']]).toEqual([undefined, undefined]);
+  });
+
+  it("keeps a stream's id when its last event has an empty one (Azure's content filter results)", async () => {
+    registerSdk();
+    const chunk = (id: string, extra: object) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 0, model: 'gpt-4o', ...extra })}\n\n`;
+    const sse =
+      chunk('', { choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] }) +
+      chunk('chatcmpl-filtered', { choices: [{ index: 0, delta: { role: 'assistant', content: 'hi' }, finish_reason: null }] }) +
+      chunk('chatcmpl-filtered', { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }) +
+      // Azure's asynchronous filter: the results of the last content come after it, in a chunk with no id.
+      chunk('', { choices: [{ index: 0, delta: {}, finish_reason: null, content_filter_results: {}, content_filter_offsets: { check_offset: 0, start_offset: 0, end_offset: 2 } }] }) +
+      'data: [DONE]\n\n';
+    up.openai.enqueue({ headers: { 'content-type': 'text/event-stream' }, body: sse });
+    const stream = await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+    for await (const _ of stream);
+    await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 2);
+    const span = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!;
+    expect(span.attributes).toMatchObject({ 'gen_ai.response.id': 'chatcmpl-filtered', 'gen_ai.response.finish_reasons': ['stop'] });
+  });
+
+  it("names an upstream's 400 by its status on the attempt span, a failed call; the caller's mistake leaves the request span unmarked", async () => {
+    registerSdk();
+    up.openai.enqueue({ status: 400 });
+    const err = (await sdk(app.url).chat.completions.create({ model: 'gpt-4o', messages }).catch((e: unknown) => e)) as { status: number };
+    expect(err.status).toBe(400);
+    await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 2);
+    const attempt = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!;
+    expect([attempt.attributes['http.response.status_code'], attempt.attributes['error.type'], attempt.status.code]).toEqual([400, '400', 2]);
+    const request = exporter.getFinishedSpans().find((s) => s.kind !== SpanKind.CLIENT)!;
+    expect([request.attributes['error.type'], request.status.code]).toEqual(['400', 0]);
+  });
+
+  it("records nothing of a request whose caller did not sample it (traceparent flags 00), with the SDK's default parent-based sampler", async () => {
+    registerSdk();
+    const res = await sdk(app.url, { traceparent: `00-${TRACE_ID}-${PARENT_SPAN}-00` }).chat.completions.create({ model: 'gpt-4o', messages }).withResponse();
+    expect(res.response.headers.get('x-switchyard-trace-id')).toBe(TRACE_ID);
+    await until(() => logs.length === 1);
+    expect(logs[0]!.traceId).toBe(TRACE_ID);
+    expect(exporter.getFinishedSpans()).toEqual([]);
+  });
+
+  it('puts the config id a request named on its span, and the port an origin without one implies on its attempt', async () => {
+    registerSdk();
+    const named = await expressAdapter.start(
+      seedOptions(up, logs, {
+        // Nothing listens on port 80 of the loopback: the call fails and Azure serves.
+        virtualKeys: { ...seedOptions(up, logs).virtualKeys, 'openai-default-port': { provider: 'openai', api_key: 'sk-x', custom_host: 'http://127.0.0.1/v1' } },
+        configs: { 'default-port-first': { strategy: { mode: 'fallback' }, targets: [{ virtual_key: 'openai-default-port' }, { virtual_key: 'azure-prod' }] } },
+      }),
+    );
+    try {
+      await sdk(named.url, { 'x-switchyard-config': 'default-port-first' }).chat.completions.create({ model: 'gpt-4o', messages });
+      await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 3);
+      const spans = exporter.getFinishedSpans();
+      expect(spans.find((s) => s.kind !== SpanKind.CLIENT)!.attributes['switchyard.config_id']).toBe('default-port-first');
+      const first = spans.find((s) => s.attributes['switchyard.virtual_key'] === 'openai-default-port')!;
+      expect([first.attributes['server.address'], first.attributes['server.port'], first.attributes['error.type']]).toEqual(['127.0.0.1', 80, 'upstream_unreachable']);
+      exporter.reset();
+      logs.length = 0;
+      // A request that named no config has no config id on its span.
+      await sdk(named.url).chat.completions.create({ model: 'gpt-4o', messages });
+      await until(() => logs.length === 1 && exporter.getFinishedSpans().length === 2);
+      expect(exporter.getFinishedSpans().find((s) => s.kind !== SpanKind.CLIENT)!.attributes['switchyard.config_id']).toBeUndefined();
+    } finally {
+      await named.close();
+    }
   });
 
   it('marks a request that failed everywhere as an error, and stops once the SDK is unregistered', async () => {
