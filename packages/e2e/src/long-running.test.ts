@@ -187,4 +187,42 @@ describe('long-running hosts', () => {
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout)).toEqual({ held: [5, 10], inFlight: 0, listeners: 0, statuses: [499, 499, 499, 499, 499] });
   });
+
+  it("an in-process stream read by hand through its last chunk, then dropped without return() (a while loop left at finish_reason), is logged as for-await's break would be: 200, not 499", () => {
+    // The README: "A loop left at the last choice's finish_reason has the whole answer ... the log records 200". A loop
+    // over it.next() that `break`s calls no return(): what garbage collection then logs must not be a client leaving.
+    const script = `
+      const { createFallbackClient } = require('@switchyard/core');
+      const { startFakeOpenAI } = require('@switchyard/testing');
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      (async () => {
+        const fake = await startFakeOpenAI();
+        const logs = [];
+        const client = createFallbackClient({ virtualKeys: { o: { provider: 'openai', api_key: 'sk-0000000000000001', custom_host: fake.baseURL } }, config: { virtual_key: 'o' }, onLog: (e) => logs.push([e.status, e.attempts[0].error?.code ?? null]) });
+        const params = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } };
+        const readUntil = async (stop) => {
+          const it = (await client.chat.completions.create(params))[Symbol.asyncIterator]();
+          while (true) { const { value, done } = await it.next(); if (done || stop(value)) break; }
+        };
+        const statuses = [];
+        for (const stop of [(c) => c.choices[0]?.finish_reason, (c) => c.usage]) {
+          logs.length = 0;
+          await readUntil(stop);
+          for (let i = 0; i < 200 && client.gateway.requestsInFlight > 0; i++) { global.gc(); await sleep(10); }
+          statuses.push(logs.slice());
+        }
+        // The same two loops left with for-await's break (return() called), for comparison.
+        for (const stop of [(c) => c.choices[0]?.finish_reason, (c) => c.usage]) {
+          logs.length = 0;
+          for await (const c of await client.chat.completions.create(params)) if (stop(c)) break;
+          for (let i = 0; i < 200 && client.gateway.requestsInFlight > 0; i++) await sleep(10);
+          statuses.push(logs.slice());
+        }
+        console.log(JSON.stringify(statuses));
+        await fake.close();
+      })();`;
+    const run = spawnSync(process.execPath, ['--expose-gc', '-e', script], { cwd: __dirname, encoding: 'utf8', timeout: 30_000 });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual([[[200, null]], [[200, null]], [[200, null]], [[200, null]]]);
+  });
 });
