@@ -238,8 +238,9 @@ function abandon(res: GatewayResponse): void {
 /**
  * Streams dropped before they were read to the end, without `break` or the signal (a throw between `create` and the
  * loop): once nothing can read one any more, its upstream is closed, its listener leaves the caller's signal, and it
- * is logged (499 unless every choice had finished), as undici does for a fetch body nobody reads. The callbacks are made outside `chunks`, whose scope holds the
- * iterator: a closure made there would keep it reachable (from the caller's signal) and never let it go.
+ * is logged (499 unless every choice had finished), as undici does for a fetch body nobody reads. The callbacks are
+ * made outside `chunks`, whose scope holds the iterator: a closure made there would keep it reachable (from the
+ * caller's signal) and never let it go.
  */
 const unreadStreams = new FinalizationRegistry<() => void>((release) => release());
 const abandoning = (res: GatewayResponse) => () => abandon(res);
