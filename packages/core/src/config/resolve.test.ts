@@ -56,8 +56,11 @@ describe('options validation (at construction, every issue with its path)', () =
       'virtualKeys.single.api_key: must be the key itself, without the quotes around it (`docker run --env-file` keeps them)',
       'virtualKeys.bearer.api_key: must be the key itself, without `Bearer ` (Switchyard writes the header)',
     ]);
-    // A key with a quote inside, or one quote only, is no quoted key.
-    expect(() => new Gateway({ virtualKeys: { k: { provider: 'openai', api_key: 'sk-a"b' }, j: { provider: 'openai', api_key: '"sk-ab' } }, config: { virtual_key: 'k' } })).not.toThrow();
+    // A key with a quote inside, or one quote only, is no quoted key: refused as no provider's key, once each.
+    const inside = issuesOf({ virtualKeys: { k: { provider: 'openai', api_key: 'sk-a"b' }, j: { provider: 'openai', api_key: '"sk-ab' }, b: { provider: 'openai', api_key: 'sk-a\\b' } }, config: { virtual_key: 'k' } });
+    expect(inside).toEqual(['k', 'j', 'b'].map((name) => `virtualKeys.${name}.api_key: ` + 'must not contain `"` or `\\` (no provider key has them)'));
+    // Other punctuation a key may have is taken.
+    expect(() => new Gateway({ virtualKeys: { k: { provider: 'openai', api_key: "sk-a'b_c.d~e+f/g=" } }, config: { virtual_key: 'k' } })).not.toThrow();
   });
 
   it('says that a number given as a string (from the environment) must be converted', () => {

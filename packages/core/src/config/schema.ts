@@ -57,10 +57,21 @@ const headerValue = (required?: string) =>
  * `KEY="sk-..."`, and a value copied from an `Authorization` header starts with `Bearer `. Sent so, every request gets
  * a 401, which a fallback then hides. The messages never quote the value.
  */
+const QUOTED = /^(["'`]).*\1$/s;
 const apiKey = (required?: string) =>
   headerValue(required)
-    .refine((key) => !/^(["'`]).*\1$/s.test(key), 'must be the key itself, without the quotes around it (`docker run --env-file` keeps them)')
-    .refine((key) => !/^bearer\s/i.test(key), 'must be the key itself, without `Bearer ` (Switchyard writes the header)');
+    .refine((key) => !QUOTED.test(key), 'must be the key itself, without the quotes around it (`docker run --env-file` keeps them)')
+    .refine((key) => !/^bearer\s/i.test(key), 'must be the key itself, without `Bearer ` (Switchyard writes the header)')
+    // No provider's key has them, and JSON writes them escaped: an error body quoting such a key could not be masked.
+    // (A key in quotes is told so above, once.)
+    .refine((key) => QUOTED.test(key) || !/["\\]/.test(key), 'must not contain `"` or `\\` (no provider key has them)');
+
+/**
+ * A deployment or resource name: one in a provider key's own form is a key pasted in the wrong field (an env file's
+ * variables swapped), which would go into every log event, metric label and span. The message never quotes it.
+ */
+const azureName = <T extends z.ZodString>(schema: T) =>
+  schema.refine((name) => !hasApiKeyForm(name), 'looks like an API key: the key goes in `api_key`');
 
 /**
  * Azure's `api-version`: a date, with `-preview` for a preview version, or `v1`. Azure answers another (a typo, a model
@@ -169,16 +180,15 @@ const providerFields = {
   /** OpenAI: `OpenAI-Project` header (Portkey's name). */
   openai_project: headerValue().optional(),
   /** Azure: `https://{resource_name}.openai.azure.com`. */
-  resource_name: z
-    .string()
-    .regex(/^[a-zA-Z0-9][a-zA-Z0-9-]*$/, 'must be an Azure resource name (letters, digits, dashes; a URL goes in `endpoint`)')
-    .optional(),
+  resource_name: azureName(
+    z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9-]*$/, 'must be an Azure resource name (letters, digits, dashes; a URL goes in `endpoint`)'),
+  ).optional(),
   /** Azure: the resource endpoint, e.g. `https://my-resource.openai.azure.com` (instead of `resource_name`). */
   endpoint: azureEndpoint.optional(),
   /** Azure: one fixed deployment for every model. */
-  deployment_id: z.string().min(1).optional(),
+  deployment_id: azureName(z.string().min(1)).optional(),
   /** Azure: requested model -> deployment name. A model with no entry is an error for this target. */
-  deployments: z.record(z.string(), z.string().min(1)).optional(),
+  deployments: z.record(z.string(), azureName(z.string().min(1))).optional(),
   /** Azure: `api-version` query parameter, or `v1` for Azure's v1 API (`/openai/v1/chat/completions`). */
   api_version: azureApiVersion.optional(),
   /** Replaces the provider's base URL (`https://api.openai.com/v1`, `https://{resource}.openai.azure.com/openai`). */
