@@ -70,6 +70,12 @@ export async function countInstructions(system: SystemName, scenario: CountScena
 
 if (require.main === module) {
   const [system = 'switchyard-express', scenario = 'json', requestsArg, warmupArg] = process.argv.slice(2);
+  // Checked here: a wrong name would otherwise count the JSON scenario, or fail under valgrind with no reason given.
+  const systems = ['floor-node', 'floor-express', 'floor-koa', 'floor-nest', 'switchyard-express', 'switchyard-koa', 'switchyard-nest', 'sdk-express'];
+  if (!systems.includes(system) || !['json', 'fallback', 'stream'].includes(scenario)) {
+    console.error(`usage: node packages/bench/dist/instructions.js <${systems.join('|')}> <json|fallback|stream> [requests] [warm-up requests]`);
+    process.exit(2);
+  }
   countInstructions(system as SystemName, scenario as CountScenario, Number(requestsArg ?? 2000), Number(warmupArg ?? 3000)).then(
     (r) => console.log(`${system} ${scenario}: ${r.kPerRequest.toFixed(1)} k instructions/request (${r.requests} requests, ${r.errors} errors)`),
     (err) => {

@@ -674,6 +674,46 @@ function renderReport(results: Partial<Record<ScenarioName, Map<SystemName, Run[
   return lines.join('\n');
 }
 
+/**
+ * Refuses what the run would otherwise ignore before anything starts: a misspelt flag (`--help` among them) would
+ * run the whole 45-minute benchmark and overwrite BENCHMARKS.md, an unknown system would give an empty report.
+ */
+function checkArgs(): void {
+  const usage = [
+    'usage: node packages/bench/dist/run.js [--quick] [--systems a,b] [--scenarios x,y] [--repeats N] [--stream-repeats N]',
+    '         [--seconds N] [--warmup N] [--series-runs N] [--no-instructions] [--out FILE|-]',
+    `systems: ${ALL_SYSTEMS.map((s) => s.name).join(', ')}`,
+    `scenarios: ${Object.keys(SCENARIOS).join(', ')}`,
+    'Without --quick, --systems or --scenarios it writes BENCHMARKS.md (about 45 minutes).',
+  ].join('\n');
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const flags = new Set(['quick', 'no-instructions']);
+  const values = new Set(['systems', 'scenarios', 'repeats', 'stream-repeats', 'seconds', 'warmup', 'series-runs', 'out']);
+  const problems: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([a-z-]+)(=.*)?$/.exec(args[i]!);
+    if (name && flags.has(name[1]!) && name[2] === undefined) continue;
+    if (name && values.has(name[1]!)) {
+      if (name[2] === undefined) i++; // its value is the next argument
+      continue;
+    }
+    problems.push(`unknown argument ${args[i]}`);
+  }
+  const known = (option: string, names: readonly string[]) => {
+    for (const n of opt(option)?.split(',') ?? []) if (!names.includes(n)) problems.push(`unknown ${option.slice(0, -1)} ${n}`);
+  };
+  known('systems', ALL_SYSTEMS.map((s) => s.name));
+  known('scenarios', Object.keys(SCENARIOS));
+  if (problems.length) {
+    console.error(`${problems.join('\n')}\n${usage}`);
+    process.exit(2);
+  }
+}
+
+checkArgs();
 main().catch((err) => {
   console.error(err);
   process.exit(1);
