@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { series } from './measure';
-import { REQUEST_BODY, STREAM_BODY, type FakeMode, type SystemName } from './shared';
+import { REQUEST_BODY, STREAM_BODY, SYSTEM_NAMES, type FakeMode, type SystemName } from './shared';
 
 export type CountScenario = 'json' | 'fallback' | 'stream';
 
@@ -71,7 +71,8 @@ export async function countInstructions(system: SystemName, scenario: CountScena
 if (require.main === module) {
   const [system = 'switchyard-express', scenario = 'json', requestsArg, warmupArg] = process.argv.slice(2);
   // Checked here: a wrong name would otherwise count the JSON scenario, or fail under valgrind with no reason given.
-  const systems = ['floor-node', 'floor-express', 'floor-koa', 'floor-nest', 'switchyard-express', 'switchyard-koa', 'switchyard-nest', 'sdk-express'];
+  // `direct` is the fake upstream itself: no server process to count.
+  const systems: readonly string[] = SYSTEM_NAMES.filter((name) => name !== 'direct');
   if (!systems.includes(system) || !['json', 'fallback', 'stream'].includes(scenario)) {
     console.error(`usage: node packages/bench/dist/instructions.js <${systems.join('|')}> <json|fallback|stream> [requests] [warm-up requests]`);
     process.exit(2);

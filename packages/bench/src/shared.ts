@@ -32,16 +32,18 @@ export interface FakeMode {
   stream: { chunks: number; intervalMs: number; chunkBytes: number };
 }
 
-export type SystemName =
-  | 'direct'
-  | 'floor-node'
-  | 'floor-express'
-  | 'floor-koa'
-  | 'floor-nest'
-  | 'switchyard-express'
-  | 'switchyard-koa'
-  | 'switchyard-nest'
-  | 'sdk-express';
+export const SYSTEM_NAMES = [
+  'direct',
+  'floor-node',
+  'floor-express',
+  'floor-koa',
+  'floor-nest',
+  'switchyard-express',
+  'switchyard-koa',
+  'switchyard-nest',
+  'sdk-express',
+] as const;
+export type SystemName = (typeof SYSTEM_NAMES)[number];
 
 /** Messages a server child answers on its IPC channel (never on the HTTP path). */
 export type ChildRequest = { type: 'mem'; gc: boolean };

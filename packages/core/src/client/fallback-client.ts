@@ -213,15 +213,12 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
     // The request has started: a stream it gives is closed (its upstream freed, its log written); a failure is not
     // left unhandled (Node would end the process), the TypeError says what to use instead.
     const asResponse = () =>
-      result.then(
-        (data) => {
-          if (Symbol.asyncIterator in data) void data[Symbol.asyncIterator]().return?.();
-          throw noAsResponse();
-        },
-        () => {
-          throw noAsResponse();
-        },
-      );
+      result
+        .then(
+          (data) => void (Symbol.asyncIterator in data && data[Symbol.asyncIterator]().return?.()),
+          () => undefined,
+        )
+        .then(() => Promise.reject(noAsResponse()));
     return Object.assign(result, { withResponse, asResponse });
   };
   return { gateway, chat: { completions: { create } as FallbackChatCompletions } };
@@ -229,10 +226,11 @@ export function createFallbackClient(options: SwitchyardOptions | Gateway): Fall
 
 const noAsResponse = () => new TypeError('asResponse() is not available on the in-process client (there is no raw body): use withResponse() for the status and headers.');
 
-/** Ends a response nobody will read: its upstream stream (if any) is closed and the request logged as 499. */
-function abandon(res: GatewayResponse): void {
+/** Ends a response nobody will read: its upstream stream (if any) is closed and the request logged as 499 (or, when
+ * the caller already had the whole answer, as complete). */
+function abandon(res: GatewayResponse, clientClosed = true): void {
   res.stream?.destroy();
-  res.end({ clientClosed: true });
+  res.end({ clientClosed });
 }
 
 /**
@@ -246,9 +244,8 @@ const unreadStreams = new FinalizationRegistry<() => void>((release) => release(
 const abandoning = (res: GatewayResponse) => () => abandon(res);
 const releasing = (res: GatewayResponse, signal: AbortSignal | undefined, onAbort: () => void) => () => {
   signal?.removeEventListener('abort', onAbort);
-  res.stream?.destroy();
   // Read by hand (`next()`) through every choice's finish_reason, then let go: the caller had the whole answer.
-  res.end({ clientClosed: !res.answered() });
+  abandon(res, !res.answered());
 };
 
 const invalidResponse = (message: string) => new SwitchyardError('upstream_invalid_response', message);
